@@ -1,0 +1,191 @@
+#include "cli/cli.h"
+
+#include <iostream>
+#include <optional>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "manifest/manifest.h"
+#include "worker/plugin_bindings.h"
+#include "worker/worker.h"
+#include "worker/worker_services.h"
+
+namespace faust {
+namespace {
+
+struct Options {
+  std::string manifest;
+  std::string loglevel = "info";
+  std::string logfile;
+  std::string broker;
+  std::optional<int> web_port;
+  std::string web_bind;
+  std::string web_host;
+  bool without_web = false;
+  std::string send_agent;
+  std::string send_value;
+  std::optional<std::string> send_key;
+};
+
+Status setup_logging(const Options& options) {
+  std::shared_ptr<spdlog::logger> logger;
+  if (options.logfile.empty()) {
+    logger = spdlog::stderr_color_mt("faust-host");
+  } else {
+    try {
+      logger = spdlog::basic_logger_mt("faust-host", options.logfile);
+    } catch (const spdlog::spdlog_ex& e) {
+      return Error{ExitCode::kFailure, "cannot open log file " + options.logfile + ": " + e.what()};
+    }
+  }
+  logger->set_pattern("[%Y-%m-%d %H:%M:%S,%e] [%P] [%^%l%$] %v");
+  logger->set_level(spdlog::level::from_str(options.loglevel == "warning" ? "warn" : options.loglevel));
+  logger->flush_on(spdlog::level::trace);  // tail -f and tests see each line as it happens
+  spdlog::set_default_logger(logger);
+  return ok_status();
+}
+
+// The manifest with the command line's overrides applied.
+Result<Manifest> load(const Options& options) {
+  auto manifest = load_manifest(options.manifest);
+  if (!manifest) return manifest;
+  if (!options.broker.empty()) {
+    auto broker = parse_broker_url(options.broker);
+    if (!broker) return Error{ExitCode::kUsage, "--broker: " + broker.error().message};
+    manifest->app.broker = std::move(broker).value();
+  }
+  if (options.web_port) manifest->web.port = static_cast<std::uint16_t>(*options.web_port);
+  if (!options.web_bind.empty()) manifest->web.bind = options.web_bind;
+  if (options.without_web) manifest->web.enabled = false;
+  return manifest;
+}
+
+// Services for `check`: plugins are created and may log, but nothing is sent.
+class CheckServices final : public HostServices {
+ public:
+  explicit CheckServices(std::string app_id) : app_id_(std::move(app_id)) {}
+  void log(const ComponentRef& from, faust_log_level /*level*/, std::string_view message) override {
+    spdlog::info("[{}] {}", from.name, message);
+  }
+  Status send(const ComponentRef& /*from*/, OutgoingMessage /*message*/) override {
+    return Error{ExitCode::kFailure, "check: nothing is sent while checking"};
+  }
+  bool is_leader() const override { return false; }
+  const std::string& app_id() const override { return app_id_; }
+
+ private:
+  std::string app_id_;
+};
+
+const char* on_error_name(OnError on_error) {
+  switch (on_error) {
+    case OnError::kSkip: return "skip";
+    case OnError::kRetry: return "retry";
+    case OnError::kStop: return "stop";
+  }
+  return "?";
+}
+
+int run_check(const Manifest& manifest) {
+  CheckServices services(manifest.app.id);
+  auto bindings = bind_plugins(manifest, services);
+  if (!bindings) {
+    std::cerr << "faust-host: " << bindings.error().message << "\n";
+    return to_int(bindings.error().code);
+  }
+  std::cout << "manifest " << manifest.file.string() << ": OK\n";
+  std::cout << "app " << manifest.app.id << ", broker " << manifest.app.broker.scheme << "://"
+            << manifest.app.broker.bootstrap_servers() << "\n";
+  for (const auto& plugin : bindings->plugins) {
+    std::cout << "plugin " << plugin.name << " " << plugin.version << " (ABI " << plugin.abi << ") from "
+              << plugin.file.string() << "\n";
+  }
+  for (const auto& agent : manifest.agents) {
+    std::cout << "agent " << agent.name << ": topic " << manifest.agent_topic(agent) << ", concurrency "
+              << agent.concurrency << ", on_error " << on_error_name(agent.on_error) << "\n";
+  }
+  for (const auto& timer : manifest.timers) {
+    std::cout << "timer " << timer.name << ": every " << timer.interval.count() << " s"
+              << (timer.on_leader ? ", on leader only" : "") << "\n";
+  }
+  return 0;
+}
+
+int run_send(const Manifest& manifest, const Options& options) {
+  const AgentConfig* agent = manifest.find_agent(options.send_agent);
+  if (agent == nullptr) {
+    std::cerr << "faust-host: send: no agent named '" << options.send_agent << "' in " << manifest.file.string() << "\n";
+    return to_int(ExitCode::kUsage);
+  }
+  if (auto status = check_serialized(manifest.app.value_serializer, options.send_value, "value"); !status) {
+    std::cerr << "faust-host: send: " << status.error().message << "\n";
+    return to_int(ExitCode::kUsage);
+  }
+  auto transport = make_transport(manifest);
+  if (!transport) {
+    std::cerr << "faust-host: " << transport.error().message << "\n";
+    return to_int(transport.error().code);
+  }
+  const std::string topic = manifest.agent_topic(*agent);
+  if (auto status = (*transport)->ensure_topics({TopicSpec{topic, manifest.app.topic_partitions, manifest.app.topic_replication}},
+                                                std::chrono::seconds(10));
+      !status) {
+    std::cerr << "faust-host: broker " << manifest.app.broker.bootstrap_servers() << ": " << status.error().message << "\n";
+    return to_int(ExitCode::kBrokerUnreachable);
+  }
+  ProducedRecord record{topic, options.send_key, options.send_value, {}};
+  if (auto status = (*transport)->send(record, std::chrono::seconds(10)); !status) {
+    std::cerr << "faust-host: " << status.error().message << "\n";
+    return to_int(ExitCode::kBrokerUnreachable);
+  }
+  std::cout << "sent to agent " << agent->name << " (topic " << topic << ")\n";
+  return 0;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  Options options;
+  CLI::App app{"faust-host: a native worker host for Kafka stream agents"};
+  app.set_version_flag("--version", std::string("faust-host ") + FAUST_HOST_VERSION);
+  app.add_option("--manifest", options.manifest, "The app's manifest (YAML)")->check(CLI::ExistingFile);
+  app.add_option("-l,--loglevel", options.loglevel, "Log level")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warning", "warn", "error", "critical"}, CLI::ignore_case));
+  app.add_option("-f,--logfile", options.logfile, "Log to this file instead of stderr");
+  app.add_option("--broker", options.broker, "Broker URL, overriding the manifest (kafka://host:port;host2:port)");
+  app.add_option("--web-port", options.web_port, "Port of the web server (default 6066)")->check(CLI::Range(0, 65535));
+  app.add_option("--web-bind", options.web_bind, "Address the web server binds (default 127.0.0.1)");
+  app.add_option("--web-host", options.web_host, "Host name this worker's web server is reached by");
+  app.add_flag("--without-web", options.without_web, "Do not start the web server");
+  auto* worker = app.add_subcommand("worker", "Run a worker (the default)")->fallthrough();
+  auto* check = app.add_subcommand("check", "Validate the manifest and load every plugin, without a broker")->fallthrough();
+  auto* send = app.add_subcommand("send", "Send a value to an agent")->fallthrough();
+  send->add_option("agent", options.send_agent, "Agent name")->required();
+  send->add_option("value", options.send_value, "Value to send")->required();
+  send->add_option("-k,--key", options.send_key, "Key of the message");
+  app.require_subcommand(0, 1);
+  try {
+    app.parse(argc, argv);
+    if (options.manifest.empty()) throw CLI::RequiredError("--manifest");
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : to_int(ExitCode::kUsage);
+  }
+  if (auto status = setup_logging(options); !status) {
+    std::cerr << "faust-host: " << status.error().message << "\n";
+    return to_int(status.error().code);
+  }
+  auto manifest = load(options);
+  if (!manifest) {
+    std::cerr << "faust-host: " << manifest.error().message << "\n";
+    return to_int(manifest.error().code);
+  }
+  if (check->parsed()) return run_check(*manifest);
+  if (send->parsed()) return run_send(*manifest, options);
+  (void)worker;
+  return to_int(Worker(std::move(manifest).value(), options.web_host).run());
+}
+
+}  // namespace faust

@@ -1,0 +1,343 @@
+#include "manifest/manifest.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <system_error>
+
+#include "manifest/yaml_schema.h"
+
+namespace faust {
+namespace {
+
+using schema::Entry;
+using schema::fail;
+using schema::Section;
+
+constexpr std::string_view kDefaultBroker = "kafka://localhost:9092";
+// Kafka's own limit on topic names.
+constexpr std::size_t kMaxTopicLength = 249;
+// Leaves room for the "-__assignor-__leader" suffix and agent names within kMaxTopicLength.
+constexpr std::size_t kMaxAppIdLength = 200;
+// librdkafka refuses session timeouts above an hour.
+constexpr double kMaxSessionSeconds = 3600;
+// Bounds timer intervals so converting them to clock durations can never overflow.
+constexpr double kMaxIntervalSeconds = 365.0 * 24 * 3600;
+// A manifest is a page of text; anything bigger is the wrong file.
+constexpr std::size_t kMaxManifestBytes = 4 * 1024 * 1024;
+
+constexpr std::string_view kNameRule = "use letters, digits, '_', '.' and '-'";
+
+bool is_name(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
+  });
+}
+
+// Kafka's rule: the name characters, at most 249 of them, and not "." or "..".
+bool is_topic_name(std::string_view text) {
+  return is_name(text) && text.size() <= kMaxTopicLength && text != "." && text != "..";
+}
+
+std::chrono::milliseconds to_milliseconds(const Entry& entry, double seconds) {
+  const auto millis = std::llround(seconds * 1000);
+  if (millis < 1) {
+    fail(entry.value_mark(), entry.path + ": must be at least 0.001 seconds, got " + entry.value.Scalar());
+  }
+  return std::chrono::milliseconds(millis);
+}
+
+// A bare name stays as written (looked up on the plugin search path); a path is resolved against
+// the manifest's folder so the manifest works from any current directory.
+std::string resolve_library(const Entry& entry, const std::filesystem::path& manifest_file) {
+  const std::string written = schema::read_string(entry);
+  if (written.empty()) fail(entry.value_mark(), entry.path + ": must not be empty");
+  if (written.find('/') == std::string::npos) return written;
+
+  std::filesystem::path library(written);
+  if (library.is_relative()) {
+    std::filesystem::path folder = manifest_file.parent_path();
+    if (folder.empty()) folder = ".";
+    std::error_code error;
+    const std::filesystem::path absolute_folder = std::filesystem::absolute(folder, error);
+    library = (error ? folder : absolute_folder) / library;
+  }
+  return library.lexically_normal().string();
+}
+
+std::string read_scalar_value(const Entry& item) {
+  if (!item.value.IsScalar()) {
+    // A null value is rejected too: an empty string and "unset" must not look alike.
+    fail(item.value_mark(), item.path + ": expected a scalar value, got " + schema::describe(item.value) +
+                                (item.value.IsNull() ? " (write \"\" for an empty string)" : ""));
+  }
+  return item.value.Scalar();
+}
+
+// `config:` of an agent or timer: names to scalars, handed to the plugin as text.
+ConfigMap read_config(const Entry* entry) {
+  ConfigMap values;
+  if (entry == nullptr) return values;
+  for (const Entry& item : schema::map_entries(entry->value, entry->path, entry->key.Mark())) {
+    values.emplace(item.name(), read_scalar_value(item));
+  }
+  return values;
+}
+
+AppConfig read_app(const Entry& entry) {
+  const Section app(entry.value, entry.path, entry.key.Mark(),
+                    {"id", "broker", "key_serializer", "value_serializer", "topic_partitions",
+                     "topic_replication", "session_timeout", "heartbeat_interval"});
+  AppConfig config;
+
+  const Entry& id = app.require("id");
+  config.id = schema::read_string(id);
+  if (!is_name(config.id)) {
+    fail(id.value_mark(), "app.id: invalid id '" + config.id + "' (" + std::string(kNameRule) + ")");
+  }
+  if (config.id.size() > kMaxAppIdLength) {
+    fail(id.value_mark(), "app.id: longer than " + std::to_string(kMaxAppIdLength) + " characters");
+  }
+
+  if (const Entry* broker = app.find("broker")) {
+    auto url = parse_broker_url(schema::read_string(*broker));
+    if (!url) fail(broker->value_mark(), url.error().message);
+    config.broker = std::move(*url);
+  } else {
+    config.broker = parse_broker_url(kDefaultBroker).value();
+  }
+
+  const schema::Choices<Serializer> serializers = {{"raw", Serializer::kRaw}, {"json", Serializer::kJson}};
+  if (const Entry* e = app.find("key_serializer")) {
+    config.key_serializer = schema::read_choice(*e, serializers);
+  }
+  if (const Entry* e = app.find("value_serializer")) {
+    config.value_serializer = schema::read_choice(*e, serializers);
+  }
+  if (const Entry* e = app.find("topic_partitions")) config.topic_partitions = schema::read_int(*e, 1, 10000);
+  if (const Entry* e = app.find("topic_replication")) {
+    config.topic_replication = schema::read_int(*e, 1, 32767);
+  }
+
+  const Entry* session = app.find("session_timeout");
+  if (session) {
+    config.session_timeout = to_milliseconds(*session, schema::read_seconds(*session, kMaxSessionSeconds));
+  }
+  const Entry* heartbeat = app.find("heartbeat_interval");
+  if (heartbeat) {
+    config.heartbeat_interval =
+        to_milliseconds(*heartbeat, schema::read_seconds(*heartbeat, kMaxSessionSeconds));
+  }
+  if (config.heartbeat_interval >= config.session_timeout) {
+    const auto seconds = [](std::chrono::milliseconds ms) {
+      return schema::format_seconds(static_cast<double>(ms.count()) / 1000);
+    };
+    // Point at whichever of the two the manifest actually wrote.
+    if (heartbeat) {
+      fail(heartbeat->value_mark(), "app.heartbeat_interval: must be less than app.session_timeout (" +
+                                        seconds(config.session_timeout) + " seconds), got " +
+                                        heartbeat->value.Scalar());
+    }
+    fail(session->value_mark(), "app.session_timeout: must be greater than app.heartbeat_interval (" +
+                                    seconds(config.heartbeat_interval) + " seconds), got " +
+                                    session->value.Scalar());
+  }
+  return config;
+}
+
+std::map<std::string, std::string> read_kafka(const Entry* entry) {
+  std::map<std::string, std::string> properties;
+  if (entry == nullptr) return properties;
+  for (const Entry& item : schema::map_entries(entry->value, entry->path, entry->key.Mark())) {
+    // Two places to name the brokers would disagree sooner or later.
+    if (item.name() == "bootstrap.servers") {
+      fail(item.key.Mark(), "kafka.bootstrap.servers: set the brokers with app.broker instead");
+    }
+    properties.emplace(item.name(), read_scalar_value(item));
+  }
+  return properties;
+}
+
+WebConfig read_web(const Entry* entry) {
+  WebConfig config;
+  if (entry == nullptr) return config;
+  const Section web(entry->value, entry->path, entry->key.Mark(), {"enabled", "bind", "port"});
+  if (const Entry* e = web.find("enabled")) config.enabled = schema::read_bool(*e);
+  if (const Entry* e = web.find("bind")) {
+    config.bind = schema::read_string(*e);
+    if (config.bind.empty() || config.bind.find_first_of(" \t") != std::string::npos) {
+      fail(e->value_mark(),
+           "web.bind: expected an address such as 127.0.0.1 or 0.0.0.0, got '" + config.bind + "'");
+    }
+  }
+  if (const Entry* e = web.find("port")) {
+    config.port = static_cast<std::uint16_t>(schema::read_int(*e, 0, 65535));
+  }
+  return config;
+}
+
+void check_name(const Entry& entry, std::string_view kind) {
+  if (!is_name(entry.name())) {
+    fail(entry.key.Mark(),
+         "invalid " + std::string(kind) + " name '" + entry.name() + "' (" + std::string(kNameRule) + ")");
+  }
+}
+
+std::vector<AgentConfig> read_agents(const Entry* entry, const AppConfig& app,
+                                     const std::filesystem::path& manifest_file) {
+  std::vector<AgentConfig> agents;
+  if (entry == nullptr) return agents;
+  for (const Entry& item : schema::map_entries(entry->value, entry->path, entry->key.Mark(),
+                                               "a map of agent names to their settings")) {
+    check_name(item, "agent");
+    const Section fields(item.value, item.path, item.key.Mark(),
+                         {"library", "topic", "concurrency", "on_error", "max_retries", "config"});
+    AgentConfig agent;
+    agent.name = item.name();
+    agent.library = resolve_library(fields.require("library"), manifest_file);
+    if (const Entry* e = fields.find("topic")) {
+      agent.topic = schema::read_string(*e);
+      if (!is_topic_name(agent.topic)) {
+        fail(e->value_mark(), e->path + ": invalid topic name '" + agent.topic + "' (" +
+                                  std::string(kNameRule) + ", at most " + std::to_string(kMaxTopicLength) +
+                                  ")");
+      }
+    } else if (app.id.size() + 1 + agent.name.size() > kMaxTopicLength) {
+      fail(item.key.Mark(), item.path + ": the default topic '" + app.id + "-" + agent.name +
+                                "' is longer than " + std::to_string(kMaxTopicLength) +
+                                " characters; set a shorter topic");
+    }
+    if (const Entry* e = fields.find("concurrency")) agent.concurrency = schema::read_int(*e, 1, 1024);
+    if (const Entry* e = fields.find("on_error")) {
+      agent.on_error = schema::read_choice<OnError>(
+          *e, {{"skip", OnError::kSkip}, {"retry", OnError::kRetry}, {"stop", OnError::kStop}});
+    }
+    if (const Entry* e = fields.find("max_retries")) agent.max_retries = schema::read_int(*e, 0, 1000);
+    agent.config = read_config(fields.find("config"));
+    agents.push_back(std::move(agent));
+  }
+  return agents;
+}
+
+std::vector<TimerConfig> read_timers(const Entry* entry, const std::filesystem::path& manifest_file) {
+  std::vector<TimerConfig> timers;
+  if (entry == nullptr) return timers;
+  for (const Entry& item : schema::map_entries(entry->value, entry->path, entry->key.Mark(),
+                                               "a map of timer names to their settings")) {
+    check_name(item, "timer");
+    const Section fields(item.value, item.path, item.key.Mark(),
+                         {"library", "interval", "on_leader", "config"});
+    TimerConfig timer;
+    timer.name = item.name();
+    timer.library = resolve_library(fields.require("library"), manifest_file);
+    // Required as in Faust's @app.timer(interval): no default period fits every timer.
+    timer.interval =
+        std::chrono::duration<double>(schema::read_seconds(fields.require("interval"), kMaxIntervalSeconds));
+    if (const Entry* e = fields.find("on_leader")) timer.on_leader = schema::read_bool(*e);
+    timer.config = read_config(fields.find("config"));
+    timers.push_back(std::move(timer));
+  }
+  return timers;
+}
+
+// Agents and timers share one namespace: plugins and log lines refer to them by name alone.
+void check_unique_names(const Entry* agents, const Entry* timers) {
+  if (agents == nullptr || timers == nullptr) return;
+  const auto agent_entries = schema::map_entries(agents->value, agents->path, agents->key.Mark());
+  for (const Entry& timer : schema::map_entries(timers->value, timers->path, timers->key.Mark())) {
+    const auto agent = std::find_if(agent_entries.begin(), agent_entries.end(),
+                                    [&](const Entry& e) { return e.name() == timer.name(); });
+    if (agent != agent_entries.end()) {
+      fail(timer.key.Mark(), "duplicate name '" + timer.name() + "': already used by the agent at line " +
+                                 std::to_string(agent->key.Mark().line + 1) +
+                                 " (agent and timer names must be unique)");
+    }
+  }
+}
+
+Manifest read_manifest(const YAML::Node& root, const std::filesystem::path& file) {
+  const YAML::Mark top = root.Mark();
+  if (!root.IsMap()) {
+    fail(top, "expected a map with an 'app' key at the top level, got " + schema::describe(root));
+  }
+  const Section sections(root, "", top, {"app", "kafka", "web", "agents", "timers"});
+
+  Manifest manifest;
+  manifest.file = file;
+  manifest.app = read_app(sections.require("app"));
+  manifest.kafka = read_kafka(sections.find("kafka"));
+  manifest.web = read_web(sections.find("web"));
+  manifest.agents = read_agents(sections.find("agents"), manifest.app, file);
+  manifest.timers = read_timers(sections.find("timers"), file);
+  check_unique_names(sections.find("agents"), sections.find("timers"));
+  if (manifest.agents.empty() && manifest.timers.empty()) {
+    fail(top, "no agents and no timers: the manifest must define at least one");
+  }
+  return manifest;
+}
+
+Error manifest_error(std::string message) { return Error{ExitCode::kManifestInvalid, std::move(message)}; }
+
+}  // namespace
+
+std::string Manifest::agent_topic(const AgentConfig& agent) const {
+  return agent.topic.empty() ? app.id + "-" + agent.name : agent.topic;
+}
+
+std::string Manifest::leader_topic() const { return app.id + "-__assignor-__leader"; }
+
+const AgentConfig* Manifest::find_agent(std::string_view name) const {
+  const auto it =
+      std::find_if(agents.begin(), agents.end(), [&](const AgentConfig& a) { return a.name == name; });
+  return it == agents.end() ? nullptr : &*it;
+}
+
+Result<Manifest> parse_manifest(std::string_view yaml_text, const std::filesystem::path& file) {
+  try {
+    const std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml_text));
+    // A file of comments or blanks yields no document, or a single null one.
+    if (documents.empty() || (documents.size() == 1 && documents.front().IsNull())) {
+      return manifest_error(file.string() + ": manifest is empty");
+    }
+    if (documents.size() > 1) {
+      return manifest_error(schema::located_message(file, documents[1].Mark(),
+                                                    "more than one YAML document; a manifest is one"));
+    }
+    return read_manifest(documents.front(), file);
+  } catch (const schema::Invalid& invalid) {
+    return manifest_error(schema::located_message(file, invalid.mark, invalid.message));
+  } catch (const YAML::Exception& error) {
+    // Parser errors: yaml-cpp's message without its own "yaml-cpp: error at line..." prefix.
+    return manifest_error(schema::located_message(file, error.mark, "YAML syntax error: " + error.msg));
+  }
+}
+
+Result<Manifest> load_manifest(const std::filesystem::path& file) {
+  const auto cannot_read = [&](std::string_view why) {
+    return manifest_error(file.string() + ": cannot read manifest: " + std::string(why));
+  };
+  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> stream(std::fopen(file.c_str(), "rb"), &std::fclose);
+  if (!stream) return cannot_read(std::strerror(errno));
+
+  std::string text;
+  char buffer[16 * 1024];
+  while (true) {
+    const std::size_t got = std::fread(buffer, 1, sizeof(buffer), stream.get());
+    text.append(buffer, got);
+    if (text.size() > kMaxManifestBytes) {
+      return cannot_read("larger than " + std::to_string(kMaxManifestBytes / (1024 * 1024)) + " MiB");
+    }
+    if (got < sizeof(buffer)) break;
+  }
+  // A folder opens fine on Linux and fails on the first read (EISDIR).
+  if (std::ferror(stream.get())) return cannot_read(std::strerror(errno));
+  return parse_manifest(text, file);
+}
+
+}  // namespace faust

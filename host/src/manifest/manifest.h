@@ -1,0 +1,98 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace faust {
+
+enum class Serializer { kRaw, kJson };
+
+// What the worker does with a message whose handler failed.
+enum class OnError {
+  kSkip,   // log, count, commit past it (default: one bad message never stalls a partition)
+  kRetry,  // retry with backoff up to max_retries, then skip
+  kStop,   // stop the worker without committing the message (it is redelivered after restart)
+};
+
+struct BrokerAddress {
+  std::string host;
+  std::uint16_t port = 9092;
+};
+
+// `kafka://host:port;host2:port` (Faust's form; `,` is accepted as a separator too) or `memory://`.
+struct BrokerUrl {
+  std::string scheme;  // "kafka" or "memory"
+  std::vector<BrokerAddress> servers;
+  // librdkafka's bootstrap.servers form: "host:port,host2:port".
+  std::string bootstrap_servers() const;
+};
+
+// Parses a broker URL; the error message names the offending part.
+Result<BrokerUrl> parse_broker_url(std::string_view url);
+
+struct AppConfig {
+  std::string id;
+  BrokerUrl broker;
+  Serializer key_serializer = Serializer::kRaw;
+  Serializer value_serializer = Serializer::kRaw;
+  int topic_partitions = 8;
+  int topic_replication = 1;
+  // Short by default so a killed leader is replaced quickly; 6 s is the broker's default minimum.
+  std::chrono::milliseconds session_timeout{6000};
+  std::chrono::milliseconds heartbeat_interval{500};
+};
+
+struct WebConfig {
+  bool enabled = true;
+  std::string bind = "127.0.0.1";  // safe by default; 0.0.0.0 opens it
+  std::uint16_t port = 6066;
+};
+
+using ConfigMap = std::map<std::string, std::string>;
+
+// `library` is what the manifest wrote, resolved: a bare name (no '/') stays as written and is
+// looked up on the plugin search path; a path is made absolute against the manifest's folder.
+struct AgentConfig {
+  std::string name;
+  std::string library;
+  std::string topic;  // empty: "<app-id>-<agent>"
+  int concurrency = 1;
+  OnError on_error = OnError::kSkip;
+  int max_retries = 3;  // for OnError::kRetry
+  ConfigMap config;
+};
+
+struct TimerConfig {
+  std::string name;
+  std::string library;
+  std::chrono::duration<double> interval{1.0};
+  bool on_leader = false;
+  ConfigMap config;
+};
+
+struct Manifest {
+  std::filesystem::path file;  // as given, for messages
+  AppConfig app;
+  std::map<std::string, std::string> kafka;  // librdkafka properties passed through
+  WebConfig web;
+  std::vector<AgentConfig> agents;
+  std::vector<TimerConfig> timers;
+
+  std::string agent_topic(const AgentConfig& agent) const;
+  std::string leader_topic() const;  // "<app-id>-__assignor-__leader", as Faust names it
+  const AgentConfig* find_agent(std::string_view name) const;
+};
+
+// Reads and validates a manifest. Errors are one line: "FILE:LINE:COL: what is wrong".
+Result<Manifest> load_manifest(const std::filesystem::path& file);
+// Same, from text already read; `file` is used for messages and relative library paths.
+Result<Manifest> parse_manifest(std::string_view yaml_text, const std::filesystem::path& file);
+
+}  // namespace faust

@@ -1,0 +1,30 @@
+#pragma once
+
+#include <string>
+
+#include "common/result.h"
+#include "faust/plugin.h"
+#include "manifest/manifest.h"
+#include "plugins/host_services.h"
+
+// What the opaque faust_host_context of the C ABI is on the host side: one per agent or timer
+// instance, alive exactly as long as the instance. Strings handed to the plugin from here
+// (app id, config values) therefore live as long as the instance, as plugin.h promises.
+struct faust_host_context {
+  faust::HostServices& services;
+  faust::ComponentRef component;
+  faust::ConfigMap config;
+  std::string app_id;
+};
+
+namespace faust {
+
+// The host-API table every plugin instance receives. Its functions forward to the context's
+// HostServices and never let an exception reach plugin code.
+const faust_host_api& host_api();
+
+// Checks and converts what a plugin asked to send: a struct at least as large as ABI 1.0's,
+// exactly one of agent and topic (non-empty), non-null buffers wherever a size is non-zero.
+Result<OutgoingMessage> to_outgoing_message(const faust_send_request* request);
+
+}  // namespace faust

@@ -1,0 +1,167 @@
+#include "plugins/plugin_library.h"
+
+#include <dlfcn.h>
+
+#include <boost/dll/shared_library.hpp>
+#include <set>
+#include <string>
+#include <system_error>
+
+#include "plugins/plugin_file_checks.h"
+
+namespace faust {
+namespace {
+
+// The descriptor size of ABI 1.0. Later minors only append fields, so this is the least any 1.x
+// plugin must provide.
+constexpr std::size_t kMinDescriptorSize = sizeof(faust_plugin_descriptor);
+
+std::string abi_text(std::uint32_t major, std::uint32_t minor) {
+  return std::to_string(major) + "." + std::to_string(minor);
+}
+
+// dlerror() text without the leading "<file>: " the loader repeats.
+std::string loader_error(const std::string& file) {
+  const char* text = dlerror();
+  if (text == nullptr) return "the dynamic loader refused it";
+  std::string_view message(text);
+  if (message.starts_with(file + ": ")) message.remove_prefix(file.size() + 2);
+  return std::string(message);
+}
+
+Status check_handshake(const std::string& file, const faust_plugin_descriptor& descriptor) {
+  if (descriptor.abi_major != FAUST_PLUGIN_ABI_MAJOR) {
+    return Error{ExitCode::kPluginAbiMajor,
+                 "plugin " + file + ": plugin ABI " + abi_text(descriptor.abi_major, descriptor.abi_minor) +
+                     ", host supports " + std::to_string(FAUST_PLUGIN_ABI_MAJOR) + ".x"};
+  }
+  if (descriptor.abi_minor > FAUST_PLUGIN_ABI_MINOR) {
+    return Error{ExitCode::kPluginAbiMinorNewer,
+                 "plugin " + file + ": plugin ABI " + abi_text(descriptor.abi_major, descriptor.abi_minor) +
+                     " is newer than the host's " + abi_text(FAUST_PLUGIN_ABI_MAJOR, FAUST_PLUGIN_ABI_MINOR) +
+                     "; upgrade faust-host or rebuild the plugin against an older SDK"};
+  }
+  if (descriptor.struct_size < kMinDescriptorSize) {
+    return Error{ExitCode::kPluginDescriptorTooSmall,
+                 "plugin " + file + ": descriptor struct_size " + std::to_string(descriptor.struct_size) +
+                     " is smaller than the " + std::to_string(kMinDescriptorSize) + " bytes ABI " +
+                     abi_text(descriptor.abi_major, descriptor.abi_minor) + " needs"};
+  }
+  return ok_status();
+}
+
+Error malformed(const std::string& file, const std::string& what) {
+  return Error{ExitCode::kFailure, "plugin " + file + ": malformed descriptor: " + what};
+}
+
+// Reads the agent or timer list into names, rejecting null entries and repeated names.
+template <typename Def, typename HasCallbacks>
+Result<std::vector<std::string>> read_names(const std::string& file, const char* kind, const Def* const* defs,
+                                            std::size_t count, HasCallbacks has_callbacks) {
+  std::vector<std::string> names;
+  if (count > 0 && defs == nullptr) return malformed(file, std::string(kind) + " list is null");
+  std::set<std::string_view> seen;
+  for (std::size_t i = 0; i < count; ++i) {
+    const Def* def = defs[i];
+    if (def == nullptr || def->name == nullptr || def->name[0] == '\0') {
+      return malformed(file, std::string(kind) + " #" + std::to_string(i) + " has no name");
+    }
+    if (!has_callbacks(*def)) {
+      return malformed(file,
+                       std::string(kind) + " '" + def->name + "' lacks create, destroy or its callback");
+    }
+    if (!seen.insert(def->name).second) {
+      return Error{ExitCode::kPluginDuplicateName,
+                   "plugin " + file + ": " + kind + " '" + def->name + "' is listed twice"};
+    }
+    names.emplace_back(def->name);
+  }
+  return names;
+}
+
+Result<PluginInfo> read_info(const std::filesystem::path& path, const faust_plugin_descriptor& descriptor) {
+  const std::string file = path.string();
+  if (descriptor.name == nullptr || descriptor.name[0] == '\0') return malformed(file, "no plugin name");
+  if (descriptor.version == nullptr) return malformed(file, "no plugin version");
+  Result<std::vector<std::string>> agents =
+      read_names(file, "agent", descriptor.agents, descriptor.agent_count, [](const faust_agent_def& def) {
+        return def.create != nullptr && def.destroy != nullptr && def.handle != nullptr;
+      });
+  if (!agents) return agents.error();
+  Result<std::vector<std::string>> timers =
+      read_names(file, "timer", descriptor.timers, descriptor.timer_count, [](const faust_timer_def& def) {
+        return def.create != nullptr && def.destroy != nullptr && def.tick != nullptr;
+      });
+  if (!timers) return timers.error();
+  return PluginInfo{
+      descriptor.name,    descriptor.version, abi_text(descriptor.abi_major, descriptor.abi_minor), path,
+      std::move(*agents), std::move(*timers)};
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const PluginLibrary>> PluginLibrary::open(const std::filesystem::path& file) {
+  std::error_code error;
+  const std::filesystem::file_status status = std::filesystem::status(file, error);
+  if (!std::filesystem::exists(status)) {
+    return Error{ExitCode::kPluginMissing, "plugin " + file.string() + ": no such file"};
+  }
+  if (!std::filesystem::is_regular_file(status)) {
+    return Error{ExitCode::kPluginNotSharedObject, "plugin " + file.string() + " is not a regular file"};
+  }
+  // Check and load the file itself, not a symlink to it: that is what the loader maps.
+  const std::filesystem::path real_file = std::filesystem::canonical(file, error);
+  if (error) return Error{ExitCode::kPluginMissing, "plugin " + file.string() + ": " + error.message()};
+  const std::string name = real_file.string();
+
+  if (Status safe = check_plugin_permissions(real_file); !safe) return safe.error();
+  if (Status elf = check_elf_header(real_file); !elf) return elf.error();
+
+  auto library = std::make_unique<boost::dll::shared_library>();
+  boost::dll::fs::error_code load_error;
+  library->load(boost::dll::fs::path(real_file.native()),
+                boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, load_error);
+  if (load_error || !library->is_loaded()) {
+    return Error{ExitCode::kPluginNotSharedObject, "plugin " + name + ": cannot load: " + loader_error(name)};
+  }
+  if (!library->has(FAUST_PLUGIN_ENTRY_NAME)) {
+    return Error{ExitCode::kPluginNoEntrySymbol,
+                 "plugin " + name +
+                     ": no entry symbol " FAUST_PLUGIN_ENTRY_NAME
+                     " (a plugin ends with FAUST_PLUGIN(...) or exports it itself)"};
+  }
+  const auto entry = library->get<const faust_plugin_descriptor*()>(FAUST_PLUGIN_ENTRY_NAME);
+  const faust_plugin_descriptor* descriptor = entry();
+  if (descriptor == nullptr) {
+    return Error{ExitCode::kPluginNoEntrySymbol,
+                 "plugin " + name + ": " FAUST_PLUGIN_ENTRY_NAME " returned no descriptor"};
+  }
+  if (Status handshake = check_handshake(name, *descriptor); !handshake) return handshake.error();
+  Result<PluginInfo> info = read_info(real_file, *descriptor);
+  if (!info) return info.error();
+
+  return std::shared_ptr<const PluginLibrary>(
+      new PluginLibrary(std::move(library), *descriptor, std::move(*info)));
+}
+
+PluginLibrary::PluginLibrary(std::unique_ptr<boost::dll::shared_library> library,
+                             const faust_plugin_descriptor& descriptor, PluginInfo info)
+    : library_(std::move(library)), descriptor_(descriptor), info_(std::move(info)) {}
+
+PluginLibrary::~PluginLibrary() = default;
+
+const faust_agent_def* PluginLibrary::find_agent(std::string_view name) const {
+  for (std::size_t i = 0; i < descriptor_.agent_count; ++i) {
+    if (descriptor_.agents[i]->name == name) return descriptor_.agents[i];
+  }
+  return nullptr;
+}
+
+const faust_timer_def* PluginLibrary::find_timer(std::string_view name) const {
+  for (std::size_t i = 0; i < descriptor_.timer_count; ++i) {
+    if (descriptor_.timers[i]->name == name) return descriptor_.timers[i];
+  }
+  return nullptr;
+}
+
+}  // namespace faust

@@ -1,0 +1,354 @@
+#include "runtime/agent_runner.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <optional>
+
+#include <spdlog/spdlog.h>
+
+namespace faust {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string where(const ConsumedMessage& message) {
+  return fmt::format("{}[{}]@{}", message.source.topic, message.source.partition, message.offset);
+}
+
+}  // namespace
+
+struct AgentRunner::AgentState {
+  AgentBinding binding;
+  std::vector<std::unique_ptr<Lane>> lanes;
+  std::atomic<std::uint64_t> handled{0};
+  std::atomic<std::uint64_t> errors{0};
+  mutable std::mutex last_error_mutex;
+  std::string last_error;
+};
+
+// One handler thread with its queue. Also the record of which offsets it has finished.
+class AgentRunner::Lane {
+ public:
+  Lane(AgentState& agent, MessageHandler handler, RuntimeEvents& events)
+      : agent_(agent), handler_(std::move(handler)), events_(events) {}
+  ~Lane() { stop(); }
+
+  void start() { thread_ = std::thread([this] { run(); }); }
+
+  // Stops after the message in hand; queued messages stay uncommitted and will be redelivered.
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void push(std::vector<ConsumedMessage>&& messages) {
+    {
+      std::lock_guard lock(mutex_);
+      for (auto& message : messages) queue_.push_back(std::move(message));
+    }
+    wake_.notify_one();
+  }
+
+  std::size_t queued() const {
+    std::lock_guard lock(mutex_);
+    return queue_.size();
+  }
+
+  // Forgets queued messages of `revoked`, waits for a handler working on one of them to
+  // return, and hands back (and forgets) their finished offsets.
+  std::map<TopicPartition, std::int64_t> release(const std::set<TopicPartition>& revoked) {
+    std::unique_lock lock(mutex_);
+    std::erase_if(queue_, [&](const ConsumedMessage& m) { return revoked.count(m.source) > 0; });
+    idle_.wait(lock, [&] { return !busy_ || revoked.count(busy_->partition) == 0; });
+    std::map<TopicPartition, std::int64_t> released;
+    for (auto it = done_.begin(); it != done_.end();) {
+      if (revoked.count(it->first) > 0) {
+        released.insert(*it);
+        it = done_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return released;
+  }
+
+  // Next offset to commit per partition, for everything handled so far.
+  std::map<TopicPartition, std::int64_t> done() const {
+    std::lock_guard lock(mutex_);
+    return done_;
+  }
+
+  // How long the current handler has been running, with where, if it is running.
+  std::optional<std::pair<std::string, Clock::duration>> busy_for() const {
+    std::lock_guard lock(mutex_);
+    if (!busy_) return std::nullopt;
+    return std::make_pair(busy_->where, Clock::now() - busy_->since);
+  }
+
+ private:
+  struct Busy {
+    TopicPartition partition;
+    std::string where;
+    Clock::time_point since;
+  };
+
+  void run() {
+    while (true) {
+      ConsumedMessage message;
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (stopping_) return;
+        message = std::move(queue_.front());
+        queue_.pop_front();
+        busy_ = Busy{message.source, where(message), Clock::now()};
+      }
+      const bool finished = handle(message);
+      {
+        std::lock_guard lock(mutex_);
+        busy_.reset();
+        if (finished) done_[message.source] = message.offset + 1;
+      }
+      idle_.notify_all();
+      if (!finished) return;  // the worker is stopping; nothing after it may be committed
+    }
+  }
+
+  // Applies the agent's on_error policy. Returns true when the message may be committed.
+  bool handle(const ConsumedMessage& message) {
+    const AgentBinding& agent = agent_.binding;
+    for (int attempt = 0;; ++attempt) {
+      const auto started = Clock::now();
+      Status result = handler_(message);
+      events_.agent_handled(agent.name, Clock::now() - started, result);
+      if (result) {
+        agent_.handled.fetch_add(1, std::memory_order_relaxed);
+        return true;
+      }
+      agent_.errors.fetch_add(1, std::memory_order_relaxed);
+      {
+        std::lock_guard lock(agent_.last_error_mutex);
+        agent_.last_error = result.error().message;
+      }
+      switch (agent.on_error) {
+        case OnError::kSkip:
+          spdlog::error("{} at {}; skipped (on_error: skip)", result.error().message, where(message));
+          return true;
+        case OnError::kStop:
+          spdlog::error("{} at {}; stopping the worker (on_error: stop)", result.error().message, where(message));
+          events_.fatal(Error{ExitCode::kHandlerStopped, "agent '" + agent.name + "' stopped the worker at " +
+                                                            where(message) + ": " + result.error().message});
+          return false;
+        case OnError::kRetry:
+          if (attempt >= agent.max_retries) {
+            spdlog::error("{} at {}; skipped after {} retries (on_error: retry)", result.error().message, where(message),
+                          agent.max_retries);
+            return true;
+          }
+          spdlog::warn("{} at {}; retry {} of {}", result.error().message, where(message), attempt + 1, agent.max_retries);
+          {
+            const auto backoff = std::min(std::chrono::milliseconds(100) * (1 << std::min(attempt, 6)),
+                                          std::chrono::milliseconds(5000));
+            std::unique_lock lock(mutex_);
+            if (wake_.wait_for(lock, backoff, [&] { return stopping_; })) return false;
+          }
+          break;
+      }
+    }
+  }
+
+  AgentState& agent_;
+  MessageHandler handler_;
+  RuntimeEvents& events_;
+  std::thread thread_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;  // queue or stop
+  std::condition_variable idle_;  // a handler returned
+  bool stopping_ = false;
+  std::deque<ConsumedMessage> queue_;
+  std::optional<Busy> busy_;
+  std::map<TopicPartition, std::int64_t> done_;
+
+ public:
+  bool paused = false;  // poll thread only
+};
+
+AgentRunner::AgentRunner(Transport& transport, GroupOptions group, std::vector<AgentBinding> agents,
+                         RuntimeEvents& events, AgentRunnerOptions options)
+    : transport_(transport), group_(std::move(group)), events_(events), options_(options) {
+  group_.topics.clear();
+  for (auto& binding : agents) {
+    auto state = std::make_unique<AgentState>();
+    state->binding = std::move(binding);
+    for (auto& handler : state->binding.lanes) state->lanes.push_back(std::make_unique<Lane>(*state, handler, events_));
+    group_.topics.push_back(state->binding.topic);
+    agent_by_topic_[state->binding.topic] = state.get();
+    agents_.push_back(std::move(state));
+  }
+}
+
+AgentRunner::~AgentRunner() { stop(); }
+
+Status AgentRunner::start() {
+  if (agents_.empty()) {
+    joined_ = true;  // nothing to consume: no group to join
+    return ok_status();
+  }
+  auto consumer = transport_.join_group(group_, *this);
+  if (!consumer) return consumer.error();
+  consumer_ = std::move(consumer).value();
+  for (auto& agent : agents_) {
+    for (auto& lane : agent->lanes) lane->start();
+  }
+  running_ = true;
+  poller_ = std::thread([this] { run(); });
+  return ok_status();
+}
+
+void AgentRunner::stop() {
+  if (!running_.exchange(false)) return;
+  if (poller_.joinable()) poller_.join();
+}
+
+void AgentRunner::run() {
+  auto last_commit = Clock::now();
+  auto last_check = Clock::now();
+  while (running_) {
+    consumer_->poll(std::chrono::milliseconds(100));
+    apply_backpressure();
+    const auto now = Clock::now();
+    if (now - last_commit >= options_.commit_interval) {
+      commit_done(false);
+      last_commit = now;
+    }
+    if (now - last_check >= std::chrono::seconds(1)) {
+      warn_slow_handlers();
+      last_check = now;
+    }
+  }
+  for (auto& agent : agents_) {
+    for (auto& lane : agent->lanes) lane->stop();
+  }
+  commit_done(true);
+  consumer_->close();  // revokes (nothing left to commit) and leaves the group
+  consumer_.reset();
+}
+
+AgentRunner::Lane& AgentRunner::lane_for(const TopicPartition& partition) {
+  auto& lanes = agent_by_topic_.at(partition.topic)->lanes;
+  return *lanes[static_cast<std::size_t>(partition.partition) % lanes.size()];
+}
+
+void AgentRunner::on_messages(std::vector<ConsumedMessage>& batch) {
+  std::map<Lane*, std::vector<ConsumedMessage>> by_lane;
+  for (auto& message : batch) by_lane[&lane_for(message.source)].push_back(std::move(message));
+  for (auto& [lane, messages] : by_lane) lane->push(std::move(messages));
+}
+
+void AgentRunner::on_assigned(const GroupEvent& event) {
+  {
+    std::lock_guard lock(assignment_mutex_);
+    assignment_.insert(event.partitions.begin(), event.partitions.end());
+  }
+  for (auto& agent : agents_) {
+    for (auto& lane : agent->lanes) lane->paused = false;
+  }
+  spdlog::info("agents assigned {} partition(s) (generation {})", event.partitions.size(), event.generation);
+  joined_ = true;
+  events_.rebalanced();
+}
+
+void AgentRunner::on_revoked(const GroupEvent& event) {
+  const std::set<TopicPartition> revoked(event.partitions.begin(), event.partitions.end());
+  std::vector<std::pair<TopicPartition, std::int64_t>> offsets;
+  for (auto& agent : agents_) {
+    for (auto& lane : agent->lanes) {
+      for (const auto& [partition, offset] : lane->release(revoked)) {
+        if (committed_[partition] != offset) offsets.emplace_back(partition, offset);
+      }
+    }
+  }
+  if (auto status = consumer_->commit(offsets, true); !status) spdlog::warn("{}", status.error().message);
+  for (const auto& partition : revoked) committed_.erase(partition);
+  std::lock_guard lock(assignment_mutex_);
+  for (const auto& partition : revoked) assignment_.erase(partition);
+}
+
+void AgentRunner::commit_done(bool wait) {
+  std::vector<std::pair<TopicPartition, std::int64_t>> offsets;
+  for (auto& agent : agents_) {
+    for (auto& lane : agent->lanes) {
+      for (const auto& [partition, offset] : lane->done()) {
+        auto [it, inserted] = committed_.try_emplace(partition, -1);
+        if (it->second == offset) continue;
+        it->second = offset;
+        offsets.emplace_back(partition, offset);
+      }
+    }
+  }
+  if (auto status = consumer_->commit(offsets, wait); !status) spdlog::warn("{}", status.error().message);
+}
+
+void AgentRunner::apply_backpressure() {
+  std::set<TopicPartition> assigned;
+  {
+    std::lock_guard lock(assignment_mutex_);
+    assigned = assignment_;
+  }
+  for (auto& agent : agents_) {
+    for (auto& lane : agent->lanes) {
+      const std::size_t queued = lane->queued();
+      const bool pause = !lane->paused && queued > options_.pause_above;
+      const bool resume = lane->paused && queued < options_.pause_above / 2;
+      if (!pause && !resume) continue;
+      std::vector<TopicPartition> partitions;
+      for (const auto& partition : assigned) {
+        if (agent_by_topic_.count(partition.topic) > 0 && &lane_for(partition) == lane.get()) partitions.push_back(partition);
+      }
+      if (pause) consumer_->pause(partitions);
+      if (resume) consumer_->resume(partitions);
+      lane->paused = pause;
+    }
+  }
+}
+
+void AgentRunner::warn_slow_handlers() {
+  for (auto& agent : agents_) {
+    for (auto& lane : agent->lanes) {
+      const auto busy = lane->busy_for();
+      if (!busy || busy->second < options_.slow_handler_warning) continue;
+      // Once per warning period while it lasts: the poll loop checks every second.
+      const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(busy->second);
+      if (seconds.count() % options_.slow_handler_warning.count() == 0) {
+        spdlog::warn("agent '{}' handler has been running for {} s at {}; its partition is stalled",
+                     agent->binding.name, seconds.count(), busy->first);
+      }
+    }
+  }
+}
+
+std::map<std::string, std::vector<std::int32_t>> AgentRunner::assignment() const {
+  std::map<std::string, std::vector<std::int32_t>> out;
+  std::lock_guard lock(assignment_mutex_);
+  for (const auto& partition : assignment_) out[partition.topic].push_back(partition.partition);
+  return out;
+}
+
+std::vector<AgentSnapshot> AgentRunner::snapshot() const {
+  std::vector<AgentSnapshot> out;
+  for (const auto& agent : agents_) {
+    AgentSnapshot snap{agent->binding.name, agent->handled.load(), agent->errors.load(), {}};
+    std::lock_guard lock(agent->last_error_mutex);
+    snap.last_error = agent->last_error;
+    out.push_back(std::move(snap));
+  }
+  return out;
+}
+
+}  // namespace faust

@@ -1,0 +1,91 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "manifest/manifest.h"
+#include "runtime/runtime_events.h"
+#include "transport/transport.h"
+
+namespace faust {
+
+using MessageHandler = std::function<Status(const ConsumedMessage&)>;
+
+struct AgentBinding {
+  std::string name;
+  std::string topic;
+  OnError on_error = OnError::kSkip;
+  int max_retries = 3;
+  // One handler per concurrency slot; each is only ever called from its own thread.
+  std::vector<MessageHandler> lanes;
+};
+
+struct AgentSnapshot {
+  std::string name;
+  std::uint64_t handled = 0;
+  std::uint64_t errors = 0;
+  std::string last_error;
+};
+
+struct AgentRunnerOptions {
+  std::chrono::milliseconds commit_interval{1000};
+  std::size_t pause_above = 20000;  // queued messages per lane before its partitions pause
+  std::chrono::seconds slow_handler_warning{10};
+};
+
+// Consumes the agents' topics in the app's consumer group and hands every message to one lane
+// of its agent: partition p of an agent with N lanes always goes to lane p % N, so each
+// partition stays in order while N handlers run at once. At-least-once: a partition's offset
+// is committed only up to the last message whose handler has returned, and lanes of revoked
+// partitions finish their message and commit before the partitions are given up.
+class AgentRunner final : private GroupListener {
+ public:
+  AgentRunner(Transport& transport, GroupOptions group, std::vector<AgentBinding> agents, RuntimeEvents& events,
+              AgentRunnerOptions options = {});
+  ~AgentRunner() override;
+
+  Status start();
+  // Finishes the messages being handled, commits, and leaves the group.
+  void stop();
+
+  bool joined() const { return joined_.load(); }
+  std::map<std::string, std::vector<std::int32_t>> assignment() const;
+  std::vector<AgentSnapshot> snapshot() const;
+
+ private:
+  class Lane;
+  struct AgentState;
+
+  void on_assigned(const GroupEvent& event) override;
+  void on_revoked(const GroupEvent& event) override;
+  void on_messages(std::vector<ConsumedMessage>& batch) override;
+  void run();
+  void commit_done(bool wait);
+  void apply_backpressure();
+  void warn_slow_handlers();
+  Lane& lane_for(const TopicPartition& partition);
+
+  Transport& transport_;
+  GroupOptions group_;
+  RuntimeEvents& events_;
+  AgentRunnerOptions options_;
+  std::vector<std::unique_ptr<AgentState>> agents_;
+  std::map<std::string, AgentState*> agent_by_topic_;
+  std::unique_ptr<GroupConsumer> consumer_;
+  std::thread poller_;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> joined_{false};
+  std::map<TopicPartition, std::int64_t> committed_;  // poll thread only
+  mutable std::mutex assignment_mutex_;
+  std::set<TopicPartition> assignment_;
+};
+
+}  // namespace faust

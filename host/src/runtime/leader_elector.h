@@ -1,0 +1,69 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "runtime/runtime_events.h"
+#include "transport/transport.h"
+
+namespace faust {
+
+struct LeadershipSnapshot {
+  bool joined = false;  // has had a first assignment
+  bool leader = false;
+  std::int32_t generation = -1;
+  std::string member_id;
+  std::chrono::system_clock::time_point since{};  // when leadership (or followership) began
+};
+
+// Elects the app's leader as Faust does: the member assigned partition 0 of the 1-partition
+// topic "<app-id>-__assignor-__leader". It uses a consumer group of its own so agent
+// rebalances never disturb leadership and leadership changes never pause agents.
+// Sticky: members are ordered by client id, which sorts by start time, so the oldest live
+// worker leads and a joining worker never takes over.
+class LeaderElector final : private GroupListener {
+ public:
+  // options.client_id is set here, from app_id and the time of joining.
+  LeaderElector(Transport& transport, std::string app_id, GroupOptions options, RuntimeEvents& events);
+  ~LeaderElector() override;
+
+  Status start();
+  // Leaves the group, so a successor is elected at once.
+  void stop();
+  // Gives up leadership (e.g. after being fenced) and rejoins as the newest member.
+  void step_down();
+
+  bool is_leader() const { return leader_.load(); }
+  LeadershipSnapshot snapshot() const;
+
+ private:
+  void on_assigned(const GroupEvent& event) override;
+  void on_revoked(const GroupEvent& event) override;
+  void on_messages(std::vector<ConsumedMessage>& /*batch*/) override {}
+  void run();
+  void announce(bool leader, bool was_leader, std::int32_t generation);
+  Status join();
+
+  Transport& transport_;
+  const std::string app_id_;
+  GroupOptions options_;
+  RuntimeEvents& events_;
+  std::unique_ptr<GroupConsumer> consumer_;
+  std::thread poller_;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> step_down_requested_{false};
+  // False from a revocation until the next assignment: ticks must not fire while the group
+  // decides, but the log only speaks when the outcome differs from what was announced.
+  std::atomic<bool> leader_{false};
+  mutable std::mutex mutex_;  // guards snapshot_
+  LeadershipSnapshot snapshot_;
+};
+
+// A client id that sorts by start time (zero-padded epoch milliseconds), then pid.
+std::string time_ordered_client_id(const std::string& app_id);
+
+}  // namespace faust

@@ -1,0 +1,98 @@
+#include "transport/kafka/kafka_client_events.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace faust {
+namespace {
+
+spdlog::level::level_enum to_spdlog(int syslog_severity) {
+  if (syslog_severity <= 3) return spdlog::level::err;
+  if (syslog_severity == 4) return spdlog::level::warn;
+  if (syslog_severity <= 6) return spdlog::level::info;
+  return spdlog::level::debug;
+}
+
+}  // namespace
+
+std::string describe(RdKafka::ErrorCode code) { return RdKafka::err2str(code); }
+
+void KafkaClientEvents::event_cb(RdKafka::Event& event) {
+  switch (event.type()) {
+    case RdKafka::Event::EVENT_ERROR:
+      if (event.err() == RdKafka::ERR__ALL_BROKERS_DOWN) {
+        if (state_.exchange(BrokerState::kDown) != BrokerState::kDown) {
+          spdlog::warn("[kafka] broker unreachable: {} (retrying)", event.str());
+        }
+        return;
+      }
+      if (event.err() == RdKafka::ERR__TRANSPORT || event.err() == RdKafka::ERR__RESOLVE) {
+        spdlog::debug("[kafka] {}", event.str());  // librdkafka reconnects by itself
+        return;
+      }
+      spdlog::log(event.fatal() ? spdlog::level::err : spdlog::level::warn, "[kafka] {}: {}",
+                  RdKafka::err2str(event.err()), event.str());
+      return;
+    case RdKafka::Event::EVENT_LOG:
+      spdlog::log(to_spdlog(event.severity()), "[kafka] {}: {}", event.fac(), event.str());
+      return;
+    case RdKafka::Event::EVENT_STATS:
+      on_stats(event.str());
+      return;
+    default:
+      return;
+  }
+}
+
+// librdkafka's statistics (STATISTICS.md): a learned broker (nodeid >= 0) in state "UP" means the
+// cluster is reachable again after an outage; partitions carry the consumer lag.
+void KafkaClientEvents::on_stats(const std::string& json) {
+  const auto stats = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (stats.is_discarded()) return;
+  if (const auto brokers = stats.find("brokers"); brokers != stats.end() && brokers->is_object()) {
+    bool any_up = false;
+    for (const auto& broker : *brokers) {
+      if (broker.value("nodeid", -1) >= 0 && broker.value("state", "") == "UP") any_up = true;
+    }
+    if (any_up) {
+      if (state_.exchange(BrokerState::kUp) == BrokerState::kDown) spdlog::info("[kafka] broker reachable again");
+    }
+  }
+  if (!lag_observer_) return;
+  const auto topics = stats.find("topics");
+  if (topics == stats.end() || !topics->is_object()) return;
+  for (const auto& [topic, topic_stats] : topics->items()) {
+    const auto partitions = topic_stats.find("partitions");
+    if (partitions == topic_stats.end()) continue;
+    for (const auto& [partition, p] : partitions->items()) {
+      const int id = std::stoi(partition);
+      const std::int64_t lag = p.value("consumer_lag", std::int64_t{-1});
+      if (id >= 0 && lag >= 0) lag_observer_(TopicPartition{topic, id}, lag);
+    }
+  }
+}
+
+Result<std::unique_ptr<RdKafka::Conf>> make_kafka_conf(const std::map<std::string, std::string>& host_settings,
+                                                      const std::map<std::string, std::string>& user_properties,
+                                                      KafkaClientEvents& events) {
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  std::string error;
+  auto set = [&](const std::string& key, const std::string& value, const char* origin) -> Status {
+    if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
+      return Error{ExitCode::kManifestInvalid, std::string(origin) + key + ": " + error};
+    }
+    return ok_status();
+  };
+  for (const auto& [key, value] : host_settings) {
+    if (auto status = set(key, value, "kafka setting "); !status) return status.error();
+  }
+  for (const auto& [key, value] : user_properties) {
+    if (auto status = set(key, value, "manifest kafka."); !status) return status.error();
+  }
+  if (conf->set("event_cb", &events, error) != RdKafka::Conf::CONF_OK) {
+    return Error{ExitCode::kFailure, "kafka: " + error};
+  }
+  return conf;
+}
+
+}  // namespace faust

@@ -1,0 +1,182 @@
+#include "transport/kafka/kafka_group_consumer.h"
+
+#include <cstring>
+
+#include <librdkafka/rdkafka.h>
+#include <spdlog/spdlog.h>
+
+namespace faust {
+namespace {
+
+std::vector<RdKafka::TopicPartition*> to_rdkafka(const std::vector<TopicPartition>& partitions) {
+  std::vector<RdKafka::TopicPartition*> out;
+  out.reserve(partitions.size());
+  for (const auto& p : partitions) out.push_back(RdKafka::TopicPartition::create(p.topic, p.partition));
+  return out;
+}
+
+void destroy(std::vector<RdKafka::TopicPartition*>& partitions) {
+  RdKafka::TopicPartition::destroy(partitions);
+  partitions.clear();
+}
+
+}  // namespace
+
+// librdkafka has no getter for the generation id; its serialized group metadata carries it,
+// laid out (rdkafka_cgrp.c, v2) as the magic "CGMDv2:" followed by the int32 generation id.
+std::int32_t group_generation(RdKafka::KafkaConsumer& consumer) {
+  rd_kafka_consumer_group_metadata_t* metadata = rd_kafka_consumer_group_metadata(consumer.c_ptr());
+  if (metadata == nullptr) return -1;
+  void* buffer = nullptr;
+  size_t size = 0;
+  std::int32_t generation = -1;
+  rd_kafka_error_t* error = rd_kafka_consumer_group_metadata_write(metadata, &buffer, &size);
+  constexpr char kMagic[] = "CGMDv2:";
+  constexpr size_t kMagicSize = sizeof(kMagic) - 1;
+  if (error == nullptr && size >= kMagicSize + sizeof(generation) && std::memcmp(buffer, kMagic, kMagicSize) == 0) {
+    std::memcpy(&generation, static_cast<const char*>(buffer) + kMagicSize, sizeof(generation));
+  }
+  if (error != nullptr) rd_kafka_error_destroy(error);
+  if (buffer != nullptr) rd_kafka_mem_free(nullptr, buffer);
+  rd_kafka_consumer_group_metadata_destroy(metadata);
+  return generation;
+}
+
+KafkaGroupConsumer::KafkaGroupConsumer(const GroupOptions& options, std::atomic<BrokerState>& broker_state,
+                                       GroupListener& listener)
+    : options_(options), broker_state_(broker_state), listener_(listener), events_(broker_state, options.on_lag) {}
+
+Result<std::unique_ptr<KafkaGroupConsumer>> KafkaGroupConsumer::create(
+    const GroupOptions& options, const std::map<std::string, std::string>& host_settings,
+    const std::map<std::string, std::string>& user_properties, std::atomic<BrokerState>& broker_state,
+    GroupListener& listener) {
+  std::unique_ptr<KafkaGroupConsumer> self(new KafkaGroupConsumer(options, broker_state, listener));
+  auto settings = host_settings;
+  settings["group.id"] = options.group_id;
+  settings["client.id"] = options.client_id;
+  settings["session.timeout.ms"] = std::to_string(options.session_timeout.count());
+  settings["heartbeat.interval.ms"] = std::to_string(options.heartbeat_interval.count());
+  // The poll loop never runs handlers, so it can promise frequent polls; a short rebalance
+  // timeout lets a group finish a rebalance quickly when a member stalls.
+  settings["max.poll.interval.ms"] = std::to_string(std::max<std::int64_t>(options.session_timeout.count() * 2, 20000));
+  settings["partition.assignment.strategy"] = "range";
+  settings["enable.auto.commit"] = "false";
+  settings["enable.auto.offset.store"] = "false";
+  settings["auto.offset.reset"] = "earliest";
+  settings["enable.partition.eof"] = "false";
+  settings["isolation.level"] = options.read_committed ? "read_committed" : "read_uncommitted";
+  settings["statistics.interval.ms"] = "1000";
+  auto conf = make_kafka_conf(settings, user_properties, self->events_);
+  if (!conf) return conf.error();
+  std::string error;
+  RdKafka::RebalanceCb* rebalance = self.get();
+  if ((*conf)->set("rebalance_cb", rebalance, error) != RdKafka::Conf::CONF_OK) {
+    return Error{ExitCode::kFailure, "kafka: " + error};
+  }
+  self->consumer_.reset(RdKafka::KafkaConsumer::create(conf->get(), error));
+  if (!self->consumer_) return Error{ExitCode::kFailure, "kafka: cannot create consumer: " + error};
+  if (const auto err = self->consumer_->subscribe(options.topics); err != RdKafka::ERR_NO_ERROR) {
+    return Error{ExitCode::kFailure, "kafka: cannot subscribe group '" + options.group_id + "': " + describe(err)};
+  }
+  return self;
+}
+
+KafkaGroupConsumer::~KafkaGroupConsumer() { close(); }
+
+GroupEvent KafkaGroupConsumer::make_event(const std::vector<RdKafka::TopicPartition*>& partitions) {
+  GroupEvent event;
+  for (const auto* p : partitions) event.partitions.push_back(TopicPartition{p->topic(), p->partition()});
+  event.generation = group_generation(*consumer_);
+  event.member_id = consumer_->memberid();
+  return event;
+}
+
+void KafkaGroupConsumer::rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+                                      std::vector<RdKafka::TopicPartition*>& partitions) {
+  if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+    broker_state_.store(BrokerState::kUp);
+    consumer->assign(partitions);
+    listener_.on_assigned(make_event(partitions));
+  } else {
+    listener_.on_revoked(make_event(partitions));
+    consumer->unassign();
+  }
+}
+
+bool KafkaGroupConsumer::take(RdKafka::Message& message, std::vector<ConsumedMessage>& batch) {
+  switch (message.err()) {
+    case RdKafka::ERR_NO_ERROR: {
+      ConsumedMessage out;
+      out.source = TopicPartition{message.topic_name(), message.partition()};
+      out.offset = message.offset();
+      if (message.key_pointer() != nullptr) {
+        out.key.emplace(static_cast<const char*>(message.key_pointer()), message.key_len());
+      }
+      if (message.payload() != nullptr) out.value.assign(static_cast<const char*>(message.payload()), message.len());
+      if (const RdKafka::Headers* headers = message.headers(); headers != nullptr) {
+        for (const auto& header : headers->get_all()) {
+          const auto* value = static_cast<const char*>(header.value());
+          out.headers.emplace_back(header.key(), value != nullptr ? std::string(value, header.value_size()) : "");
+        }
+      }
+      out.timestamp_ms = message.timestamp().timestamp;
+      batch.push_back(std::move(out));
+      return true;
+    }
+    case RdKafka::ERR__TIMED_OUT:
+    case RdKafka::ERR__PARTITION_EOF:
+      return false;
+    default:
+      spdlog::warn("[kafka] consumer group '{}': {}", options_.group_id, message.errstr());
+      return false;
+  }
+}
+
+void KafkaGroupConsumer::poll(std::chrono::milliseconds timeout) {
+  std::vector<ConsumedMessage> batch;
+  std::unique_ptr<RdKafka::Message> message(consumer_->consume(static_cast<int>(timeout.count())));
+  if (!take(*message, batch)) return;
+  // Drain what is already fetched without waiting, up to a batch, so hand-off costs are shared.
+  while (batch.size() < options_.max_batch) {
+    message.reset(consumer_->consume(0));
+    if (!take(*message, batch)) break;
+  }
+  listener_.on_messages(batch);
+}
+
+Status KafkaGroupConsumer::commit(const std::vector<std::pair<TopicPartition, std::int64_t>>& next_offsets,
+                                  bool wait) {
+  if (next_offsets.empty()) return ok_status();
+  std::vector<RdKafka::TopicPartition*> offsets;
+  for (const auto& [tp, offset] : next_offsets) {
+    offsets.push_back(RdKafka::TopicPartition::create(tp.topic, tp.partition, offset));
+  }
+  const auto err = wait ? consumer_->commitSync(offsets) : consumer_->commitAsync(offsets);
+  destroy(offsets);
+  if (err != RdKafka::ERR_NO_ERROR) {
+    return Error{ExitCode::kFailure, "kafka: commit in group '" + options_.group_id + "' failed: " + describe(err)};
+  }
+  return ok_status();
+}
+
+void KafkaGroupConsumer::pause(const std::vector<TopicPartition>& partitions) {
+  auto list = to_rdkafka(partitions);
+  consumer_->pause(list);
+  destroy(list);
+}
+
+void KafkaGroupConsumer::resume(const std::vector<TopicPartition>& partitions) {
+  auto list = to_rdkafka(partitions);
+  consumer_->resume(list);
+  destroy(list);
+}
+
+void KafkaGroupConsumer::close() {
+  if (closed_ || !consumer_) return;
+  closed_ = true;
+  // close() revokes through rebalance_cb (so the listener commits) and sends LeaveGroup, which
+  // starts the successor's election at once instead of after the session timeout.
+  consumer_->close();
+}
+
+}  // namespace faust

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <memory>
+
+#include <librdkafka/rdkafkacpp.h>
+
+#include "transport/kafka/kafka_client_events.h"
+#include "transport/transport.h"
+
+namespace faust {
+
+// A GroupConsumer over RdKafka::KafkaConsumer with manual commits and the eager range assignor
+// (members sorted by member id, so partition 0 goes to the lowest client.id).
+class KafkaGroupConsumer final : public GroupConsumer, private RdKafka::RebalanceCb {
+ public:
+  static Result<std::unique_ptr<KafkaGroupConsumer>> create(const GroupOptions& options,
+                                                           const std::map<std::string, std::string>& host_settings,
+                                                           const std::map<std::string, std::string>& user_properties,
+                                                           std::atomic<BrokerState>& broker_state,
+                                                           GroupListener& listener);
+  ~KafkaGroupConsumer() override;
+
+  void poll(std::chrono::milliseconds timeout) override;
+  Status commit(const std::vector<std::pair<TopicPartition, std::int64_t>>& next_offsets, bool wait) override;
+  void pause(const std::vector<TopicPartition>& partitions) override;
+  void resume(const std::vector<TopicPartition>& partitions) override;
+  void close() override;
+
+ private:
+  KafkaGroupConsumer(const GroupOptions& options, std::atomic<BrokerState>& broker_state, GroupListener& listener);
+  void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+                    std::vector<RdKafka::TopicPartition*>& partitions) override;
+  GroupEvent make_event(const std::vector<RdKafka::TopicPartition*>& partitions);
+  bool take(RdKafka::Message& message, std::vector<ConsumedMessage>& batch);
+
+  GroupOptions options_;
+  std::atomic<BrokerState>& broker_state_;
+  GroupListener& listener_;
+  KafkaClientEvents events_;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  bool closed_ = false;
+};
+
+// The group generation id of a consumer's current membership, or -1 when it has none.
+std::int32_t group_generation(RdKafka::KafkaConsumer& consumer);
+
+}  // namespace faust

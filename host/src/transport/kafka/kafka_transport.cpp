@@ -1,0 +1,293 @@
+#include "transport/kafka/kafka_transport.h"
+
+#include <condition_variable>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafkacpp.h>
+#include <spdlog/spdlog.h>
+
+#include "transport/kafka/kafka_client_events.h"
+#include "transport/kafka/kafka_group_consumer.h"
+
+namespace faust {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Shared between a sender and the delivery-report callback, so a sender that gives up waiting
+// never leaves the callback writing into freed memory.
+struct DeliveryWaiter {
+  std::mutex mutex;
+  std::condition_variable done_cv;
+  bool done = false;
+  RdKafka::ErrorCode error = RdKafka::ERR_NO_ERROR;
+
+  void complete(RdKafka::ErrorCode code) {
+    std::lock_guard lock(mutex);
+    error = code;
+    done = true;
+    done_cv.notify_all();
+  }
+  // Returns false when the report did not arrive in time.
+  bool wait(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex);
+    return done_cv.wait_for(lock, timeout, [&] { return done; });
+  }
+};
+
+class DeliveryReports final : public RdKafka::DeliveryReportCb {
+ public:
+  void dr_cb(RdKafka::Message& message) override {
+    std::unique_ptr<std::shared_ptr<DeliveryWaiter>> waiter(static_cast<std::shared_ptr<DeliveryWaiter>*>(message.msg_opaque()));
+    if (waiter) (*waiter)->complete(message.err());
+  }
+};
+
+DeliveryReports& delivery_reports() {
+  static DeliveryReports reports;  // stateless: every message carries its own waiter
+  return reports;
+}
+
+bool is_fenced(const RdKafka::Error& error) {
+  return error.is_fatal() || error.code() == RdKafka::ERR__FENCED || error.code() == RdKafka::ERR_PRODUCER_FENCED ||
+         error.code() == RdKafka::ERR_INVALID_PRODUCER_EPOCH;
+}
+
+// Queues one record; on success the waiter is owned by librdkafka until its delivery report.
+Result<std::shared_ptr<DeliveryWaiter>> produce(RdKafka::Producer& producer, const ProducedRecord& record,
+                                                Clock::time_point deadline) {
+  while (true) {
+    RdKafka::Headers* headers = nullptr;
+    if (!record.headers.empty()) {
+      headers = RdKafka::Headers::create();
+      for (const auto& [key, value] : record.headers) headers->add(key, value.data(), value.size());
+    }
+    auto waiter = std::make_shared<DeliveryWaiter>();
+    auto* opaque = new std::shared_ptr<DeliveryWaiter>(waiter);
+    const auto err = producer.produce(
+        record.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(record.value.data()),
+        record.value.size(), record.key ? record.key->data() : nullptr, record.key ? record.key->size() : 0, 0, headers,
+        opaque);
+    if (err == RdKafka::ERR_NO_ERROR) return waiter;
+    delete opaque;
+    delete headers;
+    if (err != RdKafka::ERR__QUEUE_FULL || Clock::now() >= deadline) {
+      return Error{ExitCode::kFailure, "send to topic '" + record.topic + "' failed: " + describe(err)};
+    }
+    producer.poll(10);  // make room: serve delivery reports, then try again
+  }
+}
+
+Status await_delivery(DeliveryWaiter& waiter, const std::string& topic, std::chrono::milliseconds timeout) {
+  if (!waiter.wait(timeout)) {
+    return Error{ExitCode::kFailure, "send to topic '" + topic + "' not acknowledged within " +
+                                         std::to_string(timeout.count()) + " ms"};
+  }
+  if (waiter.error != RdKafka::ERR_NO_ERROR) {
+    return Error{ExitCode::kFailure, "send to topic '" + topic + "' failed: " + describe(waiter.error)};
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+KafkaTransport::KafkaTransport(KafkaSettings settings)
+    : settings_(std::move(settings)), producer_events_(std::make_unique<KafkaClientEvents>(broker_state_)) {}
+
+Result<std::unique_ptr<KafkaTransport>> KafkaTransport::create(const KafkaSettings& settings) {
+  std::unique_ptr<KafkaTransport> transport(new KafkaTransport(settings));
+  if (auto status = transport->start_producer(); !status) return status.error();
+  return transport;
+}
+
+KafkaTransport::~KafkaTransport() {
+  stopping_ = true;
+  if (poller_.joinable()) poller_.join();
+  {
+    std::lock_guard lock(leader_mutex_);
+    leader_producer_.reset();
+  }
+  if (producer_) {
+    producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+    producer_->poll(0);  // deliver the purge reports so no sender waits for ever
+  }
+}
+
+std::map<std::string, std::string> KafkaTransport::client_settings() const {
+  return {{"bootstrap.servers", settings_.bootstrap_servers}, {"client.id", settings_.client_id}};
+}
+
+Status KafkaTransport::start_producer() {
+  auto settings = client_settings();
+  settings["enable.idempotence"] = "true";  // broker-side dedup of internal retries
+  settings["linger.ms"] = "0";              // every send waits for its ack: nothing to batch for
+  settings["message.timeout.ms"] = "30000";
+  settings["statistics.interval.ms"] = "1000";
+  auto conf = make_kafka_conf(settings, settings_.properties, *producer_events_);
+  if (!conf) return conf.error();
+  std::string error;
+  RdKafka::DeliveryReportCb* reports = &delivery_reports();
+  (*conf)->set("dr_cb", reports, error);
+  producer_.reset(RdKafka::Producer::create(conf->get(), error));
+  if (!producer_) return Error{ExitCode::kFailure, "kafka: cannot create producer: " + error};
+  poller_ = std::thread([this] { poll_producer(); });
+  return ok_status();
+}
+
+void KafkaTransport::poll_producer() {
+  while (!stopping_) producer_->poll(50);
+}
+
+Status KafkaTransport::send(const ProducedRecord& record, std::chrono::milliseconds timeout) {
+  auto waiter = produce(*producer_, record, Clock::now() + timeout);
+  if (!waiter) return waiter.error();
+  return await_delivery(**waiter, record.topic, timeout);
+}
+
+Status KafkaTransport::start_leader_producer(std::chrono::milliseconds timeout) {
+  auto settings = client_settings();
+  settings["transactional.id"] = settings_.leader_transactional_id;
+  settings["linger.ms"] = "0";
+  settings["transaction.timeout.ms"] = "60000";
+  auto conf = make_kafka_conf(settings, settings_.properties, *producer_events_);
+  if (!conf) return conf.error();
+  std::string error;
+  RdKafka::DeliveryReportCb* reports = &delivery_reports();
+  (*conf)->set("dr_cb", reports, error);
+  std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf->get(), error));
+  if (!producer) return Error{ExitCode::kFailure, "kafka: cannot create leader producer: " + error};
+  // Registers this producer's epoch with the transaction coordinator, which fences any earlier
+  // producer with the same transactional.id: a stale leader's sends fail from here on.
+  std::unique_ptr<RdKafka::Error> init(producer->init_transactions(static_cast<int>(timeout.count())));
+  if (init) return Error{ExitCode::kFailure, "kafka: leader producer not ready: " + init->str()};
+  leader_producer_ = std::move(producer);
+  return ok_status();
+}
+
+Status KafkaTransport::send_as_leader(const ProducedRecord& record, std::chrono::milliseconds timeout) {
+  std::lock_guard lock(leader_mutex_);
+  if (!leader_producer_) {
+    if (auto status = start_leader_producer(timeout); !status) return status;
+  }
+  auto fail = [&](std::unique_ptr<RdKafka::Error> error) -> Status {
+    if (is_fenced(*error)) {
+      leader_producer_.reset();
+      return Error{ExitCode::kFailure, "fenced: a newer leader took over (" + error->str() + ")"};
+    }
+    if (error->txn_requires_abort()) {
+      std::unique_ptr<RdKafka::Error> abort(leader_producer_->abort_transaction(static_cast<int>(timeout.count())));
+    }
+    return Error{ExitCode::kFailure, "leader send to topic '" + record.topic + "' failed: " + error->str()};
+  };
+  if (std::unique_ptr<RdKafka::Error> error(leader_producer_->begin_transaction()); error) return fail(std::move(error));
+  auto waiter = produce(*leader_producer_, record, Clock::now() + timeout);
+  if (!waiter) {
+    std::unique_ptr<RdKafka::Error> abort(leader_producer_->abort_transaction(static_cast<int>(timeout.count())));
+    return waiter.error();
+  }
+  // Committing flushes the producer and serves the delivery report on this thread.
+  if (std::unique_ptr<RdKafka::Error> error(leader_producer_->commit_transaction(static_cast<int>(timeout.count())));
+      error) {
+    return fail(std::move(error));
+  }
+  return await_delivery(**waiter, record.topic, timeout);
+}
+
+void KafkaTransport::end_leader_term() {
+  std::lock_guard lock(leader_mutex_);
+  leader_producer_.reset();
+}
+
+Status KafkaTransport::flush(std::chrono::milliseconds timeout) {
+  const auto err = producer_->flush(static_cast<int>(timeout.count()));
+  if (err != RdKafka::ERR_NO_ERROR) return Error{ExitCode::kFailure, "kafka: flush: " + describe(err)};
+  return ok_status();
+}
+
+BrokerState KafkaTransport::broker_state() const { return broker_state_.load(); }
+
+Result<std::unique_ptr<GroupConsumer>> KafkaTransport::join_group(const GroupOptions& options, GroupListener& listener) {
+  auto consumer = KafkaGroupConsumer::create(options, client_settings(), settings_.properties, broker_state_, listener);
+  if (!consumer) return consumer.error();
+  return std::unique_ptr<GroupConsumer>(std::move(consumer).value());
+}
+
+Status KafkaTransport::create_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout) {
+  rd_kafka_t* rk = producer_->c_ptr();
+  char errstr[512];
+  std::vector<rd_kafka_NewTopic_t*> new_topics;
+  for (const auto& topic : topics) {
+    new_topics.push_back(rd_kafka_NewTopic_new(topic.name.c_str(), topic.partitions, topic.replication, errstr, sizeof errstr));
+    if (new_topics.back() == nullptr) {
+      new_topics.pop_back();
+      rd_kafka_NewTopic_destroy_array(new_topics.data(), new_topics.size());
+      return Error{ExitCode::kManifestInvalid, "topic '" + topic.name + "': " + errstr};
+    }
+  }
+  rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_request_timeout(options, static_cast<int>(timeout.count()), errstr, sizeof errstr);
+  rd_kafka_AdminOptions_set_operation_timeout(options, static_cast<int>(timeout.count()), errstr, sizeof errstr);
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+  rd_kafka_CreateTopics(rk, new_topics.data(), new_topics.size(), options, queue);
+  rd_kafka_event_t* event = rd_kafka_queue_poll(queue, static_cast<int>(timeout.count()) + 1000);
+
+  Status status = ok_status();
+  if (event == nullptr) {
+    status = Error{ExitCode::kBrokerUnreachable, "cannot create topics: no answer from the broker"};
+  } else if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    status = Error{ExitCode::kBrokerUnreachable, std::string("cannot create topics: ") + rd_kafka_event_error_string(event)};
+  } else {
+    size_t count = 0;
+    const rd_kafka_topic_result_t** results =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event), &count);
+    for (size_t i = 0; i < count && status.ok(); ++i) {
+      const auto err = rd_kafka_topic_result_error(results[i]);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        status = Error{ExitCode::kFailure, std::string("cannot create topic '") + rd_kafka_topic_result_name(results[i]) +
+                                               "': " + rd_kafka_topic_result_error_string(results[i])};
+      }
+    }
+  }
+  if (event != nullptr) rd_kafka_event_destroy(event);
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_AdminOptions_destroy(options);
+  rd_kafka_NewTopic_destroy_array(new_topics.data(), new_topics.size());
+  return status;
+}
+
+// A topic just created may take a moment to appear in every broker's metadata; consumers that
+// subscribe before that would not be assigned its partitions until the next metadata refresh.
+Status KafkaTransport::await_topics(const std::vector<TopicSpec>& topics, Clock::time_point deadline) {
+  while (true) {
+    RdKafka::Metadata* raw = nullptr;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto err = producer_->metadata(true, nullptr, &raw, static_cast<int>(std::max<std::int64_t>(left.count(), 100)));
+    std::unique_ptr<RdKafka::Metadata> metadata(raw);
+    std::size_t visible = 0;
+    if (err == RdKafka::ERR_NO_ERROR) {
+      for (const auto& wanted : topics) {
+        for (const auto* topic : *metadata->topics()) {
+          if (topic->topic() == wanted.name && topic->err() == RdKafka::ERR_NO_ERROR && !topic->partitions()->empty()) {
+            ++visible;
+          }
+        }
+      }
+    }
+    if (visible == topics.size()) return ok_status();
+    if (Clock::now() >= deadline) {
+      return Error{ExitCode::kBrokerUnreachable, "topics not visible in broker metadata yet" +
+                                                     (err != RdKafka::ERR_NO_ERROR ? ": " + describe(err) : std::string())};
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+Status KafkaTransport::ensure_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  if (auto status = create_topics(topics, timeout); !status) return status;
+  if (auto status = await_topics(topics, deadline); !status) return status;
+  broker_state_.store(BrokerState::kUp);
+  return ok_status();
+}
+
+}  // namespace faust

@@ -1,0 +1,66 @@
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "transport/transport.h"
+
+namespace RdKafka {
+class Producer;
+}
+
+namespace faust {
+
+struct KafkaSettings {
+  std::string bootstrap_servers;
+  // librdkafka properties from the manifest's `kafka:` block, applied to every client.
+  std::map<std::string, std::string> properties;
+  // Fixed per app: a new leader's producer with the same id fences the previous one.
+  std::string leader_transactional_id;
+  std::string client_id;
+};
+
+class KafkaClientEvents;
+
+// Transport over Apache Kafka through librdkafka's C++ API.
+class KafkaTransport final : public Transport {
+ public:
+  // Fails when a `kafka:` property is unknown or has a bad value, naming it.
+  static Result<std::unique_ptr<KafkaTransport>> create(const KafkaSettings& settings);
+  ~KafkaTransport() override;
+
+  Status ensure_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout) override;
+  Result<std::unique_ptr<GroupConsumer>> join_group(const GroupOptions& options,
+                                                    GroupListener& listener) override;
+  Status send(const ProducedRecord& record, std::chrono::milliseconds timeout) override;
+  Status send_as_leader(const ProducedRecord& record, std::chrono::milliseconds timeout) override;
+  void end_leader_term() override;
+  Status flush(std::chrono::milliseconds timeout) override;
+  BrokerState broker_state() const override;
+
+ private:
+  explicit KafkaTransport(KafkaSettings settings);
+  std::map<std::string, std::string> client_settings() const;
+  Status start_producer();
+  Status start_leader_producer(std::chrono::milliseconds timeout);
+  void poll_producer();
+  Status create_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout);
+  Status await_topics(const std::vector<TopicSpec>& topics, std::chrono::steady_clock::time_point deadline);
+
+  KafkaSettings settings_;
+  std::atomic<BrokerState> broker_state_{BrokerState::kConnecting};
+  std::unique_ptr<KafkaClientEvents> producer_events_;
+  std::unique_ptr<RdKafka::Producer> producer_;
+  std::atomic<bool> stopping_{false};
+  std::thread poller_;  // serves the delivery reports of producer_
+  // One transaction at a time; guards leader_producer_. That producer needs no poller: committing
+  // a transaction flushes it and serves its delivery reports on the committing thread.
+  std::mutex leader_mutex_;
+  std::unique_ptr<RdKafka::Producer> leader_producer_;
+};
+
+}  // namespace faust

@@ -1,0 +1,115 @@
+#pragma once
+
+#include <chrono>
+#include <compare>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "plugins/host_services.h"
+
+namespace faust {
+
+struct TopicSpec {
+  std::string name;
+  int partitions = 1;
+  int replication = 1;
+};
+
+struct TopicPartition {
+  std::string topic;
+  std::int32_t partition = 0;
+  auto operator<=>(const TopicPartition&) const = default;
+};
+
+// One consumed record, owned by the receiver.
+struct ConsumedMessage {
+  TopicPartition source;
+  std::int64_t offset = 0;
+  std::optional<std::string> key;
+  std::string value;
+  Headers headers;
+  std::int64_t timestamp_ms = 0;
+};
+
+// Where the consumer group stands; `generation` is the group's generation id (-1 if unknown).
+struct GroupEvent {
+  std::vector<TopicPartition> partitions;
+  std::int32_t generation = -1;
+  std::string member_id;
+};
+
+// Callbacks from GroupConsumer::poll, always on the polling thread.
+class GroupListener {
+ public:
+  virtual ~GroupListener() = default;
+  virtual void on_assigned(const GroupEvent& event) = 0;
+  // Called before the partitions are taken away: the last moment to commit their offsets.
+  virtual void on_revoked(const GroupEvent& event) = 0;
+  // A batch of messages in partition order; may be empty.
+  virtual void on_messages(std::vector<ConsumedMessage>& batch) = 0;
+};
+
+struct GroupOptions {
+  std::string group_id;
+  std::vector<std::string> topics;
+  // Prefix of the member id. Members are ordered by it when partitions are assigned, so a
+  // prefix that sorts by start time keeps partition 0 (leadership) with the oldest member.
+  std::string client_id;
+  std::chrono::milliseconds session_timeout{6000};
+  std::chrono::milliseconds heartbeat_interval{500};
+  bool read_committed = true;
+  std::size_t max_batch = 500;
+  // Called from the polling thread with the consumer lag librdkafka's statistics report.
+  std::function<void(const TopicPartition&, std::int64_t lag)> on_lag;
+};
+
+// One membership in a consumer group. Not thread-safe: poll, commit and close from one thread.
+class GroupConsumer {
+ public:
+  virtual ~GroupConsumer() = default;
+  // Waits up to `timeout` for events and delivers them to the listener.
+  virtual void poll(std::chrono::milliseconds timeout) = 0;
+  // Commits "next offset to read" per partition; synchronous when `wait` is true.
+  virtual Status commit(const std::vector<std::pair<TopicPartition, std::int64_t>>& next_offsets,
+                        bool wait) = 0;
+  virtual void pause(const std::vector<TopicPartition>& partitions) = 0;
+  virtual void resume(const std::vector<TopicPartition>& partitions) = 0;
+  // Leaves the group (revocation is delivered to the listener first).
+  virtual void close() = 0;
+};
+
+// A record to produce, in transport terms.
+struct ProducedRecord {
+  std::string topic;
+  std::optional<std::string> key;
+  std::string value;
+  Headers headers;
+};
+
+// What /readyz and /status show of the connection.
+enum class BrokerState { kConnecting, kUp, kDown };
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // Creates the topics that do not exist yet; waits until they are visible to clients.
+  virtual Status ensure_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout) = 0;
+  virtual Result<std::unique_ptr<GroupConsumer>> join_group(const GroupOptions& options,
+                                                            GroupListener& listener) = 0;
+  // Returns once the broker acknowledged the record, or why it was not stored.
+  virtual Status send(const ProducedRecord& record, std::chrono::milliseconds timeout) = 0;
+  // Sends inside a transaction owned by the app's leader role: a newer leader fences this one,
+  // after which every call fails with ExitCode::kFailure and a message saying "fenced".
+  virtual Status send_as_leader(const ProducedRecord& record, std::chrono::milliseconds timeout) = 0;
+  // Drops the leader producer (after losing leadership) so the next leader term starts clean.
+  virtual void end_leader_term() = 0;
+  virtual Status flush(std::chrono::milliseconds timeout) = 0;
+  virtual BrokerState broker_state() const = 0;
+};
+
+}  // namespace faust

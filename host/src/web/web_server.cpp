@@ -1,0 +1,384 @@
+#include "web/web_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cctype>
+#include <exception>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace faust {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr std::string_view kServerName = "faust-host/" FAUST_HOST_VERSION;
+constexpr std::string_view kJsonContentType = "application/json";
+// After an error response we read and discard what the client still sends (bounded), so closing
+// does not reset the connection before the client has read the response.
+constexpr std::size_t kMaxLingerBytes = 1024 * 1024;
+constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
+
+// Boost 1.74 Beast takes boost::string_view.
+beast::string_view to_beast(std::string_view text) { return {text.data(), text.size()}; }
+
+std::string error_json(std::string_view message) {
+  return nlohmann::json{{"error", std::string(message)}}.dump();
+}
+
+// "127.0.0.1:6066" or "[::1]:6066".
+std::string endpoint_text(const asio::ip::address& address, std::uint16_t port) {
+  const std::string host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+  return host + ":" + std::to_string(port);
+}
+
+std::string lowercase_first(std::string text) {
+  if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+  return text;
+}
+
+http::response<http::string_body> make_response(unsigned status, std::string_view content_type,
+                                                std::string body, unsigned version, bool keep_alive,
+                                                bool head_only) {
+  http::response<http::string_body> response;
+  response.version(version);
+  response.result(status);
+  response.set(http::field::server, to_beast(kServerName));
+  response.set(http::field::content_type, to_beast(content_type));
+  response.keep_alive(keep_alive);
+  // HEAD answers the same Content-Length as GET would, without the body.
+  response.content_length(body.size());
+  if (!head_only) response.body() = std::move(body);
+  return response;
+}
+
+// Written without a session to connections over the cap, so refusing costs no memory.
+std::string busy_response_text() {
+  const std::string body = error_json("too many connections");
+  return "HTTP/1.1 503 Service Unavailable\r\nServer: " + std::string(kServerName) +
+         "\r\nContent-Type: " + std::string(kJsonContentType) +
+         "\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" + body;
+}
+
+class Session;
+
+}  // namespace
+
+namespace web_detail {
+
+struct ServerState : std::enable_shared_from_this<ServerState> {
+  ServerState(asio::io_context& io_context, WebServerOptions server_options, Router server_router)
+      : io(io_context),
+        acceptor(io_context),
+        accept_retry_timer(io_context),
+        options(std::move(server_options)),
+        router(std::move(server_router)),
+        busy_response(busy_response_text()) {}
+
+  void accept_next();
+  void on_accept(beast::error_code ec, tcp::socket socket);
+  void refuse(tcp::socket& socket) const;
+  void close_all();
+
+  asio::io_context& io;
+  tcp::acceptor acceptor;
+  asio::steady_timer accept_retry_timer;
+  WebServerOptions options;
+  Router router;
+  const std::string busy_response;
+  std::unordered_set<Session*> sessions;  // open connections, so stop() can close them
+  std::uint16_t bound_port = 0;
+  bool stopped = false;
+};
+
+}  // namespace web_detail
+
+namespace {
+
+using web_detail::ServerState;
+
+// One HTTP connection: read a request, answer it, repeat while keep-alive holds.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<ServerState> state)
+      : stream_(std::move(socket)),
+        state_(std::move(state)),
+        limits_(state_->options.limits),
+        // Room for a full request head plus body; the parser's own limits trip before this does.
+        buffer_(limits_.max_header_bytes + limits_.max_body_bytes + 4096) {
+    state_->sessions.insert(this);
+  }
+  ~Session() { state_->sessions.erase(this); }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // The first request must arrive whole within the read timeout.
+  void start() { read_request(); }
+
+  void close() { stream_.close(); }
+
+ private:
+  // Between keep-alive requests the client may stay silent up to the idle timeout; the read
+  // timeout starts with the first byte of the next request.
+  void wait_for_next_request() {
+    if (buffer_.size() > 0) {  // pipelined request already buffered
+      read_request();
+      return;
+    }
+    stream_.expires_after(limits_.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(512),
+                            beast::bind_front_handler(&Session::on_next_request_bytes, shared_from_this()));
+  }
+
+  void on_next_request_bytes(beast::error_code ec, std::size_t bytes) {
+    if (state_->stopped) return;
+    if (ec) {
+      close();
+      return;
+    }
+    buffer_.commit(bytes);
+    read_request();
+  }
+
+  void read_request() {
+    parser_.emplace();
+    parser_->header_limit(
+        static_cast<std::uint32_t>(std::min<std::size_t>(limits_.max_header_bytes, UINT32_MAX)));
+    parser_->body_limit(static_cast<std::uint64_t>(limits_.max_body_bytes));
+    stream_.expires_after(limits_.request_read_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t /*bytes*/) {
+    if (state_->stopped) return;
+    if (!ec) {
+      handle_request(parser_->get());
+      return;
+    }
+    if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+      respond_error(431, "request header too large");
+    } else if (ec == http::error::body_limit) {
+      respond_error(413, "request body too large");
+    } else if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
+               ec.category() != beast::http::make_error_code(http::error::bad_method).category()) {
+      // Client went away, timed out (the stream already closed the socket) or the server stops.
+      close();
+    } else {
+      respond_error(400, "bad request");
+    }
+  }
+
+  void handle_request(const http::request<http::string_body>& request) {
+    const bool head_only = request.method() == http::verb::head;
+    if (request.method() != http::verb::get && !head_only) {
+      auto response = make_response(405, kJsonContentType, error_json("method not allowed"),
+                                    request.version(), request.keep_alive(), false);
+      response.set(http::field::allow, "GET, HEAD");
+      send(std::move(response));
+      return;
+    }
+    const std::string_view target(request.target().data(), request.target().size());
+    HttpResponse answer = run_handler(target);
+    send(make_response(static_cast<unsigned>(answer.status), answer.content_type, std::move(answer.body),
+                       request.version(), request.keep_alive(), head_only));
+  }
+
+  HttpResponse run_handler(std::string_view target) const {
+    const HttpHandler* handler = state_->router.find(target);
+    if (handler == nullptr) {
+      nlohmann::json body{{"error", "not found"}, {"path", std::string(Router::normalize(target))}};
+      // Targets are client bytes: replace invalid UTF-8 rather than throw.
+      return HttpResponse{404, std::string(kJsonContentType),
+                          body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+    }
+    try {
+      HttpResponse answer = (*handler)();
+      if (answer.status < 100 || answer.status > 599) {
+        spdlog::error("web: handler for {} returned invalid status {}", Router::normalize(target),
+                      answer.status);
+        return HttpResponse{500, std::string(kJsonContentType), error_json("internal error")};
+      }
+      return answer;
+    } catch (const std::exception& e) {
+      // A failing status page must not take the worker down.
+      spdlog::error("web: handler for {} failed: {}", Router::normalize(target), e.what());
+      return HttpResponse{500, std::string(kJsonContentType), error_json("internal error")};
+    } catch (...) {
+      spdlog::error("web: handler for {} failed", Router::normalize(target));
+      return HttpResponse{500, std::string(kJsonContentType), error_json("internal error")};
+    }
+  }
+
+  void respond_error(unsigned status, std::string_view message) {
+    send(make_response(status, kJsonContentType, error_json(message), 11, false, false));
+  }
+
+  void send(http::response<http::string_body> response) {
+    response_ = std::move(response);
+    const bool close_after = !response_.keep_alive();
+    // A client that does not read its response is cut like one that does not send.
+    stream_.expires_after(limits_.request_read_timeout);
+    http::async_write(stream_, response_,
+                      beast::bind_front_handler(&Session::on_write, shared_from_this(), close_after));
+  }
+
+  void on_write(bool close_after, beast::error_code ec, std::size_t /*bytes*/) {
+    if (state_->stopped) return;
+    if (ec) {
+      close();
+      return;
+    }
+    if (close_after) {
+      linger_then_close();
+      return;
+    }
+    wait_for_next_request();
+  }
+
+  void linger_then_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) {
+      close();
+      return;
+    }
+    stream_.expires_after(limits_.request_read_timeout);
+    read_and_discard();
+  }
+
+  void read_and_discard() {
+    stream_.async_read_some(asio::buffer(discard_),
+                            beast::bind_front_handler(&Session::on_discarded, shared_from_this()));
+  }
+
+  void on_discarded(beast::error_code ec, std::size_t bytes) {
+    if (state_->stopped) return;
+    lingered_bytes_ += bytes;
+    if (ec || lingered_bytes_ > kMaxLingerBytes) {
+      close();
+      return;
+    }
+    read_and_discard();
+  }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<ServerState> state_;
+  const WebLimits limits_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> response_;  // alive until its async_write completes
+  std::array<char, 4096> discard_{};
+  std::size_t lingered_bytes_ = 0;
+};
+
+}  // namespace
+
+void web_detail::ServerState::accept_next() {
+  acceptor.async_accept(io, [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+    self->on_accept(ec, std::move(socket));
+  });
+}
+
+void web_detail::ServerState::on_accept(beast::error_code ec, tcp::socket socket) {
+  if (stopped || ec == asio::error::operation_aborted) return;
+  if (ec) {
+    // E.g. out of file descriptors: retry later instead of spinning on the error.
+    spdlog::warn("web: accept failed: {}", ec.message());
+    accept_retry_timer.expires_after(kAcceptRetryDelay);
+    accept_retry_timer.async_wait([self = shared_from_this()](beast::error_code timer_ec) {
+      if (!timer_ec && !self->stopped) self->accept_next();
+    });
+    return;
+  }
+  if (sessions.size() >= options.limits.max_connections) {
+    refuse(socket);
+  } else {
+    std::make_shared<Session>(std::move(socket), shared_from_this())->start();
+  }
+  accept_next();
+}
+
+void web_detail::ServerState::refuse(tcp::socket& socket) const {
+  beast::error_code ec;
+  // A fresh connection's send buffer always holds this short response, so the write never blocks.
+  socket.non_blocking(true, ec);
+  if (!ec) socket.write_some(asio::buffer(busy_response), ec);
+  socket.shutdown(tcp::socket::shutdown_send, ec);
+  socket.close(ec);
+}
+
+void web_detail::ServerState::close_all() {
+  if (stopped) return;
+  stopped = true;
+  beast::error_code ec;
+  acceptor.close(ec);
+  accept_retry_timer.cancel();
+  // Closing only cancels pending operations; sessions leave the set later, from their handlers.
+  const std::vector<Session*> open_sessions(sessions.begin(), sessions.end());
+  for (Session* session : open_sessions) session->close();
+}
+
+WebServer::WebServer(asio::io_context& io, WebServerOptions options, Router router)
+    : state_(std::make_shared<ServerState>(io, std::move(options), std::move(router))) {}
+
+WebServer::~WebServer() { stop(); }
+
+Status WebServer::start() {
+  ServerState& state = *state_;
+  if (state.stopped) return Error{ExitCode::kFailure, "web: server was stopped"};
+  if (state.acceptor.is_open()) return Error{ExitCode::kFailure, "web: server already started"};
+
+  const std::string& bind = state.options.bind_address;
+  beast::error_code ec;
+  const asio::ip::address address = bind == "localhost" ? asio::ip::address(asio::ip::address_v4::loopback())
+                                                        : asio::ip::make_address(bind, ec);
+  if (ec) {
+    return Error{ExitCode::kUsage,
+                 "web: invalid bind address '" + bind + "': expected an IPv4 or IPv6 address"};
+  }
+  const tcp::endpoint endpoint(address, state.options.port);
+  const auto listen_error = [&](const beast::error_code& cause) {
+    beast::error_code ignored;
+    state.acceptor.close(ignored);
+    const std::string where = "web: cannot listen on " + endpoint_text(address, state.options.port) + ": ";
+    if (cause == asio::error::address_in_use)
+      return Error{ExitCode::kWebPortBusy, where + "address already in use"};
+    return Error{ExitCode::kFailure, where + lowercase_first(cause.message())};
+  };
+
+  if (state.acceptor.open(endpoint.protocol(), ec); ec) return listen_error(ec);
+  // Lets a restarted worker rebind while old connections sit in TIME_WAIT; on Linux it does not
+  // let two listeners share a port, so a busy port is still reported.
+  if (state.acceptor.set_option(asio::socket_base::reuse_address(true), ec); ec) return listen_error(ec);
+  if (state.acceptor.bind(endpoint, ec); ec) return listen_error(ec);
+  if (state.acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) return listen_error(ec);
+  state.bound_port = state.acceptor.local_endpoint(ec).port();
+  spdlog::debug("web: listening on {}", endpoint_text(address, state.bound_port));
+  state.accept_next();
+  return ok_status();
+}
+
+std::uint16_t WebServer::port() const { return state_->bound_port; }
+
+void WebServer::stop() {
+  asio::dispatch(state_->io, [state = state_] { state->close_all(); });
+}
+
+}  // namespace faust

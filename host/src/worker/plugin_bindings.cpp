@@ -1,0 +1,62 @@
+#include "worker/plugin_bindings.h"
+
+#include "plugins/loaded_components.h"
+#include "plugins/plugin_registry.h"
+#include "plugins/plugin_search_path.h"
+#include "worker/worker_services.h"
+
+namespace faust {
+namespace {
+
+// Checks the message against the app's serializers, then hands the plugin a view of it.
+MessageHandler lane_handler(AgentInstance& instance, const AppConfig& app) {
+  return [&instance, key_serializer = app.key_serializer,
+          value_serializer = app.value_serializer](const ConsumedMessage& message) -> Status {
+    const std::string prefix = "agent '" + instance.component().name + "': ";
+    if (auto status = check_serialized(value_serializer, message.value, "message value"); !status) {
+      return Error{ExitCode::kFailure, prefix + status.error().message};
+    }
+    if (message.key) {
+      if (auto status = check_serialized(key_serializer, *message.key, "message key"); !status) {
+        return Error{ExitCode::kFailure, prefix + status.error().message};
+      }
+    }
+    IncomingMessage view;
+    if (message.key) view.key = std::string_view(*message.key);
+    view.value = message.value;
+    view.headers = message.headers;
+    view.topic = message.source.topic;
+    view.partition = message.source.partition;
+    view.offset = message.offset;
+    view.timestamp_ms = message.timestamp_ms;
+    return instance.handle(view);
+  };
+}
+
+}  // namespace
+
+Result<PluginBindings> bind_plugins(const Manifest& manifest, HostServices& services) {
+  PluginRegistry registry;  // the instances keep their libraries loaded after it is gone
+  const auto search_dirs = default_plugin_search_dirs();
+  auto loaded = instantiate(manifest, services, registry, search_dirs);
+  if (!loaded) return loaded.error();
+  // Handlers refer into these vectors, which never change size again.
+  auto components = std::make_shared<LoadedComponents>(std::move(loaded).value());
+
+  PluginBindings bindings;
+  bindings.plugins = components->plugins;
+  for (auto& agent : components->agents) {
+    AgentBinding binding{agent.config.name, manifest.agent_topic(agent.config), agent.config.on_error,
+                         agent.config.max_retries, {}};
+    for (auto& instance : agent.instances) binding.lanes.push_back(lane_handler(instance, manifest.app));
+    bindings.agents.push_back(std::move(binding));
+  }
+  for (auto& timer : components->timers) {
+    bindings.timers.push_back(TimerBinding{timer.config.name, timer.config.interval, timer.config.on_leader,
+                                           [&instance = timer.instance] { return instance.tick(); }});
+  }
+  bindings.instances = std::move(components);
+  return bindings;
+}
+
+}  // namespace faust

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "manifest/manifest.h"
+#include "plugins/host_services.h"
+#include "plugins/plugin_info.h"
+#include "runtime/agent_runner.h"
+#include "runtime/timer_service.h"
+
+namespace faust {
+
+// The manifest's agents and timers, loaded from their plugins and instantiated, in the runtime's
+// terms. Holds the instances (and so their libraries) for as long as it lives.
+struct PluginBindings {
+  std::vector<PluginInfo> plugins;
+  std::vector<AgentBinding> agents;
+  std::vector<TimerBinding> timers;
+  std::shared_ptr<void> instances;
+};
+
+// Loads every plugin the manifest names (search path: FAUST_HOST_PLUGIN_PATH, then the
+// installation's plugin folder) and creates the instances. Errors carry the loader's exit code.
+Result<PluginBindings> bind_plugins(const Manifest& manifest, HostServices& services);
+
+}  // namespace faust

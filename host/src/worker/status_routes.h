@@ -1,0 +1,36 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "manifest/manifest.h"
+#include "metrics/metrics.h"
+#include "plugins/plugin_info.h"
+#include "runtime/agent_runner.h"
+#include "runtime/leader_elector.h"
+#include "runtime/timer_service.h"
+#include "transport/transport.h"
+#include "web/router.h"
+
+namespace faust {
+
+// What the web port reads. Every accessor returns a snapshot, so handlers never block.
+struct WorkerView {
+  const Manifest* manifest = nullptr;
+  const Metrics* metrics = nullptr;
+  const std::vector<PluginInfo>* plugins = nullptr;
+  const LeaderElector* elector = nullptr;
+  const AgentRunner* agents = nullptr;
+  const TimerService* timers = nullptr;
+  const Transport* transport = nullptr;
+  std::chrono::steady_clock::time_point started;
+  // Empty when ready; otherwise why not (for /readyz).
+  std::function<std::string()> not_ready_reason;
+};
+
+// /, /livez, /readyz, /leader, /assignment, /status and /metrics.
+Router make_status_routes(const WorkerView& view);
+
+}  // namespace faust

@@ -1,0 +1,134 @@
+#include "worker/worker_services.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "runtime/leader_elector.h"
+
+namespace faust {
+namespace {
+
+constexpr auto kSendTimeout = std::chrono::seconds(30);
+
+spdlog::level::level_enum to_spdlog(faust_log_level level) {
+  switch (level) {
+    case FAUST_LOG_TRACE: return spdlog::level::trace;
+    case FAUST_LOG_DEBUG: return spdlog::level::debug;
+    case FAUST_LOG_INFO: return spdlog::level::info;
+    case FAUST_LOG_WARN: return spdlog::level::warn;
+    case FAUST_LOG_ERROR: return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
+
+}  // namespace
+
+Status check_serialized(Serializer serializer, std::string_view bytes, const char* what) {
+  if (serializer == Serializer::kJson && !nlohmann::json::accept(bytes)) {
+    return Error{ExitCode::kFailure, std::string(what) + " is not valid JSON (serializer: json)"};
+  }
+  return ok_status();
+}
+
+WorkerServices::WorkerServices(const Manifest& manifest, Metrics& metrics, FatalHandler on_fatal)
+    : manifest_(manifest), metrics_(metrics), on_fatal_(std::move(on_fatal)) {
+  for (const auto& agent : manifest_.agents) agent_metrics_.emplace(agent.name, metrics_.agent(agent.name));
+  for (const auto& timer : manifest_.timers) timer_metrics_.emplace(timer.name, metrics_.timer(timer.name));
+}
+
+void WorkerServices::attach(Transport* transport, LeaderElector* elector) {
+  transport_ = transport;
+  elector_ = elector;
+}
+
+void WorkerServices::log(const ComponentRef& from, faust_log_level level, std::string_view message) {
+  spdlog::log(to_spdlog(level), "[{}] {}", from.name, message);
+}
+
+bool WorkerServices::is_leader() const {
+  const LeaderElector* elector = elector_.load();
+  return elector != nullptr && elector->is_leader();
+}
+
+Result<ProducedRecord> WorkerServices::to_record(OutgoingMessage message) const {
+  ProducedRecord record;
+  if (!message.agent.empty()) {
+    const AgentConfig* agent = manifest_.find_agent(message.agent);
+    if (agent == nullptr) return Error{ExitCode::kFailure, "send: no agent named '" + message.agent + "' in the manifest"};
+    record.topic = manifest_.agent_topic(*agent);
+  } else {
+    record.topic = std::move(message.topic);
+  }
+  if (auto status = check_serialized(manifest_.app.value_serializer, message.value, "send: value"); !status) {
+    return status.error();
+  }
+  if (message.key) {
+    if (auto status = check_serialized(manifest_.app.key_serializer, *message.key, "send: key"); !status) {
+      return status.error();
+    }
+  }
+  record.key = std::move(message.key);
+  record.value = std::move(message.value);
+  record.headers = std::move(message.headers);
+  return record;
+}
+
+Status WorkerServices::send(const ComponentRef& from, OutgoingMessage message) {
+  const std::string target = message.agent.empty() ? message.topic : message.agent;
+  SendMetrics counters = metrics_.send_target(target);
+  Transport* transport = transport_.load();
+  if (transport == nullptr) {
+    counters.failed();
+    return Error{ExitCode::kFailure, "send: the worker is not connected yet"};
+  }
+  auto record = to_record(std::move(message));
+  if (!record) {
+    counters.failed();
+    return record.error();
+  }
+  const bool fenced_send = from.kind == ComponentRef::Kind::kTimer && from.on_leader;
+  Status status = fenced_send ? transport->send_as_leader(*record, kSendTimeout) : transport->send(*record, kSendTimeout);
+  if (!status) {
+    counters.failed();
+    if (fenced_send && status.error().message.rfind("fenced", 0) == 0) {
+      spdlog::error("{}; stepping down", status.error().message);
+      if (LeaderElector* elector = elector_.load(); elector != nullptr) elector->step_down();
+    }
+    return status;
+  }
+  counters.sent();
+  return status;
+}
+
+void WorkerServices::agent_handled(const std::string& agent, std::chrono::nanoseconds took, const Status& result) {
+  const auto it = agent_metrics_.find(agent);
+  if (it == agent_metrics_.end()) return;
+  it->second.message_handled(took);
+  if (!result) it->second.handler_failed();
+}
+
+void WorkerServices::timer_fired(const std::string& timer, std::chrono::nanoseconds lateness, const Status& /*result*/) {
+  if (const auto it = timer_metrics_.find(timer); it != timer_metrics_.end()) it->second.fired(lateness);
+}
+
+void WorkerServices::timer_skipped(const std::string& timer, std::uint64_t missed_ticks) {
+  if (const auto it = timer_metrics_.find(timer); it != timer_metrics_.end()) it->second.skipped(missed_ticks);
+}
+
+void WorkerServices::leadership_changed(bool leader, std::int32_t /*generation*/) {
+  metrics_.set_leader(leader);
+  // A later term must start with a fresh producer: this one may be fenced by then.
+  if (!leader) {
+    if (Transport* transport = transport_.load(); transport != nullptr) transport->end_leader_term();
+  }
+}
+
+void WorkerServices::rebalanced() { metrics_.rebalance(); }
+
+void WorkerServices::consumer_lag(const TopicPartition& partition, std::int64_t lag) {
+  metrics_.set_lag(partition.topic, partition.partition, lag);
+}
+
+void WorkerServices::fatal(const Error& error) { on_fatal_(error); }
+
+}  // namespace faust

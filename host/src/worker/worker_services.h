@@ -1,0 +1,61 @@
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "manifest/manifest.h"
+#include "metrics/metrics.h"
+#include "plugins/host_services.h"
+#include "runtime/runtime_events.h"
+#include "transport/transport.h"
+
+namespace faust {
+
+class LeaderElector;
+
+// The worker's side of the plugin boundary and of the runtime's reports: routes plugin sends
+// to topics (fenced for on_leader timers), checks serializers, and keeps the metrics.
+class WorkerServices final : public HostServices, public RuntimeEvents {
+ public:
+  using FatalHandler = std::function<void(const Error&)>;
+
+  WorkerServices(const Manifest& manifest, Metrics& metrics, FatalHandler on_fatal);
+
+  // Wired once the parts exist; until then sends fail with "not connected".
+  void attach(Transport* transport, LeaderElector* elector);
+
+  // HostServices
+  void log(const ComponentRef& from, faust_log_level level, std::string_view message) override;
+  Status send(const ComponentRef& from, OutgoingMessage message) override;
+  bool is_leader() const override;
+  const std::string& app_id() const override { return manifest_.app.id; }
+
+  // RuntimeEvents
+  void agent_handled(const std::string& agent, std::chrono::nanoseconds took, const Status& result) override;
+  void timer_fired(const std::string& timer, std::chrono::nanoseconds lateness, const Status& result) override;
+  void timer_skipped(const std::string& timer, std::uint64_t missed_ticks) override;
+  void leadership_changed(bool leader, std::int32_t generation) override;
+  void rebalanced() override;
+  void consumer_lag(const TopicPartition& partition, std::int64_t lag) override;
+  void fatal(const Error& error) override;
+
+ private:
+  Result<ProducedRecord> to_record(OutgoingMessage message) const;
+
+  const Manifest& manifest_;
+  Metrics& metrics_;
+  FatalHandler on_fatal_;
+  std::atomic<Transport*> transport_{nullptr};
+  std::atomic<LeaderElector*> elector_{nullptr};
+  // Built up front and then only read, so runtime threads share them without locks.
+  std::map<std::string, AgentMetrics, std::less<>> agent_metrics_;
+  std::map<std::string, TimerMetrics, std::less<>> timer_metrics_;
+};
+
+// Checks a value against a serializer: `json` must parse, `raw` takes any bytes.
+Status check_serialized(Serializer serializer, std::string_view bytes, const char* what);
+
+}  // namespace faust

@@ -1,0 +1,376 @@
+// faust-host plugin SDK: a header-only C++ layer over the C ABI in faust/plugin.h.
+//
+// A plugin author writes one class per agent (derived from faust::sdk::Agent) or timer (derived
+// from faust::sdk::Timer), each constructible from `faust::sdk::Host&`, and ends the file with
+// one macro:
+//
+//   class SayAgent : public faust::sdk::Agent {
+//    public:
+//     explicit SayAgent(faust::sdk::Host& host) : host_(host) {}
+//     void handle(const faust::sdk::Message& message) override { host_.info(message.value()); }
+//    private:
+//     faust::sdk::Host& host_;
+//   };
+//
+//   FAUST_PLUGIN("say", "1.0.0", FAUST_AGENTS(faust::sdk::agent<SayAgent>("say")), FAUST_TIMERS())
+//
+// Exceptions thrown by constructors, handle() or tick() never cross into the host: the
+// trampolines below catch them and report FAUST_ERROR with the exception's message. Host calls
+// that fail (sending) throw faust::sdk::Error carrying the host's message.
+//
+// Requires C++17.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "faust/plugin.h"
+
+namespace faust::sdk {
+
+// What a failed host call throws; what() is the host's message.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class LogLevel {
+  kTrace = FAUST_LOG_TRACE,
+  kDebug = FAUST_LOG_DEBUG,
+  kInfo = FAUST_LOG_INFO,
+  kWarn = FAUST_LOG_WARN,
+  kError = FAUST_LOG_ERROR,
+};
+
+// Message headers to send: key, value (value may hold any bytes).
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct HeaderView {
+  std::string_view key;
+  std::string_view value;
+};
+
+// A read-only view of the message an agent handles; valid only during handle().
+class Message {
+ public:
+  explicit Message(const faust_message& message) noexcept : message_(message) {}
+
+  // The key, or nullopt when the message has none.
+  std::optional<std::string_view> key() const noexcept {
+    if (message_.key == nullptr) return std::nullopt;
+    return std::string_view(static_cast<const char*>(message_.key), message_.key_size);
+  }
+  std::string_view value() const noexcept {
+    return message_.value == nullptr
+               ? std::string_view()
+               : std::string_view(static_cast<const char*>(message_.value), message_.value_size);
+  }
+  std::size_t header_count() const noexcept { return message_.header_count; }
+  HeaderView header_at(std::size_t index) const noexcept {
+    const faust_header& h = message_.headers[index];
+    return HeaderView{h.key == nullptr ? std::string_view() : std::string_view(h.key),
+                      h.value == nullptr ? std::string_view()
+                                         : std::string_view(static_cast<const char*>(h.value), h.value_size)};
+  }
+  // The value of the first header named `key`, or nullopt.
+  std::optional<std::string_view> header(std::string_view key) const noexcept {
+    for (std::size_t i = 0; i < header_count(); ++i) {
+      HeaderView h = header_at(i);
+      if (h.key == key) return h.value;
+    }
+    return std::nullopt;
+  }
+  std::string_view topic() const noexcept {
+    return message_.topic == nullptr ? std::string_view() : std::string_view(message_.topic);
+  }
+  std::int32_t partition() const noexcept { return message_.partition; }
+  std::int64_t offset() const noexcept { return message_.offset; }
+  std::int64_t timestamp_ms() const noexcept { return message_.timestamp_ms; }
+
+  const faust_message& raw() const noexcept { return message_; }
+
+ private:
+  const faust_message& message_;
+};
+
+// The host as one agent or timer instance sees it. One Host per instance; it is passed to the
+// instance's constructor and outlives it.
+class Host {
+ public:
+  Host(const faust_host_api* api, faust_host_context* context) noexcept : api_(api), context_(context) {}
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
+
+  // One log line tagged with this agent's or timer's name. The ABI passes C strings, so the line
+  // ends at the first NUL byte in `message`.
+  void log(LogLevel level, std::string_view message) const {
+    const std::string text(message);
+    api_->log(context_, static_cast<faust_log_level>(level), text.c_str());
+  }
+  void trace(std::string_view message) const { log(LogLevel::kTrace, message); }
+  void debug(std::string_view message) const { log(LogLevel::kDebug, message); }
+  void info(std::string_view message) const { log(LogLevel::kInfo, message); }
+  void warn(std::string_view message) const { log(LogLevel::kWarn, message); }
+  void error(std::string_view message) const { log(LogLevel::kError, message); }
+
+  // Sends `value` to the agent named `agent` and returns once the broker acknowledged it.
+  // Throws faust::sdk::Error with the host's message when the send failed.
+  void send_to_agent(std::string_view agent, std::string_view value,
+                     std::optional<std::string_view> key = std::nullopt, const Headers& headers = {}) const {
+    const std::string name(agent);
+    send(name.c_str(), nullptr, value, key, headers);
+  }
+  // Same, to a topic by name.
+  void send_to_topic(std::string_view topic, std::string_view value,
+                     std::optional<std::string_view> key = std::nullopt, const Headers& headers = {}) const {
+    const std::string name(topic);
+    send(nullptr, name.c_str(), value, key, headers);
+  }
+
+  bool is_leader() const { return api_->is_leader(context_) != 0; }
+  std::string_view app_id() const {
+    const char* id = api_->app_id(context_);
+    return id == nullptr ? std::string_view() : std::string_view(id);
+  }
+
+  // This instance's `config:` value for `key` from the manifest, or nullopt.
+  std::optional<std::string> config(std::string_view key) const {
+    const std::string name(key);
+    const char* value = api_->config_get(context_, name.c_str());
+    if (value == nullptr) return std::nullopt;
+    return std::string(value);
+  }
+  std::string config(std::string_view key, std::string_view default_value) const {
+    std::optional<std::string> value = config(key);
+    return value ? *value : std::string(default_value);
+  }
+
+  const faust_host_api* api() const noexcept { return api_; }
+  faust_host_context* context() const noexcept { return context_; }
+
+ private:
+  // Exactly one of agent and topic is non-null, as the ABI requires.
+  void send(const char* agent, const char* topic, std::string_view value, std::optional<std::string_view> key,
+            const Headers& headers) const {
+    std::vector<faust_header> c_headers;
+    c_headers.reserve(headers.size());
+    for (const auto& [name, header_value] : headers) {
+      c_headers.push_back(faust_header{name.c_str(), header_value.data(), header_value.size()});
+    }
+    faust_send_request request{};
+    request.struct_size = static_cast<std::uint32_t>(sizeof(faust_send_request));
+    request.agent = agent;
+    request.topic = topic;
+    if (key) {
+      // An empty key is still a key: never pass NULL for it.
+      request.key = key->data() == nullptr ? "" : key->data();
+      request.key_size = key->size();
+    }
+    request.value = value.data() == nullptr ? "" : value.data();
+    request.value_size = value.size();
+    request.headers = c_headers.empty() ? nullptr : c_headers.data();
+    request.header_count = c_headers.size();
+
+    faust_error error{};
+    if (api_->send(context_, &request, &error) != FAUST_OK) {
+      error.message[FAUST_ERROR_MESSAGE_SIZE - 1] = '\0';
+      throw Error(error.message[0] != '\0' ? error.message : "send failed");
+    }
+  }
+
+  const faust_host_api* api_;
+  faust_host_context* context_;
+};
+
+// Base of every agent: handle() is called once per message, never concurrently on one instance.
+class Agent {
+ public:
+  virtual ~Agent() = default;
+  virtual void handle(const Message& message) = 0;
+};
+
+// Base of every timer: tick() is called once per interval, never concurrently on one instance.
+class Timer {
+ public:
+  virtual ~Timer() = default;
+  virtual void tick() = 0;
+};
+
+namespace detail {
+
+// Copies `message` into the host's buffer, truncated so the result is NUL-terminated and does
+// not end inside a UTF-8 sequence.
+inline void write_error(faust_error* error, const char* message) noexcept {
+  if (error == nullptr) return;
+  if (message == nullptr) message = "";
+  std::size_t length = std::strlen(message);
+  if (length >= FAUST_ERROR_MESSAGE_SIZE) {
+    length = FAUST_ERROR_MESSAGE_SIZE - 1;
+    // Back off over continuation bytes (10xxxxxx) and the lead byte they belong to.
+    std::size_t cut = length;
+    while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0U) == 0x80U) --cut;
+    length = cut;
+  }
+  std::memcpy(error->message, message, length);
+  error->message[length] = '\0';
+}
+
+// Runs `body`, turning any exception into FAUST_ERROR plus its message.
+template <typename Body>
+faust_status guarded(faust_error* error, Body&& body) noexcept {
+  try {
+    body();
+    return FAUST_OK;
+  } catch (const std::exception& e) {
+    write_error(error, e.what());
+  } catch (...) {
+    write_error(error, "unknown exception");
+  }
+  return FAUST_ERROR;
+}
+
+// One live agent/timer: the Host it was given and the author's object, destroyed together.
+template <typename Component>
+struct Instance {
+  Instance(const faust_host_api* api, faust_host_context* context) : host(api, context), component(make()) {}
+
+  Host host;
+  Component component;
+
+ private:
+  Component make() {
+    if constexpr (std::is_constructible_v<Component, Host&>) {
+      return Component(host);
+    } else {
+      return Component();
+    }
+  }
+};
+
+template <typename Component>
+void* create(const faust_host_api* api, faust_host_context* context, faust_error* error) noexcept {
+  void* instance = nullptr;
+  guarded(error, [&] { instance = new Instance<Component>(api, context); });
+  return instance;
+}
+
+template <typename Component>
+void destroy(void* instance) noexcept {
+  delete static_cast<Instance<Component>*>(instance);
+}
+
+template <typename AgentType>
+faust_status handle(void* instance, const faust_message* message, faust_error* error) noexcept {
+  return guarded(error,
+                 [&] { static_cast<Instance<AgentType>*>(instance)->component.handle(Message(*message)); });
+}
+
+template <typename TimerType>
+faust_status tick(void* instance, faust_error* error) noexcept {
+  return guarded(error, [&] { static_cast<Instance<TimerType>*>(instance)->component.tick(); });
+}
+
+// The definitions a plugin exports plus the pointer array the descriptor refers to. Lives in a
+// function-local static, so the addresses stay valid for the life of the library.
+template <typename Def, std::size_t N>
+class DefTable {
+ public:
+  explicit DefTable(const std::array<Def, N>& defs) noexcept : defs_(defs) {
+    std::size_t index = 0;
+    for (const Def& def : defs_) pointers_[index++] = &def;
+  }
+  DefTable(const DefTable&) = delete;
+  DefTable& operator=(const DefTable&) = delete;
+
+  const Def* const* pointers() const noexcept { return N == 0 ? nullptr : pointers_.data(); }
+  static constexpr std::size_t size() noexcept { return N; }
+
+ private:
+  std::array<Def, N> defs_;
+  std::array<const Def*, N> pointers_{};
+};
+
+template <typename Def, std::size_t N>
+DefTable(const std::array<Def, N>&) -> DefTable<Def, N>;
+
+template <typename... Defs>
+constexpr std::array<faust_agent_def, sizeof...(Defs)> agent_list(const Defs&... defs) noexcept {
+  static_assert((std::is_same_v<Defs, faust_agent_def> && ...),
+                "FAUST_AGENTS takes faust::sdk::agent<T>(\"name\") entries");
+  return {defs...};
+}
+
+template <typename... Defs>
+constexpr std::array<faust_timer_def, sizeof...(Defs)> timer_list(const Defs&... defs) noexcept {
+  static_assert((std::is_same_v<Defs, faust_timer_def> && ...),
+                "FAUST_TIMERS takes faust::sdk::timer<T>(\"name\") entries");
+  return {defs...};
+}
+
+template <typename Agents, typename Timers>
+faust_plugin_descriptor make_descriptor(const char* name, const char* version, const Agents& agents,
+                                        const Timers& timers) noexcept {
+  faust_plugin_descriptor descriptor{};
+  descriptor.abi_major = FAUST_PLUGIN_ABI_MAJOR;
+  descriptor.abi_minor = FAUST_PLUGIN_ABI_MINOR;
+  descriptor.struct_size = static_cast<std::uint32_t>(sizeof(faust_plugin_descriptor));
+  descriptor.name = name;
+  descriptor.version = version;
+  descriptor.agents = agents.pointers();
+  descriptor.agent_count = agents.size();
+  descriptor.timers = timers.pointers();
+  descriptor.timer_count = timers.size();
+  return descriptor;
+}
+
+}  // namespace detail
+
+// An agent entry for FAUST_AGENTS: `name` is what the manifest's `agents:` refers to.
+template <typename AgentType>
+constexpr faust_agent_def agent(const char* name) noexcept {
+  static_assert(std::is_base_of_v<Agent, AgentType>, "agent<T>: T must derive from faust::sdk::Agent");
+  static_assert(std::is_constructible_v<AgentType, Host&> || std::is_default_constructible_v<AgentType>,
+                "agent<T>: T needs a constructor taking faust::sdk::Host& (or a default constructor)");
+  return faust_agent_def{name, &detail::create<AgentType>, &detail::destroy<AgentType>,
+                         &detail::handle<AgentType>};
+}
+
+// A timer entry for FAUST_TIMERS: `name` is what the manifest's `timers:` refers to.
+template <typename TimerType>
+constexpr faust_timer_def timer(const char* name) noexcept {
+  static_assert(std::is_base_of_v<Timer, TimerType>, "timer<T>: T must derive from faust::sdk::Timer");
+  static_assert(std::is_constructible_v<TimerType, Host&> || std::is_default_constructible_v<TimerType>,
+                "timer<T>: T needs a constructor taking faust::sdk::Host& (or a default constructor)");
+  return faust_timer_def{name, &detail::create<TimerType>, &detail::destroy<TimerType>,
+                         &detail::tick<TimerType>};
+}
+
+}  // namespace faust::sdk
+
+// The agents a plugin provides: FAUST_AGENTS(faust::sdk::agent<A>("a"), ...), or FAUST_AGENTS().
+#define FAUST_AGENTS(...) ::faust::sdk::detail::agent_list(__VA_ARGS__)
+// The timers a plugin provides: FAUST_TIMERS(faust::sdk::timer<T>("t"), ...), or FAUST_TIMERS().
+#define FAUST_TIMERS(...) ::faust::sdk::detail::timer_list(__VA_ARGS__)
+
+// Defines the plugin's exported entry point. Use once per plugin, at namespace scope, followed by
+// a semicolon. (Declared first so -Wmissing-prototypes stays quiet.)
+#define FAUST_PLUGIN(name, version, agents, timers)                                                        \
+  extern "C" FAUST_PLUGIN_EXPORT const faust_plugin_descriptor* FAUST_PLUGIN_ENTRY_SYMBOL(void);           \
+  extern "C" FAUST_PLUGIN_EXPORT const faust_plugin_descriptor* FAUST_PLUGIN_ENTRY_SYMBOL(void) {          \
+    static const ::faust::sdk::detail::DefTable faust_plugin_agents_(agents);                              \
+    static const ::faust::sdk::detail::DefTable faust_plugin_timers_(timers);                              \
+    static const faust_plugin_descriptor faust_plugin_descriptor_ = ::faust::sdk::detail::make_descriptor( \
+        (name), (version), faust_plugin_agents_, faust_plugin_timers_);                                    \
+    return &faust_plugin_descriptor_;                                                                      \
+  }                                                                                                        \
+  static_assert(true, "FAUST_PLUGIN(...) ends with a semicolon")

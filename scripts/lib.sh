@@ -1,0 +1,44 @@
+# Shared helpers for the scripts in this folder. Source it; it defines functions and FAUST_REPO_ROOT.
+# shellcheck shell=bash
+
+FAUST_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+faust_log() {
+  printf '[%s] %s\n' "${FAUST_LOG_TAG:-faust}" "$*" >&2
+}
+
+faust_die() {
+  printf '[%s] error: %s\n' "${FAUST_LOG_TAG:-faust}" "$*" >&2
+  exit 1
+}
+
+# Runs a command as root: directly when we are root (CI), through sudo otherwise.
+faust_as_root() {
+  if [[ "$(id -u)" -eq 0 ]]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    faust_die "need root for: $* (run as root or install sudo)"
+  fi
+}
+
+# Seconds since the epoch with millisecond precision, for stage timings.
+faust_now() {
+  date +%s.%N | cut -c1-14
+}
+
+# Prints the seconds elapsed since a faust_now value, e.g. "12.3".
+faust_elapsed_since() {
+  awk -v start="$1" -v end="$(faust_now)" 'BEGIN { printf "%.1f", end - start }'
+}
+
+# Whether a process id names a live process (not a zombie).
+faust_pid_alive() {
+  local pid="$1"
+  [[ -n "${pid}" ]] || return 1
+  kill -0 "${pid}" 2>/dev/null || return 1
+  local state
+  state="$(awk '/^State:/ { print $2 }' "/proc/${pid}/status" 2>/dev/null || true)"
+  [[ "${state}" != "Z" && -n "${state}" ]]
+}

@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# The project's test command: from a fresh clone to a full test run.
+#
+#   scripts/test.sh            packages, build, broker, all tests; then the same under ASan+UBSan
+#   scripts/test.sh --quick    without the sanitizer build
+#
+# Stages: setup (scripts/setup.sh) -> build (Ninja, RelWithDebInfo, build/) -> broker
+# (scripts/kafka-broker.sh start) -> tests (ctest: unit and integration) -> sanitizer build
+# (build-asan/, -DFAUST_SANITIZE=ON) and its tests -> later stages. The broker is stopped and
+# every test process ended when the script exits, whether it passed, failed or was interrupted.
+#
+# Environment:
+#   FAUST_BUILD_DIR       main build folder (default <repo>/build)
+#   FAUST_ASAN_BUILD_DIR  sanitizer build folder (default <main build folder>-asan)
+#   FAUST_JOBS            parallel compile jobs (default: nproc)
+#   FAUST_CTEST_ARGS      extra ctest arguments, e.g. "-R manifest" or "-L integration"
+#   KAFKA_VERSION         broker version (see scripts/kafka-broker.sh)
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+FAUST_LOG_TAG="test"
+readonly SCRIPTS_DIR="${FAUST_REPO_ROOT}/scripts"
+
+quick=0
+for argument in "$@"; do
+  case "${argument}" in
+    --quick) quick=1 ;;
+    -h | --help)
+      sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      exit 0
+      ;;
+    *) faust_die "unknown option: ${argument} (try --help)" ;;
+  esac
+done
+
+readonly BUILD_DIR="${FAUST_BUILD_DIR:-${FAUST_REPO_ROOT}/build}"
+readonly ASAN_BUILD_DIR="${FAUST_ASAN_BUILD_DIR:-${BUILD_DIR}-asan}"
+readonly JOBS="${FAUST_JOBS:-$(nproc)}"
+read -r -a EXTRA_CTEST_ARGS <<<"${FAUST_CTEST_ARGS:-}"
+export FAUST_BROKER_STATE="${FAUST_BROKER_STATE:-${BUILD_DIR}/kafka}"
+
+broker_started=0
+ctest_group=""
+stage_report=()
+tests_passed=0
+tests_failed=0
+readonly RUN_START="$(faust_now)"
+
+# Ends a process group and waits (with a deadline) until it is gone.
+end_process_group() {
+  local group="$1"
+  kill -TERM -- "-${group}" 2>/dev/null || return 0
+  local deadline=$((SECONDS + 10))
+  while kill -0 -- "-${group}" 2>/dev/null && ((SECONDS < deadline)); do
+    sleep 0.1
+  done
+  kill -KILL -- "-${group}" 2>/dev/null || true
+}
+
+# Ends any process still running a program from a build folder: a test that forgot a worker it
+# spawned must not outlive the run. Such leftovers are a bug, so they are named.
+end_leftover_processes() {
+  local dir exe pid
+  for dir in "${BUILD_DIR}" "${ASAN_BUILD_DIR}"; do
+    for exe in /proc/[0-9]*/exe; do
+      pid="${exe#/proc/}"
+      pid="${pid%/exe}"
+      if [[ "$(readlink "${exe}" 2>/dev/null || true)" == "${dir}/"* ]]; then
+        faust_log "ending leftover process ${pid}: $(tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null || true)"
+        kill -KILL "${pid}" 2>/dev/null || true
+      fi
+    done
+  done
+}
+
+print_summary() {
+  local line
+  printf '\n%-28s %10s  %s\n' "stage" "seconds" "result" >&2
+  for line in "${stage_report[@]}"; do
+    printf '%s\n' "${line}" >&2
+  done
+  printf '%-28s %10s\n' "total" "$(faust_elapsed_since "${RUN_START}")" >&2
+}
+
+on_exit() {
+  local status=$?
+  trap - EXIT INT TERM
+  if [[ -n "${ctest_group}" ]]; then
+    end_process_group "${ctest_group}"
+  fi
+  end_leftover_processes
+  if ((broker_started)); then
+    bash "${SCRIPTS_DIR}/kafka-broker.sh" stop || status=1
+  fi
+  print_summary
+  # One plain closing line that counts both test runs.
+  printf 'tests: %d passed, %d failed\n' "${tests_passed}" "${tests_failed}"
+  exit "${status}"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Runs one stage, records its time, and stops the run when it fails.
+stage() {
+  local name="$1"
+  shift
+  faust_log "== ${name}"
+  local start status=0
+  start="$(faust_now)"
+  "$@" || status=$?
+  local result="ok"
+  ((status == 0)) || result="FAILED (exit ${status})"
+  stage_report+=("$(printf '%-28s %10s  %s' "${name}" "$(faust_elapsed_since "${start}")" "${result}")")
+  if ((status != 0)); then
+    faust_log "stage '${name}' failed"
+    exit "${status}"
+  fi
+}
+
+configure_and_build() {
+  local dir="$1"
+  shift
+  # Chained with &&: set -e does not apply inside a function that stage() runs under `||`.
+  cmake -S "${FAUST_REPO_ROOT}" -B "${dir}" -G Ninja "$@" &&
+    cmake --build "${dir}" -j "${JOBS}"
+}
+
+start_broker() {
+  local output
+  output="$(bash "${SCRIPTS_DIR}/kafka-broker.sh" start)" || return 1
+  broker_started=1
+  FAUST_TEST_BROKER="$(printf '%s\n' "${output}" | sed -n 's/^FAUST_TEST_BROKER=//p' | tail -n 1)"
+  [[ -n "${FAUST_TEST_BROKER}" ]] || return 1
+  export FAUST_TEST_BROKER
+  export FAUST_BROKER_STATE_FILE="${FAUST_BROKER_STATE}/broker.env"
+  faust_log "FAUST_TEST_BROKER=${FAUST_TEST_BROKER}"
+}
+
+# Adds the counts of a ctest log's "N% tests passed, F tests failed out of T" line.
+count_tests() {
+  local log="$1" line failed total
+  line="$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "${log}" | tail -n 1 || true)"
+  [[ -n "${line}" ]] || return 0
+  failed="$(sed -E 's/.* ([0-9]+) tests? failed out of.*/\1/' <<<"${line}")"
+  total="$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"${line}")"
+  tests_failed=$((tests_failed + failed))
+  tests_passed=$((tests_passed + total - failed))
+}
+
+# ctest runs in a process group of its own so that everything the tests start can be ended
+# together, also when the run is interrupted.
+run_tests() {
+  local dir="$1" log="$1/ctest-output.log"
+  setsid ctest --test-dir "${dir}" --output-on-failure --no-tests=error --timeout 600 \
+    --output-log "${log}" "${EXTRA_CTEST_ARGS[@]}" </dev/null &
+  ctest_group=$!
+  local status=0
+  wait "${ctest_group}" || status=$?
+  end_process_group "${ctest_group}"
+  ctest_group=""
+  end_leftover_processes
+  count_tests "${log}"
+  return "${status}"
+}
+
+run_sanitized_tests() {
+  ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1" \
+    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+    run_tests "${ASAN_BUILD_DIR}"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Later stages (fuzzing smoke run, .deb packaging test, ...) go here. They run after both test
+# runs while the broker still runs ($FAUST_TEST_BROKER), and each is one `stage "<name>" <cmd>`.
+run_later_stages() {
+  :
+}
+# ---------------------------------------------------------------------------------------------
+
+main() {
+  stage "setup" bash "${SCRIPTS_DIR}/setup.sh"
+  stage "build (${BUILD_DIR##*/})" configure_and_build "${BUILD_DIR}" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  stage "broker" start_broker
+  stage "tests (${BUILD_DIR##*/})" run_tests "${BUILD_DIR}"
+  if ((!quick)); then
+    # Debug keeps assert() on, which is what a checking build is for.
+    stage "build (${ASAN_BUILD_DIR##*/})" configure_and_build "${ASAN_BUILD_DIR}" \
+      -DCMAKE_BUILD_TYPE=Debug -DFAUST_SANITIZE=ON
+    stage "tests (${ASAN_BUILD_DIR##*/})" run_sanitized_tests
+  fi
+  run_later_stages
+}
+
+main

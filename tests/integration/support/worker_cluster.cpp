@@ -1,0 +1,142 @@
+#include "worker_cluster.h"
+
+#include <unistd.h>
+
+#include <ctime>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "../broker_env.h"
+#include "http_get.h"
+
+namespace faust::testing {
+namespace {
+
+std::string unique_suffix() {
+  std::random_device device;
+  return std::to_string(::getpid()) + "-" + std::to_string(device() % 1000000);
+}
+
+const std::string kSent = "[publish_greetings] sent greeting ";
+const std::string kPrinted = "[say] ";
+
+}  // namespace
+
+WorkerCluster::WorkerCluster(const std::string& name, ClusterSettings settings) : settings_(settings) {
+  app_id_ = "it-" + name + "-" + unique_suffix();
+  dir_ = std::filesystem::temp_directory_path() / app_id_;
+  std::filesystem::create_directories(dir_);
+  manifest_ = dir_ / "leader.yaml";
+  std::ofstream out(manifest_);
+  out << "app:\n"
+      << "  id: " << app_id_ << "\n"
+      << "  broker: kafka://" << broker_address() << "\n"
+      << "  value_serializer: raw\n"
+      << "  session_timeout: " << settings_.session_timeout << "\n"
+      << "  heartbeat_interval: " << settings_.heartbeat_interval << "\n"
+      << "agents:\n  say:\n    library: say\n"
+      << "timers:\n  publish_greetings:\n    library: publish_greetings\n"
+      << "    interval: " << settings_.greeting_interval << "\n    on_leader: true\n";
+}
+
+WorkerCluster::~WorkerCluster() {
+  for (auto& worker : workers_) worker.process.reset();  // kills what still runs
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
+}
+
+std::size_t WorkerCluster::start_worker() {
+  const std::size_t index = workers_.size();
+  const auto log = dir_ / ("worker-" + std::to_string(index) + ".log");
+  Worker worker;
+  worker.process = std::make_unique<WorkerProcess>(
+      FAUST_HOST_BINARY, std::vector<std::string>{"--manifest", manifest_.string(), "--web-port", "0", "-l", "info"}, log);
+  if (!worker.process->wait_for_log("worker ready", std::chrono::seconds(30))) {
+    throw std::runtime_error("worker " + std::to_string(index) + " not ready within 30 s; log:\n" + worker.process->log());
+  }
+  static const std::regex kServing(R"(web: serving http://[^:]+:(\d+)/)");
+  std::smatch match;
+  const std::string text = worker.process->log();
+  if (!std::regex_search(text, match, kServing)) throw std::runtime_error("no web port in log:\n" + text);
+  worker.web_port = static_cast<std::uint16_t>(std::stoi(match[1]));
+  workers_.push_back(std::move(worker));
+  return index;
+}
+
+std::vector<std::size_t> WorkerCluster::leaders() {
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    if (!workers_[i].process->running()) continue;
+    const auto reply = http_get(workers_[i].web_port, "/leader");
+    if (!reply || reply->status != 200) continue;
+    const auto body = nlohmann::json::parse(reply->body, nullptr, false);
+    if (!body.is_discarded() && body.value("is_leader", false)) out.push_back(i);
+  }
+  return out;
+}
+
+std::vector<std::string> WorkerCluster::acknowledged_greetings() const {
+  std::vector<std::string> out;
+  for (const auto& worker : workers_) {
+    for (const auto& line : worker.process->log_lines()) {
+      if (const auto at = line.find(kSent); at != std::string::npos) out.push_back(line.substr(at + kSent.size()));
+    }
+  }
+  return out;
+}
+
+std::map<std::string, int> WorkerCluster::printed_greetings() const {
+  std::map<std::string, int> out;
+  for (const auto& worker : workers_) {
+    for (const auto& line : worker.process->log_lines()) {
+      if (const auto at = line.find(kPrinted); at != std::string::npos) ++out[line.substr(at + kPrinted.size())];
+    }
+  }
+  return out;
+}
+
+std::vector<std::size_t> WorkerCluster::printers_of(const std::string& greeting) const {
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    if (workers_[i].process->log().find(kPrinted + greeting + "\n") != std::string::npos) out.push_back(i);
+  }
+  return out;
+}
+
+std::vector<std::string> WorkerCluster::unprinted_greetings() const {
+  const auto printed = printed_greetings();
+  std::vector<std::string> out;
+  for (const auto& greeting : acknowledged_greetings()) {
+    if (printed.count(greeting) == 0) out.push_back(greeting);
+  }
+  return out;
+}
+
+std::optional<std::chrono::system_clock::time_point> log_time(const std::string& line) {
+  std::tm tm{};
+  int millis = 0;
+  if (std::sscanf(line.c_str(), "[%d-%d-%d %d:%d:%d,%d]", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+                  &tm.tm_sec, &millis) != 7) {
+    return std::nullopt;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  tm.tm_isdst = -1;
+  return std::chrono::system_clock::from_time_t(std::mktime(&tm)) + std::chrono::milliseconds(millis);
+}
+
+std::optional<std::chrono::system_clock::time_point> first_log_time(const WorkerProcess& process, const std::string& text,
+                                                                    std::chrono::system_clock::time_point after) {
+  for (const auto& line : process.log_lines()) {
+    if (line.find(text) == std::string::npos) continue;
+    const auto time = log_time(line);
+    if (time && *time >= after) return time;
+  }
+  return std::nullopt;
+}
+
+}  // namespace faust::testing

@@ -1,0 +1,577 @@
+#include "manifest/manifest.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace faust {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kSourceDir = FAUST_SOURCE_DIR;
+
+Manifest parse_ok(std::string_view yaml, const fs::path& file = "m.yaml") {
+  auto result = parse_manifest(yaml, file);
+  EXPECT_TRUE(result.ok()) << (result.ok() ? "" : result.error().message);
+  return result.ok() ? *result : Manifest{};
+}
+
+// The one-line message of a manifest that must be refused.
+std::string error_of(std::string_view yaml, const fs::path& file = "m.yaml") {
+  auto result = parse_manifest(yaml, file);
+  EXPECT_FALSE(result.ok()) << "manifest was accepted:\n" << yaml;
+  if (result.ok()) return {};
+  EXPECT_EQ(result.error().code, ExitCode::kManifestInvalid);
+  EXPECT_EQ(result.error().message.find('\n'), std::string::npos) << "message is not one line";
+  return result.error().message;
+}
+
+// --- the shipped manifests -------------------------------------------------------------------------
+
+TEST(ManifestTest, LeaderYamlExpressesTheTutorial) {
+  const fs::path file = kSourceDir / "configs/leader.yaml";
+  auto loaded = load_manifest(file);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  const Manifest& m = *loaded;
+
+  EXPECT_EQ(m.file, file);
+  EXPECT_EQ(m.app.id, "leader-example");
+  EXPECT_EQ(m.app.broker.scheme, "kafka");
+  EXPECT_EQ(m.app.broker.bootstrap_servers(), "localhost:9092");
+  EXPECT_EQ(m.app.key_serializer, Serializer::kRaw);
+  EXPECT_EQ(m.app.value_serializer, Serializer::kRaw);
+  EXPECT_EQ(m.app.topic_partitions, 8);
+  EXPECT_EQ(m.app.topic_replication, 1);
+  EXPECT_EQ(m.app.session_timeout, std::chrono::milliseconds(6000));
+  EXPECT_EQ(m.app.heartbeat_interval, std::chrono::milliseconds(500));
+  EXPECT_TRUE(m.kafka.empty());
+  EXPECT_TRUE(m.web.enabled);
+  EXPECT_EQ(m.web.bind, "127.0.0.1");
+  EXPECT_EQ(m.web.port, 6066);
+
+  ASSERT_EQ(m.agents.size(), 1u);
+  const AgentConfig& say = m.agents[0];
+  EXPECT_EQ(say.name, "say");
+  EXPECT_EQ(say.library, "say");
+  EXPECT_EQ(say.topic, "");
+  EXPECT_EQ(m.agent_topic(say), "leader-example-say");
+  EXPECT_EQ(say.concurrency, 1);
+  EXPECT_EQ(say.on_error, OnError::kSkip);
+  EXPECT_EQ(say.max_retries, 3);
+  EXPECT_TRUE(say.config.empty());
+
+  ASSERT_EQ(m.timers.size(), 1u);
+  const TimerConfig& timer = m.timers[0];
+  EXPECT_EQ(timer.name, "publish_greetings");
+  EXPECT_EQ(timer.library, "publish_greetings");
+  EXPECT_EQ(timer.interval.count(), 2.0);
+  EXPECT_TRUE(timer.on_leader);
+  EXPECT_TRUE(timer.config.empty());
+
+  EXPECT_EQ(m.leader_topic(), "leader-example-__assignor-__leader");
+  EXPECT_EQ(m.find_agent("say"), &m.agents[0]);
+  EXPECT_EQ(m.find_agent("publish_greetings"), nullptr);
+}
+
+TEST(ManifestTest, LeaderMemoryYamlDiffersOnlyInBroker) {
+  auto kafka = load_manifest(kSourceDir / "configs/leader.yaml");
+  auto memory = load_manifest(kSourceDir / "configs/leader-memory.yaml");
+  ASSERT_TRUE(kafka.ok()) << kafka.error().message;
+  ASSERT_TRUE(memory.ok()) << memory.error().message;
+  EXPECT_EQ(memory->app.broker.scheme, "memory");
+  EXPECT_TRUE(memory->app.broker.servers.empty());
+  EXPECT_EQ(memory->app.id, kafka->app.id);
+  EXPECT_EQ(memory->app.value_serializer, kafka->app.value_serializer);
+  EXPECT_EQ(memory->web.port, kafka->web.port);
+  ASSERT_EQ(memory->agents.size(), 1u);
+  EXPECT_EQ(memory->agents[0].name, "say");
+  EXPECT_EQ(memory->agents[0].library, "say");
+  ASSERT_EQ(memory->timers.size(), 1u);
+  EXPECT_EQ(memory->timers[0].name, "publish_greetings");
+  EXPECT_EQ(memory->timers[0].interval.count(), 2.0);
+  EXPECT_TRUE(memory->timers[0].on_leader);
+}
+
+// --- good manifests --------------------------------------------------------------------------------
+
+TEST(ManifestTest, EveryFieldIsRead) {
+  const Manifest m = parse_ok(R"(
+app:
+  id: shop.orders_v2
+  broker: kafka://k1:9093;k2
+  key_serializer: json
+  value_serializer: json
+  topic_partitions: 12
+  topic_replication: 3
+  session_timeout: 10
+  heartbeat_interval: 1.5
+kafka:
+  security.protocol: ssl
+  socket.keepalive.enable: true
+  fetch.wait.max.ms: 50
+web:
+  port: 0
+  bind: 0.0.0.0
+  enabled: false
+agents:
+  count:
+    library: count
+    topic: orders
+    concurrency: 4
+    on_error: retry
+    max_retries: 0
+    config: {prefix: "hi there", limit: 10, verbose: yes}
+  audit:
+    library: audit
+    on_error: stop
+timers:
+  tick:
+    library: tick
+    interval: 0.25
+    on_leader: false
+    config:
+      label: x
+)");
+  EXPECT_EQ(m.app.id, "shop.orders_v2");
+  EXPECT_EQ(m.app.broker.bootstrap_servers(), "k1:9093,k2:9092");
+  EXPECT_EQ(m.app.key_serializer, Serializer::kJson);
+  EXPECT_EQ(m.app.value_serializer, Serializer::kJson);
+  EXPECT_EQ(m.app.topic_partitions, 12);
+  EXPECT_EQ(m.app.topic_replication, 3);
+  EXPECT_EQ(m.app.session_timeout, std::chrono::milliseconds(10000));
+  EXPECT_EQ(m.app.heartbeat_interval, std::chrono::milliseconds(1500));
+  const std::map<std::string, std::string> kafka = {
+      {"security.protocol", "ssl"}, {"socket.keepalive.enable", "true"}, {"fetch.wait.max.ms", "50"}};
+  EXPECT_EQ(m.kafka, kafka);
+  EXPECT_EQ(m.web.port, 0);
+  EXPECT_EQ(m.web.bind, "0.0.0.0");
+  EXPECT_FALSE(m.web.enabled);
+
+  ASSERT_EQ(m.agents.size(), 2u);  // in manifest order
+  EXPECT_EQ(m.agents[0].name, "count");
+  EXPECT_EQ(m.agents[0].topic, "orders");
+  EXPECT_EQ(m.agent_topic(m.agents[0]), "orders");
+  EXPECT_EQ(m.agents[0].concurrency, 4);
+  EXPECT_EQ(m.agents[0].on_error, OnError::kRetry);
+  EXPECT_EQ(m.agents[0].max_retries, 0);
+  const ConfigMap config = {{"prefix", "hi there"}, {"limit", "10"}, {"verbose", "yes"}};
+  EXPECT_EQ(m.agents[0].config, config);
+  EXPECT_EQ(m.agents[1].name, "audit");
+  EXPECT_EQ(m.agents[1].on_error, OnError::kStop);
+  EXPECT_EQ(m.agent_topic(m.agents[1]), "shop.orders_v2-audit");
+
+  ASSERT_EQ(m.timers.size(), 1u);
+  EXPECT_EQ(m.timers[0].interval.count(), 0.25);
+  EXPECT_FALSE(m.timers[0].on_leader);
+  EXPECT_EQ(m.timers[0].config, (ConfigMap{{"label", "x"}}));
+  EXPECT_EQ(m.leader_topic(), "shop.orders_v2-__assignor-__leader");
+  EXPECT_EQ(m.find_agent("audit"), &m.agents[1]);
+}
+
+TEST(ManifestTest, DefaultsForEverythingOptional) {
+  const Manifest m = parse_ok(R"(
+app:
+  id: minimal
+agents:
+  a:
+    library: a
+)");
+  EXPECT_EQ(m.app.broker.scheme, "kafka");
+  EXPECT_EQ(m.app.broker.bootstrap_servers(), "localhost:9092");
+  EXPECT_EQ(m.app.key_serializer, Serializer::kRaw);
+  EXPECT_EQ(m.app.value_serializer, Serializer::kRaw);
+  EXPECT_EQ(m.app.topic_partitions, 8);
+  EXPECT_EQ(m.app.topic_replication, 1);
+  EXPECT_EQ(m.app.session_timeout, std::chrono::milliseconds(6000));
+  EXPECT_EQ(m.app.heartbeat_interval, std::chrono::milliseconds(500));
+  EXPECT_TRUE(m.kafka.empty());
+  EXPECT_TRUE(m.web.enabled);
+  EXPECT_EQ(m.web.bind, "127.0.0.1");
+  EXPECT_EQ(m.web.port, 6066);
+  ASSERT_EQ(m.agents.size(), 1u);
+  EXPECT_EQ(m.agents[0].topic, "");
+  EXPECT_EQ(m.agents[0].concurrency, 1);
+  EXPECT_EQ(m.agents[0].on_error, OnError::kSkip);
+  EXPECT_EQ(m.agents[0].max_retries, 3);
+  EXPECT_TRUE(m.agents[0].config.empty());
+  EXPECT_TRUE(m.timers.empty());
+}
+
+TEST(ManifestTest, EmptySectionsReadAsEmpty) {
+  const Manifest m = parse_ok(R"(
+app:
+  id: x
+kafka:
+web:
+agents:
+timers:
+  t:
+    library: t
+    interval: 1
+    config:
+)");
+  EXPECT_TRUE(m.kafka.empty());
+  EXPECT_EQ(m.web.port, 6066);
+  EXPECT_TRUE(m.agents.empty());
+  ASSERT_EQ(m.timers.size(), 1u);
+  EXPECT_FALSE(m.timers[0].on_leader);
+  EXPECT_TRUE(m.timers[0].config.empty());
+}
+
+TEST(ManifestTest, SecondsBecomeMilliseconds) {
+  const Manifest m = parse_ok(R"(
+app: {id: x, session_timeout: 0.0456, heartbeat_interval: 0.002}
+timers: {t: {library: t, interval: 1e-3}}
+)");
+  EXPECT_EQ(m.app.session_timeout, std::chrono::milliseconds(46));
+  EXPECT_EQ(m.app.heartbeat_interval, std::chrono::milliseconds(2));
+  EXPECT_EQ(m.timers[0].interval.count(), 0.001);
+}
+
+// --- library paths ---------------------------------------------------------------------------------
+
+class ManifestFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "faust-manifest-test-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+  fs::path write(const fs::path& relative, std::string_view text) {
+    const fs::path path = dir_ / relative;
+    fs::create_directories(path.parent_path());
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(ManifestFileTest, LibraryPathsResolveAgainstTheManifestFolder) {
+  const fs::path file = write("configs/app.yaml", R"(
+app: {id: x}
+agents:
+  bare: {library: say}
+  sibling: {library: ./say.so}
+  parent: {library: ../plugins/lib/../say.so}
+  absolute: {library: /opt/faust/./plugins/../say.so}
+timers:
+  t: {library: build/publish_greetings.so, interval: 2}
+)");
+  auto m = load_manifest(file);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ(m->agents[0].library, "say");
+  EXPECT_EQ(m->agents[1].library, (dir_ / "configs/say.so").string());
+  EXPECT_EQ(m->agents[2].library, (dir_ / "plugins/say.so").string());
+  EXPECT_EQ(m->agents[3].library, "/opt/faust/say.so");
+  EXPECT_EQ(m->timers[0].library, (dir_ / "configs/build/publish_greetings.so").string());
+}
+
+TEST(ManifestTest, RelativeManifestPathResolvesAgainstTheCurrentDirectory) {
+  const std::string yaml = "app: {id: x}\nagents: {a: {library: ../lib/a.so}}\n";
+  const Manifest nested = parse_ok(yaml, "configs/m.yaml");
+  EXPECT_EQ(nested.agents[0].library, (fs::current_path() / "lib/a.so").lexically_normal().string());
+  const Manifest here = parse_ok("app: {id: x}\nagents: {a: {library: ./a.so}}\n", "m.yaml");
+  EXPECT_EQ(here.agents[0].library, (fs::current_path() / "a.so").lexically_normal().string());
+}
+
+// --- files -----------------------------------------------------------------------------------------
+
+TEST_F(ManifestFileTest, MissingFile) {
+  const fs::path file = dir_ / "nope.yaml";
+  auto m = load_manifest(file);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().code, ExitCode::kManifestInvalid);
+  EXPECT_EQ(m.error().message, file.string() + ": cannot read manifest: No such file or directory");
+}
+
+TEST_F(ManifestFileTest, FolderInsteadOfFile) {
+  auto m = load_manifest(dir_);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().message, dir_.string() + ": cannot read manifest: Is a directory");
+}
+
+TEST_F(ManifestFileTest, EmptyFile) {
+  const fs::path file = write("empty.yaml", "");
+  auto m = load_manifest(file);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().message, file.string() + ": manifest is empty");
+}
+
+TEST_F(ManifestFileTest, ErrorsNameTheFileAsGiven) {
+  write("configs/bad.yaml", "app:\n  id: x\n  brokr: memory://\n");
+  const fs::path cwd = fs::current_path();
+  fs::current_path(dir_);
+  auto m = load_manifest("configs/bad.yaml");
+  fs::current_path(cwd);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().message, "configs/bad.yaml:3:3: unknown key 'brokr' in app (did you mean 'broker'?)");
+}
+
+TEST_F(ManifestFileTest, TypoInTheTutorialManifestIsPinpointed) {
+  std::ifstream in(kSourceDir / "configs/leader.yaml");
+  std::string text;
+  int typo_line = 0;
+  int line_number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_number;
+    if (line.rfind("    interval:", 0) == 0) {
+      line.insert(12, "l");
+      typo_line = line_number;
+    }
+    text += line + "\n";
+  }
+  ASSERT_GT(typo_line, 0) << "configs/leader.yaml has no timer interval";
+  const fs::path file = write("leader.yaml", text);
+  auto m = load_manifest(file);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().message, file.string() + ":" + std::to_string(typo_line) +
+                                   ":5: unknown key 'intervall' in timers.publish_greetings (did you mean "
+                                   "'interval'?)");
+}
+
+TEST(ManifestTest, CommentsOnlyIsEmpty) {
+  EXPECT_EQ(error_of("# nothing here\n\n"), "m.yaml: manifest is empty");
+  EXPECT_EQ(error_of("   \n"), "m.yaml: manifest is empty");
+}
+
+// --- errors: structure -----------------------------------------------------------------------------
+
+TEST(ManifestErrorTest, YamlSyntaxError) {
+  EXPECT_EQ(error_of("app:\n  id: [x\n"), "m.yaml:3:1: YAML syntax error: end of sequence flow not found");
+  EXPECT_EQ(error_of("app: {id: x}\n  web: 1\n"), "m.yaml:2:3: YAML syntax error: end of map not found");
+}
+
+TEST(ManifestErrorTest, MoreThanOneDocument) {
+  EXPECT_EQ(error_of("app: {id: x}\n---\napp: {id: y}\n"),
+            "m.yaml:3:1: more than one YAML document; a manifest is one");
+}
+
+TEST(ManifestErrorTest, TopLevelMustBeAMap) {
+  EXPECT_EQ(error_of("- app\n"), "m.yaml:1:1: expected a map with an 'app' key at the top level, got a list");
+  EXPECT_EQ(error_of("hello\n"),
+            "m.yaml:1:1: expected a map with an 'app' key at the top level, got 'hello'");
+}
+
+TEST(ManifestErrorTest, MissingRequiredKeysPointAtTheParent) {
+  EXPECT_EQ(error_of("agents: {a: {library: a}}\n"),
+            "m.yaml:1:1: missing required key 'app' at the top level");
+  EXPECT_EQ(error_of("# c\napp:\n  broker: memory://\nagents: {a: {library: a}}\n"),
+            "m.yaml:2:1: missing required key 'id' in app");
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  say:\n    topic: t\n"),
+            "m.yaml:3:3: missing required key 'library' in agents.say");
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  say:\n"),
+            "m.yaml:3:3: missing required key 'library' in agents.say");
+  EXPECT_EQ(error_of("app: {id: x}\ntimers:\n  t:\n    library: t\n"),
+            "m.yaml:3:3: missing required key 'interval' in timers.t");
+}
+
+TEST(ManifestErrorTest, NeedsAnAgentOrATimer) {
+  EXPECT_EQ(error_of("app:\n  id: x\n"),
+            "m.yaml:1:1: no agents and no timers: the manifest must define at least one");
+  EXPECT_EQ(error_of("app: {id: x}\nagents: {}\ntimers:\n"),
+            "m.yaml:1:1: no agents and no timers: the manifest must define at least one");
+}
+
+TEST(ManifestErrorTest, UnknownKeysSuggestTheClosest) {
+  // The spelling mistake of the tutorial's timer, at its line and column.
+  EXPECT_EQ(error_of(R"(app:
+  id: leader-example
+timers:
+  publish_greetings:
+    library: publish_greetings
+    intervall: 2.0
+)"),
+            "m.yaml:6:5: unknown key 'intervall' in timers.publish_greetings (did you mean 'interval'?)");
+  EXPECT_EQ(error_of("app: {id: x}\nagent: {a: {library: a}}\n"),
+            "m.yaml:2:1: unknown key 'agent' at the top level (did you mean 'agents'?)");
+  EXPECT_EQ(error_of("app: {id: x}\nagents: {a: {Library: a}}\n"),
+            "m.yaml:2:14: unknown key 'Library' in agents.a (did you mean 'library'?)");
+  EXPECT_EQ(error_of("app: {id: x, session: 3}\n"),
+            "m.yaml:1:14: unknown key 'session' in app (did you mean 'session_timeout'?)");
+  EXPECT_EQ(error_of("app: {id: x}\nweb: {prot: 1}\n"),
+            "m.yaml:2:7: unknown key 'prot' in web (did you mean 'port'?)");
+  EXPECT_EQ(error_of("app: {id: x}\nagents: {a: {library: a, concurency: 2}}\n"),
+            "m.yaml:2:26: unknown key 'concurency' in agents.a (did you mean 'concurrency'?)");
+  EXPECT_EQ(error_of("app: {id: x, frobnicate: 1}\n"), "m.yaml:1:14: unknown key 'frobnicate' in app");
+  EXPECT_EQ(error_of("app: {id: x, z: 1}\n"), "m.yaml:1:14: unknown key 'z' in app");
+}
+
+TEST(ManifestErrorTest, DuplicateKeys) {
+  EXPECT_EQ(error_of("app:\n  id: x\n  id: y\n"), "m.yaml:3:3: duplicate key 'id' in app (first at line 2)");
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a}\n  a: {library: b}\n"),
+            "m.yaml:4:3: duplicate key 'a' in agents (first at line 3)");
+  EXPECT_EQ(error_of("app: {id: x}\napp: {id: y}\n"),
+            "m.yaml:2:1: duplicate key 'app' at the top level (first at line 1)");
+}
+
+TEST(ManifestErrorTest, AgentAndTimerNamesAreUniqueTogether) {
+  EXPECT_EQ(
+      error_of(R"(app: {id: x}
+agents:
+  say: {library: say}
+timers:
+  say: {library: t, interval: 1}
+)"),
+      "m.yaml:5:3: duplicate name 'say': already used by the agent at line 3 (agent and timer names must "
+      "be unique)");
+}
+
+TEST(ManifestErrorTest, KeysMustBeScalars) {
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  ? [a, b]\n  : {library: a}\n"),
+            "m.yaml:3:5: keys must be plain names, got a list in agents");
+}
+
+// --- errors: types ---------------------------------------------------------------------------------
+
+TEST(ManifestErrorTest, WrongTypes) {
+  EXPECT_EQ(error_of("app: [id, x]\n"), "m.yaml:1:6: app: expected a map, got a list");
+  EXPECT_EQ(error_of("app: leader\n"), "m.yaml:1:6: app: expected a map, got 'leader'");
+  EXPECT_EQ(error_of("app: {id: x}\nagents: [say]\n"),
+            "m.yaml:2:9: agents: expected a map of agent names to their settings, got a list");
+  EXPECT_EQ(error_of("app: {id: x}\ntimers: t\n"),
+            "m.yaml:2:9: timers: expected a map of timer names to their settings, got 't'");
+  EXPECT_EQ(error_of("app: {id: x}\nagents: {a: say}\n"), "m.yaml:2:13: agents.a: expected a map, got 'say'");
+  EXPECT_EQ(error_of("app: {id: [x]}\n"), "m.yaml:1:11: app.id: expected a string, got a list");
+  EXPECT_EQ(error_of("app:\n  id:\n"), "m.yaml:2:3: app.id: expected a string, got nothing");
+  EXPECT_EQ(error_of("app: {id: x, topic_partitions: eight}\n"),
+            "m.yaml:1:32: app.topic_partitions: expected an integer, got 'eight'");
+  EXPECT_EQ(error_of("app: {id: x, topic_partitions: 8.5}\n"),
+            "m.yaml:1:32: app.topic_partitions: expected an integer, got '8.5'");
+  EXPECT_EQ(error_of("app: {id: x}\nagents: {a: {library: a, concurrency: {n: 1}}}\n"),
+            "m.yaml:2:39: agents.a.concurrency: expected an integer, got a map");
+  EXPECT_EQ(error_of("app: {id: x}\nagents: {a: {library: [a]}}\n"),
+            "m.yaml:2:23: agents.a.library: expected a string, got a list");
+  EXPECT_EQ(error_of("app: {id: x}\ntimers: {t: {library: t, interval: soon}}\n"),
+            "m.yaml:2:36: timers.t.interval: expected a number of seconds, got 'soon'");
+  EXPECT_EQ(error_of("app: {id: x}\ntimers: {t: {library: t, interval: .inf}}\n"),
+            "m.yaml:2:36: timers.t.interval: expected a number of seconds, got '.inf'");
+  EXPECT_EQ(error_of("app: {id: x}\ntimers: {t: {library: t, interval: nan}}\n"),
+            "m.yaml:2:36: timers.t.interval: expected a number of seconds, got 'nan'");
+  EXPECT_EQ(error_of("app: {id: x}\ntimers: {t: {library: t, interval: 1, on_leader: maybe}}\n"),
+            "m.yaml:2:50: timers.t.on_leader: expected true or false, got 'maybe'");
+  EXPECT_EQ(error_of("app: {id: x}\nweb: {enabled: 1}\nagents: {a: {library: a}}\n"),
+            "m.yaml:2:16: web.enabled: expected true or false, got '1'");
+  EXPECT_EQ(error_of("app: {id: x}\nweb: {port: http}\nagents: {a: {library: a}}\n"),
+            "m.yaml:2:13: web.port: expected an integer, got 'http'");
+}
+
+TEST(ManifestErrorTest, UnknownChoices) {
+  EXPECT_EQ(error_of("app: {id: x, value_serializer: avro}\n"),
+            "m.yaml:1:32: app.value_serializer: unknown value 'avro' (expected raw or json)");
+  EXPECT_EQ(
+      error_of("app: {id: x, key_serializer: RAW}\n"),
+      "m.yaml:1:30: app.key_serializer: unknown value 'RAW' (expected raw or json; did you mean 'raw'?)");
+  EXPECT_EQ(error_of("app: {id: x}\nagents: {a: {library: a, on_error: skp}}\n"),
+            "m.yaml:2:36: agents.a.on_error: unknown value 'skp' (expected skip, retry or stop; did you mean "
+            "'skip'?)");
+}
+
+TEST(ManifestErrorTest, ConfigValuesMustBeScalars) {
+  EXPECT_EQ(
+      error_of("app: {id: x}\nagents:\n  a:\n    library: a\n    config:\n      greeting: {text: hi}\n"),
+      "m.yaml:6:17: agents.a.config.greeting: expected a scalar value, got a map");
+  EXPECT_EQ(error_of("app: {id: x}\nagents: {a: {library: a, config: {items: [1, 2]}}}\n"),
+            "m.yaml:2:42: agents.a.config.items: expected a scalar value, got a list");
+  EXPECT_EQ(
+      error_of("app: {id: x}\ntimers: {t: {library: t, interval: 1, config: {label: }}}\n"),
+      "m.yaml:2:48: timers.t.config.label: expected a scalar value, got nothing (write \"\" for an empty "
+      "string)");
+  EXPECT_EQ(error_of("app: {id: x}\nagents: {a: {library: a, config: [x]}}\n"),
+            "m.yaml:2:34: agents.a.config: expected a map, got a list");
+}
+
+TEST(ManifestErrorTest, KafkaPropertiesAreScalars) {
+  EXPECT_EQ(error_of("app: {id: x}\nkafka:\n  sasl: {user: u}\nagents: {a: {library: a}}\n"),
+            "m.yaml:3:9: kafka.sasl: expected a scalar value, got a map");
+  EXPECT_EQ(error_of("app: {id: x}\nkafka:\n  bootstrap.servers: h:1\nagents: {a: {library: a}}\n"),
+            "m.yaml:3:3: kafka.bootstrap.servers: set the brokers with app.broker instead");
+}
+
+// --- errors: values --------------------------------------------------------------------------------
+
+TEST(ManifestErrorTest, RangesAreChecked) {
+  EXPECT_EQ(error_of("app: {id: x, topic_partitions: 0}\n"),
+            "m.yaml:1:32: app.topic_partitions: must be in 1..10000, got 0");
+  EXPECT_EQ(error_of("app: {id: x, topic_partitions: 99999999999999999999}\n"),
+            "m.yaml:1:32: app.topic_partitions: must be in 1..10000, got 99999999999999999999");
+  EXPECT_EQ(error_of("app: {id: x, topic_replication: 32768}\n"),
+            "m.yaml:1:33: app.topic_replication: must be in 1..32767, got 32768");
+  EXPECT_EQ(error_of("app: {id: x}\nweb: {port: 65536}\nagents: {a: {library: a}}\n"),
+            "m.yaml:2:13: web.port: must be in 0..65535, got 65536");
+  EXPECT_EQ(error_of("app: {id: x}\nweb: {port: -1}\nagents: {a: {library: a}}\n"),
+            "m.yaml:2:13: web.port: must be in 0..65535, got -1");
+  EXPECT_EQ(error_of("app: {id: x}\nagents: {a: {library: a, concurrency: 0}}\n"),
+            "m.yaml:2:39: agents.a.concurrency: must be in 1..1024, got 0");
+  EXPECT_EQ(error_of("app: {id: x}\nagents: {a: {library: a, max_retries: 1001}}\n"),
+            "m.yaml:2:39: agents.a.max_retries: must be in 0..1000, got 1001");
+  EXPECT_EQ(error_of("app: {id: x}\ntimers: {t: {library: t, interval: 0}}\n"),
+            "m.yaml:2:36: timers.t.interval: must be > 0 seconds, got 0");
+  EXPECT_EQ(error_of("app: {id: x}\ntimers: {t: {library: t, interval: -2.5}}\n"),
+            "m.yaml:2:36: timers.t.interval: must be > 0 seconds, got -2.5");
+  EXPECT_EQ(error_of("app: {id: x}\ntimers: {t: {library: t, interval: 1e12}}\n"),
+            "m.yaml:2:36: timers.t.interval: must be at most 31536000 seconds, got 1e12");
+  EXPECT_EQ(error_of("app: {id: x, session_timeout: 7200}\n"),
+            "m.yaml:1:31: app.session_timeout: must be at most 3600 seconds, got 7200");
+  EXPECT_EQ(error_of("app: {id: x, heartbeat_interval: 0.0001}\n"),
+            "m.yaml:1:34: app.heartbeat_interval: must be at least 0.001 seconds, got 0.0001");
+}
+
+TEST(ManifestErrorTest, HeartbeatMustBeShorterThanSessionTimeout) {
+  EXPECT_EQ(
+      error_of("app: {id: x, session_timeout: 6, heartbeat_interval: 6.0}\n"),
+      "m.yaml:1:54: app.heartbeat_interval: must be less than app.session_timeout (6 seconds), got 6.0");
+  EXPECT_EQ(
+      error_of("app: {id: x, session_timeout: 0.4}\n"),
+      "m.yaml:1:31: app.session_timeout: must be greater than app.heartbeat_interval (0.5 seconds), got "
+      "0.4");
+}
+
+TEST(ManifestErrorTest, NamesAreChecked) {
+  EXPECT_EQ(error_of("app: {id: leader example}\n"),
+            "m.yaml:1:11: app.id: invalid id 'leader example' (use letters, digits, '_', '.' and '-')");
+  EXPECT_EQ(error_of("app: {id: ''}\n"),
+            "m.yaml:1:11: app.id: invalid id '' (use letters, digits, '_', '.' and '-')");
+  EXPECT_EQ(error_of("app: {id: " + std::string(201, 'a') + "}\n"),
+            "m.yaml:1:11: app.id: longer than 200 characters");
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  say!: {library: a}\n"),
+            "m.yaml:3:3: invalid agent name 'say!' (use letters, digits, '_', '.' and '-')");
+  EXPECT_EQ(error_of("app: {id: x}\ntimers:\n  'my timer': {library: a, interval: 1}\n"),
+            "m.yaml:3:3: invalid timer name 'my timer' (use letters, digits, '_', '.' and '-')");
+  EXPECT_EQ(
+      error_of("app: {id: x}\nagents: {a: {library: a, topic: 'a/b'}}\n"),
+      "m.yaml:2:33: agents.a.topic: invalid topic name 'a/b' (use letters, digits, '_', '.' and '-', at most "
+      "249)");
+  EXPECT_EQ(error_of("app: {id: x}\nagents: {a: {library: ''}}\n"),
+            "m.yaml:2:23: agents.a.library: must not be empty");
+  EXPECT_EQ(error_of("app: {id: x}\nweb: {bind: ''}\nagents: {a: {library: a}}\n"),
+            "m.yaml:2:13: web.bind: expected an address such as 127.0.0.1 or 0.0.0.0, got ''");
+}
+
+TEST(ManifestErrorTest, DefaultTopicTooLong) {
+  const std::string id(200, 'i');
+  const std::string agent(60, 'a');
+  EXPECT_EQ(error_of("app: {id: " + id + "}\nagents:\n  " + agent + ": {library: a}\n"),
+            "m.yaml:3:3: agents." + agent + ": the default topic '" + id + "-" + agent +
+                "' is longer than 249 characters; set a shorter topic");
+}
+
+TEST(ManifestErrorTest, BadBrokerPointsAtTheBrokerValue) {
+  EXPECT_EQ(error_of("app:\n  id: x\n  broker: kafka://\nagents: {a: {library: a}}\n"),
+            "m.yaml:3:11: broker URL 'kafka://': no host");
+  EXPECT_EQ(error_of("app:\n  id: x\n  broker: http://h\nagents: {a: {library: a}}\n"),
+            "m.yaml:3:11: broker URL 'http://h': unsupported scheme 'http' (expected kafka:// or memory://)");
+  EXPECT_EQ(error_of("app:\n  id: x\n  broker: 'kafka://h:x'\nagents: {a: {library: a}}\n"),
+            "m.yaml:3:11: broker URL 'kafka://h:x': bad port 'x' (expected 1..65535)");
+}
+
+}  // namespace
+}  // namespace faust

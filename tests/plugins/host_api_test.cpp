@@ -1,0 +1,162 @@
+#include "plugins/host_api.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+
+#include "plugins/error_buffer.h"
+#include "recording_host_services.h"
+
+namespace faust {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::Pair;
+using testing::RecordingHostServices;
+
+faust_send_request to_agent(const char* agent, const char* value) {
+  faust_send_request request{};
+  request.struct_size = sizeof(faust_send_request);
+  request.agent = agent;
+  request.value = value;
+  request.value_size = std::char_traits<char>::length(value);
+  return request;
+}
+
+std::string invalid(const faust_send_request& request) {
+  Result<OutgoingMessage> message = to_outgoing_message(&request);
+  EXPECT_FALSE(message.ok());
+  return message.ok() ? std::string() : message.error().message;
+}
+
+TEST(HostApiTest, ConvertsASendRequest) {
+  const faust_header headers[] = {{"trace-id", "abc", 3}, {"empty", nullptr, 0}};
+  faust_send_request request = to_agent("say", "hello");
+  request.key = "k";
+  request.key_size = 1;
+  request.headers = headers;
+  request.header_count = 2;
+  Result<OutgoingMessage> message = to_outgoing_message(&request);
+  ASSERT_TRUE(message.ok()) << message.error().message;
+  EXPECT_EQ(message->agent, "say");
+  EXPECT_EQ(message->topic, "");
+  EXPECT_EQ(message->key, "k");
+  EXPECT_EQ(message->value, "hello");
+  EXPECT_THAT(message->headers, ElementsAre(Pair("trace-id", "abc"), Pair("empty", "")));
+}
+
+TEST(HostApiTest, KeepsAnEmptyKeyApartFromNoKey) {
+  faust_send_request request = to_agent("say", "v");
+  EXPECT_EQ(to_outgoing_message(&request)->key, std::nullopt);
+  request.key = "";
+  EXPECT_EQ(to_outgoing_message(&request)->key, std::optional<std::string>(""));
+}
+
+TEST(HostApiTest, RefusesMalformedSendRequests) {
+  EXPECT_EQ(to_outgoing_message(nullptr).error().message, "invalid send request: null request");
+
+  faust_send_request both = to_agent("say", "v");
+  both.topic = "t";
+  EXPECT_EQ(invalid(both), "invalid send request: set exactly one of agent and topic");
+
+  faust_send_request neither = to_agent(nullptr, "v");
+  EXPECT_EQ(invalid(neither), "invalid send request: set exactly one of agent and topic");
+  neither.agent = "";
+  EXPECT_EQ(invalid(neither), "invalid send request: set exactly one of agent and topic");
+
+  faust_send_request small = to_agent("say", "v");
+  small.struct_size = 8;
+  EXPECT_EQ(invalid(small), "invalid send request: struct_size 8 is smaller than " +
+                                std::to_string(sizeof(faust_send_request)));
+
+  faust_send_request null_value = to_agent("say", "v");
+  null_value.value = nullptr;
+  EXPECT_EQ(invalid(null_value), "invalid send request: value is null");
+
+  faust_send_request null_headers = to_agent("say", "v");
+  null_headers.header_count = 1;
+  EXPECT_EQ(invalid(null_headers), "invalid send request: headers are null");
+
+  const faust_header keyless[] = {{nullptr, "x", 1}};
+  faust_send_request keyless_header = to_agent("say", "v");
+  keyless_header.headers = keyless;
+  keyless_header.header_count = 1;
+  EXPECT_EQ(invalid(keyless_header), "invalid send request: header #0 has no key");
+}
+
+class HostApiTableTest : public ::testing::Test {
+ protected:
+  HostApiTableTest()
+      : context_{services_,
+                 ComponentRef{ComponentRef::Kind::kTimer, "tick", "clock", true},
+                 {{"agent", "say"}},
+                 "leader-example"} {}
+
+  RecordingHostServices services_;
+  faust_host_context context_;
+  const faust_host_api& api_ = host_api();
+};
+
+TEST_F(HostApiTableTest, ForwardsToHostServices) {
+  EXPECT_EQ(api_.struct_size, sizeof(faust_host_api));
+  api_.log(&context_, FAUST_LOG_WARN, "careful");
+  // A C plugin can pass any int; build one such value without a C++ enum conversion.
+  const unsigned bogus = 99;
+  faust_log_level out_of_range;
+  static_assert(sizeof out_of_range == sizeof bogus);
+  std::memcpy(&out_of_range, &bogus, sizeof bogus);
+  api_.log(&context_, out_of_range, "clamped");
+  api_.log(&context_, FAUST_LOG_INFO, nullptr);
+  EXPECT_STREQ(api_.app_id(&context_), "leader-example");
+  EXPECT_STREQ(api_.config_get(&context_, "agent"), "say");
+  EXPECT_EQ(api_.config_get(&context_, "nope"), nullptr);
+  EXPECT_EQ(api_.config_get(&context_, nullptr), nullptr);
+  EXPECT_EQ(api_.is_leader(&context_), 1);
+  services_.set_leader(false);
+  EXPECT_EQ(api_.is_leader(&context_), 0);
+
+  const auto events = services_.events();
+  ASSERT_EQ(events.size(), 3U);
+  EXPECT_EQ(events[0].component, "tick");
+  EXPECT_EQ(events[0].plugin, "clock");
+  EXPECT_EQ(events[0].level, FAUST_LOG_WARN);
+  EXPECT_EQ(events[0].text, "careful");
+  EXPECT_EQ(events[1].level, FAUST_LOG_ERROR);
+  EXPECT_EQ(events[2].text, "");
+}
+
+TEST_F(HostApiTableTest, SendReportsTheHostsErrorThroughTheBuffer) {
+  faust_send_request request = to_agent("say", "hello");
+  faust_error error{};
+  EXPECT_EQ(api_.send(&context_, &request, &error), FAUST_OK);
+  services_.fail_sends_with("broker down");
+  EXPECT_EQ(api_.send(&context_, &request, &error), FAUST_ERROR);
+  EXPECT_STREQ(error.message, "broker down");
+  request.topic = "also";
+  EXPECT_EQ(api_.send(&context_, &request, &error), FAUST_ERROR);
+  EXPECT_STREQ(error.message, "invalid send request: set exactly one of agent and topic");
+  EXPECT_EQ(services_.sent().size(), 2U);  // the invalid request never reached the host
+}
+
+TEST(ErrorBufferTest, TruncatesOnACharacterBoundary) {
+  std::string euros;
+  for (int i = 0; i < 300; ++i) euros += "\xE2\x82\xAC";  // 900 bytes
+  faust_error error{};
+  write_error(&error, euros);
+  const std::string written = read_error(error);
+  EXPECT_EQ(written.size(), 510U);  // 170 whole characters; 511 would split one
+  EXPECT_EQ(written, euros.substr(0, 510));
+}
+
+TEST(ErrorBufferTest, ReadsAnUnterminatedBufferSafely) {
+  faust_error error;
+  std::fill(std::begin(error.message), std::end(error.message), 'x');
+  EXPECT_EQ(read_error(error), std::string(FAUST_ERROR_MESSAGE_SIZE, 'x'));
+  error.message[0] = '\0';
+  EXPECT_EQ(read_error(error), "(no message)");
+}
+
+}  // namespace
+}  // namespace faust
