@@ -164,6 +164,15 @@ TEST_F(PluginsEndToEndTest, AnExceptionInAHandlerBecomesAnErrorWithItsText) {
   EXPECT_EQ(unknown.error().message, "sdk_probe agent 'throws_unknown' failed: unknown exception");
 }
 
+TEST_F(PluginsEndToEndTest, AnExceptionEscapingARawPluginIsReportedNotFatal) {
+  manifest_.agents.push_back(agent("throws_across", "throws_across"));
+  LoadedComponents loaded = load();
+  Status thrown = loaded.agents[0].instances[0].handle(message_with_value("hi"));
+  ASSERT_FALSE(thrown.ok());
+  EXPECT_EQ(thrown.error().message,
+            "throws_across agent 'throws_across' failed: exception thrown across the plugin ABI: escaped");
+}
+
 TEST_F(PluginsEndToEndTest, ALongErrorIsTruncatedOnACharacterBoundary) {
   manifest_.agents.push_back(agent("long_error", "sdk_probe"));
   LoadedComponents loaded = load();

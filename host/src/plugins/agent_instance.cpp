@@ -44,7 +44,9 @@ Status AgentInstance::handle(const IncomingMessage& message) {
 
   faust_error error;
   error.message[0] = '\0';
-  if (handle_(instance_.object(), &c_message, &error) == FAUST_OK) return ok_status();
+  const faust_status status =
+      call_plugin(error, FAUST_ERROR, [&] { return handle_(instance_.object(), &c_message, &error); });
+  if (status == FAUST_OK) return ok_status();
   const ComponentRef& ref = component();
   return Error{ExitCode::kFailure, ref.plugin + " agent '" + ref.name + "' failed: " + read_error(error)};
 }

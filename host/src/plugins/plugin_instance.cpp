@@ -18,7 +18,8 @@ Result<PluginInstance> PluginInstance::create(std::shared_ptr<const PluginLibrar
 
   faust_error error;
   error.message[0] = '\0';
-  void* object = create(&host_api(), context.get(), &error);
+  void* object = call_plugin(error, static_cast<void*>(nullptr),
+                             [&] { return create(&host_api(), context.get(), &error); });
   if (object == nullptr) {
     return Error{ExitCode::kPluginCreateFailed, "plugin " + library->file().string() + ": creating " + kind +
                                                     " '" + name + "' failed: " + read_error(error)};

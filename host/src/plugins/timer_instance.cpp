@@ -23,7 +23,9 @@ TimerInstance::TimerInstance(PluginInstance instance, const faust_timer_def& def
 Status TimerInstance::tick() {
   faust_error error;
   error.message[0] = '\0';
-  if (tick_(instance_.object(), &error) == FAUST_OK) return ok_status();
+  const faust_status status =
+      call_plugin(error, FAUST_ERROR, [&] { return tick_(instance_.object(), &error); });
+  if (status == FAUST_OK) return ok_status();
   const ComponentRef& ref = component();
   return Error{ExitCode::kFailure, ref.plugin + " timer '" + ref.name + "' failed: " + read_error(error)};
 }

@@ -153,7 +153,8 @@ ExitCode Worker::run() {
   std::thread startup([&] {
     auto backoff = std::chrono::seconds(1);
     while (!stop.is_set()) {
-      auto status = (*transport)->ensure_topics(topics_of(manifest_), std::chrono::seconds(10));
+      // Short attempts: shutdown waits for the one in progress.
+      auto status = (*transport)->ensure_topics(topics_of(manifest_), std::chrono::seconds(3));
       if (status) break;
       spdlog::warn("broker {}: {}; retrying in {} s", manifest_.app.broker.bootstrap_servers(), status.error().message,
                    backoff.count());

@@ -49,20 +49,24 @@ WorkerCluster::~WorkerCluster() {
   std::filesystem::remove_all(dir_, ignored);
 }
 
-std::size_t WorkerCluster::start_worker() {
+std::size_t WorkerCluster::start_worker(const StartOptions& options) {
   const std::size_t index = workers_.size();
   const auto log = dir_ / ("worker-" + std::to_string(index) + ".log");
+  std::vector<std::string> args{"--manifest", manifest_.string(), "--web-port", "0", "-l", "info"};
+  args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   Worker worker;
-  worker.process = std::make_unique<WorkerProcess>(
-      FAUST_HOST_BINARY, std::vector<std::string>{"--manifest", manifest_.string(), "--web-port", "0", "-l", "info"}, log);
-  if (!worker.process->wait_for_log("worker ready", std::chrono::seconds(30))) {
-    throw std::runtime_error("worker " + std::to_string(index) + " not ready within 30 s; log:\n" + worker.process->log());
+  worker.process = std::make_unique<WorkerProcess>(FAUST_HOST_BINARY, args, log);
+  if (!worker.process->wait_for_log("web: serving", std::chrono::seconds(30))) {
+    throw std::runtime_error("worker " + std::to_string(index) + " serves no web port; log:\n" + worker.process->log());
   }
   static const std::regex kServing(R"(web: serving http://[^:]+:(\d+)/)");
   std::smatch match;
   const std::string text = worker.process->log();
   if (!std::regex_search(text, match, kServing)) throw std::runtime_error("no web port in log:\n" + text);
   worker.web_port = static_cast<std::uint16_t>(std::stoi(match[1]));
+  if (options.wait_ready && !worker.process->wait_for_log("worker ready", std::chrono::seconds(30))) {
+    throw std::runtime_error("worker " + std::to_string(index) + " not ready within 30 s; log:\n" + worker.process->log());
+  }
   workers_.push_back(std::move(worker));
   return index;
 }
@@ -70,7 +74,7 @@ std::size_t WorkerCluster::start_worker() {
 std::vector<std::size_t> WorkerCluster::leaders() {
   std::vector<std::size_t> out;
   for (std::size_t i = 0; i < workers_.size(); ++i) {
-    if (!workers_[i].process->running()) continue;
+    if (workers_[i].paused || !workers_[i].process->running()) continue;
     const auto reply = http_get(workers_[i].web_port, "/leader");
     if (!reply || reply->status != 200) continue;
     const auto body = nlohmann::json::parse(reply->body, nullptr, false);

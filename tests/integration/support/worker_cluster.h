@@ -25,13 +25,20 @@ class WorkerCluster {
   struct Worker {
     std::unique_ptr<WorkerProcess> process;
     std::uint16_t web_port = 0;
+    bool paused = false;  // SIGSTOPped by the test: not asked over HTTP
+  };
+
+  struct StartOptions {
+    bool wait_ready = true;
+    std::vector<std::string> extra_args;  // e.g. {"--broker", "kafka://127.0.0.1:1"}
   };
 
   explicit WorkerCluster(const std::string& name, ClusterSettings settings = {});
   ~WorkerCluster();
 
-  // Starts a worker and waits until it says it is ready; returns its index.
-  std::size_t start_worker();
+  // Starts a worker and waits until it serves its web port (and, by default, is ready).
+  std::size_t start_worker(const StartOptions& options);
+  std::size_t start_worker() { return start_worker(StartOptions{}); }
   Worker& worker(std::size_t index) { return workers_.at(index); }
   std::size_t size() const { return workers_.size(); }
   const ClusterSettings& settings() const { return settings_; }
