@@ -3,12 +3,12 @@
 #   faust-host            component `host`: /usr/bin/faust-host, the example plugins, the example
 #                         manifest /etc/faust-host/leader.yaml, the systemd template unit
 #                         faust-host@.service, faust-host(1), the system user `faust-host`
-#   faust-plugin-sdk-dev  component `sdk`: headers, the CMake package FaustPluginSDK and the
-#                         pkg-config file faust-plugin-sdk
+#   faust-plugin-sdk-dev  component `sdk`: headers, test harness, the CMake package FaustPluginSDK,
+#                         the plugin project template and the pkg-config file faust-plugin-sdk
 #
-# Packages are meant to be built from a tree configured with -DCMAKE_INSTALL_PREFIX=/usr (cpack
-# refuses anything else, see check_package_prefix.cmake). In any other tree the rules below only
-# add the man page, unit and docs to `cmake --install`.
+# Packages are built from a tree configured with -DCMAKE_INSTALL_PREFIX=/usr (cpack refuses any
+# other, see check_package_prefix.cmake). Other trees still get the files below from
+# `cmake --install`, under their own prefix.
 include_guard(GLOBAL)
 include(GNUInstallDirs)
 
@@ -20,6 +20,7 @@ set(faust_deb_sdk_package faust-plugin-sdk-dev)
 # The Debian version comes from the top entry of the changelog, as dpkg-buildpackage takes it; its
 # upstream part must be the project's version.
 file(STRINGS "${faust_packaging_dir}/debian/changelog" faust_changelog_top LIMIT_COUNT 1)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${faust_packaging_dir}/debian/changelog")
 if(NOT faust_changelog_top MATCHES "^faust-host \\(([^)-]+)-([^)]+)\\) ")
   message(FATAL_ERROR "packaging/debian/changelog: first line is not 'faust-host (<version>-<revision>) ...'")
 endif()
@@ -62,14 +63,21 @@ foreach(component_and_package "host;${faust_deb_host_package}" "sdk;${faust_deb_
   list(GET component_and_package 1 package)
   install(FILES "${faust_packaging_dir}/debian/copyright" "${faust_packaging_out}/changelog.Debian.gz"
     DESTINATION "${CMAKE_INSTALL_DATAROOTDIR}/doc/${package}" COMPONENT ${component})
+  install(FILES "${faust_packaging_dir}/debian/${package}.lintian-overrides"
+    DESTINATION "${CMAKE_INSTALL_DATAROOTDIR}/lintian/overrides" RENAME "${package}" COMPONENT ${component})
 endforeach()
 
 # --- CPack ---------------------------------------------------------------------------------------
 
+# Values reach cpack exactly as written here (regular expressions, multi-line descriptions).
+set(CPACK_VERBATIM_VARIABLES ON)
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME faust-host)
 set(CPACK_PACKAGE_VENDOR "The faust-host authors")
 set(CPACK_PACKAGE_VERSION "${PROJECT_VERSION}")
+# Each component's description starts with its own synopsis line; an empty summary keeps CPack
+# from putting the project's DESCRIPTION in front of it.
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "")
 set(CPACK_PACKAGE_CONTACT "faust-host maintainers <maintainers@faust-host.invalid>")
 set(CPACK_RESOURCE_FILE_LICENSE "${PROJECT_SOURCE_DIR}/LICENSE")
 set(CPACK_PACKAGING_INSTALL_PREFIX "${CMAKE_INSTALL_PREFIX}")
@@ -117,12 +125,11 @@ manifest as the system user faust-host.")
 
 # Architecture-dependent although it holds no binaries: the CMake package and the pkg-config file
 # live in the multiarch libdir (/usr/lib/<triplet>) and record the multiarch plugin directory of
-# faust-host, so each architecture needs its own. Multi-Arch: same, since every file is either in
-# an architecture-qualified path or identical on all architectures (headers, docs).
+# faust-host, so each architecture needs its own. (It could be Multi-Arch: same, but CPack 3.25
+# cannot write that field.)
 set(CPACK_DEBIAN_SDK_PACKAGE_NAME "${faust_deb_sdk_package}")
 set(CPACK_DEBIAN_SDK_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_SDK_PACKAGE_SHLIBDEPS OFF)
-set(CPACK_DEBIAN_SDK_PACKAGE_MULTIARCH same)
 set(CPACK_DEBIAN_SDK_PACKAGE_SUGGESTS "${faust_deb_host_package}, cmake, pkgconf")
 set(CPACK_COMPONENT_SDK_DESCRIPTION
   "plugin SDK for faust-host
@@ -130,8 +137,16 @@ faust-host runs the workers of a Kafka stream application in the style of
 Python Faust; the application's agents and timers are shared-library plugins.
 
 This package contains what a plugin author needs: the C ABI header
-faust/plugin.h, the header-only C++ layer faust/plugin.hpp, the CMake package
-FaustPluginSDK with faust_add_plugin(), which builds and installs a plugin
-the way faust-host loads it, and the pkg-config file faust-plugin-sdk.")
+faust/plugin.h, the header-only C++ layer faust/plugin.hpp, a test harness
+that loads a plugin the way faust-host does (faust/testing/plugin_harness.hpp),
+the CMake package FaustPluginSDK with faust_add_plugin(), which builds and
+installs a plugin where faust-host looks for it, a plugin project template
+(FaustNewPlugin.cmake) and the pkg-config file faust-plugin-sdk.")
+
+# `ninja package_source`: the source tree without build folders, .git or local state.
+set(CPACK_SOURCE_GENERATOR TXZ)
+string(REGEX REPLACE "([][+.*()^$?|\\])" "\\\\\\1" faust_source_dir_regex "${PROJECT_SOURCE_DIR}")
+set(CPACK_SOURCE_IGNORE_FILES "^${faust_source_dir_regex}/build" "/\\.git/" "/bench/\\.venv/"
+    "/bench/results/.*\\.tmp$" "/__pycache__/")
 
 include(CPack)

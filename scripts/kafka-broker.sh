@@ -229,7 +229,15 @@ is_broker_process() {
 }
 
 broker_answers() {
-  kcat -L -b "$1" -m 2 >/dev/null 2>&1
+  kcat -L -b "$1" -m 5 >/dev/null 2>&1
+}
+
+# Whether our broker has bound its port, by its own log line. Checked before asking kcat:
+# kcat would otherwise spend its whole timeout retrying a port that is not open yet, or get its
+# answer from another program that holds the port.
+broker_bound() {
+  local log_file="$1" port="$2"
+  grep -qF "Awaiting socket connections on 127.0.0.1:${port}." "${log_file}"
 }
 
 kill_and_reap() {
@@ -258,7 +266,27 @@ cmd_start() {
   fi
   cmd_fetch
   mkdir -p "${STATE_DIR}"
+  # The free ports are chosen before the JVM binds them, so another program may take one in
+  # between; that start is retried on new ports.
+  local attempt status
+  for attempt in 1 2 3; do
+    # A subshell with its own set -e: under `||` a function would run without it.
+    set +e
+    (
+      set -e
+      launch_broker
+    )
+    status=$?
+    set -e
+    ((status == 2)) || return "${status}"
+    faust_log "a chosen port was taken meanwhile (attempt ${attempt}); retrying on new ports"
+  done
+  faust_die "could not start Kafka ${KAFKA_VERSION}: ports kept being taken"
+}
 
+# Starts the broker once. Returns 0 when it answers and 2 when a port was taken (worth a
+# retry); exits non-zero on any other failure.
+launch_broker() {
   local data_dir broker_port controller_port
   data_dir="$(mktemp -d "${TMPDIR:-/tmp}/faust-kafka.XXXXXX")"
   read -r broker_port controller_port < <(free_ports)
@@ -301,7 +329,7 @@ FAUST_BROKER_KAFKA_VERSION=${KAFKA_VERSION}
 EOF
 
   local deadline=$((SECONDS + START_TIMEOUT))
-  until broker_answers "${address}"; do
+  until broker_bound "${log_file}" "${broker_port}" && broker_answers "${address}"; do
     local reason=""
     if ! faust_pid_alive "${pid}"; then
       reason="the broker exited"
@@ -309,15 +337,19 @@ EOF
       reason="the broker did not answer a metadata request within ${START_TIMEOUT}s"
     fi
     if [[ -n "${reason}" ]]; then
+      kill_and_reap "${pid}"
+      wait "${pid}" 2>/dev/null || true
+      FAUST_BROKER_DATA_DIR="${data_dir}"
+      cleanup_state
+      if grep -q 'Address already in use' "${log_file}"; then
+        return 2
+      fi
       printf '%s\n' "----- last 30 lines of ${log_file} -----" >&2
       tail -n 30 "${log_file}" >&2
       printf '%s\n' "-----" >&2
-      kill_and_reap "${pid}"
-      wait "${pid}" 2>/dev/null || true
-      cleanup_state
       faust_die "Kafka ${KAFKA_VERSION} on ${address}: ${reason}"
     fi
-    sleep 0.2
+    sleep 0.1
   done
   faust_log "Kafka ${KAFKA_VERSION} runs on ${address} (pid ${pid}, log ${log_file})"
   echo "FAUST_TEST_BROKER=${address}"

@@ -1,7 +1,13 @@
 # Shared helpers for the scripts in this folder. Source it; it defines functions and FAUST_REPO_ROOT.
 # shellcheck shell=bash
 
+# shellcheck disable=SC2034  # used by the scripts that source this file
 FAUST_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# The jar cache and Maven live under HOME; a bare CI environment may not set it.
+if [[ -z "${HOME:-}" ]]; then
+  HOME="$(getent passwd "$(id -u)" | cut -d: -f6)"
+  export HOME
+fi
 
 faust_log() {
   printf '[%s] %s\n' "${FAUST_LOG_TAG:-faust}" "$*" >&2

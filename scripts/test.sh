@@ -38,14 +38,16 @@ readonly BUILD_DIR="${FAUST_BUILD_DIR:-${FAUST_REPO_ROOT}/build}"
 readonly ASAN_BUILD_DIR="${FAUST_ASAN_BUILD_DIR:-${BUILD_DIR}-asan}"
 readonly JOBS="${FAUST_JOBS:-$(nproc)}"
 read -r -a EXTRA_CTEST_ARGS <<<"${FAUST_CTEST_ARGS:-}"
-export FAUST_BROKER_STATE="${FAUST_BROKER_STATE:-${BUILD_DIR}/kafka}"
+# A state folder of its own, so a broker started by hand (build/kafka) can keep running.
+export FAUST_BROKER_STATE="${FAUST_BROKER_STATE:-${BUILD_DIR}/kafka-test}"
 
 broker_started=0
 ctest_group=""
 stage_report=()
 tests_passed=0
 tests_failed=0
-readonly RUN_START="$(faust_now)"
+RUN_START="$(faust_now)"
+readonly RUN_START
 
 # Ends a process group and waits (with a deadline) until it is gone.
 end_process_group() {

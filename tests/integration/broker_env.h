@@ -18,8 +18,7 @@
 
 namespace faust::testing {
 
-inline constexpr std::string_view kBrokerMissingMessage =
-    "FAUST_TEST_BROKER is not set: run scripts/test.sh";
+inline constexpr std::string_view kBrokerMissingMessage = "FAUST_TEST_BROKER is not set: run scripts/test.sh";
 
 namespace detail {
 
@@ -73,8 +72,8 @@ inline std::string unique_name(std::string_view prefix) {
   const auto now = std::chrono::system_clock::now().time_since_epoch();
   const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now).count();
   std::random_device random;
-  return std::string(prefix) + "-" + std::to_string(::getpid()) + "-" + std::to_string(millis) +
-         "-" + std::to_string(random());
+  return std::string(prefix) + "-" + std::to_string(::getpid()) + "-" + std::to_string(millis) + "-" +
+         std::to_string(random());
 }
 
 }  // namespace faust::testing

@@ -61,14 +61,11 @@ std::string create_topic(const std::string& broker, const std::string& topic, in
     return error.data();
   }
   std::unique_ptr<rd_kafka_AdminOptions_t, decltype(&rd_kafka_AdminOptions_destroy)> options(
-      rd_kafka_AdminOptions_new(admin.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS),
-      &rd_kafka_AdminOptions_destroy);
-  rd_kafka_AdminOptions_set_operation_timeout(options.get(), kOperationTimeoutMs, error.data(),
-                                              error.size());
-  rd_kafka_AdminOptions_set_request_timeout(options.get(), kOperationTimeoutMs, error.data(),
-                                            error.size());
-  std::unique_ptr<rd_kafka_queue_t, decltype(&rd_kafka_queue_destroy)> queue(
-      rd_kafka_queue_new(admin.get()), &rd_kafka_queue_destroy);
+      rd_kafka_AdminOptions_new(admin.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS), &rd_kafka_AdminOptions_destroy);
+  rd_kafka_AdminOptions_set_operation_timeout(options.get(), kOperationTimeoutMs, error.data(), error.size());
+  rd_kafka_AdminOptions_set_request_timeout(options.get(), kOperationTimeoutMs, error.data(), error.size());
+  std::unique_ptr<rd_kafka_queue_t, decltype(&rd_kafka_queue_destroy)> queue(rd_kafka_queue_new(admin.get()),
+                                                                             &rd_kafka_queue_destroy);
 
   rd_kafka_NewTopic_t* topics[] = {new_topic.get()};
   rd_kafka_CreateTopics(admin.get(), topics, 1, options.get(), queue.get());
@@ -129,12 +126,12 @@ std::unique_ptr<RdKafka::Producer> make_producer(std::map<std::string, std::stri
   return producer;
 }
 
-RdKafka::ErrorCode produce(RdKafka::Producer& producer, const std::string& topic,
-                           const std::string& key, const std::string& value) {
+RdKafka::ErrorCode produce(RdKafka::Producer& producer, const std::string& topic, const std::string& key,
+                           const std::string& value) {
   for (;;) {
-    RdKafka::ErrorCode code = producer.produce(
-        topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-        const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0, nullptr);
+    RdKafka::ErrorCode code =
+        producer.produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                         const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0, nullptr);
     if (code != RdKafka::ERR__QUEUE_FULL) {
       return code;
     }
@@ -142,12 +139,10 @@ RdKafka::ErrorCode produce(RdKafka::Producer& producer, const std::string& topic
   }
 }
 
-std::unique_ptr<RdKafka::KafkaConsumer> make_consumer(
-    const std::map<std::string, std::string>& settings) {
+std::unique_ptr<RdKafka::KafkaConsumer> make_consumer(const std::map<std::string, std::string>& settings) {
   std::unique_ptr<RdKafka::Conf> conf = make_conf(settings);
   std::string error;
-  std::unique_ptr<RdKafka::KafkaConsumer> consumer(
-      RdKafka::KafkaConsumer::create(conf.get(), error));
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), error));
   EXPECT_NE(consumer, nullptr) << error;
   return consumer;
 }
@@ -199,8 +194,7 @@ TEST(KafkaRoundtripTest, EveryKeyedMessageComesBackExactlyOnceAndTheGroupCommits
   std::map<std::string, std::string> received;
   int duplicates = 0;
   const auto deadline = Clock::now() + kConsumeDeadline;
-  while (received.size() + static_cast<size_t>(duplicates) < sent.size() &&
-         Clock::now() < deadline) {
+  while (received.size() + static_cast<size_t>(duplicates) < sent.size() && Clock::now() < deadline) {
     std::unique_ptr<RdKafka::Message> message(consumer->consume(200));
     if (message->err() == RdKafka::ERR__TIMED_OUT || message->err() == RdKafka::ERR__PARTITION_EOF) {
       continue;
@@ -237,10 +231,10 @@ TEST(KafkaRoundtripTest, ReadCommittedConsumerSeesCommittedTransactionsOnly) {
   ASSERT_EQ(create_topic(broker, topic, 1), "");
 
   DeliveryReports reports;
-  std::unique_ptr<RdKafka::Producer> producer = make_producer(
-      {{"bootstrap.servers", broker},
-       {"transactional.id", testing::unique_name("faust-it-transactional-id")}},
-      &reports);
+  std::unique_ptr<RdKafka::Producer> producer =
+      make_producer({{"bootstrap.servers", broker},
+                     {"transactional.id", testing::unique_name("faust-it-transactional-id")}},
+                    &reports);
   ASSERT_NE(producer, nullptr);
   ASSERT_EQ(error_text(producer->init_transactions(kOperationTimeoutMs)), "");
 
@@ -254,8 +248,7 @@ TEST(KafkaRoundtripTest, ReadCommittedConsumerSeesCommittedTransactionsOnly) {
 
   ASSERT_EQ(error_text(producer->begin_transaction()), "");
   for (int i = 0; i < 5; ++i) {
-    ASSERT_EQ(produce(*producer, topic, "k", "aborted-" + std::to_string(i)),
-              RdKafka::ERR_NO_ERROR);
+    ASSERT_EQ(produce(*producer, topic, "k", "aborted-" + std::to_string(i)), RdKafka::ERR_NO_ERROR);
   }
   // Flushed first so the aborted messages are really in the log and the reader must skip them.
   ASSERT_EQ(producer->flush(kOperationTimeoutMs), RdKafka::ERR_NO_ERROR);
@@ -316,8 +309,7 @@ TEST(KafkaRoundtripTest, NewProducerWithTheSameTransactionalIdFencesTheOldOne) {
 
   ASSERT_EQ(error_text(old_producer->begin_transaction()), "");
   ASSERT_EQ(produce(*old_producer, topic, "k", "after-fence"), RdKafka::ERR_NO_ERROR);
-  std::unique_ptr<RdKafka::Error> commit_error(
-      old_producer->commit_transaction(kOperationTimeoutMs));
+  std::unique_ptr<RdKafka::Error> commit_error(old_producer->commit_transaction(kOperationTimeoutMs));
   ASSERT_NE(commit_error, nullptr);
   EXPECT_TRUE(commit_error->is_fatal()) << commit_error->str();
   std::string fatal_reason;

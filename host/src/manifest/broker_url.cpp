@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "manifest/manifest.h"
+#include "manifest/printable.h"
 
 namespace faust {
 namespace {
@@ -33,8 +34,9 @@ class UrlErrors {
  public:
   explicit UrlErrors(std::string_view url) : url_(url) {}
   Error operator()(std::string_view problem) const {
+    // The URL may come from a quoted YAML value or the command line: any bytes at all.
     return Error{ExitCode::kManifestInvalid,
-                 "broker URL '" + std::string(url_) + "': " + std::string(problem)};
+                 printable("broker URL '" + std::string(url_) + "': " + std::string(problem))};
   }
 
  private:

@@ -1,5 +1,6 @@
 #include "manifest/manifest.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -8,8 +9,11 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <sstream>
 #include <system_error>
+#include <vector>
 
+#include "manifest/printable.h"
 #include "manifest/yaml_schema.h"
 
 namespace faust {
@@ -282,7 +286,72 @@ Manifest read_manifest(const YAML::Node& root, const std::filesystem::path& file
   return manifest;
 }
 
-Error manifest_error(std::string message) { return Error{ExitCode::kManifestInvalid, std::move(message)}; }
+// Where each document of a YAML stream starts, found without building any nodes.
+class DocumentMarks : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> starts;  // the document's first token
+  std::vector<YAML::Mark> roots;   // its root node, as YAML::Node::Mark() reports it
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    starts.push_back(mark);
+    awaiting_root_ = true;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t /*anchor*/) override { on_node(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t /*anchor*/) override { on_node(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
+                const std::string& /*value*/) override {
+    on_node(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
+                       YAML::EmitterStyle::value /*style*/) override {
+    on_node(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
+                  YAML::EmitterStyle::value /*style*/) override {
+    on_node(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void on_node(const YAML::Mark& mark) {
+    if (awaiting_root_) roots.push_back(mark);
+    awaiting_root_ = false;
+  }
+
+  bool awaiting_root_ = false;
+};
+
+// "','" for the visible ASCII character at `mark`, else "token".
+std::string token_at(const std::string& text, const YAML::Mark& mark) {
+  const auto pos = static_cast<std::size_t>(mark.pos);
+  if (mark.pos < 0 || pos >= text.size() || text[pos] <= ' ' || text[pos] >= 0x7f) return "token";
+  return "'" + std::string(1, text[pos]) + "'";
+}
+
+// The manifest's one YAML document; a null node when the text holds none. Not YAML::LoadAll:
+// yaml-cpp 0.7 reads a token it cannot place (a stray ',') as an empty document without
+// consuming it, so LoadAll collects empty documents until memory runs out. Counting the
+// documents first, at most three, bounds the work and spots a parser that stopped advancing.
+YAML::Node load_single_document(const std::string& text) {
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  DocumentMarks marks;
+  while (marks.starts.size() < 3 && parser.HandleNextDocument(marks)) {
+    const std::vector<YAML::Mark>& starts = marks.starts;
+    if (starts.size() >= 2 && starts[starts.size() - 1].pos == starts[starts.size() - 2].pos) {
+      fail(starts.back(), "YAML syntax error: unexpected " + token_at(text, starts.back()));
+    }
+  }
+  if (marks.roots.size() > 1) fail(marks.roots[1], "more than one YAML document; a manifest is one");
+  return marks.starts.empty() ? YAML::Node() : YAML::Load(text);
+}
+
+// Messages quote values as written, and a YAML value may span lines or hold any control character.
+Error manifest_error(std::string_view message) {
+  return Error{ExitCode::kManifestInvalid, printable(message)};
+}
 
 }  // namespace
 
@@ -300,16 +369,10 @@ const AgentConfig* Manifest::find_agent(std::string_view name) const {
 
 Result<Manifest> parse_manifest(std::string_view yaml_text, const std::filesystem::path& file) {
   try {
-    const std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml_text));
-    // A file of comments or blanks yields no document, or a single null one.
-    if (documents.empty() || (documents.size() == 1 && documents.front().IsNull())) {
-      return manifest_error(file.string() + ": manifest is empty");
-    }
-    if (documents.size() > 1) {
-      return manifest_error(schema::located_message(file, documents[1].Mark(),
-                                                    "more than one YAML document; a manifest is one"));
-    }
-    return read_manifest(documents.front(), file);
+    const YAML::Node document = load_single_document(std::string(yaml_text));
+    // A file of comments or blanks yields no document, or a null one.
+    if (document.IsNull()) return manifest_error(file.string() + ": manifest is empty");
+    return read_manifest(document, file);
   } catch (const schema::Invalid& invalid) {
     return manifest_error(schema::located_message(file, invalid.mark, invalid.message));
   } catch (const YAML::Exception& error) {

@@ -53,7 +53,11 @@ std::string located_message(const std::filesystem::path& file, const YAML::Mark&
                             std::string_view message) {
   std::string out = file.string();
   if (!mark.is_null() && mark.line >= 0 && mark.column >= 0) {
-    out += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+    // Appended piece by piece: GCC 12 at -O3 reports a false -Wrestrict on `":" + std::to_string(...)`.
+    out += ':';
+    out += std::to_string(mark.line + 1);
+    out += ':';
+    out += std::to_string(mark.column + 1);
   }
   out += ": ";
   out += message;

@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <array>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
@@ -11,13 +10,13 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
-#include <exception>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string_view>
 #include <unordered_set>
 #include <utility>
 #include <vector>
+
+#include "web/request_handling.h"
 
 namespace faust {
 namespace {
@@ -27,19 +26,10 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-constexpr std::string_view kServerName = "faust-host/" FAUST_HOST_VERSION;
-constexpr std::string_view kJsonContentType = "application/json";
 // After an error response we read and discard what the client still sends (bounded), so closing
 // does not reset the connection before the client has read the response.
 constexpr std::size_t kMaxLingerBytes = 1024 * 1024;
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
-
-// Boost 1.74 Beast takes boost::string_view.
-beast::string_view to_beast(std::string_view text) { return {text.data(), text.size()}; }
-
-std::string error_json(std::string_view message) {
-  return nlohmann::json{{"error", std::string(message)}}.dump();
-}
 
 // "127.0.0.1:6066" or "[::1]:6066".
 std::string endpoint_text(const asio::ip::address& address, std::uint16_t port) {
@@ -50,30 +40,6 @@ std::string endpoint_text(const asio::ip::address& address, std::uint16_t port) 
 std::string lowercase_first(std::string text) {
   if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
   return text;
-}
-
-http::response<http::string_body> make_response(unsigned status, std::string_view content_type,
-                                                std::string body, unsigned version, bool keep_alive,
-                                                bool head_only) {
-  http::response<http::string_body> response;
-  response.version(version);
-  response.result(status);
-  response.set(http::field::server, to_beast(kServerName));
-  response.set(http::field::content_type, to_beast(content_type));
-  response.keep_alive(keep_alive);
-  // HEAD answers the same Content-Length as GET would, without the body.
-  response.content_length(body.size());
-  if (!head_only) response.body() = std::move(body);
-  return response;
-}
-
-// Written without a session to connections over the cap, so refusing costs no memory.
-std::string busy_response_text() {
-  const std::string body = error_json("too many connections");
-  return "HTTP/1.1 503 Service Unavailable\r\nServer: " + std::string(kServerName) +
-         "\r\nContent-Type: " + std::string(kJsonContentType) +
-         "\r\nContent-Length: " + std::to_string(body.size()) +
-         "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" + body;
 }
 
 class Session;
@@ -89,7 +55,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
         accept_retry_timer(io_context),
         options(std::move(server_options)),
         router(std::move(server_router)),
-        busy_response(busy_response_text()) {}
+        busy_response(connection_limit_response()) {}
 
   void accept_next();
   void on_accept(beast::error_code ec, tcp::socket socket);
@@ -120,8 +86,7 @@ class Session : public std::enable_shared_from_this<Session> {
       : stream_(std::move(socket)),
         state_(std::move(state)),
         limits_(state_->options.limits),
-        // Room for a full request head plus body; the parser's own limits trip before this does.
-        buffer_(limits_.max_header_bytes + limits_.max_body_bytes + 4096) {
+        buffer_(request_buffer_bytes(limits_)) {
     state_->sessions.insert(this);
   }
   ~Session() { state_->sessions.erase(this); }
@@ -158,9 +123,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void read_request() {
     parser_.emplace();
-    parser_->header_limit(
-        static_cast<std::uint32_t>(std::min<std::size_t>(limits_.max_header_bytes, UINT32_MAX)));
-    parser_->body_limit(static_cast<std::uint64_t>(limits_.max_body_bytes));
+    limit_request_parser(*parser_, limits_);
     stream_.expires_after(limits_.request_read_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&Session::on_read, shared_from_this()));
@@ -169,68 +132,17 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_read(beast::error_code ec, std::size_t /*bytes*/) {
     if (state_->stopped) return;
     if (!ec) {
-      handle_request(parser_->get());
+      send(respond_to_request(state_->router, parser_->get()));
       return;
     }
-    if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-      respond_error(431, "request header too large");
-    } else if (ec == http::error::body_limit) {
-      respond_error(413, "request body too large");
-    } else if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
-               ec.category() != beast::http::make_error_code(http::error::bad_method).category()) {
-      // Client went away, timed out (the stream already closed the socket) or the server stops.
-      close();
+    if (auto response = respond_to_read_error(ec)) {
+      send(std::move(*response));
     } else {
-      respond_error(400, "bad request");
+      close();
     }
   }
 
-  void handle_request(const http::request<http::string_body>& request) {
-    const bool head_only = request.method() == http::verb::head;
-    if (request.method() != http::verb::get && !head_only) {
-      auto response = make_response(405, kJsonContentType, error_json("method not allowed"),
-                                    request.version(), request.keep_alive(), false);
-      response.set(http::field::allow, "GET, HEAD");
-      send(std::move(response));
-      return;
-    }
-    const std::string_view target(request.target().data(), request.target().size());
-    HttpResponse answer = run_handler(target);
-    send(make_response(static_cast<unsigned>(answer.status), answer.content_type, std::move(answer.body),
-                       request.version(), request.keep_alive(), head_only));
-  }
-
-  HttpResponse run_handler(std::string_view target) const {
-    const HttpHandler* handler = state_->router.find(target);
-    if (handler == nullptr) {
-      nlohmann::json body{{"error", "not found"}, {"path", std::string(Router::normalize(target))}};
-      // Targets are client bytes: replace invalid UTF-8 rather than throw.
-      return HttpResponse{404, std::string(kJsonContentType),
-                          body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
-    }
-    try {
-      HttpResponse answer = (*handler)();
-      if (answer.status < 100 || answer.status > 599) {
-        spdlog::error("web: handler for {} returned invalid status {}", Router::normalize(target),
-                      answer.status);
-        return HttpResponse{500, std::string(kJsonContentType), error_json("internal error")};
-      }
-      return answer;
-    } catch (const std::exception& e) {
-      // A failing status page must not take the worker down.
-      spdlog::error("web: handler for {} failed: {}", Router::normalize(target), e.what());
-      return HttpResponse{500, std::string(kJsonContentType), error_json("internal error")};
-    } catch (...) {
-      spdlog::error("web: handler for {} failed", Router::normalize(target));
-      return HttpResponse{500, std::string(kJsonContentType), error_json("internal error")};
-    }
-  }
-
-  void respond_error(unsigned status, std::string_view message) {
-    send(make_response(status, kJsonContentType, error_json(message), 11, false, false));
-  }
-
-  void send(http::response<http::string_body> response) {
+  void send(WireResponse response) {
     response_ = std::move(response);
     const bool close_after = !response_.keep_alive();
     // A client that does not read its response is cut like one that does not send.
@@ -282,8 +194,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<ServerState> state_;
   const WebLimits limits_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  http::response<http::string_body> response_;  // alive until its async_write completes
+  std::optional<RequestParser> parser_;
+  WireResponse response_;  // alive until its async_write completes
   std::array<char, 4096> discard_{};
   std::size_t lingered_bytes_ = 0;
 };

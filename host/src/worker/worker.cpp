@@ -16,6 +16,7 @@
 #include "runtime/leader_elector.h"
 #include "runtime/timer_service.h"
 #include "transport/kafka/kafka_transport.h"
+#include "transport/memory/memory_transport.h"
 #include "web/web_server.h"
 #include "worker/plugin_bindings.h"
 #include "worker/status_routes.h"
@@ -73,6 +74,7 @@ GroupOptions group_options(const Manifest& manifest, std::string group_id) {
 
 Result<std::unique_ptr<Transport>> make_transport(const Manifest& manifest) {
   const BrokerUrl& broker = manifest.app.broker;
+  if (broker.scheme == "memory") return std::unique_ptr<Transport>(std::make_unique<MemoryTransport>());
   if (broker.scheme != "kafka") {
     return Error{ExitCode::kManifestInvalid, manifest.file.string() + ": broker scheme '" + broker.scheme + "' is not supported"};
   }

@@ -140,6 +140,9 @@ typedef struct faust_plugin_descriptor {
 
 typedef const faust_plugin_descriptor* (*faust_plugin_entry_fn)(void);
 
+/* What every plugin defines (the C++ SDK's FAUST_PLUGIN macro does it for C++ plugins). */
+FAUST_PLUGIN_EXPORT const faust_plugin_descriptor* FAUST_PLUGIN_ENTRY_SYMBOL(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -26,21 +26,35 @@ const std::string kPrinted = "[say] ";
 
 }  // namespace
 
-WorkerCluster::WorkerCluster(const std::string& name, ClusterSettings settings) : settings_(settings) {
+WorkerCluster::WorkerCluster(const std::string& name, ClusterSettings settings)
+    : WorkerCluster(name, settings, ClusterManifest{}) {}
+
+WorkerCluster::WorkerCluster(const std::string& name, ClusterSettings settings, ClusterManifest manifest)
+    : settings_(settings) {
   app_id_ = "it-" + name + "-" + unique_suffix();
   dir_ = std::filesystem::temp_directory_path() / app_id_;
   std::filesystem::create_directories(dir_);
-  manifest_ = dir_ / "leader.yaml";
-  std::ofstream out(manifest_);
+  manifest_ = write_manifest("leader.yaml", manifest);
+}
+
+std::filesystem::path WorkerCluster::write_manifest(const std::string& file_name, const ClusterManifest& manifest) const {
+  const auto path = dir_ / file_name;
+  std::ofstream out(path);
   out << "app:\n"
       << "  id: " << app_id_ << "\n"
       << "  broker: kafka://" << broker_address() << "\n"
-      << "  value_serializer: raw\n"
+      << "  value_serializer: " << manifest.value_serializer << "\n"
       << "  session_timeout: " << settings_.session_timeout << "\n"
       << "  heartbeat_interval: " << settings_.heartbeat_interval << "\n"
-      << "agents:\n  say:\n    library: say\n"
-      << "timers:\n  publish_greetings:\n    library: publish_greetings\n"
-      << "    interval: " << settings_.greeting_interval << "\n    on_leader: true\n";
+      << manifest.app_lines;
+  if (manifest.sections.empty()) {
+    out << "agents:\n  say:\n    library: say\n"
+        << "timers:\n  publish_greetings:\n    library: publish_greetings\n"
+        << "    interval: " << settings_.greeting_interval << "\n    on_leader: true\n";
+  } else {
+    out << manifest.sections;
+  }
+  return path;
 }
 
 WorkerCluster::~WorkerCluster() {
@@ -49,10 +63,12 @@ WorkerCluster::~WorkerCluster() {
   std::filesystem::remove_all(dir_, ignored);
 }
 
-std::size_t WorkerCluster::start_worker(const StartOptions& options) {
+std::size_t WorkerCluster::start_worker(const StartOptions& options) { return start_worker(options, manifest_); }
+
+std::size_t WorkerCluster::start_worker(const StartOptions& options, const std::filesystem::path& manifest) {
   const std::size_t index = workers_.size();
   const auto log = dir_ / ("worker-" + std::to_string(index) + ".log");
-  std::vector<std::string> args{"--manifest", manifest_.string(), "--web-port", "0", "-l", "info"};
+  std::vector<std::string> args{"--manifest", manifest.string(), "--web-port", "0", "-l", "info"};
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   Worker worker;
   worker.process = std::make_unique<WorkerProcess>(FAUST_HOST_BINARY, args, log);
@@ -69,6 +85,20 @@ std::size_t WorkerCluster::start_worker(const StartOptions& options) {
   }
   workers_.push_back(std::move(worker));
   return index;
+}
+
+CommandResult WorkerCluster::run_faust_host(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
+  const auto output_file = dir_ / ("command-" + std::to_string(commands_run_++) + ".log");
+  WorkerProcess command(FAUST_HOST_BINARY, args, output_file);
+  CommandResult result;
+  if (const auto code = command.wait_exit(timeout)) result.exit_code = *code;
+  result.output = command.log();
+  return result;
+}
+
+CommandResult WorkerCluster::send(const std::string& agent, const std::string& value,
+                                  const std::filesystem::path& manifest) {
+  return run_faust_host({"send", agent, value, "--manifest", (manifest.empty() ? manifest_ : manifest).string()});
 }
 
 std::vector<std::size_t> WorkerCluster::leaders() {

@@ -18,6 +18,23 @@ struct ClusterSettings {
   double greeting_interval = 0.5;
 };
 
+// The parts of a cluster's manifest a test chooses; the cluster always writes app.id,
+// app.broker, the session timeout and the heartbeat interval itself.
+struct ClusterManifest {
+  std::string value_serializer = "raw";
+  // More lines of the app: section, each indented by two spaces ("  topic_partitions: 1\n").
+  std::string app_lines;
+  // The top-level sections after app: (agents:, timers:, kafka:, ...). Empty: the tutorial's
+  // say agent and publish_greetings timer (every greeting_interval, on the leader).
+  std::string sections;
+};
+
+// What a faust-host command that ran to its end printed (stdout and stderr) and returned.
+struct CommandResult {
+  int exit_code = -1;  // -1: it did not end within its deadline (it was killed)
+  std::string output;
+};
+
 // Several faust-host workers of one fresh app (own topics and groups) on the test broker,
 // running the tutorial's plugins. Each worker serves its web port on a port of its own choosing.
 class WorkerCluster {
@@ -34,15 +51,28 @@ class WorkerCluster {
   };
 
   explicit WorkerCluster(const std::string& name, ClusterSettings settings = {});
+  WorkerCluster(const std::string& name, ClusterSettings settings, ClusterManifest manifest);
   ~WorkerCluster();
 
   // Starts a worker and waits until it serves its web port (and, by default, is ready).
   std::size_t start_worker(const StartOptions& options);
   std::size_t start_worker() { return start_worker(StartOptions{}); }
+  // Same, with another manifest of the app (see write_manifest) instead of the cluster's own.
+  std::size_t start_worker(const StartOptions& options, const std::filesystem::path& manifest);
   Worker& worker(std::size_t index) { return workers_.at(index); }
   std::size_t size() const { return workers_.size(); }
   const ClusterSettings& settings() const { return settings_; }
   const std::string& app_id() const { return app_id_; }
+  const std::filesystem::path& manifest_path() const { return manifest_; }
+  // Writes another manifest of the same app (same topics and consumer groups) into the
+  // cluster's folder, e.g. for a worker with another on_error policy; returns its path.
+  std::filesystem::path write_manifest(const std::string& file_name, const ClusterManifest& manifest) const;
+
+  // Runs `faust-host ARGS...` to its end (killed after `timeout`).
+  CommandResult run_faust_host(const std::vector<std::string>& args,
+                               std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // `faust-host send AGENT VALUE --manifest M` with the cluster's manifest unless `manifest` is given.
+  CommandResult send(const std::string& agent, const std::string& value, const std::filesystem::path& manifest = {});
 
   // Indexes of running workers whose /leader says they lead.
   std::vector<std::size_t> leaders();
@@ -61,6 +91,7 @@ class WorkerCluster {
   std::filesystem::path dir_;
   std::filesystem::path manifest_;
   std::vector<Worker> workers_;
+  int commands_run_ = 0;
 };
 
 // The time a log line was written, from its "[YYYY-MM-DD HH:MM:SS,mmm]" prefix.

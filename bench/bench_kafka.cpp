@@ -1,0 +1,367 @@
+// Kafka helpers for the benchmarks (librdkafka's C API, nothing else):
+//
+//   faust-bench-kafka create-topic   --broker B --topic T --partitions P
+//   faust-bench-kafka produce        --broker B --topic T --partitions P --count N --size S
+//   faust-bench-kafka wait-committed --broker B --group G --topic T --partitions P --target N
+//   faust-bench-kafka latency        --broker B --group G --topic T --interval-ms I --seconds S --output F
+//   faust-bench-kafka version
+//
+// Results are one JSON object on stdout; errors one line on stderr and exit code 1.
+#include <librdkafka/rdkafka.h>
+#include <time.h>
+
+#include <atomic>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace faust::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::int64_t realtime_ns() {
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  return static_cast<std::int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+
+struct KafkaHandleDeleter {
+  void operator()(rd_kafka_t* handle) const { rd_kafka_destroy(handle); }
+};
+using KafkaHandle = std::unique_ptr<rd_kafka_t, KafkaHandleDeleter>;
+
+struct Failure {
+  std::string message;
+};
+
+// Builds a client from `settings`, or says which setting librdkafka refused.
+std::optional<KafkaHandle> make_client(rd_kafka_type_t type,
+                                       const std::vector<std::pair<std::string, std::string>>& settings,
+                                       void (*delivery_report)(rd_kafka_t*, const rd_kafka_message_t*, void*),
+                                       void* opaque, Failure& failure) {
+  char error[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  for (const auto& [name, value] : settings) {
+    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof(error)) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      failure.message = "kafka setting " + name + ": " + error;
+      return std::nullopt;
+    }
+  }
+  if (delivery_report != nullptr) rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
+  rd_kafka_conf_set_opaque(conf, opaque);
+  rd_kafka_t* handle = rd_kafka_new(type, conf, error, sizeof(error));  // owns conf on success
+  if (handle == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    failure.message = std::string("cannot create kafka client: ") + error;
+    return std::nullopt;
+  }
+  return KafkaHandle(handle);
+}
+
+int fail(const Failure& failure) {
+  std::fprintf(stderr, "faust-bench-kafka: %s\n", failure.message.c_str());
+  return 1;
+}
+
+// An existing topic is fine: every benchmark run uses topic names of its own.
+int create_topic(const std::string& broker, const std::string& topic, int partitions) {
+  Failure failure;
+  auto client = make_client(RD_KAFKA_PRODUCER, {{"bootstrap.servers", broker}}, nullptr, nullptr, failure);
+  if (!client) return fail(failure);
+  char error[512];
+  rd_kafka_NewTopic_t* new_topic = rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, error, sizeof(error));
+  if (new_topic == nullptr) return fail({std::string("topic ") + topic + ": " + error});
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(client->get());
+  rd_kafka_CreateTopics(client->get(), &new_topic, 1, nullptr, queue);
+  rd_kafka_event_t* event = rd_kafka_queue_poll(queue, 30000);
+  int status = 0;
+  if (event == nullptr) {
+    status = fail({"creating topic " + topic + " timed out"});
+  } else {
+    size_t count = 0;
+    const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(event);
+    const rd_kafka_topic_result_t** results = result ? rd_kafka_CreateTopics_result_topics(result, &count) : nullptr;
+    if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      status = fail({std::string("creating topic ") + topic + ": " + rd_kafka_event_error_string(event)});
+    } else if (count == 1 && rd_kafka_topic_result_error(results[0]) != RD_KAFKA_RESP_ERR_NO_ERROR &&
+               rd_kafka_topic_result_error(results[0]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      status = fail({std::string("creating topic ") + topic + ": " + rd_kafka_topic_result_error_string(results[0])});
+    } else {
+      std::printf("{\"topic\": \"%s\", \"partitions\": %d}\n", topic.c_str(), partitions);
+    }
+    rd_kafka_event_destroy(event);
+  }
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_NewTopic_destroy(new_topic);
+  return status;
+}
+
+struct DeliveryCounts {
+  std::int64_t delivered = 0;
+  std::int64_t failed = 0;
+  std::string first_error;
+};
+
+void count_delivery(rd_kafka_t* /*handle*/, const rd_kafka_message_t* message, void* opaque) {
+  auto* counts = static_cast<DeliveryCounts*>(opaque);
+  if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    ++counts->delivered;
+  } else if (counts->failed++ == 0) {
+    counts->first_error = rd_kafka_err2str(message->err);
+  }
+}
+
+// Spreads `count` values of `size` bytes evenly over the partitions (message i to partition
+// i mod P), batched hard: what is measured later is consuming, not this.
+int produce(const std::string& broker, const std::string& topic, int partitions, std::int64_t count, int size) {
+  Failure failure;
+  DeliveryCounts counts;
+  auto client = make_client(RD_KAFKA_PRODUCER,
+                            {{"bootstrap.servers", broker},
+                             {"linger.ms", "20"},
+                             {"batch.size", "1000000"},
+                             {"batch.num.messages", "20000"},
+                             {"queue.buffering.max.messages", "1000000"},
+                             {"queue.buffering.max.kbytes", "1048576"},
+                             {"compression.codec", "none"}},
+                            &count_delivery, &counts, failure);
+  if (!client) return fail(failure);
+  rd_kafka_topic_t* handle = rd_kafka_topic_new(client->get(), topic.c_str(), nullptr);
+  std::vector<char> value(static_cast<std::size_t>(size));
+  for (std::size_t i = 0; i < value.size(); ++i) value[i] = static_cast<char>('a' + i % 26);
+
+  const auto started = Clock::now();
+  for (std::int64_t i = 0; i < count; ++i) {
+    const auto partition = static_cast<std::int32_t>(i % partitions);
+    while (rd_kafka_produce(handle, partition, RD_KAFKA_MSG_F_COPY, value.data(), value.size(), nullptr, 0,
+                            nullptr) != 0) {
+      const rd_kafka_resp_err_t err = rd_kafka_last_error();
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        rd_kafka_topic_destroy(handle);
+        return fail({std::string("produce to ") + topic + ": " + rd_kafka_err2str(err)});
+      }
+      rd_kafka_poll(client->get(), 10);  // serve delivery reports to make room
+    }
+    if (i % 10000 == 0) rd_kafka_poll(client->get(), 0);
+  }
+  const rd_kafka_resp_err_t flushed = rd_kafka_flush(client->get(), 120000);
+  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  rd_kafka_topic_destroy(handle);
+  if (flushed != RD_KAFKA_RESP_ERR_NO_ERROR) return fail({std::string("flush: ") + rd_kafka_err2str(flushed)});
+  if (counts.failed > 0) {
+    return fail({std::to_string(counts.failed) + " message(s) not delivered, first: " + counts.first_error});
+  }
+  std::printf("{\"topic\": \"%s\", \"partitions\": %d, \"count\": %lld, \"size\": %d, \"seconds\": %.3f, \"rate\": %.0f}\n",
+              topic.c_str(), partitions, static_cast<long long>(counts.delivered), size, seconds,
+              static_cast<double>(counts.delivered) / seconds);
+  return 0;
+}
+
+// Polls the group's committed offsets until they add up to `target`, and prints when. Uses a
+// client of the group that never subscribes, so it never joins or disturbs the group.
+int wait_committed(const std::string& broker, const std::string& group, const std::string& topic, int partitions,
+                   std::int64_t target, double timeout_seconds, int interval_ms) {
+  Failure failure;
+  auto client = make_client(RD_KAFKA_CONSUMER,
+                            {{"bootstrap.servers", broker}, {"group.id", group}, {"enable.auto.commit", "false"}},
+                            nullptr, nullptr, failure);
+  if (!client) return fail(failure);
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
+  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_seconds);
+  std::int64_t committed = 0;
+  int status = 1;
+  while (Clock::now() < deadline) {
+    if (rd_kafka_committed(client->get(), list, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      committed = 0;
+      for (int i = 0; i < list->cnt; ++i) committed += list->elems[i].offset > 0 ? list->elems[i].offset : 0;
+      if (committed >= target) {
+        std::printf("{\"group\": \"%s\", \"committed\": %lld, \"committed_ns\": %lld}\n", group.c_str(),
+                    static_cast<long long>(committed), static_cast<long long>(realtime_ns()));
+        status = 0;
+        break;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
+  }
+  if (status != 0) {
+    std::fprintf(stderr, "faust-bench-kafka: group %s committed %lld of %lld within %.0f s\n", group.c_str(),
+                 static_cast<long long>(committed), static_cast<long long>(target), timeout_seconds);
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  return status;
+}
+
+std::int64_t monotonic_ns() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<std::int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+
+void note_assignment(rd_kafka_t* handle, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions,
+                     void* opaque) {
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    rd_kafka_assign(handle, partitions);
+    static_cast<std::atomic<bool>*>(opaque)->store(true);
+  } else {
+    rd_kafka_assign(handle, nullptr);
+  }
+}
+
+// The latency floor of the broker and librdkafka: what faust-host's timer -> agent path does
+// with nothing of the host in between. A producer configured as the host's sends (idempotent,
+// linger.ms 0, waiting for each acknowledgement) sends CLOCK_MONOTONIC ns every interval; a
+// consumer thread in the same group settings as the host's agents subtracts it from its clock
+// and appends the difference to `output`, as the latency_sink plugin does.
+int latency(const std::string& broker, const std::string& group, const std::string& topic, int interval_ms,
+            double seconds, const std::string& output) {
+  Failure failure;
+  std::atomic<bool> assigned{false};
+  char error[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+           {"bootstrap.servers", broker},
+           {"group.id", group},
+           {"session.timeout.ms", "6000"},
+           {"heartbeat.interval.ms", "500"},
+           {"partition.assignment.strategy", "range"},
+           {"enable.auto.commit", "false"},
+           {"auto.offset.reset", "earliest"},
+           {"isolation.level", "read_committed"}}) {
+    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof(error)) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      return fail({"kafka setting " + name + ": " + error});
+    }
+  }
+  rd_kafka_conf_set_rebalance_cb(conf, &note_assignment);
+  rd_kafka_conf_set_opaque(conf, &assigned);
+  rd_kafka_t* raw_consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof(error));
+  if (raw_consumer == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    return fail({std::string("cannot create consumer: ") + error});
+  }
+  KafkaHandle consumer(raw_consumer);
+  rd_kafka_poll_set_consumer(consumer.get());
+  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(topics, topic.c_str(), RD_KAFKA_PARTITION_UA);
+  const rd_kafka_resp_err_t subscribed = rd_kafka_subscribe(consumer.get(), topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+  if (subscribed != RD_KAFKA_RESP_ERR_NO_ERROR) return fail({std::string("subscribe: ") + rd_kafka_err2str(subscribed)});
+
+  std::FILE* file = std::fopen(output.c_str(), "a");
+  if (file == nullptr) return fail({"cannot append to " + output});
+  std::atomic<bool> stopping{false};
+  std::thread sink([&] {
+    while (!stopping) {
+      rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer.get(), 100);
+      if (message == nullptr) continue;
+      const std::int64_t received = monotonic_ns();
+      if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const std::string value(static_cast<const char*>(message->payload), message->len);
+        std::fprintf(file, "%lld\n", static_cast<long long>(received - std::stoll(value)));
+        std::fflush(file);
+      }
+      rd_kafka_message_destroy(message);
+    }
+  });
+
+  DeliveryCounts counts;
+  auto producer = make_client(RD_KAFKA_PRODUCER,
+                              {{"bootstrap.servers", broker}, {"enable.idempotence", "true"}, {"linger.ms", "0"}},
+                              &count_delivery, &counts, failure);
+  int status = 0;
+  if (!producer) {
+    status = fail(failure);
+  } else {
+    const auto join_deadline = Clock::now() + std::chrono::seconds(30);
+    while (!assigned && Clock::now() < join_deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    rd_kafka_topic_t* handle = rd_kafka_topic_new(producer->get(), topic.c_str(), nullptr);
+    const auto interval = std::chrono::milliseconds(interval_ms);
+    const auto end = Clock::now() + std::chrono::duration<double>(seconds);
+    auto next = Clock::now() + interval;  // fixed-rate schedule, as the host's timers
+    std::int64_t sent = 0;
+    while (next < end && status == 0) {
+      std::this_thread::sleep_until(next);
+      next += interval;
+      const std::string value = std::to_string(monotonic_ns());
+      if (rd_kafka_produce(handle, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, const_cast<char*>(value.data()),
+                           value.size(), nullptr, 0, nullptr) != 0) {
+        status = fail({std::string("produce: ") + rd_kafka_err2str(rd_kafka_last_error())});
+        break;
+      }
+      ++sent;
+      while (counts.delivered + counts.failed < sent) rd_kafka_poll(producer->get(), 1);  // wait for the ack
+    }
+    rd_kafka_topic_destroy(handle);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the last message's way to the sink
+    if (status == 0) std::printf("{\"sent\": %lld, \"failed\": %lld}\n", static_cast<long long>(sent),
+                                 static_cast<long long>(counts.failed));
+  }
+  stopping = true;
+  sink.join();
+  std::fclose(file);
+  rd_kafka_consumer_close(consumer.get());
+  return status;
+}
+
+}  // namespace
+}  // namespace faust::bench
+
+int main(int argc, char** argv) {
+  CLI::App app{"faust-bench-kafka: topic set-up, producing and commit watching for the benchmarks"};
+  app.require_subcommand(1);
+  std::string broker = "127.0.0.1:9092";
+  std::string topic;
+  std::string group;
+  int partitions = 8;
+  std::int64_t count = 1'000'000;
+  int size = 100;
+  std::int64_t target = 0;
+  double timeout_seconds = 600;
+  int poll_interval_ms = 20;
+
+  auto* create = app.add_subcommand("create-topic", "Create a topic (an existing one is fine)");
+  auto* produce = app.add_subcommand("produce", "Produce COUNT values of SIZE bytes, spread over the partitions");
+  auto* watch = app.add_subcommand("wait-committed", "Wait until a group's committed offsets add up to TARGET");
+  auto* latency = app.add_subcommand("latency", "Timer-to-consumer latency with librdkafka alone, to OUTPUT (ns per line)");
+  auto* version = app.add_subcommand("version", "Print the librdkafka version in use");
+  int interval_ms = 10;
+  double seconds = 30;
+  std::string output;
+  latency->add_option("--broker", broker, "host:port")->required();
+  latency->add_option("--topic", topic)->required();
+  latency->add_option("--group", group)->required();
+  latency->add_option("--interval-ms", interval_ms)->check(CLI::Range(1, 60000));
+  latency->add_option("--seconds", seconds);
+  latency->add_option("--output", output)->required();
+  for (auto* command : {create, produce, watch}) {
+    command->add_option("--broker", broker, "host:port")->required();
+    command->add_option("--topic", topic)->required();
+    command->add_option("--partitions", partitions)->check(CLI::Range(1, 10000));
+  }
+  produce->add_option("--count", count)->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000'000}));
+  produce->add_option("--size", size)->check(CLI::Range(1, 1'000'000));
+  watch->add_option("--group", group)->required();
+  watch->add_option("--target", target)->required();
+  watch->add_option("--timeout", timeout_seconds, "seconds");
+  watch->add_option("--interval-ms", poll_interval_ms)->check(CLI::Range(1, 10000));
+  CLI11_PARSE(app, argc, argv);
+
+  if (*create) return faust::bench::create_topic(broker, topic, partitions);
+  if (*produce) return faust::bench::produce(broker, topic, partitions, count, size);
+  if (*watch) {
+    return faust::bench::wait_committed(broker, group, topic, partitions, target, timeout_seconds, poll_interval_ms);
+  }
+  if (*latency) return faust::bench::latency(broker, group, topic, interval_ms, seconds, output);
+  if (*version) std::printf("%s\n", rd_kafka_version_str());
+  return 0;
+}

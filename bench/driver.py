@@ -1,0 +1,974 @@
+#!/usr/bin/env python3
+"""faust-host benchmarks, side by side with Python Faust (faust-streaming) and a bare
+librdkafka consumer, on one broker.
+
+bench/run.sh builds the tree, starts the broker and the Python environment, then runs this
+file with the environment's Python. Run by hand:
+
+    python bench/driver.py --build-dir build-bench --broker 127.0.0.1:PORT --results bench/results
+
+Scenarios (all by default; --only picks some):
+  throughput  pre-produced messages through a no-op agent, one worker
+  latency     a 10 ms timer on one worker to an agent on another, send to handler
+  failover    three workers running the tutorial; SIGINT the leader, then SIGKILL the next
+  footprint   an idle tutorial worker: RSS, CPU over a window, start-up time
+
+Writes results.md, chart.png and raw.json into --results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+FAUST_APPS = BENCH_DIR / "faust_apps"
+
+FH_READY = "worker ready:"
+FH_LEADER = "this worker is now the leader"
+FAUST_READY = "[^Worker]: Ready"
+FAUST_LEADER = "BENCH LEADER"
+TICK = "PUBLISHING ON LEADER!"
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Timeout(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+
+class Process:
+    """A child process whose output lines are read as they come, each stamped with the wall
+    clock (ns) at arrival, and copied to a log file."""
+
+    live: list["Process"] = []
+
+    def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict | None = None,
+                 cwd: Path | None = None):
+        self.name = name
+        self.lines: list[tuple[int, str]] = []
+        self._changed = threading.Condition()
+        self.log_path = log_dir / f"{name}.log"
+        self._log = open(self.log_path, "w")
+        self.exec_ns = time.time_ns()
+        self.popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                                      cwd=cwd, start_new_session=True)
+        self.pid = self.popen.pid
+        Process.live.append(self)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for raw in iter(self.popen.stdout.readline, b""):
+            stamp = time.time_ns()
+            text = raw.decode(errors="replace").rstrip("\n")
+            self._log.write(text + "\n")
+            with self._changed:
+                self.lines.append((stamp, text))
+                self._changed.notify_all()
+        self._log.close()
+        with self._changed:
+            self._changed.notify_all()
+
+    def find(self, needle: str, after_ns: int = 0) -> tuple[int, str] | None:
+        with self._changed:
+            for stamp, text in self.lines:
+                if stamp >= after_ns and needle in text:
+                    return stamp, text
+        return None
+
+    def wait_for(self, needle: str, timeout: float, after_ns: int = 0) -> tuple[int, str]:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for stamp, text in self.lines:
+                    if stamp >= after_ns and needle in text:
+                        return stamp, text
+                if self.popen.poll() is not None and not self._reader.is_alive():
+                    raise Timeout(f"{self.name} exited ({self.popen.returncode}) before '{needle}'; "
+                                  f"log {self.log_path}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Timeout(f"{self.name}: no '{needle}' within {timeout:.0f} s; log {self.log_path}")
+                self._changed.wait(min(left, 0.05))
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def send_signal(self, sig: int) -> int:
+        """Sends `sig` and returns the wall clock just before it (ns)."""
+        stamp = time.time_ns()
+        os.kill(self.pid, sig)
+        return stamp
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+    def status_kb(self, key: str) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+        raise KeyError(key)
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.alive():
+            try:
+                os.kill(self.pid, signal.SIGINT)
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log(f"{self.name} did not stop within {timeout:.0f} s; killing it")
+                self.popen.kill()
+                self.popen.wait()
+            except ProcessLookupError:
+                pass
+        self._reader.join(5)
+        if self in Process.live:
+            Process.live.remove(self)
+
+    @classmethod
+    def kill_all(cls) -> None:
+        for process in list(cls.live):
+            if process.alive():
+                process.popen.kill()
+                process.popen.wait()
+            cls.live.remove(process)
+
+
+def run_tool(argv: list[str], timeout: float = 600) -> dict:
+    """Runs a bench tool that prints one JSON object."""
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:2])} failed: {done.stderr.strip()}")
+    return json.loads(done.stdout)
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, every: float = 0.01) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise Timeout(f"{what}: not within {timeout:.0f} s")
+        time.sleep(every)
+
+
+# ---------------------------------------------------------------------------------------------
+# The two kinds of worker
+
+
+@dataclass
+class Bench:
+    build_dir: Path
+    broker: str
+    work_dir: Path
+    python: str
+    repeats: int
+    settings: dict
+    results: dict = field(default_factory=dict)
+
+    @property
+    def faust_host(self) -> str:
+        return str(self.build_dir / "bin" / "faust-host")
+
+    @property
+    def kafka_tool(self) -> str:
+        return str(self.build_dir / "bin" / "faust-bench-kafka")
+
+    @property
+    def bare_consumer(self) -> str:
+        return str(self.build_dir / "bin" / "faust-bench-bare-consumer")
+
+    def plugin(self, name: str) -> str:
+        return str(self.build_dir / "bench" / "plugins" / f"{name}.so")
+
+    def create_topic(self, topic: str, partitions: int) -> None:
+        run_tool([self.kafka_tool, "create-topic", "--broker", self.broker, "--topic", topic,
+                  "--partitions", str(partitions)])
+
+    def start_faust_host(self, name: str, manifest: str, web_port: int = 0) -> Process:
+        path = self.work_dir / f"{name}.yaml"
+        path.write_text(manifest)
+        return Process(name, [self.faust_host, "--manifest", str(path), "-l", "info", "--web-port", str(web_port)],
+                       self.work_dir)
+
+    def start_faust(self, name: str, module: str, env: dict, web_port: int | None = None) -> Process:
+        data_dir = self.work_dir / f"{name}-data"
+        data_dir.mkdir(exist_ok=True)
+        full_env = dict(os.environ)
+        full_env.update({"BENCH_BROKER": f"kafka://{self.broker}", "BENCH_DATADIR": str(data_dir),
+                         "PYTHONUNBUFFERED": "1"})
+        full_env.update({k: str(v) for k, v in env.items()})
+        argv = [self.python, "-m", "faust", "-A", module, "worker", "-l", "info",
+                "--web-port", str(web_port or free_port())]
+        return Process(name, argv, self.work_dir, env=full_env, cwd=FAUST_APPS)
+
+
+def manifest_text(app_id: str, *, broker: str, agents: dict | None = None, timers: dict | None = None,
+                  app_extra: dict | None = None, kafka: dict | None = None) -> str:
+    """A manifest as YAML (JSON is YAML, so nested values are written with json.dumps)."""
+    lines = ["app:", f"  id: {app_id}", f"  broker: kafka://{broker}", "  value_serializer: raw"]
+    for key, value in (app_extra or {}).items():
+        lines.append(f"  {key}: {value}")
+    if kafka:
+        lines.append("kafka:")
+        lines += [f"  {key}: {json.dumps(str(value))}" for key, value in kafka.items()]
+    for section, entries in (("agents", agents), ("timers", timers)):
+        if not entries:
+            continue
+        lines.append(f"{section}:")
+        for name, fields in entries.items():
+            lines.append(f"  {name}:")
+            for key, value in fields.items():
+                if isinstance(value, dict):
+                    lines.append(f"    {key}:")
+                    lines += [f"      {k}: {json.dumps(str(v))}" for k, v in value.items()]
+                else:
+                    lines.append(f"    {key}: {json.dumps(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def read_report(path: Path) -> dict:
+    """The noop agents' line: count=N first_ns=F last_ns=L."""
+    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", path.read_text())}
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenario 1: agent throughput
+
+
+def throughput(bench: Bench) -> dict:
+    messages = int(bench.settings["messages"])
+    faust_messages = int(bench.settings["faust_messages"])
+    size = int(bench.settings["message_size"])
+    topic, faust_topic = "bench-throughput", "bench-throughput-faust"
+    produced = {}
+    for name, count in ((topic, messages), (faust_topic, faust_messages)):
+        bench.create_topic(name, 8)
+        produced[name] = run_tool([bench.kafka_tool, "produce", "--broker", bench.broker, "--topic", name,
+                                   "--partitions", "8", "--count", str(count), "--size", str(size)])
+        log(f"produced {count} x {size} B to {name} at {produced[name]['rate']:.0f} msg/s")
+
+    # queued.min.messages: librdkafka 2.0.2 stops prefetching a partition at 100k queued
+    # messages and backs off; the "tuned" rows show both consumers with a deeper queue.
+    tuned = {"queued.min.messages": "1000000"}
+    systems: dict[str, list[dict]] = {"faust-host": [], "faust-host (tuned)": [], "faust": [],
+                                      "bare": [], "bare (tuned)": []}
+    for run in range(1, bench.repeats + 1):
+        for label, kafka in (("faust-host", None), ("faust-host (tuned)", tuned)):
+            systems[label].append(throughput_faust_host(bench, run, topic, messages, kafka, label))
+        systems["faust"].append(throughput_faust(bench, run, faust_topic, faust_messages))
+        for label, kafka in (("bare", None), ("bare (tuned)", tuned)):
+            systems[label].append(throughput_bare(bench, run, topic, messages, kafka, label))
+    return {"produced": produced, "runs": systems}
+
+
+def watch_commits(bench: Bench, group: str, topic: str, target: int) -> subprocess.Popen:
+    return subprocess.Popen([bench.kafka_tool, "wait-committed", "--broker", bench.broker, "--group", group,
+                             "--topic", topic, "--partitions", "8", "--target", str(target), "--timeout", "600",
+                             "--interval-ms", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def commit_time(watcher: subprocess.Popen) -> int:
+    out, err = watcher.communicate(timeout=660)
+    if watcher.returncode != 0:
+        raise RuntimeError(f"commit watcher: {err.strip()}")
+    return json.loads(out)["committed_ns"]
+
+
+def rates(count: int, ready_ns: int, first_ns: int, last_ns: int, committed_ns: int, cpu: float) -> dict:
+    return {
+        "count": count,
+        "rate": count / ((last_ns - ready_ns) / 1e9),  # ready -> last message handled
+        "rate_steady": (count - 1) / ((last_ns - first_ns) / 1e9),  # first -> last message
+        "rate_committed": count / ((committed_ns - ready_ns) / 1e9),  # ready -> all offsets committed
+        "ready_to_first_s": (first_ns - ready_ns) / 1e9,
+        "cpu_s": cpu,
+        "cpu_us_per_msg": cpu / count * 1e6,
+    }
+
+
+def throughput_faust_host(bench: Bench, run: int, topic: str, messages: int, kafka: dict | None,
+                          label: str) -> dict:
+    app_id = f"bench-tp-fh{'-tuned' if kafka else ''}-{run}"
+    report = bench.work_dir / f"{app_id}.txt"
+    watcher = watch_commits(bench, app_id, topic, messages)
+    manifest = manifest_text(app_id, broker=bench.broker, kafka=kafka, agents={
+        "noop": {"library": bench.plugin("noop"), "topic": topic,
+                 "config": {"expect": messages, "output": str(report)}}})
+    worker = bench.start_faust_host(app_id, manifest)
+    try:
+        ready_ns, _ = worker.wait_for(FH_READY, 60)
+        wait_until(report.exists, 600, f"{app_id}: {messages} messages")
+        cpu = worker.cpu_seconds()
+        committed_ns = commit_time(watcher)
+    finally:
+        worker.stop()
+        if watcher.poll() is None:
+            watcher.kill()
+    got = read_report(report)
+    result = rates(messages, ready_ns, got["first_ns"], got["last_ns"], committed_ns, cpu)
+    log(f"throughput {label} run {run}: {result['rate']:.0f} msg/s (committed {result['rate_committed']:.0f})")
+    return result
+
+
+def throughput_faust(bench: Bench, run: int, topic: str, messages: int) -> dict:
+    app_id = f"bench-tp-faust-{run}"
+    report = bench.work_dir / f"{app_id}.txt"
+    watcher = watch_commits(bench, app_id, topic, messages)
+    worker = bench.start_faust(app_id, "throughput", {
+        "BENCH_APP_ID": app_id, "BENCH_TOPIC": topic, "BENCH_EXPECT": messages, "BENCH_OUTPUT": report})
+    try:
+        ready_ns, _ = worker.wait_for(FAUST_READY, 120)
+        wait_until(report.exists, 900, f"{app_id}: {messages} messages", every=0.05)
+        cpu = worker.cpu_seconds()
+        committed_ns = commit_time(watcher)
+    finally:
+        worker.stop(30)
+        if watcher.poll() is None:
+            watcher.kill()
+    got = read_report(report)
+    result = rates(messages, ready_ns, got["first_ns"], got["last_ns"], committed_ns, cpu)
+    log(f"throughput faust run {run}: {result['rate']:.0f} msg/s (committed {result['rate_committed']:.0f})")
+    return result
+
+
+def throughput_bare(bench: Bench, run: int, topic: str, messages: int, kafka: dict | None, label: str) -> dict:
+    group = f"bench-tp-bare{'-tuned' if kafka else ''}-{run}"
+    argv = [bench.bare_consumer, "--broker", bench.broker, "--group", group, "--topic", topic,
+            "--count", str(messages)]
+    for key, value in (kafka or {}).items():
+        argv += ["--set", f"{key}={value}"]
+    started = time.time_ns()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=660)
+    if done.returncode != 0:
+        raise RuntimeError(f"bare consumer: {done.stderr.strip()}")
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # Whole process (connect to close); the workers' figure covers start to last message.
+    cpu = (children_after.ru_utime + children_after.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
+    got = json.loads(done.stdout)
+    # The consumer is "ready" when its partitions are assigned, as a worker is.
+    result = rates(messages, got["assigned_ns"], got["first_ns"], got["last_ns"], got["committed_ns"], cpu)
+    result["exec_to_assigned_s"] = (got["assigned_ns"] - started) / 1e9
+    log(f"throughput {label} run {run}: {result['rate']:.0f} msg/s")
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenario 2: end-to-end latency
+
+
+def latency_stats(path: Path, skip: int) -> dict:
+    values = [int(line) for line in path.read_text().split()]
+    kept = sorted(values[skip:])
+    if not kept:
+        raise RuntimeError(f"{path}: no latency samples")
+
+    def pct(p: float) -> float:
+        return kept[min(len(kept) - 1, int(round(p / 100 * (len(kept) - 1))))] / 1e6
+
+    return {"samples": len(kept), "received": len(values), "p50_ms": pct(50), "p90_ms": pct(90),
+            "p99_ms": pct(99), "max_ms": kept[-1] / 1e6, "mean_ms": statistics.fmean(kept) / 1e6}
+
+
+def latency(bench: Bench) -> dict:
+    seconds = float(bench.settings["latency_seconds"])
+    interval = float(bench.settings["latency_interval"])
+    skip = int(round(1.0 / interval))  # the first second is warm-up (connections, first fetch)
+    runs: dict[str, list[dict]] = {"faust-host": [], "faust": [], "bare": []}
+    for run in range(1, bench.repeats + 1):
+        runs["faust-host"].append(latency_faust_host(bench, run, seconds, interval, skip))
+        runs["faust"].append(latency_faust(bench, run, seconds, interval, skip))
+        runs["bare"].append(latency_bare(bench, run, seconds, interval, skip))
+    return {"seconds": seconds, "interval_s": interval, "warmup_samples_dropped": skip, "runs": runs}
+
+
+def latency_faust_host(bench: Bench, run: int, seconds: float, interval: float, skip: int) -> dict:
+    app_id = f"bench-lat-fh-{run}"
+    topic = f"{app_id}-latency_sink"
+    output = bench.work_dir / f"{app_id}.txt"
+    bench.create_topic(topic, 1)
+    sink = bench.start_faust_host(f"{app_id}-sink", manifest_text(
+        app_id, broker=bench.broker, app_extra={"topic_partitions": 1},
+        agents={"latency_sink": {"library": bench.plugin("latency"), "config": {"output": str(output)}}}))
+    probe = None
+    try:
+        sink.wait_for(FH_READY, 60)
+        probe = bench.start_faust_host(f"{app_id}-probe", manifest_text(
+            app_id, broker=bench.broker, app_extra={"topic_partitions": 1},
+            timers={"latency_probe": {"library": bench.plugin("latency"), "interval": interval,
+                                      "on_leader": False, "config": {"topic": topic}}}))
+        probe.wait_for(FH_READY, 60)
+        time.sleep(seconds)
+    finally:
+        if probe:
+            probe.stop()
+        time.sleep(0.5)
+        sink.stop()
+    result = latency_stats(output, skip)
+    log(f"latency faust-host run {run}: p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms")
+    return result
+
+
+def latency_faust(bench: Bench, run: int, seconds: float, interval: float, skip: int) -> dict:
+    topic = f"bench-lat-faust-{run}"
+    output = bench.work_dir / f"{topic}.txt"
+    bench.create_topic(topic, 1)
+    common = {"BENCH_TOPIC": topic, "BENCH_TOPIC_PARTITIONS": 1}
+    sink = bench.start_faust(f"{topic}-sink", "latency_sink",
+                             {**common, "BENCH_APP_ID": f"{topic}-sink", "BENCH_OUTPUT": output})
+    probe = None
+    try:
+        sink.wait_for(FAUST_READY, 120)
+        probe = bench.start_faust(f"{topic}-probe", "latency_probe",
+                                  {**common, "BENCH_APP_ID": f"{topic}-probe", "BENCH_INTERVAL": interval})
+        probe.wait_for(FAUST_READY, 120)
+        time.sleep(seconds)
+    finally:
+        if probe:
+            probe.stop(30)
+        time.sleep(0.5)
+        sink.stop(30)
+    result = latency_stats(output, skip)
+    log(f"latency faust run {run}: p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms")
+    return result
+
+
+def latency_bare(bench: Bench, run: int, seconds: float, interval: float, skip: int) -> dict:
+    topic = f"bench-lat-bare-{run}"
+    output = bench.work_dir / f"{topic}.txt"
+    bench.create_topic(topic, 1)
+    run_tool([bench.kafka_tool, "latency", "--broker", bench.broker, "--topic", topic, "--group", topic,
+              "--interval-ms", str(round(interval * 1000)), "--seconds", str(seconds), "--output", str(output)],
+             timeout=seconds + 120)
+    result = latency_stats(output, skip)
+    log(f"latency bare run {run}: p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms")
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenario 3: leader failover
+
+
+def failover(bench: Bench) -> dict:
+    interval = float(bench.settings["failover_interval"])
+    fair = {"session_timeout": 6.0, "heartbeat_interval": 0.5}
+    variants = {
+        # faust-host's defaults are the fair settings (6 s / 0.5 s): one set of runs serves both rows.
+        "faust-host": ("faust-host", None),
+        "faust (fair)": ("faust", fair),
+        "faust (defaults)": ("faust", None),
+    }
+    runs: dict[str, list[dict]] = {name: [] for name in variants}
+    for run in range(1, bench.repeats + 1):
+        for name, (kind, timing) in variants.items():
+            runs[name].append(failover_once(bench, kind, timing, run, interval, name))
+    return {"interval_s": interval, "fair_settings": fair, "runs": runs}
+
+
+def failover_once(bench: Bench, kind: str, timing: dict | None, run: int, interval: float, label: str) -> dict:
+    tag = {"faust-host": "fh", "faust": "faust"}[kind] + ("-fair" if kind == "faust" and timing else "")
+    if kind == "faust" and not timing:
+        tag = "faust-defaults"
+    app_id = f"bench-fo-{tag}-{run}"
+    ready, leader_line = (FH_READY, FH_LEADER) if kind == "faust-host" else (FAUST_READY, FAUST_LEADER)
+    session = (timing or {}).get("session_timeout", 6.0 if kind == "faust-host" else 60.0)
+    workers: list[Process] = []
+    try:
+        for index in range(3):
+            name = f"{app_id}-w{index + 1}"
+            if kind == "faust-host":
+                manifest = manifest_text(app_id, broker=bench.broker, agents={"say": {"library": "say"}},
+                                         timers={"publish_greetings": {"library": "publish_greetings",
+                                                                       "interval": interval, "on_leader": True}})
+                worker = bench.start_faust_host(name, manifest)
+            else:
+                env = {"BENCH_APP_ID": app_id, "BENCH_INTERVAL": interval}
+                if timing:
+                    env.update({"BENCH_SESSION_TIMEOUT": timing["session_timeout"],
+                                "BENCH_HEARTBEAT_INTERVAL": timing["heartbeat_interval"]})
+                worker = bench.start_faust(name, "leader", env)
+            workers.append(worker)
+            worker.wait_for(ready, 120)
+        # Settled: the leader ticks, and has ticked for a while after the last worker joined.
+        settle_from = time.time_ns()
+        time.sleep(2.0)
+        leader = current_leader(workers, settle_from, timeout=max(30.0, session + 30))
+        result: dict = {}
+        for step, sig in (("sigint", signal.SIGINT), ("sigkill", signal.SIGKILL)):
+            others = [w for w in workers if w is not leader and w.alive()]
+            signalled = leader.send_signal(sig)
+            budget = session + 60 if sig == signal.SIGKILL else 60
+            elected_ns, new_leader = first_line(others, leader_line, signalled, budget)
+            tick_ns, ticker = first_line(others, TICK, signalled, budget)
+            result[step] = {
+                "elected_s": (elected_ns - signalled) / 1e9,
+                "first_tick_s": (tick_ns - signalled) / 1e9,
+                # What the timer's own schedule added after the election (at most one interval).
+                "schedule_wait_s": (tick_ns - elected_ns) / 1e9,
+                "same_worker": new_leader is ticker,
+            }
+            log(f"failover {label} run {run} {step}: elected {result[step]['elected_s']:.3f} s, "
+                f"first tick {result[step]['first_tick_s']:.3f} s")
+            leader.popen.wait(60)
+            time.sleep(1.0)
+            leader = ticker
+        return result
+    finally:
+        for worker in workers:
+            worker.stop(30)
+
+
+def first_line(workers: list[Process], needle: str, after_ns: int, timeout: float) -> tuple[int, Process]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [(hit[0], w) for w in workers if (hit := w.find(needle, after_ns))]
+        if found:
+            return min(found, key=lambda item: item[0])
+        time.sleep(0.005)
+    raise Timeout(f"no '{needle}' from {[w.name for w in workers]} within {timeout:.0f} s")
+
+
+def current_leader(workers: list[Process], after_ns: int, timeout: float) -> Process:
+    """The one worker that ticks after `after_ns`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ticking = [w for w in workers if w.find(TICK, after_ns)]
+        if len(ticking) == 1:
+            return ticking[0]
+        if len(ticking) > 1:
+            after_ns = time.time_ns()  # a handover in progress: look again from now
+        time.sleep(0.05)
+    raise Timeout("no single leader is ticking")
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenario 4: footprint
+
+
+def footprint(bench: Bench) -> dict:
+    window = float(bench.settings["idle_seconds"])
+    runs: dict[str, list[dict]] = {"faust-host": [], "faust": []}
+    workers: list[tuple[str, Process, float]] = []
+    try:
+        # Started one after another (each alone while starting), then all measured over one window.
+        for run in range(1, bench.repeats + 1):
+            port = free_port()
+            app_id = f"bench-idle-fh-{run}"
+            manifest = manifest_text(app_id, broker=bench.broker, agents={"say": {"library": "say"}},
+                                     timers={"publish_greetings": {"library": "publish_greetings",
+                                                                   "interval": 2.0, "on_leader": True}})
+            worker = bench.start_faust_host(app_id, manifest, web_port=port)
+            ready_s = wait_ready_http(worker, port)
+            workers.append(("faust-host", worker, ready_s))
+            log(f"footprint faust-host run {run}: ready in {ready_s:.3f} s")
+
+            app_id = f"bench-idle-faust-{run}"
+            worker = bench.start_faust(app_id, "leader", {"BENCH_APP_ID": app_id, "BENCH_INTERVAL": 2.0})
+            ready_ns, _ = worker.wait_for(FAUST_READY, 120)
+            ready_s = (ready_ns - worker.exec_ns) / 1e9
+            workers.append(("faust", worker, ready_s))
+            log(f"footprint faust run {run}: ready in {ready_s:.3f} s")
+        time.sleep(5.0)  # let the last start-up settle
+        before = [(w.cpu_seconds(), time.monotonic()) for _, w, _ in workers]
+        peak = [0] * len(workers)
+        deadline = time.monotonic() + window
+        while time.monotonic() < deadline:
+            for i, (_, w, _) in enumerate(workers):
+                peak[i] = max(peak[i], w.status_kb("VmRSS"))
+            time.sleep(1.0)
+        for i, (kind, w, ready_s) in enumerate(workers):
+            cpu0, t0 = before[i]
+            elapsed = time.monotonic() - t0
+            rss = w.status_kb("VmRSS")
+            runs[kind].append({
+                "ready_s": ready_s,
+                "rss_mb": rss / 1024,
+                "rss_peak_in_window_mb": max(peak[i], rss) / 1024,
+                "rss_anon_mb": w.status_kb("RssAnon") / 1024,
+                "rss_file_mb": w.status_kb("RssFile") / 1024,
+                "hwm_mb": w.status_kb("VmHWM") / 1024,
+                "threads": int(Path(f"/proc/{w.pid}/status").read_text().split("Threads:")[1].split()[0]),
+                "cpu_percent": (w.cpu_seconds() - cpu0) / elapsed * 100,
+                "window_s": elapsed,
+            })
+    finally:
+        for _, w, _ in workers:
+            w.stop(30)
+    return {"window_s": window, "runs": runs}
+
+
+def wait_ready_http(worker: Process, port: int) -> float:
+    url = f"http://127.0.0.1:{port}/readyz"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return (time.time_ns() - worker.exec_ns) / 1e9
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        if not worker.alive():
+            raise Timeout(f"{worker.name} exited; log {worker.log_path}")
+        time.sleep(0.005)
+    raise Timeout(f"{url} not 200 within 60 s")
+
+
+# ---------------------------------------------------------------------------------------------
+# Environment and report
+
+
+def machine_info() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal:"))
+    return {"nproc": os.cpu_count(), "cpu": cpu, "ram_gib": round(mem_kb / 1024 / 1024, 1),
+            "kernel": platform.release(), "os": platform.platform()}
+
+
+def versions(bench: Bench) -> dict:
+    from importlib.metadata import version
+    fh = subprocess.run([bench.faust_host, "--version"], capture_output=True, text=True).stdout.strip()
+    rdkafka = subprocess.run([bench.kafka_tool, "version"], capture_output=True, text=True).stdout.strip()
+    return {"faust-host": fh, "librdkafka": rdkafka, "kafka": os.environ.get("KAFKA_VERSION", "?"),
+            "python": platform.python_version(), "faust-streaming": version("faust-streaming"),
+            "aiokafka": version("aiokafka"), "compiler_flags": bench.settings.get("build", "?")}
+
+
+def summarize(values: list[float]) -> dict:
+    values = [v for v in values if v == v]  # drop NaN
+    if not values:
+        return {}
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def cell(stat: dict, fmt: str) -> str:
+    if not stat:
+        return "–"
+    if stat["n"] == 1:
+        return format(stat["median"], fmt)
+    return f"{format(stat['median'], fmt)} ({format(stat['min'], fmt)}–{format(stat['max'], fmt)})"
+
+
+def ratio(a: dict, b: dict, fmt: str = ".1f") -> str:
+    if not a or not b or b["median"] == 0:
+        return "–"
+    return format(a["median"] / b["median"], fmt) + "×"
+
+
+def build_tables(data: dict) -> tuple[str, list[tuple[str, str, str]], dict]:
+    """Markdown for the results and the targets, plus the medians the chart needs."""
+    out: list[str] = []
+    targets: list[tuple[str, str, str]] = []
+    chart: dict = {}
+    s = data["settings"]
+
+    if "throughput" in data["scenarios"]:
+        t = data["scenarios"]["throughput"]["runs"]
+        stat = {k: {m: summarize([r[m] for r in runs]) for m in ("rate", "rate_steady", "rate_committed", "cpu_us_per_msg")}
+                for k, runs in t.items()}
+        out += ["### 1. Agent throughput (no-op agent, one worker, 8 partitions, "
+                f"{s['message_size']}-byte messages)", "",
+                f"faust-host and bare librdkafka consume {s['messages']:,} messages, Python Faust "
+                f"{s['faust_messages']:,} (its rate is steady well before that). msg/s, median (min–max) of "
+                f"{data['repeats']} runs.", "",
+                "| system | ready → last handled | first → last handled | ready → all committed | CPU µs/msg |",
+                "|---|---|---|---|---|"]
+        for name in ("faust-host", "faust", "bare", "faust-host (tuned)", "bare (tuned)"):
+            if name in stat:
+                st = stat[name]
+                label = {"faust": "Python Faust", "bare": "bare librdkafka",
+                         "bare (tuned)": "bare librdkafka (tuned)"}.get(name, name)
+                out.append(f"| {label} | {cell(st['rate'], ',.0f')} | {cell(st['rate_steady'], ',.0f')} | "
+                           f"{cell(st['rate_committed'], ',.0f')} | {cell(st['cpu_us_per_msg'], '.2f')} |")
+        fh, fa, bare = stat["faust-host"], stat["faust"], stat["bare"]
+        out += ["", f"Ratios (ready → last handled): faust-host / Faust **{ratio(fh['rate'], fa['rate'])}**, "
+                f"faust-host / bare **{ratio(fh['rate'], bare['rate'], '.2f')}**; tuned: faust-host / bare "
+                f"**{ratio(stat['faust-host (tuned)']['rate'], stat['bare (tuned)']['rate'], '.2f')}**. "
+                f"Committed: faust-host / Faust {ratio(fh['rate_committed'], fa['rate_committed'])}, "
+                f"faust-host / bare {ratio(fh['rate_committed'], bare['rate_committed'], '.2f')}.", ""]
+        vs_faust = fh["rate"]["median"] / fa["rate"]["median"]
+        vs_bare = fh["rate"]["median"] / bare["rate"]["median"]
+        targets.append(("throughput ≥ 20× Faust", f"{vs_faust:.1f}×", "met" if vs_faust >= 20 else "NOT met"))
+        targets.append(("throughput ≥ 80% of bare librdkafka", f"{vs_bare * 100:.0f}% (tuned: "
+                        f"{stat['faust-host (tuned)']['rate']['median'] / stat['bare (tuned)']['rate']['median'] * 100:.0f}%)",
+                        "met" if vs_bare >= 0.8 else "NOT met"))
+        chart["throughput"] = {k: v["rate"]["median"] for k, v in stat.items()}
+
+    if "latency" in data["scenarios"]:
+        lat = data["scenarios"]["latency"]
+        stat = {k: {m: summarize([r[m] for r in runs]) for m in ("p50_ms", "p99_ms", "max_ms", "samples")}
+                for k, runs in lat["runs"].items()}
+        out += [f"### 2. End-to-end latency (timer every {lat['interval_s'] * 1000:.0f} ms on one worker → agent "
+                f"on another, {lat['seconds']:.0f} s, first second dropped)", "",
+                "ms from the timer's send to the agent's handler; median (min–max) over runs of each run's "
+                "percentile.", "",
+                "| system | p50 | p99 | max | samples/run | p99 vs faust-host |", "|---|---|---|---|---|---|"]
+        for name, label in (("faust-host", "faust-host"), ("faust", "Python Faust"),
+                            ("bare", "bare librdkafka (producer → consumer, one process)")):
+            st = stat[name]
+            out.append(f"| {label} | {cell(st['p50_ms'], '.2f')} | {cell(st['p99_ms'], '.2f')} | "
+                       f"{cell(st['max_ms'], '.2f')} | {cell(st['samples'], '.0f')} | "
+                       f"{ratio(st['p99_ms'], stat['faust-host']['p99_ms'])} |")
+        out.append("")
+        p99 = stat["faust-host"]["p99_ms"]["median"]
+        targets.append(("latency p99 ≤ 5 ms", f"{p99:.2f} ms (worst run {stat['faust-host']['p99_ms']['max']:.2f}; "
+                        f"bare librdkafka {stat['bare']['p99_ms']['median']:.2f})",
+                        "met" if p99 <= 5 else "NOT met"))
+        chart["latency"] = {k: (v["p50_ms"]["median"], v["p99_ms"]["median"]) for k, v in stat.items()}
+
+    if "failover" in data["scenarios"]:
+        fo = data["scenarios"]["failover"]
+        out += [f"### 3. Leader failover (three workers of the tutorial app, `publish_greetings` every "
+                f"{fo['interval_s']} s on the leader)", "",
+                "Seconds from the signal to the old leader until another worker logs that it leads "
+                "(\"elected\") and until its first \"PUBLISHING ON LEADER!\" (\"first tick\"). The first tick "
+                "waits for the timer's own schedule after the election (\"schedule wait\", at most one "
+                "interval); \"first tick, interval excluded\" subtracts it, which leaves the election time. "
+                "SIGINT goes to the first leader; SIGKILL then to the worker that took over.", "",
+                "| signal | settings | system | elected | first tick | schedule wait | first tick, interval excluded |",
+                "|---|---|---|---|---|---|---|"]
+        chart["failover"] = {}
+        rows = [("faust-host", "faust-host", "6 s / 0.5 s (its defaults)"),
+                ("faust (fair)", "Python Faust", "6 s / 0.5 s"),
+                ("faust (defaults)", "Python Faust", "60 s / 3 s (its defaults)")]
+        for step in ("sigint", "sigkill"):
+            for key, label, timing in rows:
+                runs = fo["runs"][key]
+                el = summarize([r[step]["elected_s"] for r in runs])
+                ft = summarize([r[step]["first_tick_s"] for r in runs])
+                wait = summarize([r[step]["schedule_wait_s"] for r in runs])
+                excl = summarize([r[step]["first_tick_s"] - max(0.0, r[step]["schedule_wait_s"]) for r in runs])
+                out.append(f"| {step.upper()} | {timing} | {label} | {cell(el, '.3f')} | {cell(ft, '.3f')} | "
+                           f"{cell(wait, '.3f')} | {cell(excl, '.3f')} |")
+                chart["failover"][(step, key)] = (el["median"], ft["median"])
+        out += ["", "Session timeout / heartbeat: faust-host's defaults are 6 s / 0.5 s, so its one set of runs "
+                "is both the fair row and its defaults row.", ""]
+        fh_runs = fo["runs"]["faust-host"]
+        sigint = summarize([r["sigint"]["first_tick_s"] - max(0.0, r["sigint"]["schedule_wait_s"]) for r in fh_runs])
+        sigint_raw = summarize([r["sigint"]["first_tick_s"] for r in fh_runs])
+        sigkill = summarize([r["sigkill"]["first_tick_s"] - max(0.0, r["sigkill"]["schedule_wait_s"]) for r in fh_runs])
+        targets.append(("SIGINT failover ≤ 1 s to the new leader's first tick (interval excluded)",
+                        f"{sigint['median']:.3f} s (worst {sigint['max']:.3f}; raw first tick {sigint_raw['median']:.3f})",
+                        "met" if sigint["max"] <= 1.0 else "NOT met"))
+        targets.append(("SIGKILL failover ≤ session timeout + 1 s (7 s)",
+                        f"{sigkill['median']:.3f} s (worst {sigkill['max']:.3f})",
+                        "met" if sigkill["max"] <= 7.0 else "NOT met"))
+
+    if "footprint" in data["scenarios"]:
+        fp = data["scenarios"]["footprint"]
+        stat = {k: {m: summarize([r[m] for r in runs]) for m in
+                    ("rss_mb", "rss_anon_mb", "rss_file_mb", "cpu_percent", "ready_s", "threads")}
+                for k, runs in fp["runs"].items()}
+        out += [f"### 4. Footprint (idle worker running the tutorial's two plugins, {fp['window_s']:.0f} s window)",
+                "", "RSS = VmRSS at the end of the window (anonymous + file-backed); CPU = (utime + stime) over the "
+                "window. Ready: faust-host from exec to `/readyz` answering 200; Python Faust from exec to its "
+                "\"[^Worker]: Ready\" log line (its web port answers earlier, before the group is joined).", "",
+                "| system | RSS MB | anon MB | file MB | CPU % | threads | exec → ready s |", "|---|---|---|---|---|---|---|"]
+        for name, label in (("faust-host", "faust-host"), ("faust", "Python Faust")):
+            st = stat[name]
+            out.append(f"| {label} | {cell(st['rss_mb'], '.1f')} | {cell(st['rss_anon_mb'], '.1f')} | "
+                       f"{cell(st['rss_file_mb'], '.1f')} | {cell(st['cpu_percent'], '.2f')} | "
+                       f"{cell(st['threads'], '.0f')} | {cell(st['ready_s'], '.3f')} |")
+        fh, fa = stat["faust-host"], stat["faust"]
+        out += ["", f"Ratios Faust / faust-host: RSS {ratio(fa['rss_mb'], fh['rss_mb'])}, CPU "
+                f"{ratio(fa['cpu_percent'], fh['cpu_percent'])}, start-up {ratio(fa['ready_s'], fh['ready_s'])}.", ""]
+        targets.append(("idle RSS ≤ 20 MB", f"{fh['rss_mb']['median']:.1f} MB (anon {fh['rss_anon_mb']['median']:.1f})",
+                        "met" if fh["rss_mb"]["median"] <= 20 else "NOT met"))
+        targets.append(("exec → ready ≤ 1 s", f"{fh['ready_s']['median']:.3f} s (worst {fh['ready_s']['max']:.3f})",
+                        "met" if fh["ready_s"]["max"] <= 1.0 else "NOT met"))
+        chart["footprint"] = {k: (v["rss_mb"]["median"], v["ready_s"]["median"], v["cpu_percent"]["median"])
+                              for k, v in stat.items()}
+    return "\n".join(out), targets, chart
+
+
+def write_report(data: dict, results_dir: Path) -> str:
+    body, targets, chart = build_tables(data)
+    m, v, s = data["machine"], data["versions"], data["settings"]
+    lines = [
+        "# faust-host benchmarks", "",
+        f"Run {data['finished']} with `bench/run.sh` (repeats: {data['repeats']}, total {data['duration_s'] / 60:.1f} min). "
+        "Benchmarks, not CI gates: numbers from one shared machine.", "",
+        f"**Machine:** {m['nproc']} CPUs, {m['cpu']}, {m['ram_gib']} GiB RAM, Linux {m['kernel']}.  ",
+        f"**Versions:** {v['faust-host']}, librdkafka {v['librdkafka']}, Apache Kafka {v['kafka']} (single KRaft "
+        f"node from scripts/kafka-broker.sh), Python {v['python']}, faust-streaming {v['faust-streaming']} "
+        f"(aiokafka {v['aiokafka']}).  ",
+        f"**Build:** {v['compiler_flags']}.  ",
+        "**Settings:** " + ", ".join(f"{k}={val}" for k, val in s.items() if k != "build") + ".", "",
+        "## Targets", "", "| target | measured (faust-host) | |", "|---|---|---|"]
+    lines += [f"| {name} | {value} | {verdict} |" for name, value, verdict in targets]
+    lines += ["", "## Results", "", body, "", "![chart](chart.png)", ""]
+    text = "\n".join(lines)
+    (results_dir / "results.md").write_text(text)
+    draw_chart(chart, results_dir / "chart.png")
+    return text
+
+
+def draw_chart(chart: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {"faust-host": "#2b6cb0", "faust": "#dd6b20", "bare": "#718096"}
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
+    fig.suptitle("faust-host vs Python Faust (faust-streaming) vs bare librdkafka — medians")
+
+    ax = axes[0][0]
+    if "throughput" in chart:
+        names = [n for n in ("faust-host", "faust", "bare", "faust-host (tuned)", "bare (tuned)") if n in chart["throughput"]]
+        values = [chart["throughput"][n] for n in names]
+        bars = ax.bar([n.replace("faust-host", "faust-\nhost").replace(" (tuned)", "\n(tuned)") for n in names], values,
+                      color=[colors[n.split(" ")[0]] for n in names])
+        ax.set_yscale("log")
+        ax.set_ylabel("messages / s (log)")
+        ax.set_title("1. Agent throughput (no-op agent)")
+        ax.bar_label(bars, labels=[f"{v / 1000:,.0f}k" for v in values], fontsize=8)
+
+    ax = axes[0][1]
+    if "latency" in chart:
+        names = list(chart["latency"])
+        x = range(len(names))
+        p50 = [chart["latency"][n][0] for n in names]
+        p99 = [chart["latency"][n][1] for n in names]
+        b1 = ax.bar([i - 0.2 for i in x], p50, 0.4, label="p50", color=[colors[n] for n in names], alpha=0.6)
+        b2 = ax.bar([i + 0.2 for i in x], p99, 0.4, label="p99", color=[colors[n] for n in names])
+        ax.set_xticks(list(x), [{"faust-host": "faust-host", "faust": "Python Faust", "bare": "bare librdkafka"}[n]
+                                for n in names])
+        ax.set_yscale("log")
+        ax.set_ylabel("ms (log)")
+        ax.set_title("2. End-to-end latency, timer → agent (p50 light, p99 dark)")
+        ax.bar_label(b1, fmt="%.2f", fontsize=8)
+        ax.bar_label(b2, fmt="%.2f", fontsize=8)
+
+    ax = axes[1][0]
+    if "failover" in chart:
+        keys = list(chart["failover"])
+        labels = [f"{step.upper()}\n{key.replace('faust-host', 'faust-host').replace('faust (', 'Faust (')}"
+                  for step, key in keys]
+        elected = [chart["failover"][k][0] for k in keys]
+        tick = [chart["failover"][k][1] for k in keys]
+        x = range(len(keys))
+        cols = [colors["faust-host" if k[1] == "faust-host" else "faust"] for k in keys]
+        b = ax.bar(list(x), tick, 0.6, color=cols, alpha=0.45, label="first tick")
+        ax.bar(list(x), elected, 0.3, color=cols, label="elected")
+        ax.set_xticks(list(x), labels, fontsize=7)
+        ax.set_ylabel("s after the signal (log)")
+        ax.set_yscale("log")
+        ax.set_title("3. Leader failover (narrow: elected, wide: first tick)")
+        ax.bar_label(b, fmt="%.2f", fontsize=7)
+
+    ax = axes[1][1]
+    if "footprint" in chart:
+        names = list(chart["footprint"])
+        x = range(len(names))
+        rss = [chart["footprint"][n][0] for n in names]
+        ready = [chart["footprint"][n][1] for n in names]
+        b1 = ax.bar([i - 0.2 for i in x], rss, 0.4, color=[colors[n] for n in names])
+        ax.set_ylabel("idle RSS, MB")
+        ax2 = ax.twinx()
+        b2 = ax2.bar([i + 0.2 for i in x], ready, 0.4, color=[colors[n] for n in names], alpha=0.45)
+        ax2.set_ylabel("exec → ready, s (light)")
+        ax.set_xticks(list(x), ["faust-host" if n == "faust-host" else "Python Faust" for n in names])
+        ax.set_title("4. Footprint: idle RSS (dark) and start-up (light)")
+        ax.bar_label(b1, fmt="%.1f MB", fontsize=8)
+        ax2.bar_label(b2, fmt="%.2f s", fontsize=8)
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+SCENARIOS = {"throughput": throughput, "latency": latency, "failover": failover, "footprint": footprint}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--build-dir", type=Path, required=True)
+    parser.add_argument("--broker", required=True, help="host:port of the broker")
+    parser.add_argument("--results", type=Path, default=BENCH_DIR / "results")
+    parser.add_argument("--work-dir", type=Path, help="logs and scratch files (default: a new folder in /tmp)")
+    parser.add_argument("--repeats", type=int, default=int(os.environ.get("BENCH_REPEATS", "3")))
+    parser.add_argument("--only", default=os.environ.get("BENCH_ONLY", ",".join(SCENARIOS)),
+                        help="comma-separated scenarios")
+    parser.add_argument("--build-flags", default=os.environ.get("BENCH_BUILD_FLAGS", "?"))
+    args = parser.parse_args()
+
+    settings = {
+        "messages": int(os.environ.get("BENCH_MESSAGES", "1000000")),
+        "faust_messages": int(os.environ.get("BENCH_FAUST_MESSAGES", "200000")),
+        "message_size": int(os.environ.get("BENCH_MESSAGE_SIZE", "100")),
+        "latency_seconds": float(os.environ.get("BENCH_LATENCY_SECONDS", "30")),
+        "latency_interval": float(os.environ.get("BENCH_LATENCY_INTERVAL", "0.01")),
+        "failover_interval": float(os.environ.get("BENCH_FAILOVER_INTERVAL", "0.1")),
+        "idle_seconds": float(os.environ.get("BENCH_IDLE_SECONDS", "60")),
+        "build": args.build_flags,
+    }
+    work_dir = args.work_dir or Path(
+        subprocess.run(["mktemp", "-d", "/tmp/faust-bench.XXXXXX"], capture_output=True, text=True).stdout.strip())
+    work_dir.mkdir(parents=True, exist_ok=True)
+    args.results.mkdir(parents=True, exist_ok=True)
+    bench = Bench(args.build_dir.resolve(), args.broker, work_dir, sys.executable, args.repeats, settings)
+    log(f"work folder (logs): {work_dir}")
+
+    def on_signal(signum, _frame):
+        Process.kill_all()
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    started = time.monotonic()
+    data = {"machine": machine_info(), "versions": versions(bench), "settings": settings,
+            "repeats": args.repeats, "broker": args.broker, "scenarios": {}}
+    try:
+        for name in [n.strip() for n in args.only.split(",") if n.strip()]:
+            if name not in SCENARIOS:
+                parser.error(f"unknown scenario '{name}' (known: {', '.join(SCENARIOS)})")
+            log(f"--- {name}")
+            scenario_started = time.monotonic()
+            data["scenarios"][name] = SCENARIOS[name](bench)
+            data["scenarios"][name]["duration_s"] = time.monotonic() - scenario_started
+    finally:
+        Process.kill_all()
+    data["duration_s"] = time.monotonic() - started
+    data["finished"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    (args.results / "raw.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    print(write_report(data, args.results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# faust-host benchmarks, side by side with Python Faust and a bare librdkafka consumer.
+#
+#   bench/run.sh
+#
+# One command: builds the tree with the benchmark programs (Release), starts the project's own
+# Kafka broker (stopped again on exit), sets up a Python environment with faust-streaming and
+# matplotlib, runs every scenario BENCH_REPEATS times and writes bench/results/results.md,
+# chart.png and raw.json. About 20 minutes with the defaults. Needs what scripts/setup.sh
+# installs (compilers, librdkafka, Java, Maven, kcat) plus python3 with venv.
+#
+# Environment (defaults in brackets):
+#   BENCH_REPEATS          runs of every scenario [3]
+#   BENCH_ONLY             comma-separated scenarios: throughput,latency,failover,footprint [all]
+#   BENCH_MESSAGES         messages for faust-host and bare librdkafka [1000000]
+#   BENCH_FAUST_MESSAGES   messages for Python Faust, which is far slower [200000]
+#   BENCH_MESSAGE_SIZE     bytes per message [100]
+#   BENCH_LATENCY_SECONDS  length of one latency run [30]
+#   BENCH_LATENCY_INTERVAL seconds between the probe's sends [0.01]
+#   BENCH_FAILOVER_INTERVAL  publish_greetings interval in the failover runs [0.1]
+#   BENCH_IDLE_SECONDS     footprint measuring window [60]
+#   BENCH_BUILD_DIR        build folder [<repo>/build-bench]
+#   BENCH_RESULTS          output folder [bench/results]
+#   BENCH_VENV             Python environment [~/.cache/faust-host/bench-venv-faust-streaming-<version>]
+#   BENCH_JOBS             parallel compile jobs [2]
+#   KAFKA_VERSION          broker version [3.9.2: aiokafka, under Faust, still speaks the old
+#                          protocol versions that Kafka 4 removed]
+set -euo pipefail
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(dirname "${BENCH_DIR}")"
+# shellcheck source=scripts/lib.sh
+source "${REPO_ROOT}/scripts/lib.sh"
+FAUST_LOG_TAG="bench"
+
+readonly FAUST_STREAMING_VERSION="0.15.3"
+readonly MATPLOTLIB_VERSION="3.11.2"
+BUILD_DIR="${BENCH_BUILD_DIR:-${REPO_ROOT}/build-bench}"
+RESULTS_DIR="${BENCH_RESULTS:-${BENCH_DIR}/results}"
+VENV="${BENCH_VENV:-${XDG_CACHE_HOME:-${HOME}/.cache}/faust-host/bench-venv-faust-streaming-${FAUST_STREAMING_VERSION}}"
+export KAFKA_VERSION="${KAFKA_VERSION:-3.9.2}"
+# A broker of the benchmark's own, beside its build.
+export FAUST_BROKER_STATE="${BUILD_DIR}/bench-kafka"
+# Kafka's own start-script JVM settings (1 GiB heap, G1 with short pauses), not the test
+# broker's quick-start ones (serial GC, C1 only), so the broker adds as little jitter as it can.
+export KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms1g -Xmx1g}"
+export KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:--XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -Djava.awt.headless=true}"
+
+# -O2, as Debian builds the package. (GCC 12 at -O3 stops on a false -Wrestrict in
+# host/src/manifest/yaml_schema.cpp under -Werror.)
+readonly OPT_FLAGS="-O2 -DNDEBUG"
+
+build() {
+  faust_log "building faust-host and the benchmark programs in ${BUILD_DIR} (Release, ${OPT_FLAGS})"
+  cmake -S "${REPO_ROOT}" -B "${BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    "-DCMAKE_CXX_FLAGS_RELEASE=${OPT_FLAGS}" "-DCMAKE_C_FLAGS_RELEASE=${OPT_FLAGS}" \
+    -DFAUST_BUILD_BENCH=ON -DFAUST_BUILD_TESTS=OFF >"${BUILD_DIR}.configure.log" 2>&1 ||
+    { tail -n 30 "${BUILD_DIR}.configure.log" >&2; faust_die "configure failed"; }
+  ninja -C "${BUILD_DIR}" -j "${BENCH_JOBS:-2}" faust-host say publish_greetings noop latency \
+    faust-bench-kafka faust-bench-bare-consumer
+}
+
+python_env() {
+  local marker="${VENV}/.bench-complete"
+  if [[ -f "${marker}" ]]; then
+    return 0
+  fi
+  faust_log "creating the Python environment ${VENV} (faust-streaming ${FAUST_STREAMING_VERSION})"
+  rm -rf "${VENV}"
+  python3 -m venv "${VENV}"
+  "${VENV}/bin/pip" install -q "faust-streaming==${FAUST_STREAMING_VERSION}" "matplotlib==${MATPLOTLIB_VERSION}"
+  touch "${marker}"
+}
+
+stop_broker() {
+  "${REPO_ROOT}/scripts/kafka-broker.sh" stop || true
+}
+
+main() {
+  local started
+  started="$(faust_now)"
+  mkdir -p "$(dirname "${BUILD_DIR}")"
+  build
+  python_env
+
+  trap stop_broker EXIT
+  local broker_line
+  broker_line="$("${REPO_ROOT}/scripts/kafka-broker.sh" start | grep '^FAUST_TEST_BROKER=')"
+  local broker="${broker_line#FAUST_TEST_BROKER=}"
+
+  "${VENV}/bin/python" "${BENCH_DIR}/driver.py" --build-dir "${BUILD_DIR}" --broker "${broker}" \
+    --results "${RESULTS_DIR}" --build-flags "Release, ${OPT_FLAGS}, $(c++ --version | head -n 1)"
+  faust_log "done in $(faust_elapsed_since "${started}") s: ${RESULTS_DIR}/results.md, chart.png, raw.json"
+}
+
+main "$@"

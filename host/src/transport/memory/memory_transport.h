@@ -1,0 +1,47 @@
+#pragma once
+
+#include <memory>
+
+#include "transport/transport.h"
+
+namespace faust {
+
+// The `memory://` broker: topics, partitions and consumer groups inside this process, so a worker
+// runs with no Kafka at all (trying an app, developing a plugin, tests).
+//
+// - Topics are created by ensure_topics or, like a broker with auto-creation on, with one
+//   partition at their first send. Records are kept for the life of the transport.
+// - Keyed records go to partition crc32(key) % partitions, as librdkafka's default partitioner
+//   puts them; records without a key go round-robin.
+// - A send is acknowledged once stored; send_as_leader is the same (there is no other worker
+//   to fence), end_leader_term and flush have nothing to do.
+// - Each group has one member at a time (one process is the whole cluster). It is assigned every
+//   partition of its topics at its first poll, with generation 1 for the group's first member,
+//   2 for the next, and so on; it reads from the group's committed offsets (from 0 the first
+//   time). Leaving and joining again therefore redelivers whatever was not committed.
+// - Thread-safe: sends from any thread, while consumers poll on theirs.
+class MemoryTransport final : public Transport {
+ public:
+  MemoryTransport();
+  ~MemoryTransport() override;
+
+  Status ensure_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout) override;
+  Result<std::unique_ptr<GroupConsumer>> join_group(const GroupOptions& options,
+                                                    GroupListener& listener) override;
+  Status send(const ProducedRecord& record, std::chrono::milliseconds timeout) override;
+  Status send_as_leader(const ProducedRecord& record, std::chrono::milliseconds timeout) override;
+  void end_leader_term() override {}
+  Status flush(std::chrono::milliseconds /*timeout*/) override { return ok_status(); }
+  BrokerState broker_state() const override { return BrokerState::kUp; }
+
+  // Shared by the transport and its consumers, so either may be destroyed first.
+  class Broker;
+
+ private:
+  std::shared_ptr<Broker> broker_;
+};
+
+// The partition librdkafka's default ("consistent_random") partitioner picks for a keyed record.
+std::int32_t partition_for_key(std::string_view key, std::int32_t partitions);
+
+}  // namespace faust

@@ -1,0 +1,514 @@
+// faust-host plugin SDK: a test harness that loads a plugin .so the way faust-host does and
+// plays the host itself, recording what the plugin logs and sends. Header-only; needs only
+// faust/plugin.h, the C++17 standard library and the dynamic loader (link ${CMAKE_DL_LIBS}, or
+// the CMake target FaustPluginSDK::testing), so a plugin project tests its plugin without
+// faust-host or a broker.
+//
+//   faust::testing::PluginHarness harness("build/greeter.so");
+//   auto agent = harness.agent("greeter", {{"prefix", ">"}});   // config as in the manifest
+//   EXPECT_TRUE(agent.handle("hi"));
+//   EXPECT_EQ(harness.logs().at(0).message, "> hi");
+//
+//   harness.set_leader(true);
+//   auto timer = harness.timer("greeter_timer");
+//   auto outcome = timer.tick();
+//   ASSERT_TRUE(outcome) << outcome.error();
+//   EXPECT_EQ(harness.sent().at(0).agent, "greeter");
+//
+// Failures to load the plugin or to create an agent/timer throw faust::testing::HarnessError;
+// what the plugin's handle()/tick() return is an Outcome (ok, or the plugin's error message).
+// Sends are recorded, not delivered: to test a pipeline, hand what one component sent to the
+// next one's handle(). The library stays loaded until the process exits, as in faust-host.
+#pragma once
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "faust/plugin.h"
+
+namespace faust::testing {
+
+// Loading the plugin or creating one of its agents/timers failed; what() says why.
+class HarnessError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+// An agent's or timer's `config:` map, as the manifest would give it.
+using Config = std::map<std::string, std::string>;
+
+// What a plugin sent through the host.
+struct SentMessage {
+  std::string agent;  // the target agent, or empty when sent to a topic
+  std::string topic;  // the target topic, or empty when sent to an agent
+  std::optional<std::string> key;
+  std::string value;
+  Headers headers;
+  std::string from;  // the agent or timer that sent it
+};
+
+// One line a plugin logged; faust-host prints it as "[component] message".
+struct LogLine {
+  faust_log_level level = FAUST_LOG_INFO;
+  std::string component;
+  std::string message;
+};
+
+// What handle() or tick() returned: ok, or the error message the plugin reported.
+class Outcome {
+ public:
+  static Outcome success() { return Outcome(true, {}); }
+  static Outcome failure(std::string message) { return Outcome(false, std::move(message)); }
+
+  bool ok() const noexcept { return ok_; }
+  explicit operator bool() const noexcept { return ok_; }
+  // The plugin's error message; empty when ok.
+  const std::string& error() const noexcept { return error_; }
+
+  friend std::ostream& operator<<(std::ostream& out, const Outcome& outcome) {
+    return outcome.ok_ ? out << "ok" : out << "error: " << outcome.error_;
+  }
+
+ private:
+  Outcome(bool ok, std::string error) : ok_(ok), error_(std::move(error)) {}
+  bool ok_;
+  std::string error_;
+};
+
+// A message for an agent. Unset fields get what the host would give: topic "<app id>-<agent>",
+// the offset after the previous message, the current time.
+struct InputMessage {
+  std::optional<std::string> key;
+  std::string value;
+  Headers headers;
+  std::optional<std::string> topic;
+  std::int32_t partition = 0;
+  std::optional<std::int64_t> offset;
+  std::optional<std::int64_t> timestamp_ms;
+};
+
+namespace detail {
+
+// What the harness shares with every instance it created, so instances may outlive it.
+struct HarnessState {
+  const faust_plugin_descriptor* descriptor = nullptr;
+  std::string file;
+  mutable std::mutex mutex;  // guards everything below
+  bool leader = false;
+  // Every app id ever set: app_id() promises its string for the life of the instance.
+  std::deque<std::string> app_ids{"test-app"};
+  std::optional<std::string> send_failure;
+  std::vector<SentMessage> sent;
+  std::vector<LogLine> logs;
+};
+
+// One agent or timer instance as the host sees it; passed to the plugin as its context.
+struct InstanceContext {
+  std::shared_ptr<HarnessState> state;
+  std::string component;
+  Config config;
+};
+
+inline InstanceContext& context_of(faust_host_context* context) noexcept {
+  return *reinterpret_cast<InstanceContext*>(context);
+}
+
+inline void write_error(faust_error* error, const std::string& message) noexcept {
+  if (error == nullptr) return;
+  const std::size_t length = std::min(message.size(), static_cast<std::size_t>(FAUST_ERROR_MESSAGE_SIZE - 1));
+  std::memcpy(error->message, message.data(), length);
+  error->message[length] = '\0';
+}
+
+// The plugin's error buffer after a failed call, or a stand-in when it wrote nothing.
+inline std::string error_text(faust_error& error, const char* what) {
+  error.message[FAUST_ERROR_MESSAGE_SIZE - 1] = '\0';
+  return error.message[0] != '\0' ? std::string(error.message) : std::string(what) + " failed without a message";
+}
+
+inline void host_log(faust_host_context* context, faust_log_level level, const char* message) noexcept {
+  try {
+    InstanceContext& self = context_of(context);
+    std::lock_guard lock(self.state->mutex);
+    self.state->logs.push_back(LogLine{level, self.component, message == nullptr ? "" : message});
+  } catch (...) {
+    // Out of memory while recording: nothing sensible to tell the plugin.
+  }
+}
+
+// Checks a request as faust-host does and with the same messages.
+inline std::optional<std::string> request_problem(const faust_send_request* request) {
+  if (request == nullptr) return "invalid send request: null request";
+  if (request->struct_size < sizeof(faust_send_request)) {
+    return "invalid send request: struct_size " + std::to_string(request->struct_size) + " is smaller than " +
+           std::to_string(sizeof(faust_send_request));
+  }
+  const bool has_agent = request->agent != nullptr && request->agent[0] != '\0';
+  const bool has_topic = request->topic != nullptr && request->topic[0] != '\0';
+  if (has_agent == has_topic) return "invalid send request: set exactly one of agent and topic";
+  if (request->value == nullptr && request->value_size > 0) return "invalid send request: value is null";
+  if (request->key == nullptr && request->key_size > 0) return "invalid send request: key is null";
+  if (request->headers == nullptr && request->header_count > 0) return "invalid send request: headers are null";
+  for (std::size_t i = 0; i < request->header_count; ++i) {
+    const faust_header& header = request->headers[i];
+    if (header.key == nullptr) return "invalid send request: header #" + std::to_string(i) + " has no key";
+    if (header.value == nullptr && header.value_size > 0) {
+      return "invalid send request: header '" + std::string(header.key) + "' value is null";
+    }
+  }
+  return std::nullopt;
+}
+
+inline faust_status host_send(faust_host_context* context, const faust_send_request* request,
+                              faust_error* error) noexcept {
+  try {
+    InstanceContext& self = context_of(context);
+    if (std::optional<std::string> problem = request_problem(request)) {
+      write_error(error, *problem);
+      return FAUST_ERROR;
+    }
+    SentMessage message;
+    if (request->agent != nullptr) message.agent = request->agent;
+    if (request->topic != nullptr) message.topic = request->topic;
+    if (request->key != nullptr) message.key.emplace(static_cast<const char*>(request->key), request->key_size);
+    if (request->value_size > 0) message.value.assign(static_cast<const char*>(request->value), request->value_size);
+    for (std::size_t i = 0; i < request->header_count; ++i) {
+      const faust_header& header = request->headers[i];
+      message.headers.emplace_back(header.key, header.value_size > 0
+                                                   ? std::string(static_cast<const char*>(header.value),
+                                                                 header.value_size)
+                                                   : std::string());
+    }
+    message.from = self.component;
+    std::lock_guard lock(self.state->mutex);
+    if (self.state->send_failure) {
+      write_error(error, *self.state->send_failure);
+      return FAUST_ERROR;
+    }
+    self.state->sent.push_back(std::move(message));
+    return FAUST_OK;
+  } catch (const std::exception& e) {
+    write_error(error, std::string("send failed: ") + e.what());
+  } catch (...) {
+    write_error(error, "send failed: unknown error");
+  }
+  return FAUST_ERROR;
+}
+
+inline int host_is_leader(faust_host_context* context) noexcept {
+  InstanceContext& self = context_of(context);
+  std::lock_guard lock(self.state->mutex);
+  return self.state->leader ? 1 : 0;
+}
+
+inline const char* host_app_id(faust_host_context* context) noexcept {
+  InstanceContext& self = context_of(context);
+  std::lock_guard lock(self.state->mutex);
+  return self.state->app_ids.back().c_str();
+}
+
+inline const char* host_config_get(faust_host_context* context, const char* key) noexcept {
+  if (key == nullptr) return nullptr;
+  try {
+    const Config& config = context_of(context).config;
+    const auto found = config.find(key);
+    return found == config.end() ? nullptr : found->second.c_str();
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+inline const faust_host_api& host_api() noexcept {
+  static const faust_host_api api{static_cast<std::uint32_t>(sizeof(faust_host_api)),
+                                  &host_log,
+                                  &host_send,
+                                  &host_is_leader,
+                                  &host_app_id,
+                                  &host_config_get};
+  return api;
+}
+
+inline std::string abi_text(std::uint32_t major, std::uint32_t minor) {
+  return std::to_string(major) + "." + std::to_string(minor);
+}
+
+// Loads `file` and checks the handshake as faust-host does; throws HarnessError.
+inline const faust_plugin_descriptor* load_plugin(const std::string& file) {
+  void* library = ::dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (library == nullptr) {
+    const char* reason = ::dlerror();
+    throw HarnessError("plugin " + file + ": cannot load: " + (reason != nullptr ? reason : "unknown error"));
+  }
+  void* symbol = ::dlsym(library, FAUST_PLUGIN_ENTRY_NAME);
+  if (symbol == nullptr) {
+    throw HarnessError("plugin " + file + ": no entry symbol " FAUST_PLUGIN_ENTRY_NAME
+                       " (a plugin ends with FAUST_PLUGIN(...) or exports it itself)");
+  }
+  faust_plugin_entry_fn entry = nullptr;
+  static_assert(sizeof(entry) == sizeof(symbol), "function and object pointers differ in size");
+  std::memcpy(&entry, &symbol, sizeof(entry));  // dlsym's object pointer to a function pointer
+  const faust_plugin_descriptor* descriptor = entry();
+  if (descriptor == nullptr) throw HarnessError("plugin " + file + ": " FAUST_PLUGIN_ENTRY_NAME " returned no descriptor");
+  const std::string abi = abi_text(descriptor->abi_major, descriptor->abi_minor);
+  if (descriptor->abi_major != FAUST_PLUGIN_ABI_MAJOR) {
+    throw HarnessError("plugin " + file + ": plugin ABI " + abi + ", this SDK supports " +
+                       std::to_string(FAUST_PLUGIN_ABI_MAJOR) + ".x");
+  }
+  if (descriptor->abi_minor > FAUST_PLUGIN_ABI_MINOR) {
+    throw HarnessError("plugin " + file + ": plugin ABI " + abi + " is newer than this SDK's " +
+                       abi_text(FAUST_PLUGIN_ABI_MAJOR, FAUST_PLUGIN_ABI_MINOR));
+  }
+  if (descriptor->struct_size < sizeof(faust_plugin_descriptor)) {
+    throw HarnessError("plugin " + file + ": descriptor struct_size " + std::to_string(descriptor->struct_size) +
+                       " is smaller than the " + std::to_string(sizeof(faust_plugin_descriptor)) + " bytes ABI " +
+                       abi + " needs");
+  }
+  if (descriptor->name == nullptr || descriptor->name[0] == '\0') {
+    throw HarnessError("plugin " + file + ": malformed descriptor: no plugin name");
+  }
+  if (descriptor->version == nullptr) throw HarnessError("plugin " + file + ": malformed descriptor: no plugin version");
+  if ((descriptor->agent_count > 0 && descriptor->agents == nullptr) ||
+      (descriptor->timer_count > 0 && descriptor->timers == nullptr)) {
+    throw HarnessError("plugin " + file + ": malformed descriptor: null agent or timer list");
+  }
+  return descriptor;
+}
+
+// Finds the agent or timer definition named `name`; throws HarnessError naming the ones there are.
+template <typename Def>
+const Def& find_def(const std::string& file, const char* kind, const Def* const* defs, std::size_t count,
+                    std::string_view name) {
+  std::string known;
+  for (std::size_t i = 0; i < count; ++i) {
+    const Def* def = defs[i];
+    if (def == nullptr || def->name == nullptr) continue;
+    if (def->name == name) {
+      if (def->create == nullptr || def->destroy == nullptr) {
+        throw HarnessError("plugin " + file + ": " + kind + " '" + def->name + "' lacks create or destroy");
+      }
+      return *def;
+    }
+    known += (known.empty() ? "" : ", ") + std::string(def->name);
+  }
+  throw HarnessError("plugin " + file + " has no " + kind + " '" + std::string(name) + "' (its " + kind +
+                     "s: " + (known.empty() ? "none" : known) + ")");
+}
+
+// One live instance: created by the plugin, destroyed with this object.
+template <typename Def>
+class Instance {
+ public:
+  Instance(std::shared_ptr<HarnessState> state, const Def& def, const char* kind, Config config)
+      : def_(&def), context_(std::make_unique<InstanceContext>(InstanceContext{std::move(state), def.name, std::move(config)})) {
+    faust_error error{};
+    instance_ = def.create(&host_api(), reinterpret_cast<faust_host_context*>(context_.get()), &error);
+    if (instance_ == nullptr) {
+      throw HarnessError(std::string(kind) + " '" + def.name + "': create failed: " + error_text(error, "create"));
+    }
+  }
+  Instance(Instance&& other) noexcept
+      : def_(other.def_), context_(std::move(other.context_)), instance_(std::exchange(other.instance_, nullptr)) {}
+  Instance& operator=(Instance&& other) noexcept {
+    if (this != &other) {
+      destroy();
+      def_ = other.def_;
+      context_ = std::move(other.context_);
+      instance_ = std::exchange(other.instance_, nullptr);
+    }
+    return *this;
+  }
+  Instance(const Instance&) = delete;
+  Instance& operator=(const Instance&) = delete;
+  ~Instance() { destroy(); }
+
+  const std::string& name() const noexcept { return context_->component; }
+  const InstanceContext& context() const noexcept { return *context_; }
+
+ protected:
+  const Def& def() const noexcept { return *def_; }
+  void* instance() const noexcept { return instance_; }
+
+ private:
+  void destroy() noexcept {
+    if (instance_ != nullptr) def_->destroy(instance_);
+    instance_ = nullptr;
+  }
+
+  const Def* def_;
+  std::unique_ptr<InstanceContext> context_;  // its address is the plugin's context: never moves
+  void* instance_ = nullptr;
+};
+
+}  // namespace detail
+
+// An agent instance. Like faust-host, call handle() from one thread at a time per instance.
+class AgentUnderTest : public detail::Instance<faust_agent_def> {
+ public:
+  using Instance::Instance;
+
+  Outcome handle(std::string_view value) {
+    InputMessage message;
+    message.value = std::string(value);
+    return handle(message);
+  }
+  Outcome handle(std::string_view key, std::string_view value, const Headers& headers = {}) {
+    InputMessage message;
+    message.key = std::string(key);
+    message.value = std::string(value);
+    message.headers = headers;
+    return handle(message);
+  }
+  Outcome handle(const InputMessage& input) {
+    if (def().handle == nullptr) return Outcome::failure("agent '" + name() + "' has no handle function");
+    std::string topic;
+    if (input.topic) {
+      topic = *input.topic;
+    } else {
+      std::lock_guard lock(context().state->mutex);
+      topic = context().state->app_ids.back() + "-" + name();
+    }
+    std::vector<faust_header> headers;
+    headers.reserve(input.headers.size());
+    for (const auto& [key, value] : input.headers) headers.push_back(faust_header{key.c_str(), value.data(), value.size()});
+    faust_message message{};
+    message.key = input.key ? input.key->data() : nullptr;
+    message.key_size = input.key ? input.key->size() : 0;
+    message.value = input.value.data();
+    message.value_size = input.value.size();
+    message.headers = headers.empty() ? nullptr : headers.data();
+    message.header_count = headers.size();
+    message.topic = topic.c_str();
+    message.partition = input.partition;
+    message.offset = input.offset ? *input.offset : next_offset_;
+    message.timestamp_ms =
+        input.timestamp_ms ? *input.timestamp_ms
+                           : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+    next_offset_ = message.offset + 1;
+    faust_error error{};
+    if (def().handle(instance(), &message, &error) == FAUST_OK) return Outcome::success();
+    return Outcome::failure(detail::error_text(error, "handle"));
+  }
+
+ private:
+  std::int64_t next_offset_ = 0;
+};
+
+// A timer instance. tick() runs it once, whatever set_leader() says: faust-host checks on_leader
+// before ticking; a plugin that asks is_leader() itself sees set_leader()'s value.
+class TimerUnderTest : public detail::Instance<faust_timer_def> {
+ public:
+  using Instance::Instance;
+
+  Outcome tick() {
+    if (def().tick == nullptr) return Outcome::failure("timer '" + name() + "' has no tick function");
+    faust_error error{};
+    if (def().tick(instance(), &error) == FAUST_OK) return Outcome::success();
+    return Outcome::failure(detail::error_text(error, "tick"));
+  }
+};
+
+// Loads one plugin and stands in for faust-host towards its agents and timers. Thread-safe:
+// instances may run on threads of their own while the test reads what they logged and sent.
+class PluginHarness {
+ public:
+  // Loads the plugin (dlopen RTLD_NOW | RTLD_LOCAL) and checks its ABI handshake.
+  explicit PluginHarness(const std::string& plugin_file) : state_(std::make_shared<detail::HarnessState>()) {
+    state_->file = plugin_file;
+    state_->descriptor = detail::load_plugin(plugin_file);
+  }
+
+  std::string plugin_name() const { return state_->descriptor->name; }
+  std::string plugin_version() const { return state_->descriptor->version; }
+  std::vector<std::string> agent_names() const { return names(state_->descriptor->agents, state_->descriptor->agent_count); }
+  std::vector<std::string> timer_names() const { return names(state_->descriptor->timers, state_->descriptor->timer_count); }
+
+  // Creates an instance of the agent named `name` with the given `config:` values.
+  AgentUnderTest agent(std::string_view name, Config config = {}) const {
+    const faust_plugin_descriptor& d = *state_->descriptor;
+    return AgentUnderTest(state_, detail::find_def(state_->file, "agent", d.agents, d.agent_count, name), "agent",
+                          std::move(config));
+  }
+  // Creates an instance of the timer named `name` with the given `config:` values.
+  TimerUnderTest timer(std::string_view name, Config config = {}) const {
+    const faust_plugin_descriptor& d = *state_->descriptor;
+    return TimerUnderTest(state_, detail::find_def(state_->file, "timer", d.timers, d.timer_count, name), "timer",
+                          std::move(config));
+  }
+
+  // What is_leader() answers from now on (false at first).
+  void set_leader(bool leader) {
+    std::lock_guard lock(state_->mutex);
+    state_->leader = leader;
+  }
+  // What app_id() answers from now on ("test-app" at first).
+  void set_app_id(std::string app_id) {
+    std::lock_guard lock(state_->mutex);
+    state_->app_ids.push_back(std::move(app_id));
+  }
+  // Every send fails from now on with `message` as the host's error; nothing is recorded.
+  void fail_sends(std::string message) {
+    std::lock_guard lock(state_->mutex);
+    state_->send_failure = std::move(message);
+  }
+  // Sends succeed again.
+  void accept_sends() {
+    std::lock_guard lock(state_->mutex);
+    state_->send_failure.reset();
+  }
+
+  // Everything sent so far, in order.
+  std::vector<SentMessage> sent() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->sent;
+  }
+  // Everything logged so far, in order.
+  std::vector<LogLine> logs() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->logs;
+  }
+  // The log as faust-host prints it, without time and level: "[component] message".
+  std::vector<std::string> log_lines() const {
+    std::vector<std::string> lines;
+    for (const LogLine& line : logs()) lines.push_back("[" + line.component + "] " + line.message);
+    return lines;
+  }
+  // Forgets what was sent and logged so far.
+  void clear() {
+    std::lock_guard lock(state_->mutex);
+    state_->sent.clear();
+    state_->logs.clear();
+  }
+
+ private:
+  template <typename Def>
+  static std::vector<std::string> names(const Def* const* defs, std::size_t count) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < count; ++i) {
+      if (defs[i] != nullptr && defs[i]->name != nullptr) out.emplace_back(defs[i]->name);
+    }
+    return out;
+  }
+
+  std::shared_ptr<detail::HarnessState> state_;
+};
+
+}  // namespace faust::testing

@@ -1,0 +1,52 @@
+// `faulty`: a test-only agent that misbehaves on request, for the fault-injection tests.
+//
+//   "fail..."   fails with a faust::sdk::Error (a std::exception)
+//   "throw..."  throws something that is not a std::exception
+//   "block:N"   blocks for N seconds, then is handled
+//   otherwise   handled
+//
+// Every call is logged first as "received <value>" (so retries can be counted) and every
+// handled message as "handled <value>". Long values are logged by size, never whole.
+#include <chrono>
+#include <faust/plugin.hpp>
+#include <string>
+#include <string_view>
+#include <thread>
+
+namespace {
+
+constexpr std::size_t kLongestLoggedValue = 200;
+
+std::string printable(std::string_view value) {
+  if (value.size() <= kLongestLoggedValue) return std::string(value);
+  return std::to_string(value.size()) + " bytes starting with " + std::string(value.substr(0, 16));
+}
+
+// Not derived from std::exception: the SDK must still keep it from crossing into the host.
+struct NotAStdException {
+  int code = 7;
+};
+
+class FaultyAgent : public faust::sdk::Agent {
+ public:
+  explicit FaultyAgent(faust::sdk::Host& host) : host_(host) {}
+
+  void handle(const faust::sdk::Message& message) override {
+    const std::string_view value = message.value();
+    host_.info("received " + printable(value));
+    if (value.starts_with("fail")) throw faust::sdk::Error("refused " + printable(value));
+    if (value.starts_with("throw")) throw NotAStdException{};
+    if (value.starts_with("block:")) {
+      const int seconds = std::stoi(std::string(value.substr(6)));
+      std::this_thread::sleep_for(std::chrono::seconds(seconds));
+    }
+    host_.info("handled " + printable(value));
+  }
+
+ private:
+  faust::sdk::Host& host_;
+};
+
+}  // namespace
+
+FAUST_PLUGIN("faulty", "1.0.0", FAUST_AGENTS(faust::sdk::agent<FaultyAgent>("faulty")), FAUST_TIMERS());

@@ -1,0 +1,227 @@
+// The SDK's plugin harness itself (faust/testing/plugin_harness.hpp): what it gives a plugin, what
+// it records, and the plugins it refuses, using the fixture plugins.
+#include <gtest/gtest.h>
+
+#include <faust/testing/plugin_harness.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_dirs.h"
+
+namespace faust::testing {
+namespace {
+
+std::string probe_file() { return fixture("sdk_probe").string(); }
+
+std::vector<std::string> messages(const PluginHarness& harness) {
+  std::vector<std::string> out;
+  for (const LogLine& line : harness.logs()) out.push_back(line.message);
+  return out;
+}
+
+TEST(PluginHarness, GivesTheAgentAppIdLeadershipAndConfig) {
+  PluginHarness harness(probe_file());
+  auto probe = harness.agent("probe", {{"greeting", "hi"}});
+
+  ASSERT_TRUE(probe.handle("v"));
+  harness.set_app_id("leader-example");
+  harness.set_leader(true);
+  ASSERT_TRUE(probe.handle("v"));
+
+  const std::vector<std::string> lines = messages(harness);
+  ASSERT_EQ(lines.size(), 20u);
+  EXPECT_EQ(lines[0], "app_id=test-app");
+  EXPECT_EQ(lines[1], "is_leader=false");
+  EXPECT_EQ(lines[2], "greeting=hi");
+  EXPECT_EQ(lines[3], "missing=unset");
+  EXPECT_EQ(lines[10], "app_id=leader-example");
+  EXPECT_EQ(lines[11], "is_leader=true");
+}
+
+TEST(PluginHarness, HandsOverKeyValueHeadersAndWhereTheMessageCameFrom) {
+  PluginHarness harness(probe_file());
+  auto probe = harness.agent("probe");
+
+  ASSERT_TRUE(probe.handle("k1", "first", {{"trace-id", "t-1"}, {"bin", std::string("\0\1", 2)}}));
+
+  const std::vector<std::string> lines = messages(harness);
+  EXPECT_EQ(lines[4], "key='k1'");
+  EXPECT_EQ(lines[5], "value=first");
+  EXPECT_EQ(lines[6], "header trace-id: 3 bytes");
+  EXPECT_EQ(lines[7], "header bin: 2 bytes");
+  EXPECT_EQ(lines[8], "trace-id=t-1");
+  EXPECT_EQ(lines[9].rfind("at test-app-probe[0]@0 ts=", 0), 0u) << lines[9];
+}
+
+TEST(PluginHarness, NumbersOffsetsAndTakesExplicitMessageFields) {
+  PluginHarness harness(probe_file());
+  auto probe = harness.agent("probe");
+
+  ASSERT_TRUE(probe.handle("a"));
+  harness.clear();
+  ASSERT_TRUE(probe.handle("b"));
+  EXPECT_EQ(messages(harness)[4], "key=none");
+  EXPECT_EQ(messages(harness)[7].rfind("at test-app-probe[0]@1 ", 0), 0u) << messages(harness)[7];
+
+  harness.clear();
+  InputMessage message;
+  message.value = "c";
+  message.topic = "greetings";
+  message.partition = 3;
+  message.offset = 41;
+  message.timestamp_ms = 1700000000000;
+  ASSERT_TRUE(probe.handle(message));
+  EXPECT_EQ(messages(harness)[7], "at greetings[3]@41 ts=1700000000000");
+}
+
+TEST(PluginHarness, RecordsEveryLogLevel) {
+  PluginHarness harness(probe_file());
+  auto probe = harness.agent("probe");
+
+  ASSERT_TRUE(probe.handle("v"));
+
+  const std::vector<LogLine> logs = harness.logs();
+  ASSERT_EQ(logs.size(), 10u);
+  EXPECT_EQ(logs[0].level, FAUST_LOG_INFO);
+  EXPECT_EQ(logs[8].level, FAUST_LOG_DEBUG);
+  EXPECT_EQ(logs[8].message, "debug line");
+  EXPECT_EQ(logs[9].level, FAUST_LOG_WARN);
+  EXPECT_EQ(logs[9].component, "probe");
+}
+
+TEST(PluginHarness, ReturnsTheErrorAHandlerReports) {
+  PluginHarness harness(probe_file());
+  auto throws = harness.agent("throws");
+  auto throws_unknown = harness.agent("throws_unknown");
+
+  const Outcome outcome = throws.handle("x");
+  EXPECT_FALSE(outcome);
+  EXPECT_EQ(outcome.error(), "bad greeting: x");
+  EXPECT_EQ(throws_unknown.handle("x").error(), "unknown exception");
+  EXPECT_TRUE(throws.handle("y").error() == "bad greeting: y");
+}
+
+TEST(PluginHarness, RecordsSendsToTopicsWithKeyAndHeaders) {
+  PluginHarness harness(probe_file());
+  auto timer = harness.timer("send_to_topic", {{"topic", "audit"}});
+
+  ASSERT_TRUE(timer.tick());
+
+  const std::vector<SentMessage> sent = harness.sent();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].agent, "");
+  EXPECT_EQ(sent[0].topic, "audit");
+  EXPECT_EQ(sent[0].key, std::optional<std::string>("the-key"));
+  EXPECT_EQ(sent[0].value, "payload");
+  EXPECT_EQ(sent[0].headers, (Headers{{"trace-id", "abc"}}));
+  EXPECT_EQ(sent[0].from, "send_to_topic");
+}
+
+TEST(PluginHarness, FailedSendsReachThePluginAsErrors) {
+  PluginHarness harness(probe_file());
+  auto timer = harness.timer("catches_send_error");
+
+  ASSERT_TRUE(timer.tick());
+  EXPECT_EQ(harness.sent().size(), 1u);
+  EXPECT_EQ(harness.sent()[0].key, std::optional<std::string>(""));  // an empty key is still a key
+
+  harness.clear();
+  harness.fail_sends("send: no agent named 'say' in the manifest");
+  ASSERT_TRUE(timer.tick());
+  EXPECT_TRUE(harness.sent().empty());
+  ASSERT_EQ(harness.logs().size(), 1u);
+  EXPECT_EQ(harness.logs()[0].level, FAUST_LOG_ERROR);
+  EXPECT_EQ(harness.logs()[0].message, "caught: send: no agent named 'say' in the manifest");
+}
+
+TEST(PluginHarness, ReportsAFailedCreateWithThePluginsMessage) {
+  PluginHarness harness(fixture("create_fails").string());
+
+  try {
+    harness.agent("create_fails");
+    FAIL() << "created";
+  } catch (const HarnessError& error) {
+    EXPECT_STREQ(error.what(), "agent 'create_fails': create failed: database unreachable");
+  }
+}
+
+TEST(PluginHarness, NamesTheAgentsThereAreWhenOneIsMissing) {
+  PluginHarness harness(probe_file());
+
+  try {
+    harness.agent("say");
+    FAIL() << "created";
+  } catch (const HarnessError& error) {
+    EXPECT_EQ(std::string(error.what()),
+              "plugin " + probe_file() + " has no agent 'say' (its agents: probe, throws, throws_unknown, long_error)");
+  }
+}
+
+TEST(PluginHarness, InstancesOutliveTheHarness) {
+  std::optional<AgentUnderTest> agent;
+  {
+    PluginHarness harness(plugin("say").string());
+    agent.emplace(harness.agent("say"));
+  }
+  EXPECT_TRUE(agent->handle("still here"));
+}
+
+TEST(PluginHarness, RecordsFromManyThreads) {
+  PluginHarness harness(plugin("say").string());
+  constexpr int kThreads = 4;
+  constexpr int kMessages = 200;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&harness] {
+      auto say = harness.agent("say");  // one instance per thread, as faust-host's lanes have
+      for (int i = 0; i < kMessages; ++i) say.handle(std::to_string(i));
+    });
+  }
+  for (auto& thread : threads) thread.join();
+
+  EXPECT_EQ(harness.logs().size(), static_cast<std::size_t>(kThreads * kMessages));
+}
+
+struct Refusal {
+  const char* fixture;
+  std::string expected_after_file;
+};
+
+class PluginHarnessRefuses : public ::testing::TestWithParam<Refusal> {};
+
+TEST_P(PluginHarnessRefuses, APluginTheHostWouldRefuse) {
+  const std::string file = fixture(GetParam().fixture).string();
+  try {
+    PluginHarness harness(file);
+    FAIL() << "loaded " << file;
+  } catch (const HarnessError& error) {
+    EXPECT_EQ(std::string(error.what()), "plugin " + file + GetParam().expected_after_file);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fixtures, PluginHarnessRefuses,
+    ::testing::Values(
+        Refusal{"abi_major_2", ": plugin ABI 2.0, this SDK supports " + std::to_string(FAUST_PLUGIN_ABI_MAJOR) + ".x"},
+        Refusal{"abi_minor_newer", ": plugin ABI " + std::to_string(FAUST_PLUGIN_ABI_MAJOR) + "." +
+                                       std::to_string(FAUST_PLUGIN_ABI_MINOR + 1) + " is newer than this SDK's " +
+                                       std::to_string(FAUST_PLUGIN_ABI_MAJOR) + "." +
+                                       std::to_string(FAUST_PLUGIN_ABI_MINOR)},
+        Refusal{"descriptor_too_small", ": descriptor struct_size 16 is smaller than the " +
+                                            std::to_string(sizeof(faust_plugin_descriptor)) + " bytes ABI 1.0 needs"},
+        Refusal{"no_entry", ": no entry symbol faust_plugin_entry (a plugin ends with FAUST_PLUGIN(...) or exports "
+                            "it itself)"}),
+    [](const ::testing::TestParamInfo<Refusal>& param) { return std::string(param.param.fixture); });
+
+TEST(PluginHarness, SaysWhyAFileCannotBeLoaded) {
+  try {
+    PluginHarness harness("/nonexistent/say.so");
+    FAIL() << "loaded";
+  } catch (const HarnessError& error) {
+    EXPECT_EQ(std::string(error.what()).rfind("plugin /nonexistent/say.so: cannot load: ", 0), 0u) << error.what();
+  }
+}
+
+}  // namespace
+}  // namespace faust::testing

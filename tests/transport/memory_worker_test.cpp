@@ -1,0 +1,125 @@
+// The tutorial on the memory:// broker through the real faust-host binary: one worker, always the
+// leader, greets itself; its web port serves /readyz and /metrics; SIGINT stops it cleanly.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "http_get.h"
+#include "worker_process.h"
+
+namespace faust::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class TempFolder {
+ public:
+  TempFolder() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "memory_worker_test.XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempFolder() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::string read_file(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// configs/leader-memory.yaml with greetings every 0.2 s instead of 2 s.
+std::filesystem::path fast_manifest(const TempFolder& folder) {
+  std::string manifest = read_file(FAUST_MEMORY_MANIFEST);
+  const std::string interval = "interval: 2.0";
+  const auto at = manifest.find(interval);
+  if (at == std::string::npos) throw std::runtime_error("no '" + interval + "' in " FAUST_MEMORY_MANIFEST);
+  manifest.replace(at, interval.size(), "interval: 0.2");
+  const auto file = folder.path() / "leader-memory.yaml";
+  std::ofstream(file) << manifest;
+  return file;
+}
+
+std::vector<std::string> captures(const std::string& log, const std::regex& pattern) {
+  std::vector<std::string> out;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), pattern); it != std::sregex_iterator(); ++it) {
+    out.push_back((*it)[1].str());
+  }
+  return out;
+}
+
+// Greetings that were both sent by the timer and printed by the agent.
+std::vector<std::string> greetings_handled(const std::string& log) {
+  static const std::regex sent_line(R"(\[publish_greetings\] sent greeting (\S+))");
+  static const std::regex said_line(R"(\[say\] (\S+))");
+  const std::vector<std::string> said = captures(log, said_line);
+  const std::set<std::string> said_set(said.begin(), said.end());
+  std::vector<std::string> handled;
+  for (const auto& greeting : captures(log, sent_line)) {
+    if (said_set.count(greeting) > 0) handled.push_back(greeting);
+  }
+  return handled;
+}
+
+TEST(MemoryWorker, RunsTheTutorialWithoutABroker) {
+  TempFolder folder;
+  const auto manifest = fast_manifest(folder);
+  WorkerProcess worker(FAUST_HOST_BINARY, {"--manifest", manifest.string(), "--web-port", "0", "-l", "info"},
+                       folder.path() / "worker.log");
+
+  ASSERT_TRUE(worker.wait_for_log("worker ready", 30s)) << worker.log();
+  std::smatch match;
+  const std::string log = worker.log();
+  ASSERT_TRUE(std::regex_search(log, match, std::regex(R"(web: serving http://127\.0\.0\.1:(\d+)/)"))) << log;
+  const auto port = static_cast<std::uint16_t>(std::stoi(match[1].str()));
+  EXPECT_NE(log.find("this worker is now the leader (generation 1)"), std::string::npos) << log;
+
+  // Each greeting the leader sends reaches `say` in the same process.
+  ASSERT_TRUE(eventually(30s, [&] { return greetings_handled(worker.log()).size() >= 3; })) << worker.log();
+  const auto ready = http_get(port, "/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200) << ready->body;
+  const auto metrics = http_get(port, "/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_NE(metrics->body.find("faust_is_leader 1"), std::string::npos) << metrics->body;
+  EXPECT_NE(metrics->body.find("faust_timer_fires_total{timer=\"publish_greetings\"}"), std::string::npos)
+      << metrics->body;
+
+  worker.signal(SIGINT);
+  const auto exit_code = worker.wait_exit(30s);
+  ASSERT_TRUE(exit_code) << "still running after SIGINT\n" << worker.log();
+  EXPECT_EQ(*exit_code, 0) << worker.log();
+  EXPECT_TRUE(worker.wait_for_log("stopped", 1s)) << worker.log();
+  EXPECT_EQ(worker.log().find("[error]"), std::string::npos) << worker.log();
+}
+
+TEST(MemoryWorker, CheckAcceptsTheMemoryManifest) {
+  TempFolder folder;
+  WorkerProcess check(FAUST_HOST_BINARY, {"check", "--manifest", FAUST_MEMORY_MANIFEST}, folder.path() / "check.log");
+
+  const auto exit_code = check.wait_exit(30s);
+  ASSERT_TRUE(exit_code);
+  EXPECT_EQ(*exit_code, 0) << check.log();
+  EXPECT_NE(check.log().find("app leader-example, broker memory://"), std::string::npos) << check.log();
+}
+
+}  // namespace
+}  // namespace faust::testing
