@@ -122,8 +122,9 @@ int run(const Options& options) {
   const std::int64_t committed_ns = realtime_ns();
   consumer->close();
   if (consumed < options.count) {
-    std::fprintf(stderr, "bare-consumer: consumed %lld of %lld within %.0f s\n", static_cast<long long>(consumed),
-                 static_cast<long long>(options.count), options.timeout_seconds);
+    std::fprintf(stderr, "bare-consumer: consumed %lld of %lld within %.0f s\n",
+                 static_cast<long long>(consumed), static_cast<long long>(options.count),
+                 options.timeout_seconds);
     return 1;
   }
   if (committed != RdKafka::ERR_NO_ERROR) {
@@ -131,9 +132,11 @@ int run(const Options& options) {
     return 1;
   }
   std::printf(
-      "{\"count\": %lld, \"assigned_ns\": %lld, \"first_ns\": %lld, \"last_ns\": %lld, \"committed_ns\": %lld}\n",
-      static_cast<long long>(consumed), static_cast<long long>(recorder.assigned_ns), static_cast<long long>(first_ns),
-      static_cast<long long>(last_ns), static_cast<long long>(committed_ns));
+      "{\"count\": %lld, \"assigned_ns\": %lld, \"first_ns\": %lld, \"last_ns\": %lld, \"committed_ns\": "
+      "%lld}\n",
+      static_cast<long long>(consumed), static_cast<long long>(recorder.assigned_ns),
+      static_cast<long long>(first_ns), static_cast<long long>(last_ns),
+      static_cast<long long>(committed_ns));
   return 0;
 }
 

@@ -10,9 +10,8 @@
 #include <librdkafka/rdkafka.h>
 #include <time.h>
 
-#include <atomic>
-
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -89,12 +88,14 @@ int create_topic(const std::string& broker, const std::string& topic, int partit
   } else {
     size_t count = 0;
     const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(event);
-    const rd_kafka_topic_result_t** results = result ? rd_kafka_CreateTopics_result_topics(result, &count) : nullptr;
+    const rd_kafka_topic_result_t** results =
+        result ? rd_kafka_CreateTopics_result_topics(result, &count) : nullptr;
     if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
       status = fail({std::string("creating topic ") + topic + ": " + rd_kafka_event_error_string(event)});
     } else if (count == 1 && rd_kafka_topic_result_error(results[0]) != RD_KAFKA_RESP_ERR_NO_ERROR &&
                rd_kafka_topic_result_error(results[0]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-      status = fail({std::string("creating topic ") + topic + ": " + rd_kafka_topic_result_error_string(results[0])});
+      status = fail(
+          {std::string("creating topic ") + topic + ": " + rd_kafka_topic_result_error_string(results[0])});
     } else {
       std::printf("{\"topic\": \"%s\", \"partitions\": %d}\n", topic.c_str(), partitions);
     }
@@ -122,7 +123,8 @@ void count_delivery(rd_kafka_t* /*handle*/, const rd_kafka_message_t* message, v
 
 // Spreads `count` values of `size` bytes evenly over the partitions (message i to partition
 // i mod P), batched hard: what is measured later is consuming, not this.
-int produce(const std::string& broker, const std::string& topic, int partitions, std::int64_t count, int size) {
+int produce(const std::string& broker, const std::string& topic, int partitions, std::int64_t count,
+            int size) {
   Failure failure;
   DeliveryCounts counts;
   auto client = make_client(RD_KAFKA_PRODUCER,
@@ -156,24 +158,28 @@ int produce(const std::string& broker, const std::string& topic, int partitions,
   const rd_kafka_resp_err_t flushed = rd_kafka_flush(client->get(), 120000);
   const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
   rd_kafka_topic_destroy(handle);
-  if (flushed != RD_KAFKA_RESP_ERR_NO_ERROR) return fail({std::string("flush: ") + rd_kafka_err2str(flushed)});
+  if (flushed != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return fail({std::string("flush: ") + rd_kafka_err2str(flushed)});
   if (counts.failed > 0) {
     return fail({std::to_string(counts.failed) + " message(s) not delivered, first: " + counts.first_error});
   }
-  std::printf("{\"topic\": \"%s\", \"partitions\": %d, \"count\": %lld, \"size\": %d, \"seconds\": %.3f, \"rate\": %.0f}\n",
-              topic.c_str(), partitions, static_cast<long long>(counts.delivered), size, seconds,
-              static_cast<double>(counts.delivered) / seconds);
+  std::printf(
+      "{\"topic\": \"%s\", \"partitions\": %d, \"count\": %lld, \"size\": %d, \"seconds\": %.3f, \"rate\": "
+      "%.0f}\n",
+      topic.c_str(), partitions, static_cast<long long>(counts.delivered), size, seconds,
+      static_cast<double>(counts.delivered) / seconds);
   return 0;
 }
 
 // Polls the group's committed offsets until they add up to `target`, and prints when. Uses a
 // client of the group that never subscribes, so it never joins or disturbs the group.
-int wait_committed(const std::string& broker, const std::string& group, const std::string& topic, int partitions,
-                   std::int64_t target, double timeout_seconds, int interval_ms) {
+int wait_committed(const std::string& broker, const std::string& group, const std::string& topic,
+                   int partitions, std::int64_t target, double timeout_seconds, int interval_ms) {
   Failure failure;
-  auto client = make_client(RD_KAFKA_CONSUMER,
-                            {{"bootstrap.servers", broker}, {"group.id", group}, {"enable.auto.commit", "false"}},
-                            nullptr, nullptr, failure);
+  auto client =
+      make_client(RD_KAFKA_CONSUMER,
+                  {{"bootstrap.servers", broker}, {"group.id", group}, {"enable.auto.commit", "false"}},
+                  nullptr, nullptr, failure);
   if (!client) return fail(failure);
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
   for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
@@ -228,15 +234,15 @@ int latency(const std::string& broker, const std::string& group, const std::stri
   std::atomic<bool> assigned{false};
   char error[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
-           {"bootstrap.servers", broker},
-           {"group.id", group},
-           {"session.timeout.ms", "6000"},
-           {"heartbeat.interval.ms", "500"},
-           {"partition.assignment.strategy", "range"},
-           {"enable.auto.commit", "false"},
-           {"auto.offset.reset", "earliest"},
-           {"isolation.level", "read_committed"}}) {
+  for (const auto& [name, value] :
+       std::vector<std::pair<std::string, std::string>>{{"bootstrap.servers", broker},
+                                                        {"group.id", group},
+                                                        {"session.timeout.ms", "6000"},
+                                                        {"heartbeat.interval.ms", "500"},
+                                                        {"partition.assignment.strategy", "range"},
+                                                        {"enable.auto.commit", "false"},
+                                                        {"auto.offset.reset", "earliest"},
+                                                        {"isolation.level", "read_committed"}}) {
     if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof(error)) != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);
       return fail({"kafka setting " + name + ": " + error});
@@ -255,7 +261,8 @@ int latency(const std::string& broker, const std::string& group, const std::stri
   rd_kafka_topic_partition_list_add(topics, topic.c_str(), RD_KAFKA_PARTITION_UA);
   const rd_kafka_resp_err_t subscribed = rd_kafka_subscribe(consumer.get(), topics);
   rd_kafka_topic_partition_list_destroy(topics);
-  if (subscribed != RD_KAFKA_RESP_ERR_NO_ERROR) return fail({std::string("subscribe: ") + rd_kafka_err2str(subscribed)});
+  if (subscribed != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return fail({std::string("subscribe: ") + rd_kafka_err2str(subscribed)});
 
   std::FILE* file = std::fopen(output.c_str(), "a");
   if (file == nullptr) return fail({"cannot append to " + output});
@@ -275,15 +282,16 @@ int latency(const std::string& broker, const std::string& group, const std::stri
   });
 
   DeliveryCounts counts;
-  auto producer = make_client(RD_KAFKA_PRODUCER,
-                              {{"bootstrap.servers", broker}, {"enable.idempotence", "true"}, {"linger.ms", "0"}},
-                              &count_delivery, &counts, failure);
+  auto producer = make_client(
+      RD_KAFKA_PRODUCER, {{"bootstrap.servers", broker}, {"enable.idempotence", "true"}, {"linger.ms", "0"}},
+      &count_delivery, &counts, failure);
   int status = 0;
   if (!producer) {
     status = fail(failure);
   } else {
     const auto join_deadline = Clock::now() + std::chrono::seconds(30);
-    while (!assigned && Clock::now() < join_deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    while (!assigned && Clock::now() < join_deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     rd_kafka_topic_t* handle = rd_kafka_topic_new(producer->get(), topic.c_str(), nullptr);
     const auto interval = std::chrono::milliseconds(interval_ms);
     const auto end = Clock::now() + std::chrono::duration<double>(seconds);
@@ -293,8 +301,8 @@ int latency(const std::string& broker, const std::string& group, const std::stri
       std::this_thread::sleep_until(next);
       next += interval;
       const std::string value = std::to_string(monotonic_ns());
-      if (rd_kafka_produce(handle, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, const_cast<char*>(value.data()),
-                           value.size(), nullptr, 0, nullptr) != 0) {
+      if (rd_kafka_produce(handle, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
+                           const_cast<char*>(value.data()), value.size(), nullptr, 0, nullptr) != 0) {
         status = fail({std::string("produce: ") + rd_kafka_err2str(rd_kafka_last_error())});
         break;
       }
@@ -303,8 +311,9 @@ int latency(const std::string& broker, const std::string& group, const std::stri
     }
     rd_kafka_topic_destroy(handle);
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the last message's way to the sink
-    if (status == 0) std::printf("{\"sent\": %lld, \"failed\": %lld}\n", static_cast<long long>(sent),
-                                 static_cast<long long>(counts.failed));
+    if (status == 0)
+      std::printf("{\"sent\": %lld, \"failed\": %lld}\n", static_cast<long long>(sent),
+                  static_cast<long long>(counts.failed));
   }
   stopping = true;
   sink.join();
@@ -330,9 +339,12 @@ int main(int argc, char** argv) {
   int poll_interval_ms = 20;
 
   auto* create = app.add_subcommand("create-topic", "Create a topic (an existing one is fine)");
-  auto* produce = app.add_subcommand("produce", "Produce COUNT values of SIZE bytes, spread over the partitions");
-  auto* watch = app.add_subcommand("wait-committed", "Wait until a group's committed offsets add up to TARGET");
-  auto* latency = app.add_subcommand("latency", "Timer-to-consumer latency with librdkafka alone, to OUTPUT (ns per line)");
+  auto* produce =
+      app.add_subcommand("produce", "Produce COUNT values of SIZE bytes, spread over the partitions");
+  auto* watch =
+      app.add_subcommand("wait-committed", "Wait until a group's committed offsets add up to TARGET");
+  auto* latency = app.add_subcommand(
+      "latency", "Timer-to-consumer latency with librdkafka alone, to OUTPUT (ns per line)");
   auto* version = app.add_subcommand("version", "Print the librdkafka version in use");
   int interval_ms = 10;
   double seconds = 30;
@@ -359,7 +371,8 @@ int main(int argc, char** argv) {
   if (*create) return faust::bench::create_topic(broker, topic, partitions);
   if (*produce) return faust::bench::produce(broker, topic, partitions, count, size);
   if (*watch) {
-    return faust::bench::wait_committed(broker, group, topic, partitions, target, timeout_seconds, poll_interval_ms);
+    return faust::bench::wait_committed(broker, group, topic, partitions, target, timeout_seconds,
+                                        poll_interval_ms);
   }
   if (*latency) return faust::bench::latency(broker, group, topic, interval_ms, seconds, output);
   if (*version) std::printf("%s\n", rd_kafka_version_str());

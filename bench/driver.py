@@ -689,6 +689,16 @@ def ratio(a: dict, b: dict, fmt: str = ".1f") -> str:
     return format(a["median"] / b["median"], fmt) + "×"
 
 
+def verdict(stat: dict, limit: float, higher_is_better: bool = False) -> str:
+    """"met" when every run meets the target; "met by the median" when only the median does."""
+    def ok(value: float) -> bool:
+        return value >= limit if higher_is_better else value <= limit
+    worst = stat["min"] if higher_is_better else stat["max"]
+    if ok(worst):
+        return "met"
+    return "met by the median, not in every run" if ok(stat["median"]) else "NOT met"
+
+
 def build_tables(data: dict) -> tuple[str, list[tuple[str, str, str]], dict]:
     """Markdown for the results and the targets, plus the medians the chart needs."""
     out: list[str] = []
@@ -720,12 +730,15 @@ def build_tables(data: dict) -> tuple[str, list[tuple[str, str, str]], dict]:
                 f"**{ratio(stat['faust-host (tuned)']['rate'], stat['bare (tuned)']['rate'], '.2f')}**. "
                 f"Committed: faust-host / Faust {ratio(fh['rate_committed'], fa['rate_committed'])}, "
                 f"faust-host / bare {ratio(fh['rate_committed'], bare['rate_committed'], '.2f')}.", ""]
+        tuned = stat["faust-host (tuned)"]
         vs_faust = fh["rate"]["median"] / fa["rate"]["median"]
         vs_bare = fh["rate"]["median"] / bare["rate"]["median"]
-        targets.append(("throughput ≥ 20× Faust", f"{vs_faust:.1f}×", "met" if vs_faust >= 20 else "NOT met"))
-        targets.append(("throughput ≥ 80% of bare librdkafka", f"{vs_bare * 100:.0f}% (tuned: "
-                        f"{stat['faust-host (tuned)']['rate']['median'] / stat['bare (tuned)']['rate']['median'] * 100:.0f}%)",
-                        "met" if vs_bare >= 0.8 else "NOT met"))
+        tuned_vs_faust = tuned["rate"]["median"] / fa["rate"]["median"]
+        tuned_vs_bare = tuned["rate"]["median"] / stat["bare (tuned)"]["rate"]["median"]
+        targets.append(("throughput ≥ 20× Faust", f"{vs_faust:.1f}× (tuned: {tuned_vs_faust:.1f}×)",
+                        "met" if vs_faust >= 20 else ("NOT met (met when tuned)" if tuned_vs_faust >= 20 else "NOT met")))
+        targets.append(("throughput ≥ 80% of bare librdkafka", f"{vs_bare * 100:.0f}% (tuned: {tuned_vs_bare * 100:.0f}%)",
+                        "met" if vs_bare >= 0.8 and tuned_vs_bare >= 0.8 else "NOT met"))
         chart["throughput"] = {k: v["rate"]["median"] for k, v in stat.items()}
 
     if "latency" in data["scenarios"]:
@@ -746,8 +759,8 @@ def build_tables(data: dict) -> tuple[str, list[tuple[str, str, str]], dict]:
         out.append("")
         p99 = stat["faust-host"]["p99_ms"]["median"]
         targets.append(("latency p99 ≤ 5 ms", f"{p99:.2f} ms (worst run {stat['faust-host']['p99_ms']['max']:.2f}; "
-                        f"bare librdkafka {stat['bare']['p99_ms']['median']:.2f})",
-                        "met" if p99 <= 5 else "NOT met"))
+                        f"bare librdkafka {stat['bare']['p99_ms']['median']:.2f}, worst "
+                        f"{stat['bare']['p99_ms']['max']:.2f})", verdict(stat["faust-host"]["p99_ms"], 5.0)))
         chart["latency"] = {k: (v["p50_ms"]["median"], v["p99_ms"]["median"]) for k, v in stat.items()}
 
     if "failover" in data["scenarios"]:
@@ -783,10 +796,9 @@ def build_tables(data: dict) -> tuple[str, list[tuple[str, str, str]], dict]:
         sigkill = summarize([r["sigkill"]["first_tick_s"] - max(0.0, r["sigkill"]["schedule_wait_s"]) for r in fh_runs])
         targets.append(("SIGINT failover ≤ 1 s to the new leader's first tick (interval excluded)",
                         f"{sigint['median']:.3f} s (worst {sigint['max']:.3f}; raw first tick {sigint_raw['median']:.3f})",
-                        "met" if sigint["max"] <= 1.0 else "NOT met"))
+                        verdict(sigint, 1.0)))
         targets.append(("SIGKILL failover ≤ session timeout + 1 s (7 s)",
-                        f"{sigkill['median']:.3f} s (worst {sigkill['max']:.3f})",
-                        "met" if sigkill["max"] <= 7.0 else "NOT met"))
+                        f"{sigkill['median']:.3f} s (worst {sigkill['max']:.3f})", verdict(sigkill, 7.0)))
 
     if "footprint" in data["scenarios"]:
         fp = data["scenarios"]["footprint"]
@@ -807,9 +819,9 @@ def build_tables(data: dict) -> tuple[str, list[tuple[str, str, str]], dict]:
         out += ["", f"Ratios Faust / faust-host: RSS {ratio(fa['rss_mb'], fh['rss_mb'])}, CPU "
                 f"{ratio(fa['cpu_percent'], fh['cpu_percent'])}, start-up {ratio(fa['ready_s'], fh['ready_s'])}.", ""]
         targets.append(("idle RSS ≤ 20 MB", f"{fh['rss_mb']['median']:.1f} MB (anon {fh['rss_anon_mb']['median']:.1f})",
-                        "met" if fh["rss_mb"]["median"] <= 20 else "NOT met"))
+                        verdict(fh["rss_mb"], 20.0)))
         targets.append(("exec → ready ≤ 1 s", f"{fh['ready_s']['median']:.3f} s (worst {fh['ready_s']['max']:.3f})",
-                        "met" if fh["ready_s"]["max"] <= 1.0 else "NOT met"))
+                        verdict(fh["ready_s"], 1.0)))
         chart["footprint"] = {k: (v["rss_mb"]["median"], v["ready_s"]["median"], v["cpu_percent"]["median"])
                               for k, v in stat.items()}
     return "\n".join(out), targets, chart
@@ -830,6 +842,9 @@ def write_report(data: dict, results_dir: Path) -> str:
         "**Settings:** " + ", ".join(f"{k}={val}" for k, val in s.items() if k != "build") + ".", "",
         "## Targets", "", "| target | measured (faust-host) | |", "|---|---|---|"]
     lines += [f"| {name} | {value} | {verdict} |" for name, value, verdict in targets]
+    if (results_dir / "profile.md").exists():
+        lines += ["", "Where faust-host misses a target, [profile.md](profile.md) says where the time goes and what "
+                  "to change."]
     lines += ["", "## Results", "", body, "", "![chart](chart.png)", ""]
     text = "\n".join(lines)
     (results_dir / "results.md").write_text(text)
@@ -841,6 +856,7 @@ def draw_chart(chart: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter
 
     colors = {"faust-host": "#2b6cb0", "faust": "#dd6b20", "bare": "#718096"}
     fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
@@ -906,6 +922,9 @@ def draw_chart(chart: dict, path: Path) -> None:
         ax.bar_label(b1, fmt="%.1f MB", fontsize=8)
         ax2.bar_label(b2, fmt="%.2f s", fontsize=8)
 
+    for ax in (axes[0][1], axes[1][0]):
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(FormatStrFormatter(""))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -918,16 +937,24 @@ SCENARIOS = {"throughput": throughput, "latency": latency, "failover": failover,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--build-dir", type=Path, required=True)
-    parser.add_argument("--broker", required=True, help="host:port of the broker")
+    parser.add_argument("--build-dir", type=Path)
+    parser.add_argument("--broker", help="host:port of the broker")
     parser.add_argument("--results", type=Path, default=BENCH_DIR / "results")
     parser.add_argument("--work-dir", type=Path, help="logs and scratch files (default: a new folder in /tmp)")
     parser.add_argument("--repeats", type=int, default=int(os.environ.get("BENCH_REPEATS", "3")))
     parser.add_argument("--only", default=os.environ.get("BENCH_ONLY", ",".join(SCENARIOS)),
                         help="comma-separated scenarios")
     parser.add_argument("--build-flags", default=os.environ.get("BENCH_BUILD_FLAGS", "?"))
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite results.md and chart.png from --results/raw.json, running nothing")
     args = parser.parse_args()
+    if args.report_only:
+        data = json.loads((args.results / "raw.json").read_text())
+        print(write_report(data, args.results))
+        return 0
 
+    if args.build_dir is None or args.broker is None:
+        parser.error("--build-dir and --broker are required (except with --report-only)")
     settings = {
         "messages": int(os.environ.get("BENCH_MESSAGES", "1000000")),
         "faust_messages": int(os.environ.get("BENCH_FAUST_MESSAGES", "200000")),
@@ -936,6 +963,7 @@ def main() -> int:
         "latency_interval": float(os.environ.get("BENCH_LATENCY_INTERVAL", "0.01")),
         "failover_interval": float(os.environ.get("BENCH_FAILOVER_INTERVAL", "0.1")),
         "idle_seconds": float(os.environ.get("BENCH_IDLE_SECONDS", "60")),
+        "broker_jvm": " ".join(filter(None, [os.environ.get("KAFKA_HEAP_OPTS"), os.environ.get("KAFKA_JVM_OPTS")])) or "script defaults",
         "build": args.build_flags,
     }
     work_dir = args.work_dir or Path(

@@ -29,7 +29,7 @@ set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(dirname "${BENCH_DIR}")"
-# shellcheck source=scripts/lib.sh
+# shellcheck source=scripts/lib.sh disable=SC2034
 source "${REPO_ROOT}/scripts/lib.sh"
 FAUST_LOG_TAG="bench"
 
@@ -46,8 +46,8 @@ export FAUST_BROKER_STATE="${BUILD_DIR}/bench-kafka"
 export KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms1g -Xmx1g}"
 export KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:--XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -Djava.awt.headless=true}"
 
-# -O2, as Debian builds the package. (GCC 12 at -O3 stops on a false -Wrestrict in
-# host/src/manifest/yaml_schema.cpp under -Werror.)
+# -O2, as Debian builds the package. (GCC 12 at CMake's Release -O3 stops on a false
+# -Wrestrict warning inside std::string, GCC bug 105651, under -Werror.)
 readonly OPT_FLAGS="-O2 -DNDEBUG"
 
 build() {

@@ -15,7 +15,7 @@
 #   FAUST_FUZZ_BUILD_DIR  build folder (default <repo>/build-fuzz)
 #   FAUST_FUZZ_WORK_DIR   corpora, logs and artifacts (default <build folder>/fuzz-work, emptied first)
 #   FAUST_JOBS            parallel compile jobs (default: nproc)
-#   CC, CXX               the clang compilers (default clang, clang++)
+#   FAUST_FUZZ_CC, FAUST_FUZZ_CXX  the clang compilers (default clang, clang++)
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -49,7 +49,7 @@ targets=()
 for argument in "$@"; do
   case "${argument}" in
     -h | --help)
-      sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     fuzz_*)
@@ -62,16 +62,16 @@ done
 ((${#targets[@]} > 0)) || targets=("${ALL_TARGETS[@]}")
 [[ "${SECONDS_PER_TARGET}" =~ ^[1-9][0-9]*$ ]] || faust_die "FUZZ_SECONDS must be a positive number of seconds"
 
-command -v "${CXX:-clang++}" >/dev/null 2>&1 || faust_die "${CXX:-clang++} not found (apt-get install clang)"
+command -v "${FAUST_FUZZ_CXX:-clang++}" >/dev/null 2>&1 || faust_die "${FAUST_FUZZ_CXX:-clang++} not found (apt-get install clang)"
 
 build_start="$(faust_now)"
 faust_log "configuring ${BUILD_DIR} (clang, FAUST_FUZZ=ON)"
 cmake -S "${FAUST_REPO_ROOT}" -B "${BUILD_DIR}" -G Ninja \
-  -DCMAKE_C_COMPILER="${CC:-clang}" -DCMAKE_CXX_COMPILER="${CXX:-clang++}" \
+  -DCMAKE_C_COMPILER="${FAUST_FUZZ_CC:-clang}" -DCMAKE_CXX_COMPILER="${FAUST_FUZZ_CXX:-clang++}" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFAUST_FUZZ=ON >/dev/null
 faust_log "building ${targets[*]}"
 ninja -C "${BUILD_DIR}" -j "${JOBS}" "${targets[@]}"
-readonly BUILD_SECONDS="$(faust_elapsed_since "${build_start}")"
+build_seconds="$(faust_elapsed_since "${build_start}")"
 
 rm -rf "${WORK_DIR}"
 mkdir -p "${WORK_DIR}"
@@ -123,7 +123,7 @@ for target in "${targets[@]}"; do
     "${speed:-?}" "${coverage:-?}" "${corpus_size}" "${result}")")
 done
 
-printf '\nbuild: %s s\n%-20s %8s %11s %9s  %-30s %7s  %s\n' "${BUILD_SECONDS}" "target" "seconds" \
+printf '\nbuild: %s s\n%-20s %8s %11s %9s  %-30s %7s  %s\n' "${build_seconds}" "target" "seconds" \
   "runs" "runs/s" "coverage" "corpus" "result" >&2
 printf '%s\n' "${summary[@]}" >&2
 if ((${#failed[@]} > 0)); then

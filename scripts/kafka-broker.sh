@@ -38,7 +38,7 @@ readonly STOP_TIMEOUT="${FAUST_BROKER_STOP_TIMEOUT:-30}"
 readonly CACHE_MARKER="${KAFKA_CACHE}/.complete"
 
 usage() {
-  sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  faust_print_usage "${BASH_SOURCE[0]}"
 }
 
 # Kafka 3.x logs through slf4j 1.7 + log4j 1 (reload4j); 4.x through slf4j 2 + log4j 2.
@@ -394,12 +394,59 @@ cmd_status() {
   echo "FAUST_TEST_BROKER=${FAUST_TEST_BROKER}"
 }
 
+# restart: stops the broker (SIGTERM, then waits) and starts it again with the same config, data
+# and port, as clients see a broker restart; waits until it answers and records the new pid.
+cmd_restart() {
+  read_state || faust_die "no broker state at ${STATE_FILE}; start one first: $0 start"
+  if [[ -n "${FAUST_BROKER_KAFKA_VERSION:-}" && "${FAUST_BROKER_KAFKA_VERSION}" != "${KAFKA_VERSION}" ]]; then
+    faust_die "the broker runs Kafka ${FAUST_BROKER_KAFKA_VERSION}: restart it with KAFKA_VERSION=${FAUST_BROKER_KAFKA_VERSION}"
+  fi
+  local data_dir="${FAUST_BROKER_DATA_DIR}" address="${FAUST_TEST_BROKER}" log_file="${FAUST_BROKER_LOG}"
+  [[ -f "${data_dir}/server.properties" ]] || faust_die "no ${data_dir}/server.properties to restart from"
+  local -a heap_opts jvm_opts
+  read -r -a heap_opts <<<"${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+  read -r -a jvm_opts <<<"${KAFKA_JVM_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto -Djava.awt.headless=true}"
+
+  local began=${SECONDS}
+  if is_broker_process "${FAUST_BROKER_PID}"; then
+    kill_and_reap "${FAUST_BROKER_PID}"
+    faust_log "stopped the broker on ${address} (pid ${FAUST_BROKER_PID}); starting it again"
+  else
+    faust_log "broker pid ${FAUST_BROKER_PID} was not running; starting it again on ${address}"
+  fi
+  # Only log lines of the new run count as its answer (grep without -q: an early exit would
+  # fail the pipeline with tail's SIGPIPE under pipefail).
+  local log_offset
+  log_offset=$(($(stat -c %s "${log_file}" 2>/dev/null || echo 0) + 1))
+  setsid java "${heap_opts[@]}" "${jvm_opts[@]}" \
+    "-Dlog4j.configuration=file:${data_dir}/log4j.properties" \
+    "-Dlog4j2.configurationFile=${data_dir}/log4j2.properties" \
+    "-Dkafka.logs.dir=${data_dir}" -cp "${KAFKA_CACHE}/*" \
+    kafka.Kafka "${data_dir}/server.properties" >>"${log_file}" 2>&1 </dev/null &
+  local pid=$!
+  sed -i "s/^FAUST_BROKER_PID=.*/FAUST_BROKER_PID=${pid}/" "${STATE_FILE}"
+
+  local deadline=$((SECONDS + START_TIMEOUT))
+  until tail -c "+${log_offset}" "${log_file}" | grep -F "Awaiting socket connections on ${address}." >/dev/null &&
+    broker_answers "${address}"; do
+    if ! faust_pid_alive "${pid}" || ((SECONDS >= deadline)); then
+      tail -n 30 "${log_file}" >&2
+      kill_and_reap "${pid}"
+      faust_die "Kafka on ${address} did not answer within ${START_TIMEOUT}s of its restart (log: ${log_file})"
+    fi
+    sleep 0.1
+  done
+  faust_log "Kafka ${KAFKA_VERSION} runs again on ${address} (pid ${pid}), $((SECONDS - began)) s after the restart began"
+  echo "FAUST_TEST_BROKER=${address}"
+}
+
 main() {
   case "${1:-}" in
     fetch) cmd_fetch ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
+    restart) cmd_restart ;;
     -h | --help | help) usage ;;
     *)
       usage >&2

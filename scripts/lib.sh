@@ -48,3 +48,8 @@ faust_pid_alive() {
   state="$(awk '/^State:/ { print $2 }' "/proc/${pid}/status" 2>/dev/null || true)"
   [[ "${state}" != "Z" && -n "${state}" ]]
 }
+
+# Prints the comment block at the top of a script (after the #! line) as its usage text.
+faust_print_usage() {
+  awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$1"
+}

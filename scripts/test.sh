@@ -27,7 +27,7 @@ for argument in "$@"; do
   case "${argument}" in
     --quick) quick=1 ;;
     -h | --help)
-      sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      faust_print_usage "${BASH_SOURCE[0]}"
       exit 0
       ;;
     *) faust_die "unknown option: ${argument} (try --help)" ;;
@@ -36,6 +36,8 @@ done
 
 readonly BUILD_DIR="${FAUST_BUILD_DIR:-${FAUST_REPO_ROOT}/build}"
 readonly ASAN_BUILD_DIR="${FAUST_ASAN_BUILD_DIR:-${BUILD_DIR}-asan}"
+readonly TSAN_BUILD_DIR="${BUILD_DIR}-tsan"
+readonly FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 readonly JOBS="${FAUST_JOBS:-$(nproc)}"
 read -r -a EXTRA_CTEST_ARGS <<<"${FAUST_CTEST_ARGS:-}"
 # A state folder of its own, so a broker started by hand (build/kafka) can keep running.
@@ -64,7 +66,7 @@ end_process_group() {
 # spawned must not outlive the run. Such leftovers are a bug, so they are named.
 end_leftover_processes() {
   local dir exe pid
-  for dir in "${BUILD_DIR}" "${ASAN_BUILD_DIR}"; do
+  for dir in "${BUILD_DIR}" "${ASAN_BUILD_DIR}" "${TSAN_BUILD_DIR}"; do
     for exe in /proc/[0-9]*/exe; do
       pid="${exe#/proc/}"
       pid="${pid%/exe}"
@@ -155,8 +157,8 @@ count_tests() {
 # together, also when the run is interrupted.
 run_tests() {
   local dir="$1" log="$1/ctest-output.log"
-  setsid ctest --test-dir "${dir}" --output-on-failure --no-tests=error --timeout 600 \
-    --output-log "${log}" "${EXTRA_CTEST_ARGS[@]}" </dev/null &
+  setsid ctest --test-dir "${dir}" -LE packaging --output-on-failure --no-tests=error --timeout 600 \
+    --output-log "${log}" "${EXTRA_CTEST_ARGS[@]}" "${@:2}" </dev/null &
   ctest_group=$!
   local status=0
   wait "${ctest_group}" || status=$?
@@ -173,13 +175,32 @@ run_sanitized_tests() {
     run_tests "${ASAN_BUILD_DIR}"
 }
 
-# ---------------------------------------------------------------------------------------------
-# Later stages (fuzzing smoke run, .deb packaging test, ...) go here. They run after both test
-# runs while the broker still runs ($FAUST_TEST_BROKER), and each is one `stage "<name>" <cmd>`.
-run_later_stages() {
-  :
+# The concurrency tests (runtime and transports) under ThreadSanitizer: only what they need is built.
+run_tsan_tests() {
+  cmake -S "${FAUST_REPO_ROOT}" -B "${TSAN_BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFAUST_TSAN=ON &&
+    cmake --build "${TSAN_BUILD_DIR}" -j "${JOBS}" --target runtime_test transport_test &&
+    TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
+      run_tests "${TSAN_BUILD_DIR}" -R "AgentRunner|TimerService|LeaderElector|MemoryTransport"
 }
-# ---------------------------------------------------------------------------------------------
+
+# The .deb packages: built by scripts/package.sh inside the test, unpacked into a throwaway root,
+# checked with lintian and systemd-analyze, used to build and load plugins.
+run_packaging_test() {
+  local log="${BUILD_DIR}/ctest-packaging.log" status=0
+  ctest --test-dir "${BUILD_DIR}" -L packaging --output-on-failure --no-tests=error --timeout 900 \
+    --output-log "${log}" </dev/null || status=$?
+  count_tests "${log}"
+  return "${status}"
+}
+
+# They run after both test runs, and each is one `stage "<name>" <cmd>`.
+run_later_stages() {
+  stage "packaging (.deb)" run_packaging_test
+  if ((!quick)); then
+    stage "tests under TSan (concurrency)" run_tsan_tests
+    stage "fuzz (${FUZZ_SECONDS} s per target)" env FUZZ_SECONDS="${FUZZ_SECONDS}" bash "${SCRIPTS_DIR}/fuzz.sh"
+  fi
+}
 
 main() {
   stage "setup" bash "${SCRIPTS_DIR}/setup.sh"

@@ -46,7 +46,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   const std::string bootstrap = url->bootstrap_servers();
   const faust::Result<faust::BrokerUrl> again = faust::parse_broker_url("kafka://" + bootstrap);
-  require(again.ok(), "kafka:// + bootstrap_servers() parses", again.ok() ? bootstrap : again.error().message);
+  require(again.ok(), "kafka:// + bootstrap_servers() parses",
+          again.ok() ? bootstrap : again.error().message);
   require(again->scheme == "kafka" && same_servers(*url, *again),
           "kafka:// + bootstrap_servers() gives the same servers", bootstrap);
   require(again->bootstrap_servers() == bootstrap, "bootstrap_servers() is stable", bootstrap);

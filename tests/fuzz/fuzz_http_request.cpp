@@ -92,7 +92,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const faust::WebLimits limits;  // the server's defaults
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
 
-  const std::vector<faust::WireResponse> responses = faust::respond_to_connection_bytes(router, limits, bytes);
+  const std::vector<faust::WireResponse> responses =
+      faust::respond_to_connection_bytes(router, limits, bytes);
   // Every complete request takes at least "GET / HTTP/1.1\r\n\r\n"-like bytes (a method, a
   // target, a version); there can never be more answers than that allows.
   require(responses.size() <= size / 16 + 1, "no more answers than requests");

@@ -48,7 +48,8 @@ void check_accepted(const faust::Manifest& manifest) {
               manifest.app.heartbeat_interval < manifest.app.session_timeout,
           "0 < heartbeat interval < session timeout");
   require(!manifest.agents.empty() || !manifest.timers.empty(), "at least one agent or timer");
-  require(manifest.leader_topic().size() <= 249, "the leader topic fits Kafka's limit", manifest.leader_topic());
+  require(manifest.leader_topic().size() <= 249, "the leader topic fits Kafka's limit",
+          manifest.leader_topic());
   for (const faust::AgentConfig& agent : manifest.agents) {
     require(!agent.name.empty() && !agent.library.empty(), "agents have a name and a library", agent.name);
     require(manifest.find_agent(agent.name) == &agent, "agent names are unique", agent.name);

@@ -102,3 +102,16 @@ TEST(BrokerUrlTest, Errors) {
 
 }  // namespace
 }  // namespace faust
+
+namespace faust {
+namespace {
+
+// Found by fuzz_broker_url: control characters are escaped so the message stays one line.
+TEST(BrokerUrlTest, ControlCharactersAreEscapedInErrors) {
+  auto result = parse_broker_url("kafka://a\nb:1");
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().message, "broker URL 'kafka://a\\nb:1': bad host 'a\\nb'");
+}
+
+}  // namespace
+}  // namespace faust

@@ -573,5 +573,14 @@ TEST(ManifestErrorTest, BadBrokerPointsAtTheBrokerValue) {
             "m.yaml:3:11: broker URL 'kafka://h:x': bad port 'x' (expected 1..65535)");
 }
 
+// Inputs found by fuzz_manifest (tests/fuzz/regressions): yaml-cpp 0.7 loops for ever on a stray
+// ',' after a document, and quoted values must not break the one-line error format.
+TEST(ManifestErrorTest, FuzzFindingsStayOneLineAndTerminate) {
+  EXPECT_EQ(error_of(","), "m.yaml:1:1: YAML syntax error: unexpected ','");
+  EXPECT_EQ(error_of("{app: {id: x}, agents: {a: {library: a}}}\n,\n"), "m.yaml:2:1: YAML syntax error: unexpected ','");
+  EXPECT_EQ(error_of("app: {id: \"x\\ny\"}\nagents: {a: {library: a}}\n"),
+            "m.yaml:1:11: app.id: invalid id 'x\\ny' (use letters, digits, '_', '.' and '-')");
+}
+
 }  // namespace
 }  // namespace faust

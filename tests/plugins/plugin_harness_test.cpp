@@ -154,7 +154,8 @@ TEST(PluginHarness, NamesTheAgentsThereAreWhenOneIsMissing) {
     FAIL() << "created";
   } catch (const HarnessError& error) {
     EXPECT_EQ(std::string(error.what()),
-              "plugin " + probe_file() + " has no agent 'say' (its agents: probe, throws, throws_unknown, long_error)");
+              "plugin " + probe_file() +
+                  " has no agent 'say' (its agents: probe, throws, throws_unknown, long_error)");
   }
 }
 
@@ -203,15 +204,18 @@ TEST_P(PluginHarnessRefuses, APluginTheHostWouldRefuse) {
 INSTANTIATE_TEST_SUITE_P(
     Fixtures, PluginHarnessRefuses,
     ::testing::Values(
-        Refusal{"abi_major_2", ": plugin ABI 2.0, this SDK supports " + std::to_string(FAUST_PLUGIN_ABI_MAJOR) + ".x"},
+        Refusal{"abi_major_2",
+                ": plugin ABI 2.0, this SDK supports " + std::to_string(FAUST_PLUGIN_ABI_MAJOR) + ".x"},
         Refusal{"abi_minor_newer", ": plugin ABI " + std::to_string(FAUST_PLUGIN_ABI_MAJOR) + "." +
-                                       std::to_string(FAUST_PLUGIN_ABI_MINOR + 1) + " is newer than this SDK's " +
-                                       std::to_string(FAUST_PLUGIN_ABI_MAJOR) + "." +
-                                       std::to_string(FAUST_PLUGIN_ABI_MINOR)},
+                                       std::to_string(FAUST_PLUGIN_ABI_MINOR + 1) +
+                                       " is newer than this SDK's " + std::to_string(FAUST_PLUGIN_ABI_MAJOR) +
+                                       "." + std::to_string(FAUST_PLUGIN_ABI_MINOR)},
         Refusal{"descriptor_too_small", ": descriptor struct_size 16 is smaller than the " +
-                                            std::to_string(sizeof(faust_plugin_descriptor)) + " bytes ABI 1.0 needs"},
-        Refusal{"no_entry", ": no entry symbol faust_plugin_entry (a plugin ends with FAUST_PLUGIN(...) or exports "
-                            "it itself)"}),
+                                            std::to_string(sizeof(faust_plugin_descriptor)) +
+                                            " bytes ABI 1.0 needs"},
+        Refusal{"no_entry",
+                ": no entry symbol faust_plugin_entry (a plugin ends with FAUST_PLUGIN(...) or exports "
+                "it itself)"}),
     [](const ::testing::TestParamInfo<Refusal>& param) { return std::string(param.param.fixture); });
 
 TEST(PluginHarness, SaysWhyAFileCannotBeLoaded) {
@@ -219,7 +223,8 @@ TEST(PluginHarness, SaysWhyAFileCannotBeLoaded) {
     PluginHarness harness("/nonexistent/say.so");
     FAIL() << "loaded";
   } catch (const HarnessError& error) {
-    EXPECT_EQ(std::string(error.what()).rfind("plugin /nonexistent/say.so: cannot load: ", 0), 0u) << error.what();
+    EXPECT_EQ(std::string(error.what()).rfind("plugin /nonexistent/say.so: cannot load: ", 0), 0u)
+        << error.what();
   }
 }
 

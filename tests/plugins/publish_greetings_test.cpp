@@ -48,8 +48,9 @@ TEST_F(PublishGreetingsTest, AnnouncesSendsARandomGreetingToSayAndSaysWhichOne) 
   const double greeting = std::stod(sent[0].value);
   EXPECT_GE(greeting, 0.0);
   EXPECT_LT(greeting, 1.0);
-  EXPECT_EQ(harness_.log_lines(), (std::vector<std::string>{"[publish_greetings] PUBLISHING ON LEADER!",
-                                                            "[publish_greetings] sent greeting " + sent[0].value}));
+  EXPECT_EQ(harness_.log_lines(),
+            (std::vector<std::string>{"[publish_greetings] PUBLISHING ON LEADER!",
+                                      "[publish_greetings] sent greeting " + sent[0].value}));
 }
 
 TEST_F(PublishGreetingsTest, SendsADifferentGreetingEachTick) {

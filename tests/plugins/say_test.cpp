@@ -68,7 +68,8 @@ TEST(SayPlugin, HasNoTimers) {
     harness.timer("say");
     FAIL() << "a timer 'say' was created";
   } catch (const HarnessError& error) {
-    EXPECT_EQ(std::string(error.what()), "plugin " + plugin("say").string() + " has no timer 'say' (its timers: none)");
+    EXPECT_EQ(std::string(error.what()),
+              "plugin " + plugin("say").string() + " has no timer 'say' (its timers: none)");
   }
 }
 

@@ -1,4 +1,6 @@
 // The memory:// broker: assignment, ordering, commits, pause, concurrency and waiting.
+#include "transport/memory/memory_transport.h"
+
 #include <gtest/gtest.h>
 #include <time.h>
 
@@ -9,8 +11,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include "transport/memory/memory_transport.h"
 
 namespace faust {
 namespace {
@@ -224,7 +224,8 @@ TEST(MemoryTransport, ARejoiningGroupResumesFromItsCommittedOffsets) {
 
   EXPECT_EQ(listener.assigned.at(0).generation, 2);
   ASSERT_EQ(listener.messages.size(), 6u);  // 4..9 again, nothing before
-  for (std::size_t i = 0; i < 6; ++i) EXPECT_EQ(listener.messages[i].offset, static_cast<std::int64_t>(4 + i));
+  for (std::size_t i = 0; i < 6; ++i)
+    EXPECT_EQ(listener.messages[i].offset, static_cast<std::int64_t>(4 + i));
 
   RecordingListener other_group;
   auto other = transport.join_group(group("g2", {"t"}), other_group);
@@ -389,7 +390,9 @@ TEST(MemoryTransport, ReportsLagAsEndOffsetMinusCommitted) {
   RecordingListener listener;
   std::vector<std::pair<TopicPartition, std::int64_t>> lags;
   GroupOptions options = group("g", {"t"});
-  options.on_lag = [&](const TopicPartition& partition, std::int64_t lag) { lags.emplace_back(partition, lag); };
+  options.on_lag = [&](const TopicPartition& partition, std::int64_t lag) {
+    lags.emplace_back(partition, lag);
+  };
   auto consumer = transport.join_group(options, listener);
   ASSERT_TRUE(consumer);
 

@@ -113,7 +113,8 @@ TEST(MemoryWorker, RunsTheTutorialWithoutABroker) {
 
 TEST(MemoryWorker, CheckAcceptsTheMemoryManifest) {
   TempFolder folder;
-  WorkerProcess check(FAUST_HOST_BINARY, {"check", "--manifest", FAUST_MEMORY_MANIFEST}, folder.path() / "check.log");
+  WorkerProcess check(FAUST_HOST_BINARY, {"check", "--manifest", FAUST_MEMORY_MANIFEST},
+                      folder.path() / "check.log");
 
   const auto exit_code = check.wait_exit(30s);
   ASSERT_TRUE(exit_code);

@@ -115,6 +115,10 @@ int run_check(const Manifest& manifest) {
 }
 
 int run_send(const Manifest& manifest, const Options& options) {
+  if (manifest.app.broker.scheme == "memory") {
+    std::cerr << "faust-host: send: memory:// topics live inside each worker; there is no broker to send to\n";
+    return to_int(ExitCode::kUsage);
+  }
   const AgentConfig* agent = manifest.find_agent(options.send_agent);
   if (agent == nullptr) {
     std::cerr << "faust-host: send: no agent named '" << options.send_agent << "' in " << manifest.file.string() << "\n";
@@ -139,7 +143,10 @@ int run_send(const Manifest& manifest, const Options& options) {
   ProducedRecord record{topic, options.send_key, options.send_value, {}};
   if (auto status = (*transport)->send(record, std::chrono::seconds(10)); !status) {
     std::cerr << "faust-host: " << status.error().message << "\n";
-    return to_int(ExitCode::kBrokerUnreachable);
+    // A timeout means no broker took it; anything else (e.g. too large) is a refusal.
+    const bool unreachable = status.error().message.find("timed out") != std::string::npos ||
+                             status.error().message.find("not acknowledged") != std::string::npos;
+    return to_int(unreachable ? ExitCode::kBrokerUnreachable : ExitCode::kFailure);
   }
   std::cout << "sent to agent " << agent->name << " (topic " << topic << ")\n";
   return 0;

@@ -1,6 +1,7 @@
 #include "plugins/host_api.h"
 
 #include <algorithm>
+#include <cstring>
 #include <exception>
 #include <string_view>
 
@@ -17,10 +18,14 @@ Error invalid_request(const std::string& what) {
 }
 
 // Plugins are C: an out-of-range level must not become an invalid enum value on our side.
-faust_log_level clamp_level(faust_log_level level) {
-  const int value = std::clamp(static_cast<int>(level), static_cast<int>(FAUST_LOG_TRACE),
-                               static_cast<int>(FAUST_LOG_ERROR));
-  return static_cast<faust_log_level>(value);
+// A C plugin may pass any int as a level; in C++ reading an enum outside its range is undefined,
+// so the bytes are read as an int first.
+faust_log_level clamp_level(const faust_log_level& level) {
+  int raw = 0;
+  static_assert(sizeof raw == sizeof level);
+  std::memcpy(&raw, &level, sizeof raw);
+  return static_cast<faust_log_level>(
+      std::clamp(raw, static_cast<int>(FAUST_LOG_TRACE), static_cast<int>(FAUST_LOG_ERROR)));
 }
 
 void log_from_plugin(faust_host_context* context, faust_log_level level, const char* message) noexcept {

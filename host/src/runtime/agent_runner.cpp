@@ -42,6 +42,10 @@ class AgentRunner::Lane {
     {
       std::lock_guard lock(mutex_);
       stopping_ = true;
+      if (busy_ && thread_.joinable()) {
+        spdlog::info("waiting for agent '{}' to finish {}[{}]@{} (a second signal exits at once)", agent_.binding.name,
+                     busy_->partition.topic, busy_->partition.partition, busy_->offset);
+      }
     }
     wake_.notify_all();
     if (thread_.joinable()) thread_.join();
@@ -67,6 +71,7 @@ class AgentRunner::Lane {
     std::erase_if(queue_, [&](const ConsumedMessage& m) { return revoked.count(m.source) > 0; });
     idle_.wait(lock, [&] { return !busy_ || revoked.count(busy_->partition) == 0; });
     std::map<TopicPartition, std::int64_t> released;
+    last_done_ = done_.end();
     for (auto it = done_.begin(); it != done_.end();) {
       if (revoked.count(it->first) > 0) {
         released.insert(*it);
@@ -84,47 +89,64 @@ class AgentRunner::Lane {
     return done_;
   }
 
-  // How long the current handler has been running, with where, if it is running.
-  std::optional<std::pair<std::string, Clock::duration>> busy_for() const {
+  struct BusyReport {
+    std::string where;
+    Clock::duration for_how_long;
+    std::uint64_t message_serial;  // tells one message from the next
+  };
+  // How long the current handler has been running, and where, if it is running.
+  std::optional<BusyReport> busy_for() const {
     std::lock_guard lock(mutex_);
     if (!busy_) return std::nullopt;
-    return std::make_pair(busy_->where, Clock::now() - busy_->since);
+    return BusyReport{fmt::format("{}[{}]@{}", busy_->partition.topic, busy_->partition.partition, busy_->offset),
+                      Clock::now() - busy_->since, serial_};
   }
 
  private:
   struct Busy {
     TopicPartition partition;
-    std::string where;
+    std::int64_t offset = 0;
     Clock::time_point since;
   };
 
+  // One lock per message: taking the next message also records the previous one as done.
   void run() {
+    bool finished = true;
+    ConsumedMessage message;
     while (true) {
-      ConsumedMessage message;
+      Clock::time_point started;
       {
         std::unique_lock lock(mutex_);
+        if (busy_) {
+          if (finished) record_done(busy_->partition, busy_->offset + 1);
+          busy_.reset();
+          idle_.notify_all();
+        }
+        if (!finished) return;  // the worker is stopping; nothing after it may be committed
         wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
         if (stopping_) return;
         message = std::move(queue_.front());
         queue_.pop_front();
-        busy_ = Busy{message.source, where(message), Clock::now()};
+        started = Clock::now();
+        busy_ = Busy{message.source, message.offset, started};
+        ++serial_;
       }
-      const bool finished = handle(message);
-      {
-        std::lock_guard lock(mutex_);
-        busy_.reset();
-        if (finished) done_[message.source] = message.offset + 1;
-      }
-      idle_.notify_all();
-      if (!finished) return;  // the worker is stopping; nothing after it may be committed
+      finished = handle(message, started);
     }
   }
 
+  void record_done(const TopicPartition& partition, std::int64_t next_offset) {
+    if (last_done_ == done_.end() || last_done_->first != partition) {
+      last_done_ = done_.try_emplace(partition, next_offset).first;
+    }
+    last_done_->second = next_offset;
+  }
+
   // Applies the agent's on_error policy. Returns true when the message may be committed.
-  bool handle(const ConsumedMessage& message) {
+  bool handle(const ConsumedMessage& message, Clock::time_point started) {
     const AgentBinding& agent = agent_.binding;
     for (int attempt = 0;; ++attempt) {
-      const auto started = Clock::now();
+      if (attempt > 0) started = Clock::now();
       Status result = handler_(message);
       events_.agent_handled(agent.name, Clock::now() - started, result);
       if (result) {
@@ -173,10 +195,15 @@ class AgentRunner::Lane {
   bool stopping_ = false;
   std::deque<ConsumedMessage> queue_;
   std::optional<Busy> busy_;
+  std::uint64_t serial_ = 0;
   std::map<TopicPartition, std::int64_t> done_;
+  std::map<TopicPartition, std::int64_t>::iterator last_done_ = done_.end();
 
  public:
-  bool paused = false;  // poll thread only
+  // Poll thread only.
+  bool paused = false;
+  std::uint64_t warned_serial = 0;
+  std::int64_t warned_periods = 0;
 };
 
 AgentRunner::AgentRunner(Transport& transport, GroupOptions group, std::vector<AgentBinding> agents,
@@ -198,6 +225,7 @@ AgentRunner::~AgentRunner() { stop(); }
 Status AgentRunner::start() {
   if (agents_.empty()) {
     joined_ = true;  // nothing to consume: no group to join
+    assigned_ = true;
     return ok_status();
   }
   auto consumer = transport_.join_group(group_, *this);
@@ -261,10 +289,12 @@ void AgentRunner::on_assigned(const GroupEvent& event) {
   }
   spdlog::info("agents assigned {} partition(s) (generation {})", event.partitions.size(), event.generation);
   joined_ = true;
+  assigned_ = true;
   events_.rebalanced();
 }
 
 void AgentRunner::on_revoked(const GroupEvent& event) {
+  assigned_ = false;
   const std::set<TopicPartition> revoked(event.partitions.begin(), event.partitions.end());
   std::vector<std::pair<TopicPartition, std::int64_t>> offsets;
   for (auto& agent : agents_) {
@@ -322,13 +352,18 @@ void AgentRunner::warn_slow_handlers() {
   for (auto& agent : agents_) {
     for (auto& lane : agent->lanes) {
       const auto busy = lane->busy_for();
-      if (!busy || busy->second < options_.slow_handler_warning) continue;
-      // Once per warning period while it lasts: the poll loop checks every second.
-      const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(busy->second);
-      if (seconds.count() % options_.slow_handler_warning.count() == 0) {
-        spdlog::warn("agent '{}' handler has been running for {} s at {}; its partition is stalled",
-                     agent->binding.name, seconds.count(), busy->first);
+      if (!busy) continue;
+      if (busy->message_serial != lane->warned_serial) {
+        lane->warned_serial = busy->message_serial;
+        lane->warned_periods = 0;
       }
+      // Once per warning period while it lasts, however the checks fall.
+      const std::int64_t periods = busy->for_how_long / options_.slow_handler_warning;
+      if (periods <= lane->warned_periods) continue;
+      lane->warned_periods = periods;
+      spdlog::warn("agent '{}' handler has been running for {} s at {}; its partition is stalled",
+                   agent->binding.name, std::chrono::duration_cast<std::chrono::seconds>(busy->for_how_long).count(),
+                   busy->where);
     }
   }
 }

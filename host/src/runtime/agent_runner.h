@@ -37,7 +37,9 @@ struct AgentSnapshot {
 
 struct AgentRunnerOptions {
   std::chrono::milliseconds commit_interval{1000};
-  std::size_t pause_above = 20000;  // queued messages per lane before its partitions pause
+  // Queued messages per lane before its partitions pause. Pausing drops what librdkafka has
+  // prefetched for them, so it is kept for real overload, well above a normal backlog.
+  std::size_t pause_above = 100000;
   std::chrono::seconds slow_handler_warning{10};
 };
 
@@ -57,6 +59,8 @@ class AgentRunner final : private GroupListener {
   void stop();
 
   bool joined() const { return joined_.load(); }
+  // False while a rebalance is in progress (between a revocation and the next assignment).
+  bool assigned() const { return assigned_.load(); }
   std::map<std::string, std::vector<std::int32_t>> assignment() const;
   std::vector<AgentSnapshot> snapshot() const;
 
@@ -83,6 +87,7 @@ class AgentRunner final : private GroupListener {
   std::thread poller_;
   std::atomic<bool> running_{false};
   std::atomic<bool> joined_{false};
+  std::atomic<bool> assigned_{false};
   std::map<TopicPartition, std::int64_t> committed_;  // poll thread only
   mutable std::mutex assignment_mutex_;
   std::set<TopicPartition> assignment_;

@@ -7,10 +7,17 @@
 
 namespace faust {
 
-std::string time_ordered_client_id(const std::string& app_id) {
-  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch()).count();
-  return fmt::format("{}-{:013d}-{}", app_id, now, ::getpid());
+std::string time_ordered_client_id(const std::string& app_id, const std::vector<std::string>& members) {
+  std::int64_t stamp = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch()).count();
+  const std::string prefix = app_id + "-";
+  for (const auto& member : members) {
+    if (member.size() < prefix.size() + 13 || member.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string digits = member.substr(prefix.size(), 13);
+    if (digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    stamp = std::max<std::int64_t>(stamp, std::stoll(digits) + 1);
+  }
+  return fmt::format("{}-{:013d}-{}", app_id, stamp, ::getpid());
 }
 
 LeaderElector::LeaderElector(Transport& transport, std::string app_id, GroupOptions options, RuntimeEvents& events)
@@ -18,8 +25,14 @@ LeaderElector::LeaderElector(Transport& transport, std::string app_id, GroupOpti
 
 LeaderElector::~LeaderElector() { stop(); }
 
+// Partition 0 goes to the member whose id sorts first, and ids start with the client id. The
+// client id is chosen at the moment of joining to sort after every current member, so a worker
+// that joins (even one started earlier but slow to reach the group) never takes leadership from
+// a live leader.
 Status LeaderElector::join() {
-  options_.client_id = time_ordered_client_id(app_id_);
+  auto members = transport_.group_client_ids(options_.group_id, std::chrono::seconds(5));
+  if (!members) spdlog::warn("{}; joining without it", members.error().message);
+  options_.client_id = time_ordered_client_id(app_id_, members ? *members : std::vector<std::string>{});
   auto consumer = transport_.join_group(options_, *this);
   if (!consumer) return consumer.error();
   consumer_ = std::move(consumer).value();

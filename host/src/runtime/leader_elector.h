@@ -63,7 +63,8 @@ class LeaderElector final : private GroupListener {
   LeadershipSnapshot snapshot_;
 };
 
-// A client id that sorts by start time (zero-padded epoch milliseconds), then pid.
-std::string time_ordered_client_id(const std::string& app_id);
+// A client id that sorts by time (zero-padded epoch milliseconds), then pid: now, or just after
+// the newest of `members` (client ids of the same form) if that is later.
+std::string time_ordered_client_id(const std::string& app_id, const std::vector<std::string>& members = {});
 
 }  // namespace faust

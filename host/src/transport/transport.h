@@ -110,6 +110,12 @@ class Transport {
   virtual void end_leader_term() = 0;
   virtual Status flush(std::chrono::milliseconds timeout) = 0;
   virtual BrokerState broker_state() const = 0;
+  // The client ids of a consumer group's current members (none where the group is unknown).
+  // A transport without other processes has no one else to report.
+  virtual Result<std::vector<std::string>> group_client_ids(const std::string& /*group_id*/,
+                                                            std::chrono::milliseconds /*timeout*/) {
+    return std::vector<std::string>{};
+  }
 };
 
 }  // namespace faust

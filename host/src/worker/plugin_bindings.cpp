@@ -12,14 +12,12 @@ namespace {
 MessageHandler lane_handler(AgentInstance& instance, const AppConfig& app) {
   return [&instance, key_serializer = app.key_serializer,
           value_serializer = app.value_serializer](const ConsumedMessage& message) -> Status {
-    const std::string prefix = "agent '" + instance.component().name + "': ";
-    if (auto status = check_serialized(value_serializer, message.value, "message value"); !status) {
-      return Error{ExitCode::kFailure, prefix + status.error().message};
-    }
+    auto refuse = [&](const Status& status) -> Status {
+      return Error{ExitCode::kFailure, "agent '" + instance.component().name + "': " + status.error().message};
+    };
+    if (auto status = check_serialized(value_serializer, message.value, "message value"); !status) return refuse(status);
     if (message.key) {
-      if (auto status = check_serialized(key_serializer, *message.key, "message key"); !status) {
-        return Error{ExitCode::kFailure, prefix + status.error().message};
-      }
+      if (auto status = check_serialized(key_serializer, *message.key, "message key"); !status) return refuse(status);
     }
     IncomingMessage view;
     if (message.key) view.key = std::string_view(*message.key);

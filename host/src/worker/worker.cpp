@@ -137,6 +137,7 @@ ExitCode Worker::run() {
     if (stop.is_set()) return "shutting down";
     if ((*transport)->broker_state() == BrokerState::kDown) return "broker unreachable";
     if (!ready) return "joining the consumer group";
+    if (!agents.assigned()) return "rebalancing the consumer group";
     return {};
   };
   std::unique_ptr<WebServer> web;

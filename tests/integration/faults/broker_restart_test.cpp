@@ -1,17 +1,16 @@
 // The broker goes away and comes back (`scripts/kafka-broker.sh restart`: same data, same port)
 // under running workers. Every other test on this broker would notice, so this one runs alone
 // (CTest RUN_SERIAL, label "serial").
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "../broker_env.h"
 #include "../support/http_get.h"
@@ -33,7 +32,9 @@ std::filesystem::path broker_state_file() {
   return FAUST_DEFAULT_BROKER_STATE_FILE;
 }
 
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
 
 struct Readiness {
   int status = 0;  // 0: no answer
@@ -60,7 +61,8 @@ TEST(BrokerRestart, WorkersRideOutABrokerRestartAndLoseNothingAcknowledged) {
   cluster.start_worker();
   ASSERT_TRUE(eventually(20s, [&] { return cluster.leaders().size() == 1; }));
   ASSERT_TRUE(eventually(20s, [&] { return cluster.acknowledged_greetings().size() >= 3; }));
-  for (std::size_t i = 0; i < cluster.size(); ++i) ASSERT_EQ(readiness(cluster.worker(i).web_port).status, 200);
+  for (std::size_t i = 0; i < cluster.size(); ++i)
+    ASSERT_EQ(readiness(cluster.worker(i).web_port).status, 200);
 
   // The script reads its state folder from the environment it inherits.
   ASSERT_EQ(::setenv("FAUST_BROKER_STATE", state_file.parent_path().c_str(), 1), 0);
@@ -122,15 +124,20 @@ TEST(BrokerRestart, WorkersRideOutABrokerRestartAndLoseNothingAcknowledged) {
   EXPECT_TRUE(all_printed) << missing.size() << " acknowledged greeting(s) never printed, first: "
                            << (missing.empty() ? "" : missing.front());
   for (std::size_t i = 0; i < cluster.size(); ++i) {
-    EXPECT_TRUE(cluster.worker(i).process->running()) << "worker " << i << "\n" << cluster.worker(i).process->log();
-    EXPECT_EQ(cluster.worker(i).process->log().find("[critical]"), std::string::npos) << cluster.worker(i).process->log();
+    EXPECT_TRUE(cluster.worker(i).process->running()) << "worker " << i << "\n"
+                                                      << cluster.worker(i).process->log();
+    EXPECT_EQ(cluster.worker(i).process->log().find("[critical]"), std::string::npos)
+        << cluster.worker(i).process->log();
   }
 
-  std::cout << "[ report ] broker restart took " << restart_seconds << " s; /readyz 503 (broker unreachable) after";
-  for (const auto& after : unready_after) std::cout << " " << (after ? std::to_string(*after) : std::string("never")) << " s";
+  std::cout << "[ report ] broker restart took " << restart_seconds
+            << " s; /readyz 503 (broker unreachable) after";
+  for (const auto& after : unready_after)
+    std::cout << " " << (after ? std::to_string(*after) : std::string("never")) << " s";
   std::cout << "; 200 again after";
   for (const double after : ready_again_after) std::cout << " " << after << " s";
-  std::cout << "; 3 new greetings by " << greeting_again_after << " s; " << cluster.acknowledged_greetings().size()
+  std::cout << "; 3 new greetings by " << greeting_again_after << " s; "
+            << cluster.acknowledged_greetings().size()
             << " acknowledged in all; other /readyz answers seen: " << other_reasons.size()
             << (other_reasons.empty() ? "" : " (first: " + other_reasons.front() + ")") << "\n";
   std::filesystem::remove(restart_log);

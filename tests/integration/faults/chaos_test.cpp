@@ -22,6 +22,7 @@
 //  (c) No crash. A worker that got SIGINT exits 0; a worker that got no signal that ends it is
 //      still running at every round and at the end (waitpid); no log has a critical line or a
 //      sanitizer report. At the end every running worker gets SIGINT and must exit 0.
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -29,14 +30,12 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "../support/http_get.h"
 #include "../support/worker_cluster.h"
@@ -55,9 +54,12 @@ constexpr auto kSamplePeriod = 100ms;
 enum class Fault { kSigint, kSigkill, kPause };
 const char* fault_name(Fault fault) {
   switch (fault) {
-    case Fault::kSigint: return "SIGINT";
-    case Fault::kSigkill: return "SIGKILL";
-    case Fault::kPause: return "SIGSTOP/SIGCONT";
+    case Fault::kSigint:
+      return "SIGINT";
+    case Fault::kSigkill:
+      return "SIGKILL";
+    case Fault::kPause:
+      return "SIGSTOP/SIGCONT";
   }
   return "?";
 }
@@ -103,8 +105,10 @@ class Chaos {
     std::vector<LeaderView> views;
     for (const std::size_t i : alive()) {
       if (cluster_.worker(i).paused) continue;
-      LeaderView view{.worker = i};
-      if (const auto reply = http_get(cluster_.worker(i).web_port, "/leader"); reply && reply->status == 200) {
+      LeaderView view;
+      view.worker = i;
+      if (const auto reply = http_get(cluster_.worker(i).web_port, "/leader");
+          reply && reply->status == 200) {
         const auto body = nlohmann::json::parse(reply->body, nullptr, false);
         if (!body.is_discarded()) {
           view.answered = true;
@@ -124,7 +128,8 @@ class Chaos {
     }
     max_leaders_seen_ = std::max(max_leaders_seen_, leaders);
     for (const auto& [generation, workers] : leaders_by_generation) {
-      EXPECT_LE(workers.size(), 1u) << workers.size() << " workers claim leadership of generation " << generation;
+      EXPECT_LE(workers.size(), 1u) << workers.size() << " workers claim leadership of generation "
+                                    << generation;
     }
     ++samples_;
     return views;
@@ -144,23 +149,25 @@ class Chaos {
 
   // Samples until the group is stable and stays so for three heartbeats; false at the deadline.
   bool await_stable() {
-    const auto confirm_for = std::chrono::milliseconds(
-        static_cast<int>(cluster_.settings().heartbeat_interval * 3 * 1000));
-    std::optional<Clock::time_point> stable_since;
+    const auto confirm_for =
+        std::chrono::milliseconds(static_cast<int>(cluster_.settings().heartbeat_interval * 3 * 1000));
+    bool stable_before = false;
+    Clock::time_point stable_since = Clock::now();
     const auto deadline = Clock::now() + kStableDeadline;
     while (Clock::now() < deadline) {
       check_nobody_died();
       const auto views = sample();
       if (stable(views, alive().size())) {
-        if (!stable_since) stable_since = Clock::now();
-        if (Clock::now() - *stable_since >= confirm_for) {
+        if (!stable_before) stable_since = Clock::now();
+        stable_before = true;
+        if (Clock::now() - stable_since >= confirm_for) {
           for (const auto& view : views) {
             if (view.is_leader) leader_ = view.worker;
           }
           return true;
         }
       } else {
-        stable_since.reset();
+        stable_before = false;
       }
       pause_for(kSamplePeriod);
     }
@@ -169,7 +176,8 @@ class Chaos {
       last << " worker " << view.worker << (view.answered ? "" : " (no answer)") << ": joined=" << view.joined
            << " leader=" << view.is_leader << " generation=" << view.generation << ";";
     }
-    ADD_FAILURE() << "the group did not become stable within " << kStableDeadline.count() << " s:" << last.str();
+    ADD_FAILURE() << "the group did not become stable within " << kStableDeadline.count()
+                  << " s:" << last.str();
     return false;
   }
 
@@ -190,7 +198,8 @@ class Chaos {
     ASSERT_FALSE(running.empty());
     // Half the rounds hit the leader (failover is what the scenario is about), the others any worker.
     std::size_t victim = running[std::uniform_int_distribution<std::size_t>(0, running.size() - 1)(random_)];
-    if (leader_ && fates_[*leader_] == Fate::kAlive && std::bernoulli_distribution(0.5)(random_)) victim = *leader_;
+    if (leader_ && fates_[*leader_] == Fate::kAlive && std::bernoulli_distribution(0.5)(random_))
+      victim = *leader_;
     const auto fault = static_cast<Fault>(std::uniform_int_distribution<int>(0, 2)(random_));
     ++faults_[fault];
     auto& worker = cluster_.worker(victim);
@@ -200,8 +209,12 @@ class Chaos {
         worker.process->signal(SIGINT);
         fates_[victim] = Fate::kInterrupted;
         const auto code = worker.process->wait_exit(20s);
-        EXPECT_TRUE(code.has_value()) << "round " << number << ": worker " << victim << " did not exit after SIGINT";
-        if (code) EXPECT_EQ(*code, 0) << "round " << number << ": worker " << victim << "\n" << tail(worker.process->log());
+        EXPECT_TRUE(code.has_value())
+            << "round " << number << ": worker " << victim << " did not exit after SIGINT";
+        if (code) {
+          EXPECT_EQ(*code, 0) << "round " << number << ": worker " << victim << "\n"
+                              << tail(worker.process->log());
+        }
         break;
       }
       case Fault::kSigkill:
@@ -263,15 +276,15 @@ class Chaos {
   int samples_ = 0;
 };
 
-const char* const kCrashMarkers[] = {"[critical]", "AddressSanitizer", "LeakSanitizer", "ThreadSanitizer",
-                                     "runtime error:", "terminate called"};
+const char* const kCrashMarkers[] = {"[critical]",      "AddressSanitizer", "LeakSanitizer",
+                                     "ThreadSanitizer", "runtime error:",   "terminate called"};
 
 TEST(Chaos, ThirtyRoundsOfKillsAndPausesKeepOneLeaderAndLoseNoAcknowledgedGreeting) {
   const std::uint32_t seed = chaos_seed();
   std::cout << "[ chaos ] seed " << seed << " (FAUST_CHAOS_SEED=" << seed << " replays it)\n";
   ::testing::Test::RecordProperty("seed", std::to_string(seed));
-  WorkerCluster cluster("chaos", ClusterSettings{.session_timeout = 2.0, .heartbeat_interval = 0.3,
-                                                 .greeting_interval = 0.3});
+  WorkerCluster cluster(
+      "chaos", ClusterSettings{.session_timeout = 2.0, .heartbeat_interval = 0.3, .greeting_interval = 0.3});
   Chaos chaos(cluster, seed);
   const auto began = Clock::now();
   for (std::size_t i = 0; i < kWorkers; ++i) chaos.start_worker();
@@ -310,13 +323,15 @@ TEST(Chaos, ThirtyRoundsOfKillsAndPausesKeepOneLeaderAndLoseNoAcknowledgedGreeti
     if (chaos.fate(i) == Fate::kAlive) {
       const auto code = process.wait_exit(20s);
       EXPECT_TRUE(code.has_value()) << "worker " << i << " did not exit after the final SIGINT";
-      if (code) EXPECT_EQ(*code, 0) << "worker " << i << "\n" << Chaos::tail(process.log());
+      if (code) {
+        EXPECT_EQ(*code, 0) << "worker " << i << "\n" << Chaos::tail(process.log());
+      }
     }
     const std::string log = process.log();
     for (const char* marker : kCrashMarkers) {
       const auto at = log.find(marker);
-      EXPECT_EQ(at, std::string::npos) << "worker " << i << " logged '" << marker << "': "
-                                       << log.substr(at == std::string::npos ? 0 : at, 300);
+      EXPECT_EQ(at, std::string::npos) << "worker " << i << " logged '" << marker
+                                       << "': " << log.substr(at == std::string::npos ? 0 : at, 300);
     }
   }
 
@@ -326,9 +341,10 @@ TEST(Chaos, ThirtyRoundsOfKillsAndPausesKeepOneLeaderAndLoseNoAcknowledgedGreeti
             << std::chrono::duration<double>(Clock::now() - began).count() << " s (" << count(Fault::kSigint)
             << " SIGINT, " << count(Fault::kSigkill) << " SIGKILL, " << count(Fault::kPause)
             << " SIGSTOP/SIGCONT), " << chaos.workers_started() << " workers started; " << acknowledged.size()
-            << " greetings acknowledged, " << duplicates << " printed more than once, " << printed_unacknowledged
-            << " printed but unacknowledged; " << chaos.samples() << " leadership samples, at most "
-            << chaos.max_leaders_seen() << " leader claim(s) at one instant\n";
+            << " greetings acknowledged, " << duplicates << " printed more than once, "
+            << printed_unacknowledged << " printed but unacknowledged; " << chaos.samples()
+            << " leadership samples, at most " << chaos.max_leaders_seen()
+            << " leader claim(s) at one instant\n";
   ::testing::Test::RecordProperty("acknowledged", static_cast<int>(acknowledged.size()));
   ::testing::Test::RecordProperty("duplicates", duplicates);
   ::testing::Test::RecordProperty("max_leaders_seen", static_cast<int>(chaos.max_leaders_seen()));

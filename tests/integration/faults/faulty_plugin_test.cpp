@@ -2,17 +2,17 @@
 // on the real broker, running the test plugin `faulty` (faulty_plugin.cpp) under each on_error
 // policy. Messages are injected with `faust-host send`; the agent topic has one partition, so
 // the n-th message sent has offset n-1 and the messages are handled in the order sent.
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafkacpp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <map>
 #include <memory>
-#include <string>
-
-#include <gtest/gtest.h>
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafkacpp.h>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "../broker_env.h"
 #include "../support/http_get.h"
@@ -29,13 +29,14 @@ constexpr auto kHandledDeadline = 20s;
 
 // An app with the one agent `faulty` on a one-partition topic. `extra_sections`: e.g. a kafka: section.
 ClusterManifest faulty_manifest(const std::string& on_error, int max_retries = 3,
-                                const std::string& value_serializer = "raw", const std::string& extra_sections = "") {
+                                const std::string& value_serializer = "raw",
+                                const std::string& extra_sections = "") {
   ClusterManifest manifest;
   manifest.value_serializer = value_serializer;
   manifest.app_lines = "  topic_partitions: 1\n";
   manifest.sections = std::string("agents:\n  faulty:\n    library: ") + FAUST_FAULTY_PLUGIN + "\n" +
-                      "    on_error: " + on_error + "\n" + "    max_retries: " + std::to_string(max_retries) + "\n" +
-                      extra_sections;
+                      "    on_error: " + on_error + "\n" + "    max_retries: " + std::to_string(max_retries) +
+                      "\n" + extra_sections;
   return manifest;
 }
 
@@ -43,8 +44,9 @@ std::string agent_topic(const WorkerCluster& cluster) { return cluster.app_id() 
 
 std::size_t count_lines(const WorkerProcess& process, const std::string& text) {
   const auto lines = process.log_lines();
-  return static_cast<std::size_t>(
-      std::count_if(lines.begin(), lines.end(), [&](const std::string& line) { return line.find(text) != std::string::npos; }));
+  return static_cast<std::size_t>(std::count_if(lines.begin(), lines.end(), [&](const std::string& line) {
+    return line.find(text) != std::string::npos;
+  }));
 }
 
 bool log_has(const WorkerProcess& process, const std::string& text) {
@@ -71,13 +73,16 @@ double metric(std::uint16_t port, const std::string& series) {
   return prometheus_sample(reply->body, series).value_or(-1);
 }
 
-std::size_t line_count(const std::string& text) { return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')); }
+std::size_t line_count(const std::string& text) {
+  return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+}
 
 TEST(FaultyPlugin, OnErrorSkipLogsTheErrorCountsItAndHandlesLaterMessages) {
   WorkerCluster cluster("faulty-skip", {}, faulty_manifest("skip"));
   auto& worker = cluster.worker(cluster.start_worker());
   for (const char* value : {"ok-1", "fail-1", "throw-1", "ok-2"}) send_ok(cluster, value);
-  ASSERT_TRUE(worker.process->wait_for_log("[faulty] handled ok-2", kHandledDeadline)) << worker.process->log();
+  ASSERT_TRUE(worker.process->wait_for_log("[faulty] handled ok-2", kHandledDeadline))
+      << worker.process->log();
 
   const std::string topic = agent_topic(cluster);
   const auto& process = *worker.process;
@@ -107,13 +112,16 @@ TEST(FaultyPlugin, OnErrorRetryTriesAFailingMessageOncePlusMaxRetriesThenSkipsIt
   auto& worker = cluster.worker(cluster.start_worker());
   send_ok(cluster, "fail-r");
   send_ok(cluster, "ok-r");
-  ASSERT_TRUE(worker.process->wait_for_log("[faulty] handled ok-r", kHandledDeadline)) << worker.process->log();
+  ASSERT_TRUE(worker.process->wait_for_log("[faulty] handled ok-r", kHandledDeadline))
+      << worker.process->log();
 
   const std::string at = " at " + agent_topic(cluster) + "[0]@0";
   const auto& process = *worker.process;
   EXPECT_EQ(count_lines(process, "[faulty] received fail-r"), 3u) << process.log();
-  EXPECT_TRUE(log_has(process, "[warning] faulty agent 'faulty' failed: refused fail-r" + at + "; retry 1 of 2"));
-  EXPECT_TRUE(log_has(process, "[warning] faulty agent 'faulty' failed: refused fail-r" + at + "; retry 2 of 2"));
+  EXPECT_TRUE(
+      log_has(process, "[warning] faulty agent 'faulty' failed: refused fail-r" + at + "; retry 1 of 2"));
+  EXPECT_TRUE(
+      log_has(process, "[warning] faulty agent 'faulty' failed: refused fail-r" + at + "; retry 2 of 2"));
   EXPECT_TRUE(log_has(process, "[error] faulty agent 'faulty' failed: refused fail-r" + at +
                                    "; skipped after 2 retries (on_error: retry)"))
       << process.log();
@@ -128,7 +136,8 @@ TEST(FaultyPlugin, OnErrorStopExitsWith22AndLeavesTheFailingMessageUncommitted) 
   WorkerCluster cluster("faulty-stop", {}, faulty_manifest("stop"));
   auto& stopping = cluster.worker(cluster.start_worker());
   send_ok(cluster, "ok-s1");
-  ASSERT_TRUE(stopping.process->wait_for_log("[faulty] handled ok-s1", kHandledDeadline)) << stopping.process->log();
+  ASSERT_TRUE(stopping.process->wait_for_log("[faulty] handled ok-s1", kHandledDeadline))
+      << stopping.process->log();
   send_ok(cluster, "fail-stop");
   const auto code = stopping.process->wait_exit(20s);
   ASSERT_TRUE(code.has_value()) << "on_error: stop did not stop the worker:\n" << stopping.process->log();
@@ -144,9 +153,11 @@ TEST(FaultyPlugin, OnErrorStopExitsWith22AndLeavesTheFailingMessageUncommitted) 
   send_ok(cluster, "ok-s2");
   const auto skip_manifest = cluster.write_manifest("skip.yaml", faulty_manifest("skip"));
   auto& successor = cluster.worker(cluster.start_worker({}, skip_manifest));
-  ASSERT_TRUE(successor.process->wait_for_log("[faulty] handled ok-s2", kHandledDeadline)) << successor.process->log();
+  ASSERT_TRUE(successor.process->wait_for_log("[faulty] handled ok-s2", kHandledDeadline))
+      << successor.process->log();
   EXPECT_EQ(count_lines(*successor.process, "[faulty] received fail-stop"), 1u) << successor.process->log();
-  EXPECT_TRUE(log_has(*successor.process, "refused fail-stop at " + topic + "[0]@1; skipped (on_error: skip)"));
+  EXPECT_TRUE(
+      log_has(*successor.process, "refused fail-stop at " + topic + "[0]@1; skipped (on_error: skip)"));
   EXPECT_FALSE(log_has(*successor.process, "received ok-s1")) << "a handled message was redelivered";
 }
 
@@ -161,8 +172,8 @@ TEST(FaultyPlugin, ABlockingHandlerIsReportedAndTheWorkerStaysLive) {
   ASSERT_TRUE(blocked_at.has_value());
 
   // The slow-handler check warns every 10 s while a handler runs; the web port keeps answering.
-  const std::string stalled = "[warning] agent 'faulty' handler has been running for 10 s at " + agent_topic(cluster) +
-                              "[0]@0; its partition is stalled";
+  const std::string stalled = "[warning] agent 'faulty' handler has been running for 10 s at " +
+                              agent_topic(cluster) + "[0]@0; its partition is stalled";
   int livez_answers = 0;
   int livez_failures = 0;
   const bool warned = eventually(14s, [&] {
@@ -204,8 +215,9 @@ TEST(MalformedMessages, ANonJsonValueGoesToTheErrorPathAndTheNextValueIsHandled)
   send_ok(cluster, R"({"n": 1})");
   const auto& process = *worker.process;
   ASSERT_TRUE(process.wait_for_log(R"([faulty] handled {"n": 1})", kHandledDeadline)) << process.log();
-  EXPECT_TRUE(log_has(process, "[error] agent 'faulty': message value is not valid JSON (serializer: json) at " +
-                                   agent_topic(cluster) + "[0]@0; skipped (on_error: skip)"))
+  EXPECT_TRUE(
+      log_has(process, "[error] agent 'faulty': message value is not valid JSON (serializer: json) at " +
+                           agent_topic(cluster) + "[0]@0; skipped (on_error: skip)"))
       << process.log();
   EXPECT_FALSE(log_has(process, "received not json")) << "the plugin got a value its serializer refuses";
   EXPECT_EQ(agent_status(worker.web_port)["errors"], 1);
@@ -232,10 +244,11 @@ std::string create_topic_for_large_messages(const std::string& topic, const std:
                                                                              &rd_kafka_queue_destroy);
   rd_kafka_NewTopic_t* topics[] = {new_topic.get()};
   rd_kafka_CreateTopics(admin.get(), topics, 1, nullptr, queue.get());
-  std::unique_ptr<rd_kafka_event_t, decltype(&rd_kafka_event_destroy)> event(rd_kafka_queue_poll(queue.get(), 30'000),
-                                                                             &rd_kafka_event_destroy);
+  std::unique_ptr<rd_kafka_event_t, decltype(&rd_kafka_event_destroy)> event(
+      rd_kafka_queue_poll(queue.get(), 30'000), &rd_kafka_event_destroy);
   if (!event) return "no CreateTopics result within 30 s";
-  if (rd_kafka_event_error(event.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) return rd_kafka_event_error_string(event.get());
+  if (rd_kafka_event_error(event.get()) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return rd_kafka_event_error_string(event.get());
   std::size_t count = 0;
   const rd_kafka_topic_result_t** results =
       rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event.get()), &count);
@@ -261,15 +274,17 @@ std::string produce_large(const std::string& topic, const std::string& value) {
   std::string error;
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   DeliveryReport report;
-  for (const auto& [key, setting] : std::map<std::string, std::string>{{"bootstrap.servers", broker_address()},
-                                                                      {"message.max.bytes", "8000000"}}) {
+  for (const auto& [key, setting] : std::map<std::string, std::string>{
+           {"bootstrap.servers", broker_address()}, {"message.max.bytes", "8000000"}}) {
     if (conf->set(key, setting, error) != RdKafka::Conf::CONF_OK) return error;
   }
-  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(&report), error) != RdKafka::Conf::CONF_OK) return error;
+  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(&report), error) != RdKafka::Conf::CONF_OK)
+    return error;
   std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), error));
   if (!producer) return error;
-  const auto queued = producer->produce(topic, 0, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
-                                        value.size(), nullptr, 0, 0, nullptr);
+  const auto queued =
+      producer->produce(topic, 0, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
+                        value.size(), nullptr, 0, 0, nullptr);
   if (queued != RdKafka::ERR_NO_ERROR) return RdKafka::err2str(queued);
   producer->flush(30'000);
   if (!report.delivered) return "no delivery report within 30 s";
@@ -284,8 +299,8 @@ TEST(MalformedMessages, AnOversizeValueIsRefusedBySendInOneLineOrHandledWhenTheT
 
   // Larger than the producer's message.max.bytes: refused before anything reaches the broker.
   // (`send` takes its value on the command line, and Linux caps one argument at 128 KiB.)
-  const auto tight_manifest =
-      cluster.write_manifest("tight.yaml", faulty_manifest("skip", 3, "json", "kafka:\n  message.max.bytes: 65536\n"));
+  const auto tight_manifest = cluster.write_manifest(
+      "tight.yaml", faulty_manifest("skip", 3, "json", "kafka:\n  message.max.bytes: 65536\n"));
   const std::string large_json = "\"" + std::string(100 * 1024, 'a') + "\"";
   const CommandResult refused = cluster.send("faulty", large_json, tight_manifest);
   std::cout << "[ report ] 100 KiB value over a 64 KiB producer limit: exit " << refused.exit_code << ", "
@@ -301,8 +316,10 @@ TEST(MalformedMessages, AnOversizeValueIsRefusedBySendInOneLineOrHandledWhenTheT
   ASSERT_EQ(produce_large(agent_topic(cluster), huge_json), "");
   send_ok(cluster, R"("after the large one")");
   const auto& process = *worker.process;
-  ASSERT_TRUE(process.wait_for_log(R"([faulty] handled "after the large one")", kHandledDeadline)) << process.log();
-  EXPECT_TRUE(log_has(process, "[faulty] handled " + std::to_string(huge_json.size()) + " bytes starting with \"bbbb"))
+  ASSERT_TRUE(process.wait_for_log(R"([faulty] handled "after the large one")", kHandledDeadline))
+      << process.log();
+  EXPECT_TRUE(log_has(process,
+                      "[faulty] handled " + std::to_string(huge_json.size()) + " bytes starting with \"bbbb"))
       << process.log();
   EXPECT_EQ(agent_status(worker.web_port)["errors"], 0);
   EXPECT_TRUE(worker.process->running());

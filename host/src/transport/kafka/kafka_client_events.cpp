@@ -34,7 +34,10 @@ void KafkaClientEvents::event_cb(RdKafka::Event& event) {
                   RdKafka::err2str(event.err()), event.str());
       return;
     case RdKafka::Event::EVENT_LOG:
-      spdlog::log(to_spdlog(event.severity()), "[kafka] {}: {}", event.fac(), event.str());
+      // Connection failures repeat several times a second while a broker is down; the error
+      // event above already says so once, as a warning.
+      spdlog::log(event.fac() == "FAIL" ? spdlog::level::debug : to_spdlog(event.severity()), "[kafka] {}: {}",
+                  event.fac(), event.str());
       return;
     case RdKafka::Event::EVENT_STATS:
       on_stats(event.str());

@@ -66,6 +66,9 @@ Result<std::unique_ptr<KafkaGroupConsumer>> KafkaGroupConsumer::create(
   settings["enable.partition.eof"] = "false";
   settings["isolation.level"] = options.read_committed ? "read_committed" : "read_uncommitted";
   settings["statistics.interval.ms"] = "1000";
+  // Keep fetching ahead while the app works through what it has (librdkafka's 100k default
+  // throttles a fast agent); memory stays bounded by queued.max.messages.kbytes.
+  settings["queued.min.messages"] = "1000000";
   auto conf = make_kafka_conf(settings, user_properties, self->events_);
   if (!conf) return conf.error();
   std::string error;
@@ -75,13 +78,17 @@ Result<std::unique_ptr<KafkaGroupConsumer>> KafkaGroupConsumer::create(
   }
   self->consumer_.reset(RdKafka::KafkaConsumer::create(conf->get(), error));
   if (!self->consumer_) return Error{ExitCode::kFailure, "kafka: cannot create consumer: " + error};
+  self->queue_ = rd_kafka_queue_get_consumer(self->consumer_->c_ptr());
   if (const auto err = self->consumer_->subscribe(options.topics); err != RdKafka::ERR_NO_ERROR) {
     return Error{ExitCode::kFailure, "kafka: cannot subscribe group '" + options.group_id + "': " + describe(err)};
   }
   return self;
 }
 
-KafkaGroupConsumer::~KafkaGroupConsumer() { close(); }
+KafkaGroupConsumer::~KafkaGroupConsumer() {
+  close();
+  if (queue_ != nullptr) rd_kafka_queue_destroy(queue_);
+}
 
 GroupEvent KafkaGroupConsumer::make_event(const std::vector<RdKafka::TopicPartition*>& partitions) {
   GroupEvent event;
@@ -103,45 +110,50 @@ void KafkaGroupConsumer::rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka:
   }
 }
 
-bool KafkaGroupConsumer::take(RdKafka::Message& message, std::vector<ConsumedMessage>& batch) {
-  switch (message.err()) {
-    case RdKafka::ERR_NO_ERROR: {
-      ConsumedMessage out;
-      out.source = TopicPartition{message.topic_name(), message.partition()};
-      out.offset = message.offset();
-      if (message.key_pointer() != nullptr) {
-        out.key.emplace(static_cast<const char*>(message.key_pointer()), message.key_len());
-      }
-      if (message.payload() != nullptr) out.value.assign(static_cast<const char*>(message.payload()), message.len());
-      if (const RdKafka::Headers* headers = message.headers(); headers != nullptr) {
-        for (const auto& header : headers->get_all()) {
-          const auto* value = static_cast<const char*>(header.value());
-          out.headers.emplace_back(header.key(), value != nullptr ? std::string(value, header.value_size()) : "");
-        }
-      }
-      out.timestamp_ms = message.timestamp().timestamp;
-      batch.push_back(std::move(out));
-      return true;
+void KafkaGroupConsumer::take(const rd_kafka_message_t& message, std::vector<ConsumedMessage>& batch) {
+  if (message.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (message.err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      spdlog::warn("[kafka] consumer group '{}': {}", options_.group_id, rd_kafka_message_errstr(&message));
     }
-    case RdKafka::ERR__TIMED_OUT:
-    case RdKafka::ERR__PARTITION_EOF:
-      return false;
-    default:
-      spdlog::warn("[kafka] consumer group '{}': {}", options_.group_id, message.errstr());
-      return false;
+    return;
   }
+  ConsumedMessage& out = batch.emplace_back();
+  // The name's pointer is stable per topic handle: look it up once, not per message.
+  const char* topic = rd_kafka_topic_name(message.rkt);
+  if (topic != last_topic_name_) {
+    last_topic_name_ = topic;
+    last_topic_ = topic;
+  }
+  out.source = TopicPartition{last_topic_, message.partition};
+  out.offset = message.offset;
+  if (message.key != nullptr) out.key.emplace(static_cast<const char*>(message.key), message.key_len);
+  if (message.payload != nullptr) out.value.assign(static_cast<const char*>(message.payload), message.len);
+  rd_kafka_headers_t* headers = nullptr;  // owned by the message; absent for most messages
+  if (rd_kafka_message_headers(&message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char* name = nullptr;
+    const void* value = nullptr;
+    size_t size = 0;
+    for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+      out.headers.emplace_back(name, value != nullptr ? std::string(static_cast<const char*>(value), size) : "");
+    }
+  }
+  out.timestamp_ms = rd_kafka_message_timestamp(&message, nullptr);
 }
 
 void KafkaGroupConsumer::poll(std::chrono::milliseconds timeout) {
+  // The batch call on the consumer queue serves rebalance callbacks too (as confluent-kafka's
+  // consume(num_messages) relies on) and costs one call, not one per message.
+  raw_batch_.resize(options_.max_batch);
+  const ssize_t count = rd_kafka_consume_batch_queue(queue_, static_cast<int>(timeout.count()), raw_batch_.data(),
+                                                     raw_batch_.size());
+  if (count <= 0) return;
   std::vector<ConsumedMessage> batch;
-  std::unique_ptr<RdKafka::Message> message(consumer_->consume(static_cast<int>(timeout.count())));
-  if (!take(*message, batch)) return;
-  // Drain what is already fetched without waiting, up to a batch, so hand-off costs are shared.
-  while (batch.size() < options_.max_batch) {
-    message.reset(consumer_->consume(0));
-    if (!take(*message, batch)) break;
+  batch.reserve(static_cast<std::size_t>(count));
+  for (ssize_t i = 0; i < count; ++i) {
+    take(*raw_batch_[static_cast<std::size_t>(i)], batch);
+    rd_kafka_message_destroy(raw_batch_[static_cast<std::size_t>(i)]);
   }
-  listener_.on_messages(batch);
+  if (!batch.empty()) listener_.on_messages(batch);
 }
 
 Status KafkaGroupConsumer::commit(const std::vector<std::pair<TopicPartition, std::int64_t>>& next_offsets,

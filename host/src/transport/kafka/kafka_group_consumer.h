@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 
 #include "transport/kafka/kafka_client_events.h"
@@ -31,13 +32,17 @@ class KafkaGroupConsumer final : public GroupConsumer, private RdKafka::Rebalanc
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& partitions) override;
   GroupEvent make_event(const std::vector<RdKafka::TopicPartition*>& partitions);
-  bool take(RdKafka::Message& message, std::vector<ConsumedMessage>& batch);
+  void take(const rd_kafka_message_t& message, std::vector<ConsumedMessage>& batch);
 
   GroupOptions options_;
   std::atomic<BrokerState>& broker_state_;
   GroupListener& listener_;
   KafkaClientEvents events_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  rd_kafka_queue_t* queue_ = nullptr;  // the consumer's own queue: messages and rebalances
+  std::vector<rd_kafka_message_t*> raw_batch_;
+  const char* last_topic_name_ = nullptr;
+  std::string last_topic_;
   bool closed_ = false;
 };
 

@@ -41,6 +41,8 @@ class KafkaTransport final : public Transport {
   void end_leader_term() override;
   Status flush(std::chrono::milliseconds timeout) override;
   BrokerState broker_state() const override;
+  Result<std::vector<std::string>> group_client_ids(const std::string& group_id,
+                                                    std::chrono::milliseconds timeout) override;
 
  private:
   explicit KafkaTransport(KafkaSettings settings);

@@ -35,7 +35,8 @@ struct Group {
 };
 
 std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -74,7 +75,8 @@ class MemoryTransport::Broker {
   Status create_locked(const TopicSpec& spec) {
     if (spec.name.empty()) return Error{ExitCode::kFailure, "memory://: a topic needs a name"};
     if (spec.partitions < 1) {
-      return Error{ExitCode::kFailure, "memory://: topic '" + spec.name + "' needs at least 1 partition, not " +
+      return Error{ExitCode::kFailure, "memory://: topic '" + spec.name +
+                                           "' needs at least 1 partition, not " +
                                            std::to_string(spec.partitions)};
     }
     auto [it, created] = topics.try_emplace(spec.name);
@@ -122,7 +124,10 @@ class MemoryGroupConsumer final : public GroupConsumer {
  public:
   MemoryGroupConsumer(std::shared_ptr<Broker> broker, GroupOptions options, GroupListener& listener,
                       std::string member_id)
-      : broker_(std::move(broker)), options_(std::move(options)), listener_(listener), member_id_(std::move(member_id)) {}
+      : broker_(std::move(broker)),
+        options_(std::move(options)),
+        listener_(listener),
+        member_id_(std::move(member_id)) {}
 
   // Leaves without callbacks: the listener may already be gone. close() is the orderly way out.
   ~MemoryGroupConsumer() override {
@@ -138,9 +143,11 @@ class MemoryGroupConsumer final : public GroupConsumer {
     report_lag();
   }
 
-  Status commit(const std::vector<std::pair<TopicPartition, std::int64_t>>& next_offsets, bool /*wait*/) override {
+  Status commit(const std::vector<std::pair<TopicPartition, std::int64_t>>& next_offsets,
+                bool /*wait*/) override {
     if (closed_) {
-      return Error{ExitCode::kFailure, "memory://: commit in group '" + options_.group_id + "' failed: not a member"};
+      return Error{ExitCode::kFailure,
+                   "memory://: commit in group '" + options_.group_id + "' failed: not a member"};
     }
     std::lock_guard lock(broker_->mutex);
     Group& group = broker_->groups.at(options_.group_id);
@@ -248,7 +255,8 @@ class MemoryGroupConsumer final : public GroupConsumer {
       if (records == nullptr) continue;
       while (static_cast<std::size_t>(position) < records->size() && batch.size() < max_batch) {
         const StoredRecord& stored = (*records)[static_cast<std::size_t>(position)];
-        batch.push_back(ConsumedMessage{partition, position, stored.key, stored.value, stored.headers, stored.timestamp_ms});
+        batch.push_back(ConsumedMessage{partition, position, stored.key, stored.value, stored.headers,
+                                        stored.timestamp_ms});
         ++position;
       }
     }
@@ -287,8 +295,8 @@ class MemoryGroupConsumer final : public GroupConsumer {
   const std::string member_id_;
   std::int32_t generation_ = -1;
   bool assigned_ = false;
-  bool closing_ = false;  // close() began: no more polls
-  bool closed_ = false;   // left the group
+  bool closing_ = false;                              // close() began: no more polls
+  bool closed_ = false;                               // left the group
   std::map<TopicPartition, std::int64_t> positions_;  // the assignment, with the next offset to deliver
   std::set<TopicPartition> paused_;
   std::size_t next_start_ = 0;
@@ -301,7 +309,8 @@ MemoryTransport::MemoryTransport() : broker_(std::make_shared<Broker>()) {}
 
 MemoryTransport::~MemoryTransport() = default;
 
-Status MemoryTransport::ensure_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds /*timeout*/) {
+Status MemoryTransport::ensure_topics(const std::vector<TopicSpec>& topics,
+                                      std::chrono::milliseconds /*timeout*/) {
   {
     std::lock_guard lock(broker_->mutex);
     for (const auto& topic : topics) {
@@ -312,14 +321,16 @@ Status MemoryTransport::ensure_topics(const std::vector<TopicSpec>& topics, std:
   return ok_status();
 }
 
-Result<std::unique_ptr<GroupConsumer>> MemoryTransport::join_group(const GroupOptions& options, GroupListener& listener) {
+Result<std::unique_ptr<GroupConsumer>> MemoryTransport::join_group(const GroupOptions& options,
+                                                                   GroupListener& listener) {
   std::string member_id;
   {
     std::lock_guard lock(broker_->mutex);
     Group& group = broker_->groups[options.group_id];
     if (group.has_member) {
-      return Error{ExitCode::kFailure, "memory://: group '" + options.group_id +
-                                           "' already has a member (the in-process broker serves one per group)"};
+      return Error{ExitCode::kFailure,
+                   "memory://: group '" + options.group_id +
+                       "' already has a member (the in-process broker serves one per group)"};
     }
     group.has_member = true;
     member_id = (options.client_id.empty() ? options.group_id : options.client_id) + "-" +

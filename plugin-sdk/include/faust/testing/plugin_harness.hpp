@@ -140,7 +140,8 @@ inline void write_error(faust_error* error, const std::string& message) noexcept
 // The plugin's error buffer after a failed call, or a stand-in when it wrote nothing.
 inline std::string error_text(faust_error& error, const char* what) {
   error.message[FAUST_ERROR_MESSAGE_SIZE - 1] = '\0';
-  return error.message[0] != '\0' ? std::string(error.message) : std::string(what) + " failed without a message";
+  return error.message[0] != '\0' ? std::string(error.message)
+                                  : std::string(what) + " failed without a message";
 }
 
 inline void host_log(faust_host_context* context, faust_log_level level, const char* message) noexcept {
@@ -165,7 +166,8 @@ inline std::optional<std::string> request_problem(const faust_send_request* requ
   if (has_agent == has_topic) return "invalid send request: set exactly one of agent and topic";
   if (request->value == nullptr && request->value_size > 0) return "invalid send request: value is null";
   if (request->key == nullptr && request->key_size > 0) return "invalid send request: key is null";
-  if (request->headers == nullptr && request->header_count > 0) return "invalid send request: headers are null";
+  if (request->headers == nullptr && request->header_count > 0)
+    return "invalid send request: headers are null";
   for (std::size_t i = 0; i < request->header_count; ++i) {
     const faust_header& header = request->headers[i];
     if (header.key == nullptr) return "invalid send request: header #" + std::to_string(i) + " has no key";
@@ -187,14 +189,16 @@ inline faust_status host_send(faust_host_context* context, const faust_send_requ
     SentMessage message;
     if (request->agent != nullptr) message.agent = request->agent;
     if (request->topic != nullptr) message.topic = request->topic;
-    if (request->key != nullptr) message.key.emplace(static_cast<const char*>(request->key), request->key_size);
-    if (request->value_size > 0) message.value.assign(static_cast<const char*>(request->value), request->value_size);
+    if (request->key != nullptr)
+      message.key.emplace(static_cast<const char*>(request->key), request->key_size);
+    if (request->value_size > 0)
+      message.value.assign(static_cast<const char*>(request->value), request->value_size);
     for (std::size_t i = 0; i < request->header_count; ++i) {
       const faust_header& header = request->headers[i];
-      message.headers.emplace_back(header.key, header.value_size > 0
-                                                   ? std::string(static_cast<const char*>(header.value),
-                                                                 header.value_size)
-                                                   : std::string());
+      message.headers.emplace_back(
+          header.key, header.value_size > 0
+                          ? std::string(static_cast<const char*>(header.value), header.value_size)
+                          : std::string());
     }
     message.from = self.component;
     std::lock_guard lock(self.state->mutex);
@@ -258,14 +262,16 @@ inline const faust_plugin_descriptor* load_plugin(const std::string& file) {
   }
   void* symbol = ::dlsym(library, FAUST_PLUGIN_ENTRY_NAME);
   if (symbol == nullptr) {
-    throw HarnessError("plugin " + file + ": no entry symbol " FAUST_PLUGIN_ENTRY_NAME
+    throw HarnessError("plugin " + file +
+                       ": no entry symbol " FAUST_PLUGIN_ENTRY_NAME
                        " (a plugin ends with FAUST_PLUGIN(...) or exports it itself)");
   }
   faust_plugin_entry_fn entry = nullptr;
   static_assert(sizeof(entry) == sizeof(symbol), "function and object pointers differ in size");
   std::memcpy(&entry, &symbol, sizeof(entry));  // dlsym's object pointer to a function pointer
   const faust_plugin_descriptor* descriptor = entry();
-  if (descriptor == nullptr) throw HarnessError("plugin " + file + ": " FAUST_PLUGIN_ENTRY_NAME " returned no descriptor");
+  if (descriptor == nullptr)
+    throw HarnessError("plugin " + file + ": " FAUST_PLUGIN_ENTRY_NAME " returned no descriptor");
   const std::string abi = abi_text(descriptor->abi_major, descriptor->abi_minor);
   if (descriptor->abi_major != FAUST_PLUGIN_ABI_MAJOR) {
     throw HarnessError("plugin " + file + ": plugin ABI " + abi + ", this SDK supports " +
@@ -276,14 +282,16 @@ inline const faust_plugin_descriptor* load_plugin(const std::string& file) {
                        abi_text(FAUST_PLUGIN_ABI_MAJOR, FAUST_PLUGIN_ABI_MINOR));
   }
   if (descriptor->struct_size < sizeof(faust_plugin_descriptor)) {
-    throw HarnessError("plugin " + file + ": descriptor struct_size " + std::to_string(descriptor->struct_size) +
-                       " is smaller than the " + std::to_string(sizeof(faust_plugin_descriptor)) + " bytes ABI " +
-                       abi + " needs");
+    throw HarnessError("plugin " + file + ": descriptor struct_size " +
+                       std::to_string(descriptor->struct_size) + " is smaller than the " +
+                       std::to_string(sizeof(faust_plugin_descriptor)) + " bytes ABI " + abi + " needs");
   }
   if (descriptor->name == nullptr || descriptor->name[0] == '\0') {
     throw HarnessError("plugin " + file + ": malformed descriptor: no plugin name");
   }
-  if (descriptor->version == nullptr) throw HarnessError("plugin " + file + ": malformed descriptor: no plugin version");
+  if (descriptor->version == nullptr) {
+    throw HarnessError("plugin " + file + ": malformed descriptor: no plugin version");
+  }
   if ((descriptor->agent_count > 0 && descriptor->agents == nullptr) ||
       (descriptor->timer_count > 0 && descriptor->timers == nullptr)) {
     throw HarnessError("plugin " + file + ": malformed descriptor: null agent or timer list");
@@ -316,15 +324,20 @@ template <typename Def>
 class Instance {
  public:
   Instance(std::shared_ptr<HarnessState> state, const Def& def, const char* kind, Config config)
-      : def_(&def), context_(std::make_unique<InstanceContext>(InstanceContext{std::move(state), def.name, std::move(config)})) {
+      : def_(&def),
+        context_(std::make_unique<InstanceContext>(
+            InstanceContext{std::move(state), def.name, std::move(config)})) {
     faust_error error{};
     instance_ = def.create(&host_api(), reinterpret_cast<faust_host_context*>(context_.get()), &error);
     if (instance_ == nullptr) {
-      throw HarnessError(std::string(kind) + " '" + def.name + "': create failed: " + error_text(error, "create"));
+      throw HarnessError(std::string(kind) + " '" + def.name +
+                         "': create failed: " + error_text(error, "create"));
     }
   }
   Instance(Instance&& other) noexcept
-      : def_(other.def_), context_(std::move(other.context_)), instance_(std::exchange(other.instance_, nullptr)) {}
+      : def_(other.def_),
+        context_(std::move(other.context_)),
+        instance_(std::exchange(other.instance_, nullptr)) {}
   Instance& operator=(Instance&& other) noexcept {
     if (this != &other) {
       destroy();
@@ -386,7 +399,8 @@ class AgentUnderTest : public detail::Instance<faust_agent_def> {
     }
     std::vector<faust_header> headers;
     headers.reserve(input.headers.size());
-    for (const auto& [key, value] : input.headers) headers.push_back(faust_header{key.c_str(), value.data(), value.size()});
+    for (const auto& [key, value] : input.headers)
+      headers.push_back(faust_header{key.c_str(), value.data(), value.size()});
     faust_message message{};
     message.key = input.key ? input.key->data() : nullptr;
     message.key_size = input.key ? input.key->size() : 0;
@@ -397,11 +411,10 @@ class AgentUnderTest : public detail::Instance<faust_agent_def> {
     message.topic = topic.c_str();
     message.partition = input.partition;
     message.offset = input.offset ? *input.offset : next_offset_;
-    message.timestamp_ms =
-        input.timestamp_ms ? *input.timestamp_ms
-                           : std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count();
+    message.timestamp_ms = input.timestamp_ms ? *input.timestamp_ms
+                                              : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                    std::chrono::system_clock::now().time_since_epoch())
+                                                    .count();
     next_offset_ = message.offset + 1;
     faust_error error{};
     if (def().handle(instance(), &message, &error) == FAUST_OK) return Outcome::success();
@@ -438,20 +451,24 @@ class PluginHarness {
 
   std::string plugin_name() const { return state_->descriptor->name; }
   std::string plugin_version() const { return state_->descriptor->version; }
-  std::vector<std::string> agent_names() const { return names(state_->descriptor->agents, state_->descriptor->agent_count); }
-  std::vector<std::string> timer_names() const { return names(state_->descriptor->timers, state_->descriptor->timer_count); }
+  std::vector<std::string> agent_names() const {
+    return names(state_->descriptor->agents, state_->descriptor->agent_count);
+  }
+  std::vector<std::string> timer_names() const {
+    return names(state_->descriptor->timers, state_->descriptor->timer_count);
+  }
 
   // Creates an instance of the agent named `name` with the given `config:` values.
   AgentUnderTest agent(std::string_view name, Config config = {}) const {
     const faust_plugin_descriptor& d = *state_->descriptor;
-    return AgentUnderTest(state_, detail::find_def(state_->file, "agent", d.agents, d.agent_count, name), "agent",
-                          std::move(config));
+    return AgentUnderTest(state_, detail::find_def(state_->file, "agent", d.agents, d.agent_count, name),
+                          "agent", std::move(config));
   }
   // Creates an instance of the timer named `name` with the given `config:` values.
   TimerUnderTest timer(std::string_view name, Config config = {}) const {
     const faust_plugin_descriptor& d = *state_->descriptor;
-    return TimerUnderTest(state_, detail::find_def(state_->file, "timer", d.timers, d.timer_count, name), "timer",
-                          std::move(config));
+    return TimerUnderTest(state_, detail::find_def(state_->file, "timer", d.timers, d.timer_count, name),
+                          "timer", std::move(config));
   }
 
   // What is_leader() answers from now on (false at first).

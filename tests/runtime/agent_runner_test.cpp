@@ -1,0 +1,210 @@
+#include "runtime/agent_runner.h"
+
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "../integration/support/worker_process.h"
+#include "recording_events.h"
+#include "runtime/leader_elector.h"
+#include "transport/memory/memory_transport.h"
+
+namespace faust {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::eventually;
+using testing::RecordingEvents;
+
+constexpr int kPartitions = 4;
+const std::string kTopic = "app-agent";
+
+struct Seen {
+  std::int32_t partition;
+  std::int64_t offset;
+  std::string value;
+};
+
+class AgentRunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(transport_.ensure_topics({TopicSpec{kTopic, kPartitions, 1}}, 1s).ok());
+  }
+
+  void send(int count, const std::string& prefix = "m") {
+    for (int i = 0; i < count; ++i) {
+      ProducedRecord record{kTopic, "key-" + std::to_string(i % 16), prefix + std::to_string(i), {}};
+      ASSERT_TRUE(transport_.send(record, 1s).ok());
+    }
+  }
+
+  GroupOptions group() const {
+    GroupOptions options;
+    options.group_id = "app";
+    options.client_id = "app-test";
+    return options;
+  }
+
+  // A handler that records every message it is given, as lane `lane`.
+  MessageHandler recorder() {
+    return [this](const ConsumedMessage& message) {
+      std::lock_guard lock(mutex_);
+      seen_.push_back(Seen{message.source.partition, message.offset, message.value});
+      return ok_status();
+    };
+  }
+
+  std::vector<Seen> seen() {
+    std::lock_guard lock(mutex_);
+    return seen_;
+  }
+
+  MemoryTransport transport_;
+  RecordingEvents events_;
+  std::mutex mutex_;
+  std::vector<Seen> seen_;
+};
+
+TEST_F(AgentRunnerTest, EveryMessageIsHandledOnceAndEachPartitionStaysInOrder) {
+  send(400);
+  AgentRunner runner(transport_, group(), {AgentBinding{"agent", kTopic, OnError::kSkip, 3, {recorder(), recorder(), recorder()}}},
+                     events_);
+  ASSERT_TRUE(runner.start().ok());
+  ASSERT_TRUE(eventually(10s, [&] { return seen().size() >= 400; }));
+  runner.stop();
+  std::map<std::int32_t, std::int64_t> last;
+  std::set<std::string> values;
+  for (const auto& s : seen()) {
+    if (last.count(s.partition) > 0) {
+      EXPECT_EQ(s.offset, last[s.partition] + 1) << "partition " << s.partition;
+    }
+    last[s.partition] = s.offset;
+    EXPECT_TRUE(values.insert(s.value).second) << s.value << " handled twice";
+  }
+  EXPECT_EQ(values.size(), 400u);
+  EXPECT_EQ(runner.snapshot().front().handled, 400u);
+}
+
+TEST_F(AgentRunnerTest, OffsetsAreCommittedOnlyUpToTheLastHandledMessage) {
+  send(40);
+  // on_error: stop at the 5th message of partition 0: nothing from it on may be committed.
+  std::int64_t failed_offset = -1;
+  MessageHandler stop_at_fifth = [&](const ConsumedMessage& message) -> Status {
+    if (message.source.partition == 0 && message.offset == 4) {
+      failed_offset = message.offset;
+      return Error{ExitCode::kFailure, "bad message"};
+    }
+    return ok_status();
+  };
+  {
+    AgentRunner runner(transport_, group(), {AgentBinding{"agent", kTopic, OnError::kStop, 0, {stop_at_fifth}}}, events_);
+    ASSERT_TRUE(runner.start().ok());
+    ASSERT_TRUE(eventually(10s, [&] { return !events_.fatal_errors().empty(); }));
+    EXPECT_EQ(events_.fatal_errors().front().code, ExitCode::kHandlerStopped);
+    runner.stop();
+  }
+  ASSERT_EQ(failed_offset, 4);
+  // The group's next member starts partition 0 exactly at the failed message.
+  AgentRunner next(transport_, group(), {AgentBinding{"agent", kTopic, OnError::kSkip, 0, {recorder()}}}, events_);
+  ASSERT_TRUE(next.start().ok());
+  ASSERT_TRUE(eventually(10s, [&] {
+    for (const auto& s : seen()) {
+      if (s.partition == 0) return true;
+    }
+    return false;
+  }));
+  next.stop();
+  for (const auto& s : seen()) {
+    if (s.partition == 0) {
+      EXPECT_EQ(s.offset, 4) << "the first redelivered message of partition 0";
+      break;
+    }
+  }
+}
+
+TEST_F(AgentRunnerTest, RetryTriesAgainThenSkipsAndSkipGoesOn) {
+  send(8);
+  std::mutex attempts_mutex;
+  std::map<std::string, int> attempts;
+  MessageHandler flaky = [&](const ConsumedMessage& message) -> Status {
+    std::lock_guard lock(attempts_mutex);
+    const int attempt = ++attempts[message.value];
+    if (message.value == "m1" && attempt < 3) return Error{ExitCode::kFailure, "transient"};
+    if (message.value == "m2") return Error{ExitCode::kFailure, "permanent"};
+    return ok_status();
+  };
+  AgentRunner runner(transport_, group(), {AgentBinding{"agent", kTopic, OnError::kRetry, 2, {flaky}}}, events_);
+  ASSERT_TRUE(runner.start().ok());
+  ASSERT_TRUE(eventually(20s, [&] {
+    std::lock_guard lock(attempts_mutex);
+    return attempts.size() == 8 && attempts["m2"] == 3;
+  }));
+  ASSERT_TRUE(eventually(5s, [&] { return runner.snapshot().front().handled == 7; }));
+  runner.stop();
+  std::lock_guard lock(attempts_mutex);
+  EXPECT_EQ(attempts["m1"], 3);  // failed twice, then succeeded
+  EXPECT_EQ(attempts["m2"], 3);  // first try plus max_retries, then skipped
+  EXPECT_EQ(attempts["m0"], 1);
+  const auto snapshot = runner.snapshot().front();
+  EXPECT_EQ(snapshot.errors, 5u);
+  EXPECT_TRUE(snapshot.last_error == "permanent" || snapshot.last_error == "transient") << snapshot.last_error;
+  EXPECT_TRUE(events_.fatal_errors().empty());
+}
+
+TEST_F(AgentRunnerTest, StopFinishesTheMessageInHandAndCommitsIt) {
+  send(4);
+  std::atomic<bool> in_handler{false};
+  std::atomic<bool> release{false};
+  std::atomic<int> finished{0};
+  MessageHandler slow = [&](const ConsumedMessage&) {
+    in_handler = true;
+    while (!release) std::this_thread::sleep_for(1ms);
+    ++finished;
+    return ok_status();
+  };
+  AgentRunner runner(transport_, group(), {AgentBinding{"agent", kTopic, OnError::kSkip, 0, {slow}}}, events_);
+  ASSERT_TRUE(runner.start().ok());
+  ASSERT_TRUE(eventually(5s, [&] { return in_handler.load(); }));
+  std::thread stopper([&] { runner.stop(); });
+  std::this_thread::sleep_for(50ms);
+  release = true;
+  stopper.join();
+  EXPECT_EQ(finished.load(), 1) << "only the message in hand is finished; the rest wait for the next member";
+
+  AgentRunner next(transport_, group(), {AgentBinding{"agent", kTopic, OnError::kSkip, 0, {recorder()}}}, events_);
+  ASSERT_TRUE(next.start().ok());
+  ASSERT_TRUE(eventually(5s, [&] { return seen().size() == 3; }));
+  next.stop();
+  EXPECT_EQ(seen().size(), 3u) << "the finished message was committed, the other three redelivered";
+}
+
+TEST(LeaderElectorTest, TheOnlyMemberLeadsAndAnnouncesLeavingTheGroup) {
+  MemoryTransport transport;
+  ASSERT_TRUE(transport.ensure_topics({TopicSpec{"app-__assignor-__leader", 1, 1}}, 1s).ok());
+  RecordingEvents events;
+  GroupOptions options;
+  options.group_id = "app-__leader";
+  options.topics = {"app-__assignor-__leader"};
+  LeaderElector elector(transport, "app", options, events);
+  ASSERT_TRUE(elector.start().ok());
+  ASSERT_TRUE(eventually(5s, [&] { return elector.is_leader(); }));
+  const auto snapshot = elector.snapshot();
+  EXPECT_TRUE(snapshot.joined);
+  EXPECT_TRUE(snapshot.leader);
+  elector.stop();
+  EXPECT_FALSE(elector.is_leader());
+  EXPECT_EQ(events.leadership(), (std::vector<bool>{true, false}));
+}
+
+TEST(LeaderElectorTest, ClientIdsSortAfterTheCurrentMembers) {
+  EXPECT_EQ(time_ordered_client_id("app", {"app-9999999999998-1"}).rfind("app-9999999999999-", 0), 0u);
+  const std::string now = time_ordered_client_id("app");
+  EXPECT_LT(time_ordered_client_id("app", {"app-0000000000001-7", "other-9999999999999-1", "app-x"}).substr(0, 17),
+            std::string("app-9"));
+  EXPECT_GE(time_ordered_client_id("app", {now}), now);
+}
+
+}  // namespace
+}  // namespace faust
