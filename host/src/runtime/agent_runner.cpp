@@ -37,17 +37,25 @@ class AgentRunner::Lane {
 
   void start() { thread_ = std::thread([this] { run(); }); }
 
-  // Stops after the message in hand; queued messages stay uncommitted and will be redelivered.
-  void stop() {
+  // Takes no new message after the one in hand; queued ones stay uncommitted and will be
+  // redelivered to the partition's next owner.
+  void request_stop() {
     {
       std::lock_guard lock(mutex_);
       stopping_ = true;
+    }
+    wake_.notify_all();
+  }
+
+  void stop() {
+    request_stop();
+    {
+      std::lock_guard lock(mutex_);
       if (busy_ && thread_.joinable()) {
         spdlog::info("waiting for agent '{}' to finish {}[{}]@{} (a second signal exits at once)", agent_.binding.name,
                      busy_->partition.topic, busy_->partition.partition, busy_->offset);
       }
     }
-    wake_.notify_all();
     if (thread_.joinable()) thread_.join();
   }
 
@@ -241,6 +249,10 @@ Status AgentRunner::start() {
 
 void AgentRunner::stop() {
   if (!running_.exchange(false)) return;
+  // At once, not at the poll thread's next turn: no new message is started from here on.
+  for (auto& agent : agents_) {
+    for (auto& lane : agent->lanes) lane->request_stop();
+  }
   if (poller_.joinable()) poller_.join();
 }
 

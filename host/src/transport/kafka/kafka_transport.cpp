@@ -35,19 +35,6 @@ struct DeliveryWaiter {
   }
 };
 
-class DeliveryReports final : public RdKafka::DeliveryReportCb {
- public:
-  void dr_cb(RdKafka::Message& message) override {
-    std::unique_ptr<std::shared_ptr<DeliveryWaiter>> waiter(static_cast<std::shared_ptr<DeliveryWaiter>*>(message.msg_opaque()));
-    if (waiter) (*waiter)->complete(message.err());
-  }
-};
-
-DeliveryReports& delivery_reports() {
-  static DeliveryReports reports;  // stateless: every message carries its own waiter
-  return reports;
-}
-
 bool is_fenced(const RdKafka::Error& error) {
   return error.is_fatal() || error.code() == RdKafka::ERR__FENCED || error.code() == RdKafka::ERR_PRODUCER_FENCED ||
          error.code() == RdKafka::ERR_INVALID_PRODUCER_EPOCH;
@@ -91,8 +78,20 @@ Status await_delivery(DeliveryWaiter& waiter, const std::string& topic, std::chr
 
 }  // namespace
 
+// Stateless: every message carries its own waiter as its opaque.
+class DeliveryReports final : public RdKafka::DeliveryReportCb {
+ public:
+  void dr_cb(RdKafka::Message& message) override {
+    std::unique_ptr<std::shared_ptr<DeliveryWaiter>> waiter(
+        static_cast<std::shared_ptr<DeliveryWaiter>*>(message.msg_opaque()));
+    if (waiter) (*waiter)->complete(message.err());
+  }
+};
+
 KafkaTransport::KafkaTransport(KafkaSettings settings)
-    : settings_(std::move(settings)), producer_events_(std::make_unique<KafkaClientEvents>(broker_state_)) {}
+    : settings_(std::move(settings)),
+      producer_events_(std::make_unique<KafkaClientEvents>(broker_state_)),
+      delivery_reports_(std::make_unique<DeliveryReports>()) {}
 
 Result<std::unique_ptr<KafkaTransport>> KafkaTransport::create(const KafkaSettings& settings) {
   std::unique_ptr<KafkaTransport> transport(new KafkaTransport(settings));
@@ -117,19 +116,27 @@ std::map<std::string, std::string> KafkaTransport::client_settings() const {
   return {{"bootstrap.servers", settings_.bootstrap_servers}, {"client.id", settings_.client_id}};
 }
 
-Status KafkaTransport::start_producer() {
-  auto settings = client_settings();
-  settings["enable.idempotence"] = "true";  // broker-side dedup of internal retries
-  settings["linger.ms"] = "0";              // every send waits for its ack: nothing to batch for
-  settings["message.timeout.ms"] = "30000";
-  settings["statistics.interval.ms"] = "1000";
+Result<std::unique_ptr<RdKafka::Producer>> KafkaTransport::create_producer(std::map<std::string, std::string> settings,
+                                                                          const char* what) {
+  settings.merge(client_settings());
+  settings["linger.ms"] = "0";  // every send waits for its ack: nothing to batch for
   auto conf = make_kafka_conf(settings, settings_.properties, *producer_events_);
   if (!conf) return conf.error();
   std::string error;
-  RdKafka::DeliveryReportCb* reports = &delivery_reports();
+  RdKafka::DeliveryReportCb* reports = delivery_reports_.get();
   (*conf)->set("dr_cb", reports, error);
-  producer_.reset(RdKafka::Producer::create(conf->get(), error));
-  if (!producer_) return Error{ExitCode::kFailure, "kafka: cannot create producer: " + error};
+  std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf->get(), error));
+  if (!producer) return Error{ExitCode::kFailure, std::string("kafka: cannot create ") + what + ": " + error};
+  return producer;
+}
+
+Status KafkaTransport::start_producer() {
+  auto producer = create_producer({{"enable.idempotence", "true"},  // broker-side dedup of retries
+                                   {"message.timeout.ms", "30000"},
+                                   {"statistics.interval.ms", "1000"}},
+                                  "producer");
+  if (!producer) return producer.error();
+  producer_ = std::move(producer).value();
   poller_ = std::thread([this] { poll_producer(); });
   return ok_status();
 }
@@ -145,17 +152,10 @@ Status KafkaTransport::send(const ProducedRecord& record, std::chrono::milliseco
 }
 
 Status KafkaTransport::start_leader_producer(std::chrono::milliseconds timeout) {
-  auto settings = client_settings();
-  settings["transactional.id"] = settings_.leader_transactional_id;
-  settings["linger.ms"] = "0";
-  settings["transaction.timeout.ms"] = "60000";
-  auto conf = make_kafka_conf(settings, settings_.properties, *producer_events_);
-  if (!conf) return conf.error();
-  std::string error;
-  RdKafka::DeliveryReportCb* reports = &delivery_reports();
-  (*conf)->set("dr_cb", reports, error);
-  std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf->get(), error));
-  if (!producer) return Error{ExitCode::kFailure, "kafka: cannot create leader producer: " + error};
+  auto created = create_producer(
+      {{"transactional.id", settings_.leader_transactional_id}, {"transaction.timeout.ms", "60000"}}, "leader producer");
+  if (!created) return created.error();
+  std::unique_ptr<RdKafka::Producer> producer = std::move(created).value();
   // Registers this producer's epoch with the transaction coordinator, which fences any earlier
   // producer with the same transactional.id: a stale leader's sends fail from here on.
   std::unique_ptr<RdKafka::Error> init(producer->init_transactions(static_cast<int>(timeout.count())));

@@ -25,6 +25,7 @@ struct KafkaSettings {
 };
 
 class KafkaClientEvents;
+class DeliveryReports;
 
 // Transport over Apache Kafka through librdkafka's C++ API.
 class KafkaTransport final : public Transport {
@@ -47,6 +48,8 @@ class KafkaTransport final : public Transport {
  private:
   explicit KafkaTransport(KafkaSettings settings);
   std::map<std::string, std::string> client_settings() const;
+  Result<std::unique_ptr<RdKafka::Producer>> create_producer(std::map<std::string, std::string> settings,
+                                                             const char* what);
   Status start_producer();
   Status start_leader_producer(std::chrono::milliseconds timeout);
   void poll_producer();
@@ -56,6 +59,7 @@ class KafkaTransport final : public Transport {
   KafkaSettings settings_;
   std::atomic<BrokerState> broker_state_{BrokerState::kConnecting};
   std::unique_ptr<KafkaClientEvents> producer_events_;
+  std::unique_ptr<DeliveryReports> delivery_reports_;
   std::unique_ptr<RdKafka::Producer> producer_;
   std::atomic<bool> stopping_{false};
   std::thread poller_;  // serves the delivery reports of producer_
