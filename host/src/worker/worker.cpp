@@ -165,9 +165,8 @@ ExitCode Worker::run() {
       backoff = std::min(backoff * 2, std::chrono::seconds(30));
     }
     if (stop.is_set()) return;
-    for (Status status : {elector.start(), agents.start()}) {
-      if (!status) return services.fatal(status.error());
-    }
+    if (auto status = elector.start(); !status) return services.fatal(status.error());
+    if (auto status = agents.start(); !status) return services.fatal(status.error());
     auto last_note = Clock::now();
     while (!(elector.snapshot().joined && agents.joined())) {
       if (stop.wait_for(std::chrono::milliseconds(20))) return;
