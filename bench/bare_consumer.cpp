@@ -19,16 +19,12 @@
 #include <string>
 #include <vector>
 
+#include "bench_clock.h"
+
 namespace faust::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::int64_t realtime_ns() {
-  timespec now{};
-  clock_gettime(CLOCK_REALTIME, &now);
-  return static_cast<std::int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
-}
 
 // Records when the first assignment arrived; assigns eagerly as the host does.
 class AssignmentRecorder final : public RdKafka::RebalanceCb {

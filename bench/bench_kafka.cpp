@@ -21,16 +21,12 @@
 #include <thread>
 #include <vector>
 
+#include "bench_clock.h"
+
 namespace faust::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::int64_t realtime_ns() {
-  timespec now{};
-  clock_gettime(CLOCK_REALTIME, &now);
-  return static_cast<std::int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
-}
 
 struct KafkaHandleDeleter {
   void operator()(rd_kafka_t* handle) const { rd_kafka_destroy(handle); }

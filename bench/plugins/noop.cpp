@@ -14,13 +14,11 @@
 #include <faust/plugin.hpp>
 #include <string>
 
+#include "../bench_clock.h"
+
 namespace {
 
-std::int64_t realtime_ns() {
-  timespec now{};
-  clock_gettime(CLOCK_REALTIME, &now);
-  return static_cast<std::int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
-}
+using faust::bench::realtime_ns;
 
 class NoopAgent : public faust::sdk::Agent {
  public:
