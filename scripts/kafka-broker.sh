@@ -62,7 +62,7 @@ write_pom() {
   {
     cat <<EOF
 <?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
+<project>
   <modelVersion>4.0.0</modelVersion>
   <groupId>io.faust-host</groupId>
   <artifactId>test-broker</artifactId>
