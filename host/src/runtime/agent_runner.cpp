@@ -338,11 +338,6 @@ void AgentRunner::commit_done(bool wait) {
 }
 
 void AgentRunner::apply_backpressure() {
-  std::set<TopicPartition> assigned;
-  {
-    std::lock_guard lock(assignment_mutex_);
-    assigned = assignment_;
-  }
   for (auto& agent : agents_) {
     for (auto& lane : agent->lanes) {
       const std::size_t queued = lane->queued();
@@ -350,8 +345,13 @@ void AgentRunner::apply_backpressure() {
       const bool resume = lane->paused && queued < options_.pause_above / 2;
       if (!pause && !resume) continue;
       std::vector<TopicPartition> partitions;
-      for (const auto& partition : assigned) {
-        if (agent_by_topic_.count(partition.topic) > 0 && &lane_for(partition) == lane.get()) partitions.push_back(partition);
+      {
+        std::lock_guard lock(assignment_mutex_);
+        for (const auto& partition : assignment_) {
+          if (agent_by_topic_.count(partition.topic) > 0 && &lane_for(partition) == lane.get()) {
+            partitions.push_back(partition);
+          }
+        }
       }
       if (pause) consumer_->pause(partitions);
       if (resume) consumer_->resume(partitions);
