@@ -16,6 +16,10 @@ using testing::eventually;
 using testing::RecordingEvents;
 using Clock = std::chrono::steady_clock;
 
+std::optional<Status> never_leader(const std::string& /*timer*/, const std::function<Status()>& /*tick*/) {
+  return std::nullopt;
+}
+
 TEST(TimerServiceTest, FirstRunIsOneIntervalAfterStartAndRunsDoNotDrift) {
   RecordingEvents events;
   std::mutex mutex;
@@ -26,7 +30,7 @@ TEST(TimerServiceTest, FirstRunIsOneIntervalAfterStartAndRunsDoNotDrift) {
                          std::this_thread::sleep_for(20ms);  // work that would accumulate as drift
                          return ok_status();
                        }}},
-                      [] { return false; }, events);
+                      never_leader, events);
   const auto started = Clock::now();
   timers.start();
   ASSERT_TRUE(eventually(5s, [&] {
@@ -54,7 +58,7 @@ TEST(TimerServiceTest, ASlowRunSkipsTheTicksItMissedInsteadOfOverlapping) {
                          running.fetch_sub(1);
                          return ok_status();
                        }}},
-                      [] { return false; }, events);
+                      never_leader, events);
   timers.start();
   ASSERT_TRUE(eventually(5s, [&] { return runs.load() >= 4; }));
   timers.stop();
@@ -72,7 +76,11 @@ TEST(TimerServiceTest, OnLeaderIsCheckedAtEveryTick) {
                          ++runs;
                          return ok_status();
                        }}},
-                      [&] { return leader.load(); }, events);
+                      [&](const std::string&, const std::function<Status()>& tick) -> std::optional<Status> {
+                        if (!leader.load()) return std::nullopt;
+                        return tick();
+                      },
+                      events);
   timers.start();
   std::this_thread::sleep_for(100ms);  // ten ticks as a follower: none may run
   EXPECT_EQ(runs.load(), 0);
@@ -93,7 +101,7 @@ TEST(TimerServiceTest, AFailingTickIsReportedAndTheTimerGoesOn) {
                          ++runs;
                          return Error{ExitCode::kFailure, "boom"};
                        }}},
-                      [] { return false; }, events);
+                      never_leader, events);
   timers.start();
   ASSERT_TRUE(eventually(5s, [&] { return runs.load() >= 3; }));
   timers.stop();
@@ -113,7 +121,7 @@ TEST(TimerServiceTest, StopWaitsForTheRunInProgressAndStopsPromptly) {
                          finished = true;
                          return ok_status();
                        }}},
-                      [] { return false; }, events);
+                      never_leader, events);
   timers.start();
   ASSERT_TRUE(eventually(5s, [&] { return in_run.load(); }));
   const auto stopping = Clock::now();

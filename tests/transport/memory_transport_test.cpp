@@ -183,8 +183,7 @@ TEST(MemoryTransport, PartitionsKeysAsLibrdkafkasDefaultPartitionerDoes) {
 TEST(MemoryTransport, CreatesAnUnknownTopicWithOnePartitionAtItsFirstSend) {
   MemoryTransport transport;
   ASSERT_TRUE(transport.send(record("fresh", "a"), 1s));
-  ASSERT_TRUE(transport.send_as_leader(record("fresh", "b"), 1s));
-  transport.end_leader_term();
+  ASSERT_TRUE(transport.send(record("fresh", "b"), 1s));
   RecordingListener listener;
   auto consumer = transport.join_group(group("g", {"fresh"}), listener);
   ASSERT_TRUE(consumer);
@@ -194,6 +193,42 @@ TEST(MemoryTransport, CreatesAnUnknownTopicWithOnePartitionAtItsFirstSend) {
   EXPECT_EQ(listener.assigned.at(0).partitions, partitions_of("fresh", 1));
   EXPECT_EQ(listener.messages[0].value, "a");
   EXPECT_EQ(listener.messages[1].value, "b");
+}
+
+TEST(MemoryTransport, ALeaderTransactionIsStoredWhole_OnlyAtCommit_AndNotAtAll_WhenAborted) {
+  MemoryTransport transport;
+  auto producer = transport.start_leader_producer(1s);
+  ASSERT_TRUE(producer);
+  ASSERT_TRUE((*producer)->begin());
+  ASSERT_TRUE((*producer)->send(record("txn", "dropped-1")));
+  ASSERT_TRUE((*producer)->send(record("txn", "dropped-2")));
+  ASSERT_TRUE((*producer)->abort(1s));
+  ASSERT_TRUE((*producer)->begin());
+  ASSERT_TRUE((*producer)->send(record("txn", "kept-1")));
+  ASSERT_TRUE((*producer)->send(record("txn", "kept-2")));
+  ASSERT_TRUE((*producer)->commit(1s));
+
+  RecordingListener listener;
+  auto consumer = transport.join_group(group("g", {"txn"}), listener);
+  ASSERT_TRUE(consumer);
+  ASSERT_TRUE(poll_until_messages(**consumer, listener, 2));
+  (*consumer)->poll(20ms);
+  ASSERT_EQ(listener.messages.size(), 2u);
+  EXPECT_EQ(listener.messages[0].value, "kept-1");
+  EXPECT_EQ(listener.messages[1].value, "kept-2");
+}
+
+TEST(MemoryTransport, ANewLeaderProducerFencesThePreviousOne) {
+  MemoryTransport transport;
+  auto old_leader = transport.start_leader_producer(1s);
+  ASSERT_TRUE(old_leader);
+  ASSERT_TRUE((*old_leader)->begin());
+  ASSERT_TRUE((*old_leader)->send(record("txn", "stale")));
+  auto new_leader = transport.start_leader_producer(1s);
+  ASSERT_TRUE(new_leader);
+  const TxnStatus committed = (*old_leader)->commit(1s);
+  EXPECT_EQ(committed.failure, TxnFailure::kFenced) << committed.message;
+  EXPECT_EQ((*old_leader)->begin().failure, TxnFailure::kFenced);
 }
 
 TEST(MemoryTransport, ARejoiningGroupResumesFromItsCommittedOffsets) {

@@ -20,8 +20,16 @@ std::string time_ordered_client_id(const std::string& app_id, const std::vector<
   return fmt::format("{}-{:013d}-{}", app_id, stamp, ::getpid());
 }
 
-LeaderElector::LeaderElector(Transport& transport, std::string app_id, GroupOptions options, RuntimeEvents& events)
-    : transport_(transport), app_id_(std::move(app_id)), options_(std::move(options)), events_(events) {}
+LeaderElector::LeaderElector(Transport& transport, std::string app_id, GroupOptions options, RuntimeEvents& events,
+                             LeaderTermOptions term_options)
+    : transport_(transport),
+      app_id_(std::move(app_id)),
+      options_(std::move(options)),
+      events_(events),
+      term_(transport, term_options,
+            LeaderTermCallbacks{[this](std::int32_t generation) { on_term_established(generation); },
+                                // The term has already ended itself; only the group is left.
+                                [this](const std::string& /*why*/) { step_down_requested_ = true; }}) {}
 
 LeaderElector::~LeaderElector() { stop(); }
 
@@ -63,19 +71,26 @@ void LeaderElector::run() {
 }
 
 void LeaderElector::stop() {
-  if (!running_.exchange(false)) return;
-  if (poller_.joinable()) poller_.join();
-  consumer_.reset();
-  const bool was_leader = snapshot().leader;
-  leader_ = false;
+  if (running_.exchange(false)) {
+    if (poller_.joinable()) poller_.join();  // the poller leaves the group, which ends the term
+    consumer_.reset();
+  }
+  term_.stop();
+  bool was_leader = false;
+  std::int32_t generation = -1;
+  {
+    std::lock_guard lock(mutex_);
+    was_leader = std::exchange(snapshot_.leader, false);
+    generation = snapshot_.generation;
+  }
   if (was_leader) {
     spdlog::info("leadership released: left the group");
-    events_.leadership_changed(false, snapshot().generation);
+    events_.leadership_changed(false, generation);
   }
 }
 
 void LeaderElector::step_down() {
-  leader_ = false;
+  term_.lost();
   step_down_requested_ = true;
 }
 
@@ -87,35 +102,48 @@ LeadershipSnapshot LeaderElector::snapshot() const {
 void LeaderElector::on_assigned(const GroupEvent& event) {
   const bool leader = std::any_of(event.partitions.begin(), event.partitions.end(),
                                   [](const TopicPartition& p) { return p.partition == 0; });
-  bool changed = false;
+  bool announce_follower = false;
   bool was_leader = false;
   {
     std::lock_guard lock(mutex_);
-    changed = !snapshot_.joined || snapshot_.leader != leader;
+    announce_follower = !leader && (!snapshot_.joined || snapshot_.leader);
     was_leader = snapshot_.leader;
     snapshot_.joined = true;
     snapshot_.generation = event.generation;
     snapshot_.member_id = event.member_id;
-    if (changed) {
-      snapshot_.leader = leader;
+    if (announce_follower) {
+      snapshot_.leader = false;
       snapshot_.since = std::chrono::system_clock::now();
     }
   }
-  leader_ = leader;
-  if (changed) announce(leader, was_leader, event.generation);
+  // This worker leads only once the term is established: see on_term_established.
+  if (leader) {
+    term_.gained(event.generation);
+    return;
+  }
+  term_.lost(/*another_leads=*/true);
+  if (!announce_follower) return;
+  if (was_leader) {
+    spdlog::warn("this worker lost leadership (generation {})", event.generation);
+  } else {
+    spdlog::info("this worker is a follower (generation {})", event.generation);
+  }
+  events_.leadership_changed(false, event.generation);
 }
 
-void LeaderElector::on_revoked(const GroupEvent& /*event*/) { leader_ = false; }
+// Leadership is given up at once, but announced only once the group's next assignment shows
+// whether it really moved: a rebalance that hands the partition back is not news.
+void LeaderElector::on_revoked(const GroupEvent& /*event*/) { term_.lost(); }
 
-void LeaderElector::announce(bool leader, bool was_leader, std::int32_t generation) {
-  if (leader) {
-    spdlog::info("this worker is now the leader (generation {})", generation);
-  } else if (was_leader) {
-    spdlog::warn("this worker lost leadership (generation {})", generation);
-  } else {
-    spdlog::info("this worker is a follower (generation {})", generation);
+void LeaderElector::on_term_established(std::int32_t generation) {
+  {
+    std::lock_guard lock(mutex_);
+    if (snapshot_.leader) return;
+    snapshot_.leader = true;
+    snapshot_.since = std::chrono::system_clock::now();
   }
-  events_.leadership_changed(leader, generation);
+  spdlog::info("this worker is now the leader (generation {})", generation);
+  events_.leadership_changed(true, generation);
 }
 
 }  // namespace faust

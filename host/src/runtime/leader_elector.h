@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "runtime/leader_term.h"
 #include "runtime/runtime_events.h"
 #include "transport/transport.h"
 
@@ -14,7 +15,7 @@ namespace faust {
 
 struct LeadershipSnapshot {
   bool joined = false;  // has had a first assignment
-  bool leader = false;
+  bool leader = false;  // as last announced: a term established, and not lost since
   std::int32_t generation = -1;
   std::string member_id;
   std::chrono::system_clock::time_point since{};  // when leadership (or followership) began
@@ -25,27 +26,32 @@ struct LeadershipSnapshot {
 // rebalances never disturb leadership and leadership changes never pause agents.
 // Sticky: members are ordered by client id, which sorts by start time, so the oldest live
 // worker leads and a joining worker never takes over.
+// Being assigned the partition starts a LeaderTerm; this worker leads once the term is
+// established (earlier leaders fenced), not at the assignment.
 class LeaderElector final : private GroupListener {
  public:
   // options.client_id is set here, from app_id and the time of joining.
-  LeaderElector(Transport& transport, std::string app_id, GroupOptions options, RuntimeEvents& events);
+  LeaderElector(Transport& transport, std::string app_id, GroupOptions options, RuntimeEvents& events,
+                LeaderTermOptions term_options = {});
   ~LeaderElector() override;
 
   Status start();
-  // Leaves the group, so a successor is elected at once.
+  // Leaves the group, so a successor is elected at once, and ends the term.
   void stop();
   // Gives up leadership (e.g. after being fenced) and rejoins as the newest member.
   void step_down();
 
-  bool is_leader() const { return leader_.load(); }
+  bool is_leader() const { return term_.established(); }
   LeadershipSnapshot snapshot() const;
+  LeaderTerm& term() { return term_; }
+  const LeaderTerm& term() const { return term_; }
 
  private:
   void on_assigned(const GroupEvent& event) override;
   void on_revoked(const GroupEvent& event) override;
   void on_messages(std::vector<ConsumedMessage>& /*batch*/) override {}
   void run();
-  void announce(bool leader, bool was_leader, std::int32_t generation);
+  void on_term_established(std::int32_t generation);
   Status join();
 
   Transport& transport_;
@@ -56,11 +62,10 @@ class LeaderElector final : private GroupListener {
   std::thread poller_;
   std::atomic<bool> running_{false};
   std::atomic<bool> step_down_requested_{false};
-  // False from a revocation until the next assignment: ticks must not fire while the group
-  // decides, but the log only speaks when the outcome differs from what was announced.
-  std::atomic<bool> leader_{false};
-  mutable std::mutex mutex_;  // guards snapshot_
+  mutable std::mutex mutex_;  // guards snapshot_; never held while calling into term_
   LeadershipSnapshot snapshot_;
+  // Last: its thread calls back into the members above.
+  LeaderTerm term_;
 };
 
 // A client id that sorts by time (zero-padded epoch milliseconds), then pid: now, or just after

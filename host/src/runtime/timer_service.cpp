@@ -6,8 +6,8 @@ namespace faust {
 
 using Clock = std::chrono::steady_clock;
 
-TimerService::TimerService(std::vector<TimerBinding> timers, std::function<bool()> is_leader, RuntimeEvents& events)
-    : timers_(std::move(timers)), is_leader_(std::move(is_leader)), events_(events) {
+TimerService::TimerService(std::vector<TimerBinding> timers, LeaderRunner run_as_leader, RuntimeEvents& events)
+    : timers_(std::move(timers)), run_as_leader_(std::move(run_as_leader)), events_(events) {
   for (const auto& timer : timers_) snapshots_.push_back(TimerSnapshot{timer.name, 0, 0, {}, {}});
 }
 
@@ -44,8 +44,10 @@ void TimerService::run(std::size_t index) {
       if (wake_.wait_until(lock, deadline, [&] { return stopping_; })) return;
     }
     const auto started = Clock::now();
-    if (!timer.on_leader || is_leader_()) {
-      Status result = timer.tick();
+    const std::optional<Status> ran =
+        timer.on_leader ? run_as_leader_("timer '" + timer.name + "'", timer.tick) : timer.tick();
+    if (ran) {
+      const Status& result = *ran;
       if (!result) spdlog::error("timer '{}' failed: {}", timer.name, result.error().message);
       {
         std::lock_guard lock(mutex_);

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,12 +29,17 @@ struct TimerSnapshot {
   std::string last_error;
 };
 
+// Runs an on_leader timer's tick as leader work (LeaderTerm::run_unit): nullopt when this worker
+// does not lead, so the tick did not run.
+using LeaderRunner =
+    std::function<std::optional<Status>(const std::string& timer, const std::function<Status()>& tick)>;
+
 // Runs each timer on its own thread against absolute steady-clock deadlines, so intervals do not
 // drift. The first tick is one interval after start; runs never overlap: a run that outlasts
 // its interval skips the ticks it missed and says so. on_leader is checked at every tick.
 class TimerService {
  public:
-  TimerService(std::vector<TimerBinding> timers, std::function<bool()> is_leader, RuntimeEvents& events);
+  TimerService(std::vector<TimerBinding> timers, LeaderRunner run_as_leader, RuntimeEvents& events);
   ~TimerService();
 
   void start();
@@ -45,7 +51,7 @@ class TimerService {
   void run(std::size_t index);
 
   std::vector<TimerBinding> timers_;
-  std::function<bool()> is_leader_;
+  LeaderRunner run_as_leader_;
   RuntimeEvents& events_;
   mutable std::mutex mutex_;  // guards stopping_ wake-ups and snapshots_
   std::condition_variable wake_;

@@ -94,6 +94,38 @@ struct ProducedRecord {
 // What /readyz and /status show of the connection.
 enum class BrokerState { kConnecting, kUp, kDown };
 
+// What a failed leader transaction means for the term that owns it.
+enum class TxnFailure {
+  kNone,
+  kRetriable,  // timed out or not reachable yet: the same call may be made again
+  kAbortable,  // the transaction must be aborted; the producer stays usable
+  kFenced,     // a newer producer of the app's leader role exists: this one is finished
+  kFatal,      // the producer cannot be used any more: it must be replaced
+};
+
+struct [[nodiscard]] TxnStatus {
+  TxnFailure failure = TxnFailure::kNone;
+  std::string message;
+  bool ok() const { return failure == TxnFailure::kNone; }
+  explicit operator bool() const { return ok(); }
+};
+
+// The transactional producer of one leader term. It exists only once the transaction
+// coordinator has registered it, which fences every earlier producer of the app's leader role:
+// their transactions are aborted and their later calls fail with kFenced.
+// One transaction at a time, from one thread at a time.
+class LeaderProducer {
+ public:
+  virtual ~LeaderProducer() = default;
+  virtual TxnStatus begin() = 0;
+  // Queues a record in the open transaction; it is delivered (or not) with the transaction.
+  virtual TxnStatus send(const ProducedRecord& record) = 0;
+  // Delivers every queued record and commits. After kRetriable, call commit again.
+  virtual TxnStatus commit(std::chrono::milliseconds timeout) = 0;
+  // Drops the open transaction: no read_committed reader ever sees its records.
+  virtual TxnStatus abort(std::chrono::milliseconds timeout) = 0;
+};
+
 class Transport {
  public:
   virtual ~Transport() = default;
@@ -103,11 +135,9 @@ class Transport {
                                                             GroupListener& listener) = 0;
   // Returns once the broker acknowledged the record, or why it was not stored.
   virtual Status send(const ProducedRecord& record, std::chrono::milliseconds timeout) = 0;
-  // Sends inside a transaction owned by the app's leader role: a newer leader fences this one,
-  // after which every call fails with ExitCode::kFailure and a message saying "fenced".
-  virtual Status send_as_leader(const ProducedRecord& record, std::chrono::milliseconds timeout) = 0;
-  // Drops the leader producer (after losing leadership) so the next leader term starts clean.
-  virtual void end_leader_term() = 0;
+  // Creates the app's leader producer and registers it with the transaction coordinator
+  // (init_transactions), fencing every earlier one; fails if that does not finish in `timeout`.
+  virtual Result<std::unique_ptr<LeaderProducer>> start_leader_producer(std::chrono::milliseconds timeout) = 0;
   virtual Status flush(std::chrono::milliseconds timeout) = 0;
   virtual BrokerState broker_state() const = 0;
   // The client ids of a consumer group's current members (none where the group is unknown).

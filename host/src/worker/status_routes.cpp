@@ -30,11 +30,20 @@ const char* broker_state_name(BrokerState state) {
 
 json leader_json(const LeaderElector& elector) {
   const LeadershipSnapshot snap = elector.snapshot();
+  const LeaderTermSnapshot term = elector.term().snapshot();
   return json{{"is_leader", elector.is_leader()},
               {"joined", snap.joined},
               {"since", iso8601(snap.since)},
               {"generation", snap.generation},
-              {"member_id", snap.member_id}};
+              {"member_id", snap.member_id},
+              {"term",
+               {{"state", term_state_name(term.state)},
+                {"generation", term.generation},
+                {"established_at", iso8601(term.established_at)},
+                {"terms_established", term.terms},
+                {"transactions_committed", term.committed},
+                {"transactions_aborted", term.aborted},
+                {"problem", term.problem}}}};
 }
 
 json assignment_json(const AgentRunner& agents) {

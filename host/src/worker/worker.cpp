@@ -122,14 +122,20 @@ ExitCode Worker::run() {
   }
   GroupOptions leader_group = group_options(manifest_, manifest_.app.id + "-__leader");
   leader_group.topics = {manifest_.leader_topic()};
-  LeaderElector elector(**transport, manifest_.app.id, leader_group, services);
+  LeaderElector elector(**transport, manifest_.app.id, leader_group, services,
+                        LeaderTermOptions{.establish_within = manifest_.app.session_timeout});
   GroupOptions agent_group = group_options(manifest_, manifest_.app.id);
   agent_group.on_lag = [&services](const TopicPartition& partition, std::int64_t lag) {
     services.consumer_lag(partition, lag);
   };
   agent_group.client_id = time_ordered_client_id(manifest_.app.id);
   AgentRunner agents(**transport, agent_group, std::move(bindings->agents), services);
-  TimerService timers(std::move(bindings->timers), [&elector] { return elector.is_leader(); }, services);
+  TimerService timers(
+      std::move(bindings->timers),
+      [&elector](const std::string& timer, const std::function<Status()>& tick) {
+        return elector.term().run_unit(timer, tick);
+      },
+      services);
   services.attach(transport->get(), &elector);
 
   WorkerView view{&manifest_, &metrics, &bindings->plugins, &elector, &agents, &timers, transport->get(), started, {}};
@@ -137,6 +143,9 @@ ExitCode Worker::run() {
     if (stop.is_set()) return "shutting down";
     if ((*transport)->broker_state() == BrokerState::kDown) return "broker unreachable";
     if (!ready) return "joining the consumer group";
+    if (const auto term = elector.term().snapshot(); !term.problem.empty() && !elector.is_leader()) {
+      return "leadership: " + term.problem;
+    }
     if (!agents.assigned()) return "rebalancing the consumer group";
     return {};
   };

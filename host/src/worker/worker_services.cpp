@@ -86,14 +86,13 @@ Status WorkerServices::send(const ComponentRef& from, OutgoingMessage message) {
     counters.failed();
     return record.error();
   }
-  const bool fenced_send = from.kind == ComponentRef::Kind::kTimer && from.on_leader;
-  Status status = fenced_send ? transport->send_as_leader(*record, kSendTimeout) : transport->send(*record, kSendTimeout);
+  // An on_leader timer's sends belong to the leader's term: fenced, and inside a tick queued in
+  // the tick's transaction.
+  LeaderElector* elector = elector_.load();
+  const bool leader_send = from.kind == ComponentRef::Kind::kTimer && from.on_leader && elector != nullptr;
+  Status status = leader_send ? elector->term().send(*record) : transport->send(*record, kSendTimeout);
   if (!status) {
     counters.failed();
-    if (fenced_send && status.error().message.rfind("fenced", 0) == 0) {
-      spdlog::error("{}; stepping down", status.error().message);
-      if (LeaderElector* elector = elector_.load(); elector != nullptr) elector->step_down();
-    }
     return status;
   }
   counters.sent();
@@ -115,13 +114,7 @@ void WorkerServices::timer_skipped(const std::string& timer, std::uint64_t misse
   if (const auto it = timer_metrics_.find(timer); it != timer_metrics_.end()) it->second.skipped(missed_ticks);
 }
 
-void WorkerServices::leadership_changed(bool leader, std::int32_t /*generation*/) {
-  metrics_.set_leader(leader);
-  // A later term must start with a fresh producer: this one may be fenced by then.
-  if (!leader) {
-    if (Transport* transport = transport_.load(); transport != nullptr) transport->end_leader_term();
-  }
-}
+void WorkerServices::leadership_changed(bool leader, std::int32_t /*generation*/) { metrics_.set_leader(leader); }
 
 void WorkerServices::rebalanced() { metrics_.rebalance(); }
 

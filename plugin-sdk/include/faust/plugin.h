@@ -97,7 +97,11 @@ typedef struct faust_host_api {
   uint32_t struct_size;
   /* Writes one log line tagged with the plugin's name. */
   void (*log)(faust_host_context* ctx, faust_log_level level, const char* message);
-  /* Sends and waits until the broker acknowledged the message (or the send failed). */
+  /* Sends a message. From an agent, or a timer without on_leader: returns once the broker
+   * acknowledged it (or the send failed). From an on_leader timer's tick: returns once the
+   * message is queued in the tick's transaction; everything the tick sent is committed together
+   * when the tick returns FAUST_OK, and none of it is delivered when the tick fails, when any of
+   * its sends failed, or when the commit fails (the host then reports the tick as failed). */
   faust_status (*send)(faust_host_context* ctx, const faust_send_request* request, faust_error* error);
   /* Non-zero while this worker is the app's leader. */
   int (*is_leader)(faust_host_context* ctx);

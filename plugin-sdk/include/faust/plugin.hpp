@@ -123,7 +123,9 @@ class Host {
   void warn(std::string_view message) const { log(LogLevel::kWarn, message); }
   void error(std::string_view message) const { log(LogLevel::kError, message); }
 
-  // Sends `value` to the agent named `agent` and returns once the broker acknowledged it.
+  // Sends `value` to the agent named `agent` and returns once the broker acknowledged it; in an
+  // on_leader timer's tick, once it is queued in the tick's transaction, which commits when
+  // tick() returns and delivers nothing if tick() throws (see faust_host_api::send).
   // Throws faust::sdk::Error with the host's message when the send failed.
   void send_to_agent(std::string_view agent, std::string_view value,
                      std::optional<std::string_view> key = std::nullopt, const Headers& headers = {}) const {

@@ -142,11 +142,14 @@ void KafkaGroupConsumer::take(const rd_kafka_message_t& message, std::vector<Con
 
 void KafkaGroupConsumer::poll(std::chrono::milliseconds timeout) {
   // The batch call on the consumer queue serves rebalance callbacks too (as confluent-kafka's
-  // consume(num_messages) relies on) and costs one call, not one per message.
+  // consume(num_messages) relies on) and costs one call, not one per message. It waits until
+  // the batch is full or the timeout passes, so it is asked for one message first (handed on
+  // as soon as it arrives), then, without waiting, for whatever else is queued.
   raw_batch_.resize(options_.max_batch);
-  const ssize_t count = rd_kafka_consume_batch_queue(queue_, static_cast<int>(timeout.count()), raw_batch_.data(),
-                                                     raw_batch_.size());
+  ssize_t count = rd_kafka_consume_batch_queue(queue_, static_cast<int>(timeout.count()), raw_batch_.data(), 1);
   if (count <= 0) return;
+  const ssize_t more = rd_kafka_consume_batch_queue(queue_, 0, raw_batch_.data() + 1, raw_batch_.size() - 1);
+  if (more > 0) count += more;
   std::vector<ConsumedMessage> batch;
   batch.reserve(static_cast<std::size_t>(count));
   for (ssize_t i = 0; i < count; ++i) {

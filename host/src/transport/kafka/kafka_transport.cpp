@@ -35,35 +35,98 @@ struct DeliveryWaiter {
   }
 };
 
-bool is_fenced(const RdKafka::Error& error) {
-  return error.is_fatal() || error.code() == RdKafka::ERR__FENCED || error.code() == RdKafka::ERR_PRODUCER_FENCED ||
-         error.code() == RdKafka::ERR_INVALID_PRODUCER_EPOCH;
-}
-
-// Queues one record; on success the waiter is owned by librdkafka until its delivery report.
-Result<std::shared_ptr<DeliveryWaiter>> produce(RdKafka::Producer& producer, const ProducedRecord& record,
-                                                Clock::time_point deadline) {
+// Queues one record; `opaque` goes to its delivery report. Waits for room while the queue is full.
+RdKafka::ErrorCode produce(RdKafka::Producer& producer, const ProducedRecord& record, void* opaque,
+                           Clock::time_point deadline) {
   while (true) {
     RdKafka::Headers* headers = nullptr;
     if (!record.headers.empty()) {
       headers = RdKafka::Headers::create();
       for (const auto& [key, value] : record.headers) headers->add(key, value.data(), value.size());
     }
-    auto waiter = std::make_shared<DeliveryWaiter>();
-    auto* opaque = new std::shared_ptr<DeliveryWaiter>(waiter);
     const auto err = producer.produce(
         record.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(record.value.data()),
         record.value.size(), record.key ? record.key->data() : nullptr, record.key ? record.key->size() : 0, 0, headers,
         opaque);
-    if (err == RdKafka::ERR_NO_ERROR) return waiter;
-    delete opaque;
+    if (err == RdKafka::ERR_NO_ERROR) return err;
     delete headers;
-    if (err != RdKafka::ERR__QUEUE_FULL || Clock::now() >= deadline) {
-      return Error{ExitCode::kFailure, "send to topic '" + record.topic + "' failed: " + describe(err)};
-    }
+    if (err != RdKafka::ERR__QUEUE_FULL || Clock::now() >= deadline) return err;
     producer.poll(10);  // make room: serve delivery reports, then try again
   }
 }
+
+// Queues one record; on success the waiter is owned by librdkafka until its delivery report.
+Result<std::shared_ptr<DeliveryWaiter>> produce_awaited(RdKafka::Producer& producer, const ProducedRecord& record,
+                                                        Clock::time_point deadline) {
+  auto waiter = std::make_shared<DeliveryWaiter>();
+  auto* opaque = new std::shared_ptr<DeliveryWaiter>(waiter);
+  const auto err = produce(producer, record, opaque, deadline);
+  if (err == RdKafka::ERR_NO_ERROR) return waiter;
+  delete opaque;
+  return Error{ExitCode::kFailure, "send to topic '" + record.topic + "' failed: " + describe(err)};
+}
+
+bool is_fencing(RdKafka::ErrorCode code) {
+  return code == RdKafka::ERR__FENCED || code == RdKafka::ERR_PRODUCER_FENCED ||
+         code == RdKafka::ERR_INVALID_PRODUCER_EPOCH;
+}
+
+// librdkafka's transactional errors say what the caller may do next; the term acts on that.
+TxnStatus classify(std::unique_ptr<RdKafka::Error> error, const std::string& what) {
+  if (!error) return {};
+  std::string message = what + ": " + error->str();
+  if (is_fencing(error->code())) return {TxnFailure::kFenced, std::move(message)};
+  if (error->is_fatal()) return {TxnFailure::kFatal, std::move(message)};
+  if (error->txn_requires_abort()) return {TxnFailure::kAbortable, std::move(message)};
+  if (error->is_retriable()) return {TxnFailure::kRetriable, std::move(message)};
+  // Anything else (e.g. a call in the wrong state) leaves the producer in a state we cannot
+  // reason about: replacing it is always safe.
+  return {TxnFailure::kFatal, std::move(message)};
+}
+
+// The leader producer needs no poller: committing flushes it on the committing thread. Its
+// records carry no waiter (the transaction's outcome is their report), but it keeps the
+// delivery-report callback: librdkafka's flush wakes on a report, and without one it only
+// notices the last delivery at its next 10 ms poll.
+class KafkaLeaderProducer final : public LeaderProducer {
+ public:
+  explicit KafkaLeaderProducer(std::unique_ptr<RdKafka::Producer> producer) : producer_(std::move(producer)) {}
+  ~KafkaLeaderProducer() override {
+    producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+  }
+
+  TxnStatus begin() override { return classify(std::unique_ptr<RdKafka::Error>(producer_->begin_transaction()), "begin"); }
+
+  TxnStatus send(const ProducedRecord& record) override {
+    const auto err = produce(*producer_, record, nullptr, Clock::now() + kQueueFullWait);
+    if (err == RdKafka::ERR_NO_ERROR) return {};
+    std::string message = "send to topic '" + record.topic + "' failed: " + describe(err);
+    if (is_fencing(err)) return {TxnFailure::kFenced, std::move(message)};
+    if (err == RdKafka::ERR__FATAL) {
+      std::string reason;
+      const auto fatal = producer_->fatal_error(reason);
+      return {is_fencing(fatal) ? TxnFailure::kFenced : TxnFailure::kFatal, message + " (" + reason + ")"};
+    }
+    // The record is not in the transaction: committing the rest would deliver a partial unit.
+    return {TxnFailure::kAbortable, std::move(message)};
+  }
+
+  TxnStatus commit(std::chrono::milliseconds timeout) override {
+    return classify(std::unique_ptr<RdKafka::Error>(producer_->commit_transaction(static_cast<int>(timeout.count()))),
+                    "commit");
+  }
+
+  TxnStatus abort(std::chrono::milliseconds timeout) override {
+    return classify(std::unique_ptr<RdKafka::Error>(producer_->abort_transaction(static_cast<int>(timeout.count()))),
+                    "abort");
+  }
+
+ private:
+  // A full queue (100,000 records by default) drains as the broker takes them; past this the
+  // broker is not taking them and the unit fails instead of blocking the term.
+  static constexpr auto kQueueFullWait = std::chrono::seconds(30);
+  std::unique_ptr<RdKafka::Producer> producer_;
+};
 
 Status await_delivery(DeliveryWaiter& waiter, const std::string& topic, std::chrono::milliseconds timeout) {
   if (!waiter.wait(timeout)) {
@@ -102,10 +165,6 @@ Result<std::unique_ptr<KafkaTransport>> KafkaTransport::create(const KafkaSettin
 KafkaTransport::~KafkaTransport() {
   stopping_ = true;
   if (poller_.joinable()) poller_.join();
-  {
-    std::lock_guard lock(leader_mutex_);
-    leader_producer_.reset();
-  }
   if (producer_) {
     producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
     producer_->poll(0);  // deliver the purge reports so no sender waits for ever
@@ -146,56 +205,21 @@ void KafkaTransport::poll_producer() {
 }
 
 Status KafkaTransport::send(const ProducedRecord& record, std::chrono::milliseconds timeout) {
-  auto waiter = produce(*producer_, record, Clock::now() + timeout);
+  auto waiter = produce_awaited(*producer_, record, Clock::now() + timeout);
   if (!waiter) return waiter.error();
   return await_delivery(**waiter, record.topic, timeout);
 }
 
-Status KafkaTransport::start_leader_producer(std::chrono::milliseconds timeout) {
+Result<std::unique_ptr<LeaderProducer>> KafkaTransport::start_leader_producer(std::chrono::milliseconds timeout) {
   auto created = create_producer(
       {{"transactional.id", settings_.leader_transactional_id}, {"transaction.timeout.ms", "60000"}}, "leader producer");
   if (!created) return created.error();
   std::unique_ptr<RdKafka::Producer> producer = std::move(created).value();
-  // Registers this producer's epoch with the transaction coordinator, which fences any earlier
-  // producer with the same transactional.id: a stale leader's sends fail from here on.
+  // Registers this producer's epoch with the transaction coordinator, which aborts the previous
+  // holder's open transaction and fences it: a stale leader's commits fail from here on.
   std::unique_ptr<RdKafka::Error> init(producer->init_transactions(static_cast<int>(timeout.count())));
-  if (init) return Error{ExitCode::kFailure, "kafka: leader producer not ready: " + init->str()};
-  leader_producer_ = std::move(producer);
-  return ok_status();
-}
-
-Status KafkaTransport::send_as_leader(const ProducedRecord& record, std::chrono::milliseconds timeout) {
-  std::lock_guard lock(leader_mutex_);
-  if (!leader_producer_) {
-    if (auto status = start_leader_producer(timeout); !status) return status;
-  }
-  auto fail = [&](std::unique_ptr<RdKafka::Error> error) -> Status {
-    if (is_fenced(*error)) {
-      leader_producer_.reset();
-      return Error{ExitCode::kFailure, "fenced: a newer leader took over (" + error->str() + ")"};
-    }
-    if (error->txn_requires_abort()) {
-      std::unique_ptr<RdKafka::Error> abort(leader_producer_->abort_transaction(static_cast<int>(timeout.count())));
-    }
-    return Error{ExitCode::kFailure, "leader send to topic '" + record.topic + "' failed: " + error->str()};
-  };
-  if (std::unique_ptr<RdKafka::Error> error(leader_producer_->begin_transaction()); error) return fail(std::move(error));
-  auto waiter = produce(*leader_producer_, record, Clock::now() + timeout);
-  if (!waiter) {
-    std::unique_ptr<RdKafka::Error> abort(leader_producer_->abort_transaction(static_cast<int>(timeout.count())));
-    return waiter.error();
-  }
-  // Committing flushes the producer and serves the delivery report on this thread.
-  if (std::unique_ptr<RdKafka::Error> error(leader_producer_->commit_transaction(static_cast<int>(timeout.count())));
-      error) {
-    return fail(std::move(error));
-  }
-  return await_delivery(**waiter, record.topic, timeout);
-}
-
-void KafkaTransport::end_leader_term() {
-  std::lock_guard lock(leader_mutex_);
-  leader_producer_.reset();
+  if (init) return Error{ExitCode::kFailure, "kafka: leader producer not registered: " + init->str()};
+  return std::unique_ptr<LeaderProducer>(std::make_unique<KafkaLeaderProducer>(std::move(producer)));
 }
 
 Status KafkaTransport::flush(std::chrono::milliseconds timeout) {

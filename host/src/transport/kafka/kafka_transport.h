@@ -3,7 +3,6 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
@@ -38,8 +37,7 @@ class KafkaTransport final : public Transport {
   Result<std::unique_ptr<GroupConsumer>> join_group(const GroupOptions& options,
                                                     GroupListener& listener) override;
   Status send(const ProducedRecord& record, std::chrono::milliseconds timeout) override;
-  Status send_as_leader(const ProducedRecord& record, std::chrono::milliseconds timeout) override;
-  void end_leader_term() override;
+  Result<std::unique_ptr<LeaderProducer>> start_leader_producer(std::chrono::milliseconds timeout) override;
   Status flush(std::chrono::milliseconds timeout) override;
   BrokerState broker_state() const override;
   Result<std::vector<std::string>> group_client_ids(const std::string& group_id,
@@ -51,7 +49,6 @@ class KafkaTransport final : public Transport {
   Result<std::unique_ptr<RdKafka::Producer>> create_producer(std::map<std::string, std::string> settings,
                                                              const char* what);
   Status start_producer();
-  Status start_leader_producer(std::chrono::milliseconds timeout);
   void poll_producer();
   Status create_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout);
   Status await_topics(const std::vector<TopicSpec>& topics, std::chrono::steady_clock::time_point deadline);
@@ -63,10 +60,6 @@ class KafkaTransport final : public Transport {
   std::unique_ptr<RdKafka::Producer> producer_;
   std::atomic<bool> stopping_{false};
   std::thread poller_;  // serves the delivery reports of producer_
-  // One transaction at a time; guards leader_producer_. That producer needs no poller: committing
-  // a transaction flushes it and serves its delivery reports on the committing thread.
-  std::mutex leader_mutex_;
-  std::unique_ptr<RdKafka::Producer> leader_producer_;
 };
 
 }  // namespace faust

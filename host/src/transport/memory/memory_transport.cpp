@@ -84,25 +84,40 @@ class MemoryTransport::Broker {
     return ok_status();
   }
 
-  Status append(const ProducedRecord& record) {
+  Status append(const ProducedRecord& record) { return append_all({record}); }
+
+  // Stores the records together: a reader sees all of them or none, like a committed transaction.
+  Status append_all(const std::vector<ProducedRecord>& records) {
     {
       std::lock_guard lock(mutex);
-      // Like a broker with auto.create.topics.enable and num.partitions=1, Kafka's defaults.
-      if (auto status = create_locked(TopicSpec{record.topic, 1, 1}); !status) return status;
-      Topic& topic = topics.at(record.topic);
-      const auto partitions = static_cast<std::int32_t>(topic.partitions.size());
-      std::size_t partition = 0;
-      if (record.key) {
-        partition = static_cast<std::size_t>(partition_for_key(*record.key, partitions));
-      } else {
-        partition = topic.next_unkeyed++ % topic.partitions.size();
+      for (const auto& record : records) {
+        if (auto status = append_locked(record); !status) return status;
       }
-      topic.partitions[partition].push_back(StoredRecord{record.key, record.value, record.headers, now_ms()});
     }
     appended.notify_all();
     return ok_status();
   }
 
+  // The epoch of the app's leader producer: registering a new one fences the previous holder.
+  std::uint64_t leader_epoch = 0;
+
+ private:
+  Status append_locked(const ProducedRecord& record) {
+    // Like a broker with auto.create.topics.enable and num.partitions=1, Kafka's defaults.
+    if (auto status = create_locked(TopicSpec{record.topic, 1, 1}); !status) return status;
+    Topic& topic = topics.at(record.topic);
+    const auto partitions = static_cast<std::int32_t>(topic.partitions.size());
+    std::size_t partition = 0;
+    if (record.key) {
+      partition = static_cast<std::size_t>(partition_for_key(*record.key, partitions));
+    } else {
+      partition = topic.next_unkeyed++ % topic.partitions.size();
+    }
+    topic.partitions[partition].push_back(StoredRecord{record.key, record.value, record.headers, now_ms()});
+    return ok_status();
+  }
+
+ public:
   // The records of one partition, or null if it does not exist.
   const std::vector<StoredRecord>* records_locked(const TopicPartition& partition) const {
     const auto topic = topics.find(partition.topic);
@@ -344,8 +359,61 @@ Status MemoryTransport::send(const ProducedRecord& record, std::chrono::millisec
   return broker_->append(record);
 }
 
-Status MemoryTransport::send_as_leader(const ProducedRecord& record, std::chrono::milliseconds timeout) {
-  return send(record, timeout);
+namespace {
+
+// Buffers a transaction's records and stores them together at commit, unless a newer leader
+// producer was registered meanwhile.
+class MemoryLeaderProducer final : public LeaderProducer {
+ public:
+  MemoryLeaderProducer(std::shared_ptr<Broker> broker, std::uint64_t epoch) : broker_(std::move(broker)), epoch_(epoch) {}
+
+  TxnStatus begin() override {
+    if (auto fenced = check_epoch(); !fenced) return fenced;
+    if (open_) return {TxnFailure::kFatal, "begin: a transaction is already open"};
+    open_ = true;
+    return {};
+  }
+  TxnStatus send(const ProducedRecord& record) override {
+    if (!open_) return {TxnFailure::kFatal, "send outside a transaction"};
+    pending_.push_back(record);
+    return {};
+  }
+  TxnStatus commit(std::chrono::milliseconds /*timeout*/) override {
+    if (auto fenced = check_epoch(); !fenced) return fenced;
+    open_ = false;
+    auto records = std::move(pending_);
+    pending_.clear();
+    if (auto status = broker_->append_all(records); !status) return {TxnFailure::kAbortable, status.error().message};
+    return {};
+  }
+  TxnStatus abort(std::chrono::milliseconds /*timeout*/) override {
+    open_ = false;
+    pending_.clear();
+    return {};
+  }
+
+ private:
+  TxnStatus check_epoch() {
+    std::lock_guard lock(broker_->mutex);
+    if (broker_->leader_epoch != epoch_) return {TxnFailure::kFenced, "memory://: fenced by a newer leader producer"};
+    return {};
+  }
+
+  std::shared_ptr<Broker> broker_;
+  const std::uint64_t epoch_;
+  bool open_ = false;
+  std::vector<ProducedRecord> pending_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<LeaderProducer>> MemoryTransport::start_leader_producer(std::chrono::milliseconds /*timeout*/) {
+  std::uint64_t epoch = 0;
+  {
+    std::lock_guard lock(broker_->mutex);
+    epoch = ++broker_->leader_epoch;
+  }
+  return std::unique_ptr<LeaderProducer>(std::make_unique<MemoryLeaderProducer>(broker_, epoch));
 }
 
 }  // namespace faust

@@ -13,8 +13,9 @@ namespace faust {
 //   partition at their first send. Records are kept for the life of the transport.
 // - Keyed records go to partition crc32(key) % partitions, as librdkafka's default partitioner
 //   puts them; records without a key go round-robin.
-// - A send is acknowledged once stored; send_as_leader is the same (there is no other worker
-//   to fence), end_leader_term and flush have nothing to do.
+// - A send is acknowledged once stored; flush has nothing to do.
+// - Leader producers buffer a transaction and store its records together at commit; starting a
+//   new one fences the previous one, as Kafka's transaction coordinator does.
 // - Each group has one member at a time (one process is the whole cluster). It is assigned every
 //   partition of its topics at its first poll, with generation 1 for the group's first member,
 //   2 for the next, and so on; it reads from the group's committed offsets (from 0 the first
@@ -29,8 +30,7 @@ class MemoryTransport final : public Transport {
   Result<std::unique_ptr<GroupConsumer>> join_group(const GroupOptions& options,
                                                     GroupListener& listener) override;
   Status send(const ProducedRecord& record, std::chrono::milliseconds timeout) override;
-  Status send_as_leader(const ProducedRecord& record, std::chrono::milliseconds timeout) override;
-  void end_leader_term() override {}
+  Result<std::unique_ptr<LeaderProducer>> start_leader_producer(std::chrono::milliseconds timeout) override;
   Status flush(std::chrono::milliseconds /*timeout*/) override { return ok_status(); }
   BrokerState broker_state() const override { return BrokerState::kUp; }
 

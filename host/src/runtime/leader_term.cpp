@@ -1,0 +1,251 @@
+#include "runtime/leader_term.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+namespace faust {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+const char* term_state_name(TermState state) {
+  switch (state) {
+    case TermState::kNone: return "none";
+    case TermState::kEstablishing: return "establishing";
+    case TermState::kEstablished: return "established";
+  }
+  return "unknown";
+}
+
+LeaderTerm::LeaderTerm(Transport& transport, LeaderTermOptions options, LeaderTermCallbacks callbacks)
+    : transport_(transport), options_(options), callbacks_(std::move(callbacks)) {
+  thread_ = std::thread([this] { run(); });
+}
+
+LeaderTerm::~LeaderTerm() { stop(); }
+
+void LeaderTerm::gained(std::int32_t generation) {
+  std::lock_guard lock(mutex_);
+  wanted_ = generation;
+  changed_.notify_all();
+}
+
+void LeaderTerm::lost(bool another_leads) {
+  std::lock_guard lock(mutex_);
+  if (another_leads) snapshot_.problem.clear();
+  wanted_.reset();
+  // At once, not when the term's thread gets to it: no unit may start from here on.
+  established_ = false;
+  ++term_serial_;
+  changed_.notify_all();
+}
+
+void LeaderTerm::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    wanted_.reset();
+    established_ = false;
+    ++term_serial_;
+  }
+  changed_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+LeaderTermSnapshot LeaderTerm::snapshot() const {
+  std::lock_guard lock(mutex_);
+  return snapshot_;
+}
+
+void LeaderTerm::run() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    changed_.wait(lock, [&] { return stopping_ || wanted_ != current_; });
+    if (stopping_) break;
+    // Whatever term there is ends before the next one starts.
+    current_.reset();
+    snapshot_.state = wanted_ ? TermState::kEstablishing : TermState::kNone;
+    lock.unlock();
+    end_producer();
+    lock.lock();
+    if (stopping_ || !wanted_) continue;
+    const std::int32_t generation = *wanted_;
+    lock.unlock();
+    establish(generation);
+    lock.lock();
+  }
+  current_.reset();
+  snapshot_.state = TermState::kNone;
+  lock.unlock();
+  end_producer();
+}
+
+bool LeaderTerm::wait_or_changed(milliseconds delay, std::int32_t generation) {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, delay, [&] { return stopping_ || wanted_ != generation; });
+}
+
+void LeaderTerm::establish(std::int32_t generation) {
+  const auto started = Clock::now();
+  const auto deadline = started + options_.establish_within;
+  auto backoff = milliseconds(100);
+  while (true) {
+    const auto left = std::max(std::chrono::duration_cast<milliseconds>(deadline - Clock::now()), milliseconds(1));
+    auto producer = transport_.start_leader_producer(left);
+    if (producer) {
+      {
+        std::lock_guard unit(unit_mutex_);
+        producer_ = std::move(producer).value();
+      }
+      std::lock_guard lock(mutex_);
+      if (stopping_ || wanted_ != generation) return;  // run() ends the producer
+      current_ = generation;
+      established_ = true;
+      snapshot_.state = TermState::kEstablished;
+      snapshot_.generation = generation;
+      ++snapshot_.terms;
+      snapshot_.problem.clear();
+      snapshot_.established_at = std::chrono::system_clock::now();
+      spdlog::info("leader term established (generation {}): earlier leaders fenced in {} ms", generation,
+                   std::chrono::duration_cast<milliseconds>(Clock::now() - started).count());
+      callbacks_.established(generation);
+      return;
+    }
+    if (Clock::now() >= deadline) {
+      give_up("leader term not established within " + std::to_string(options_.establish_within.count()) +
+              " ms: " + producer.error().message);
+      return;
+    }
+    spdlog::warn("leader term (generation {}): {}; retrying", generation, producer.error().message);
+    if (wait_or_changed(backoff, generation)) return;
+    backoff = std::min(backoff * 2, milliseconds(1000));
+  }
+}
+
+void LeaderTerm::end_producer() {
+  std::unique_ptr<LeaderProducer> old;
+  {
+    std::lock_guard unit(unit_mutex_);  // waits for a unit in progress
+    old = std::move(producer_);
+  }
+}
+
+void LeaderTerm::give_up(const std::string& why) {
+  std::lock_guard lock(mutex_);
+  if (!wanted_) return;  // the term already ended: nothing to step down from
+  wanted_.reset();
+  established_ = false;
+  ++term_serial_;
+  snapshot_.problem = why;
+  snapshot_.state = TermState::kNone;
+  changed_.notify_all();
+  spdlog::error("{}; stepping down", why);
+  callbacks_.give_up(why);
+}
+
+void LeaderTerm::replace_producer(const std::string& why) {
+  std::lock_guard lock(mutex_);
+  if (!current_ || current_ != wanted_) return;  // the term is ending anyway
+  current_.reset();  // run() replaces the producer and establishes the term again
+  established_ = false;
+  ++term_serial_;
+  changed_.notify_all();
+  spdlog::warn("leader producer replaced: {}", why);
+}
+
+std::optional<Status> LeaderTerm::run_unit(const std::string& unit, const std::function<Status()>& work) {
+  if (!established_) return std::nullopt;
+  std::lock_guard unit_lock(unit_mutex_);
+  const std::uint64_t term = term_serial_.load();
+  if (!established_ || !producer_) return std::nullopt;
+  if (TxnStatus begun = producer_->begin(); !begun) return handle_broken(unit, begun);
+  unit_sends_ = 0;
+  unit_send_failure_.reset();
+  unit_thread_ = std::this_thread::get_id();
+  Status result = ok_status();
+  try {
+    result = work();
+  } catch (const std::exception& e) {
+    result = Error{ExitCode::kFailure, std::string("leader work threw: ") + e.what()};
+  }
+  unit_thread_ = std::thread::id{};
+
+  if (unit_send_failure_ && unit_send_failure_->failure != TxnFailure::kAbortable) {
+    return handle_broken(unit, *unit_send_failure_);
+  }
+  if (result && unit_send_failure_) result = Error{ExitCode::kFailure, unit_send_failure_->message};
+  if (result) {
+    TxnStatus committed = retry([&](milliseconds timeout) { return producer_->commit(timeout); }, term);
+    if (committed) {
+      std::lock_guard lock(mutex_);
+      ++snapshot_.committed;
+      spdlog::debug("committed leader transaction of {}: {} message(s)", unit, unit_sends_);
+      return result;
+    }
+    if (committed.failure != TxnFailure::kAbortable) return handle_broken(unit, committed);
+    result = Error{ExitCode::kFailure, "leader transaction of " + unit + " not committed: " + committed.message};
+  }
+  TxnStatus aborted = retry([&](milliseconds timeout) { return producer_->abort(timeout); }, term);
+  if (!aborted) {
+    on_broken(aborted);
+    return result;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    ++snapshot_.aborted;
+  }
+  if (unit_sends_ > 0) spdlog::debug("aborted leader transaction of {}: {} message(s) dropped", unit, unit_sends_);
+  return result;
+}
+
+TxnStatus LeaderTerm::retry(const std::function<TxnStatus(milliseconds)>& call, std::uint64_t term) {
+  // librdkafka keeps a timed-out commit or abort in progress until it is called again, so a
+  // retriable failure is answered by the same call, in slices short enough to see the term end.
+  const auto deadline = Clock::now() + options_.finish_within;
+  while (true) {
+    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+    TxnStatus status = call(std::clamp(left, milliseconds(1), milliseconds(1000)));
+    if (status.failure != TxnFailure::kRetriable) return status;
+    if (term_serial_.load() != term) return {TxnFailure::kFatal, status.message + " (the term ended meanwhile)"};
+    if (Clock::now() >= deadline) {
+      return {TxnFailure::kFatal,
+              status.message + " (not finished within " + std::to_string(options_.finish_within.count()) + " ms)"};
+    }
+  }
+}
+
+void LeaderTerm::on_broken(const TxnStatus& status) {
+  {
+    std::lock_guard lock(mutex_);
+    ++snapshot_.aborted;
+  }
+  if (status.failure == TxnFailure::kFenced) {
+    give_up("fenced: a newer leader took over (" + status.message + ")");
+  } else {
+    replace_producer(status.message);
+  }
+}
+
+Status LeaderTerm::handle_broken(const std::string& unit, const TxnStatus& status) {
+  on_broken(status);
+  return Error{ExitCode::kFailure, "leader transaction of " + unit + " failed: " + status.message};
+}
+
+Status LeaderTerm::send(const ProducedRecord& record) {
+  if (unit_thread_.load() == std::this_thread::get_id()) {
+    // The calling unit holds unit_mutex_.
+    TxnStatus queued = producer_->send(record);
+    if (!queued) {
+      if (!unit_send_failure_) unit_send_failure_ = queued;
+      return Error{ExitCode::kFailure, queued.message};
+    }
+    ++unit_sends_;
+    return ok_status();
+  }
+  auto result = run_unit("a send to topic '" + record.topic + "'", [&] { return send(record); });
+  if (!result) return Error{ExitCode::kFailure, "leader send to topic '" + record.topic + "': this worker is not the leader"};
+  return *result;
+}
+
+}  // namespace faust

@@ -1,0 +1,118 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "transport/transport.h"
+
+namespace faust {
+
+struct LeaderTermOptions {
+  // A term that is not established (fenced) within this long is given up: the worker steps
+  // down so another can lead. The leader group's session timeout.
+  std::chrono::milliseconds establish_within{6000};
+  // How long a unit's commit or abort may take before the producer is replaced.
+  std::chrono::milliseconds finish_within{30000};
+};
+
+struct LeaderTermCallbacks {
+  // The term is established: this worker leads. From the term's thread.
+  std::function<void(std::int32_t generation)> established;
+  // The term cannot go on (fenced by a newer leader, or not established in time): the worker
+  // should step down. From the term's thread or a unit's.
+  std::function<void(const std::string& why)> give_up;
+};
+
+enum class TermState { kNone, kEstablishing, kEstablished };
+
+struct LeaderTermSnapshot {
+  TermState state = TermState::kNone;
+  std::int32_t generation = -1;       // the leader group's generation of the current term
+  std::uint64_t terms = 0;            // terms established so far by this worker
+  std::uint64_t committed = 0;        // units committed
+  std::uint64_t aborted = 0;          // units aborted or failed
+  std::string problem;  // why the last term failed; until a term is established or another leads
+  std::chrono::system_clock::time_point established_at{};
+};
+
+// One leadership term of this worker: from gaining partition 0 of the leader topic to losing
+// it. A term is established only once its transactional producer is registered with the
+// transaction coordinator, which fences every earlier leader; only then is this worker the
+// leader. Leader work (an on_leader tick) runs as a unit: one transaction, committed when the
+// work returns, aborted when it fails, so a reader (read_committed) sees all of a unit or none.
+//
+// A term never gets stuck: a commit or abort that times out is called again; one that cannot
+// finish within finish_within, or a fatal producer error, replaces the producer and
+// establishes the term again (which fences the old producer). Fencing by a newer leader, or a
+// term that cannot be established within establish_within, gives up (the worker steps down).
+class LeaderTerm {
+ public:
+  LeaderTerm(Transport& transport, LeaderTermOptions options, LeaderTermCallbacks callbacks);
+  ~LeaderTerm();
+
+  // From the elector, never blocking: this worker was assigned (or lost) the leader partition.
+  void gained(std::int32_t generation);
+  // `another_leads`: the group settled on another leader, so an earlier problem is over.
+  void lost(bool another_leads = false);
+  // Ends the term and its thread; a unit in progress finishes first.
+  void stop();
+
+  bool established() const { return established_.load(); }
+  LeaderTermSnapshot snapshot() const;
+
+  // Runs `work` as one unit of the current term. nullopt: not established, `work` did not run.
+  // Otherwise the work's failure, or why the unit's transaction did not commit.
+  std::optional<Status> run_unit(const std::string& unit, const std::function<Status()>& work);
+  // A send of leader work. Inside a unit on the calling thread: queued in its transaction
+  // (delivered when the unit commits). Elsewhere: a unit of its own, committed before it returns.
+  Status send(const ProducedRecord& record);
+
+ private:
+  void run();
+  void establish(std::int32_t generation);
+  void end_producer();
+  Status finish_unit(const std::string& unit, Status result);
+  TxnStatus retry(const std::function<TxnStatus(std::chrono::milliseconds)>& call, std::uint64_t term);
+  // A transaction that cannot go on: fenced gives up the term, anything else replaces the producer.
+  void on_broken(const TxnStatus& status);
+  Status handle_broken(const std::string& unit, const TxnStatus& status);
+  void replace_producer(const std::string& why);
+  void give_up(const std::string& why);
+  bool wait_or_changed(std::chrono::milliseconds delay, std::int32_t generation);
+
+  Transport& transport_;
+  const LeaderTermOptions options_;
+  const LeaderTermCallbacks callbacks_;
+
+  // Term state, guarded by mutex_: what the elector wants (a term of that generation, or none)
+  // and what the term's thread has established.
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::optional<std::int32_t> wanted_;
+  std::optional<std::int32_t> current_;
+  bool stopping_ = false;
+  LeaderTermSnapshot snapshot_;
+  std::atomic<bool> established_{false};
+  std::atomic<std::uint64_t> term_serial_{0};  // a unit compares it to see its term end
+
+  // One unit at a time; guards producer_ and the unit's bookkeeping.
+  std::mutex unit_mutex_;
+  std::unique_ptr<LeaderProducer> producer_;
+  std::atomic<std::thread::id> unit_thread_{};
+  std::size_t unit_sends_ = 0;
+  std::optional<TxnStatus> unit_send_failure_;
+
+  std::thread thread_;
+};
+
+const char* term_state_name(TermState state);
+
+}  // namespace faust

@@ -1,0 +1,254 @@
+#include "runtime/leader_term.h"
+
+#include <atomic>
+#include <deque>
+#include <mutex>
+
+#include <gtest/gtest.h>
+
+#include "../integration/support/worker_process.h"
+#include "transport/memory/memory_transport.h"
+
+namespace faust {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::eventually;
+
+// A transport whose leader producers fail as a test scripts them; everything else is unused.
+class ScriptedTransport final : public Transport {
+ public:
+  struct Script {
+    std::mutex mutex;
+    std::deque<TxnStatus> commits;  // results of the next commit calls; then success
+    TxnStatus every_commit;         // while failing, the result of every commit call
+    std::deque<bool> starts;        // results of the next start_leader_producer calls; then success
+    int producers_started = 0;
+    int commit_calls = 0;
+    int aborts = 0;
+    std::vector<std::string> committed;  // values of committed records
+  };
+
+  Script script;
+
+  Status ensure_topics(const std::vector<TopicSpec>&, std::chrono::milliseconds) override { return ok_status(); }
+  Result<std::unique_ptr<GroupConsumer>> join_group(const GroupOptions&, GroupListener&) override {
+    return Error{ExitCode::kFailure, "not used"};
+  }
+  Status send(const ProducedRecord&, std::chrono::milliseconds) override { return ok_status(); }
+  Status flush(std::chrono::milliseconds) override { return ok_status(); }
+  BrokerState broker_state() const override { return BrokerState::kUp; }
+
+  Result<std::unique_ptr<LeaderProducer>> start_leader_producer(std::chrono::milliseconds) override {
+    std::lock_guard lock(script.mutex);
+    ++script.producers_started;
+    if (!script.starts.empty()) {
+      const bool ok = script.starts.front();
+      script.starts.pop_front();
+      if (!ok) return Error{ExitCode::kFailure, "coordinator not available"};
+    }
+    return std::unique_ptr<LeaderProducer>(std::make_unique<Producer>(script));
+  }
+
+ private:
+  class Producer final : public LeaderProducer {
+   public:
+    explicit Producer(Script& script) : script_(script) {}
+    TxnStatus begin() override {
+      pending_.clear();
+      return {};
+    }
+    TxnStatus send(const ProducedRecord& record) override {
+      pending_.push_back(record.value);
+      return {};
+    }
+    TxnStatus commit(std::chrono::milliseconds) override {
+      std::lock_guard lock(script_.mutex);
+      ++script_.commit_calls;
+      if (!script_.every_commit) return script_.every_commit;
+      if (!script_.commits.empty()) {
+        TxnStatus result = script_.commits.front();
+        script_.commits.pop_front();
+        if (!result) return result;
+      }
+      script_.committed.insert(script_.committed.end(), pending_.begin(), pending_.end());
+      return {};
+    }
+    TxnStatus abort(std::chrono::milliseconds) override {
+      std::lock_guard lock(script_.mutex);
+      ++script_.aborts;
+      pending_.clear();
+      return {};
+    }
+
+   private:
+    Script& script_;
+    std::vector<std::string> pending_;
+  };
+};
+
+ProducedRecord record(std::string value) { return ProducedRecord{"topic", std::nullopt, std::move(value), {}}; }
+
+struct Calls {
+  std::atomic<int> established{0};
+  std::mutex mutex;
+  std::vector<std::string> gave_up;
+
+  LeaderTermCallbacks callbacks() {
+    return LeaderTermCallbacks{[this](std::int32_t) { ++established; },
+                               [this](const std::string& why) {
+                                 std::lock_guard lock(mutex);
+                                 gave_up.push_back(why);
+                               }};
+  }
+  std::vector<std::string> reasons() {
+    std::lock_guard lock(mutex);
+    return gave_up;
+  }
+};
+
+TEST(LeaderTermTest, NoUnitRunsBeforeTheTermIsEstablishedNorAfterItIsLost) {
+  MemoryTransport transport;
+  Calls calls;
+  LeaderTerm term(transport, LeaderTermOptions{}, calls.callbacks());
+  bool ran = false;
+  EXPECT_FALSE(term.run_unit("timer 't'", [&] {
+    ran = true;
+    return ok_status();
+  }));
+  term.gained(1);
+  ASSERT_TRUE(eventually(5s, [&] { return term.established(); }));
+  EXPECT_EQ(calls.established.load(), 1);
+  EXPECT_TRUE(term.run_unit("timer 't'", [&] {
+    ran = true;
+    return ok_status();
+  }));
+  EXPECT_TRUE(ran);
+  term.lost();
+  EXPECT_FALSE(term.established()) << "leadership ends at once, not when the term's thread gets to it";
+  ran = false;
+  EXPECT_FALSE(term.run_unit("timer 't'", [&] {
+    ran = true;
+    return ok_status();
+  }));
+  EXPECT_FALSE(ran);
+}
+
+TEST(LeaderTermTest, AUnitsSendsCommitTogetherAndAFailedUnitDeliversNone) {
+  ScriptedTransport transport;
+  Calls calls;
+  LeaderTerm term(transport, LeaderTermOptions{}, calls.callbacks());
+  term.gained(1);
+  ASSERT_TRUE(eventually(5s, [&] { return term.established(); }));
+
+  auto failed = term.run_unit("timer 't'", [&]() -> Status {
+    EXPECT_TRUE(term.send(record("lost-1")));
+    EXPECT_TRUE(term.send(record("lost-2")));
+    return Error{ExitCode::kFailure, "the tick failed"};
+  });
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_FALSE(*failed);
+  auto committed = term.run_unit("timer 't'", [&] {
+    EXPECT_TRUE(term.send(record("kept-1")));
+    EXPECT_TRUE(term.send(record("kept-2")));
+    return ok_status();
+  });
+  ASSERT_TRUE(committed.has_value());
+  EXPECT_TRUE(*committed);
+
+  std::lock_guard lock(transport.script.mutex);
+  EXPECT_EQ(transport.script.committed, (std::vector<std::string>{"kept-1", "kept-2"}));
+  EXPECT_EQ(transport.script.aborts, 1);
+  EXPECT_EQ(term.snapshot().committed, 1u);
+  EXPECT_EQ(term.snapshot().aborted, 1u);
+}
+
+TEST(LeaderTermTest, ASendOutsideAUnitIsAUnitOfItsOwn) {
+  ScriptedTransport transport;
+  Calls calls;
+  LeaderTerm term(transport, LeaderTermOptions{}, calls.callbacks());
+  EXPECT_FALSE(term.send(record("early"))) << "no term, no leader send";
+  term.gained(1);
+  ASSERT_TRUE(eventually(5s, [&] { return term.established(); }));
+  ASSERT_TRUE(term.send(record("alone")));
+  std::lock_guard lock(transport.script.mutex);
+  EXPECT_EQ(transport.script.committed, (std::vector<std::string>{"alone"}));
+}
+
+TEST(LeaderTermTest, ACommitThatTimesOutIsCalledAgainOnTheSameProducer) {
+  ScriptedTransport transport;
+  transport.script.commits = {TxnStatus{TxnFailure::kRetriable, "commit: timed out"},
+                              TxnStatus{TxnFailure::kRetriable, "commit: timed out"}};
+  Calls calls;
+  LeaderTerm term(transport, LeaderTermOptions{}, calls.callbacks());
+  term.gained(1);
+  ASSERT_TRUE(eventually(5s, [&] { return term.established(); }));
+  auto result = term.run_unit("timer 't'", [&] { return term.send(record("v")); });
+  ASSERT_TRUE(result.has_value());
+  EXPECT_TRUE(*result);
+  std::lock_guard lock(transport.script.mutex);
+  EXPECT_EQ(transport.script.commit_calls, 3);
+  EXPECT_EQ(transport.script.producers_started, 1);
+  EXPECT_EQ(transport.script.committed, (std::vector<std::string>{"v"}));
+}
+
+TEST(LeaderTermTest, ACommitThatNeverFinishesReplacesTheProducerAndTheTermGoesOn) {
+  ScriptedTransport transport;
+  transport.script.every_commit = TxnStatus{TxnFailure::kRetriable, "commit: timed out"};
+  Calls calls;
+  LeaderTerm term(transport, LeaderTermOptions{.establish_within = 5s, .finish_within = 50ms}, calls.callbacks());
+  term.gained(1);
+  ASSERT_TRUE(eventually(5s, [&] { return term.established(); }));
+  auto result = term.run_unit("timer 't'", [&] { return term.send(record("stuck")); });
+  ASSERT_TRUE(result.has_value());
+  EXPECT_FALSE(*result);
+  {
+    std::lock_guard lock(transport.script.mutex);
+    transport.script.every_commit = {};
+  }
+  // A new producer (which fences the stuck one) takes over the same term.
+  ASSERT_TRUE(eventually(5s, [&] { return term.established() && term.snapshot().terms == 2; }));
+  auto next = term.run_unit("timer 't'", [&] { return term.send(record("after")); });
+  ASSERT_TRUE(next.has_value());
+  EXPECT_TRUE(*next);
+  EXPECT_TRUE(calls.reasons().empty()) << "a replaced producer is no reason to step down";
+  std::lock_guard lock(transport.script.mutex);
+  EXPECT_EQ(transport.script.producers_started, 2);
+  EXPECT_EQ(transport.script.committed, (std::vector<std::string>{"after"}));
+}
+
+TEST(LeaderTermTest, AFencedTermGivesUpAndSaysWhy) {
+  ScriptedTransport transport;
+  transport.script.commits = {TxnStatus{TxnFailure::kFenced, "commit: producer fenced"}};
+  Calls calls;
+  LeaderTerm term(transport, LeaderTermOptions{}, calls.callbacks());
+  term.gained(1);
+  ASSERT_TRUE(eventually(5s, [&] { return term.established(); }));
+  auto result = term.run_unit("timer 't'", [&] { return term.send(record("stale")); });
+  ASSERT_TRUE(result.has_value());
+  EXPECT_FALSE(*result);
+  EXPECT_FALSE(term.established());
+  ASSERT_EQ(calls.reasons().size(), 1u);
+  EXPECT_EQ(calls.reasons()[0], "fenced: a newer leader took over (commit: producer fenced)");
+  EXPECT_EQ(term.snapshot().problem, calls.reasons()[0]);
+}
+
+TEST(LeaderTermTest, ATermNotEstablishedInTimeGivesUp) {
+  ScriptedTransport transport;
+  transport.script.starts.assign(1000, false);
+  Calls calls;
+  LeaderTerm term(transport, LeaderTermOptions{.establish_within = 300ms, .finish_within = 1s}, calls.callbacks());
+  term.gained(1);
+  ASSERT_TRUE(eventually(5s, [&] { return !calls.reasons().empty(); }));
+  EXPECT_FALSE(term.established());
+  EXPECT_EQ(calls.reasons()[0], "leader term not established within 300 ms: coordinator not available");
+  EXPECT_GE(transport.script.producers_started, 2) << "retried before giving up";
+  const auto snapshot = term.snapshot();
+  EXPECT_EQ(snapshot.state, TermState::kNone);
+  EXPECT_EQ(snapshot.problem, calls.reasons()[0]);
+  term.lost(/*another_leads=*/true);
+  EXPECT_EQ(term.snapshot().problem, "");
+}
+
+}  // namespace
+}  // namespace faust
