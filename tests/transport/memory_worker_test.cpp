@@ -111,6 +111,25 @@ TEST(MemoryWorker, RunsTheTutorialWithoutABroker) {
   EXPECT_EQ(worker.log().find("[error]"), std::string::npos) << worker.log();
 }
 
+TEST(MemoryWorker, PluginsCallingTheHostWhileTheWorkerStopsGetACleanAnswer) {
+  TempFolder folder;
+  const auto manifest = folder.path() / "late.yaml";
+  std::ofstream(manifest) << "app:\n  id: late-app\n  broker: memory://\n"
+                             "timers:\n  late_caller:\n    library: " FAUST_TEST_FIXTURE_DIR "/sdk_probe.so\n"
+                             "    interval: 3600\n    on_leader: true\n";
+  WorkerProcess worker(FAUST_HOST_BINARY, {"--manifest", manifest.string(), "--web-port", "0", "-l", "info"},
+                       folder.path() / "worker.log");
+  ASSERT_TRUE(worker.wait_for_log("this worker is now the leader", 30s)) << worker.log();
+  worker.signal(SIGINT);
+  const auto exit_code = worker.wait_exit(30s);
+  ASSERT_TRUE(exit_code) << "still running after SIGINT\n" << worker.log();
+  EXPECT_EQ(*exit_code, 0) << worker.log();
+  // The instance is destroyed after leadership ended and before the transport is gone.
+  EXPECT_NE(worker.log().find("[late_caller] late is_leader=false"), std::string::npos) << worker.log();
+  EXPECT_NE(worker.log().find("[late_caller] late send refused: send: the worker is not running"), std::string::npos)
+      << worker.log();
+}
+
 TEST(MemoryWorker, CheckAcceptsTheMemoryManifest) {
   TempFolder folder;
   WorkerProcess check(FAUST_HOST_BINARY, {"check", "--manifest", FAUST_MEMORY_MANIFEST},

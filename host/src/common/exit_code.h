@@ -22,6 +22,7 @@ enum class ExitCode : int {
   kWebPortBusy = 20,
   kBrokerUnreachable = 21,   // only where the command cannot retry (e.g. `send`)
   kHandlerStopped = 22,      // an agent with on_error: stop hit an error
+  kKafkaFatal = 23,          // a Kafka client hit a fatal error and cannot go on
 };
 
 inline int to_int(ExitCode code) { return static_cast<int>(code); }

@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <csignal>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -72,7 +73,7 @@ GroupOptions group_options(const Manifest& manifest, std::string group_id) {
 
 }  // namespace
 
-Result<std::unique_ptr<Transport>> make_transport(const Manifest& manifest) {
+Result<std::unique_ptr<Transport>> make_transport(const Manifest& manifest, std::function<void(const Error&)> on_fatal) {
   const BrokerUrl& broker = manifest.app.broker;
   if (broker.scheme == "memory") return std::unique_ptr<Transport>(std::make_unique<MemoryTransport>());
   if (broker.scheme != "kafka") {
@@ -82,157 +83,216 @@ Result<std::unique_ptr<Transport>> make_transport(const Manifest& manifest) {
   settings.bootstrap_servers = broker.bootstrap_servers();
   settings.properties = manifest.kafka;
   settings.leader_transactional_id = manifest.app.id + "-leader";
+  for (const auto& agent : manifest.agents) settings.leader_topics.push_back(manifest.agent_topic(agent));
   settings.client_id = time_ordered_client_id(manifest.app.id);
+  if (on_fatal) {
+    settings.on_fatal = [on_fatal = std::move(on_fatal)](const std::string& message) {
+      on_fatal(Error{ExitCode::kKafkaFatal, message});
+    };
+  }
   auto transport = KafkaTransport::create(settings);
   if (!transport) return transport.error();
   return std::unique_ptr<Transport>(std::move(transport).value());
 }
 
-Worker::Worker(Manifest manifest, std::string web_host) : manifest_(std::move(manifest)), web_host_(std::move(web_host)) {}
-
-ExitCode Worker::run() {
-  const auto started = Clock::now();
-  boost::asio::io_context io;
-  Metrics metrics;
-  StopFlag stop;
-  std::atomic<bool> ready{false};
-  std::atomic<int> exit_code{to_int(ExitCode::kOk)};
-  std::once_flag shutdown_once;
-  std::thread stopper;
-  std::function<void(ExitCode)> shutdown;  // set below, once every part exists
-
-  WorkerServices services(manifest_, metrics, [&](const Error& error) {
-    spdlog::critical("{}", error.message);
-    boost::asio::post(io, [&, code = error.code] { shutdown(code); });
-  });
-
-  auto bindings = bind_plugins(manifest_, services);
-  if (!bindings) {
-    spdlog::critical("{}", bindings.error().message);
-    return bindings.error().code;
+// One run of a worker: its parts, built in order, and the three things that drive them, each in
+// its own method: start-up (beside the io_context, since it waits for the broker), shutdown
+// (one ordered sequence, whoever asks), and signal handling (installed before anything else).
+//
+// Members are declared so that destruction runs the right way round: the web port and the
+// runtime go first, then the plugin instances (while the transport they may still call lives),
+// then the transport.
+class WorkerRun {
+ public:
+  WorkerRun(const Manifest& manifest, const std::string& web_host)
+      : manifest_(manifest),
+        web_host_(web_host),
+        signals_(io_, SIGINT, SIGTERM),
+        services_(manifest_, metrics_, [this](const Error& error) {
+          spdlog::critical("{}", error.message);
+          boost::asio::post(io_, [this, code = error.code] { shut_down(code); });
+        }) {
+    // First, so that a signal during start-up stops the worker in order instead of killing it.
+    signals_.async_wait([this](const boost::system::error_code& error, int signal) { on_signal(error, signal); });
   }
-  for (const auto& plugin : bindings->plugins) {
+
+  ~WorkerRun() {
+    if (stopper_.joinable()) stopper_.join();  // it joined start-up, if shutdown ran
+    if (startup_.joinable()) startup_.join();
+    // Plugins may still call the host from their destructors: they get a clean error, and the
+    // transport they would reach is still there.
+    services_.attach(nullptr, nullptr);
+    bindings_.reset();
+  }
+
+  ExitCode run();
+
+ private:
+  Status build();
+  void start_up();
+  void shut_down(ExitCode code);
+  void on_signal(const boost::system::error_code& error, int signal);
+  std::string not_ready_reason() const;
+
+  const Manifest& manifest_;
+  const std::string& web_host_;
+  const Clock::time_point started_ = Clock::now();
+  boost::asio::io_context io_;
+  boost::asio::signal_set signals_;
+  Metrics metrics_;
+  StopFlag stop_;
+  std::atomic<bool> ready_{false};
+  std::atomic<int> exit_code_{to_int(ExitCode::kOk)};
+  std::once_flag shutdown_once_;
+  WorkerServices services_;
+  std::unique_ptr<Transport> transport_;
+  std::optional<PluginBindings> bindings_;
+  std::unique_ptr<LeaderElector> elector_;
+  std::unique_ptr<AgentRunner> agents_;
+  std::unique_ptr<TimerService> timers_;
+  std::unique_ptr<WebServer> web_;
+  std::thread startup_;
+  std::thread stopper_;
+};
+
+// Plugins first, so a bad plugin fails before anything connects; then the transport, the
+// runtime and the web port.
+Status WorkerRun::build() {
+  auto bindings = bind_plugins(manifest_, services_);
+  if (!bindings) return bindings.error();
+  bindings_ = std::move(bindings).value();
+  for (const auto& plugin : bindings_->plugins) {
     spdlog::info("loaded plugin {} {} (ABI {}) from {}", plugin.name, plugin.version, plugin.abi, plugin.file.string());
   }
 
-  auto transport = make_transport(manifest_);
-  if (!transport) {
-    spdlog::critical("{}", transport.error().message);
-    return transport.error().code;
-  }
+  auto transport = make_transport(manifest_, [this](const Error& error) { services_.fatal(error); });
+  if (!transport) return transport.error();
+  transport_ = std::move(transport).value();
+
   GroupOptions leader_group = group_options(manifest_, manifest_.app.id + "-__leader");
   leader_group.topics = {manifest_.leader_topic()};
-  LeaderElector elector(**transport, manifest_.app.id, leader_group, services,
-                        LeaderTermOptions{.establish_within = manifest_.app.session_timeout});
+  elector_ = std::make_unique<LeaderElector>(*transport_, manifest_.app.id, leader_group, services_,
+                                             LeaderTermOptions{.establish_within = manifest_.app.session_timeout});
   GroupOptions agent_group = group_options(manifest_, manifest_.app.id);
-  agent_group.on_lag = [&services](const TopicPartition& partition, std::int64_t lag) {
-    services.consumer_lag(partition, lag);
+  agent_group.on_lag = [this](const TopicPartition& partition, std::int64_t lag) {
+    services_.consumer_lag(partition, lag);
   };
   agent_group.client_id = time_ordered_client_id(manifest_.app.id);
-  AgentRunner agents(**transport, agent_group, std::move(bindings->agents), services);
-  TimerService timers(
-      std::move(bindings->timers),
-      [&elector](const std::string& timer, const std::function<Status()>& tick) {
-        return elector.term().run_unit(timer, tick);
+  agents_ = std::make_unique<AgentRunner>(*transport_, agent_group, std::move(bindings_->agents), services_);
+  timers_ = std::make_unique<TimerService>(
+      std::move(bindings_->timers),
+      [this](const std::string& timer, const std::function<Status()>& tick) {
+        return elector_->term().run_unit(timer, tick);
       },
-      services);
-  services.attach(transport->get(), &elector);
+      services_);
+  services_.attach(transport_.get(), elector_.get());
 
-  WorkerView view{&manifest_, &metrics, &bindings->plugins, &elector, &agents, &timers, transport->get(), started, {}};
-  view.not_ready_reason = [&]() -> std::string {
-    if (stop.is_set()) return "shutting down";
-    if ((*transport)->broker_state() == BrokerState::kDown) return "broker unreachable";
-    if (!ready) return "joining the consumer group";
-    if (const auto term = elector.term().snapshot(); !term.problem.empty() && !elector.is_leader()) {
-      return "leadership: " + term.problem;
-    }
-    if (!agents.assigned()) return "rebalancing the consumer group";
-    return {};
-  };
-  std::unique_ptr<WebServer> web;
   if (manifest_.web.enabled) {
-    web = std::make_unique<WebServer>(io, WebServerOptions{manifest_.web.bind, manifest_.web.port, {}}, make_status_routes(view));
-    if (auto status = web->start(); !status) {
-      spdlog::critical("{}", status.error().message);
-      return status.error().code;
-    }
-    spdlog::info("web: serving http://{}:{}/", web_host_.empty() ? manifest_.web.bind : web_host_, web->port());
+    WorkerView view{&manifest_, &metrics_, &bindings_->plugins, elector_.get(), agents_.get(), timers_.get(),
+                    transport_.get(), started_, [this] { return not_ready_reason(); }};
+    web_ = std::make_unique<WebServer>(io_, WebServerOptions{manifest_.web.bind, manifest_.web.port, {}},
+                                       make_status_routes(view));
+    if (auto status = web_->start(); !status) return status;
+    spdlog::info("web: serving http://{}:{}/", web_host_.empty() ? manifest_.web.bind : web_host_, web_->port());
   }
-  metrics.set_up(true);
+  metrics_.set_up(true);
+  return ok_status();
+}
 
-  // Start-up blocks on the broker, so it runs beside the io_context, which keeps serving
-  // /livez and a 503 /readyz meanwhile.
-  std::thread startup([&] {
-    auto backoff = std::chrono::seconds(1);
-    while (!stop.is_set()) {
-      // Short attempts: shutdown waits for the one in progress.
-      auto status = (*transport)->ensure_topics(topics_of(manifest_), std::chrono::seconds(3));
-      if (status) break;
-      spdlog::warn("broker {}: {}; retrying in {} s", manifest_.app.broker.bootstrap_servers(), status.error().message,
-                   backoff.count());
-      if (stop.wait_for(backoff)) return;
-      backoff = std::min(backoff * 2, std::chrono::seconds(30));
+std::string WorkerRun::not_ready_reason() const {
+  if (stop_.is_set()) return "shutting down";
+  if (transport_->broker_state() == BrokerState::kDown) return "broker unreachable";
+  if (!ready_) return "joining the consumer group";
+  if (!agents_->assigned()) return "rebalancing the consumer group";
+  if (const auto term = elector_->term().snapshot(); !term.problem.empty() && !elector_->is_leader()) {
+    return "leadership: " + term.problem;
+  }
+  return {};
+}
+
+// Blocks on the broker, so it runs beside the io_context, which keeps serving /livez and a 503
+// /readyz meanwhile.
+void WorkerRun::start_up() {
+  auto backoff = std::chrono::seconds(1);
+  while (!stop_.is_set()) {
+    // Short attempts: shutdown waits for the one in progress.
+    auto status = transport_->ensure_topics(topics_of(manifest_), std::chrono::seconds(3));
+    if (status) break;
+    spdlog::warn("broker {}: {}; retrying in {} s", manifest_.app.broker.bootstrap_servers(), status.error().message,
+                 backoff.count());
+    if (stop_.wait_for(backoff)) return;
+    backoff = std::min(backoff * 2, std::chrono::seconds(30));
+  }
+  if (stop_.is_set()) return;
+  if (auto status = elector_->start(); !status) return services_.fatal(status.error());
+  if (auto status = agents_->start(); !status) return services_.fatal(status.error());
+  auto last_note = Clock::now();
+  while (!(elector_->snapshot().joined && agents_->joined())) {
+    if (stop_.wait_for(std::chrono::milliseconds(20))) return;
+    if (Clock::now() - last_note > std::chrono::seconds(10)) {
+      spdlog::info("still joining the consumer groups...");
+      last_note = Clock::now();
     }
-    if (stop.is_set()) return;
-    if (auto status = elector.start(); !status) return services.fatal(status.error());
-    if (auto status = agents.start(); !status) return services.fatal(status.error());
-    auto last_note = Clock::now();
-    while (!(elector.snapshot().joined && agents.joined())) {
-      if (stop.wait_for(std::chrono::milliseconds(20))) return;
-      if (Clock::now() - last_note > std::chrono::seconds(10)) {
-        spdlog::info("still joining the consumer groups...");
-        last_note = Clock::now();
+  }
+  timers_->start();
+  ready_ = true;
+  spdlog::info("worker ready: app '{}', {} agent(s), {} timer(s), in {:.3f} s", manifest_.app.id,
+               manifest_.agents.size(), manifest_.timers.size(),
+               std::chrono::duration<double>(Clock::now() - started_).count());
+}
+
+void WorkerRun::shut_down(ExitCode code) {
+  std::call_once(shutdown_once_, [&] {
+    exit_code_ = to_int(code);
+    spdlog::info("stopping: timers, then leadership, then agents (committing offsets)...");
+    ready_ = false;
+    stop_.set();
+    metrics_.set_up(false);
+    // The order matters: no leader sends once timers stop; leaving the leader group next lets
+    // a successor take over while this worker is still finishing its in-flight messages.
+    stopper_ = std::thread([this] {
+      if (startup_.joinable()) startup_.join();
+      if (timers_) timers_->stop();
+      if (elector_) elector_->stop();
+      if (agents_) agents_->stop();
+      if (transport_) {
+        if (auto status = transport_->flush(std::chrono::seconds(10)); !status) spdlog::warn("{}", status.error().message);
       }
-    }
-    timers.start();
-    ready = true;
-    spdlog::info("worker ready: app '{}', {} agent(s), {} timer(s), in {:.3f} s", manifest_.app.id,
-                 manifest_.agents.size(), manifest_.timers.size(),
-                 std::chrono::duration<double>(Clock::now() - started).count());
-  });
-
-  shutdown = [&](ExitCode code) {
-    std::call_once(shutdown_once, [&] {
-      exit_code = to_int(code);
-      spdlog::info("stopping: timers, then leadership, then agents (committing offsets)...");
-      ready = false;
-      stop.set();
-      metrics.set_up(false);
-      // The order matters: no leader sends once timers stop; leaving the leader group next lets
-      // a successor take over while this worker is still finishing its in-flight messages.
-      stopper = std::thread([&] {
-        if (startup.joinable()) startup.join();
-        timers.stop();
-        elector.stop();
-        agents.stop();
-        if (auto status = (*transport)->flush(std::chrono::seconds(10)); !status) spdlog::warn("{}", status.error().message);
-        boost::asio::post(io, [&] {
-          if (web) web->stop();
-          io.stop();
-        });
+      boost::asio::post(io_, [this] {
+        if (web_) web_->stop();
+        signals_.cancel();
+        io_.stop();
       });
     });
-  };
-
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& error,
-                                                                             int signal_number) {
-    if (error) return;
-    if (stop.is_set()) {
-      spdlog::warn("second signal ({}): exiting at once", strsignal(signal_number));
-      std::_Exit(128 + signal_number);
-    }
-    spdlog::info("signal {} received", strsignal(signal_number));
-    shutdown(ExitCode::kOk);
-    signals.async_wait(on_signal);
-  };
-  signals.async_wait(on_signal);
-
-  io.run();
-  if (stopper.joinable()) stopper.join();  // it joined start-up, if shutdown ran
-  if (startup.joinable()) startup.join();
-  spdlog::info("stopped");
-  return static_cast<ExitCode>(exit_code.load());
+  });
 }
+
+void WorkerRun::on_signal(const boost::system::error_code& error, int signal) {
+  if (error) return;
+  if (stop_.is_set()) {
+    spdlog::warn("second signal ({}): exiting at once", strsignal(signal));
+    std::_Exit(128 + signal);
+  }
+  spdlog::info("signal {} received", strsignal(signal));
+  shut_down(ExitCode::kOk);
+  signals_.async_wait([this](const boost::system::error_code& next, int again) { on_signal(next, again); });
+}
+
+ExitCode WorkerRun::run() {
+  if (auto status = build(); !status) {
+    spdlog::critical("{}", status.error().message);
+    return status.error().code;
+  }
+  startup_ = std::thread([this] { start_up(); });
+  io_.run();
+  if (stopper_.joinable()) stopper_.join();
+  if (startup_.joinable()) startup_.join();
+  spdlog::info("stopped");
+  return static_cast<ExitCode>(exit_code_.load());
+}
+
+Worker::Worker(Manifest manifest, std::string web_host) : manifest_(std::move(manifest)), web_host_(std::move(web_host)) {}
+
+ExitCode Worker::run() { return WorkerRun(manifest_, web_host_).run(); }
 
 }  // namespace faust

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -10,7 +11,9 @@
 namespace faust {
 
 // Builds the transport a manifest's broker URL names (Kafka; `memory://` for in-process topics).
-Result<std::unique_ptr<Transport>> make_transport(const Manifest& manifest);
+// `on_fatal` hears of a client that hit a fatal error (from a transport thread).
+Result<std::unique_ptr<Transport>> make_transport(const Manifest& manifest,
+                                                  std::function<void(const Error&)> on_fatal = {});
 
 // One faust-host worker: the only place that wires manifest, plugins, transport, leader
 // election, agents, timers and the web port together. run() returns when the worker stopped.

@@ -79,7 +79,7 @@ Status WorkerServices::send(const ComponentRef& from, OutgoingMessage message) {
   Transport* transport = transport_.load();
   if (transport == nullptr) {
     counters.failed();
-    return Error{ExitCode::kFailure, "send: the worker is not connected yet"};
+    return Error{ExitCode::kFailure, "send: the worker is not running (not connected yet, or stopping)"};
   }
   auto record = to_record(std::move(message));
   if (!record) {

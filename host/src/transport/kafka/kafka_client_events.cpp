@@ -30,6 +30,10 @@ void KafkaClientEvents::event_cb(RdKafka::Event& event) {
         spdlog::debug("[kafka] {}", event.str());  // librdkafka reconnects by itself
         return;
       }
+      if (event.fatal() && fatal_observer_) {
+        fatal_observer_("kafka: fatal error: " + RdKafka::err2str(event.err()) + ": " + event.str());
+        return;
+      }
       spdlog::log(event.fatal() ? spdlog::level::err : spdlog::level::warn, "[kafka] {}: {}",
                   RdKafka::err2str(event.err()), event.str());
       return;

@@ -18,16 +18,20 @@ namespace faust {
 class KafkaClientEvents final : public RdKafka::EventCb {
  public:
   using LagObserver = std::function<void(const TopicPartition&, std::int64_t lag)>;
+  // A fatal error leaves the client unusable: the worker must not go on with it.
+  using FatalObserver = std::function<void(const std::string& message)>;
 
   // `state` is shared by all clients of a transport; each client has its own events object.
-  explicit KafkaClientEvents(std::atomic<BrokerState>& state, LagObserver lag_observer = {})
-      : state_(state), lag_observer_(std::move(lag_observer)) {}
+  explicit KafkaClientEvents(std::atomic<BrokerState>& state, LagObserver lag_observer = {},
+                             FatalObserver fatal_observer = {})
+      : state_(state), lag_observer_(std::move(lag_observer)), fatal_observer_(std::move(fatal_observer)) {}
   void event_cb(RdKafka::Event& event) override;
 
  private:
   void on_stats(const std::string& json);
   std::atomic<BrokerState>& state_;
   const LagObserver lag_observer_;
+  const FatalObserver fatal_observer_;
 };
 
 // Builds a librdkafka configuration: the host's settings first, then the manifest's `kafka:`

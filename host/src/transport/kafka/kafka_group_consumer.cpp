@@ -43,14 +43,17 @@ std::int32_t group_generation(RdKafka::KafkaConsumer& consumer) {
 }
 
 KafkaGroupConsumer::KafkaGroupConsumer(const GroupOptions& options, std::atomic<BrokerState>& broker_state,
-                                       GroupListener& listener)
-    : options_(options), broker_state_(broker_state), listener_(listener), events_(broker_state, options.on_lag) {}
+                                       GroupListener& listener, KafkaClientEvents::FatalObserver on_fatal)
+    : options_(options),
+      broker_state_(broker_state),
+      listener_(listener),
+      events_(broker_state, options.on_lag, std::move(on_fatal)) {}
 
 Result<std::unique_ptr<KafkaGroupConsumer>> KafkaGroupConsumer::create(
     const GroupOptions& options, const std::map<std::string, std::string>& host_settings,
     const std::map<std::string, std::string>& user_properties, std::atomic<BrokerState>& broker_state,
-    GroupListener& listener) {
-  std::unique_ptr<KafkaGroupConsumer> self(new KafkaGroupConsumer(options, broker_state, listener));
+    GroupListener& listener, KafkaClientEvents::FatalObserver on_fatal) {
+  std::unique_ptr<KafkaGroupConsumer> self(new KafkaGroupConsumer(options, broker_state, listener, std::move(on_fatal)));
   auto settings = host_settings;
   settings["group.id"] = options.group_id;
   settings["client.id"] = options.client_id;

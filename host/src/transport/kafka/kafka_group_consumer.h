@@ -18,7 +18,8 @@ class KafkaGroupConsumer final : public GroupConsumer, private RdKafka::Rebalanc
                                                            const std::map<std::string, std::string>& host_settings,
                                                            const std::map<std::string, std::string>& user_properties,
                                                            std::atomic<BrokerState>& broker_state,
-                                                           GroupListener& listener);
+                                                           GroupListener& listener,
+                                                           KafkaClientEvents::FatalObserver on_fatal);
   ~KafkaGroupConsumer() override;
 
   void poll(std::chrono::milliseconds timeout) override;
@@ -28,7 +29,8 @@ class KafkaGroupConsumer final : public GroupConsumer, private RdKafka::Rebalanc
   void close() override;
 
  private:
-  KafkaGroupConsumer(const GroupOptions& options, std::atomic<BrokerState>& broker_state, GroupListener& listener);
+  KafkaGroupConsumer(const GroupOptions& options, std::atomic<BrokerState>& broker_state, GroupListener& listener,
+                     KafkaClientEvents::FatalObserver on_fatal);
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& partitions) override;
   GroupEvent make_event(const std::vector<RdKafka::TopicPartition*>& partitions);

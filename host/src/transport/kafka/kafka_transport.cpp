@@ -90,7 +90,8 @@ TxnStatus classify(std::unique_ptr<RdKafka::Error> error, const std::string& wha
 // notices the last delivery at its next 10 ms poll.
 class KafkaLeaderProducer final : public LeaderProducer {
  public:
-  explicit KafkaLeaderProducer(std::unique_ptr<RdKafka::Producer> producer) : producer_(std::move(producer)) {}
+  KafkaLeaderProducer(std::unique_ptr<KafkaClientEvents> events, std::unique_ptr<RdKafka::Producer> producer)
+      : events_(std::move(events)), producer_(std::move(producer)) {}
   ~KafkaLeaderProducer() override {
     producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
   }
@@ -125,6 +126,7 @@ class KafkaLeaderProducer final : public LeaderProducer {
   // A full queue (100,000 records by default) drains as the broker takes them; past this the
   // broker is not taking them and the unit fails instead of blocking the term.
   static constexpr auto kQueueFullWait = std::chrono::seconds(30);
+  std::unique_ptr<KafkaClientEvents> events_;  // outlives producer_, which calls it
   std::unique_ptr<RdKafka::Producer> producer_;
 };
 
@@ -153,7 +155,7 @@ class DeliveryReports final : public RdKafka::DeliveryReportCb {
 
 KafkaTransport::KafkaTransport(KafkaSettings settings)
     : settings_(std::move(settings)),
-      producer_events_(std::make_unique<KafkaClientEvents>(broker_state_)),
+      producer_events_(std::make_unique<KafkaClientEvents>(broker_state_, nullptr, settings_.on_fatal)),
       delivery_reports_(std::make_unique<DeliveryReports>()) {}
 
 Result<std::unique_ptr<KafkaTransport>> KafkaTransport::create(const KafkaSettings& settings) {
@@ -176,10 +178,10 @@ std::map<std::string, std::string> KafkaTransport::client_settings() const {
 }
 
 Result<std::unique_ptr<RdKafka::Producer>> KafkaTransport::create_producer(std::map<std::string, std::string> settings,
-                                                                          const char* what) {
+                                                                          const char* what, KafkaClientEvents& events) {
   settings.merge(client_settings());
   settings["linger.ms"] = "0";  // every send waits for its ack: nothing to batch for
-  auto conf = make_kafka_conf(settings, settings_.properties, *producer_events_);
+  auto conf = make_kafka_conf(settings, settings_.properties, events);
   if (!conf) return conf.error();
   std::string error;
   RdKafka::DeliveryReportCb* reports = delivery_reports_.get();
@@ -193,7 +195,7 @@ Status KafkaTransport::start_producer() {
   auto producer = create_producer({{"enable.idempotence", "true"},  // broker-side dedup of retries
                                    {"message.timeout.ms", "30000"},
                                    {"statistics.interval.ms", "1000"}},
-                                  "producer");
+                                  "producer", *producer_events_);
   if (!producer) return producer.error();
   producer_ = std::move(producer).value();
   poller_ = std::thread([this] { poll_producer(); });
@@ -211,15 +213,30 @@ Status KafkaTransport::send(const ProducedRecord& record, std::chrono::milliseco
 }
 
 Result<std::unique_ptr<LeaderProducer>> KafkaTransport::start_leader_producer(std::chrono::milliseconds timeout) {
+  auto events = std::make_unique<KafkaClientEvents>(broker_state_);
   auto created = create_producer(
-      {{"transactional.id", settings_.leader_transactional_id}, {"transaction.timeout.ms", "60000"}}, "leader producer");
+      {{"transactional.id", settings_.leader_transactional_id}, {"transaction.timeout.ms", "60000"}}, "leader producer",
+      *events);
   if (!created) return created.error();
   std::unique_ptr<RdKafka::Producer> producer = std::move(created).value();
   // Registers this producer's epoch with the transaction coordinator, which aborts the previous
   // holder's open transaction and fences it: a stale leader's commits fail from here on.
+  const auto deadline = Clock::now() + timeout;
   std::unique_ptr<RdKafka::Error> init(producer->init_transactions(static_cast<int>(timeout.count())));
   if (init) return Error{ExitCode::kFailure, "kafka: leader producer not registered: " + init->str()};
-  return std::unique_ptr<LeaderProducer>(std::make_unique<KafkaLeaderProducer>(std::move(producer)));
+  // A new producer knows no topic yet: its first send would wait for a metadata refresh (about
+  // a second) before the partition can join the transaction. Learn the topics now instead.
+  for (const auto& name : settings_.leader_topics) {
+    std::string error;
+    std::unique_ptr<RdKafka::Topic> topic(RdKafka::Topic::create(producer.get(), name, nullptr, error));
+    RdKafka::Metadata* raw = nullptr;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (topic && producer->metadata(false, topic.get(), &raw, static_cast<int>(std::max<std::int64_t>(left.count(), 1))) ==
+                     RdKafka::ERR_NO_ERROR) {
+      delete raw;
+    }
+  }
+  return std::unique_ptr<LeaderProducer>(std::make_unique<KafkaLeaderProducer>(std::move(events), std::move(producer)));
 }
 
 Status KafkaTransport::flush(std::chrono::milliseconds timeout) {
@@ -231,7 +248,8 @@ Status KafkaTransport::flush(std::chrono::milliseconds timeout) {
 BrokerState KafkaTransport::broker_state() const { return broker_state_.load(); }
 
 Result<std::unique_ptr<GroupConsumer>> KafkaTransport::join_group(const GroupOptions& options, GroupListener& listener) {
-  auto consumer = KafkaGroupConsumer::create(options, client_settings(), settings_.properties, broker_state_, listener);
+  auto consumer =
+      KafkaGroupConsumer::create(options, client_settings(), settings_.properties, broker_state_, listener, settings_.on_fatal);
   if (!consumer) return consumer.error();
   return std::unique_ptr<GroupConsumer>(std::move(consumer).value());
 }

@@ -1,10 +1,12 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "transport/transport.h"
 
@@ -20,7 +22,12 @@ struct KafkaSettings {
   std::map<std::string, std::string> properties;
   // Fixed per app: a new leader's producer with the same id fences the previous one.
   std::string leader_transactional_id;
+  // Topics the leader sends to (the agents'): its producer learns them when a term starts.
+  std::vector<std::string> leader_topics;
   std::string client_id;
+  // Called (from a librdkafka thread) when the producer or a consumer has a fatal error. The
+  // leader producer's fatal errors (fencing among them) are its term's to handle, not this.
+  std::function<void(const std::string& message)> on_fatal;
 };
 
 class KafkaClientEvents;
@@ -47,7 +54,7 @@ class KafkaTransport final : public Transport {
   explicit KafkaTransport(KafkaSettings settings);
   std::map<std::string, std::string> client_settings() const;
   Result<std::unique_ptr<RdKafka::Producer>> create_producer(std::map<std::string, std::string> settings,
-                                                             const char* what);
+                                                             const char* what, KafkaClientEvents& events);
   Status start_producer();
   void poll_producer();
   Status create_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout);
