@@ -208,3 +208,99 @@ TEST(LeaderElectorTest, ClientIdsSortAfterTheCurrentMembers) {
 
 }  // namespace
 }  // namespace faust
+
+namespace faust {
+namespace {
+
+// A memory:// transport whose group consumers report every commit they are asked for, as if
+// the broker had refused each asynchronous one.
+class CommitRecordingTransport final : public Transport {
+ public:
+  struct Commit {
+    std::vector<std::pair<TopicPartition, std::int64_t>> offsets;
+    bool wait = false;
+  };
+
+  Status ensure_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout) override {
+    return memory_.ensure_topics(topics, timeout);
+  }
+  Result<std::unique_ptr<GroupConsumer>> join_group(const GroupOptions& options, GroupListener& listener) override {
+    auto consumer = memory_.join_group(options, listener);
+    if (!consumer) return consumer.error();
+    return std::unique_ptr<GroupConsumer>(std::make_unique<Recording>(std::move(consumer).value(), *this));
+  }
+  Status send(const ProducedRecord& record, std::chrono::milliseconds timeout) override {
+    return memory_.send(record, timeout);
+  }
+  Result<std::unique_ptr<LeaderProducer>> start_leader_producer(std::chrono::milliseconds timeout) override {
+    return memory_.start_leader_producer(timeout);
+  }
+  Status flush(std::chrono::milliseconds timeout) override { return memory_.flush(timeout); }
+  BrokerState broker_state() const override { return BrokerState::kUp; }
+
+  std::vector<Commit> commits() {
+    std::lock_guard lock(mutex_);
+    return commits_;
+  }
+
+ private:
+  class Recording final : public GroupConsumer {
+   public:
+    Recording(std::unique_ptr<GroupConsumer> inner, CommitRecordingTransport& owner)
+        : inner_(std::move(inner)), owner_(owner) {}
+    void poll(std::chrono::milliseconds timeout) override { inner_->poll(timeout); }
+    Status commit(const std::vector<std::pair<TopicPartition, std::int64_t>>& offsets, bool wait) override {
+      std::lock_guard lock(owner_.mutex_);
+      owner_.commits_.push_back(Commit{offsets, wait});
+      return ok_status();  // accepted; an asynchronous commit's failure comes later, unseen
+    }
+    void pause(const std::vector<TopicPartition>& partitions) override { inner_->pause(partitions); }
+    void resume(const std::vector<TopicPartition>& partitions) override { inner_->resume(partitions); }
+    void close() override { inner_->close(); }
+
+   private:
+    std::unique_ptr<GroupConsumer> inner_;
+    CommitRecordingTransport& owner_;
+  };
+
+  MemoryTransport memory_;
+  std::mutex mutex_;
+  std::vector<Commit> commits_;
+};
+
+TEST(AgentRunnerCommitTest, TheFinalCommitRepeatsWhatAnAsynchronousCommitMayHaveLost) {
+  CommitRecordingTransport transport;
+  ASSERT_TRUE(transport.ensure_topics({TopicSpec{"app-agent", 1, 1}}, 1s).ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(transport.send(ProducedRecord{"app-agent", std::nullopt, "m", {}}, 1s));
+  RecordingEvents events;
+  std::atomic<int> handled{0};
+  GroupOptions group;
+  group.group_id = "app";
+  AgentRunner runner(transport, group,
+                     {AgentBinding{"agent", "app-agent", OnError::kSkip, 0, {[&](const ConsumedMessage&) {
+                                     ++handled;
+                                     return ok_status();
+                                   }}}},
+                     events, AgentRunnerOptions{.commit_interval = 50ms});
+  ASSERT_TRUE(runner.start().ok());
+  ASSERT_TRUE(eventually(5s, [&] { return handled.load() == 3; }));
+  // The periodic commit carries offset 3 asynchronously...
+  ASSERT_TRUE(eventually(5s, [&] {
+    for (const auto& commit : transport.commits()) {
+      if (!commit.wait && !commit.offsets.empty() && commit.offsets.back().second == 3) return true;
+    }
+    return false;
+  }));
+  runner.stop();
+  // ...and the final, synchronous one carries it again, in case the broker refused the first.
+  const auto commits = transport.commits();
+  ASSERT_FALSE(commits.empty());
+  const auto& last = commits.back();
+  EXPECT_TRUE(last.wait);
+  ASSERT_EQ(last.offsets.size(), 1u);
+  EXPECT_EQ(last.offsets[0].first, (TopicPartition{"app-agent", 0}));
+  EXPECT_EQ(last.offsets[0].second, 3);
+}
+
+}  // namespace
+}  // namespace faust

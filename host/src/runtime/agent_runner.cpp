@@ -72,12 +72,19 @@ class AgentRunner::Lane {
     return queue_.size();
   }
 
-  // Forgets queued messages of `revoked`, waits for a handler working on one of them to
-  // return, and hands back (and forgets) their finished offsets.
-  std::map<TopicPartition, std::int64_t> release(const std::set<TopicPartition>& revoked) {
+  // Forgets queued messages of `revoked`, waits (up to `wait`) for a handler working on one of
+  // them to return, and hands back (and forgets) their finished offsets. A handler that takes
+  // longer is left to finish, but its message no longer counts as done here.
+  std::map<TopicPartition, std::int64_t> release(const std::set<TopicPartition>& revoked,
+                                                 std::chrono::milliseconds wait) {
     std::unique_lock lock(mutex_);
     std::erase_if(queue_, [&](const ConsumedMessage& m) { return revoked.count(m.source) > 0; });
-    idle_.wait(lock, [&] { return !busy_ || revoked.count(busy_->partition) == 0; });
+    if (!idle_.wait_for(lock, wait, [&] { return !busy_ || revoked.count(busy_->partition) == 0; })) {
+      spdlog::warn("agent '{}' is still handling {}[{}]@{} after {} ms; its partition is given up without it "
+                   "(the next owner handles that message again)",
+                   agent_.binding.name, busy_->partition.topic, busy_->partition.partition, busy_->offset, wait.count());
+      busy_->abandoned = true;
+    }
     std::map<TopicPartition, std::int64_t> released;
     last_done_ = done_.end();
     for (auto it = done_.begin(); it != done_.end();) {
@@ -115,6 +122,7 @@ class AgentRunner::Lane {
     TopicPartition partition;
     std::int64_t offset = 0;
     Clock::time_point since;
+    bool abandoned = false;  // its partition was revoked while it ran: not ours to commit
   };
 
   // One lock per message: taking the next message also records the previous one as done.
@@ -126,7 +134,7 @@ class AgentRunner::Lane {
       {
         std::unique_lock lock(mutex_);
         if (busy_) {
-          if (finished) record_done(busy_->partition, busy_->offset + 1);
+          if (finished && !busy_->abandoned) record_done(busy_->partition, busy_->offset + 1);
           busy_.reset();
           idle_.notify_all();
         }
@@ -136,7 +144,7 @@ class AgentRunner::Lane {
         message = std::move(queue_.front());
         queue_.pop_front();
         started = Clock::now();
-        busy_ = Busy{message.source, message.offset, started};
+        busy_ = Busy{message.source, message.offset, started, false};
         ++serial_;
       }
       finished = handle(message, started);
@@ -311,8 +319,9 @@ void AgentRunner::on_revoked(const GroupEvent& event) {
   std::vector<std::pair<TopicPartition, std::int64_t>> offsets;
   for (auto& agent : agents_) {
     for (auto& lane : agent->lanes) {
-      for (const auto& [partition, offset] : lane->release(revoked)) {
-        if (committed_[partition] != offset) offsets.emplace_back(partition, offset);
+      // All of them, even those an asynchronous commit already carried: it may have failed.
+      for (const auto& [partition, offset] : lane->release(revoked, options_.revoke_wait)) {
+        offsets.emplace_back(partition, offset);
       }
     }
   }
@@ -322,19 +331,19 @@ void AgentRunner::on_revoked(const GroupEvent& event) {
   for (const auto& partition : revoked) assignment_.erase(partition);
 }
 
-void AgentRunner::commit_done(bool wait) {
+void AgentRunner::commit_done(bool final) {
   std::vector<std::pair<TopicPartition, std::int64_t>> offsets;
   for (auto& agent : agents_) {
     for (auto& lane : agent->lanes) {
       for (const auto& [partition, offset] : lane->done()) {
         auto [it, inserted] = committed_.try_emplace(partition, -1);
-        if (it->second == offset) continue;
+        if (it->second == offset && !final) continue;
         it->second = offset;
         offsets.emplace_back(partition, offset);
       }
     }
   }
-  if (auto status = consumer_->commit(offsets, wait); !status) spdlog::warn("{}", status.error().message);
+  if (auto status = consumer_->commit(offsets, final); !status) spdlog::warn("{}", status.error().message);
 }
 
 void AgentRunner::apply_backpressure() {

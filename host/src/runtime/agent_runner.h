@@ -41,6 +41,10 @@ struct AgentRunnerOptions {
   // prefetched for them, so it is kept for real overload, well above a normal backlog.
   std::size_t pause_above = 100000;
   std::chrono::seconds slow_handler_warning{10};
+  // How long a rebalance waits for a handler still working on a revoked partition. It must stay
+  // well below the group's rebalance timeout, or the member is evicted; past it the partition is
+  // given up without that message, which its next owner handles again.
+  std::chrono::milliseconds revoke_wait{3000};
 };
 
 // Consumes the agents' topics in the app's consumer group and hands every message to one lane
@@ -72,7 +76,9 @@ class AgentRunner final : private GroupListener {
   void on_revoked(const GroupEvent& event) override;
   void on_messages(std::vector<ConsumedMessage>& batch) override;
   void run();
-  void commit_done(bool wait);
+  // Periodic (asynchronous) commits skip what was committed before; the final one (at stop)
+  // commits everything handled, synchronously, so an asynchronous commit that failed is repaired.
+  void commit_done(bool final);
   void apply_backpressure();
   void warn_slow_handlers();
   Lane& lane_for(const TopicPartition& partition);

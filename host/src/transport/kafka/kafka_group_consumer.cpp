@@ -106,6 +106,9 @@ void KafkaGroupConsumer::rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka:
   if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
     broker_state_.store(BrokerState::kUp);
     consumer->assign(partitions);
+    // librdkafka keeps an application's pause across unassign and assign; a new assignment
+    // starts unpaused, as the listener (and the memory transport) expect.
+    consumer->resume(partitions);
     listener_.on_assigned(make_event(partitions));
   } else {
     listener_.on_revoked(make_event(partitions));
