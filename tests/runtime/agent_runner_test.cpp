@@ -1,5 +1,6 @@
 #include "runtime/agent_runner.h"
 
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -300,6 +301,47 @@ TEST(AgentRunnerCommitTest, TheFinalCommitRepeatsWhatAnAsynchronousCommitMayHave
   ASSERT_EQ(last.offsets.size(), 1u);
   EXPECT_EQ(last.offsets[0].first, (TopicPartition{"app-agent", 0}));
   EXPECT_EQ(last.offsets[0].second, 3);
+}
+
+}  // namespace
+}  // namespace faust
+
+namespace faust {
+namespace {
+
+TEST(AgentRunnerBackpressureTest, ABacklogOfLargeMessagesStaysBoundedInBytes) {
+  MemoryTransport transport;
+  ASSERT_TRUE(transport.ensure_topics({TopicSpec{"app-big", 1, 1}}, 1s).ok());
+  const std::string mebibyte(1024 * 1024, 'x');
+  for (int i = 0; i < 64; ++i) ASSERT_TRUE(transport.send(ProducedRecord{"app-big", std::nullopt, mebibyte, {}}, 1s));
+  RecordingEvents events;
+  std::mutex mutex;
+  std::condition_variable released_cv;
+  bool released = false;
+  std::atomic<int> handled{0};
+  GroupOptions group;
+  group.group_id = "app";
+  group.max_batch = 2;
+  AgentRunner runner(transport, group,
+                     {AgentBinding{"slow", "app-big", OnError::kSkip, 0, {[&](const ConsumedMessage&) {
+                                     std::unique_lock lock(mutex);
+                                     released_cv.wait(lock, [&] { return released; });
+                                     ++handled;
+                                     return ok_status();
+                                   }}}},
+                     events, AgentRunnerOptions{.pause_above_bytes = 8 * 1024 * 1024});
+  ASSERT_TRUE(runner.start().ok());
+  ASSERT_TRUE(eventually(5s, [&] { return runner.snapshot().front().queued_bytes >= 8u * 1024 * 1024; }));
+  std::this_thread::sleep_for(300ms);  // many more poll turns: none may add to the backlog
+  const auto snapshot = runner.snapshot().front();
+  EXPECT_LE(snapshot.queued_bytes, 12u * 1024 * 1024) << snapshot.queued_messages << " messages queued";
+  {
+    std::lock_guard lock(mutex);
+    released = true;
+  }
+  released_cv.notify_all();
+  EXPECT_TRUE(eventually(10s, [&] { return handled.load() == 64; })) << "the paused partition resumes";
+  runner.stop();
 }
 
 }  // namespace

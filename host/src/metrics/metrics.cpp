@@ -54,6 +54,8 @@ void SendMetrics::sent() const { sends_->Increment(); }
 
 void SendMetrics::failed() const { errors_->Increment(); }
 
+void SendMetrics::retried() const { retries_->Increment(); }
+
 Metrics::Metrics(std::string_view version)
     : registry_(std::make_unique<prometheus::Registry>()),
       agent_messages_(prometheus::BuildCounter()
@@ -88,6 +90,10 @@ Metrics::Metrics(std::string_view version)
                        .Name("faust_send_errors_total")
                        .Help("Sends to an agent or topic that failed")
                        .Register(*registry_)),
+      send_retries_(prometheus::BuildCounter()
+                        .Name("faust_send_retries_total")
+                        .Help("Sends tried again because the broker did not take them (an outage)")
+                        .Register(*registry_)),
       consumer_lag_(prometheus::BuildGauge()
                         .Name("faust_consumer_lag")
                         .Help("Messages between the committed offset and the end of a partition")
@@ -130,7 +136,7 @@ TimerMetrics Metrics::timer(const std::string& name) {
 
 SendMetrics Metrics::send_target(const std::string& target) {
   const prometheus::Labels labels{{"target", target}};
-  return SendMetrics(sends_.Add(labels), send_errors_.Add(labels));
+  return SendMetrics(sends_.Add(labels), send_errors_.Add(labels), send_retries_.Add(labels));
 }
 
 void Metrics::set_leader(bool leader) { is_leader_.Set(leader ? 1 : 0); }

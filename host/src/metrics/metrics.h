@@ -62,13 +62,17 @@ class SendMetrics {
  public:
   void sent() const;
   void failed() const;
+  // The broker did not take it (outage): tried again.
+  void retried() const;
 
  private:
   friend class Metrics;
-  SendMetrics(prometheus::Counter& sends, prometheus::Counter& errors) : sends_(&sends), errors_(&errors) {}
+  SendMetrics(prometheus::Counter& sends, prometheus::Counter& errors, prometheus::Counter& retries)
+      : sends_(&sends), errors_(&errors), retries_(&retries) {}
 
   prometheus::Counter* sends_;
   prometheus::Counter* errors_;
+  prometheus::Counter* retries_;
 };
 
 // The worker's Prometheus metrics (served at /metrics). Thread-safe: agents, timers and the
@@ -104,6 +108,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& timer_lateness_;
   prometheus::Family<prometheus::Counter>& sends_;
   prometheus::Family<prometheus::Counter>& send_errors_;
+  prometheus::Family<prometheus::Counter>& send_retries_;
   prometheus::Family<prometheus::Gauge>& consumer_lag_;
   prometheus::Gauge& is_leader_;
   prometheus::Counter& rebalances_;

@@ -17,6 +17,10 @@ std::string where(const ConsumedMessage& message) {
   return fmt::format("{}[{}]@{}", message.source.topic, message.source.partition, message.offset);
 }
 
+std::size_t size_of(const ConsumedMessage& message) {
+  return message.value.size() + (message.key ? message.key->size() : 0);
+}
+
 }  // namespace
 
 struct AgentRunner::AgentState {
@@ -62,14 +66,26 @@ class AgentRunner::Lane {
   void push(std::vector<ConsumedMessage>&& messages) {
     {
       std::lock_guard lock(mutex_);
-      for (auto& message : messages) queue_.push_back(std::move(message));
+      for (auto& message : messages) {
+        queued_bytes_ += size_of(message);
+        queue_.push_back(std::move(message));
+      }
     }
     wake_.notify_one();
   }
 
-  std::size_t queued() const {
+  struct Backlog {
+    std::size_t messages = 0;
+    std::size_t bytes = 0;
+  };
+  Backlog queued() const {
     std::lock_guard lock(mutex_);
-    return queue_.size();
+    return Backlog{queue_.size(), queued_bytes_};
+  }
+
+  bool stopping() const {
+    std::lock_guard lock(mutex_);
+    return stopping_;
   }
 
   // Forgets queued messages of `revoked`, waits (up to `wait`) for a handler working on one of
@@ -78,7 +94,11 @@ class AgentRunner::Lane {
   std::map<TopicPartition, std::int64_t> release(const std::set<TopicPartition>& revoked,
                                                  std::chrono::milliseconds wait) {
     std::unique_lock lock(mutex_);
-    std::erase_if(queue_, [&](const ConsumedMessage& m) { return revoked.count(m.source) > 0; });
+    std::erase_if(queue_, [&](const ConsumedMessage& m) {
+      if (revoked.count(m.source) == 0) return false;
+      queued_bytes_ -= size_of(m);
+      return true;
+    });
     if (!idle_.wait_for(lock, wait, [&] { return !busy_ || revoked.count(busy_->partition) == 0; })) {
       spdlog::warn("agent '{}' is still handling {}[{}]@{} after {} ms; its partition is given up without it "
                    "(the next owner handles that message again)",
@@ -143,6 +163,7 @@ class AgentRunner::Lane {
         if (stopping_) return;
         message = std::move(queue_.front());
         queue_.pop_front();
+        queued_bytes_ -= size_of(message);
         started = Clock::now();
         busy_ = Busy{message.source, message.offset, started, false};
         ++serial_;
@@ -173,6 +194,12 @@ class AgentRunner::Lane {
       {
         std::lock_guard lock(agent_.last_error_mutex);
         agent_.last_error = result.error().message;
+      }
+      if (stopping()) {
+        // It may have failed only because the worker is stopping (a send given up): not the
+        // message's fault, so it is not committed and its partition's next owner handles it.
+        spdlog::warn("{} at {}; left uncommitted (the worker is stopping)", result.error().message, where(message));
+        return false;
       }
       switch (agent.on_error) {
         case OnError::kSkip:
@@ -210,6 +237,7 @@ class AgentRunner::Lane {
   std::condition_variable idle_;  // a handler returned
   bool stopping_ = false;
   std::deque<ConsumedMessage> queue_;
+  std::size_t queued_bytes_ = 0;  // keys and values in queue_
   std::optional<Busy> busy_;
   std::uint64_t serial_ = 0;
   std::map<TopicPartition, std::int64_t> done_;
@@ -255,12 +283,15 @@ Status AgentRunner::start() {
   return ok_status();
 }
 
-void AgentRunner::stop() {
-  if (!running_.exchange(false)) return;
-  // At once, not at the poll thread's next turn: no new message is started from here on.
+void AgentRunner::request_stop() {
   for (auto& agent : agents_) {
     for (auto& lane : agent->lanes) lane->request_stop();
   }
+}
+
+void AgentRunner::stop() {
+  if (!running_.exchange(false)) return;
+  request_stop();  // at once, not at the poll thread's next turn
   if (poller_.joinable()) poller_.join();
 }
 
@@ -349,9 +380,11 @@ void AgentRunner::commit_done(bool final) {
 void AgentRunner::apply_backpressure() {
   for (auto& agent : agents_) {
     for (auto& lane : agent->lanes) {
-      const std::size_t queued = lane->queued();
-      const bool pause = !lane->paused && queued > options_.pause_above;
-      const bool resume = lane->paused && queued < options_.pause_above / 2;
+      const auto queued = lane->queued();
+      const bool pause =
+          !lane->paused && (queued.messages > options_.pause_above || queued.bytes > options_.pause_above_bytes);
+      const bool resume = lane->paused && queued.messages < options_.pause_above / 2 &&
+                          queued.bytes < options_.pause_above_bytes / 2;
       if (!pause && !resume) continue;
       std::vector<TopicPartition> partitions;
       {
@@ -399,7 +432,12 @@ std::map<std::string, std::vector<std::int32_t>> AgentRunner::assignment() const
 std::vector<AgentSnapshot> AgentRunner::snapshot() const {
   std::vector<AgentSnapshot> out;
   for (const auto& agent : agents_) {
-    AgentSnapshot snap{agent->binding.name, agent->handled.load(), agent->errors.load(), {}};
+    AgentSnapshot snap{agent->binding.name, agent->handled.load(), agent->errors.load(), {}, 0, 0};
+    for (const auto& lane : agent->lanes) {
+      const auto queued = lane->queued();
+      snap.queued_messages += queued.messages;
+      snap.queued_bytes += queued.bytes;
+    }
     std::lock_guard lock(agent->last_error_mutex);
     snap.last_error = agent->last_error;
     out.push_back(std::move(snap));

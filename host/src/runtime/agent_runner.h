@@ -33,6 +33,8 @@ struct AgentSnapshot {
   std::uint64_t handled = 0;
   std::uint64_t errors = 0;
   std::string last_error;
+  std::size_t queued_messages = 0;  // fetched, waiting for a handler
+  std::size_t queued_bytes = 0;
 };
 
 struct AgentRunnerOptions {
@@ -40,6 +42,9 @@ struct AgentRunnerOptions {
   // Queued messages per lane before its partitions pause. Pausing drops what librdkafka has
   // prefetched for them, so it is kept for real overload, well above a normal backlog.
   std::size_t pause_above = 100000;
+  // The same in bytes (keys and values), so a backlog of large messages stays bounded in memory.
+  // They resume once both are below half.
+  std::size_t pause_above_bytes = 64 * 1024 * 1024;
   std::chrono::seconds slow_handler_warning{10};
   // How long a rebalance waits for a handler still working on a revoked partition. It must stay
   // well below the group's rebalance timeout, or the member is evicted; past it the partition is
@@ -59,6 +64,8 @@ class AgentRunner final : private GroupListener {
   ~AgentRunner() override;
 
   Status start();
+  // From now on no new message is started, and a handler that fails is not committed.
+  void request_stop();
   // Finishes the messages being handled, commits, and leaves the group.
   void stop();
 

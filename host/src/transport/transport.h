@@ -133,7 +133,9 @@ class Transport {
   virtual Status ensure_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout) = 0;
   virtual Result<std::unique_ptr<GroupConsumer>> join_group(const GroupOptions& options,
                                                             GroupListener& listener) = 0;
-  // Returns once the broker acknowledged the record, or why it was not stored.
+  // Returns once the broker acknowledged the record, or why it was not stored. A failure of the
+  // transport (no acknowledgement in time, broker unreachable) has ExitCode::kBrokerUnreachable:
+  // the same record may be sent again; any other code is the record's own fault.
   virtual Status send(const ProducedRecord& record, std::chrono::milliseconds timeout) = 0;
   // Creates the app's leader producer and registers it with the transaction coordinator
   // (init_transactions), fencing every earlier one; fails if that does not finish in `timeout`.

@@ -72,6 +72,8 @@ Router make_status_routes(const WorkerView& view) {
       agents.push_back({{"name", agent.name},
                         {"messages_handled", agent.handled},
                         {"errors", agent.errors},
+                        {"queued_messages", agent.queued_messages},
+                        {"queued_bytes", agent.queued_bytes},
                         {"last_error", agent.last_error}});
     }
     json timers = json::array();
@@ -87,6 +89,7 @@ Router make_status_routes(const WorkerView& view) {
       plugins.push_back({{"name", plugin.name}, {"version", plugin.version}, {"abi", plugin.abi}, {"file", plugin.file.string()}});
     }
     const auto uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - view.started).count();
+    const auto retries = view.services->send_retries();
     return json_response(200, json{{"app", view.manifest->app.id},
                                    {"version", FAUST_HOST_VERSION},
                                    {"uptime_seconds", uptime},
@@ -95,6 +98,7 @@ Router make_status_routes(const WorkerView& view) {
                                    {"leader", leader_json(*view.elector)},
                                    {"assignment", assignment_json(*view.agents)},
                                    {"agents", agents},
+                                   {"sends", {{"waiting_for_broker", retries.waiting}, {"retries", retries.total}}},
                                    {"timers", timers},
                                    {"plugins", plugins}});
   });

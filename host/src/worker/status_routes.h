@@ -13,6 +13,7 @@
 #include "runtime/timer_service.h"
 #include "transport/transport.h"
 #include "web/router.h"
+#include "worker/worker_services.h"
 
 namespace faust {
 
@@ -25,6 +26,7 @@ struct WorkerView {
   const AgentRunner* agents = nullptr;
   const TimerService* timers = nullptr;
   const Transport* transport = nullptr;
+  const WorkerServices* services = nullptr;
   std::chrono::steady_clock::time_point started;
   // Empty when ready; otherwise why not (for /readyz).
   std::function<std::string()> not_ready_reason;

@@ -188,8 +188,8 @@ Status WorkerRun::build() {
   services_.attach(transport_.get(), elector_.get());
 
   if (manifest_.web.enabled) {
-    WorkerView view{&manifest_, &metrics_, &bindings_->plugins, elector_.get(), agents_.get(), timers_.get(),
-                    transport_.get(), started_, [this] { return not_ready_reason(); }};
+    WorkerView view{&manifest_,      &metrics_, &bindings_->plugins, elector_.get(), agents_.get(), timers_.get(),
+                    transport_.get(), &services_, started_, [this] { return not_ready_reason(); }};
     web_ = std::make_unique<WebServer>(io_, WebServerOptions{manifest_.web.bind, manifest_.web.port, {}},
                                        make_status_routes(view));
     if (auto status = web_->start(); !status) return status;
@@ -248,6 +248,10 @@ void WorkerRun::shut_down(ExitCode code) {
     ready_ = false;
     stop_.set();
     metrics_.set_up(false);
+    // Sends waiting for the broker give up now, and the messages they were for stay
+    // uncommitted: the agents learn of the stop first.
+    if (agents_) agents_->request_stop();
+    services_.stop_retrying();
     // The order matters: no leader sends once timers stop; leaving the leader group next lets
     // a successor take over while this worker is still finishing its in-flight messages.
     stopper_ = std::thread([this] {

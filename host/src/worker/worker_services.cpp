@@ -90,13 +90,42 @@ Status WorkerServices::send(const ComponentRef& from, OutgoingMessage message) {
   // the tick's transaction.
   LeaderElector* elector = elector_.load();
   const bool leader_send = from.kind == ComponentRef::Kind::kTimer && from.on_leader && elector != nullptr;
-  Status status = leader_send ? elector->term().send(*record) : transport->send(*record, kSendTimeout);
+  Status status = leader_send ? elector->term().send(*record) : send_until_taken(*transport, *record, counters);
   if (!status) {
     counters.failed();
     return status;
   }
   counters.sent();
   return status;
+}
+
+// An outage is not the message's fault: the send is tried again (the message in hand stays
+// uncommitted meanwhile) until the broker takes it or the worker stops.
+Status WorkerServices::send_until_taken(Transport& transport, const ProducedRecord& record, const SendMetrics& counters) {
+  auto backoff = std::chrono::seconds(1);
+  while (true) {
+    Status status = transport.send(record, kSendTimeout);
+    if (status || status.error().code != ExitCode::kBrokerUnreachable) return status;
+    std::unique_lock lock(retry_mutex_);
+    if (retrying_stopped_) return Error{status.error().code, status.error().message + " (not retried: the worker is stopping)"};
+    counters.retried();
+    ++retries_;
+    spdlog::warn("{}; retrying in {} s (the message being handled stays uncommitted until then)", status.error().message,
+                 backoff.count());
+    ++retrying_;
+    const bool stopped = retry_wake_.wait_for(lock, backoff, [&] { return retrying_stopped_; });
+    --retrying_;
+    if (stopped) return Error{status.error().code, status.error().message + " (not retried: the worker is stopping)"};
+    backoff = std::min(backoff * 2, std::chrono::seconds(30));
+  }
+}
+
+void WorkerServices::stop_retrying() {
+  {
+    std::lock_guard lock(retry_mutex_);
+    retrying_stopped_ = true;
+  }
+  retry_wake_.notify_all();
 }
 
 void WorkerServices::agent_handled(const std::string& agent, std::chrono::nanoseconds took, const Status& result) {

@@ -1,9 +1,12 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "manifest/manifest.h"
@@ -24,8 +27,17 @@ class WorkerServices final : public HostServices, public RuntimeEvents {
 
   WorkerServices(const Manifest& manifest, Metrics& metrics, FatalHandler on_fatal);
 
-  // Wired once the parts exist; until then sends fail with "not connected".
+  // Wired once the parts exist; until then (and after attach(nullptr, nullptr)) sends fail.
   void attach(Transport* transport, LeaderElector* elector);
+  // From here on a send the broker does not take fails instead of being tried again.
+  void stop_retrying();
+
+  // Sends tried again right now because the broker does not take them, and in all.
+  struct SendRetries {
+    std::uint64_t waiting = 0;
+    std::uint64_t total = 0;
+  };
+  SendRetries send_retries() const { return SendRetries{retrying_.load(), retries_.load()}; }
 
   // HostServices
   void log(const ComponentRef& from, faust_log_level level, std::string_view message) override;
@@ -44,6 +56,7 @@ class WorkerServices final : public HostServices, public RuntimeEvents {
 
  private:
   Result<ProducedRecord> to_record(OutgoingMessage message) const;
+  Status send_until_taken(Transport& transport, const ProducedRecord& record, const SendMetrics& counters);
 
   const Manifest& manifest_;
   Metrics& metrics_;
@@ -53,6 +66,11 @@ class WorkerServices final : public HostServices, public RuntimeEvents {
   // Built up front and then only read, so runtime threads share them without locks.
   std::map<std::string, AgentMetrics, std::less<>> agent_metrics_;
   std::map<std::string, TimerMetrics, std::less<>> timer_metrics_;
+  mutable std::mutex retry_mutex_;
+  std::condition_variable retry_wake_;
+  bool retrying_stopped_ = false;
+  std::atomic<std::uint64_t> retrying_{0};
+  std::atomic<std::uint64_t> retries_{0};
 };
 
 // Checks a value against a serializer: `json` must parse, `raw` takes any bytes.

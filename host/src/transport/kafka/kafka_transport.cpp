@@ -55,6 +55,30 @@ RdKafka::ErrorCode produce(RdKafka::Producer& producer, const ProducedRecord& re
   }
 }
 
+// Errors that say the broker did not take the record (yet), not that the record is at fault.
+bool is_transport_failure(RdKafka::ErrorCode code) {
+  switch (code) {
+    case RdKafka::ERR__MSG_TIMED_OUT:
+    case RdKafka::ERR__TIMED_OUT:
+    case RdKafka::ERR__TRANSPORT:
+    case RdKafka::ERR__ALL_BROKERS_DOWN:
+    case RdKafka::ERR__QUEUE_FULL:
+    case RdKafka::ERR_REQUEST_TIMED_OUT:
+    case RdKafka::ERR_NOT_ENOUGH_REPLICAS:
+    case RdKafka::ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+    case RdKafka::ERR_LEADER_NOT_AVAILABLE:
+    case RdKafka::ERR_NOT_LEADER_FOR_PARTITION:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Error send_error(const std::string& topic, RdKafka::ErrorCode code) {
+  return Error{is_transport_failure(code) ? ExitCode::kBrokerUnreachable : ExitCode::kFailure,
+               "send to topic '" + topic + "' failed: " + describe(code)};
+}
+
 // Queues one record; on success the waiter is owned by librdkafka until its delivery report.
 Result<std::shared_ptr<DeliveryWaiter>> produce_awaited(RdKafka::Producer& producer, const ProducedRecord& record,
                                                         Clock::time_point deadline) {
@@ -63,7 +87,7 @@ Result<std::shared_ptr<DeliveryWaiter>> produce_awaited(RdKafka::Producer& produ
   const auto err = produce(producer, record, opaque, deadline);
   if (err == RdKafka::ERR_NO_ERROR) return waiter;
   delete opaque;
-  return Error{ExitCode::kFailure, "send to topic '" + record.topic + "' failed: " + describe(err)};
+  return send_error(record.topic, err);
 }
 
 bool is_fencing(RdKafka::ErrorCode code) {
@@ -132,12 +156,10 @@ class KafkaLeaderProducer final : public LeaderProducer {
 
 Status await_delivery(DeliveryWaiter& waiter, const std::string& topic, std::chrono::milliseconds timeout) {
   if (!waiter.wait(timeout)) {
-    return Error{ExitCode::kFailure, "send to topic '" + topic + "' not acknowledged within " +
-                                         std::to_string(timeout.count()) + " ms"};
+    return Error{ExitCode::kBrokerUnreachable, "send to topic '" + topic + "' not acknowledged within " +
+                                                   std::to_string(timeout.count()) + " ms"};
   }
-  if (waiter.error != RdKafka::ERR_NO_ERROR) {
-    return Error{ExitCode::kFailure, "send to topic '" + topic + "' failed: " + describe(waiter.error)};
-  }
+  if (waiter.error != RdKafka::ERR_NO_ERROR) return send_error(topic, waiter.error);
   return ok_status();
 }
 
