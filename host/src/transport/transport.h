@@ -129,7 +129,9 @@ class LeaderProducer {
 class Transport {
  public:
   virtual ~Transport() = default;
-  // Creates the topics that do not exist yet; waits until they are visible to clients.
+  // Creates the topics that do not exist yet; waits until they are visible to clients. Fails
+  // with kBrokerUnreachable while the broker does not answer (worth retrying), else with why the
+  // broker refused (not worth retrying).
   virtual Status ensure_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout) = 0;
   virtual Result<std::unique_ptr<GroupConsumer>> join_group(const GroupOptions& options,
                                                             GroupListener& listener) = 0;

@@ -218,6 +218,7 @@ void WorkerRun::start_up() {
     // Short attempts: shutdown waits for the one in progress.
     auto status = transport_->ensure_topics(topics_of(manifest_), std::chrono::seconds(3));
     if (status) break;
+    if (status.error().code != ExitCode::kBrokerUnreachable) return services_.fatal(status.error());
     spdlog::warn("broker {}: {}; retrying in {} s", manifest_.app.broker.bootstrap_servers(), status.error().message,
                  backoff.count());
     if (stop_.wait_for(backoff)) return;

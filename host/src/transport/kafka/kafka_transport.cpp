@@ -1,5 +1,6 @@
 #include "transport/kafka/kafka_transport.h"
 
+#include <algorithm>
 #include <condition_variable>
 
 #include <librdkafka/rdkafka.h>
@@ -276,6 +277,48 @@ Result<std::unique_ptr<GroupConsumer>> KafkaTransport::join_group(const GroupOpt
   return std::unique_ptr<GroupConsumer>(std::move(consumer).value());
 }
 
+namespace {
+
+// A broker that answers but refuses a topic will refuse it again: that is no outage to wait out.
+ExitCode topic_error_code(rd_kafka_resp_err_t err) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR_NOT_CONTROLLER:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+      return ExitCode::kBrokerUnreachable;
+    case RD_KAFKA_RESP_ERR_INVALID_REPLICATION_FACTOR:
+    case RD_KAFKA_RESP_ERR_INVALID_PARTITIONS:
+    case RD_KAFKA_RESP_ERR_INVALID_CONFIG:
+    case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+      return ExitCode::kManifestInvalid;
+    default:
+      return ExitCode::kFailure;
+  }
+}
+
+}  // namespace
+
+// The topics of `topics` that the broker's metadata does not list, or kBrokerUnreachable.
+Result<std::vector<TopicSpec>> KafkaTransport::missing_topics(const std::vector<TopicSpec>& topics,
+                                                            std::chrono::milliseconds timeout) {
+  RdKafka::Metadata* raw = nullptr;
+  const auto err = producer_->metadata(true, nullptr, &raw, static_cast<int>(timeout.count()));
+  std::unique_ptr<RdKafka::Metadata> metadata(raw);
+  if (err != RdKafka::ERR_NO_ERROR) {
+    return Error{ExitCode::kBrokerUnreachable, "cannot list topics: " + describe(err)};
+  }
+  std::vector<TopicSpec> missing;
+  for (const auto& wanted : topics) {
+    const bool listed = std::any_of(metadata->topics()->begin(), metadata->topics()->end(), [&](const auto* topic) {
+      return topic->topic() == wanted.name && topic->err() == RdKafka::ERR_NO_ERROR;
+    });
+    if (!listed) missing.push_back(wanted);
+  }
+  return missing;
+}
+
 Status KafkaTransport::create_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout) {
   rd_kafka_t* rk = producer_->c_ptr();
   char errstr[512];
@@ -307,8 +350,9 @@ Status KafkaTransport::create_topics(const std::vector<TopicSpec>& topics, std::
     for (size_t i = 0; i < count && status.ok(); ++i) {
       const auto err = rd_kafka_topic_result_error(results[i]);
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-        status = Error{ExitCode::kFailure, std::string("cannot create topic '") + rd_kafka_topic_result_name(results[i]) +
-                                               "': " + rd_kafka_topic_result_error_string(results[i])};
+        status = Error{topic_error_code(err), std::string("cannot create topic '") +
+                                                  rd_kafka_topic_result_name(results[i]) +
+                                                  "': " + rd_kafka_topic_result_error_string(results[i])};
       }
     }
   }
@@ -397,9 +441,15 @@ Result<std::vector<std::string>> KafkaTransport::group_client_ids(const std::str
   }
 }
 
+// Creates only what is missing, so a cluster with the topics made beforehand needs no create
+// permission for them.
 Status KafkaTransport::ensure_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
-  if (auto status = create_topics(topics, timeout); !status) return status;
+  auto missing = missing_topics(topics, timeout);
+  if (!missing) return missing.error();
+  if (!missing->empty()) {
+    if (auto status = create_topics(*missing, timeout); !status) return status;
+  }
   if (auto status = await_topics(topics, deadline); !status) return status;
   broker_state_.store(BrokerState::kUp);
   return ok_status();

@@ -57,6 +57,7 @@ class KafkaTransport final : public Transport {
                                                              const char* what, KafkaClientEvents& events);
   Status start_producer();
   void poll_producer();
+  Result<std::vector<TopicSpec>> missing_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout);
   Status create_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout);
   Status await_topics(const std::vector<TopicSpec>& topics, std::chrono::steady_clock::time_point deadline);
 
