@@ -118,6 +118,24 @@ TEST(PluginHarness, RecordsSendsToTopicsWithKeyAndHeaders) {
   EXPECT_EQ(sent[0].from, "send_to_topic");
 }
 
+TEST(PluginHarness, AnOnLeaderTickSendsAllOrNothing) {
+  PluginHarness harness(probe_file());
+  auto failing = harness.timer("sends_then_throws");
+  const Outcome failed = failing.tick_on_leader();
+  EXPECT_FALSE(failed);
+  EXPECT_EQ(failed.error(), "failed after two sends");
+  EXPECT_TRUE(harness.sent().empty()) << "a failed on_leader tick's transaction is aborted";
+
+  auto sending = harness.timer("send_to_topic", {{"topic", "audit"}});
+  ASSERT_TRUE(sending.tick_on_leader());
+  ASSERT_EQ(harness.sent().size(), 1u);
+  EXPECT_EQ(harness.sent()[0].topic, "audit");
+
+  harness.clear();
+  EXPECT_FALSE(failing.tick());  // not on_leader: each send stands on its own
+  EXPECT_EQ(harness.sent().size(), 2u);
+}
+
 TEST(PluginHarness, FailedSendsReachThePluginAsErrors) {
   PluginHarness harness(probe_file());
   auto timer = harness.timer("catches_send_error");

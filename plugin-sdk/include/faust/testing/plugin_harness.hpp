@@ -37,6 +37,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -116,6 +117,9 @@ struct HarnessState {
   std::deque<std::string> app_ids{"test-app"};
   std::optional<std::string> send_failure;
   std::vector<SentMessage> sent;
+  // While a timer ticks as the leader: its thread, and what it sent so far (its transaction).
+  std::optional<std::thread::id> transaction_thread;
+  std::vector<SentMessage> transaction;
   std::vector<LogLine> logs;
 };
 
@@ -206,7 +210,11 @@ inline faust_status host_send(faust_host_context* context, const faust_send_requ
       write_error(error, *self.state->send_failure);
       return FAUST_ERROR;
     }
-    self.state->sent.push_back(std::move(message));
+    if (self.state->transaction_thread == std::this_thread::get_id()) {
+      self.state->transaction.push_back(std::move(message));
+    } else {
+      self.state->sent.push_back(std::move(message));
+    }
     return FAUST_OK;
   } catch (const std::exception& e) {
     write_error(error, std::string("send failed: ") + e.what());
@@ -357,6 +365,7 @@ class Instance {
  protected:
   const Def& def() const noexcept { return *def_; }
   void* instance() const noexcept { return instance_; }
+  HarnessState& state() const noexcept { return *context_->state; }
 
  private:
   void destroy() noexcept {
@@ -436,6 +445,24 @@ class TimerUnderTest : public detail::Instance<faust_timer_def> {
     faust_error error{};
     if (def().tick(instance(), &error) == FAUST_OK) return Outcome::success();
     return Outcome::failure(detail::error_text(error, "tick"));
+  }
+
+  // Runs it once as faust-host runs an on_leader timer: in one transaction. What the tick sends
+  // shows in sent() only if the tick succeeds; a failing tick sends nothing.
+  Outcome tick_on_leader() {
+    {
+      std::lock_guard lock(state().mutex);
+      state().transaction_thread = std::this_thread::get_id();
+      state().transaction.clear();
+    }
+    Outcome outcome = tick();
+    std::lock_guard lock(state().mutex);
+    state().transaction_thread.reset();
+    if (outcome.ok()) {
+      for (auto& message : state().transaction) state().sent.push_back(std::move(message));
+    }
+    state().transaction.clear();
+    return outcome;
   }
 };
 
