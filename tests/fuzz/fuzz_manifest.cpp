@@ -2,6 +2,7 @@
 // the file, never a crash, hang or leak.
 
 #include <cctype>
+#include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -9,6 +10,7 @@
 #include <string_view>
 
 #include "fuzz_check.h"
+#include "manifest/kafka_properties.h"
 #include "manifest/manifest.h"
 
 namespace {
@@ -44,9 +46,18 @@ void check_accepted(const faust::Manifest& manifest) {
           "the broker scheme is kafka or memory", manifest.app.broker.scheme);
   require((manifest.app.broker.scheme == "kafka") == !manifest.app.broker.servers.empty(),
           "kafka:// has servers and memory:// has none");
-  require(manifest.app.heartbeat_interval.count() >= 1 &&
+  const auto in_range = [](auto duration, faust::DurationRange range) {
+    const double seconds = std::chrono::duration<double>(duration).count();
+    return std::isfinite(seconds) && seconds >= range.min_seconds && seconds <= range.max_seconds;
+  };
+  require(in_range(manifest.app.session_timeout, faust::kSessionTimeoutRange),
+          "the session timeout is in range");
+  require(in_range(manifest.app.heartbeat_interval, faust::kHeartbeatIntervalRange) &&
               manifest.app.heartbeat_interval < manifest.app.session_timeout,
-          "0 < heartbeat interval < session timeout");
+          "the heartbeat interval is in range and less than the session timeout");
+  for (const auto& [key, value] : manifest.kafka) {
+    require(!faust::refused_kafka_property(key), "no kafka property the host sets", key);
+  }
   require(!manifest.agents.empty() || !manifest.timers.empty(), "at least one agent or timer");
   require(manifest.leader_topic().size() <= 249, "the leader topic fits Kafka's limit",
           manifest.leader_topic());
@@ -61,9 +72,7 @@ void check_accepted(const faust::Manifest& manifest) {
   for (const faust::TimerConfig& timer : manifest.timers) {
     require(!timer.name.empty() && !timer.library.empty(), "timers have a name and a library", timer.name);
     require(manifest.find_agent(timer.name) == nullptr, "timer names differ from agent names", timer.name);
-    const double seconds = timer.interval.count();
-    require(std::isfinite(seconds) && seconds > 0 && seconds <= 365.0 * 24 * 3600,
-            "timer intervals are positive and at most a year");
+    require(in_range(timer.interval, faust::kTimerIntervalRange), "timer intervals are in range", timer.name);
   }
 }
 

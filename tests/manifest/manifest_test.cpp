@@ -224,12 +224,37 @@ timers:
 
 TEST(ManifestTest, SecondsBecomeMilliseconds) {
   const Manifest m = parse_ok(R"(
-app: {id: x, session_timeout: 0.0456, heartbeat_interval: 0.002}
+app: {id: x, session_timeout: 1.0456, heartbeat_interval: 0.1234}
 timers: {t: {library: t, interval: 1e-3}}
 )");
-  EXPECT_EQ(m.app.session_timeout, std::chrono::milliseconds(46));
-  EXPECT_EQ(m.app.heartbeat_interval, std::chrono::milliseconds(2));
+  EXPECT_EQ(m.app.session_timeout, std::chrono::milliseconds(1046));
+  EXPECT_EQ(m.app.heartbeat_interval, std::chrono::milliseconds(123));
   EXPECT_EQ(m.timers[0].interval.count(), 0.001);
+}
+
+TEST(ManifestTest, DurationsAtTheirBoundsAreAccepted) {
+  struct Durations {
+    std::string app;
+    std::string interval;
+    std::chrono::milliseconds session_timeout;
+    std::chrono::milliseconds heartbeat_interval;
+  };
+  const Durations bounds[] = {
+      {"session_timeout: 1, heartbeat_interval: 0.1", "0.001", std::chrono::milliseconds(1000),
+       std::chrono::milliseconds(100)},
+      {"session_timeout: 1800, heartbeat_interval: 1799.9", "31536000", std::chrono::milliseconds(1800000),
+       std::chrono::milliseconds(1799900)},
+      // The default heartbeat fits the shortest session timeout.
+      {"session_timeout: 1", "1", std::chrono::milliseconds(1000), std::chrono::milliseconds(500)},
+  };
+  for (const Durations& durations : bounds) {
+    const Manifest m = parse_ok("app: {id: x, " + durations.app + "}\ntimers: {t: {library: t, interval: " +
+                                durations.interval + "}}\n");
+    EXPECT_EQ(m.app.session_timeout, durations.session_timeout) << durations.app;
+    EXPECT_EQ(m.app.heartbeat_interval, durations.heartbeat_interval) << durations.app;
+    ASSERT_EQ(m.timers.size(), 1u);
+    EXPECT_EQ(m.timers[0].interval.count(), std::stod(durations.interval));
+  }
 }
 
 // --- library paths ---------------------------------------------------------------------------------
@@ -496,6 +521,120 @@ TEST(ManifestErrorTest, KafkaPropertiesAreScalars) {
             "m.yaml:3:3: kafka.bootstrap.servers: set the brokers with app.broker instead");
 }
 
+// The refusal of `kafka: {<key>: <value>}`, or "" when the manifest is accepted.
+std::string kafka_refusal(const std::string& key, const std::string& value = "x") {
+  const std::string yaml = "app: {id: x}\nkafka:\n  " + key + ": " + value + "\nagents: {a: {library: a}}\n";
+  auto result = parse_manifest(yaml, "m.yaml");
+  return result.ok() ? "" : result.error().message;
+}
+
+// A kafka: property the host sets for leadership, fencing, commits or its own bookkeeping would
+// silently switch off what the host guarantees (the manifest's properties are applied last).
+TEST(ManifestErrorTest, KafkaPropertiesTheHostSetsAreRefusedWithTheReason) {
+  struct Refusal {
+    std::string key;
+    std::string value;
+    std::string reason;
+  };
+  const Refusal refusals[] = {
+      {"client.id", "myapp",
+       "set by faust-host for sticky leadership (client ids sort by start time, so the oldest worker "
+       "leads)"},
+      {"isolation.level", "read_uncommitted",
+       "set by faust-host to read_committed, so agents never see a fenced leader's sends"},
+      {"group.id", "x",
+       "set by faust-host from app.id (groups '<app.id>' and '<app.id>-__leader'); change app.id instead"},
+      {"group.instance.id", "x",
+       "static membership is not supported: every worker would share this one member id and fence the "
+       "others out of the group"},
+      {"partition.assignment.strategy", "roundrobin",
+       "set by faust-host to range for sticky leadership (the oldest worker is assigned the leader "
+       "partition)"},
+      {"transactional.id", "x",
+       "set by faust-host to '<app.id>-leader' on the leader's producer only, for fenced leadership"},
+      {"transaction.timeout.ms", "900000",
+       "set by faust-host for the leader's transactions (fenced leadership)"},
+      {"enable.idempotence", "false",
+       "set by faust-host so the broker drops duplicates of retried sends (leader transactions need it "
+       "too)"},
+      {"enable.auto.commit", "true",
+       "faust-host commits an offset only once its handler returned (at-least-once)"},
+      {"enable.auto.offset.store", "true",
+       "faust-host commits an offset only once its handler returned (at-least-once)"},
+      {"enable.partition.eof", "true",
+       "set by faust-host to false: its consume loop takes no end-of-partition events"},
+      {"session.timeout.ms", "10000", "set by faust-host; use app.session_timeout instead"},
+      {"heartbeat.interval.ms", "1000", "set by faust-host; use app.heartbeat_interval instead"},
+      {"max.poll.interval.ms", "1000", "set by faust-host from app.session_timeout; set that instead"},
+      {"metadata.broker.list", "h:1", "set the brokers with app.broker instead"},
+      {"auto.offset.reset", "latest",
+       "set by faust-host to earliest, so a new group handles every message already on its topics"},
+      {"statistics.interval.ms", "0",
+       "set by faust-host: its statistics give /readyz the broker state and /metrics the consumer lag"},
+      {"acks", "1",
+       "faust-host needs every send acknowledged by all in-sync replicas before it commits the message "
+       "that made it"},
+      {"message.timeout.ms", "0",
+       "set by faust-host: it bounds how long a send waits for the broker's acknowledgement"},
+      {"rebalance_cb", "x",
+       "a callback or object that librdkafka takes through its API, not as text (faust-host installs the "
+       "callbacks it relies on)"},
+  };
+  for (const Refusal& refusal : refusals) {
+    EXPECT_EQ(kafka_refusal(refusal.key, refusal.value),
+              "m.yaml:3:3: kafka." + refusal.key + ": " + refusal.reason);
+  }
+}
+
+TEST(ManifestErrorTest, KafkaAliasesAndTopicPrefixedPropertiesAreRefusedToo) {
+  // librdkafka's aliases name the same settings.
+  for (const std::string key : {"request.required.acks", "delivery.timeout.ms", "auto.commit.enable",
+                                "offset.store.method"}) {
+    EXPECT_NE(kafka_refusal(key, "1"), "") << key;
+  }
+  // librdkafka reads a topic-level property prefixed with "topic." as the property itself.
+  EXPECT_EQ(kafka_refusal("topic.auto.offset.reset", "latest"),
+            "m.yaml:3:3: kafka.topic.auto.offset.reset: set by faust-host to earliest, so a new group "
+            "handles every message already on its topics");
+  EXPECT_NE(kafka_refusal("topic.acks", "0"), "");
+  // Every callback or object property of librdkafka 2.0, and the C++ API's event_cb.
+  for (const std::string key :
+       {"error_cb", "throttle_cb", "stats_cb", "log_cb", "background_event_cb", "socket_cb", "connect_cb",
+        "closesocket_cb", "open_cb", "resolve_cb", "opaque", "default_topic_conf", "ssl_key",
+        "ssl_certificate", "ssl_ca", "ssl_engine_callback_data", "ssl.certificate.verify_cb",
+        "oauthbearer_token_refresh_cb", "interceptors", "consume_cb", "rebalance_cb", "offset_commit_cb",
+        "dr_cb", "dr_msg_cb", "partitioner_cb", "msg_order_cmp", "event_cb"}) {
+    EXPECT_NE(kafka_refusal(key), "") << key;
+  }
+}
+
+TEST(ManifestTest, OtherKafkaPropertiesPassThroughUnchanged) {
+  const Manifest m = parse_ok(R"(
+app: {id: x}
+kafka:
+  security.protocol: sasl_ssl
+  sasl.mechanisms: SCRAM-SHA-512
+  sasl.username: svc
+  ssl.ca.location: /etc/ssl/certs/ca.pem
+  linger.ms: 5
+  compression.type: zstd
+  topic.metadata.refresh.interval.ms: 60000
+  debug: cgrp,topic
+  Client.Id: not-a-librdkafka-name
+agents: {a: {library: a}}
+)");
+  const std::map<std::string, std::string> expected = {{"security.protocol", "sasl_ssl"},
+                                                       {"sasl.mechanisms", "SCRAM-SHA-512"},
+                                                       {"sasl.username", "svc"},
+                                                       {"ssl.ca.location", "/etc/ssl/certs/ca.pem"},
+                                                       {"linger.ms", "5"},
+                                                       {"compression.type", "zstd"},
+                                                       {"topic.metadata.refresh.interval.ms", "60000"},
+                                                       {"debug", "cgrp,topic"},
+                                                       {"Client.Id", "not-a-librdkafka-name"}};
+  EXPECT_EQ(m.kafka, expected);
+}
+
 // --- errors: values --------------------------------------------------------------------------------
 
 TEST(ManifestErrorTest, RangesAreChecked) {
@@ -514,25 +653,51 @@ TEST(ManifestErrorTest, RangesAreChecked) {
   EXPECT_EQ(error_of("app: {id: x}\nagents: {a: {library: a, max_retries: 1001}}\n"),
             "m.yaml:2:39: agents.a.max_retries: must be in 0..1000, got 1001");
   EXPECT_EQ(error_of("app: {id: x}\ntimers: {t: {library: t, interval: 0}}\n"),
-            "m.yaml:2:36: timers.t.interval: must be > 0 seconds, got 0");
+            "m.yaml:2:36: timers.t.interval: must be at least 0.001 seconds, got 0");
   EXPECT_EQ(error_of("app: {id: x}\ntimers: {t: {library: t, interval: -2.5}}\n"),
-            "m.yaml:2:36: timers.t.interval: must be > 0 seconds, got -2.5");
+            "m.yaml:2:36: timers.t.interval: must be at least 0.001 seconds, got -2.5");
   EXPECT_EQ(error_of("app: {id: x}\ntimers: {t: {library: t, interval: 1e12}}\n"),
             "m.yaml:2:36: timers.t.interval: must be at most 31536000 seconds, got 1e12");
   EXPECT_EQ(error_of("app: {id: x, session_timeout: 7200}\n"),
-            "m.yaml:1:31: app.session_timeout: must be at most 3600 seconds, got 7200");
+            "m.yaml:1:31: app.session_timeout: must be at most 1800 seconds, got 7200");
   EXPECT_EQ(error_of("app: {id: x, heartbeat_interval: 0.0001}\n"),
-            "m.yaml:1:34: app.heartbeat_interval: must be at least 0.001 seconds, got 0.0001");
+            "m.yaml:1:34: app.heartbeat_interval: must be at least 0.1 seconds, got 0.0001");
+}
+
+// Every duration is bounded by what the runtime can honour: a sub-millisecond timer interval
+// passed `check` and then crashed the worker (SIGFPE in the timer service).
+TEST(ManifestErrorTest, DurationsAreBoundedByWhatTheRuntimeHonours) {
+  EXPECT_EQ(error_of("app: {id: x}\ntimers: {t: {library: t, interval: 1e-10}}\n"),
+            "m.yaml:2:36: timers.t.interval: must be at least 0.001 seconds, got 1e-10");
+  EXPECT_EQ(error_of("app: {id: x}\ntimers: {t: {library: t, interval: 0.0009}}\n"),
+            "m.yaml:2:36: timers.t.interval: must be at least 0.001 seconds, got 0.0009");
+  EXPECT_EQ(error_of("app: {id: x}\ntimers: {t: {library: t, interval: 31536000.5}}\n"),
+            "m.yaml:2:36: timers.t.interval: must be at most 31536000 seconds, got 31536000.5");
+  EXPECT_EQ(error_of("app: {id: x, session_timeout: 0.5, heartbeat_interval: 0.1}\n"),
+            "m.yaml:1:31: app.session_timeout: must be at least 1 seconds, got 0.5");
+  EXPECT_EQ(error_of("app: {id: x, session_timeout: 1e-10, heartbeat_interval: 0.1}\n"),
+            "m.yaml:1:31: app.session_timeout: must be at least 1 seconds, got 1e-10");
+  EXPECT_EQ(error_of("app: {id: x, session_timeout: 1801}\n"),
+            "m.yaml:1:31: app.session_timeout: must be at most 1800 seconds, got 1801");
+  EXPECT_EQ(error_of("app: {id: x, heartbeat_interval: 0.05}\n"),
+            "m.yaml:1:34: app.heartbeat_interval: must be at least 0.1 seconds, got 0.05");
+  EXPECT_EQ(error_of("app: {id: x, heartbeat_interval: 1e-10}\n"),
+            "m.yaml:1:34: app.heartbeat_interval: must be at least 0.1 seconds, got 1e-10");
+  EXPECT_EQ(error_of("app: {id: x, session_timeout: 1800, heartbeat_interval: 1800.5}\n"),
+            "m.yaml:1:57: app.heartbeat_interval: must be at most 1800 seconds, got 1800.5");
 }
 
 TEST(ManifestErrorTest, HeartbeatMustBeShorterThanSessionTimeout) {
   EXPECT_EQ(
       error_of("app: {id: x, session_timeout: 6, heartbeat_interval: 6.0}\n"),
       "m.yaml:1:54: app.heartbeat_interval: must be less than app.session_timeout (6 seconds), got 6.0");
+  // The default heartbeat (0.5 s) is below the shortest session timeout (1 s): only a written
+  // heartbeat can be too long.
+  EXPECT_EQ(error_of("app: {id: x, heartbeat_interval: 7}\n"),
+            "m.yaml:1:34: app.heartbeat_interval: must be less than app.session_timeout (6 seconds), got 7");
   EXPECT_EQ(
-      error_of("app: {id: x, session_timeout: 0.4}\n"),
-      "m.yaml:1:31: app.session_timeout: must be greater than app.heartbeat_interval (0.5 seconds), got "
-      "0.4");
+      error_of("app: {id: x, heartbeat_interval: 1.0004, session_timeout: 1}\n"),
+      "m.yaml:1:34: app.heartbeat_interval: must be less than app.session_timeout (1 seconds), got 1.0004");
 }
 
 TEST(ManifestErrorTest, NamesAreChecked) {

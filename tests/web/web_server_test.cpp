@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 namespace faust {
 namespace {
@@ -39,6 +40,9 @@ struct RawResponse {
     return it == headers.end() ? "" : it->second;
   }
 };
+
+// The status of a response, or 0 when there was none.
+int status_of(const std::optional<RawResponse>& response) { return response ? response->status : 0; }
 
 std::string lower(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
@@ -73,8 +77,7 @@ class TestClient {
     fd_ = -1;
   }
 
-  bool send_all(std::string_view data) {
-    const auto deadline = Clock::now() + kDeadline;
+  bool send_all(std::string_view data, Clock::time_point deadline = Clock::now() + kDeadline) {
     while (!data.empty()) {
       pollfd entry{fd_, POLLOUT, 0};
       if (::poll(&entry, 1, remaining_ms(deadline)) <= 0) return false;
@@ -89,8 +92,8 @@ class TestClient {
   }
 
   // One response: head, then Content-Length bytes of body (none for a HEAD request).
-  std::optional<RawResponse> read_response(bool head_request = false) {
-    const auto deadline = Clock::now() + kDeadline;
+  std::optional<RawResponse> read_response(bool head_request = false,
+                                          Clock::time_point deadline = Clock::now() + kDeadline) {
     std::size_t head_end;
     while ((head_end = received_.find("\r\n\r\n")) == std::string::npos) {
       if (!receive_more(deadline)) return std::nullopt;
@@ -122,6 +125,12 @@ class TestClient {
     return response;
   }
 
+  // Sends a request and reads its response.
+  std::optional<RawResponse> ask(std::string_view request) {
+    if (!send_all(request)) return std::nullopt;
+    return read_response();
+  }
+
   // Waits until the server closes the connection; returns false if it is still open at the deadline.
   bool wait_closed(std::chrono::milliseconds within = kDeadline) {
     const auto deadline = Clock::now() + within;
@@ -142,6 +151,21 @@ class TestClient {
     return false;
   }
 
+  // Whether the server has closed the connection, without waiting.
+  bool closed_by_server() {
+    while (!closed_by_server_) {
+      char chunk[4096];
+      const ssize_t got = ::recv(fd_, chunk, sizeof(chunk), MSG_DONTWAIT);
+      if (got > 0) {
+        received_.append(chunk, static_cast<std::size_t>(got));
+        continue;
+      }
+      if (got < 0 && (errno == EAGAIN || errno == EINTR)) return false;
+      closed_by_server_ = true;  // end of stream, or reset
+    }
+    return true;
+  }
+
   // Bytes received but not consumed by read_response (wait_closed keeps what it read).
   const std::string& unread() const { return received_; }
 
@@ -159,6 +183,7 @@ class TestClient {
 
   int fd_ = -1;
   bool connected_ = false;
+  bool closed_by_server_ = false;
   std::string received_;
 };
 
@@ -171,6 +196,7 @@ Router test_router() {
   router.add("/", [] { return HttpResponse{200, "application/json", R"({"status": "OK"})"}; });
   router.add("/assignment", [] { return HttpResponse{200, "application/json", R"({"actives": []})"}; });
   router.add("/readyz", [] { return HttpResponse{503, "text/plain", "not ready\n"}; });
+  router.add("/livez", [] { return HttpResponse{200, "text/plain", "ok\n"}; });
   router.add("/broken", []() -> HttpResponse { throw std::runtime_error("snapshot missing"); });
   return router;
 }
@@ -200,6 +226,15 @@ class WebServerTest : public testing::Test {
       EXPECT_TRUE(drained) << "io_context still had work after stop()";
     }
     server_.reset();
+  }
+
+  std::vector<std::unique_ptr<TestClient>> connect(std::size_t count) {
+    std::vector<std::unique_ptr<TestClient>> clients;
+    for (std::size_t i = 0; i < count; ++i) {
+      clients.push_back(std::make_unique<TestClient>(server_->port()));
+      EXPECT_TRUE(clients.back()->connected()) << "connection " << i;
+    }
+    return clients;
   }
 
   std::optional<RawResponse> fetch(const std::string& request, bool head_request = false) {
@@ -380,14 +415,21 @@ TEST_F(WebServerTest, GarbageGets400AndCloseThenServerStillServes) {
 TEST_F(WebServerTest, SlowClientIsCutAtReadTimeout) {
   WebLimits limits;
   limits.request_read_timeout = 300ms;
+  limits.idle_timeout = 10s;
   start_server(limits);
   TestClient client(server_->port());
+  TestClient silent(server_->port());
   ASSERT_TRUE(client.connected());
+  ASSERT_TRUE(silent.connected());
   const auto started = Clock::now();
   ASSERT_TRUE(client.send_all("GET / HTTP/1.1\r\nHost: loc"));
   ASSERT_TRUE(client.wait_closed(3s));
   EXPECT_GE(Clock::now() - started, 250ms);  // cut by the timeout, not at once
   EXPECT_EQ(client.unread(), "");            // nothing is answered to half a request
+  // A new connection is idle until its first byte, but a client that connects and says nothing
+  // is cut by the read timeout too, not by the keep-alive idle timeout.
+  ASSERT_TRUE(silent.wait_closed(3s));
+  EXPECT_EQ(silent.unread(), "");
 }
 
 TEST_F(WebServerTest, IdleKeepAliveConnectionIsClosed) {
@@ -422,18 +464,15 @@ TEST_F(WebServerTest, IdleTimeoutIsNotTheReadTimeout) {
   EXPECT_EQ(response->status, 200);
 }
 
-TEST_F(WebServerTest, ConnectionsOverTheCapGet503AndServerRecovers) {
+// Connections in the middle of a request are never closed to make room: with all of them busy a
+// further connection gets 503, and the busy ones are still served.
+TEST_F(WebServerTest, ConnectionsOverTheCapGet503WhenNoneIsIdle) {
   WebLimits limits;
   limits.max_connections = 2;
   start_server(limits);
-  TestClient first(server_->port());
-  TestClient second(server_->port());
-  for (TestClient* client : {&first, &second}) {
-    ASSERT_TRUE(client->connected());
-    ASSERT_TRUE(client->send_all(get("/")));
-    const auto response = client->read_response();
-    ASSERT_TRUE(response);
-    EXPECT_EQ(response->status, 200);
+  const auto busy = connect(2);
+  for (const auto& client : busy) {
+    ASSERT_TRUE(client->send_all("GET / HTTP/1.1\r\nHost: localhost\r\n"));  // the head is not complete
   }
 
   TestClient third(server_->port());
@@ -442,25 +481,71 @@ TEST_F(WebServerTest, ConnectionsOverTheCapGet503AndServerRecovers) {
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 503);
   EXPECT_EQ(refused->header("connection"), "close");
+  EXPECT_EQ(refused->header("retry-after"), "1");
   EXPECT_TRUE(third.wait_closed());
 
-  // The open connections are still served.
-  ASSERT_TRUE(second.send_all(get("/assignment")));
-  const auto still_served = second.read_response();
-  ASSERT_TRUE(still_served);
-  EXPECT_EQ(still_served->status, 200);
+  for (const auto& client : busy) EXPECT_EQ(status_of(client->ask("\r\n")), 200);
+}
 
-  // Once one closes, a new connection gets in (after the server has seen the close).
-  first.close();
-  const auto deadline = Clock::now() + kDeadline;
-  std::optional<RawResponse> admitted;
-  while (Clock::now() < deadline) {
-    admitted = fetch(get("/"));
-    if (admitted && admitted->status == 200) break;
+// At the cap a new connection takes the place of the one idle the longest.
+TEST_F(WebServerTest, OldestIdleConnectionIsClosedToMakeRoom) {
+  WebLimits limits;
+  limits.max_connections = 3;
+  start_server(limits);
+  const auto clients = connect(3);
+  // Each is idle from its answer on, the first the longest.
+  for (const auto& client : clients) ASSERT_EQ(status_of(client->ask(get("/"))), 200);
+
+  EXPECT_EQ(status_of(fetch(get("/livez"))), 200);
+  EXPECT_TRUE(clients[0]->wait_closed());
+  EXPECT_EQ(clients[0]->unread(), "");  // closed without a word, as an idle keep-alive connection is
+  for (std::size_t i = 1; i < clients.size(); ++i) {
+    EXPECT_EQ(status_of(clients[i]->ask(get("/assignment"))), 200) << "client " << i;
+  }
+}
+
+// A client holding idle connections must not get a healthy worker's liveness probe failed (and
+// the worker restarted by its supervisor).
+TEST_F(WebServerTest, LivezIsAnsweredWithinAMomentWhile200IdleConnectionsAreOpen) {
+  start_server();  // the default limits: 64 connections
+  constexpr std::size_t kIdle = 200;
+  const std::size_t cap = WebLimits{}.max_connections;
+  const auto idle = connect(kIdle);
+  // The server keeps `cap` of them open and closes the others; once it has, it has taken them all.
+  const auto taken_by = Clock::now() + kDeadline;
+  std::size_t closed = 0;
+  while (Clock::now() < taken_by) {
+    closed = static_cast<std::size_t>(std::count_if(
+        idle.begin(), idle.end(), [](const auto& client) { return client->closed_by_server(); }));
+    if (closed >= kIdle - cap) break;
     std::this_thread::sleep_for(10ms);
   }
-  ASSERT_TRUE(admitted);
-  EXPECT_EQ(admitted->status, 200);
+  ASSERT_EQ(closed, kIdle - cap);
+
+  const auto deadline = Clock::now() + 100ms;
+  TestClient probe(server_->port());
+  ASSERT_TRUE(probe.connected());
+  ASSERT_TRUE(probe.send_all(get("/livez"), deadline));
+  const auto response = probe.read_response(false, deadline);
+  ASSERT_TRUE(response) << "/livez not answered within 100 ms";
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "ok\n");
+}
+
+// A connection that already has its (error) answer and is only waiting for its client to close
+// gives way like an idle one.
+TEST_F(WebServerTest, ClosingConnectionGivesWayToANewOne) {
+  WebLimits limits;
+  limits.max_connections = 1;
+  start_server(limits);
+  TestClient answered(server_->port());
+  ASSERT_TRUE(answered.connected());
+  const auto bad = answered.ask("BAD\r\n\r\n");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+
+  EXPECT_EQ(status_of(fetch(get("/"))), 200);
+  EXPECT_TRUE(answered.wait_closed());
 }
 
 TEST_F(WebServerTest, BusyPortIsReportedWithExitCodeAndPort) {

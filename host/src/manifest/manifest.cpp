@@ -13,6 +13,7 @@
 #include <system_error>
 #include <vector>
 
+#include "manifest/kafka_properties.h"
 #include "manifest/printable.h"
 #include "manifest/yaml_schema.h"
 
@@ -28,10 +29,6 @@ constexpr std::string_view kDefaultBroker = "kafka://localhost:9092";
 constexpr std::size_t kMaxTopicLength = 249;
 // Leaves room for the "-__assignor-__leader" suffix and agent names within kMaxTopicLength.
 constexpr std::size_t kMaxAppIdLength = 200;
-// librdkafka refuses session timeouts above an hour.
-constexpr double kMaxSessionSeconds = 3600;
-// Bounds timer intervals so converting them to clock durations can never overflow.
-constexpr double kMaxIntervalSeconds = 365.0 * 24 * 3600;
 // A manifest is a page of text; anything bigger is the wrong file.
 constexpr std::size_t kMaxManifestBytes = 4 * 1024 * 1024;
 
@@ -49,12 +46,10 @@ bool is_topic_name(std::string_view text) {
   return is_name(text) && text.size() <= kMaxTopicLength && text != "." && text != "..";
 }
 
-std::chrono::milliseconds to_milliseconds(const Entry& entry, double seconds) {
-  const auto millis = std::llround(seconds * 1000);
-  if (millis < 1) {
-    fail(entry.value_mark(), entry.path + ": must be at least 0.001 seconds, got " + entry.value.Scalar());
-  }
-  return std::chrono::milliseconds(millis);
+// A duration in whole milliseconds, as librdkafka takes them; `range` starts well above 1 ms.
+std::chrono::milliseconds read_milliseconds(const Entry& entry, DurationRange range) {
+  return std::chrono::milliseconds(
+      std::llround(schema::read_seconds(entry, range.min_seconds, range.max_seconds) * 1000));
 }
 
 // A bare name stays as written (looked up on the plugin search path); a path is resolved against
@@ -129,28 +124,18 @@ AppConfig read_app(const Entry& entry) {
     config.topic_replication = schema::read_int(*e, 1, 32767);
   }
 
-  const Entry* session = app.find("session_timeout");
-  if (session) {
-    config.session_timeout = to_milliseconds(*session, schema::read_seconds(*session, kMaxSessionSeconds));
+  if (const Entry* e = app.find("session_timeout")) {
+    config.session_timeout = read_milliseconds(*e, kSessionTimeoutRange);
   }
-  const Entry* heartbeat = app.find("heartbeat_interval");
-  if (heartbeat) {
-    config.heartbeat_interval =
-        to_milliseconds(*heartbeat, schema::read_seconds(*heartbeat, kMaxSessionSeconds));
-  }
-  if (config.heartbeat_interval >= config.session_timeout) {
-    const auto seconds = [](std::chrono::milliseconds ms) {
-      return schema::format_seconds(static_cast<double>(ms.count()) / 1000);
-    };
-    // Point at whichever of the two the manifest actually wrote.
-    if (heartbeat) {
-      fail(heartbeat->value_mark(), "app.heartbeat_interval: must be less than app.session_timeout (" +
-                                        seconds(config.session_timeout) + " seconds), got " +
-                                        heartbeat->value.Scalar());
+  // Only a written heartbeat can be too long: the default is shorter than any session timeout.
+  if (const Entry* heartbeat = app.find("heartbeat_interval")) {
+    config.heartbeat_interval = read_milliseconds(*heartbeat, kHeartbeatIntervalRange);
+    if (config.heartbeat_interval >= config.session_timeout) {
+      fail(heartbeat->value_mark(),
+           "app.heartbeat_interval: must be less than app.session_timeout (" +
+               schema::format_seconds(static_cast<double>(config.session_timeout.count()) / 1000) +
+               " seconds), got " + heartbeat->value.Scalar());
     }
-    fail(session->value_mark(), "app.session_timeout: must be greater than app.heartbeat_interval (" +
-                                    seconds(config.heartbeat_interval) + " seconds), got " +
-                                    session->value.Scalar());
   }
   return config;
 }
@@ -159,9 +144,8 @@ std::map<std::string, std::string> read_kafka(const Entry* entry) {
   std::map<std::string, std::string> properties;
   if (entry == nullptr) return properties;
   for (const Entry& item : schema::map_entries(entry->value, entry->path, entry->key.Mark())) {
-    // Two places to name the brokers would disagree sooner or later.
-    if (item.name() == "bootstrap.servers") {
-      fail(item.key.Mark(), "kafka.bootstrap.servers: set the brokers with app.broker instead");
+    if (const auto reason = refused_kafka_property(item.name())) {
+      fail(item.key.Mark(), item.path + ": " + std::string(*reason));
     }
     properties.emplace(item.name(), read_scalar_value(item));
   }
@@ -241,8 +225,8 @@ std::vector<TimerConfig> read_timers(const Entry* entry, const std::filesystem::
     timer.name = item.name();
     timer.library = resolve_library(fields.require("library"), manifest_file);
     // Required as in Faust's @app.timer(interval): no default period fits every timer.
-    timer.interval =
-        std::chrono::duration<double>(schema::read_seconds(fields.require("interval"), kMaxIntervalSeconds));
+    timer.interval = std::chrono::duration<double>(schema::read_seconds(
+        fields.require("interval"), kTimerIntervalRange.min_seconds, kTimerIntervalRange.max_seconds));
     if (const Entry* e = fields.find("on_leader")) timer.on_leader = schema::read_bool(*e);
     timer.config = read_config(fields.find("config"));
     timers.push_back(std::move(timer));

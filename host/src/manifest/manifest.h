@@ -37,6 +37,25 @@ struct BrokerUrl {
 // Parses a broker URL; the error message names the offending part.
 Result<BrokerUrl> parse_broker_url(std::string_view url);
 
+// The shortest and longest duration, in seconds, that the runtime can honour for a manifest
+// setting; the manifest refuses anything outside (a sub-millisecond timer interval once passed
+// `check` and then crashed the worker).
+struct DurationRange {
+  double min_seconds;
+  double max_seconds;
+};
+// The timer service counts ticks on a steady clock: under 1 ms a period is no period at all (1e-10 s
+// was 0 clock ticks, and a division by zero); a year at most keeps the clock arithmetic far from
+// overflowing.
+inline constexpr DurationRange kTimerIntervalRange{0.001, 365.0 * 24 * 3600};
+// Kafka's brokers accept 6 s..30 min by default (group.min/max.session.timeout.ms); a test broker
+// may allow less. Under 1 s any hiccup is a rebalance, and a leader term (which must register its
+// transactional producer within one session timeout) would often fail to start.
+inline constexpr DurationRange kSessionTimeoutRange{1, 1800};
+// Heartbeats go to the group coordinator; under 0.1 s they only load it. Must also be less than
+// the session timeout.
+inline constexpr DurationRange kHeartbeatIntervalRange{0.1, kSessionTimeoutRange.max_seconds};
+
 struct AppConfig {
   std::string id;
   BrokerUrl broker;

@@ -187,7 +187,7 @@ int read_int(const Entry& entry, int min, int max) {
   return static_cast<int>(number);
 }
 
-double read_seconds(const Entry& entry, double max) {
+double read_seconds(const Entry& entry, double min, double max) {
   const bool scalar = entry.value.IsScalar();
   const std::string text = scalar ? entry.value.Scalar() : std::string();
   double seconds = 0;
@@ -197,7 +197,10 @@ double read_seconds(const Entry& entry, double max) {
       !std::isfinite(seconds)) {
     fail(entry.value_mark(), entry.path + ": expected a number of seconds, got " + describe(entry.value));
   }
-  if (seconds <= 0) fail(entry.value_mark(), entry.path + ": must be > 0 seconds, got " + text);
+  if (seconds < min) {
+    fail(entry.value_mark(),
+         entry.path + ": must be at least " + format_seconds(min) + " seconds, got " + text);
+  }
   if (seconds > max) {
     fail(entry.value_mark(),
          entry.path + ": must be at most " + format_seconds(max) + " seconds, got " + text);

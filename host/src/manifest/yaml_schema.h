@@ -78,7 +78,7 @@ class Section {
 // Typed readers. Each fails at the value with "<path>: expected ..., got ..." or a range message.
 std::string read_string(const Entry& entry);  // any scalar, as written
 int read_int(const Entry& entry, int min, int max);
-double read_seconds(const Entry& entry, double max);  // > 0 and <= max
+double read_seconds(const Entry& entry, double min, double max);  // in min..max
 bool read_bool(const Entry& entry);
 
 template <typename Enum>

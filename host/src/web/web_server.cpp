@@ -10,6 +10,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
+#include <list>
 #include <optional>
 #include <string_view>
 #include <unordered_set>
@@ -59,6 +60,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
 
   void accept_next();
   void on_accept(beast::error_code ec, tcp::socket socket);
+  bool reclaim_oldest_idle();
   void refuse(tcp::socket& socket) const;
   void close_all();
 
@@ -69,6 +71,9 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   Router router;
   const std::string busy_response;
   std::unordered_set<Session*> sessions;  // open connections, so stop() can close them
+  // Connections with no request in progress (waiting for a request's first byte, or only waiting
+  // for their client to close after a final answer), the one idle the longest first.
+  std::list<Session*> idle;
   std::uint16_t bound_port = 0;
   bool stopped = false;
 };
@@ -89,42 +94,76 @@ class Session : public std::enable_shared_from_this<Session> {
         buffer_(request_buffer_bytes(limits_)) {
     state_->sessions.insert(this);
   }
-  ~Session() { state_->sessions.erase(this); }
+  ~Session() {
+    set_idle(false);
+    state_->sessions.erase(this);
+  }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // The first request must arrive whole within the read timeout.
-  void start() { read_request(); }
+  // The first request must arrive whole within the read timeout, counted from the connect.
+  void start() {
+    stream_.expires_after(limits_.request_read_timeout);
+    await_request();
+  }
 
   void close() { stream_.close(); }
 
+  // Closes the connection to make room for a new one; it no longer counts against the cap.
+  void reclaim() {
+    set_idle(false);
+    state_->sessions.erase(this);
+    close();
+  }
+
  private:
+  void set_idle(bool idle) {
+    if (idle == idle_entry_.has_value()) return;
+    if (idle) {
+      idle_entry_ = state_->idle.insert(state_->idle.end(), this);
+    } else {
+      state_->idle.erase(*idle_entry_);
+      idle_entry_.reset();
+    }
+  }
+
   // Between keep-alive requests the client may stay silent up to the idle timeout; the read
   // timeout starts with the first byte of the next request.
   void wait_for_next_request() {
+    answered_ = true;
     if (buffer_.size() > 0) {  // pipelined request already buffered
+      stream_.expires_after(limits_.request_read_timeout);
       read_request();
       return;
     }
     stream_.expires_after(limits_.idle_timeout);
-    stream_.async_read_some(buffer_.prepare(512),
-                            beast::bind_front_handler(&Session::on_next_request_bytes, shared_from_this()));
+    await_request();
   }
 
-  void on_next_request_bytes(beast::error_code ec, std::size_t bytes) {
+  // Until a request's first byte arrives the connection is idle: it may be reclaimed.
+  void await_request() {
+    set_idle(true);
+    stream_.async_read_some(buffer_.prepare(512),
+                            beast::bind_front_handler(&Session::on_request_bytes, shared_from_this()));
+  }
+
+  void on_request_bytes(beast::error_code ec, std::size_t bytes) {
+    set_idle(false);
     if (state_->stopped) return;
-    if (ec) {
+    // Reclaimed after its bytes had arrived: the client sees a closed keep-alive connection.
+    if (ec || !stream_.socket().is_open()) {
       close();
       return;
     }
     buffer_.commit(bytes);
+    if (answered_) stream_.expires_after(limits_.request_read_timeout);
     read_request();
   }
 
+  // The caller has set the deadline for the whole request.
   void read_request() {
     parser_.emplace();
     limit_request_parser(*parser_, limits_);
-    stream_.expires_after(limits_.request_read_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&Session::on_read, shared_from_this()));
   }
@@ -172,6 +211,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     stream_.expires_after(limits_.request_read_timeout);
+    set_idle(true);  // answered for good: it may make room as an idle one does
     read_and_discard();
   }
 
@@ -198,6 +238,8 @@ class Session : public std::enable_shared_from_this<Session> {
   WireResponse response_;  // alive until its async_write completes
   std::array<char, 4096> discard_{};
   std::size_t lingered_bytes_ = 0;
+  bool answered_ = false;  // a response was sent and the connection kept alive
+  std::optional<std::list<Session*>::iterator> idle_entry_;  // this connection in state_->idle
 };
 
 }  // namespace
@@ -219,12 +261,26 @@ void web_detail::ServerState::on_accept(beast::error_code ec, tcp::socket socket
     });
     return;
   }
-  if (sessions.size() >= options.limits.max_connections) {
+  if (sessions.size() >= options.limits.max_connections && !reclaim_oldest_idle()) {
     refuse(socket);
   } else {
     std::make_shared<Session>(std::move(socket), shared_from_this())->start();
   }
   accept_next();
+}
+
+// At the cap a new connection takes the place of the one idle the longest, as nginx reuses its
+// keep-alive connections: otherwise a client holding idle connections (a pool, a leak) crowds out
+// /livez and gets a healthy worker restarted by its supervisor. This needs no guess at which
+// client is a probe (nothing tells before its request is read, which already needs a connection)
+// and costs the closed client only a reconnect: HTTP clients retry on a closed keep-alive
+// connection. Connections in the middle of a request are never closed for it; with every one
+// busy the newcomer gets 503, and a busy connection is cut by the read timeout at the latest.
+bool web_detail::ServerState::reclaim_oldest_idle() {
+  if (idle.empty()) return false;
+  idle.front()->reclaim();
+  spdlog::debug("web: {} connections open; closed the one idle the longest", options.limits.max_connections);
+  return true;
 }
 
 void web_detail::ServerState::refuse(tcp::socket& socket) const {

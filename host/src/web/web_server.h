@@ -25,7 +25,9 @@ struct WebLimits {
   std::size_t max_body_bytes = 1024;        // GET/HEAD carry no body; larger bodies get 413
   std::chrono::milliseconds request_read_timeout{std::chrono::seconds(5)};  // whole request
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(15)};         // keep-alive between requests
-  std::size_t max_connections = 64;  // further connections get 503 and are closed
+  // At the cap a new connection closes the oldest idle one (no request in progress); when none is
+  // idle it gets 503 and is closed.
+  std::size_t max_connections = 64;
 };
 
 struct WebServerOptions {
