@@ -109,6 +109,7 @@ app:
   topic_replication: 3
   session_timeout: 10
   heartbeat_interval: 1.5
+  agent_queue_mib: 16
 kafka:
   security.protocol: ssl
   socket.keepalive.enable: true
@@ -144,6 +145,7 @@ timers:
   EXPECT_EQ(m.app.topic_replication, 3);
   EXPECT_EQ(m.app.session_timeout, std::chrono::milliseconds(10000));
   EXPECT_EQ(m.app.heartbeat_interval, std::chrono::milliseconds(1500));
+  EXPECT_EQ(m.app.agent_queue_mib, 16);
   const std::map<std::string, std::string> kafka = {
       {"security.protocol", "ssl"}, {"socket.keepalive.enable", "true"}, {"fetch.wait.max.ms", "50"}};
   EXPECT_EQ(m.kafka, kafka);
@@ -644,6 +646,8 @@ TEST(ManifestErrorTest, RangesAreChecked) {
             "m.yaml:1:32: app.topic_partitions: must be in 1..10000, got 99999999999999999999");
   EXPECT_EQ(error_of("app: {id: x, topic_replication: 32768}\n"),
             "m.yaml:1:33: app.topic_replication: must be in 1..32767, got 32768");
+  EXPECT_EQ(error_of("app: {id: x, agent_queue_mib: 0}\n"),
+            "m.yaml:1:31: app.agent_queue_mib: must be in 1..65536, got 0");
   EXPECT_EQ(error_of("app: {id: x}\nweb: {port: 65536}\nagents: {a: {library: a}}\n"),
             "m.yaml:2:13: web.port: must be in 0..65535, got 65536");
   EXPECT_EQ(error_of("app: {id: x}\nweb: {port: -1}\nagents: {a: {library: a}}\n"),

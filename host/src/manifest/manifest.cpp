@@ -92,7 +92,7 @@ ConfigMap read_config(const Entry* entry) {
 AppConfig read_app(const Entry& entry) {
   const Section app(entry.value, entry.path, entry.key.Mark(),
                     {"id", "broker", "key_serializer", "value_serializer", "topic_partitions",
-                     "topic_replication", "session_timeout", "heartbeat_interval"});
+                     "topic_replication", "session_timeout", "heartbeat_interval", "agent_queue_mib"});
   AppConfig config;
 
   const Entry& id = app.require("id");
@@ -123,6 +123,7 @@ AppConfig read_app(const Entry& entry) {
   if (const Entry* e = app.find("topic_replication")) {
     config.topic_replication = schema::read_int(*e, 1, 32767);
   }
+  if (const Entry* e = app.find("agent_queue_mib")) config.agent_queue_mib = schema::read_int(*e, 1, 65536);
 
   if (const Entry* e = app.find("session_timeout")) {
     config.session_timeout = read_milliseconds(*e, kSessionTimeoutRange);

@@ -66,6 +66,8 @@ struct AppConfig {
   // Short by default so a killed leader is replaced quickly; 6 s is the broker's default minimum.
   std::chrono::milliseconds session_timeout{6000};
   std::chrono::milliseconds heartbeat_interval{500};
+  // Fetched messages (keys and values) one agent lane may hold before its partitions pause.
+  int agent_queue_mib = 64;
 };
 
 struct WebConfig {

@@ -36,7 +36,8 @@ std::vector<TimerSnapshot> TimerService::snapshot() const {
 
 void TimerService::run(std::size_t index) {
   const TimerBinding& timer = timers_[index];
-  const auto interval = std::chrono::duration_cast<Clock::duration>(timer.interval);
+  // At least one clock tick: the manifest bounds intervals, but a zero here would divide by zero.
+  const auto interval = std::max(std::chrono::duration_cast<Clock::duration>(timer.interval), Clock::duration(1));
   auto deadline = Clock::now() + interval;
   while (true) {
     {

@@ -178,7 +178,10 @@ Status WorkerRun::build() {
     services_.consumer_lag(partition, lag);
   };
   agent_group.client_id = time_ordered_client_id(manifest_.app.id);
-  agents_ = std::make_unique<AgentRunner>(*transport_, agent_group, std::move(bindings_->agents), services_);
+  AgentRunnerOptions agent_options;
+  agent_options.pause_above_bytes = static_cast<std::size_t>(manifest_.app.agent_queue_mib) * 1024 * 1024;
+  agents_ = std::make_unique<AgentRunner>(*transport_, agent_group, std::move(bindings_->agents), services_,
+                                          agent_options);
   timers_ = std::make_unique<TimerService>(
       std::move(bindings_->timers),
       [this](const std::string& timer, const std::function<Status()>& tick) {
