@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <set>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
@@ -123,7 +124,22 @@ class KafkaLeaderProducer final : public LeaderProducer {
 
   TxnStatus begin() override { return classify(std::unique_ptr<RdKafka::Error>(producer_->begin_transaction()), "begin"); }
 
+  // A producer that does not know a topic yet holds its first record until a metadata refresh
+  // (up to about a second here) before the partition can join the transaction; asking for the
+  // topic's metadata at once takes one round trip.
+  void learn(const std::string& name, std::chrono::milliseconds timeout) {
+    if (!known_topics_.insert(name).second) return;
+    std::string error;
+    std::unique_ptr<RdKafka::Topic> topic(RdKafka::Topic::create(producer_.get(), name, nullptr, error));
+    RdKafka::Metadata* raw = nullptr;
+    if (topic && producer_->metadata(false, topic.get(), &raw, static_cast<int>(std::max<std::int64_t>(timeout.count(), 1))) ==
+                     RdKafka::ERR_NO_ERROR) {
+      delete raw;
+    }
+  }
+
   TxnStatus send(const ProducedRecord& record) override {
+    learn(record.topic, kLearnTopicWait);
     const auto err = produce(*producer_, record, nullptr, Clock::now() + kQueueFullWait);
     if (err == RdKafka::ERR_NO_ERROR) return {};
     std::string message = "send to topic '" + record.topic + "' failed: " + describe(err);
@@ -151,8 +167,10 @@ class KafkaLeaderProducer final : public LeaderProducer {
   // A full queue (100,000 records by default) drains as the broker takes them; past this the
   // broker is not taking them and the unit fails instead of blocking the term.
   static constexpr auto kQueueFullWait = std::chrono::seconds(30);
+  static constexpr auto kLearnTopicWait = std::chrono::milliseconds(5000);
   std::unique_ptr<KafkaClientEvents> events_;  // outlives producer_, which calls it
   std::unique_ptr<RdKafka::Producer> producer_;
+  std::set<std::string> known_topics_;
 };
 
 Status await_delivery(DeliveryWaiter& waiter, const std::string& topic, std::chrono::milliseconds timeout) {
@@ -247,19 +265,11 @@ Result<std::unique_ptr<LeaderProducer>> KafkaTransport::start_leader_producer(st
   const auto deadline = Clock::now() + timeout;
   std::unique_ptr<RdKafka::Error> init(producer->init_transactions(static_cast<int>(timeout.count())));
   if (init) return Error{ExitCode::kFailure, "kafka: leader producer not registered: " + init->str()};
-  // A new producer knows no topic yet: its first send would wait for a metadata refresh (about
-  // a second) before the partition can join the transaction. Learn the topics now instead.
-  for (const auto& name : settings_.leader_topics) {
-    std::string error;
-    std::unique_ptr<RdKafka::Topic> topic(RdKafka::Topic::create(producer.get(), name, nullptr, error));
-    RdKafka::Metadata* raw = nullptr;
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (topic && producer->metadata(false, topic.get(), &raw, static_cast<int>(std::max<std::int64_t>(left.count(), 1))) ==
-                     RdKafka::ERR_NO_ERROR) {
-      delete raw;
-    }
+  auto leader = std::make_unique<KafkaLeaderProducer>(std::move(events), std::move(producer));
+  for (const auto& topic : settings_.leader_topics) {
+    leader->learn(topic, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
   }
-  return std::unique_ptr<LeaderProducer>(std::make_unique<KafkaLeaderProducer>(std::move(events), std::move(producer)));
+  return std::unique_ptr<LeaderProducer>(std::move(leader));
 }
 
 Status KafkaTransport::flush(std::chrono::milliseconds timeout) {
