@@ -13,4 +13,12 @@ inline std::int64_t realtime_ns() {
   return static_cast<std::int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
 }
 
+// Steady nanoseconds: for intervals measured across processes on one machine (Python's
+// time.monotonic_ns() reads the same clock), immune to NTP steps and slews.
+inline std::int64_t monotonic_ns() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<std::int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+
 }  // namespace faust::bench

@@ -4,6 +4,8 @@
 //   faust-bench-kafka produce        --broker B --topic T --partitions P --count N --size S
 //   faust-bench-kafka wait-committed --broker B --group G --topic T --partitions P --target N
 //   faust-bench-kafka latency        --broker B --group G --topic T --interval-ms I --seconds S --output F
+//   faust-bench-kafka produce-transaction --broker B --topic T --count N --size S --transactional-id X
+//   faust-bench-kafka count-committed     --broker B --topic T --partitions P --expect N
 //   faust-bench-kafka version
 //
 // Results are one JSON object on stdout; errors one line on stderr and exit code 1.
@@ -117,6 +119,29 @@ void count_delivery(rd_kafka_t* /*handle*/, const rd_kafka_message_t* message, v
   }
 }
 
+// A value of `size` bytes, all letters.
+std::vector<char> filler(int size) {
+  std::vector<char> value(static_cast<std::size_t>(size));
+  for (std::size_t i = 0; i < value.size(); ++i) value[i] = static_cast<char>('a' + i % 26);
+  return value;
+}
+
+// Queues one copy of `value`, serving delivery reports while librdkafka's queue is full.
+bool enqueue(rd_kafka_t* client, rd_kafka_topic_t* topic, std::int32_t partition, std::vector<char>& value,
+             Failure& failure) {
+  while (rd_kafka_produce(topic, partition, RD_KAFKA_MSG_F_COPY, value.data(), value.size(), nullptr, 0,
+                          nullptr) != 0) {
+    const rd_kafka_resp_err_t err = rd_kafka_last_error();
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      failure.message =
+          std::string("produce to ") + rd_kafka_topic_name(topic) + ": " + rd_kafka_err2str(err);
+      return false;
+    }
+    rd_kafka_poll(client, 10);  // serve delivery reports to make room
+  }
+  return true;
+}
+
 // Spreads `count` values of `size` bytes evenly over the partitions (message i to partition
 // i mod P), batched hard: what is measured later is consuming, not this.
 int produce(const std::string& broker, const std::string& topic, int partitions, std::int64_t count,
@@ -134,20 +159,13 @@ int produce(const std::string& broker, const std::string& topic, int partitions,
                             &count_delivery, &counts, failure);
   if (!client) return fail(failure);
   rd_kafka_topic_t* handle = rd_kafka_topic_new(client->get(), topic.c_str(), nullptr);
-  std::vector<char> value(static_cast<std::size_t>(size));
-  for (std::size_t i = 0; i < value.size(); ++i) value[i] = static_cast<char>('a' + i % 26);
+  std::vector<char> value = filler(size);
 
   const auto started = Clock::now();
   for (std::int64_t i = 0; i < count; ++i) {
-    const auto partition = static_cast<std::int32_t>(i % partitions);
-    while (rd_kafka_produce(handle, partition, RD_KAFKA_MSG_F_COPY, value.data(), value.size(), nullptr, 0,
-                            nullptr) != 0) {
-      const rd_kafka_resp_err_t err = rd_kafka_last_error();
-      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        rd_kafka_topic_destroy(handle);
-        return fail({std::string("produce to ") + topic + ": " + rd_kafka_err2str(err)});
-      }
-      rd_kafka_poll(client->get(), 10);  // serve delivery reports to make room
+    if (!enqueue(client->get(), handle, static_cast<std::int32_t>(i % partitions), value, failure)) {
+      rd_kafka_topic_destroy(handle);
+      return fail(failure);
     }
     if (i % 10000 == 0) rd_kafka_poll(client->get(), 0);
   }
@@ -201,12 +219,6 @@ int wait_committed(const std::string& broker, const std::string& group, const st
   }
   rd_kafka_topic_partition_list_destroy(list);
   return status;
-}
-
-std::int64_t monotonic_ns() {
-  timespec now{};
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<std::int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
 }
 
 void note_assignment(rd_kafka_t* handle, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions,
@@ -318,6 +330,124 @@ int latency(const std::string& broker, const std::string& group, const std::stri
   return status;
 }
 
+// The floor for leader dispatch: `count` values of `size` bytes in one transaction of a
+// transactional producer (librdkafka's defaults otherwise), committed. init_transactions runs
+// first and is not timed, as a leader's runs once per term. Prints CLOCK_MONOTONIC ns at the
+// start, after the last produce call and after the commit returned.
+int produce_transaction(const std::string& broker, const std::string& topic, std::int64_t count, int size,
+                        const std::string& transactional_id) {
+  Failure failure;
+  DeliveryCounts counts;
+  auto client = make_client(RD_KAFKA_PRODUCER,
+                            {{"bootstrap.servers", broker}, {"transactional.id", transactional_id}},
+                            &count_delivery, &counts, failure);
+  if (!client) return fail(failure);
+  auto transaction_failed = [](const char* step, rd_kafka_error_t* error) {
+    Failure failed{std::string(step) + ": " + rd_kafka_error_string(error)};
+    rd_kafka_error_destroy(error);
+    return fail(failed);
+  };
+  if (rd_kafka_error_t* error = rd_kafka_init_transactions(client->get(), 30000))
+    return transaction_failed("init_transactions", error);
+  rd_kafka_topic_t* handle = rd_kafka_topic_new(client->get(), topic.c_str(), nullptr);
+  std::vector<char> value = filler(size);
+
+  const std::int64_t start_ns = monotonic_ns();
+  if (rd_kafka_error_t* error = rd_kafka_begin_transaction(client->get())) {
+    rd_kafka_topic_destroy(handle);
+    return transaction_failed("begin_transaction", error);
+  }
+  for (std::int64_t i = 0; i < count; ++i) {
+    if (!enqueue(client->get(), handle, RD_KAFKA_PARTITION_UA, value, failure)) {
+      rd_kafka_topic_destroy(handle);
+      return fail(failure);
+    }
+  }
+  const std::int64_t returned_ns = monotonic_ns();
+  rd_kafka_error_t* committed = rd_kafka_commit_transaction(client->get(), 120000);  // flushes first
+  const std::int64_t committed_ns = monotonic_ns();
+  rd_kafka_topic_destroy(handle);
+  if (committed != nullptr) return transaction_failed("commit_transaction", committed);
+  if (counts.failed > 0) {
+    return fail({std::to_string(counts.failed) + " message(s) not delivered, first: " + counts.first_error});
+  }
+  std::printf(
+      "{\"topic\": \"%s\", \"count\": %lld, \"start_ns\": %lld, \"returned_ns\": %lld, \"committed_ns\": "
+      "%lld}\n",
+      topic.c_str(), static_cast<long long>(counts.delivered), static_cast<long long>(start_ns),
+      static_cast<long long>(returned_ns), static_cast<long long>(committed_ns));
+  return 0;
+}
+
+// Reads every partition of `topic` from the beginning as a read_committed consumer (assigned,
+// never joining its group, committing nothing) and prints the CLOCK_MONOTONIC ns at which the first and the `expect`-th message arrived.
+// Says "caught up" on stderr once it has reached the end of every partition, so a driver can
+// wait for that before the messages are produced: arrival times are then not delayed by its own
+// start-up. A short fetch wait bounds how late a committed batch can be seen.
+int count_committed(const std::string& broker, const std::string& topic, int partitions, std::int64_t expect,
+                    double timeout_seconds) {
+  Failure failure;
+  auto client = make_client(RD_KAFKA_CONSUMER,
+                            {{"bootstrap.servers", broker},
+                             {"group.id", "faust-bench-count-" + topic},  // assign() needs one
+                             {"enable.auto.commit", "false"},
+                             {"isolation.level", "read_committed"},
+                             {"enable.partition.eof", "true"},
+                             {"fetch.wait.max.ms", "10"},
+                             {"queued.min.messages", "1000000"}},
+                            nullptr, nullptr, failure);
+  if (!client) return fail(failure);
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p)
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  const rd_kafka_resp_err_t assigned = rd_kafka_assign(client->get(), list);
+  rd_kafka_topic_partition_list_destroy(list);
+  if (assigned != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return fail({std::string("assign: ") + rd_kafka_err2str(assigned)});
+
+  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_seconds);
+  std::vector<bool> at_end(static_cast<std::size_t>(partitions), false);
+  int partitions_at_end = 0;
+  std::int64_t seen = 0;
+  std::int64_t first_ns = 0;
+  std::int64_t last_ns = 0;
+  int status = 0;
+  while (seen < expect) {
+    if (Clock::now() >= deadline) {
+      status = fail({"saw " + std::to_string(seen) + " of " + std::to_string(expect) +
+                     " committed messages in " + topic + " within " +
+                     std::to_string(static_cast<int>(timeout_seconds)) + " s"});
+      break;
+    }
+    rd_kafka_message_t* message = rd_kafka_consumer_poll(client->get(), 100);
+    if (message == nullptr) continue;
+    const std::int64_t arrived_ns = monotonic_ns();
+    if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (seen++ == 0) first_ns = arrived_ns;
+      last_ns = arrived_ns;
+    } else if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      const auto index = static_cast<std::size_t>(message->partition);
+      if (index < at_end.size() && !at_end[index]) {
+        at_end[index] = true;
+        if (++partitions_at_end == partitions) {
+          std::fprintf(stderr, "count-committed: caught up on %d partition(s) of %s\n", partitions,
+                       topic.c_str());
+        }
+      }
+    } else {
+      std::fprintf(stderr, "count-committed: %s\n", rd_kafka_message_errstr(message));
+    }
+    rd_kafka_message_destroy(message);
+  }
+  if (status == 0) {
+    std::printf("{\"topic\": \"%s\", \"count\": %lld, \"first_ns\": %lld, \"last_ns\": %lld}\n",
+                topic.c_str(), static_cast<long long>(seen), static_cast<long long>(first_ns),
+                static_cast<long long>(last_ns));
+  }
+  rd_kafka_consumer_close(client->get());
+  return status;
+}
+
 }  // namespace
 }  // namespace faust::bench
 
@@ -341,7 +471,13 @@ int main(int argc, char** argv) {
       app.add_subcommand("wait-committed", "Wait until a group's committed offsets add up to TARGET");
   auto* latency = app.add_subcommand(
       "latency", "Timer-to-consumer latency with librdkafka alone, to OUTPUT (ns per line)");
+  auto* transaction = app.add_subcommand(
+      "produce-transaction", "Produce COUNT values of SIZE bytes in one transaction and commit it");
+  auto* counter = app.add_subcommand(
+      "count-committed", "Read TOPIC read_committed from the start until EXPECT messages arrived");
   auto* version = app.add_subcommand("version", "Print the librdkafka version in use");
+  std::string transactional_id;
+  std::int64_t expect = 0;
   int interval_ms = 10;
   double seconds = 30;
   std::string output;
@@ -351,13 +487,22 @@ int main(int argc, char** argv) {
   latency->add_option("--interval-ms", interval_ms)->check(CLI::Range(1, 60000));
   latency->add_option("--seconds", seconds);
   latency->add_option("--output", output)->required();
-  for (auto* command : {create, produce, watch}) {
+  for (auto* command : {create, produce, watch, counter}) {
     command->add_option("--broker", broker, "host:port")->required();
     command->add_option("--topic", topic)->required();
     command->add_option("--partitions", partitions)->check(CLI::Range(1, 10000));
   }
-  produce->add_option("--count", count)->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000'000}));
-  produce->add_option("--size", size)->check(CLI::Range(1, 1'000'000));
+  transaction->add_option("--broker", broker, "host:port")->required();
+  transaction->add_option("--topic", topic)->required();
+  transaction->add_option("--transactional-id", transactional_id)->required();
+  for (auto* command : {produce, transaction}) {
+    command->add_option("--count", count)->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000'000}));
+    command->add_option("--size", size)->check(CLI::Range(1, 1'000'000));
+  }
+  counter->add_option("--expect", expect)
+      ->required()
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000'000}));
+  counter->add_option("--timeout", timeout_seconds, "seconds");
   watch->add_option("--group", group)->required();
   watch->add_option("--target", target)->required();
   watch->add_option("--timeout", timeout_seconds, "seconds");
@@ -371,6 +516,8 @@ int main(int argc, char** argv) {
                                         poll_interval_ms);
   }
   if (*latency) return faust::bench::latency(broker, group, topic, interval_ms, seconds, output);
+  if (*transaction) return faust::bench::produce_transaction(broker, topic, count, size, transactional_id);
+  if (*counter) return faust::bench::count_committed(broker, topic, partitions, expect, timeout_seconds);
   if (*version) std::printf("%s\n", rd_kafka_version_str());
   return 0;
 }

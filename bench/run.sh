@@ -6,12 +6,13 @@
 # One command: builds the tree with the benchmark programs (Release), starts the project's own
 # Kafka broker (stopped again on exit), sets up a Python environment with faust-streaming and
 # matplotlib, runs every scenario BENCH_REPEATS times and writes bench/results/results.md,
-# chart.png and raw.json. About 20 minutes with the defaults. Needs what scripts/setup.sh
+# chart.png and raw.json. About 25 minutes with the defaults. Needs what scripts/setup.sh
 # installs (compilers, librdkafka, Java, Maven, kcat) plus python3 with venv.
 #
 # Environment (defaults in brackets):
 #   BENCH_REPEATS          runs of every scenario [3]
-#   BENCH_ONLY             comma-separated scenarios: throughput,latency,failover,footprint [all]
+#   BENCH_ONLY             comma-separated scenarios: throughput,latency,failover,footprint,tutorial,
+#                          dispatch [all]
 #   BENCH_MESSAGES         messages for faust-host and bare librdkafka [1000000]
 #   BENCH_FAUST_MESSAGES   messages for Python Faust, which is far slower [200000]
 #   BENCH_MESSAGE_SIZE     bytes per message [100]
@@ -19,6 +20,9 @@
 #   BENCH_LATENCY_INTERVAL seconds between the probe's sends [0.01]
 #   BENCH_FAILOVER_INTERVAL  publish_greetings interval in the failover runs [0.1]
 #   BENCH_IDLE_SECONDS     footprint measuring window [60]
+#   BENCH_TUTORIAL_SECONDS   length of one tutorial-path run [30]
+#   BENCH_TUTORIAL_INTERVAL  seconds between the leader timer's sends in the tutorial-path runs [0.2]
+#   BENCH_DISPATCH_COUNT   messages the one dispatching tick sends [10000]
 #   BENCH_BUILD_DIR        build folder [<repo>/build-bench]
 #   BENCH_RESULTS          output folder [bench/results]
 #   BENCH_VENV             Python environment [~/.cache/faust-host/bench-venv-faust-streaming-<version>]
@@ -56,7 +60,7 @@ build() {
     "-DCMAKE_CXX_FLAGS_RELEASE=${OPT_FLAGS}" "-DCMAKE_C_FLAGS_RELEASE=${OPT_FLAGS}" \
     -DFAUST_BUILD_BENCH=ON -DFAUST_BUILD_TESTS=OFF >"${BUILD_DIR}.configure.log" 2>&1 ||
     { tail -n 30 "${BUILD_DIR}.configure.log" >&2; faust_die "configure failed"; }
-  ninja -C "${BUILD_DIR}" -j "${BENCH_JOBS:-2}" faust-host say publish_greetings noop latency \
+  ninja -C "${BUILD_DIR}" -j "${BENCH_JOBS:-2}" faust-host say publish_greetings noop latency dispatch \
     faust-bench-kafka faust-bench-bare-consumer
 }
 

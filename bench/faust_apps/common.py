@@ -5,6 +5,7 @@ The driver (bench/driver.py) sets them; each app is run as
 """
 
 import os
+import time
 
 
 def env(name: str, default: str | None = None) -> str:
@@ -28,3 +29,17 @@ def app_settings() -> dict:
     if "BENCH_HEARTBEAT_INTERVAL" in os.environ:
         settings["broker_heartbeat_interval"] = float(env("BENCH_HEARTBEAT_INTERVAL"))
     return settings
+
+
+def report_leadership(app) -> None:
+    """Prints "BENCH LEADER <wall-clock ns>" whenever this worker becomes the leader: Faust
+    itself logs nothing when leadership moves."""
+    was_leader = False
+
+    @app.on_partitions_assigned.connect
+    async def announce_leadership(sender, assigned, **kwargs):
+        nonlocal was_leader
+        leader = app.is_leader()
+        if leader and not was_leader:
+            print(f"BENCH LEADER {time.time_ns()}")
+        was_leader = leader

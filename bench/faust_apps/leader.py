@@ -2,16 +2,14 @@
 
 Same as the tutorial (an agent `say`, a timer `publish_greetings` on the leader only), with
 the timer interval from BENCH_INTERVAL (tutorial: 2.0) and one addition: a line
-"BENCH LEADER <wall-clock ns>" when this worker becomes the leader, since Faust itself logs
-nothing when leadership moves.
+"BENCH LEADER <wall-clock ns>" when this worker becomes the leader (common.report_leadership).
 """
 
 import random
-import time
 
 import faust
 
-from common import app_settings, env
+from common import app_settings, env, report_leadership
 
 app = faust.App(env("BENCH_APP_ID"), **app_settings())
 
@@ -29,13 +27,4 @@ async def publish_greetings():
     await say.send(value=greeting)
 
 
-_was_leader = False
-
-
-@app.on_partitions_assigned.connect
-async def announce_leadership(sender, assigned, **kwargs):
-    global _was_leader
-    leader = app.is_leader()
-    if leader and not _was_leader:
-        print(f"BENCH LEADER {time.time_ns()}")
-    _was_leader = leader
+report_leadership(app)

@@ -9,8 +9,6 @@
 //
 // latency_sink (agent) config:
 //   output: file to append one latency in nanoseconds per line to (default: the log)
-#include <time.h>
-
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
@@ -18,13 +16,11 @@
 #include <string>
 #include <string_view>
 
+#include "../bench_clock.h"
+
 namespace {
 
-std::int64_t monotonic_ns() {
-  timespec now{};
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<std::int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
-}
+using faust::bench::monotonic_ns;
 
 class LatencyProbe : public faust::sdk::Timer {
  public:
