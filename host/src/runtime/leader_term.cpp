@@ -180,7 +180,7 @@ std::optional<Status> LeaderTerm::run_unit(const std::string& unit, const std::f
     if (committed) {
       std::lock_guard lock(mutex_);
       ++snapshot_.committed;
-      spdlog::debug("committed leader transaction of {}: {} message(s)", unit, unit_sends_);
+      if (unit_sends_ > 0) spdlog::debug("committed leader transaction of {}: {} message(s)", unit, unit_sends_);
       return result;
     }
     if (committed.failure != TxnFailure::kAbortable) return handle_broken(unit, committed);
