@@ -27,17 +27,22 @@ inline std::string env_or_empty(const char* name) {
   return value == nullptr ? std::string() : std::string(value);
 }
 
-// Reads FAUST_TEST_BROKER=host:port out of a broker.env written by scripts/kafka-broker.sh.
-inline std::string broker_from_state_file(const std::string& path) {
+// The value of KEY=value in a broker.env written by scripts/kafka-broker.sh; empty if none.
+inline std::string state_file_value(const std::string& path, std::string_view key) {
   std::ifstream in(path);
-  constexpr std::string_view kKey = "FAUST_TEST_BROKER=";
+  const std::string prefix = std::string(key) + "=";
   std::string line;
   while (std::getline(in, line)) {
-    if (line.starts_with(kKey)) {
-      return line.substr(kKey.size());
+    if (line.starts_with(prefix)) {
+      return line.substr(prefix.size());
     }
   }
   return {};
+}
+
+// Reads FAUST_TEST_BROKER=host:port out of a broker.env written by scripts/kafka-broker.sh.
+inline std::string broker_from_state_file(const std::string& path) {
+  return state_file_value(path, "FAUST_TEST_BROKER");
 }
 
 }  // namespace detail

@@ -133,7 +133,13 @@ void LeaderElector::on_assigned(const GroupEvent& event) {
 
 // Leadership is given up at once, but announced only once the group's next assignment shows
 // whether it really moved: a rebalance that hands the partition back is not news.
-void LeaderElector::on_revoked(const GroupEvent& /*event*/) { term_.lost(); }
+// A member whose membership was lost (paused past the session timeout, cut off) rejoins as the
+// newest member: the group has elected another leader meanwhile, and the oldest client id would
+// otherwise take leadership back from it.
+void LeaderElector::on_revoked(const GroupEvent& event) {
+  term_.lost();
+  if (event.lost) step_down_requested_ = true;
+}
 
 void LeaderElector::on_term_established(std::int32_t generation) {
   {

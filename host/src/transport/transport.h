@@ -41,6 +41,9 @@ struct GroupEvent {
   std::vector<TopicPartition> partitions;
   std::int32_t generation = -1;
   std::string member_id;
+  // On revocation: the membership was lost (session timed out, evicted), not given up in a
+  // rebalance; the group may have moved on without this member meanwhile.
+  bool lost = false;
 };
 
 // Callbacks from GroupConsumer::poll, always on the polling thread.

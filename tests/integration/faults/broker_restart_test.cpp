@@ -2,17 +2,14 @@
 // under running workers. Every other test on this broker would notice, so this one runs alone
 // (CTest RUN_SERIAL, label "serial").
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "../broker_env.h"
+#include "../support/broker_control.h"
 #include "../support/http_get.h"
 #include "../support/worker_cluster.h"
 
@@ -22,39 +19,8 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-// The broker.env of the running test broker, found the way scripts/test.sh exports it
-// (FAUST_BROKER_STATE_FILE, or FAUST_BROKER_STATE/broker.env) or the source tree's default.
-std::filesystem::path broker_state_file() {
-  if (const std::string file = detail::env_or_empty("FAUST_BROKER_STATE_FILE"); !file.empty()) return file;
-  if (const std::string dir = detail::env_or_empty("FAUST_BROKER_STATE"); !dir.empty()) {
-    return std::filesystem::path(dir) / "broker.env";
-  }
-  return FAUST_DEFAULT_BROKER_STATE_FILE;
-}
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-struct Readiness {
-  int status = 0;  // 0: no answer
-  std::string reason;
-};
-
-Readiness readiness(std::uint16_t port) {
-  const auto reply = http_get(port, "/readyz");
-  if (!reply) return {};
-  const auto body = nlohmann::json::parse(reply->body, nullptr, false);
-  return {reply->status, body.is_discarded() ? std::string() : body.value("reason", "")};
-}
-
 TEST(BrokerRestart, WorkersRideOutABrokerRestartAndLoseNothingAcknowledged) {
-  const std::string broker = broker_address();
-  ASSERT_FALSE(broker.empty());
-  const auto state_file = broker_state_file();
-  ASSERT_EQ(detail::broker_from_state_file(state_file), broker)
-      << "cannot restart the test broker: " << state_file << " does not describe " << broker
-      << " (set FAUST_BROKER_STATE to the folder the broker was started with)";
+  ASSERT_EQ(why_broker_not_controllable(), "");
 
   WorkerCluster cluster("broker-restart");
   cluster.start_worker();
@@ -64,11 +30,9 @@ TEST(BrokerRestart, WorkersRideOutABrokerRestartAndLoseNothingAcknowledged) {
   for (std::size_t i = 0; i < cluster.size(); ++i)
     ASSERT_EQ(readiness(cluster.worker(i).web_port).status, 200);
 
-  // The script reads its state folder from the environment it inherits.
-  ASSERT_EQ(::setenv("FAUST_BROKER_STATE", state_file.parent_path().c_str(), 1), 0);
   const auto restart_log = std::filesystem::temp_directory_path() / (cluster.app_id() + "-restart.log");
   const auto restart_began = Clock::now();
-  WorkerProcess restart("/bin/bash", {FAUST_KAFKA_BROKER_SCRIPT, "restart"}, restart_log);
+  const auto restart = start_broker_restart(restart_log);
 
   // While the broker is away every worker stays alive and says why it is not ready.
   std::vector<std::optional<double>> unready_after(cluster.size());
@@ -87,12 +51,12 @@ TEST(BrokerRestart, WorkersRideOutABrokerRestartAndLoseNothingAcknowledged) {
       const auto livez = http_get(port, "/livez");
       if (!livez || livez->status != 200) ++livez_failures;
     }
-    restart_code = restart.wait_exit(0ms);
+    restart_code = restart->wait_exit(0ms);
     return restart_code.has_value();
   });
   const double restart_seconds = seconds_since(restart_began);
-  ASSERT_TRUE(restarted) << "the broker restart did not finish within 120 s:\n" << restart.log();
-  ASSERT_EQ(*restart_code, 0) << restart.log();
+  ASSERT_TRUE(restarted) << "the broker restart did not finish within 120 s:\n" << restart->log();
+  ASSERT_EQ(*restart_code, 0) << restart->log();
   EXPECT_EQ(livez_failures, 0);
 
   for (std::size_t i = 0; i < cluster.size(); ++i) {
@@ -119,16 +83,8 @@ TEST(BrokerRestart, WorkersRideOutABrokerRestartAndLoseNothingAcknowledged) {
   EXPECT_TRUE(eventually(60s, [&] { return cluster.acknowledged_greetings().size() >= after_restart + 3; }))
       << "no greetings after the restart";
   const double greeting_again_after = seconds_since(restart_began);
-  const bool all_printed = eventually(30s, [&] { return cluster.unprinted_greetings().empty(); });
-  const auto missing = cluster.unprinted_greetings();
-  EXPECT_TRUE(all_printed) << missing.size() << " acknowledged greeting(s) never printed, first: "
-                           << (missing.empty() ? "" : missing.front());
-  for (std::size_t i = 0; i < cluster.size(); ++i) {
-    EXPECT_TRUE(cluster.worker(i).process->running()) << "worker " << i << "\n"
-                                                      << cluster.worker(i).process->log();
-    EXPECT_EQ(cluster.worker(i).process->log().find("[critical]"), std::string::npos)
-        << cluster.worker(i).process->log();
-  }
+  expect_acknowledged_greetings_printed(cluster, 30s);
+  expect_workers_running_without_critical(cluster);
 
   std::cout << "[ report ] broker restart took " << restart_seconds
             << " s; /readyz 503 (broker unreachable) after";

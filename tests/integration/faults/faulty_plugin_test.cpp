@@ -42,13 +42,6 @@ ClusterManifest faulty_manifest(const std::string& on_error, int max_retries = 3
 
 std::string agent_topic(const WorkerCluster& cluster) { return cluster.app_id() + "-faulty"; }
 
-std::size_t count_lines(const WorkerProcess& process, const std::string& text) {
-  const auto lines = process.log_lines();
-  return static_cast<std::size_t>(std::count_if(lines.begin(), lines.end(), [&](const std::string& line) {
-    return line.find(text) != std::string::npos;
-  }));
-}
-
 bool log_has(const WorkerProcess& process, const std::string& text) {
   return process.log().find(text) != std::string::npos;
 }

@@ -8,6 +8,7 @@
 #include <regex>
 #include <stdexcept>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "../broker_env.h"
@@ -21,6 +22,7 @@ std::string unique_suffix() {
   return std::to_string(::getpid()) + "-" + std::to_string(device() % 1000000);
 }
 
+const std::string kTick = "[publish_greetings] PUBLISHING ON LEADER!";
 const std::string kSent = "[publish_greetings] sent greeting ";
 const std::string kPrinted = "[say] ";
 
@@ -68,7 +70,8 @@ std::size_t WorkerCluster::start_worker(const StartOptions& options) { return st
 std::size_t WorkerCluster::start_worker(const StartOptions& options, const std::filesystem::path& manifest) {
   const std::size_t index = workers_.size();
   const auto log = dir_ / ("worker-" + std::to_string(index) + ".log");
-  std::vector<std::string> args{"--manifest", manifest.string(), "--web-port", "0", "-l", "info"};
+  // debug: the host logs each committed leader transaction only at that level.
+  std::vector<std::string> args{"--manifest", manifest.string(), "--web-port", "0", "-l", "debug"};
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   Worker worker;
   worker.process = std::make_unique<WorkerProcess>(FAUST_HOST_BINARY, args, log);
@@ -101,23 +104,51 @@ CommandResult WorkerCluster::send(const std::string& agent, const std::string& v
   return run_faust_host({"send", agent, value, "--manifest", (manifest.empty() ? manifest_ : manifest).string()});
 }
 
+std::optional<bool> WorkerCluster::is_leader(std::size_t index) {
+  auto& worker = workers_.at(index);
+  if (worker.paused || !worker.process->running()) return std::nullopt;
+  const auto reply = http_get(worker.web_port, "/leader");
+  if (!reply || reply->status != 200) return std::nullopt;
+  const auto body = nlohmann::json::parse(reply->body, nullptr, false);
+  if (body.is_discarded()) return std::nullopt;
+  return body.value("is_leader", false);
+}
+
 std::vector<std::size_t> WorkerCluster::leaders() {
   std::vector<std::size_t> out;
   for (std::size_t i = 0; i < workers_.size(); ++i) {
-    if (workers_[i].paused || !workers_[i].process->running()) continue;
-    const auto reply = http_get(workers_[i].web_port, "/leader");
-    if (!reply || reply->status != 200) continue;
-    const auto body = nlohmann::json::parse(reply->body, nullptr, false);
-    if (!body.is_discarded() && body.value("is_leader", false)) out.push_back(i);
+    if (is_leader(i).value_or(false)) out.push_back(i);
   }
   return out;
 }
 
+std::vector<SentGreeting> WorkerCluster::sent_greetings(std::size_t index) const {
+  std::vector<SentGreeting> out;
+  for (const auto& line : workers_.at(index).process->log_lines()) {
+    const auto at = line.find(kSent);
+    if (at == std::string::npos) continue;
+    const auto logged = log_time(line).value_or(std::chrono::system_clock::time_point());
+    out.push_back(SentGreeting{line.substr(at + kSent.size()), logged});
+  }
+  return out;
+}
+
+// A tick queues its greeting in the tick's transaction ("sent greeting X"); the greeting counts
+// once the host logged that transaction committed, before the worker's next tick began.
 std::vector<std::string> WorkerCluster::acknowledged_greetings() const {
+  const std::string committed = committed_leader_transaction("publish_greetings");
   std::vector<std::string> out;
   for (const auto& worker : workers_) {
+    std::vector<std::string> queued;
     for (const auto& line : worker.process->log_lines()) {
-      if (const auto at = line.find(kSent); at != std::string::npos) out.push_back(line.substr(at + kSent.size()));
+      if (line.find(kTick) != std::string::npos) {
+        queued.clear();
+      } else if (const auto at = line.find(kSent); at != std::string::npos) {
+        queued.push_back(line.substr(at + kSent.size()));
+      } else if (line.find(committed) != std::string::npos) {
+        out.insert(out.end(), queued.begin(), queued.end());
+        queued.clear();
+      }
     }
   }
   return out;
@@ -148,6 +179,25 @@ std::vector<std::string> WorkerCluster::unprinted_greetings() const {
     if (printed.count(greeting) == 0) out.push_back(greeting);
   }
   return out;
+}
+
+void expect_acknowledged_greetings_printed(const WorkerCluster& cluster, std::chrono::milliseconds timeout) {
+  const bool all_printed = eventually(timeout, [&] { return cluster.unprinted_greetings().empty(); });
+  const auto missing = cluster.unprinted_greetings();
+  EXPECT_TRUE(all_printed) << missing.size() << " acknowledged greeting(s) never printed, first: "
+                           << (missing.empty() ? "" : missing.front());
+}
+
+void expect_workers_running_without_critical(const WorkerCluster& cluster) {
+  for (std::size_t i = 0; i < cluster.size(); ++i) {
+    WorkerProcess& process = *cluster.worker(i).process;
+    EXPECT_TRUE(process.running()) << "worker " << i << "\n" << process.log();
+    EXPECT_EQ(count_lines(process, "[critical]"), 0u) << "worker " << i << "\n" << process.log();
+  }
+}
+
+std::string committed_leader_transaction(const std::string& timer) {
+  return "committed leader transaction of timer '" + timer + "'";
 }
 
 std::optional<std::chrono::system_clock::time_point> log_time(const std::string& line) {

@@ -29,6 +29,12 @@ struct ClusterManifest {
   std::string sections;
 };
 
+// A greeting a worker's publish_greetings logged as sent: queued in its tick's transaction.
+struct SentGreeting {
+  std::string greeting;
+  std::chrono::system_clock::time_point logged;
+};
+
 // What a faust-host command that ran to its end printed (stdout and stderr) and returned.
 struct CommandResult {
   int exit_code = -1;  // -1: it did not end within its deadline (it was killed)
@@ -60,6 +66,7 @@ class WorkerCluster {
   // Same, with another manifest of the app (see write_manifest) instead of the cluster's own.
   std::size_t start_worker(const StartOptions& options, const std::filesystem::path& manifest);
   Worker& worker(std::size_t index) { return workers_.at(index); }
+  const Worker& worker(std::size_t index) const { return workers_.at(index); }
   std::size_t size() const { return workers_.size(); }
   const ClusterSettings& settings() const { return settings_; }
   const std::string& app_id() const { return app_id_; }
@@ -74,9 +81,15 @@ class WorkerCluster {
   // `faust-host send AGENT VALUE --manifest M` with the cluster's manifest unless `manifest` is given.
   CommandResult send(const std::string& agent, const std::string& value, const std::filesystem::path& manifest = {});
 
+  // What a running, unpaused worker's /leader says of is_leader; nullopt without an answer.
+  std::optional<bool> is_leader(std::size_t index);
   // Indexes of running workers whose /leader says they lead.
   std::vector<std::size_t> leaders();
-  // Greetings each worker's publish_greetings reported as acknowledged, in order.
+  // The greetings a worker's publish_greetings logged as sent, in order.
+  std::vector<SentGreeting> sent_greetings(std::size_t index) const;
+  // Greetings whose leader transaction committed, worker by worker, in order: a greeting the
+  // worker logged as sent, followed in its log by committed_leader_transaction("publish_greetings")
+  // before its next tick began (PUBLISHING ON LEADER!).
   std::vector<std::string> acknowledged_greetings() const;
   // How many times each greeting was printed by the say agent, over all workers.
   std::map<std::string, int> printed_greetings() const;
@@ -94,6 +107,15 @@ class WorkerCluster {
   int commands_run_ = 0;
 };
 
+// Waits until every acknowledged greeting has been printed; if some never is, a test failure
+// that says how many and names the first.
+void expect_acknowledged_greetings_printed(const WorkerCluster& cluster, std::chrono::milliseconds timeout);
+// Every worker of `cluster` still runs and has logged nothing critical (test failures otherwise).
+void expect_workers_running_without_critical(const WorkerCluster& cluster);
+
+// What the host logs (at debug level) once an on_leader tick's transaction committed, followed
+// by ": N message(s)".
+std::string committed_leader_transaction(const std::string& timer);
 // The time a log line was written, from its "[YYYY-MM-DD HH:MM:SS,mmm]" prefix.
 std::optional<std::chrono::system_clock::time_point> log_time(const std::string& line);
 // The first line of `process`'s log containing `text` written at or after `after`.

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -67,6 +68,13 @@ std::vector<std::string> WorkerProcess::log_lines() const {
   std::istringstream in(log());
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
+}
+
+std::size_t count_lines(const WorkerProcess& process, const std::string& text) {
+  const auto lines = process.log_lines();
+  return static_cast<std::size_t>(std::count_if(lines.begin(), lines.end(), [&](const std::string& line) {
+    return line.find(text) != std::string::npos;
+  }));
 }
 
 bool WorkerProcess::wait_for_log(const std::string& text, std::chrono::milliseconds timeout) const {

@@ -36,14 +36,22 @@ class WorkerProcess {
   std::filesystem::path log_file_;
 };
 
-// Waits until `condition` holds, checking every 50 ms; false at the deadline.
+// How many lines of `process`'s log contain `text`.
+std::size_t count_lines(const WorkerProcess& process, const std::string& text);
+
+// Waits until `condition` holds, checking every `period` (50 ms unless given); false at the
+// deadline.
 template <typename Condition>
-bool eventually(std::chrono::milliseconds timeout, Condition condition) {
+bool eventually(std::chrono::milliseconds timeout, Condition condition,
+                std::chrono::milliseconds period = std::chrono::milliseconds(50)) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     if (condition()) return true;
     if (std::chrono::steady_clock::now() >= deadline) return false;
-    struct timespec pause {0, 50'000'000};
+    const auto nanos = std::chrono::nanoseconds(period).count();
+    struct timespec pause {
+      static_cast<time_t>(nanos / 1'000'000'000), static_cast<long>(nanos % 1'000'000'000)
+    };
     nanosleep(&pause, nullptr);
   }
 }

@@ -111,7 +111,9 @@ void KafkaGroupConsumer::rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka:
     consumer->resume(partitions);
     listener_.on_assigned(make_event(partitions));
   } else {
-    listener_.on_revoked(make_event(partitions));
+    GroupEvent event = make_event(partitions);
+    event.lost = consumer->assignment_lost();
+    listener_.on_revoked(event);
     consumer->unassign();
   }
 }

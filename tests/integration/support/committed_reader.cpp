@@ -1,0 +1,68 @@
+#include "committed_reader.h"
+
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafkacpp.h>
+
+#include <map>
+#include <vector>
+
+#include "../broker_env.h"
+
+namespace faust::testing {
+
+CommittedReader::CommittedReader(const std::string& broker, const std::string& topic, std::int32_t partition)
+    : topic_(topic), partition_(partition) {
+  const std::map<std::string, std::string> settings{
+      {"bootstrap.servers", broker},
+      // Required by the KafkaConsumer API; the reader is assigned its partition, it joins no group.
+      {"group.id", unique_name("it-committed-reader")},
+      {"enable.auto.commit", "false"},
+      // Also makes the broker answer "latest offset" with the last stable offset.
+      {"isolation.level", "read_committed"},
+  };
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  std::string error;
+  for (const auto& [key, value] : settings) {
+    if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
+      ADD_FAILURE() << key << "=" << value << ": " << error;
+    }
+  }
+  consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
+  if (!consumer_) {
+    ADD_FAILURE() << "cannot create a read_committed consumer: " << error;
+    return;
+  }
+  std::unique_ptr<RdKafka::TopicPartition> start(
+      RdKafka::TopicPartition::create(topic, partition, RdKafka::Topic::OFFSET_BEGINNING));
+  const std::vector<RdKafka::TopicPartition*> assignment{start.get()};
+  if (const auto code = consumer_->assign(assignment); code != RdKafka::ERR_NO_ERROR) {
+    ADD_FAILURE() << "cannot assign " << topic << " [" << partition << "]: " << RdKafka::err2str(code);
+  }
+}
+
+CommittedReader::~CommittedReader() {
+  if (consumer_) consumer_->close();
+}
+
+std::optional<CommittedReader::Record> CommittedReader::next(std::chrono::milliseconds timeout) {
+  if (!consumer_) return std::nullopt;
+  const std::unique_ptr<RdKafka::Message> message(consumer_->consume(static_cast<int>(timeout.count())));
+  if (message->err() == RdKafka::ERR__TIMED_OUT) return std::nullopt;
+  if (message->err() != RdKafka::ERR_NO_ERROR) {
+    ADD_FAILURE() << "read_committed consumer: " << message->errstr();
+    return std::nullopt;
+  }
+  return Record{message->offset(), std::string(static_cast<const char*>(message->payload()), message->len())};
+}
+
+std::optional<std::int64_t> CommittedReader::last_stable_offset(std::chrono::milliseconds timeout) {
+  if (!consumer_) return std::nullopt;
+  std::int64_t low = 0;
+  std::int64_t high = 0;
+  const auto code =
+      consumer_->query_watermark_offsets(topic_, partition_, &low, &high, static_cast<int>(timeout.count()));
+  if (code != RdKafka::ERR_NO_ERROR) return std::nullopt;
+  return high;
+}
+
+}  // namespace faust::testing

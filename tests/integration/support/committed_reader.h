@@ -1,0 +1,42 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace RdKafka {
+class KafkaConsumer;
+}
+
+namespace faust::testing {
+
+// Reads one partition of a topic from its beginning as the agents read it: read_committed, so
+// it gets the messages of committed transactions only. Not in a consumer group; commits nothing.
+class CommittedReader {
+ public:
+  struct Record {
+    std::int64_t offset = 0;
+    std::string value;
+  };
+
+  // Fails the test (ADD_FAILURE) when the consumer cannot be created.
+  CommittedReader(const std::string& broker, const std::string& topic, std::int32_t partition = 0);
+  ~CommittedReader();
+  CommittedReader(const CommittedReader&) = delete;
+  CommittedReader& operator=(const CommittedReader&) = delete;
+
+  // The next message, in offset order; nullopt when none came within `timeout`.
+  std::optional<Record> next(std::chrono::milliseconds timeout);
+  // The partition's last stable offset, asked of the broker now: every message below it that a
+  // read_committed reader will ever get is readable at this moment, and nothing above it is.
+  std::optional<std::int64_t> last_stable_offset(std::chrono::milliseconds timeout);
+
+ private:
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::string topic_;
+  std::int32_t partition_;
+};
+
+}  // namespace faust::testing
