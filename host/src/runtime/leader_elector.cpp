@@ -38,9 +38,19 @@ LeaderElector::~LeaderElector() { stop(); }
 // that joins (even one started earlier but slow to reach the group) never takes leadership from
 // a live leader.
 Status LeaderElector::join() {
-  auto members = transport_.group_client_ids(options_.group_id, std::chrono::seconds(5));
-  if (!members) spdlog::warn("{}; joining without it", members.error().message);
-  options_.client_id = time_ordered_client_id(app_id_, members ? *members : std::vector<std::string>{});
+  std::vector<std::string> members;
+  // With the broker down there is nobody to ask, and librdkafka 2.0.2 aborts the process
+  // (rd_kafka_enq_once assertion) when a DescribeConsumerGroups request times out that way. A
+  // client id of now sorts after every member that joined before anyway.
+  if (transport_.broker_state() != BrokerState::kDown) {
+    auto described = transport_.group_client_ids(options_.group_id, std::chrono::seconds(5));
+    if (described) {
+      members = std::move(described).value();
+    } else {
+      spdlog::warn("{}; joining without it", described.error().message);
+    }
+  }
+  options_.client_id = time_ordered_client_id(app_id_, members);
   auto consumer = transport_.join_group(options_, *this);
   if (!consumer) return consumer.error();
   consumer_ = std::move(consumer).value();
