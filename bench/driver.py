@@ -1127,7 +1127,7 @@ def draw_chart(chart: dict, path: Path) -> None:
     from matplotlib.ticker import FormatStrFormatter
 
     colors = {"faust-host": "#2b6cb0", "faust": "#dd6b20", "bare": "#718096"}
-    labels = {"faust-host": "faust-host", "faust": "Python Faust", "bare": "bare librdkafka"}
+    system_names = {"faust-host": "faust-host", "faust": "Python Faust", "bare": "bare librdkafka"}
     fig, axes = plt.subplots(3, 2, figsize=(12, 12.5))
     fig.suptitle("faust-host vs Python Faust (faust-streaming) vs bare librdkafka — medians")
 
@@ -1149,7 +1149,7 @@ def draw_chart(chart: dict, path: Path) -> None:
                     color=[colors[n] for n in names], alpha=0.6)
         b2 = ax.bar([i + 0.2 for i in x], [values[n][1] for n in names], 0.4, label="p99",
                     color=[colors[n] for n in names])
-        ax.set_xticks(list(x), [labels[n] for n in names])
+        ax.set_xticks(list(x), [system_names[n] for n in names])
         ax.set_yscale("log")
         ax.set_ylabel("ms (log)")
         ax.set_title(title)
@@ -1199,7 +1199,7 @@ def draw_chart(chart: dict, path: Path) -> None:
     if "dispatch" in chart:
         names = list(chart["dispatch"])
         values = [chart["dispatch"][n] for n in names]
-        bars = ax.bar([labels[n] for n in names], values, color=[colors[n] for n in names])
+        bars = ax.bar([system_names[n] for n in names], values, color=[colors[n] for n in names])
         ax.set_yscale("log")
         ax.set_ylabel("messages / s (log)")
         ax.set_title("6. Leader dispatch: one tick's messages, start → all committed")
