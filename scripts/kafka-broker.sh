@@ -1,15 +1,29 @@
 #!/usr/bin/env bash
-# A single-node Apache Kafka broker (KRaft) for tests, benchmarks and the demo.
+# A single-node Apache Kafka broker (KRaft) for tests, benchmarks and the demo, or a 3-node
+# cluster on this one machine for the tests that stop a broker of several.
 #
 #   scripts/kafka-broker.sh fetch    resolve the broker jars into the cache (Maven)
 #   scripts/kafka-broker.sh start    start a broker on 127.0.0.1 and a free port; prints
 #                                    FAUST_TEST_BROKER=127.0.0.1:PORT
-#   scripts/kafka-broker.sh stop     stop it and delete its data
-#   scripts/kafka-broker.sh status   say whether it runs and answers (exit 0) or not (exit 3)
+#   scripts/kafka-broker.sh stop     stop it (or every node of the cluster) and delete its data
+#   scripts/kafka-broker.sh status   say whether it runs and answers (exit 0) or not (exit 3);
+#                                    a cluster: every node
+#   scripts/kafka-broker.sh restart  stop the single broker and start it again (same data, port)
+#
+#   scripts/kafka-broker.sh start-cluster  start 3 nodes (node.id 1-3, each controller and
+#                                    broker) on 127.0.0.1 and free ports, one data dir each;
+#                                    internal topics replicated 3 with min ISR 2, and so are
+#                                    new topics by default (create yours with replication 3:
+#                                    with min ISR 2 a topic of 1 replica takes no acks=all write);
+#                                    prints FAUST_TEST_BROKER=HOST:PORT,HOST:PORT,HOST:PORT
+#   scripts/kafka-broker.sh stop-node N    stop node N of the cluster (SIGTERM), keep its data
+#   scripts/kafka-broker.sh start-node N   start node N again with its data and port; returns
+#                                    once it answers and the cluster lists it as a broker again
 #
 # Environment:
 #   KAFKA_VERSION            Kafka version to run (default below; 3.9.2 also works)
-#   FAUST_BROKER_STATE       folder for broker.env and broker.log (default <repo>/build/kafka)
+#   FAUST_BROKER_STATE       folder for broker.env and broker.log, a cluster's broker-N.log
+#                            (default <repo>/build/kafka)
 #   FAUST_BROKER_START_TIMEOUT  seconds to wait for the broker to answer (default 60)
 #   FAUST_BROKER_STOP_TIMEOUT   seconds to wait for a clean stop before SIGKILL (default 30)
 #   FAUST_KAFKA_CACHE        jar folder (default ${XDG_CACHE_HOME:-$HOME/.cache}/faust-host/kafka-<version>)
@@ -34,6 +48,9 @@ readonly STATE_DIR="${FAUST_BROKER_STATE:-${FAUST_REPO_ROOT}/build/kafka}"
 readonly STATE_FILE="${STATE_DIR}/broker.env"
 readonly START_TIMEOUT="${FAUST_BROKER_START_TIMEOUT:-60}"
 readonly STOP_TIMEOUT="${FAUST_BROKER_STOP_TIMEOUT:-30}"
+# The nodes of `start-cluster`: three, so that one can stop while two keep a KRaft quorum and
+# every replicated partition keeps its min ISR of 2.
+readonly CLUSTER_NODES=3
 # Written last by fetch: its presence means every jar is in place.
 readonly CACHE_MARKER="${KAFKA_CACHE}/.complete"
 
@@ -127,12 +144,13 @@ cmd_fetch() {
   faust_log "cached $(find "${KAFKA_CACHE}" -name '*.jar' | wc -l) jars"
 }
 
-# Prints two distinct free TCP ports on 127.0.0.1. Both sockets stay open until both are chosen.
+# Prints COUNT (default 2) distinct free TCP ports on 127.0.0.1. All sockets stay open until all
+# are chosen.
 free_ports() {
-  python3 - <<'EOF'
-import socket
+  python3 - "${1:-2}" <<'EOF'
+import socket, sys
 sockets = []
-for _ in range(2):
+for _ in range(int(sys.argv[1])):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     sockets.append(s)
@@ -153,12 +171,16 @@ while True:
 EOF
 }
 
+# A combined controller+broker node. Without the last four arguments (node id, the quorum's
+# voters, replication factor, min ISR): the single broker, node 1, its own only voter, every
+# replication factor and min ISR 1.
 write_server_properties() {
   local file="$1" data_dir="$2" broker_port="$3" controller_port="$4"
+  local node_id="${5:-1}" voters="${6:-1@127.0.0.1:${controller_port}}" replication="${7:-1}" min_isr="${8:-1}"
   cat >"${file}" <<EOF
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:${controller_port}
+node.id=${node_id}
+controller.quorum.voters=${voters}
 listeners=PLAINTEXT://127.0.0.1:${broker_port},CONTROLLER://127.0.0.1:${controller_port}
 advertised.listeners=PLAINTEXT://127.0.0.1:${broker_port}
 controller.listener.names=CONTROLLER
@@ -166,15 +188,15 @@ inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs=${data_dir}/logs
 num.partitions=1
-default.replication.factor=1
-min.insync.replicas=1
-offsets.topic.replication.factor=1
+default.replication.factor=${replication}
+min.insync.replicas=${min_isr}
+offsets.topic.replication.factor=${replication}
 offsets.topic.num.partitions=4
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor=${replication}
+transaction.state.log.min.isr=${min_isr}
 transaction.state.log.num.partitions=4
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+share.coordinator.state.topic.replication.factor=${replication}
+share.coordinator.state.topic.min.isr=${min_isr}
 group.initial.rebalance.delay.ms=0
 group.min.session.timeout.ms=1000
 num.network.threads=2
@@ -208,17 +230,56 @@ logger.state.level = warn
 EOF
 }
 
+# What read_state finds. A single broker has FAUST_BROKER_PID; a cluster has FAUST_BROKER_NODES and
+# per node FAUST_BROKER_NODE_<N>_ADDRESS and FAUST_BROKER_NODE_<N>_PID (empty while stopped), its
+# data in FAUST_BROKER_DATA_DIR/node-<N> and its log in the state folder (broker-<N>.log).
+FAUST_BROKER_NODES=""
+NODE_PIDS=()
+NODE_ADDRESSES=()
+
 read_state() {
   [[ -f "${STATE_FILE}" ]] || return 1
-  FAUST_TEST_BROKER="" FAUST_BROKER_PID="" FAUST_BROKER_DATA_DIR="" FAUST_BROKER_LOG=""
+  FAUST_TEST_BROKER="" FAUST_BROKER_PID="" FAUST_BROKER_DATA_DIR="" FAUST_BROKER_LOG="" FAUST_BROKER_NODES=""
+  NODE_PIDS=()
+  NODE_ADDRESSES=()
   local key value
   while IFS='=' read -r key value; do
     case "${key}" in
-      FAUST_TEST_BROKER | FAUST_BROKER_PID | FAUST_BROKER_DATA_DIR | FAUST_BROKER_LOG | FAUST_BROKER_KAFKA_VERSION)
+      FAUST_TEST_BROKER | FAUST_BROKER_PID | FAUST_BROKER_DATA_DIR | FAUST_BROKER_LOG | FAUST_BROKER_KAFKA_VERSION | FAUST_BROKER_NODES)
         printf -v "${key}" '%s' "${value}"
         ;;
+      # The node number is the one digit after "FAUST_BROKER_NODE_".
+      FAUST_BROKER_NODE_[1-9]_PID) NODE_PIDS[${key:18:1}]="${value}" ;;
+      FAUST_BROKER_NODE_[1-9]_ADDRESS) NODE_ADDRESSES[${key:18:1}]="${value}" ;;
     esac
   done <"${STATE_FILE}"
+}
+
+is_cluster_state() {
+  [[ -n "${FAUST_BROKER_NODES}" ]]
+}
+
+node_dir() {
+  printf '%s/node-%s\n' "${FAUST_BROKER_DATA_DIR}" "$1"
+}
+
+node_log() {
+  printf '%s/broker-%s.log\n' "${STATE_DIR}" "$1"
+}
+
+# Writes the state of a cluster from FAUST_TEST_BROKER, FAUST_BROKER_DATA_DIR,
+# FAUST_BROKER_KAFKA_VERSION, FAUST_BROKER_NODES, NODE_ADDRESSES and NODE_PIDS, in one rename
+# (tests read it while the script runs).
+write_cluster_state() {
+  local n
+  {
+    printf '%s\n' "FAUST_TEST_BROKER=${FAUST_TEST_BROKER}" "FAUST_BROKER_DATA_DIR=${FAUST_BROKER_DATA_DIR}" \
+      "FAUST_BROKER_KAFKA_VERSION=${FAUST_BROKER_KAFKA_VERSION}" "FAUST_BROKER_NODES=${FAUST_BROKER_NODES}"
+    for ((n = 1; n <= FAUST_BROKER_NODES; n++)); do
+      printf '%s\n' "FAUST_BROKER_NODE_${n}_ADDRESS=${NODE_ADDRESSES[n]}" "FAUST_BROKER_NODE_${n}_PID=${NODE_PIDS[n]:-}"
+    done
+  } >"${STATE_FILE}.new"
+  mv "${STATE_FILE}.new" "${STATE_FILE}"
 }
 
 # Whether the process id is our broker JVM, not some process that reused the id.
@@ -228,8 +289,24 @@ is_broker_process() {
   tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka '
 }
 
+# The broker processes of the state read last that still run: the single broker, or the nodes.
+running_broker_pids() {
+  local pid
+  for pid in "${FAUST_BROKER_PID}" "${NODE_PIDS[@]}"; do
+    if [[ -n "${pid}" ]] && is_broker_process "${pid}"; then
+      printf '%s\n' "${pid}"
+    fi
+  done
+}
+
 broker_answers() {
   kcat -L -b "$1" -m 5 >/dev/null 2>&1
+}
+
+# The node ids of the brokers the cluster behind an address lists (registered and not fenced),
+# one a line; nothing without an answer.
+listed_broker_ids() {
+  kcat -L -b "$1" -m 5 2>/dev/null | sed -n 's/^  broker \([0-9]*\) at .*/\1/p'
 }
 
 # Whether our broker has bound its port, by its own log line. Checked before asking kcat:
@@ -240,41 +317,99 @@ broker_bound() {
   grep -qF "Awaiting socket connections on 127.0.0.1:${port}." "${log_file}"
 }
 
-kill_and_reap() {
-  local pid="$1"
-  kill -TERM "${pid}" 2>/dev/null || true
-  local deadline=$((SECONDS + STOP_TIMEOUT))
-  while faust_pid_alive "${pid}" && ((SECONDS < deadline)); do
-    sleep 0.2
-  done
-  if faust_pid_alive "${pid}"; then
-    faust_log "broker pid ${pid} did not stop within ${STOP_TIMEOUT}s; sending SIGKILL"
-    kill -KILL "${pid}" 2>/dev/null || true
-    while faust_pid_alive "${pid}"; do sleep 0.1; done
-  fi
+# Whether the broker that logs to log_file has bound `address` and answers there; only its log
+# lines from byte log_offset on count (those of its current run). grep without -q: an early exit
+# would fail the pipeline with tail's SIGPIPE under pipefail.
+node_up() {
+  local log_file="$1" log_offset="$2" address="$3"
+  tail -c "+${log_offset}" "${log_file}" | grep -F "Awaiting socket connections on ${address}." >/dev/null &&
+    broker_answers "${address}"
 }
 
-cmd_start() {
+# Stops broker processes: SIGTERM to all at once (the nodes of a cluster shut down together),
+# SIGKILL to any still running after STOP_TIMEOUT.
+kill_and_reap() {
+  local pid
+  for pid in "$@"; do
+    kill -TERM "${pid}" 2>/dev/null || true
+  done
+  local deadline=$((SECONDS + STOP_TIMEOUT))
+  for pid in "$@"; do
+    while faust_pid_alive "${pid}" && ((SECONDS < deadline)); do
+      sleep 0.2
+    done
+  done
+  for pid in "$@"; do
+    if faust_pid_alive "${pid}"; then
+      faust_log "broker pid ${pid} did not stop within ${STOP_TIMEOUT}s; sending SIGKILL"
+      kill -KILL "${pid}" 2>/dev/null || true
+      while faust_pid_alive "${pid}"; do sleep 0.1; done
+    fi
+  done
+}
+
+# Sets JAVA_CMD to the JVM command (up to the main class) for the configs in data_dir.
+broker_java_command() {
+  local data_dir="$1"
+  local -a heap_opts jvm_opts
+  read -r -a heap_opts <<<"${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+  # Serial GC and no JIT tiers beyond C1 start the JVM in about half the time; the broker of a
+  # test run moves little data, so it does not miss the C2 compiler.
+  read -r -a jvm_opts <<<"${KAFKA_JVM_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto -Djava.awt.headless=true}"
+  JAVA_CMD=(java "${heap_opts[@]}" "${jvm_opts[@]}"
+    "-Dlog4j.configuration=file:${data_dir}/log4j.properties"
+    "-Dlog4j2.configurationFile=${data_dir}/log4j2.properties"
+    "-Dkafka.logs.dir=${data_dir}"
+    -cp "${KAFKA_CACHE}/*")
+}
+
+# Formats the KRaft storage of data_dir/server.properties (output appended to log_file).
+format_storage() {
+  local data_dir="$1" cluster_id="$2" log_file="$3"
+  broker_java_command "${data_dir}"
+  "${JAVA_CMD[@]}" kafka.tools.StorageTool format -t "${cluster_id}" \
+    -c "${data_dir}/server.properties" >>"${log_file}" 2>&1
+}
+
+# Starts the broker of data_dir/server.properties in the background, its output appended to
+# log_file; sets SPAWNED_PID.
+spawn_broker() {
+  local data_dir="$1" log_file="$2"
+  broker_java_command "${data_dir}"
+  # setsid: the broker must not get the terminal's Ctrl-C meant for a test run; whoever
+  # started it stops it through this script (scripts/test.sh does so in an EXIT trap).
+  setsid "${JAVA_CMD[@]}" kafka.Kafka "${data_dir}/server.properties" >>"${log_file}" 2>&1 </dev/null &
+  SPAWNED_PID=$!
+}
+
+# Checks what a start needs, refuses while a broker of the state folder runs, and fetches the jars.
+prepare_start() {
   command -v java >/dev/null || faust_die "java not found: run scripts/setup.sh"
   command -v kcat >/dev/null || faust_die "kcat not found: run scripts/setup.sh"
   if read_state; then
-    if is_broker_process "${FAUST_BROKER_PID}"; then
-      faust_die "a broker already runs (pid ${FAUST_BROKER_PID}, ${FAUST_TEST_BROKER}); stop it first: $0 stop"
+    local -a running
+    mapfile -t running < <(running_broker_pids)
+    if ((${#running[@]} > 0)); then
+      faust_die "a broker already runs (pid ${running[*]}, ${FAUST_TEST_BROKER}); stop it first: $0 stop"
     fi
     faust_log "removing stale state of a broker that no longer runs"
     cleanup_state
   fi
   cmd_fetch
   mkdir -p "${STATE_DIR}"
-  # The free ports are chosen before the JVM binds them, so another program may take one in
-  # between; that start is retried on new ports.
-  local attempt status
+}
+
+# Runs a launcher (launch_broker, launch_cluster) until it did not fail for a taken port.
+# The free ports are chosen before the JVM binds them, so another program may take one in
+# between; that start is retried on new ports.
+launch_with_port_retries() {
+  local launcher="$1" attempt status
   for attempt in 1 2 3; do
     # A subshell with its own set -e: under `||` a function would run without it.
     set +e
     (
       set -e
-      launch_broker
+      "${launcher}"
     )
     status=$?
     set -e
@@ -282,6 +417,16 @@ cmd_start() {
     faust_log "a chosen port was taken meanwhile (attempt ${attempt}); retrying on new ports"
   done
   faust_die "could not start Kafka ${KAFKA_VERSION}: ports kept being taken"
+}
+
+cmd_start() {
+  prepare_start
+  launch_with_port_retries launch_broker
+}
+
+cmd_start_cluster() {
+  prepare_start
+  launch_with_port_retries launch_cluster
 }
 
 # Starts the broker once. Returns 0 when it answers and 2 when a port was taken (worth a
@@ -295,30 +440,15 @@ launch_broker() {
   write_server_properties "${data_dir}/server.properties" "${data_dir}" "${broker_port}" "${controller_port}"
   write_logging_config "${data_dir}"
 
-  local -a heap_opts jvm_opts
-  read -r -a heap_opts <<<"${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
-  # Serial GC and no JIT tiers beyond C1 start the JVM in about half the time; the broker of a
-  # test run moves little data, so it does not miss the C2 compiler.
-  read -r -a jvm_opts <<<"${KAFKA_JVM_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto -Djava.awt.headless=true}"
-  local -a java_cmd=(java "${heap_opts[@]}" "${jvm_opts[@]}"
-    "-Dlog4j.configuration=file:${data_dir}/log4j.properties"
-    "-Dlog4j2.configurationFile=${data_dir}/log4j2.properties"
-    "-Dkafka.logs.dir=${data_dir}"
-    -cp "${KAFKA_CACHE}/*")
-
   : >"${log_file}"
-  if ! "${java_cmd[@]}" kafka.tools.StorageTool format -t "$(new_cluster_id)" \
-    -c "${data_dir}/server.properties" >>"${log_file}" 2>&1; then
+  if ! format_storage "${data_dir}" "$(new_cluster_id)" "${log_file}"; then
     tail -n 30 "${log_file}" >&2
     rm -rf "${data_dir}"
     faust_die "formatting the KRaft storage failed (log: ${log_file})"
   fi
 
-  # setsid: the broker must not get the terminal's Ctrl-C meant for a test run; whoever
-  # started it stops it through this script (scripts/test.sh does so in an EXIT trap).
-  setsid "${java_cmd[@]}" kafka.Kafka "${data_dir}/server.properties" \
-    >>"${log_file}" 2>&1 </dev/null &
-  local pid=$!
+  spawn_broker "${data_dir}" "${log_file}"
+  local pid="${SPAWNED_PID}"
 
   cat >"${STATE_FILE}" <<EOF
 FAUST_TEST_BROKER=${address}
@@ -355,6 +485,99 @@ EOF
   echo "FAUST_TEST_BROKER=${address}"
 }
 
+# Whether every node of the cluster being launched answers and the cluster lists them all.
+cluster_up() {
+  local n
+  for ((n = 1; n <= FAUST_BROKER_NODES; n++)); do
+    node_up "$(node_log "${n}")" 1 "${NODE_ADDRESSES[n]}" || return 1
+  done
+  [[ "$(listed_broker_ids "${NODE_ADDRESSES[1]}" | wc -l)" -eq "${FAUST_BROKER_NODES}" ]]
+}
+
+# Starts the cluster once (every node formatted, started and listed by the cluster). Returns 0
+# when it answers and 2 when a port was taken (worth a retry); exits non-zero on any other failure.
+launch_cluster() {
+  FAUST_BROKER_DATA_DIR="$(mktemp -d "${TMPDIR:-/tmp}/faust-kafka-cluster.XXXXXX")"
+  FAUST_BROKER_NODES="${CLUSTER_NODES}"
+  FAUST_BROKER_KAFKA_VERSION="${KAFKA_VERSION}"
+  # Node n listens for clients on ports[2n-2] and for its controller peers on ports[2n-1].
+  local -a ports
+  read -r -a ports < <(free_ports $((2 * CLUSTER_NODES)))
+  local n voters=""
+  FAUST_TEST_BROKER=""
+  for ((n = 1; n <= CLUSTER_NODES; n++)); do
+    voters+="${voters:+,}${n}@127.0.0.1:${ports[2 * n - 1]}"
+    NODE_ADDRESSES[n]="127.0.0.1:${ports[2 * n - 2]}"
+    FAUST_TEST_BROKER+="${FAUST_TEST_BROKER:+,}${NODE_ADDRESSES[n]}"
+  done
+
+  local cluster_id dir
+  local -a formats=()
+  cluster_id="$(new_cluster_id)"
+  for ((n = 1; n <= CLUSTER_NODES; n++)); do
+    dir="$(node_dir "${n}")"
+    mkdir -p "${dir}"
+    write_server_properties "${dir}/server.properties" "${dir}" "${ports[2 * n - 2]}" "${ports[2 * n - 1]}" \
+      "${n}" "${voters}" 3 2
+    # Heartbeats to the quorum every 0.5 s instead of 2 s: a node that starts again is
+    # acknowledged as caught up, and unfenced, a few seconds sooner.
+    echo "broker.heartbeat.interval.ms=500" >>"${dir}/server.properties"
+    write_logging_config "${dir}"
+    : >"$(node_log "${n}")"
+    # Each format is a JVM start of its own: they run at once.
+    format_storage "${dir}" "${cluster_id}" "$(node_log "${n}")" &
+    formats[n]=$!
+  done
+  local failed=""
+  for ((n = 1; n <= CLUSTER_NODES; n++)); do
+    wait "${formats[n]}" || failed+="${failed:+ }${n}"
+  done
+  if [[ -n "${failed}" ]]; then
+    for n in ${failed}; do
+      tail -n 30 "$(node_log "${n}")" >&2
+    done
+    rm -rf "${FAUST_BROKER_DATA_DIR}"
+    faust_die "formatting the KRaft storage of node(s) ${failed} failed (logs: ${STATE_DIR}/broker-N.log)"
+  fi
+
+  for ((n = 1; n <= CLUSTER_NODES; n++)); do
+    spawn_broker "$(node_dir "${n}")" "$(node_log "${n}")"
+    NODE_PIDS[n]="${SPAWNED_PID}"
+  done
+  write_cluster_state
+
+  local deadline=$((SECONDS + START_TIMEOUT)) reason=""
+  until cluster_up; do
+    for ((n = 1; n <= CLUSTER_NODES; n++)); do
+      faust_pid_alive "${NODE_PIDS[n]}" || reason="node ${n} exited"
+    done
+    if [[ -z "${reason}" ]] && ((SECONDS >= deadline)); then
+      reason="the nodes did not all answer and register within ${START_TIMEOUT}s"
+    fi
+    if [[ -n "${reason}" ]]; then
+      kill_and_reap "${NODE_PIDS[@]}"
+      cleanup_state
+      local logs=()
+      for ((n = 1; n <= CLUSTER_NODES; n++)); do
+        logs+=("$(node_log "${n}")")
+      done
+      if grep -q 'Address already in use' "${logs[@]}"; then
+        return 2
+      fi
+      for ((n = 1; n <= CLUSTER_NODES; n++)); do
+        printf '%s\n' "----- last 15 lines of ${logs[n - 1]} -----" >&2
+        tail -n 15 "${logs[n - 1]}" >&2
+      done
+      printf '%s\n' "-----" >&2
+      faust_die "a Kafka ${KAFKA_VERSION} cluster on ${FAUST_TEST_BROKER}: ${reason}"
+    fi
+    sleep 0.2
+  done
+  faust_log "Kafka ${KAFKA_VERSION} cluster runs on ${FAUST_TEST_BROKER} (node pids ${NODE_PIDS[*]}," \
+    "logs ${STATE_DIR}/broker-N.log)"
+  echo "FAUST_TEST_BROKER=${FAUST_TEST_BROKER}"
+}
+
 # Removes the data dir and the state file (keeps the log for a look after the run).
 cleanup_state() {
   if [[ -n "${FAUST_BROKER_DATA_DIR:-}" && -d "${FAUST_BROKER_DATA_DIR}" ]]; then
@@ -368,9 +591,17 @@ cmd_stop() {
     faust_log "no broker state at ${STATE_FILE}; nothing to stop"
     return 0
   fi
-  if is_broker_process "${FAUST_BROKER_PID}"; then
-    kill_and_reap "${FAUST_BROKER_PID}"
-    faust_log "stopped the broker on ${FAUST_TEST_BROKER} (pid ${FAUST_BROKER_PID})"
+  local -a running
+  mapfile -t running < <(running_broker_pids)
+  if ((${#running[@]} > 0)); then
+    kill_and_reap "${running[@]}"
+    if is_cluster_state; then
+      faust_log "stopped the cluster on ${FAUST_TEST_BROKER} (node pids ${running[*]})"
+    else
+      faust_log "stopped the broker on ${FAUST_TEST_BROKER} (pid ${running[*]})"
+    fi
+  elif is_cluster_state; then
+    faust_log "no node of the cluster on ${FAUST_TEST_BROKER} was running"
   else
     faust_log "broker pid ${FAUST_BROKER_PID} was not running"
   fi
@@ -381,6 +612,10 @@ cmd_status() {
   if ! read_state; then
     echo "not running (no ${STATE_FILE})"
     return 3
+  fi
+  if is_cluster_state; then
+    cluster_status
+    return
   fi
   if ! is_broker_process "${FAUST_BROKER_PID}"; then
     echo "not running (stale state: pid ${FAUST_BROKER_PID} is gone)"
@@ -394,18 +629,67 @@ cmd_status() {
   echo "FAUST_TEST_BROKER=${FAUST_TEST_BROKER}"
 }
 
+# A line a node; exit 0 when every node runs and answers, 3 otherwise.
+cluster_status() {
+  local n pid state status=0
+  echo "cluster of ${FAUST_BROKER_NODES} nodes, Kafka ${FAUST_BROKER_KAFKA_VERSION:-?}, data ${FAUST_BROKER_DATA_DIR}"
+  for ((n = 1; n <= FAUST_BROKER_NODES; n++)); do
+    pid="${NODE_PIDS[n]:-}"
+    if [[ -z "${pid}" ]] || ! is_broker_process "${pid}"; then
+      state="not running"
+      status=3
+    elif ! broker_answers "${NODE_ADDRESSES[n]}"; then
+      state="running but not answering: pid ${pid}"
+      status=3
+    else
+      state="running: pid ${pid}"
+    fi
+    echo "node ${n} on ${NODE_ADDRESSES[n]}: ${state}, log $(node_log "${n}")"
+  done
+  echo "FAUST_TEST_BROKER=${FAUST_TEST_BROKER}"
+  return "${status}"
+}
+
+# Refuses to start a broker of the state with another Kafka version than it was made with.
+require_recorded_version() {
+  local what="$1"
+  if [[ -n "${FAUST_BROKER_KAFKA_VERSION:-}" && "${FAUST_BROKER_KAFKA_VERSION}" != "${KAFKA_VERSION}" ]]; then
+    faust_die "the broker runs Kafka ${FAUST_BROKER_KAFKA_VERSION}: ${what} with KAFKA_VERSION=${FAUST_BROKER_KAFKA_VERSION}"
+  fi
+}
+
+# Waits until the broker `pid`, just started on its data, answers at `address` (by its log from
+# byte log_offset on) and, given a node id, the cluster lists that node as a broker again.
+# Otherwise prints the end of its log, stops it and returns 1.
+await_restarted_broker() {
+  local pid="$1" log_file="$2" log_offset="$3" address="$4" node_id="${5:-}"
+  local deadline=$((SECONDS + START_TIMEOUT))
+  until node_up "${log_file}" "${log_offset}" "${address}" &&
+    { [[ -z "${node_id}" ]] || listed_broker_ids "${address}" | grep -x "${node_id}" >/dev/null; }; do
+    if ! faust_pid_alive "${pid}" || ((SECONDS >= deadline)); then
+      tail -n 30 "${log_file}" >&2
+      kill_and_reap "${pid}"
+      return 1
+    fi
+    sleep 0.1
+  done
+}
+
+# The byte offset from which a log holds the lines of a run that starts now.
+next_log_offset() {
+  echo $(($(stat -c %s "$1" 2>/dev/null || echo 0) + 1))
+}
+
 # restart: stops the broker (SIGTERM, then waits) and starts it again with the same config, data
 # and port, as clients see a broker restart; waits until it answers and records the new pid.
 cmd_restart() {
   read_state || faust_die "no broker state at ${STATE_FILE}; start one first: $0 start"
-  if [[ -n "${FAUST_BROKER_KAFKA_VERSION:-}" && "${FAUST_BROKER_KAFKA_VERSION}" != "${KAFKA_VERSION}" ]]; then
-    faust_die "the broker runs Kafka ${FAUST_BROKER_KAFKA_VERSION}: restart it with KAFKA_VERSION=${FAUST_BROKER_KAFKA_VERSION}"
+  if is_cluster_state; then
+    faust_die "${STATE_FILE} describes a cluster: restart a node with $0 stop-node N, then $0 start-node N"
   fi
+  require_recorded_version "restart it"
   local data_dir="${FAUST_BROKER_DATA_DIR}" address="${FAUST_TEST_BROKER}" log_file="${FAUST_BROKER_LOG}"
   [[ -f "${data_dir}/server.properties" ]] || faust_die "no ${data_dir}/server.properties to restart from"
-  local -a heap_opts jvm_opts
-  read -r -a heap_opts <<<"${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
-  read -r -a jvm_opts <<<"${KAFKA_JVM_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto -Djava.awt.headless=true}"
 
   local began=${SECONDS}
   if is_broker_process "${FAUST_BROKER_PID}"; then
@@ -414,30 +698,72 @@ cmd_restart() {
   else
     faust_log "broker pid ${FAUST_BROKER_PID} was not running; starting it again on ${address}"
   fi
-  # Only log lines of the new run count as its answer (grep without -q: an early exit would
-  # fail the pipeline with tail's SIGPIPE under pipefail).
   local log_offset
-  log_offset=$(($(stat -c %s "${log_file}" 2>/dev/null || echo 0) + 1))
-  setsid java "${heap_opts[@]}" "${jvm_opts[@]}" \
-    "-Dlog4j.configuration=file:${data_dir}/log4j.properties" \
-    "-Dlog4j2.configurationFile=${data_dir}/log4j2.properties" \
-    "-Dkafka.logs.dir=${data_dir}" -cp "${KAFKA_CACHE}/*" \
-    kafka.Kafka "${data_dir}/server.properties" >>"${log_file}" 2>&1 </dev/null &
-  local pid=$!
+  log_offset="$(next_log_offset "${log_file}")"
+  spawn_broker "${data_dir}" "${log_file}"
+  local pid="${SPAWNED_PID}"
   sed -i "s/^FAUST_BROKER_PID=.*/FAUST_BROKER_PID=${pid}/" "${STATE_FILE}"
 
-  local deadline=$((SECONDS + START_TIMEOUT))
-  until tail -c "+${log_offset}" "${log_file}" | grep -F "Awaiting socket connections on ${address}." >/dev/null &&
-    broker_answers "${address}"; do
-    if ! faust_pid_alive "${pid}" || ((SECONDS >= deadline)); then
-      tail -n 30 "${log_file}" >&2
-      kill_and_reap "${pid}"
-      faust_die "Kafka on ${address} did not answer within ${START_TIMEOUT}s of its restart (log: ${log_file})"
-    fi
-    sleep 0.1
-  done
+  if ! await_restarted_broker "${pid}" "${log_file}" "${log_offset}" "${address}"; then
+    faust_die "Kafka on ${address} did not answer within ${START_TIMEOUT}s of its restart (log: ${log_file})"
+  fi
   faust_log "Kafka ${KAFKA_VERSION} runs again on ${address} (pid ${pid}), $((SECONDS - began)) s after the restart began"
   echo "FAUST_TEST_BROKER=${address}"
+}
+
+# Reads the state of a cluster and checks that $1 names one of its nodes.
+read_cluster_node() {
+  local node="$1"
+  read_state || faust_die "no broker state at ${STATE_FILE}; start a cluster first: $0 start-cluster"
+  is_cluster_state || faust_die "${STATE_FILE} describes a single broker, not a cluster ($0 start-cluster)"
+  if ! [[ "${node}" =~ ^[1-9]$ ]] || ((node > FAUST_BROKER_NODES)); then
+    faust_die "no node '${node}': the cluster has nodes 1 to ${FAUST_BROKER_NODES}"
+  fi
+}
+
+# stop-node N: SIGTERM to node N (a controlled shutdown: its partitions' leadership and the
+# coordinators it hosts move to the other nodes), waits until it is gone; its data stays.
+cmd_stop_node() {
+  local node="${1:-}"
+  read_cluster_node "${node}"
+  local pid="${NODE_PIDS[node]:-}"
+  if [[ -n "${pid}" ]] && is_broker_process "${pid}"; then
+    local began=${SECONDS}
+    kill_and_reap "${pid}"
+    faust_log "stopped node ${node} on ${NODE_ADDRESSES[node]} (pid ${pid}) in $((SECONDS - began)) s; its data stays"
+  else
+    faust_log "node ${node} on ${NODE_ADDRESSES[node]} was not running"
+  fi
+  NODE_PIDS[node]=""
+  write_cluster_state
+}
+
+# start-node N: starts node N again with its config, data and port; waits until it answers and
+# the cluster lists it as a broker again.
+cmd_start_node() {
+  local node="${1:-}"
+  read_cluster_node "${node}"
+  require_recorded_version "start its nodes"
+  local pid="${NODE_PIDS[node]:-}" address="${NODE_ADDRESSES[node]}" dir log_file
+  if [[ -n "${pid}" ]] && is_broker_process "${pid}"; then
+    faust_die "node ${node} already runs (pid ${pid}, ${address}); stop it first: $0 stop-node ${node}"
+  fi
+  dir="$(node_dir "${node}")"
+  log_file="$(node_log "${node}")"
+  [[ -f "${dir}/server.properties" ]] || faust_die "no ${dir}/server.properties to start node ${node} from"
+
+  local began=${SECONDS} log_offset
+  log_offset="$(next_log_offset "${log_file}")"
+  spawn_broker "${dir}" "${log_file}"
+  NODE_PIDS[node]="${SPAWNED_PID}"
+  write_cluster_state
+  if ! await_restarted_broker "${SPAWNED_PID}" "${log_file}" "${log_offset}" "${address}" "${node}"; then
+    NODE_PIDS[node]=""
+    write_cluster_state
+    faust_die "node ${node} on ${address} did not answer and register within ${START_TIMEOUT}s (log: ${log_file})"
+  fi
+  faust_log "node ${node} runs again on ${address} (pid ${SPAWNED_PID}), $((SECONDS - began)) s after its start"
+  echo "FAUST_TEST_BROKER=${FAUST_TEST_BROKER}"
 }
 
 main() {
@@ -447,6 +773,9 @@ main() {
     stop) cmd_stop ;;
     status) cmd_status ;;
     restart) cmd_restart ;;
+    start-cluster) cmd_start_cluster ;;
+    stop-node) cmd_stop_node "${2:-}" ;;
+    start-node) cmd_start_node "${2:-}" ;;
     -h | --help | help) usage ;;
     *)
       usage >&2

@@ -9,6 +9,12 @@
 # (build-asan/, -DFAUST_SANITIZE=ON) and its tests -> later stages. The broker is stopped and
 # every test process ended when the script exits, whether it passed, failed or was interrupted.
 #
+# The cluster tests (ctest label "cluster", tests/integration/cluster/) start a 3-node Kafka
+# cluster of their own (scripts/kafka-broker.sh start-cluster) and stop one broker under running
+# workers; they run in both test stages, alone, about a minute each time. Their clusters keep
+# their state (and, after a failure, the broker and worker logs) under
+# <main build folder>/kafka-clusters/; any still running when the script exits is stopped.
+#
 # Environment:
 #   FAUST_BUILD_DIR       main build folder (default <repo>/build)
 #   FAUST_ASAN_BUILD_DIR  sanitizer build folder (default <main build folder>-asan)
@@ -42,6 +48,8 @@ readonly JOBS="${FAUST_JOBS:-$(nproc)}"
 read -r -a EXTRA_CTEST_ARGS <<<"${FAUST_CTEST_ARGS:-}"
 # A state folder of its own, so a broker started by hand (build/kafka) can keep running.
 export FAUST_BROKER_STATE="${FAUST_BROKER_STATE:-${BUILD_DIR}/kafka-test}"
+# Where the cluster tests keep the state folders of their own clusters.
+export FAUST_CLUSTER_STATE_ROOT="${BUILD_DIR}/kafka-clusters"
 
 broker_started=0
 ctest_group=""
@@ -78,6 +86,17 @@ end_leftover_processes() {
   done
 }
 
+# Stops the clusters of cluster tests that ended without stopping theirs (killed at their
+# timeout): the broker JVMs run in sessions of their own, out of reach of end_process_group.
+stop_leftover_clusters() {
+  local state_file
+  for state_file in "${FAUST_CLUSTER_STATE_ROOT}"/*/broker.env; do
+    [[ -f "${state_file}" ]] || continue
+    faust_log "stopping the leftover Kafka cluster of ${state_file%/broker.env}"
+    FAUST_BROKER_STATE="${state_file%/broker.env}" bash "${SCRIPTS_DIR}/kafka-broker.sh" stop || true
+  done
+}
+
 print_summary() {
   local line
   printf '\n%-28s %10s  %s\n' "stage" "seconds" "result" >&2
@@ -94,6 +113,7 @@ on_exit() {
     end_process_group "${ctest_group}"
   fi
   end_leftover_processes
+  stop_leftover_clusters
   if ((broker_started)); then
     bash "${SCRIPTS_DIR}/kafka-broker.sh" stop || status=1
   fi
@@ -165,6 +185,7 @@ run_tests() {
   end_process_group "${ctest_group}"
   ctest_group=""
   end_leftover_processes
+  stop_leftover_clusters
   count_tests "${log}"
   return "${status}"
 }

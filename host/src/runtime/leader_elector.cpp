@@ -34,23 +34,14 @@ LeaderElector::LeaderElector(Transport& transport, std::string app_id, GroupOpti
 LeaderElector::~LeaderElector() { stop(); }
 
 // Partition 0 goes to the member whose id sorts first, and ids start with the client id. The
-// client id is chosen at the moment of joining to sort after every current member, so a worker
-// that joins (even one started earlier but slow to reach the group) never takes leadership from
-// a live leader.
+// client id is the time of joining, so it sorts after every member that joined before: a worker
+// that joins (or rejoins after losing its membership) never takes leadership from a live leader.
 Status LeaderElector::join() {
-  std::vector<std::string> members;
-  // With the broker down there is nobody to ask, and librdkafka 2.0.2 aborts the process
-  // (rd_kafka_enq_once assertion) when a DescribeConsumerGroups request times out that way. A
-  // client id of now sorts after every member that joined before anyway.
-  if (transport_.broker_state() != BrokerState::kDown) {
-    auto described = transport_.group_client_ids(options_.group_id, std::chrono::seconds(5));
-    if (described) {
-      members = std::move(described).value();
-    } else {
-      spdlog::warn("{}; joining without it", described.error().message);
-    }
-  }
-  options_.client_id = time_ordered_client_id(app_id_, members);
+  // The member list (DescribeConsumerGroups) would let the id sort after members whose clocks
+  // run ahead, but librdkafka 2.0.2 aborts the process some time after such a request timed out
+  // (rd_kafka_enq_once assertion, e.g. on a cold coordinator, then a broker restart): a client
+  // id of now already sorts after every member that joined before.
+  options_.client_id = time_ordered_client_id(app_id_);
   auto consumer = transport_.join_group(options_, *this);
   if (!consumer) return consumer.error();
   consumer_ = std::move(consumer).value();

@@ -147,12 +147,6 @@ class Transport {
   virtual Result<std::unique_ptr<LeaderProducer>> start_leader_producer(std::chrono::milliseconds timeout) = 0;
   virtual Status flush(std::chrono::milliseconds timeout) = 0;
   virtual BrokerState broker_state() const = 0;
-  // The client ids of a consumer group's current members (none where the group is unknown).
-  // A transport without other processes has no one else to report.
-  virtual Result<std::vector<std::string>> group_client_ids(const std::string& /*group_id*/,
-                                                            std::chrono::milliseconds /*timeout*/) {
-    return std::vector<std::string>{};
-  }
 };
 
 }  // namespace faust

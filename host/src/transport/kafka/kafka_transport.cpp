@@ -400,59 +400,6 @@ Status KafkaTransport::await_topics(const std::vector<TopicSpec>& topics, Clock:
   }
 }
 
-Result<std::vector<std::string>> KafkaTransport::group_client_ids(const std::string& group_id,
-                                                                  std::chrono::milliseconds timeout) {
-  rd_kafka_t* rk = producer_->c_ptr();
-  const auto deadline = Clock::now() + timeout;
-  while (true) {
-    rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS);
-    char errstr[256];
-    rd_kafka_AdminOptions_set_request_timeout(options, static_cast<int>(timeout.count()), errstr, sizeof errstr);
-    rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
-    const char* groups[] = {group_id.c_str()};
-    rd_kafka_DescribeConsumerGroups(rk, groups, 1, options, queue);
-    rd_kafka_event_t* event = rd_kafka_queue_poll(queue, static_cast<int>(timeout.count()) + 1000);
-
-    std::vector<std::string> client_ids;
-    std::string error;
-    bool retry = false;
-    if (event == nullptr) {
-      error = "no answer from the broker";
-    } else if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      error = rd_kafka_event_error_string(event);
-    } else {
-      size_t count = 0;
-      const rd_kafka_ConsumerGroupDescription_t** descriptions =
-          rd_kafka_DescribeConsumerGroups_result_groups(rd_kafka_event_DescribeConsumerGroups_result(event), &count);
-      for (size_t i = 0; i < count; ++i) {
-        if (const rd_kafka_error_t* group_error = rd_kafka_ConsumerGroupDescription_error(descriptions[i])) {
-          error = rd_kafka_error_string(group_error);
-          // A coordinator still loading its groups answers soon; an answer now would be empty.
-          retry = rd_kafka_error_is_retriable(group_error) ||
-                  rd_kafka_error_code(group_error) == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS ||
-                  rd_kafka_error_code(group_error) == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE;
-          continue;
-        }
-        const size_t members = rd_kafka_ConsumerGroupDescription_member_count(descriptions[i]);
-        for (size_t m = 0; m < members; ++m) {
-          client_ids.emplace_back(
-              rd_kafka_MemberDescription_client_id(rd_kafka_ConsumerGroupDescription_member(descriptions[i], m)));
-        }
-      }
-    }
-    if (event != nullptr) rd_kafka_event_destroy(event);
-    rd_kafka_queue_destroy(queue);
-    rd_kafka_AdminOptions_destroy(options);
-    if (error.empty()) return client_ids;
-    if (!retry || Clock::now() >= deadline) {
-      return Error{ExitCode::kFailure, "cannot describe group '" + group_id + "': " + error};
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-}
-
-// Creates only what is missing, so a cluster with the topics made beforehand needs no create
-// permission for them.
 Status KafkaTransport::ensure_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   auto missing = missing_topics(topics, timeout);

@@ -47,8 +47,6 @@ class KafkaTransport final : public Transport {
   Result<std::unique_ptr<LeaderProducer>> start_leader_producer(std::chrono::milliseconds timeout) override;
   Status flush(std::chrono::milliseconds timeout) override;
   BrokerState broker_state() const override;
-  Result<std::vector<std::string>> group_client_ids(const std::string& group_id,
-                                                    std::chrono::milliseconds timeout) override;
 
  private:
   explicit KafkaTransport(KafkaSettings settings);
