@@ -9,9 +9,13 @@
 # (build-asan/, -DFAUST_SANITIZE=ON) and its tests -> later stages. The broker is stopped and
 # every test process ended when the script exits, whether it passed, failed or was interrupted.
 #
+#   scripts/test.sh --cluster  also the 3-node cluster tests (not in CI: see below)
+#
 # The cluster tests (ctest label "cluster", tests/integration/cluster/) start a 3-node Kafka
 # cluster of their own (scripts/kafka-broker.sh start-cluster) and stop one broker under running
-# workers; they run in both test stages, alone, about a minute each time. Their clusters keep
+# workers; with --cluster they run in both test stages, alone, about a minute each time. They are
+# opt-in because their check of which broker coordinates the leader's transactions is not yet
+# reliable. Their clusters keep
 # their state (and, after a failure, the broker and worker logs) under
 # <main build folder>/kafka-clusters/; any still running when the script exits is stopped.
 #
@@ -29,9 +33,11 @@ FAUST_LOG_TAG="test"
 readonly SCRIPTS_DIR="${FAUST_REPO_ROOT}/scripts"
 
 quick=0
+cluster=0
 for argument in "$@"; do
   case "${argument}" in
     --quick) quick=1 ;;
+    --cluster) cluster=1 ;;
     -h | --help)
       faust_print_usage "${BASH_SOURCE[0]}"
       exit 0
@@ -177,7 +183,9 @@ count_tests() {
 # together, also when the run is interrupted.
 run_tests() {
   local dir="$1" log="$1/ctest-output.log"
-  setsid ctest --test-dir "${dir}" -LE packaging --output-on-failure --no-tests=error --timeout 600 \
+  local exclude="packaging"
+  ((cluster)) || exclude="packaging|cluster"
+  setsid ctest --test-dir "${dir}" -LE "${exclude}" --output-on-failure --no-tests=error --timeout 600 \
     --output-log "${log}" "${EXTRA_CTEST_ARGS[@]}" "${@:2}" </dev/null &
   ctest_group=$!
   local status=0
