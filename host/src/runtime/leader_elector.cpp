@@ -90,11 +90,6 @@ void LeaderElector::stop() {
   }
 }
 
-void LeaderElector::step_down() {
-  term_.lost();
-  step_down_requested_ = true;
-}
-
 LeadershipSnapshot LeaderElector::snapshot() const {
   std::lock_guard lock(mutex_);
   return snapshot_;

@@ -38,8 +38,6 @@ class LeaderElector final : private GroupListener {
   Status start();
   // Leaves the group, so a successor is elected at once, and ends the term.
   void stop();
-  // Gives up leadership (e.g. after being fenced) and rejoins as the newest member.
-  void step_down();
 
   bool is_leader() const { return term_.established(); }
   LeadershipSnapshot snapshot() const;
@@ -61,6 +59,8 @@ class LeaderElector final : private GroupListener {
   std::unique_ptr<GroupConsumer> consumer_;
   std::thread poller_;
   std::atomic<bool> running_{false};
+  // Set when the term gave up (fenced, not established in time) or the membership was lost:
+  // the poller rejoins as the newest member.
   std::atomic<bool> step_down_requested_{false};
   mutable std::mutex mutex_;  // guards snapshot_; never held while calling into term_
   LeadershipSnapshot snapshot_;

@@ -107,15 +107,18 @@ Status WorkerServices::send_until_taken(Transport& transport, const ProducedReco
     Status status = transport.send(record, kSendTimeout);
     if (status || status.error().code != ExitCode::kBrokerUnreachable) return status;
     std::unique_lock lock(retry_mutex_);
-    if (retrying_stopped_) return Error{status.error().code, status.error().message + " (not retried: the worker is stopping)"};
-    counters.retried();
-    ++retries_;
-    spdlog::warn("{}; retrying in {} s (the message being handled stays uncommitted until then)", status.error().message,
-                 backoff.count());
-    ++retrying_;
-    const bool stopped = retry_wake_.wait_for(lock, backoff, [&] { return retrying_stopped_; });
-    --retrying_;
-    if (stopped) return Error{status.error().code, status.error().message + " (not retried: the worker is stopping)"};
+    if (!retrying_stopped_) {
+      counters.retried();
+      ++retries_;
+      spdlog::warn("{}; retrying in {} s (the message being handled stays uncommitted until then)",
+                   status.error().message, backoff.count());
+      ++retrying_;
+      retry_wake_.wait_for(lock, backoff, [&] { return retrying_stopped_; });
+      --retrying_;
+    }
+    if (retrying_stopped_) {
+      return Error{status.error().code, status.error().message + " (not retried: the worker is stopping)"};
+    }
     backoff = std::min(backoff * 2, std::chrono::seconds(30));
   }
 }
