@@ -85,16 +85,17 @@ static const faust_timer_def hello_timer = {"hello_c_timer", hello_timer_create,
 static const faust_agent_def* const hello_agents[] = {&hello_agent};
 static const faust_timer_def* const hello_timers[] = {&hello_timer};
 
+/* Designated initializers: fields a later ABI minor appends start zeroed. */
 static const faust_plugin_descriptor hello_descriptor = {
-    FAUST_PLUGIN_ABI_MAJOR,
-    FAUST_PLUGIN_ABI_MINOR,
-    sizeof(faust_plugin_descriptor),
-    "hello_c",
-    "1.0.0",
-    hello_agents,
-    sizeof hello_agents / sizeof hello_agents[0],
-    hello_timers,
-    sizeof hello_timers / sizeof hello_timers[0],
+    .abi_major = FAUST_PLUGIN_ABI_MAJOR,
+    .abi_minor = FAUST_PLUGIN_ABI_MINOR,
+    .struct_size = sizeof(faust_plugin_descriptor),
+    .name = "hello_c",
+    .version = "1.0.0",
+    .agents = hello_agents,
+    .agent_count = sizeof hello_agents / sizeof hello_agents[0],
+    .timers = hello_timers,
+    .timer_count = sizeof hello_timers / sizeof hello_timers[0],
 };
 
 FAUST_PLUGIN_EXPORT const faust_plugin_descriptor* FAUST_PLUGIN_ENTRY_SYMBOL(void) {

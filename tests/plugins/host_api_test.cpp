@@ -92,7 +92,8 @@ class HostApiTableTest : public ::testing::Test {
       : context_{services_,
                  ComponentRef{ComponentRef::Kind::kTimer, "tick", "clock", true},
                  {{"agent", "say"}},
-                 "leader-example"} {}
+                 "leader-example",
+                 {}} {}
 
   RecordingHostServices services_;
   faust_host_context context_;

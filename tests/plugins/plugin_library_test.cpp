@@ -34,7 +34,7 @@ TEST(PluginLibraryTest, LoadsSayAndDescribesIt) {
   const PluginInfo& info = (*say)->info();
   EXPECT_EQ(info.name, "say");
   EXPECT_EQ(info.version, "1.0.0");
-  EXPECT_EQ(info.abi, "1.0");
+  EXPECT_EQ(info.abi, "1.1");
   EXPECT_EQ(info.file, std::filesystem::canonical(plugin("say")));
   EXPECT_THAT(info.agents, ElementsAre("say"));
   EXPECT_THAT(info.timers, IsEmpty());
@@ -98,7 +98,7 @@ TEST(PluginLibraryTest, RefusesAnotherAbiMajor) {
   const Error error = refusal(fixture("abi_major_2"));
   EXPECT_EQ(error.code, ExitCode::kPluginAbiMajor);
   EXPECT_EQ(error.message,
-            "plugin " + fixture("abi_major_2").string() + ": plugin ABI 2.0, host supports 1.x");
+            "plugin " + fixture("abi_major_2").string() + ": plugin ABI 2.0, faust-host supports 1.x");
 }
 
 TEST(PluginLibraryTest, RefusesANewerAbiMinor) {
@@ -106,7 +106,7 @@ TEST(PluginLibraryTest, RefusesANewerAbiMinor) {
   EXPECT_EQ(error.code, ExitCode::kPluginAbiMinorNewer);
   EXPECT_EQ(error.message,
             "plugin " + fixture("abi_minor_newer").string() +
-                ": plugin ABI 1.1 is newer than the host's 1.0; upgrade faust-host or rebuild the "
+                ": plugin ABI 1.2 is newer than faust-host's 1.1; upgrade faust-host or rebuild the "
                 "plugin against an older SDK");
 }
 
@@ -114,8 +114,7 @@ TEST(PluginLibraryTest, RefusesADescriptorSmallerThanTheAbiNeeds) {
   const Error error = refusal(fixture("descriptor_too_small"));
   EXPECT_EQ(error.code, ExitCode::kPluginDescriptorTooSmall);
   EXPECT_EQ(error.message, "plugin " + fixture("descriptor_too_small").string() +
-                               ": descriptor struct_size 16 is smaller than the " +
-                               std::to_string(sizeof(faust_plugin_descriptor)) + " bytes ABI 1.0 needs");
+                               ": descriptor struct_size 16 is smaller than the 64 bytes of ABI 1.0");
 }
 
 TEST(PluginLibraryTest, RefusesAnAgentListedTwice) {

@@ -38,6 +38,14 @@ class RecordingHostServices : public HostServices {
 
   bool is_leader() const override { return leader_; }
   const std::string& app_id() const override { return app_id_; }
+  bool wait_for_stop(const ComponentRef& /*from*/, std::chrono::milliseconds /*timeout*/) override { return true; }
+  Result<faust_metric*> create_metric(const ComponentRef& /*from*/, const faust_metric_spec& /*spec*/) override {
+    return Error{ExitCode::kFailure, "metric: not available"};
+  }
+  Result<std::shared_ptr<void>> register_page(const ComponentRef& /*from*/, const std::string& /*path*/,
+                                              PageHandler /*handler*/) override {
+    return Error{ExitCode::kFailure, "page: not available"};
+  }
 
   void fail_sends_with(std::string message) { send_error_ = Error{ExitCode::kFailure, std::move(message)}; }
   void set_leader(bool leader) { leader_ = leader; }

@@ -4,17 +4,15 @@
 #include <string>
 #include <string_view>
 
+#include "faust/detail/abi_checks.hpp"
 #include "faust/plugin.h"
 
 namespace faust {
 
-// Copies `message` into a plugin-facing error buffer: NUL-terminated, truncated so it never ends
-// inside a UTF-8 sequence. A null buffer is ignored.
-void write_error(faust_error* error, std::string_view message) noexcept;
+using abi::write_error;
 
-// The message a plugin wrote, read defensively (the plugin may not have terminated it);
-// "(no message)" when it wrote nothing.
-std::string read_error(const faust_error& error);
+// The message a plugin wrote, read defensively; "(no message)" when it wrote nothing.
+inline std::string read_error(const faust_error& error) { return abi::read_error(error, "(no message)"); }
 
 // Calls into plugin code and returns what it returns. The ABI forbids exceptions across it, but a
 // C++ plugin written without the SDK may throw anyway; on Linux such an exception unwinds into the

@@ -5,17 +5,17 @@
 #include <exception>
 #include <string_view>
 
+#include "common/plugin_metric.h"
+#include "faust/detail/abi_checks.hpp"
 #include "plugins/error_buffer.h"
+
+// The C ABI's opaque page answer: the host's PageAnswer.
+struct faust_page_response {
+  faust::PageAnswer answer;
+};
 
 namespace faust {
 namespace {
-
-// The send request size of ABI 1.0; later minors only append fields.
-constexpr std::size_t kMinSendRequestSize = sizeof(faust_send_request);
-
-Error invalid_request(const std::string& what) {
-  return Error{ExitCode::kFailure, "invalid send request: " + what};
-}
 
 // Plugins are C: an out-of-range level must not become an invalid enum value on our side.
 // A C plugin may pass any int as a level; in C++ reading an enum outside its range is undefined,
@@ -86,6 +86,97 @@ const char* config_for_plugin(faust_host_context* context, const char* key) noex
   }
 }
 
+int wait_for_stop_for_plugin(faust_host_context* context, std::uint32_t timeout_ms) noexcept {
+  if (context == nullptr) return 1;
+  try {
+    return context->services.wait_for_stop(context->component, std::chrono::milliseconds(timeout_ms)) ? 1 : 0;
+  } catch (...) {
+    return 1;  // cannot wait: tell the caller to stop rather than spin
+  }
+}
+
+void metric_add_for_plugin(faust_metric* metric, double value) noexcept {
+  if (metric != nullptr) metric->add(value);
+}
+
+void metric_set_for_plugin(faust_metric* metric, double value) noexcept {
+  if (metric != nullptr) metric->set(value);
+}
+
+faust_metric* create_metric_for_plugin(faust_host_context* context, const faust_metric_spec* spec,
+                                       faust_error* error) noexcept {
+  if (context == nullptr || spec == nullptr || spec->struct_size < abi::kMetricSpecSize_1_1) {
+    write_error(error, "invalid metric: no context, no spec, or a spec smaller than ABI 1.1's");
+    return nullptr;
+  }
+  try {
+    Result<faust_metric*> metric = context->services.create_metric(context->component, *spec);
+    if (metric) return *metric;
+    write_error(error, metric.error().message);
+  } catch (const std::exception& e) {
+    write_error(error, std::string("metric: ") + e.what());
+  } catch (...) {
+    write_error(error, "metric: unknown error");
+  }
+  return nullptr;
+}
+
+// Calls a plugin's page handler and turns what it did into the host's answer.
+PageAnswer call_page(faust_page_fn handler, void* user, const PageRequest& request) {
+  faust_page_request c_request{static_cast<std::uint32_t>(sizeof(faust_page_request)), request.path.c_str(),
+                               request.query.c_str()};
+  faust_page_response response;
+  faust_error error;
+  error.message[0] = '\0';
+  const faust_status status =
+      call_plugin(error, FAUST_ERROR, [&] { return handler(user, &c_request, &response, &error); });
+  if (status != FAUST_OK) {
+    return PageAnswer{true, 500, "text/plain; charset=utf-8", "page failed: " + read_error(error) + "\n"};
+  }
+  if (!response.answer.answered) {
+    return PageAnswer{true, 500, "text/plain; charset=utf-8", "page handler gave no answer\n"};
+  }
+  return std::move(response.answer);
+}
+
+faust_status register_page_for_plugin(faust_host_context* context, const char* path, faust_page_fn handler,
+                                      void* user, faust_error* error) noexcept {
+  if (context == nullptr || path == nullptr || handler == nullptr) {
+    write_error(error, "page: no context, path or handler");
+    return FAUST_ERROR;
+  }
+  try {
+    Result<std::shared_ptr<void>> registration = context->services.register_page(
+        context->component, path,
+        [handler, user](const PageRequest& request) { return call_page(handler, user, request); });
+    if (!registration) {
+      write_error(error, registration.error().message);
+      return FAUST_ERROR;
+    }
+    context->pages.push_back(std::move(*registration));
+    return FAUST_OK;
+  } catch (const std::exception& e) {
+    write_error(error, std::string("page: ") + e.what());
+  } catch (...) {
+    write_error(error, "page: unknown error");
+  }
+  return FAUST_ERROR;
+}
+
+void respond_page_for_plugin(faust_page_response* response, int status, const char* content_type, const void* body,
+                             std::size_t body_size) noexcept {
+  if (response == nullptr) return;
+  try {
+    PageAnswer& answer = response->answer;
+    answer.answered = true;
+    answer.status = status >= 100 && status <= 599 ? status : 500;
+    if (content_type != nullptr) answer.content_type = content_type;
+    answer.body = body != nullptr ? std::string(static_cast<const char*>(body), body_size) : std::string();
+  } catch (...) {
+    response->answer = PageAnswer{};  // out of memory: unanswered, so a 500
+  }
+}
+
 constexpr faust_host_api kHostApi{
     static_cast<std::uint32_t>(sizeof(faust_host_api)),
     &log_from_plugin,
@@ -93,6 +184,12 @@ constexpr faust_host_api kHostApi{
     &is_leader_for_plugin,
     &app_id_for_plugin,
     &config_for_plugin,
+    &wait_for_stop_for_plugin,
+    &create_metric_for_plugin,
+    &metric_add_for_plugin,
+    &metric_set_for_plugin,
+    &register_page_for_plugin,
+    &respond_page_for_plugin,
 };
 
 }  // namespace
@@ -100,31 +197,22 @@ constexpr faust_host_api kHostApi{
 const faust_host_api& host_api() { return kHostApi; }
 
 Result<OutgoingMessage> to_outgoing_message(const faust_send_request* request) {
-  if (request == nullptr) return invalid_request("null request");
-  if (request->struct_size < kMinSendRequestSize) {
-    return invalid_request("struct_size " + std::to_string(request->struct_size) + " is smaller than " +
-                           std::to_string(kMinSendRequestSize));
+  if (std::optional<std::string> problem = abi::send_request_problem(request)) {
+    return Error{ExitCode::kFailure, *problem};
   }
   const bool has_agent = request->agent != nullptr && request->agent[0] != '\0';
-  const bool has_topic = request->topic != nullptr && request->topic[0] != '\0';
-  if (has_agent == has_topic) return invalid_request("set exactly one of agent and topic");
-  if (request->value == nullptr && request->value_size > 0) return invalid_request("value is null");
-  if (request->key == nullptr && request->key_size > 0) return invalid_request("key is null");
-  if (request->headers == nullptr && request->header_count > 0) return invalid_request("headers are null");
-
   OutgoingMessage message;
-  if (has_agent) message.agent = request->agent;
-  if (has_topic) message.topic = request->topic;
+  if (has_agent) {
+    message.agent = request->agent;
+  } else {
+    message.topic = request->topic;
+  }
   if (request->key != nullptr) message.key.emplace(static_cast<const char*>(request->key), request->key_size);
   if (request->value_size > 0)
     message.value.assign(static_cast<const char*>(request->value), request->value_size);
   message.headers.reserve(request->header_count);
   for (std::size_t i = 0; i < request->header_count; ++i) {
     const faust_header& header = request->headers[i];
-    if (header.key == nullptr) return invalid_request("header #" + std::to_string(i) + " has no key");
-    if (header.value == nullptr && header.value_size > 0) {
-      return invalid_request("header '" + std::string(header.key) + "' value is null");
-    }
     message.headers.emplace_back(header.key,
                                  header.value_size > 0
                                      ? std::string(static_cast<const char*>(header.value), header.value_size)

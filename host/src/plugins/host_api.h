@@ -1,6 +1,8 @@
 #pragma once
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "faust/plugin.h"
@@ -15,6 +17,9 @@ struct faust_host_context {
   faust::ComponentRef component;
   faust::ConfigMap config;
   std::string app_id;
+  // The instance's page registrations: dropped before the instance is destroyed, so no page
+  // handler runs into a destroyed instance.
+  std::vector<std::shared_ptr<void>> pages;
 };
 
 namespace faust {
@@ -23,8 +28,7 @@ namespace faust {
 // HostServices and never let an exception reach plugin code.
 const faust_host_api& host_api();
 
-// Checks and converts what a plugin asked to send: a struct at least as large as ABI 1.0's,
-// exactly one of agent and topic (non-empty), non-null buffers wherever a size is non-zero.
+// Checks (abi::send_request_problem) and converts what a plugin asked to send.
 Result<OutgoingMessage> to_outgoing_message(const faust_send_request* request);
 
 }  // namespace faust

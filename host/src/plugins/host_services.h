@@ -1,26 +1,40 @@
 #pragma once
 
+#include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
+#include "common/headers.h"
+#include "common/plugin_page.h"
 #include "common/result.h"
 #include "faust/plugin.h"
 
 namespace faust {
 
-// Which agent or timer instance is calling the host.
+// Which agent, timer or service instance is calling the host.
 struct ComponentRef {
-  enum class Kind { kAgent, kTimer };
+  enum class Kind { kAgent, kTimer, kService };
   Kind kind = Kind::kAgent;
   std::string name;    // agent/timer name from the manifest
   std::string plugin;  // plugin name from its descriptor
   bool on_leader = false;  // a timer with on_leader: true (its sends are fenced)
 };
 
-using Headers = std::vector<std::pair<std::string, std::string>>;
+// "agent", "timer" or "service".
+inline const char* component_kind_name(ComponentRef::Kind kind) {
+  switch (kind) {
+    case ComponentRef::Kind::kAgent:
+      return "agent";
+    case ComponentRef::Kind::kTimer:
+      return "timer";
+    case ComponentRef::Kind::kService:
+      break;
+  }
+  return "service";
+}
 
 // A send request in host terms. Exactly one of agent and topic is non-empty.
 struct OutgoingMessage {
@@ -40,6 +54,17 @@ class HostServices {
   virtual Status send(const ComponentRef& from, OutgoingMessage message) = 0;
   virtual bool is_leader() const = 0;
   virtual const std::string& app_id() const = 0;
+
+  // ABI 1.1.
+  // Waits up to `timeout` for `from` to be asked to stop (a service's term ended, or the worker
+  // stops); true once it is.
+  virtual bool wait_for_stop(const ComponentRef& from, std::chrono::milliseconds timeout) = 0;
+  // A metric of `from`'s plugin, exported with its plugin label; lives as long as the services.
+  virtual Result<faust_metric*> create_metric(const ComponentRef& from, const faust_metric_spec& spec) = 0;
+  // Serves `handler` at /plugins/<plugin>/<path> until the returned registration is destroyed
+  // (which waits for a call in progress).
+  virtual Result<std::shared_ptr<void>> register_page(const ComponentRef& from, const std::string& path,
+                                                      PageHandler handler) = 0;
 };
 
 }  // namespace faust

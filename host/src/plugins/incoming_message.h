@@ -5,7 +5,7 @@
 #include <span>
 #include <string_view>
 
-#include "plugins/host_services.h"
+#include "common/headers.h"
 
 namespace faust {
 

@@ -14,6 +14,7 @@ struct PluginInfo {
   std::filesystem::path file;  // the resolved file that was loaded
   std::vector<std::string> agents;
   std::vector<std::string> timers;
+  std::vector<std::string> services;  // ABI 1.1
 };
 
 }  // namespace faust

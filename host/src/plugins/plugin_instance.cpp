@@ -11,10 +11,10 @@ Result<PluginInstance> PluginInstance::create(std::shared_ptr<const PluginLibrar
                                               faust_create_fn create, faust_destroy_fn destroy,
                                               HostServices& services, ComponentRef component,
                                               ConfigMap config) {
-  const char* kind = component.kind == ComponentRef::Kind::kAgent ? "agent" : "timer";
+  const char* kind = component_kind_name(component.kind);
   const std::string app_id = services.app_id();
   auto context = std::unique_ptr<faust_host_context>(
-      new faust_host_context{services, std::move(component), std::move(config), app_id});
+      new faust_host_context{services, std::move(component), std::move(config), app_id, {}});
 
   faust_error error;
   error.message[0] = '\0';
@@ -32,5 +32,9 @@ PluginInstance::PluginInstance(std::shared_ptr<const PluginLibrary> library,
                                std::unique_ptr<faust_host_context> context,
                                std::unique_ptr<void, Destroyer> object)
     : library_(std::move(library)), context_(std::move(context)), object_(std::move(object)) {}
+
+PluginInstance::~PluginInstance() {
+  if (context_) context_->pages.clear();  // before object_: no page handler may outlive it
+}
 
 }  // namespace faust

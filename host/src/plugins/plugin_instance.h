@@ -21,6 +21,10 @@ class PluginInstance {
                                        faust_create_fn create, faust_destroy_fn destroy,
                                        HostServices& services, ComponentRef component, ConfigMap config);
 
+  PluginInstance(PluginInstance&&) noexcept = default;
+  PluginInstance& operator=(PluginInstance&&) noexcept = default;
+  ~PluginInstance();
+
   void* object() const { return object_.get(); }
   const ComponentRef& component() const { return context_->component; }
 

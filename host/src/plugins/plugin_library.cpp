@@ -7,18 +7,13 @@
 #include <string>
 #include <system_error>
 
+#include "faust/detail/abi_checks.hpp"
 #include "plugins/plugin_file_checks.h"
 
 namespace faust {
 namespace {
 
-// The descriptor size of ABI 1.0. Later minors only append fields, so this is the least any 1.x
-// plugin must provide.
-constexpr std::size_t kMinDescriptorSize = sizeof(faust_plugin_descriptor);
-
-std::string abi_text(std::uint32_t major, std::uint32_t minor) {
-  return std::to_string(major) + "." + std::to_string(minor);
-}
+std::string abi_text(std::uint32_t major, std::uint32_t minor) { return abi::abi_text(major, minor); }
 
 // dlerror() text without the leading "<file>: " the loader repeats.
 std::string loader_error(const std::string& file) {
@@ -29,25 +24,32 @@ std::string loader_error(const std::string& file) {
   return std::string(message);
 }
 
-Status check_handshake(const std::string& file, const faust_plugin_descriptor& descriptor) {
-  if (descriptor.abi_major != FAUST_PLUGIN_ABI_MAJOR) {
-    return Error{ExitCode::kPluginAbiMajor,
-                 "plugin " + file + ": plugin ABI " + abi_text(descriptor.abi_major, descriptor.abi_minor) +
-                     ", host supports " + std::to_string(FAUST_PLUGIN_ABI_MAJOR) + ".x"};
+}  // namespace
+
+Status check_handshake(const std::string& file, const faust_plugin_descriptor& descriptor,
+                       std::uint32_t host_minor) {
+  const auto refusal = abi::check_handshake(file, descriptor, host_minor, "faust-host");
+  if (!refusal) return ok_status();
+  switch (refusal->problem) {
+    case abi::HandshakeProblem::kMajor:
+      return Error{ExitCode::kPluginAbiMajor, refusal->message};
+    case abi::HandshakeProblem::kMinorNewer:
+      return Error{ExitCode::kPluginAbiMinorNewer,
+                   refusal->message + "; upgrade faust-host or rebuild the plugin against an older SDK"};
+    case abi::HandshakeProblem::kTooSmall:
+      break;
   }
-  if (descriptor.abi_minor > FAUST_PLUGIN_ABI_MINOR) {
-    return Error{ExitCode::kPluginAbiMinorNewer,
-                 "plugin " + file + ": plugin ABI " + abi_text(descriptor.abi_major, descriptor.abi_minor) +
-                     " is newer than the host's " + abi_text(FAUST_PLUGIN_ABI_MAJOR, FAUST_PLUGIN_ABI_MINOR) +
-                     "; upgrade faust-host or rebuild the plugin against an older SDK"};
-  }
-  if (descriptor.struct_size < kMinDescriptorSize) {
-    return Error{ExitCode::kPluginDescriptorTooSmall,
-                 "plugin " + file + ": descriptor struct_size " + std::to_string(descriptor.struct_size) +
-                     " is smaller than the " + std::to_string(kMinDescriptorSize) + " bytes ABI " +
-                     abi_text(descriptor.abi_major, descriptor.abi_minor) + " needs"};
-  }
-  return ok_status();
+  return Error{ExitCode::kPluginDescriptorTooSmall, refusal->message};
+}
+
+namespace {
+
+// The service list of a descriptor, empty when the plugin was built before ABI 1.1 had one.
+const faust_service_def* const* service_defs(const faust_plugin_descriptor& descriptor) {
+  return abi::covers(descriptor.struct_size, abi::kDescriptorServicesEnd) ? descriptor.services : nullptr;
+}
+std::size_t service_count(const faust_plugin_descriptor& descriptor) {
+  return abi::covers(descriptor.struct_size, abi::kDescriptorServicesEnd) ? descriptor.service_count : 0;
 }
 
 Error malformed(const std::string& file, const std::string& what) {
@@ -67,8 +69,8 @@ Result<std::vector<std::string>> read_names(const std::string& file, const char*
       return malformed(file, std::string(kind) + " #" + std::to_string(i) + " has no name");
     }
     if (!has_callbacks(*def)) {
-      return malformed(file,
-                       std::string(kind) + " '" + def->name + "' lacks create, destroy or its callback");
+      return malformed(file, std::string(kind) + " '" + def->name +
+                                 "' lacks create, destroy or its callback, or is smaller than its ABI needs");
     }
     if (!seen.insert(def->name).second) {
       return Error{ExitCode::kPluginDuplicateName,
@@ -93,9 +95,21 @@ Result<PluginInfo> read_info(const std::filesystem::path& path, const faust_plug
         return def.create != nullptr && def.destroy != nullptr && def.tick != nullptr;
       });
   if (!timers) return timers.error();
-  return PluginInfo{
-      descriptor.name,    descriptor.version, abi_text(descriptor.abi_major, descriptor.abi_minor), path,
-      std::move(*agents), std::move(*timers)};
+  Result<std::vector<std::string>> services =
+      read_names(file, "service", service_defs(descriptor), service_count(descriptor),
+                 [](const faust_service_def& def) {
+                   // Every callback of a service is optional; its def grows by struct_size.
+                   return def.struct_size >= abi::kServiceDefSize_1_1 && def.create != nullptr &&
+                          def.destroy != nullptr;
+                 });
+  if (!services) return services.error();
+  return PluginInfo{descriptor.name,
+                    descriptor.version,
+                    abi_text(descriptor.abi_major, descriptor.abi_minor),
+                    path,
+                    std::move(*agents),
+                    std::move(*timers),
+                    std::move(*services)};
 }
 
 }  // namespace
@@ -153,6 +167,14 @@ PluginLibrary::~PluginLibrary() = default;
 const faust_agent_def* PluginLibrary::find_agent(std::string_view name) const {
   for (std::size_t i = 0; i < descriptor_.agent_count; ++i) {
     if (descriptor_.agents[i]->name == name) return descriptor_.agents[i];
+  }
+  return nullptr;
+}
+
+const faust_service_def* PluginLibrary::find_service(std::string_view name) const {
+  const faust_service_def* const* services = service_defs(descriptor_);
+  for (std::size_t i = 0; i < service_count(descriptor_); ++i) {
+    if (services[i]->name == name) return services[i];
   }
   return nullptr;
 }

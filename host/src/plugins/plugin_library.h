@@ -1,7 +1,9 @@
 #pragma once
 
 #include <filesystem>
+#include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "common/result.h"
@@ -13,6 +15,11 @@ class shared_library;
 }
 
 namespace faust {
+
+// Checks a descriptor's ABI against a host that speaks 1.`host_minor` (this host's own minor in
+// production; tests pass an older one to see how an older host refuses a newer plugin).
+Status check_handshake(const std::string& file, const faust_plugin_descriptor& descriptor,
+                       std::uint32_t host_minor = FAUST_PLUGIN_ABI_MINOR);
 
 // One plugin shared object, checked, loaded (RTLD_NOW | RTLD_LOCAL) and handshaken. It stays
 // loaded as long as this object lives; everything created from it holds a shared_ptr to it so the
@@ -35,6 +42,7 @@ class PluginLibrary {
   // nullptr when the plugin does not provide it.
   const faust_agent_def* find_agent(std::string_view name) const;
   const faust_timer_def* find_timer(std::string_view name) const;
+  const faust_service_def* find_service(std::string_view name) const;
 
  private:
   PluginLibrary(std::unique_ptr<boost::dll::shared_library> library,

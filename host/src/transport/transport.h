@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "plugins/host_services.h"
+#include "common/headers.h"
 
 namespace faust {
 

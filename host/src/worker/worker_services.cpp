@@ -45,6 +45,20 @@ void WorkerServices::log(const ComponentRef& from, faust_log_level level, std::s
   spdlog::log(to_spdlog(level), "[{}] {}", from.name, message);
 }
 
+bool WorkerServices::wait_for_stop(const ComponentRef& /*from*/, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(retry_mutex_);
+  return retry_wake_.wait_for(lock, timeout, [&] { return retrying_stopped_; });
+}
+
+Result<faust_metric*> WorkerServices::create_metric(const ComponentRef& /*from*/, const faust_metric_spec& /*spec*/) {
+  return Error{ExitCode::kFailure, "metric: not available"};
+}
+
+Result<std::shared_ptr<void>> WorkerServices::register_page(const ComponentRef& /*from*/, const std::string& /*path*/,
+                                                            PageHandler /*handler*/) {
+  return Error{ExitCode::kFailure, "page: not available"};
+}
+
 bool WorkerServices::is_leader() const {
   const LeaderElector* elector = elector_.load();
   return elector != nullptr && elector->is_leader();

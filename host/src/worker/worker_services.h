@@ -44,6 +44,10 @@ class WorkerServices final : public HostServices, public RuntimeEvents {
   Status send(const ComponentRef& from, OutgoingMessage message) override;
   bool is_leader() const override;
   const std::string& app_id() const override { return manifest_.app.id; }
+  bool wait_for_stop(const ComponentRef& from, std::chrono::milliseconds timeout) override;
+  Result<faust_metric*> create_metric(const ComponentRef& from, const faust_metric_spec& spec) override;
+  Result<std::shared_ptr<void>> register_page(const ComponentRef& from, const std::string& path,
+                                              PageHandler handler) override;
 
   // RuntimeEvents
   void agent_handled(const std::string& agent, std::chrono::nanoseconds took, const Status& result) override;

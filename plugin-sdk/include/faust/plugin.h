@@ -2,21 +2,27 @@
  * faust-host plugin ABI (C).
  *
  * A plugin is a shared library exporting one symbol, FAUST_PLUGIN_ENTRY_SYMBOL, a function that
- * returns a pointer to a constant descriptor. The descriptor lists the agents and timers the
- * plugin provides. The host hands every agent/timer instance a host-API table and an opaque
- * context at creation time.
+ * returns a pointer to a constant descriptor. The descriptor lists the agents, timers and (since
+ * ABI 1.1) services the plugin provides. The host hands every instance a host-API table and an
+ * opaque context at creation time.
  *
  * Rules that keep the boundary stable:
  *   - only C types cross it; whoever allocates frees;
  *   - strings the host passes are valid only for the duration of the call, except those returned
  *     by faust_host_api.app_id and faust_host_api.config_get, which live as long as the instance;
  *   - an instance is never called from two threads at once; different instances may be called
- *     concurrently;
+ *     concurrently (the one exception: page handlers, see faust_host_api.page_register);
  *   - errors are reported by returning FAUST_ERROR and writing a message into the faust_error
  *     buffer the host provides.
  *
  * Versioning: a host accepts a plugin with the same ABI major and a minor less than or equal to
- * its own. New fields are only ever appended to structs that carry struct_size.
+ * its own. New fields are only ever appended to structs that carry struct_size, and a reader uses
+ * an appended field only when the writer's struct_size covers it. faust_agent_def and
+ * faust_timer_def carry no struct_size and are frozen as in ABI 1.0.
+ *
+ * ABI 1.1 added: services (faust_service_def, faust_plugin_descriptor.services), and in
+ * faust_host_api wait_for_stop, plugin metrics (metric_*) and web pages (page_*). A 1.1 plugin
+ * runs only on a 1.1 host, so it may use them without checking faust_host_api.struct_size.
  */
 #ifndef FAUST_PLUGIN_H
 #define FAUST_PLUGIN_H
@@ -29,7 +35,7 @@ extern "C" {
 #endif
 
 #define FAUST_PLUGIN_ABI_MAJOR 1
-#define FAUST_PLUGIN_ABI_MINOR 0
+#define FAUST_PLUGIN_ABI_MINOR 1
 
 #define FAUST_PLUGIN_ENTRY_SYMBOL faust_plugin_entry
 #define FAUST_PLUGIN_ENTRY_NAME "faust_plugin_entry"
@@ -93,6 +99,38 @@ typedef struct faust_send_request {
 /* Opaque per-instance context owned by the host. */
 typedef struct faust_host_context faust_host_context;
 
+/* ABI 1.1: plugin metrics. */
+typedef enum faust_metric_kind {
+  FAUST_METRIC_COUNTER = 0,
+  FAUST_METRIC_GAUGE = 1,
+  FAUST_METRIC_HISTOGRAM = 2
+} faust_metric_kind;
+
+typedef struct faust_metric_spec {
+  uint32_t struct_size;
+  faust_metric_kind kind;
+  const char* name;
+  const char* help;       /* NULL: none */
+  const double* buckets;  /* histograms: upper bounds, strictly increasing; NULL: the defaults */
+  size_t bucket_count;
+} faust_metric_spec;
+
+/* Opaque, host-owned. */
+typedef struct faust_metric faust_metric;
+
+/* ABI 1.1: plugin web pages. */
+typedef struct faust_page_request {
+  uint32_t struct_size;
+  const char* path;  /* as registered */
+  const char* query; /* after '?', "" when none */
+} faust_page_request;
+
+/* Opaque, host-owned, valid during the handler's call. */
+typedef struct faust_page_response faust_page_response;
+
+typedef faust_status (*faust_page_fn)(void* user, const faust_page_request* request, faust_page_response* response,
+                                      faust_error* error);
+
 typedef struct faust_host_api {
   uint32_t struct_size;
   /* Writes one log line tagged with the plugin's name. */
@@ -106,8 +144,38 @@ typedef struct faust_host_api {
   /* Non-zero while this worker is the app's leader. */
   int (*is_leader)(faust_host_context* ctx);
   const char* (*app_id)(faust_host_context* ctx);
-  /* The value of `key` in this agent's/timer's `config:` map in the manifest, or NULL. */
+  /* The value of `key` in this component's `config:` map in the manifest, or NULL. */
   const char* (*config_get)(faust_host_context* ctx, const char* key);
+
+  /* ---- ABI 1.1 ---- */
+
+  /* Waits up to timeout_ms for this component to be asked to stop; non-zero once it is. In a
+   * service's lead(): when its leadership term ends or the worker stops. Anywhere else: when
+   * the worker stops. A long-running call polls it and returns soon after it answers non-zero. */
+  int (*wait_for_stop)(faust_host_context* ctx, uint32_t timeout_ms);
+
+  /* Creates (or finds, when this plugin created it before with the same kind) a metric exported
+   * on /metrics with the label plugin="<plugin name>". NULL with `error` filled when the spec is
+   * invalid: a name that breaks Prometheus' rules ([a-zA-Z_][a-zA-Z0-9_]*), starts with "faust_"
+   * or "__", or is already used with another kind or help. The metric lives as long as the
+   * worker; these calls are thread-safe. */
+  faust_metric* (*metric_create)(faust_host_context* ctx, const faust_metric_spec* spec, faust_error* error);
+  /* Counter: adds value (ignored when negative). Gauge: adds value. Histogram: observes value. */
+  void (*metric_add)(faust_metric* metric, double value);
+  /* Gauge: sets value. Ignored for other kinds. */
+  void (*metric_set)(faust_metric* metric, double value);
+
+  /* Serves GET /plugins/<plugin name>/<path> with `handler`, called with `user` until the
+   * registering instance is destroyed. path: one or more segments of [A-Za-z0-9._~-] separated
+   * by '/', no leading '/'. Handlers run on the host's page threads, outside the web server's
+   * event loop and concurrently with the instance's other calls: guard what they share. A handler
+   * that has not answered within the manifest's web.page_timeout gets its client a 503. */
+  faust_status (*page_register)(faust_host_context* ctx, const char* path, faust_page_fn handler, void* user,
+                                faust_error* error);
+  /* Sets a page's answer; call it once from the handler (a handler that does not gets a 500).
+   * content_type NULL: "text/plain; charset=utf-8". */
+  void (*page_respond)(faust_page_response* response, int status, const char* content_type, const void* body,
+                       size_t body_size);
 } faust_host_api;
 
 /* Creates an instance; returns NULL and fills `error` on failure. */
@@ -130,6 +198,39 @@ typedef struct faust_timer_def {
   faust_timer_tick_fn tick;
 } faust_timer_def;
 
+/* ABI 1.1: the leadership term a service was elected for. */
+typedef struct faust_term {
+  uint32_t struct_size;
+  int32_t generation;      /* the leader group's generation: grows with every new term */
+  int64_t established_ms;  /* when the term was established (fenced), Unix epoch milliseconds */
+} faust_term;
+
+/* ABI 1.1: a service, a component with the worker's and the leader's lifecycle. Every callback
+ * of one instance runs on the instance's own host thread, so calls never overlap:
+ *   start            once the worker is ready (joined, partitions assigned);
+ *   elected(term)    each time this worker's leadership term is established, before the term's
+ *                    first on_leader tick; its sends belong to the term, like a tick's (one
+ *                    transaction, committed when it returns FAUST_OK);
+ *   lead             right after elected succeeds: the term's long task, if any; returns when
+ *                    host->wait_for_stop answers non-zero (the term ended, or the worker stops);
+ *                    each of its sends is a transaction of its own;
+ *   revoked          when the term ends (revoke, step-down, fencing, shutdown); after elected
+ *                    and lead, so elected and revoked strictly alternate;
+ *   stop             at shutdown, after the last revoked.
+ * Every callback is optional (NULL). A lead or revoked that does not return within the service's
+ * stop_timeout is logged and the worker goes on without it. */
+typedef struct faust_service_def {
+  uint32_t struct_size;
+  const char* name;
+  faust_create_fn create;
+  faust_destroy_fn destroy;
+  faust_status (*start)(void* instance, faust_error* error);
+  void (*stop)(void* instance);
+  faust_status (*elected)(void* instance, const faust_term* term, faust_error* error);
+  faust_status (*lead)(void* instance, faust_error* error);
+  void (*revoked)(void* instance);
+} faust_service_def;
+
 typedef struct faust_plugin_descriptor {
   uint32_t abi_major;
   uint32_t abi_minor;
@@ -140,6 +241,9 @@ typedef struct faust_plugin_descriptor {
   size_t agent_count;
   const faust_timer_def* const* timers; /* array of timer_count pointers */
   size_t timer_count;
+  /* ---- ABI 1.1 ---- */
+  const faust_service_def* const* services; /* array of service_count pointers */
+  size_t service_count;
 } faust_plugin_descriptor;
 
 typedef const faust_plugin_descriptor* (*faust_plugin_entry_fn)(void);

@@ -23,6 +23,14 @@ class PrintingHostServices : public faust::HostServices {
   }
   bool is_leader() const override { return false; }
   const std::string& app_id() const override { return app_id_; }
+  bool wait_for_stop(const faust::ComponentRef& /*from*/, std::chrono::milliseconds /*timeout*/) override { return true; }
+  faust::Result<faust_metric*> create_metric(const faust::ComponentRef& /*from*/, const faust_metric_spec& /*spec*/) override {
+    return faust::Error{faust::ExitCode::kFailure, "metric: not available"};
+  }
+  faust::Result<std::shared_ptr<void>> register_page(const faust::ComponentRef& /*from*/, const std::string& /*path*/,
+                                              faust::PageHandler /*handler*/) override {
+    return faust::Error{faust::ExitCode::kFailure, "page: not available"};
+  }
 
  private:
   std::string app_id_ = "plugin-load-check";

@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -41,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "faust/detail/abi_checks.hpp"
 #include "faust/plugin.h"
 
 namespace faust::testing {
@@ -121,6 +123,9 @@ struct HarnessState {
   std::optional<std::thread::id> transaction_thread;
   std::vector<SentMessage> transaction;
   std::vector<LogLine> logs;
+  // What wait_for_stop answers (request_stop() sets it).
+  bool stop_requested = false;
+  std::condition_variable stop_changed;
 };
 
 // One agent or timer instance as the host sees it; passed to the plugin as its context.
@@ -134,18 +139,11 @@ inline InstanceContext& context_of(faust_host_context* context) noexcept {
   return *reinterpret_cast<InstanceContext*>(context);
 }
 
-inline void write_error(faust_error* error, const std::string& message) noexcept {
-  if (error == nullptr) return;
-  const std::size_t length = std::min(message.size(), static_cast<std::size_t>(FAUST_ERROR_MESSAGE_SIZE - 1));
-  std::memcpy(error->message, message.data(), length);
-  error->message[length] = '\0';
-}
+using abi::write_error;
 
 // The plugin's error buffer after a failed call, or a stand-in when it wrote nothing.
-inline std::string error_text(faust_error& error, const char* what) {
-  error.message[FAUST_ERROR_MESSAGE_SIZE - 1] = '\0';
-  return error.message[0] != '\0' ? std::string(error.message)
-                                  : std::string(what) + " failed without a message";
+inline std::string error_text(const faust_error& error, const char* what) {
+  return abi::read_error(error, std::string(what) + " failed without a message");
 }
 
 inline void host_log(faust_host_context* context, faust_log_level level, const char* message) noexcept {
@@ -158,35 +156,11 @@ inline void host_log(faust_host_context* context, faust_log_level level, const c
   }
 }
 
-// Checks a request as faust-host does and with the same messages.
-inline std::optional<std::string> request_problem(const faust_send_request* request) {
-  if (request == nullptr) return "invalid send request: null request";
-  if (request->struct_size < sizeof(faust_send_request)) {
-    return "invalid send request: struct_size " + std::to_string(request->struct_size) + " is smaller than " +
-           std::to_string(sizeof(faust_send_request));
-  }
-  const bool has_agent = request->agent != nullptr && request->agent[0] != '\0';
-  const bool has_topic = request->topic != nullptr && request->topic[0] != '\0';
-  if (has_agent == has_topic) return "invalid send request: set exactly one of agent and topic";
-  if (request->value == nullptr && request->value_size > 0) return "invalid send request: value is null";
-  if (request->key == nullptr && request->key_size > 0) return "invalid send request: key is null";
-  if (request->headers == nullptr && request->header_count > 0)
-    return "invalid send request: headers are null";
-  for (std::size_t i = 0; i < request->header_count; ++i) {
-    const faust_header& header = request->headers[i];
-    if (header.key == nullptr) return "invalid send request: header #" + std::to_string(i) + " has no key";
-    if (header.value == nullptr && header.value_size > 0) {
-      return "invalid send request: header '" + std::string(header.key) + "' value is null";
-    }
-  }
-  return std::nullopt;
-}
-
 inline faust_status host_send(faust_host_context* context, const faust_send_request* request,
                               faust_error* error) noexcept {
   try {
     InstanceContext& self = context_of(context);
-    if (std::optional<std::string> problem = request_problem(request)) {
+    if (std::optional<std::string> problem = abi::send_request_problem(request)) {
       write_error(error, *problem);
       return FAUST_ERROR;
     }
@@ -247,18 +221,47 @@ inline const char* host_config_get(faust_host_context* context, const char* key)
   }
 }
 
+inline int host_wait_for_stop(faust_host_context* context, std::uint32_t timeout_ms) noexcept {
+  InstanceContext& self = context_of(context);
+  std::unique_lock lock(self.state->mutex);
+  return self.state->stop_changed.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                                           [&] { return self.state->stop_requested; })
+             ? 1
+             : 0;
+}
+
+inline faust_metric* host_metric_create(faust_host_context* /*context*/, const faust_metric_spec* /*spec*/,
+                                        faust_error* error) noexcept {
+  write_error(error, "metric: not available");
+  return nullptr;
+}
+
+inline void host_metric_add(faust_metric* /*metric*/, double /*value*/) noexcept {}
+inline void host_metric_set(faust_metric* /*metric*/, double /*value*/) noexcept {}
+
+inline faust_status host_page_register(faust_host_context* /*context*/, const char* /*path*/,
+                                       faust_page_fn /*handler*/, void* /*user*/, faust_error* error) noexcept {
+  write_error(error, "page: not available");
+  return FAUST_ERROR;
+}
+
+inline void host_page_respond(faust_page_response* /*response*/, int /*status*/, const char* /*content_type*/,
+                              const void* /*body*/, std::size_t /*body_size*/) noexcept {}
+
 inline const faust_host_api& host_api() noexcept {
   static const faust_host_api api{static_cast<std::uint32_t>(sizeof(faust_host_api)),
                                   &host_log,
                                   &host_send,
                                   &host_is_leader,
                                   &host_app_id,
-                                  &host_config_get};
+                                  &host_config_get,
+                                  &host_wait_for_stop,
+                                  &host_metric_create,
+                                  &host_metric_add,
+                                  &host_metric_set,
+                                  &host_page_register,
+                                  &host_page_respond};
   return api;
-}
-
-inline std::string abi_text(std::uint32_t major, std::uint32_t minor) {
-  return std::to_string(major) + "." + std::to_string(minor);
 }
 
 // Loads `file` and checks the handshake as faust-host does; throws HarnessError.
@@ -280,19 +283,8 @@ inline const faust_plugin_descriptor* load_plugin(const std::string& file) {
   const faust_plugin_descriptor* descriptor = entry();
   if (descriptor == nullptr)
     throw HarnessError("plugin " + file + ": " FAUST_PLUGIN_ENTRY_NAME " returned no descriptor");
-  const std::string abi = abi_text(descriptor->abi_major, descriptor->abi_minor);
-  if (descriptor->abi_major != FAUST_PLUGIN_ABI_MAJOR) {
-    throw HarnessError("plugin " + file + ": plugin ABI " + abi + ", this SDK supports " +
-                       std::to_string(FAUST_PLUGIN_ABI_MAJOR) + ".x");
-  }
-  if (descriptor->abi_minor > FAUST_PLUGIN_ABI_MINOR) {
-    throw HarnessError("plugin " + file + ": plugin ABI " + abi + " is newer than this SDK's " +
-                       abi_text(FAUST_PLUGIN_ABI_MAJOR, FAUST_PLUGIN_ABI_MINOR));
-  }
-  if (descriptor->struct_size < sizeof(faust_plugin_descriptor)) {
-    throw HarnessError("plugin " + file + ": descriptor struct_size " +
-                       std::to_string(descriptor->struct_size) + " is smaller than the " +
-                       std::to_string(sizeof(faust_plugin_descriptor)) + " bytes ABI " + abi + " needs");
+  if (auto refusal = abi::check_handshake(file, *descriptor, FAUST_PLUGIN_ABI_MINOR, "this SDK")) {
+    throw HarnessError(refusal->message);
   }
   if (descriptor->name == nullptr || descriptor->name[0] == '\0') {
     throw HarnessError("plugin " + file + ": malformed descriptor: no plugin name");
