@@ -93,13 +93,30 @@ struct Calls {
   std::atomic<int> established{0};
   std::mutex mutex;
   std::vector<std::string> gave_up;
+  std::vector<std::string> edges;  // "opening N" / "closed N", in order
+  std::function<void(std::int32_t)> on_opening;  // runs inside the opening hook
 
   LeaderTermCallbacks callbacks() {
     return LeaderTermCallbacks{[this](std::int32_t) { ++established; },
                                [this](const std::string& why) {
                                  std::lock_guard lock(mutex);
                                  gave_up.push_back(why);
-                               }};
+                               },
+                               TermHooks{[this](std::int32_t generation) {
+                                           edge("opening " + std::to_string(generation));
+                                           if (on_opening) on_opening(generation);
+                                         },
+                                         [this](std::int32_t generation) {
+                                           edge("closed " + std::to_string(generation));
+                                         }}};
+  }
+  void edge(std::string text) {
+    std::lock_guard lock(mutex);
+    edges.push_back(std::move(text));
+  }
+  std::vector<std::string> term_edges() {
+    std::lock_guard lock(mutex);
+    return edges;
   }
   std::vector<std::string> reasons() {
     std::lock_guard lock(mutex);
@@ -215,6 +232,45 @@ TEST(LeaderTermTest, ACommitThatNeverFinishesReplacesTheProducerAndTheTermGoesOn
   std::lock_guard lock(transport.script.mutex);
   EXPECT_EQ(transport.script.producers_started, 2);
   EXPECT_EQ(transport.script.committed, (std::vector<std::string>{"after"}));
+}
+
+TEST(LeaderTermTest, TheOpeningHookRunsUnitsBeforeTheTermIsEstablishedAndClosedFollowsOncePerTerm) {
+  ScriptedTransport transport;
+  Calls calls;
+  std::atomic<LeaderTerm*> term_ptr{nullptr};
+  std::atomic<bool> established_during_opening{true};
+  calls.on_opening = [&](std::int32_t) {
+    LeaderTerm& t = *term_ptr.load();
+    established_during_opening = t.established();
+    auto unit = t.run_unit("service 's' elected", [&] { return t.send(record("from-elected")); });
+    EXPECT_TRUE(unit.has_value() && *unit) << "units run while the term opens";
+  };
+  LeaderTermOptions options{.establish_within = 5s, .finish_within = 50ms};
+  LeaderTerm term(transport, options, calls.callbacks());
+  term_ptr = &term;
+  term.gained(1);
+  ASSERT_TRUE(eventually(5s, [&] { return term.established(); }));
+  EXPECT_FALSE(established_during_opening.load()) << "the term is established only after the opening hook";
+  {
+    std::lock_guard lock(transport.script.mutex);
+    EXPECT_EQ(transport.script.committed, (std::vector<std::string>{"from-elected"}));
+    transport.script.every_commit = TxnStatus{TxnFailure::kRetriable, "commit: timed out"};
+  }
+  // A replaced producer keeps the term: no second opening, no closing.
+  EXPECT_FALSE(*term.run_unit("timer 't'", [&] { return term.send(record("stuck")); }));
+  {
+    std::lock_guard lock(transport.script.mutex);
+    transport.script.every_commit = {};
+  }
+  ASSERT_TRUE(eventually(5s, [&] { return term.established() && term.snapshot().terms == 2; }));
+  EXPECT_EQ(calls.term_edges(), (std::vector<std::string>{"opening 1"}));
+
+  term.lost();
+  ASSERT_TRUE(eventually(5s, [&] { return calls.term_edges().size() == 2; }));
+  term.gained(2);
+  ASSERT_TRUE(eventually(5s, [&] { return term.established(); }));
+  term.stop();
+  EXPECT_EQ(calls.term_edges(), (std::vector<std::string>{"opening 1", "closed 1", "opening 2", "closed 2"}));
 }
 
 TEST(LeaderTermTest, AFencedTermGivesUpAndSaysWhy) {

@@ -235,17 +235,37 @@ std::vector<TimerConfig> read_timers(const Entry* entry, const std::filesystem::
   return timers;
 }
 
-// Agents and timers share one namespace: plugins and log lines refer to them by name alone.
-void check_unique_names(const Entry* agents, const Entry* timers) {
-  if (agents == nullptr || timers == nullptr) return;
-  const auto agent_entries = schema::map_entries(agents->value, agents->path, agents->key.Mark());
-  for (const Entry& timer : schema::map_entries(timers->value, timers->path, timers->key.Mark())) {
-    const auto agent = std::find_if(agent_entries.begin(), agent_entries.end(),
-                                    [&](const Entry& e) { return e.name() == timer.name(); });
-    if (agent != agent_entries.end()) {
-      fail(timer.key.Mark(), "duplicate name '" + timer.name() + "': already used by the agent at line " +
-                                 std::to_string(agent->key.Mark().line + 1) +
-                                 " (agent and timer names must be unique)");
+std::vector<ServiceConfig> read_services(const Entry* entry, const std::filesystem::path& manifest_file) {
+  std::vector<ServiceConfig> services;
+  if (entry == nullptr) return services;
+  for (const Entry& item : schema::map_entries(entry->value, entry->path, entry->key.Mark(),
+                                               "a map of service names to their settings")) {
+    check_name(item, "service");
+    const Section fields(item.value, item.path, item.key.Mark(), {"library", "stop_timeout", "config"});
+    ServiceConfig service;
+    service.name = item.name();
+    service.library = resolve_library(fields.require("library"), manifest_file);
+    if (const Entry* e = fields.find("stop_timeout")) service.stop_timeout = read_milliseconds(*e, kServiceStopTimeoutRange);
+    service.config = read_config(fields.find("config"));
+    services.push_back(std::move(service));
+  }
+  return services;
+}
+
+// Agents, timers and services share one namespace: plugins and log lines refer to them by name alone.
+void check_unique_names(const Section& sections) {
+  std::vector<std::pair<std::string, Entry>> seen;  // (kind, entry) in manifest order
+  for (const std::string kind : {"agent", "timer", "service"}) {
+    const Entry* section = sections.find(kind + "s");
+    if (section == nullptr) continue;
+    for (const Entry& item : schema::map_entries(section->value, section->path, section->key.Mark())) {
+      for (const auto& [earlier_kind, earlier] : seen) {
+        if (earlier.name() != item.name()) continue;
+        fail(item.key.Mark(), "duplicate name '" + item.name() + "': already used by the " + earlier_kind +
+                                  " at line " + std::to_string(earlier.key.Mark().line + 1) +
+                                  " (agent, timer and service names must be unique)");
+      }
+      seen.emplace_back(kind, item);
     }
   }
 }
@@ -255,7 +275,7 @@ Manifest read_manifest(const YAML::Node& root, const std::filesystem::path& file
   if (!root.IsMap()) {
     fail(top, "expected a map with an 'app' key at the top level, got " + schema::describe(root));
   }
-  const Section sections(root, "", top, {"app", "kafka", "web", "agents", "timers"});
+  const Section sections(root, "", top, {"app", "kafka", "web", "agents", "timers", "services"});
 
   Manifest manifest;
   manifest.file = file;
@@ -264,9 +284,10 @@ Manifest read_manifest(const YAML::Node& root, const std::filesystem::path& file
   manifest.web = read_web(sections.find("web"));
   manifest.agents = read_agents(sections.find("agents"), manifest.app, file);
   manifest.timers = read_timers(sections.find("timers"), file);
-  check_unique_names(sections.find("agents"), sections.find("timers"));
-  if (manifest.agents.empty() && manifest.timers.empty()) {
-    fail(top, "no agents and no timers: the manifest must define at least one");
+  manifest.services = read_services(sections.find("services"), file);
+  check_unique_names(sections);
+  if (manifest.agents.empty() && manifest.timers.empty() && manifest.services.empty()) {
+    fail(top, "no agents, timers or services: the manifest must define at least one");
   }
   return manifest;
 }

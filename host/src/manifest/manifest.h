@@ -55,6 +55,9 @@ inline constexpr DurationRange kSessionTimeoutRange{1, 1800};
 // Heartbeats go to the group coordinator; under 0.1 s they only load it. Must also be less than
 // the session timeout.
 inline constexpr DurationRange kHeartbeatIntervalRange{0.1, kSessionTimeoutRange.max_seconds};
+// How long a service may take to return from lead() or revoked() once its term ends, and from
+// stop() at shutdown, before the worker goes on without it.
+inline constexpr DurationRange kServiceStopTimeoutRange{0.1, 300};
 
 struct AppConfig {
   std::string id;
@@ -98,6 +101,14 @@ struct TimerConfig {
   ConfigMap config;
 };
 
+// A service (ABI 1.1): one instance per worker, with the worker's and the leader's lifecycle.
+struct ServiceConfig {
+  std::string name;
+  std::string library;
+  std::chrono::milliseconds stop_timeout{5000};
+  ConfigMap config;
+};
+
 struct Manifest {
   std::filesystem::path file;  // as given, for messages
   AppConfig app;
@@ -105,6 +116,7 @@ struct Manifest {
   WebConfig web;
   std::vector<AgentConfig> agents;
   std::vector<TimerConfig> timers;
+  std::vector<ServiceConfig> services;
 
   std::string agent_topic(const AgentConfig& agent) const;
   std::string leader_topic() const;  // "<app-id>-__assignor-__leader", as Faust names it

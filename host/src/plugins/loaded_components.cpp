@@ -24,7 +24,8 @@ Error name_unknown(const Manifest& manifest, const char* kind, const std::string
   return Error{ExitCode::kPluginNameUnknown, manifest.file.string() + ": " + kind + " '" + name +
                                                  "': plugin " + info.file.string() + " provides no " + kind +
                                                  " '" + name + "' (agents: " + join_or_none(info.agents) +
-                                                 "; timers: " + join_or_none(info.timers) + ")"};
+                                                 "; timers: " + join_or_none(info.timers) +
+                                                 "; services: " + join_or_none(info.services) + ")"};
 }
 
 // Resolves and loads one library, remembering it in `used` the first time.
@@ -63,6 +64,7 @@ Result<LoadedComponents> instantiate(const Manifest& manifest, HostServices& ser
   std::vector<std::shared_ptr<const PluginLibrary>> used;
   std::vector<Match<AgentConfig, faust_agent_def>> agents;
   std::vector<Match<TimerConfig, faust_timer_def>> timers;
+  std::vector<Match<ServiceConfig, faust_service_def>> service_matches;
 
   for (const AgentConfig& agent : manifest.agents) {
     Result<std::shared_ptr<const PluginLibrary>> library =
@@ -79,6 +81,14 @@ Result<LoadedComponents> instantiate(const Manifest& manifest, HostServices& ser
     const faust_timer_def* def = (*library)->find_timer(timer.name);
     if (def == nullptr) return name_unknown(manifest, "timer", timer.name, (*library)->info());
     timers.push_back({&timer, def, *library});
+  }
+  for (const ServiceConfig& service : manifest.services) {
+    Result<std::shared_ptr<const PluginLibrary>> library =
+        load_library(service.library, registry, search_dirs, used);
+    if (!library) return library.error();
+    const faust_service_def* def = (*library)->find_service(service.name);
+    if (def == nullptr) return name_unknown(manifest, "service", service.name, (*library)->info());
+    service_matches.push_back({&service, def, *library});
   }
 
   LoadedComponents loaded;
@@ -100,6 +110,12 @@ Result<LoadedComponents> instantiate(const Manifest& manifest, HostServices& ser
         library, *def, services, component_ref(config->name, *library, config->on_leader), config->config);
     if (!instance) return instance.error();
     loaded.timers.push_back(LoadedTimer{*config, std::move(*instance)});
+  }
+  for (const auto& [config, def, library] : service_matches) {
+    Result<ServiceInstance> instance = ServiceInstance::create(
+        library, *def, services, component_ref(config->name, *library, false), config->config);
+    if (!instance) return instance.error();
+    loaded.services.push_back(LoadedService{*config, std::move(*instance)});
   }
   return loaded;
 }

@@ -10,6 +10,7 @@
 #include "plugins/host_services.h"
 #include "plugins/plugin_info.h"
 #include "plugins/plugin_registry.h"
+#include "plugins/service_instance.h"
 #include "plugins/timer_instance.h"
 
 namespace faust {
@@ -26,17 +27,24 @@ struct LoadedTimer {
   TimerInstance instance;
 };
 
+// A service from the manifest with its one instance.
+struct LoadedService {
+  ServiceConfig config;
+  ServiceInstance instance;
+};
+
 // Everything a manifest asked for, created and ready to run. Instances hold their libraries, so
 // this may outlive the registry that loaded them.
 struct LoadedComponents {
   std::vector<PluginInfo> plugins;  // the libraries the manifest uses, in manifest order
   std::vector<LoadedAgent> agents;  // in manifest order
   std::vector<LoadedTimer> timers;  // in manifest order
+  std::vector<LoadedService> services;  // in manifest order
 };
 
 // Loads every library the manifest names (bare names are looked up in `search_dirs`), checks that
 // each provides the agent or timer named (kPluginNameUnknown otherwise), then creates
-// `concurrency` instances per agent and one per timer. All libraries are loaded and checked
+// `concurrency` instances per agent and one per timer and service. All libraries are loaded and checked
 // before any instance is created, so a refusal never runs plugin code.
 Result<LoadedComponents> instantiate(const Manifest& manifest, HostServices& services,
                                      PluginRegistry& registry,

@@ -42,20 +42,16 @@ std::vector<PluginInfo> PluginRegistry::plugins() const {
 }
 
 Status PluginRegistry::check_names_unique(const PluginLibrary& candidate) const {
+  using Names = std::vector<std::string> PluginInfo::*;
+  const std::pair<const char*, Names> kinds[] = {
+      {"agent", &PluginInfo::agents}, {"timer", &PluginInfo::timers}, {"service", &PluginInfo::services}};
   const PluginInfo& info = candidate.info();
   for (const auto& loaded : libraries_) {
-    for (const std::string& agent : info.agents) {
-      if (provides(loaded->info().agents, agent)) {
-        return Error{ExitCode::kPluginDuplicateName, "plugin " + info.file.string() + ": agent '" + agent +
-                                                         "' is also provided by plugin " +
-                                                         loaded->file().string()};
-      }
-    }
-    for (const std::string& timer : info.timers) {
-      if (provides(loaded->info().timers, timer)) {
-        return Error{ExitCode::kPluginDuplicateName, "plugin " + info.file.string() + ": timer '" + timer +
-                                                         "' is also provided by plugin " +
-                                                         loaded->file().string()};
+    for (const auto& [kind, names] : kinds) {
+      for (const std::string& name : info.*names) {
+        if (!provides(loaded->info().*names, name)) continue;
+        return Error{ExitCode::kPluginDuplicateName, "plugin " + info.file.string() + ": " + kind + " '" + name +
+                                                         "' is also provided by plugin " + loaded->file().string()};
       }
     }
   }

@@ -21,7 +21,7 @@ std::string time_ordered_client_id(const std::string& app_id, const std::vector<
 }
 
 LeaderElector::LeaderElector(Transport& transport, std::string app_id, GroupOptions options, RuntimeEvents& events,
-                             LeaderTermOptions term_options)
+                             LeaderTermOptions term_options, TermHooks term_hooks)
     : transport_(transport),
       app_id_(std::move(app_id)),
       options_(std::move(options)),
@@ -29,7 +29,8 @@ LeaderElector::LeaderElector(Transport& transport, std::string app_id, GroupOpti
       term_(transport, term_options,
             LeaderTermCallbacks{[this](std::int32_t generation) { on_term_established(generation); },
                                 // The term has already ended itself; only the group is left.
-                                [this](const std::string& /*why*/) { step_down_requested_ = true; }}) {}
+                                [this](const std::string& /*why*/) { step_down_requested_ = true; },
+                                std::move(term_hooks)}) {}
 
 LeaderElector::~LeaderElector() { stop(); }
 
@@ -72,11 +73,11 @@ void LeaderElector::run() {
 }
 
 void LeaderElector::stop() {
+  term_.stop();
   if (running_.exchange(false)) {
-    if (poller_.joinable()) poller_.join();  // the poller leaves the group, which ends the term
+    if (poller_.joinable()) poller_.join();  // the poller leaves the group
     consumer_.reset();
   }
-  term_.stop();
   bool was_leader = false;
   std::int32_t generation = -1;
   {

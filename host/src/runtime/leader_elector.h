@@ -32,14 +32,15 @@ class LeaderElector final : private GroupListener {
  public:
   // options.client_id is set here, from app_id and the time of joining.
   LeaderElector(Transport& transport, std::string app_id, GroupOptions options, RuntimeEvents& events,
-                LeaderTermOptions term_options = {});
+                LeaderTermOptions term_options = {}, TermHooks term_hooks = {});
   ~LeaderElector() override;
 
   Status start();
-  // Leaves the group, so a successor is elected at once, and ends the term.
+  // Ends the term (and waits for its hooks), then leaves the group, so a successor is elected
+  // at once and never overlaps this worker's term.
   void stop();
 
-  bool is_leader() const { return term_.established(); }
+  bool is_leader() const { return term_.leading(); }
   LeadershipSnapshot snapshot() const;
   LeaderTerm& term() { return term_; }
   const LeaderTerm& term() const { return term_; }

@@ -31,13 +31,18 @@ void LeaderTerm::gained(std::int32_t generation) {
   changed_.notify_all();
 }
 
+void LeaderTerm::end_term_now() {
+  established_ = false;
+  opening_ = false;
+  ++term_serial_;
+}
+
 void LeaderTerm::lost(bool another_leads) {
   std::lock_guard lock(mutex_);
   if (another_leads) snapshot_.problem.clear();
   wanted_.reset();
-  // At once, not when the term's thread gets to it: no unit may start from here on.
-  established_ = false;
-  ++term_serial_;
+  // At once, not when the term's thread gets to it.
+  end_term_now();
   changed_.notify_all();
 }
 
@@ -46,8 +51,7 @@ void LeaderTerm::stop() {
     std::lock_guard lock(mutex_);
     stopping_ = true;
     wanted_.reset();
-    established_ = false;
-    ++term_serial_;
+    end_term_now();
   }
   changed_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -62,6 +66,7 @@ void LeaderTerm::run() {
   std::unique_lock lock(mutex_);
   while (true) {
     changed_.wait(lock, [&] { return stopping_ || wanted_ != current_; });
+    close_if_ended(lock);
     if (stopping_) break;
     // Whatever term there is ends before the next one starts.
     current_.reset();
@@ -75,10 +80,21 @@ void LeaderTerm::run() {
     establish(generation);
     lock.lock();
   }
+  close_if_ended(lock);
   current_.reset();
   snapshot_.state = TermState::kNone;
   lock.unlock();
   end_producer();
+}
+
+void LeaderTerm::close_if_ended(std::unique_lock<std::mutex>& lock) {
+  if (!opened_ || (!stopping_ && wanted_ == opened_)) return;
+  const std::int32_t generation = *opened_;
+  opened_.reset();
+  if (!callbacks_.hooks.closed) return;
+  lock.unlock();
+  callbacks_.hooks.closed(generation);
+  lock.lock();
 }
 
 bool LeaderTerm::wait_or_changed(milliseconds delay, std::int32_t generation) {
@@ -98,9 +114,18 @@ void LeaderTerm::establish(std::int32_t generation) {
         std::lock_guard unit(unit_mutex_);
         producer_ = std::move(producer).value();
       }
-      std::lock_guard lock(mutex_);
+      std::unique_lock lock(mutex_);
       if (stopping_ || wanted_ != generation) return;  // run() ends the producer
       current_ = generation;
+      if (opened_ != generation) {
+        opened_ = generation;
+        opening_ = true;
+        lock.unlock();
+        if (callbacks_.hooks.opening) callbacks_.hooks.opening(generation);
+        lock.lock();
+        opening_ = false;
+        if (stopping_ || wanted_ != generation || current_ != generation) return;
+      }
       established_ = true;
       snapshot_.state = TermState::kEstablished;
       snapshot_.generation = generation;
@@ -135,8 +160,7 @@ void LeaderTerm::give_up(const std::string& why) {
   std::lock_guard lock(mutex_);
   if (!wanted_) return;  // the term already ended: nothing to step down from
   wanted_.reset();
-  established_ = false;
-  ++term_serial_;
+  end_term_now();
   snapshot_.problem = why;
   snapshot_.state = TermState::kNone;
   changed_.notify_all();
@@ -148,17 +172,16 @@ void LeaderTerm::replace_producer(const std::string& why) {
   std::lock_guard lock(mutex_);
   if (!current_ || current_ != wanted_) return;  // the term is ending anyway
   current_.reset();  // run() replaces the producer and establishes the term again
-  established_ = false;
-  ++term_serial_;
+  end_term_now();
   changed_.notify_all();
   spdlog::warn("leader producer replaced: {}", why);
 }
 
 std::optional<Status> LeaderTerm::run_unit(const std::string& unit, const std::function<Status()>& work) {
-  if (!established_) return std::nullopt;
+  if (!leading()) return std::nullopt;
   std::lock_guard unit_lock(unit_mutex_);
   const std::uint64_t term = term_serial_.load();
-  if (!established_ || !producer_) return std::nullopt;
+  if (!leading() || !producer_) return std::nullopt;
   if (TxnStatus begun = producer_->begin(); !begun) return handle_broken(unit, begun);
   unit_sends_ = 0;
   unit_send_failure_.reset();

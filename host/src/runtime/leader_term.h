@@ -23,12 +23,23 @@ struct LeaderTermOptions {
   std::chrono::milliseconds finish_within{30000};
 };
 
+// What the worker runs at a term's edges (the services' elected and revoked). From the term's
+// thread; both optional.
+struct TermHooks {
+  // A term's producer is ready and units may run (from any thread) until this returns; the term
+  // is established after it. Once per term: not again when the producer is replaced.
+  std::function<void(std::int32_t generation)> opening;
+  // A term that was opening or established ended; no unit of it runs any more.
+  std::function<void(std::int32_t generation)> closed;
+};
+
 struct LeaderTermCallbacks {
   // The term is established: this worker leads. From the term's thread.
   std::function<void(std::int32_t generation)> established;
   // The term cannot go on (fenced by a newer leader, or not established in time): the worker
   // should step down. From the term's thread or a unit's.
   std::function<void(const std::string& why)> give_up;
+  TermHooks hooks;
 };
 
 enum class TermState { kNone, kEstablishing, kEstablished };
@@ -66,6 +77,8 @@ class LeaderTerm {
   void stop();
 
   bool established() const { return established_.load(); }
+  // Established, or opening (fenced already, its hooks running): this worker leads.
+  bool leading() const { return established_.load() || opening_.load(); }
   LeaderTermSnapshot snapshot() const;
 
   // Runs `work` as one unit of the current term. nullopt: not established, `work` did not run.
@@ -79,6 +92,10 @@ class LeaderTerm {
   void run();
   void establish(std::int32_t generation);
   void end_producer();
+  // Calls `closed` when the opened term is no longer wanted; `lock` holds mutex_.
+  void close_if_ended(std::unique_lock<std::mutex>& lock);
+  // Ends whatever term there is at once: no unit may start from here on. Holds mutex_.
+  void end_term_now();
   Status finish_unit(const std::string& unit, Status result);
   TxnStatus retry(const std::function<TxnStatus(std::chrono::milliseconds)>& call, std::uint64_t term);
   // A transaction that cannot go on: fenced gives up the term, anything else replaces the producer.
@@ -98,9 +115,11 @@ class LeaderTerm {
   std::condition_variable changed_;
   std::optional<std::int32_t> wanted_;
   std::optional<std::int32_t> current_;
+  std::optional<std::int32_t> opened_;  // the term `opening` was called for, until `closed`
   bool stopping_ = false;
   LeaderTermSnapshot snapshot_;
   std::atomic<bool> established_{false};
+  std::atomic<bool> opening_{false};  // units may run while the term opens
   std::atomic<std::uint64_t> term_serial_{0};  // a unit compares it to see its term end
 
   // One unit at a time; guards producer_ and the unit's bookkeeping.

@@ -53,6 +53,16 @@ Result<PluginBindings> bind_plugins(const Manifest& manifest, HostServices& serv
     bindings.timers.push_back(TimerBinding{timer.config.name, timer.config.interval, timer.config.on_leader,
                                            [&instance = timer.instance] { return instance.tick(); }});
   }
+  for (auto& service : components->services) {
+    ServiceInstance& instance = service.instance;
+    bindings.services.push_back(ServiceBinding{
+        service.config.name, service.config.stop_timeout, [&instance] { return instance.start(); },
+        [&instance](std::int32_t generation, std::chrono::system_clock::time_point established_at) {
+          return instance.elected(ServiceTerm{generation, established_at});
+        },
+        instance.has_lead() ? std::function<Status()>([&instance] { return instance.lead(); }) : nullptr,
+        [&instance] { return instance.revoked(); }, [&instance] { return instance.stop(); }, components});
+  }
   bindings.instances = std::move(components);
   return bindings;
 }

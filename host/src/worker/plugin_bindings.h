@@ -11,16 +11,18 @@
 #include "plugins/host_services.h"
 #include "plugins/plugin_info.h"
 #include "runtime/agent_runner.h"
+#include "runtime/service_runner.h"
 #include "runtime/timer_service.h"
 
 namespace faust {
 
-// The manifest's agents and timers, loaded from their plugins and instantiated, in the runtime's
+// The manifest's agents, timers and services, loaded from their plugins and instantiated, in the runtime's
 // terms. Holds the instances (and so their libraries) for as long as it lives.
 struct PluginBindings {
   std::vector<PluginInfo> plugins;
   std::vector<AgentBinding> agents;
   std::vector<TimerBinding> timers;
+  std::vector<ServiceBinding> services;
   std::shared_ptr<void> instances;
 };
 

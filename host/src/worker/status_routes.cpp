@@ -84,6 +84,13 @@ Router make_status_routes(const WorkerView& view) {
                         {"last_run", iso8601(timer.last_run)},
                         {"last_error", timer.last_error}});
     }
+    json services = json::array();
+    for (const auto& service : view.service_runner->snapshot()) {
+      services.push_back({{"name", service.name},
+                          {"state", service.state},
+                          {"terms", service.terms},
+                          {"last_error", service.last_error}});
+    }
     json plugins = json::array();
     for (const auto& plugin : *view.plugins) {
       plugins.push_back({{"name", plugin.name}, {"version", plugin.version}, {"abi", plugin.abi}, {"file", plugin.file.string()}});
@@ -100,6 +107,7 @@ Router make_status_routes(const WorkerView& view) {
                                    {"agents", agents},
                                    {"sends", {{"waiting_for_broker", retries.waiting}, {"retries", retries.total}}},
                                    {"timers", timers},
+                                   {"services", services},
                                    {"plugins", plugins}});
   });
   return router;

@@ -10,6 +10,7 @@
 #include "plugins/plugin_info.h"
 #include "runtime/agent_runner.h"
 #include "runtime/leader_elector.h"
+#include "runtime/service_runner.h"
 #include "runtime/timer_service.h"
 #include "transport/transport.h"
 #include "web/router.h"
@@ -25,6 +26,7 @@ struct WorkerView {
   const LeaderElector* elector = nullptr;
   const AgentRunner* agents = nullptr;
   const TimerService* timers = nullptr;
+  const ServiceRunner* service_runner = nullptr;
   const Transport* transport = nullptr;
   const WorkerServices* services = nullptr;
   std::chrono::steady_clock::time_point started;

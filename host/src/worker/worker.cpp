@@ -122,6 +122,7 @@ class WorkerRun {
     // Plugins may still call the host from their destructors: they get a clean error, and the
     // transport they would reach is still there.
     services_.attach(nullptr, nullptr);
+    service_runner_.reset();  // it holds the service instances too
     bindings_.reset();
   }
 
@@ -147,6 +148,7 @@ class WorkerRun {
   WorkerServices services_;
   std::unique_ptr<Transport> transport_;
   std::optional<PluginBindings> bindings_;
+  std::unique_ptr<ServiceRunner> service_runner_;
   std::unique_ptr<LeaderElector> elector_;
   std::unique_ptr<AgentRunner> agents_;
   std::unique_ptr<TimerService> timers_;
@@ -169,10 +171,17 @@ Status WorkerRun::build() {
   if (!transport) return transport.error();
   transport_ = std::move(transport).value();
 
+  const LeaderRunner run_as_leader = [this](const std::string& unit, const std::function<Status()>& work) {
+    return elector_->term().run_unit(unit, work);
+  };
+  service_runner_ = std::make_unique<ServiceRunner>(std::move(bindings_->services), run_as_leader);
   GroupOptions leader_group = group_options(manifest_, manifest_.app.id + "-__leader");
   leader_group.topics = {manifest_.leader_topic()};
-  elector_ = std::make_unique<LeaderElector>(*transport_, manifest_.app.id, leader_group, services_,
-                                             LeaderTermOptions{.establish_within = manifest_.app.session_timeout});
+  elector_ = std::make_unique<LeaderElector>(
+      *transport_, manifest_.app.id, leader_group, services_,
+      LeaderTermOptions{.establish_within = manifest_.app.session_timeout},
+      TermHooks{[this](std::int32_t generation) { service_runner_->term_opening(generation); },
+                [this](std::int32_t generation) { service_runner_->term_closed(generation); }});
   GroupOptions agent_group = group_options(manifest_, manifest_.app.id);
   agent_group.on_lag = [this](const TopicPartition& partition, std::int64_t lag) {
     services_.consumer_lag(partition, lag);
@@ -182,17 +191,13 @@ Status WorkerRun::build() {
   agent_options.pause_above_bytes = static_cast<std::size_t>(manifest_.app.agent_queue_mib) * 1024 * 1024;
   agents_ = std::make_unique<AgentRunner>(*transport_, agent_group, std::move(bindings_->agents), services_,
                                           agent_options);
-  timers_ = std::make_unique<TimerService>(
-      std::move(bindings_->timers),
-      [this](const std::string& timer, const std::function<Status()>& tick) {
-        return elector_->term().run_unit(timer, tick);
-      },
-      services_);
-  services_.attach(transport_.get(), elector_.get());
+  timers_ = std::make_unique<TimerService>(std::move(bindings_->timers), run_as_leader, services_);
+  services_.attach(transport_.get(), elector_.get(), service_runner_.get());
 
   if (manifest_.web.enabled) {
-    WorkerView view{&manifest_,      &metrics_, &bindings_->plugins, elector_.get(), agents_.get(), timers_.get(),
-                    transport_.get(), &services_, started_, [this] { return not_ready_reason(); }};
+    WorkerView view{&manifest_,      &metrics_,         &bindings_->plugins, elector_.get(),
+                    agents_.get(),   timers_.get(),     service_runner_.get(), transport_.get(),
+                    &services_,      started_,          [this] { return not_ready_reason(); }};
     web_ = std::make_unique<WebServer>(io_, WebServerOptions{manifest_.web.bind, manifest_.web.port, {}},
                                        make_status_routes(view));
     if (auto status = web_->start(); !status) return status;
@@ -228,6 +233,8 @@ void WorkerRun::start_up() {
     backoff = std::min(backoff * 2, std::chrono::seconds(30));
   }
   if (stop_.is_set()) return;
+  // Before joining the leader group, so a service's start precedes its first elected.
+  service_runner_->start();
   if (auto status = elector_->start(); !status) return services_.fatal(status.error());
   if (auto status = agents_->start(); !status) return services_.fatal(status.error());
   auto last_note = Clock::now();
@@ -240,15 +247,15 @@ void WorkerRun::start_up() {
   }
   timers_->start();
   ready_ = true;
-  spdlog::info("worker ready: app '{}', {} agent(s), {} timer(s), in {:.3f} s", manifest_.app.id,
-               manifest_.agents.size(), manifest_.timers.size(),
+  spdlog::info("worker ready: app '{}', {} agent(s), {} timer(s), {} service(s), in {:.3f} s", manifest_.app.id,
+               manifest_.agents.size(), manifest_.timers.size(), manifest_.services.size(),
                std::chrono::duration<double>(Clock::now() - started_).count());
 }
 
 void WorkerRun::shut_down(ExitCode code) {
   std::call_once(shutdown_once_, [&] {
     exit_code_ = to_int(code);
-    spdlog::info("stopping: timers, then leadership, then agents (committing offsets)...");
+    spdlog::info("stopping: timers, then leadership, then agents (committing offsets), then services...");
     ready_ = false;
     stop_.set();
     metrics_.set_up(false);
@@ -261,8 +268,9 @@ void WorkerRun::shut_down(ExitCode code) {
     stopper_ = std::thread([this] {
       if (startup_.joinable()) startup_.join();
       if (timers_) timers_->stop();
-      if (elector_) elector_->stop();
+      if (elector_) elector_->stop();  // ends the term first: the services' revoked run now
       if (agents_) agents_->stop();
+      if (service_runner_) service_runner_->stop();
       if (transport_) {
         if (auto status = transport_->flush(std::chrono::seconds(10)); !status) spdlog::warn("{}", status.error().message);
       }

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "runtime/leader_elector.h"
+#include "runtime/service_runner.h"
 
 namespace faust {
 namespace {
@@ -36,16 +37,20 @@ WorkerServices::WorkerServices(const Manifest& manifest, Metrics& metrics, Fatal
   for (const auto& timer : manifest_.timers) timer_metrics_.emplace(timer.name, metrics_.timer(timer.name));
 }
 
-void WorkerServices::attach(Transport* transport, LeaderElector* elector) {
+void WorkerServices::attach(Transport* transport, LeaderElector* elector, ServiceRunner* service_runner) {
   transport_ = transport;
   elector_ = elector;
+  service_runner_ = service_runner;
 }
 
 void WorkerServices::log(const ComponentRef& from, faust_log_level level, std::string_view message) {
   spdlog::log(to_spdlog(level), "[{}] {}", from.name, message);
 }
 
-bool WorkerServices::wait_for_stop(const ComponentRef& /*from*/, std::chrono::milliseconds timeout) {
+bool WorkerServices::wait_for_stop(const ComponentRef& from, std::chrono::milliseconds timeout) {
+  if (ServiceRunner* runner = service_runner_.load(); runner != nullptr && from.kind == ComponentRef::Kind::kService) {
+    return runner->wait_for_stop(from.name, timeout);
+  }
   std::unique_lock lock(retry_mutex_);
   return retry_wake_.wait_for(lock, timeout, [&] { return retrying_stopped_; });
 }
@@ -103,7 +108,11 @@ Status WorkerServices::send(const ComponentRef& from, OutgoingMessage message) {
   // An on_leader timer's sends belong to the leader's term: fenced, and inside a tick queued in
   // the tick's transaction.
   LeaderElector* elector = elector_.load();
-  const bool leader_send = from.kind == ComponentRef::Kind::kTimer && from.on_leader && elector != nullptr;
+  // An on_leader timer's sends, and a service's from elected or lead, are the leader term's.
+  ServiceRunner* runner = service_runner_.load();
+  const bool leader_send =
+      elector != nullptr && ((from.kind == ComponentRef::Kind::kTimer && from.on_leader) ||
+                             (from.kind == ComponentRef::Kind::kService && runner != nullptr && runner->in_term(from.name)));
   Status status = leader_send ? elector->term().send(*record) : send_until_taken(*transport, *record, counters);
   if (!status) {
     counters.failed();

@@ -18,6 +18,7 @@
 namespace faust {
 
 class LeaderElector;
+class ServiceRunner;
 
 // The worker's side of the plugin boundary and of the runtime's reports: routes plugin sends
 // to topics (fenced for on_leader timers), checks serializers, and keeps the metrics.
@@ -28,7 +29,7 @@ class WorkerServices final : public HostServices, public RuntimeEvents {
   WorkerServices(const Manifest& manifest, Metrics& metrics, FatalHandler on_fatal);
 
   // Wired once the parts exist; until then (and after attach(nullptr, nullptr)) sends fail.
-  void attach(Transport* transport, LeaderElector* elector);
+  void attach(Transport* transport, LeaderElector* elector, ServiceRunner* service_runner = nullptr);
   // From here on a send the broker does not take fails instead of being tried again.
   void stop_retrying();
 
@@ -67,6 +68,7 @@ class WorkerServices final : public HostServices, public RuntimeEvents {
   FatalHandler on_fatal_;
   std::atomic<Transport*> transport_{nullptr};
   std::atomic<LeaderElector*> elector_{nullptr};
+  std::atomic<ServiceRunner*> service_runner_{nullptr};
   // Built up front and then only read, so runtime threads share them without locks.
   std::map<std::string, AgentMetrics, std::less<>> agent_metrics_;
   std::map<std::string, TimerMetrics, std::less<>> timer_metrics_;
