@@ -1,8 +1,8 @@
 // faust-host plugin SDK: a header-only C++ layer over the C ABI in faust/plugin.h.
 //
-// A plugin author writes one class per agent (derived from faust::sdk::Agent) or timer (derived
-// from faust::sdk::Timer), each constructible from `faust::sdk::Host&`, and ends the file with
-// one macro:
+// A plugin author writes one class per agent (derived from faust::sdk::Agent), timer (derived
+// from faust::sdk::Timer) or service (derived from faust::sdk::Service, ABI 1.1), each
+// constructible from `faust::sdk::Host&`, and ends the file with one macro:
 //
 //   class SayAgent : public faust::sdk::Agent {
 //    public:
@@ -14,6 +14,9 @@
 //
 //   FAUST_PLUGIN("say", "1.0.0", FAUST_AGENTS(faust::sdk::agent<SayAgent>("say")), FAUST_TIMERS())
 //
+// or, with services, FAUST_PLUGIN_WITH_SERVICES(name, version, FAUST_AGENTS(...), FAUST_TIMERS(...),
+// FAUST_SERVICES(faust::sdk::service<S>("s"), ...)).
+//
 // Exceptions thrown by constructors, handle() or tick() never cross into the host: the
 // trampolines below catch them and report FAUST_ERROR with the exception's message. Host calls
 // that fail (sending) throw faust::sdk::Error carrying the host's message.
@@ -21,7 +24,9 @@
 // Requires C++17.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -34,6 +39,7 @@
 #include <utility>
 #include <vector>
 
+#include "faust/detail/abi_checks.hpp"
 #include "faust/plugin.h"
 
 namespace faust::sdk {
@@ -157,6 +163,15 @@ class Host {
     return value ? *value : std::string(default_value);
   }
 
+  // ABI 1.1. Waits up to `timeout` for this instance to be asked to stop: in a service's lead(),
+  // when its leadership term ends or the worker stops; elsewhere when the worker stops. True once
+  // it is; a long-running call polls it and returns soon after.
+  bool wait_for_stop(std::chrono::milliseconds timeout) const {
+    const auto capped = std::min<std::chrono::milliseconds::rep>(std::max<std::chrono::milliseconds::rep>(timeout.count(), 0),
+                                                                 UINT32_MAX);
+    return api_->wait_for_stop(context_, static_cast<std::uint32_t>(capped)) != 0;
+  }
+
   const faust_host_api* api() const noexcept { return api_; }
   faust_host_context* context() const noexcept { return context_; }
 
@@ -208,23 +223,32 @@ class Timer {
   virtual void tick() = 0;
 };
 
+// The leadership term a service was elected for (ABI 1.1).
+struct Term {
+  std::int32_t generation = -1;  // grows with every new term
+  std::chrono::system_clock::time_point established_at{};
+};
+
+// Base of every service (ABI 1.1). Calls to one instance never overlap, in this order: start();
+// per leadership term of this worker elected(), lead(), revoked(); stop() at shutdown. What
+// elected() sends commits together, as one transaction; lead() is the term's long task and
+// returns once host.wait_for_stop(...) says so. Every method does nothing unless overridden.
+// An exception from start(), elected() or lead() is logged by the host as the call's failure;
+// revoked() follows a failed elected() too.
+class Service {
+ public:
+  virtual ~Service() = default;
+  virtual void start() {}
+  virtual void elected(const Term& /*term*/) {}
+  virtual void lead() {}
+  virtual void revoked() {}
+  virtual void stop() {}
+};
+
 namespace detail {
 
-// Copies `message` into the host's buffer, truncated so the result is NUL-terminated and does
-// not end inside a UTF-8 sequence.
 inline void write_error(faust_error* error, const char* message) noexcept {
-  if (error == nullptr) return;
-  if (message == nullptr) message = "";
-  std::size_t length = std::strlen(message);
-  if (length >= FAUST_ERROR_MESSAGE_SIZE) {
-    length = FAUST_ERROR_MESSAGE_SIZE - 1;
-    // Back off over continuation bytes (10xxxxxx) and the lead byte they belong to.
-    std::size_t cut = length;
-    while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0U) == 0x80U) --cut;
-    length = cut;
-  }
-  std::memcpy(error->message, message, length);
-  error->message[length] = '\0';
+  abi::write_error(error, message == nullptr ? "" : message);
 }
 
 // Runs `body`, turning any exception into FAUST_ERROR plus its message.
@@ -282,6 +306,40 @@ faust_status tick(void* instance, faust_error* error) noexcept {
   return guarded(error, [&] { static_cast<Instance<TimerType>*>(instance)->component.tick(); });
 }
 
+template <typename ServiceType>
+Service& service_of(void* instance) noexcept {
+  return static_cast<Instance<ServiceType>*>(instance)->component;
+}
+
+template <typename ServiceType>
+faust_status service_start(void* instance, faust_error* error) noexcept {
+  return guarded(error, [&] { service_of<ServiceType>(instance).start(); });
+}
+
+template <typename ServiceType>
+faust_status service_elected(void* instance, const faust_term* term, faust_error* error) noexcept {
+  return guarded(error, [&] {
+    Term view;
+    view.generation = term->generation;
+    view.established_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(term->established_ms));
+    service_of<ServiceType>(instance).elected(view);
+  });
+}
+
+template <typename ServiceType>
+faust_status service_lead(void* instance, faust_error* error) noexcept {
+  return guarded(error, [&] { service_of<ServiceType>(instance).lead(); });
+}
+
+// revoked() and stop() report nothing to the host by the ABI: an exception is logged.
+template <typename ServiceType, void (Service::*Call)()>
+void service_notify(void* instance) noexcept {
+  faust_error error{};
+  if (guarded(&error, [&] { (service_of<ServiceType>(instance).*Call)(); }) != FAUST_OK) {
+    static_cast<Instance<ServiceType>*>(instance)->host.error(error.message);
+  }
+}
+
 // The definitions a plugin exports plus the pointer array the descriptor refers to. Lives in a
 // function-local static, so the addresses stay valid for the life of the library.
 template <typename Def, std::size_t N>
@@ -319,9 +377,16 @@ constexpr std::array<faust_timer_def, sizeof...(Defs)> timer_list(const Defs&...
   return {defs...};
 }
 
-template <typename Agents, typename Timers>
+template <typename... Defs>
+constexpr std::array<faust_service_def, sizeof...(Defs)> service_list(const Defs&... defs) noexcept {
+  static_assert((std::is_same_v<Defs, faust_service_def> && ...),
+                "FAUST_SERVICES takes faust::sdk::service<T>(\"name\") entries");
+  return {defs...};
+}
+
+template <typename Agents, typename Timers, typename Services>
 faust_plugin_descriptor make_descriptor(const char* name, const char* version, const Agents& agents,
-                                        const Timers& timers) noexcept {
+                                        const Timers& timers, const Services& services) noexcept {
   faust_plugin_descriptor descriptor{};
   descriptor.abi_major = FAUST_PLUGIN_ABI_MAJOR;
   descriptor.abi_minor = FAUST_PLUGIN_ABI_MINOR;
@@ -332,6 +397,8 @@ faust_plugin_descriptor make_descriptor(const char* name, const char* version, c
   descriptor.agent_count = agents.size();
   descriptor.timers = timers.pointers();
   descriptor.timer_count = timers.size();
+  descriptor.services = services.pointers();
+  descriptor.service_count = services.size();
   return descriptor;
 }
 
@@ -357,22 +424,46 @@ constexpr faust_timer_def timer(const char* name) noexcept {
                          &detail::tick<TimerType>};
 }
 
+// A service entry for FAUST_SERVICES: `name` is what the manifest's `services:` refers to.
+template <typename ServiceType>
+constexpr faust_service_def service(const char* name) noexcept {
+  static_assert(std::is_base_of_v<Service, ServiceType>, "service<T>: T must derive from faust::sdk::Service");
+  static_assert(std::is_constructible_v<ServiceType, Host&> || std::is_default_constructible_v<ServiceType>,
+                "service<T>: T needs a constructor taking faust::sdk::Host& (or a default constructor)");
+  return faust_service_def{static_cast<std::uint32_t>(sizeof(faust_service_def)),
+                           name,
+                           &detail::create<ServiceType>,
+                           &detail::destroy<ServiceType>,
+                           &detail::service_start<ServiceType>,
+                           &detail::service_notify<ServiceType, &Service::stop>,
+                           &detail::service_elected<ServiceType>,
+                           &detail::service_lead<ServiceType>,
+                           &detail::service_notify<ServiceType, &Service::revoked>};
+}
+
 }  // namespace faust::sdk
 
 // The agents a plugin provides: FAUST_AGENTS(faust::sdk::agent<A>("a"), ...), or FAUST_AGENTS().
 #define FAUST_AGENTS(...) ::faust::sdk::detail::agent_list(__VA_ARGS__)
 // The timers a plugin provides: FAUST_TIMERS(faust::sdk::timer<T>("t"), ...), or FAUST_TIMERS().
 #define FAUST_TIMERS(...) ::faust::sdk::detail::timer_list(__VA_ARGS__)
+// The services a plugin provides (ABI 1.1): FAUST_SERVICES(faust::sdk::service<S>("s"), ...).
+#define FAUST_SERVICES(...) ::faust::sdk::detail::service_list(__VA_ARGS__)
 
 // Defines the plugin's exported entry point. Use once per plugin, at namespace scope, followed by
 // a semicolon. (Declared first so -Wmissing-prototypes stays quiet.)
-#define FAUST_PLUGIN(name, version, agents, timers)                                                        \
+#define FAUST_PLUGIN_WITH_SERVICES(name, version, agents, timers, services)                               \
   extern "C" FAUST_PLUGIN_EXPORT const faust_plugin_descriptor* FAUST_PLUGIN_ENTRY_SYMBOL(void);           \
   extern "C" FAUST_PLUGIN_EXPORT const faust_plugin_descriptor* FAUST_PLUGIN_ENTRY_SYMBOL(void) {          \
     static const ::faust::sdk::detail::DefTable faust_plugin_agents_(agents);                              \
     static const ::faust::sdk::detail::DefTable faust_plugin_timers_(timers);                              \
+    static const ::faust::sdk::detail::DefTable faust_plugin_services_(services);                          \
     static const faust_plugin_descriptor faust_plugin_descriptor_ = ::faust::sdk::detail::make_descriptor( \
-        (name), (version), faust_plugin_agents_, faust_plugin_timers_);                                    \
+        (name), (version), faust_plugin_agents_, faust_plugin_timers_, faust_plugin_services_);            \
     return &faust_plugin_descriptor_;                                                                      \
   }                                                                                                        \
   static_assert(true, "FAUST_PLUGIN(...) ends with a semicolon")
+
+// A plugin without services.
+#define FAUST_PLUGIN(name, version, agents, timers) \
+  FAUST_PLUGIN_WITH_SERVICES(name, version, agents, timers, FAUST_SERVICES())

@@ -319,6 +319,25 @@ const Def& find_def(const std::string& file, const char* kind, const Def* const*
                      "s: " + (known.empty() ? "none" : known) + ")");
 }
 
+// Runs `body` as faust-host runs leader work: what it sends on this thread is recorded in sent()
+// only if it succeeds.
+template <typename Body>
+Outcome in_transaction(HarnessState& state, Body&& body) {
+  {
+    std::lock_guard lock(state.mutex);
+    state.transaction_thread = std::this_thread::get_id();
+    state.transaction.clear();
+  }
+  Outcome outcome = body();
+  std::lock_guard lock(state.mutex);
+  state.transaction_thread.reset();
+  if (outcome.ok()) {
+    for (auto& message : state.transaction) state.sent.push_back(std::move(message));
+  }
+  state.transaction.clear();
+  return outcome;
+}
+
 // One live instance: created by the plugin, destroyed with this object.
 template <typename Def>
 class Instance {
@@ -442,19 +461,47 @@ class TimerUnderTest : public detail::Instance<faust_timer_def> {
   // Runs it once as faust-host runs an on_leader timer: in one transaction. What the tick sends
   // shows in sent() only if the tick succeeds; a failing tick sends nothing.
   Outcome tick_on_leader() {
-    {
-      std::lock_guard lock(state().mutex);
-      state().transaction_thread = std::this_thread::get_id();
-      state().transaction.clear();
-    }
-    Outcome outcome = tick();
-    std::lock_guard lock(state().mutex);
-    state().transaction_thread.reset();
-    if (outcome.ok()) {
-      for (auto& message : state().transaction) state().sent.push_back(std::move(message));
-    }
-    state().transaction.clear();
-    return outcome;
+    return detail::in_transaction(state(), [&] { return tick(); });
+  }
+};
+
+// A service instance (ABI 1.1). Call its methods in the order faust-host does: start(), then per
+// term elected(), lead(), revoked(), and stop() at the end; one thread at a time.
+class ServiceUnderTest : public detail::Instance<faust_service_def> {
+ public:
+  using Instance::Instance;
+
+  Outcome start() { return call("start", def().start); }
+  // Runs elected as faust-host does, in one transaction: what it sends shows in sent() only if it
+  // succeeds. set_leader(true) first if the service asks is_leader().
+  Outcome elected(std::int32_t generation = 1,
+                  std::chrono::system_clock::time_point established_at = std::chrono::system_clock::now()) {
+    if (def().elected == nullptr) return Outcome::success();
+    const faust_term term{static_cast<std::uint32_t>(sizeof(faust_term)), generation,
+                          std::chrono::duration_cast<std::chrono::milliseconds>(established_at.time_since_epoch())
+                              .count()};
+    return detail::in_transaction(state(), [&] {
+      faust_error error{};
+      if (def().elected(instance(), &term, &error) == FAUST_OK) return Outcome::success();
+      return Outcome::failure(detail::error_text(error, "elected"));
+    });
+  }
+  // Runs the term's long task on this thread until it returns: call PluginHarness::request_stop()
+  // first, or from another thread, as faust-host does when the term ends.
+  Outcome lead() { return call("lead", def().lead); }
+  void revoked() {
+    if (def().revoked != nullptr) def().revoked(instance());
+  }
+  void stop() {
+    if (def().stop != nullptr) def().stop(instance());
+  }
+
+ private:
+  Outcome call(const char* what, faust_status (*function)(void*, faust_error*)) {
+    if (function == nullptr) return Outcome::success();
+    faust_error error{};
+    if (function(instance(), &error) == FAUST_OK) return Outcome::success();
+    return Outcome::failure(detail::error_text(error, what));
   }
 };
 
@@ -476,6 +523,10 @@ class PluginHarness {
   std::vector<std::string> timer_names() const {
     return names(state_->descriptor->timers, state_->descriptor->timer_count);
   }
+  std::vector<std::string> service_names() const {
+    const auto [defs, count] = services();
+    return names(defs, count);
+  }
 
   // Creates an instance of the agent named `name` with the given `config:` values.
   AgentUnderTest agent(std::string_view name, Config config = {}) const {
@@ -488,6 +539,27 @@ class PluginHarness {
     const faust_plugin_descriptor& d = *state_->descriptor;
     return TimerUnderTest(state_, detail::find_def(state_->file, "timer", d.timers, d.timer_count, name),
                           "timer", std::move(config));
+  }
+
+  // Creates an instance of the service named `name` (ABI 1.1) with the given `config:` values.
+  ServiceUnderTest service(std::string_view name, Config config = {}) const {
+    const auto [defs, count] = services();
+    return ServiceUnderTest(state_, detail::find_def(state_->file, "service", defs, count, name), "service",
+                            std::move(config));
+  }
+
+  // What wait_for_stop() answers from now on: the term ended, or the worker stops (faust-host
+  // asks a service's lead() to return this way). clear_stop() starts over.
+  void request_stop() {
+    {
+      std::lock_guard lock(state_->mutex);
+      state_->stop_requested = true;
+    }
+    state_->stop_changed.notify_all();
+  }
+  void clear_stop() {
+    std::lock_guard lock(state_->mutex);
+    state_->stop_requested = false;
   }
 
   // What is_leader() answers from now on (false at first).
@@ -542,6 +614,13 @@ class PluginHarness {
       if (defs[i] != nullptr && defs[i]->name != nullptr) out.emplace_back(defs[i]->name);
     }
     return out;
+  }
+
+  // The plugin's services, none when it was built before ABI 1.1 had them.
+  std::pair<const faust_service_def* const*, std::size_t> services() const {
+    const faust_plugin_descriptor& d = *state_->descriptor;
+    if (!abi::covers(d.struct_size, abi::kDescriptorServicesEnd)) return {nullptr, 0};
+    return {d.services, d.service_count};
   }
 
   std::shared_ptr<detail::HarnessState> state_;
