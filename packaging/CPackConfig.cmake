@@ -101,8 +101,10 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_DEBIAN_HOST_PACKAGE_NAME "${faust_deb_host_package}")
 set(CPACK_DEBIAN_HOST_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_HOST_PACKAGE_SHLIBDEPS ON)
-# adduser for postinst; the libraries come from dpkg-shlibdeps.
-set(CPACK_DEBIAN_HOST_PACKAGE_DEPENDS adduser)
+# adduser for postinst; tzdata for cron timers' time zones, which are read from
+# /usr/share/zoneinfo at run time (no library links it). The libraries, libdate-tz3 among them,
+# come from dpkg-shlibdeps.
+set(CPACK_DEBIAN_HOST_PACKAGE_DEPENDS "adduser, tzdata")
 set(CPACK_DEBIAN_HOST_PACKAGE_SUGGESTS "${faust_deb_sdk_package}")
 set(CPACK_DEBIAN_HOST_PACKAGE_CONTROL_EXTRA
   "${faust_packaging_out}/conffiles"

@@ -13,7 +13,7 @@ readonly PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   # libraries
   librdkafka-dev libboost-dev libboost-filesystem-dev libyaml-cpp-dev libspdlog-dev
-  libcli11-dev nlohmann-json3-dev prometheus-cpp-dev
+  libcli11-dev nlohmann-json3-dev prometheus-cpp-dev libhowardhinnant-date-dev tzdata
   # tests, sanitizers, fuzzing, benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3 python3-venv curl
   # the Kafka test broker (jars come from Maven) and its command-line client

@@ -398,7 +398,7 @@ TEST(ManifestErrorTest, MissingRequiredKeysPointAtTheParent) {
   EXPECT_EQ(error_of("app: {id: x}\nagents:\n  say:\n"),
             "m.yaml:3:3: missing required key 'library' in agents.say");
   EXPECT_EQ(error_of("app: {id: x}\ntimers:\n  t:\n    library: t\n"),
-            "m.yaml:3:3: missing required key 'interval' in timers.t");
+            "m.yaml:3:3: missing required key 'interval' or 'cron' in timers.t");
 }
 
 TEST(ManifestErrorTest, NeedsAnAgentOrATimer) {
@@ -740,6 +740,63 @@ TEST(ManifestErrorTest, BadBrokerPointsAtTheBrokerValue) {
             "m.yaml:3:11: broker URL 'http://h': unsupported scheme 'http' (expected kafka:// or memory://)");
   EXPECT_EQ(error_of("app:\n  id: x\n  broker: 'kafka://h:x'\nagents: {a: {library: a}}\n"),
             "m.yaml:3:11: broker URL 'kafka://h:x': bad port 'x' (expected 1..65535)");
+}
+
+// --- cron timers -----------------------------------------------------------------------------------
+
+TEST(ManifestCronTest, CronTimerInItsZone) {
+  const Manifest m = parse_ok(R"(app: {id: x}
+timers:
+  report:
+    library: report
+    cron: "0 9 * * mon-fri"
+    timezone: Europe/Berlin
+    on_leader: true
+  nightly: {library: nightly, cron: "@daily"}
+  tick: {library: tick, interval: 2}
+)");
+  ASSERT_EQ(m.timers.size(), 3u);
+  ASSERT_TRUE(m.timers[0].cron.has_value());
+  EXPECT_EQ(m.timers[0].cron->expression_text(), "0 9 * * mon-fri");
+  EXPECT_EQ(m.timers[0].cron->zone_name(), "Europe/Berlin");
+  EXPECT_TRUE(m.timers[0].on_leader);
+  const auto friday_noon = std::chrono::sys_days(std::chrono::year(2026) / 11 / 27) + std::chrono::hours(12);
+  const auto next = m.timers[0].cron->next_after(std::chrono::system_clock::time_point(friday_noon));
+  // Monday 09:00 in Berlin (CET, UTC+1) is 08:00 UTC.
+  EXPECT_EQ(next, std::chrono::system_clock::time_point(std::chrono::sys_days(std::chrono::year(2026) / 11 / 30) +
+                                                        std::chrono::hours(8)));
+  ASSERT_TRUE(m.timers[1].cron.has_value());
+  EXPECT_EQ(m.timers[1].cron->zone_name(), "UTC");  // the default
+  EXPECT_FALSE(m.timers[2].cron.has_value());
+  EXPECT_EQ(m.timers[2].interval.count(), 2.0);
+}
+
+TEST(ManifestCronTest, IntervalOrCronNotBothNorNeither) {
+  EXPECT_EQ(error_of("app: {id: x}\ntimers:\n  t:\n    library: t\n    interval: 1\n    cron: '* * * * *'\n"),
+            "m.yaml:6:5: timers.t: give interval or cron, not both");
+  EXPECT_EQ(error_of("app: {id: x}\ntimers:\n  t: {library: t, on_leader: true}\n"),
+            "m.yaml:3:3: missing required key 'interval' or 'cron' in timers.t");
+}
+
+TEST(ManifestCronTest, TimezoneOnlyWithCron) {
+  EXPECT_EQ(error_of("app: {id: x}\ntimers:\n  t:\n    library: t\n    interval: 1\n    timezone: UTC\n"),
+            "m.yaml:6:5: timers.t.timezone: only goes with cron; an interval does not depend on a time zone");
+}
+
+TEST(ManifestCronTest, BadExpressionOrZoneIsPinpointed) {
+  EXPECT_EQ(error_of("app: {id: x}\ntimers:\n  t:\n    library: t\n    cron: '61 * * * *'\n"),
+            "m.yaml:5:11: timers.t.cron: minute field: 61 is out of range 0-59");
+  EXPECT_EQ(error_of("app: {id: x}\ntimers:\n  t: {library: t, cron: '0 0 30 2 *'}\n"),
+            "m.yaml:3:25: timers.t.cron: day-of-month field: no day in '30' occurs in month '2', so the "
+            "expression never runs");
+  EXPECT_EQ(error_of("app: {id: x}\ntimers:\n  t: {library: t, cron: '@reboot'}\n"),
+            "m.yaml:3:25: timers.t.cron: unknown macro '@reboot' (use @yearly, @annually, @monthly, @weekly, "
+            "@daily, @midnight or @hourly)");
+  EXPECT_EQ(error_of("app: {id: x}\ntimers:\n  t:\n    library: t\n    cron: '0 9 * * *'\n    timezone: Mars/Olympus\n"),
+            "m.yaml:6:15: timers.t.timezone: unknown time zone 'Mars/Olympus' (expected an IANA name such as "
+            "Europe/Berlin or UTC)");
+  EXPECT_EQ(error_of("app: {id: x}\ntimers:\n  t: {library: t, cron: [0, 9]}\n"),
+            "m.yaml:3:25: timers.t.cron: expected a string, got a list");
 }
 
 // Inputs found by fuzz_manifest (tests/fuzz/regressions): yaml-cpp 0.7 loops for ever on a stray

@@ -141,5 +141,27 @@ TEST(MemoryWorker, CheckAcceptsTheMemoryManifest) {
   EXPECT_NE(check.log().find("app leader-example, broker memory://"), std::string::npos) << check.log();
 }
 
+TEST(MemoryWorker, CheckShowsTheNextRunsOfACronTimer) {
+  TempFolder folder;
+  const auto manifest = folder.path() / "cron.yaml";
+  std::ofstream(manifest) << "app: {id: cron-example, broker: 'memory://'}\n"
+                             "agents: {say: {library: say}}\n"
+                             "timers:\n"
+                             "  publish_greetings:\n"
+                             "    library: publish_greetings\n"
+                             "    cron: '0 9 * * mon-fri'\n"
+                             "    timezone: Europe/Berlin\n";
+  WorkerProcess check(FAUST_HOST_BINARY, {"check", "--manifest", manifest.string()}, folder.path() / "check.log");
+  const auto exit_code = check.wait_exit(30s);
+  ASSERT_TRUE(exit_code);
+  EXPECT_EQ(*exit_code, 0) << check.log();
+  // 09:00 in Berlin is 08:00 UTC in winter (+01:00) and 07:00 UTC in summer (+02:00).
+  const std::string run = R"(\d{4}-\d\d-\d\d 09:00 (\+01:00 \(08:00 UTC\)|\+02:00 \(07:00 UTC\)))";
+  EXPECT_TRUE(std::regex_search(check.log(), std::regex("timer publish_greetings: cron \"0 9 \\* \\* mon-fri\" "
+                                                        "\\(Europe/Berlin\\): next runs " +
+                                                        run + ", " + run + ", " + run + "\n")))
+      << check.log();
+}
+
 }  // namespace
 }  // namespace faust::testing

@@ -1,9 +1,14 @@
 #include "cli/cli.h"
 
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
+#include <sstream>
 
 #include <CLI/CLI.hpp>
+#include <date/date.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -97,6 +102,41 @@ const char* on_error_name(OnError on_error) {
   return "?";
 }
 
+// "2026-11-30 09:00 +01:00 (08:00 UTC)": a run in the timer's zone, and in UTC (with the date
+// when it differs); just "2026-11-30 09:00 UTC" for a UTC timer.
+std::string describe_run(const CronSchedule& schedule, std::chrono::system_clock::time_point run) {
+  const auto utc = date::floor<std::chrono::minutes>(run);
+  if (schedule.zone_name() == "UTC") return date::format("%F %R UTC", utc);
+  const auto local = date::floor<std::chrono::minutes>(schedule.to_local(run));
+  const auto offset = std::chrono::duration_cast<std::chrono::minutes>(schedule.utc_offset(run)).count();
+  char sign_and_offset[16];
+  std::snprintf(sign_and_offset, sizeof(sign_and_offset), "%c%02d:%02d", offset < 0 ? '-' : '+',
+                static_cast<int>(std::abs(offset) / 60), static_cast<int>(std::abs(offset) % 60));
+  const bool same_day = date::floor<date::days>(local).time_since_epoch() == date::floor<date::days>(utc).time_since_epoch();
+  return date::format("%F %R ", local) + sign_and_offset + " (" + date::format(same_day ? "%R" : "%F %R", utc) +
+         " UTC)";
+}
+
+std::string describe_timer(const TimerConfig& timer) {
+  std::ostringstream out;
+  out << "timer " << timer.name << ": ";
+  if (timer.cron) {
+    out << "cron \"" << timer.cron->expression_text() << "\" (" << timer.cron->zone_name() << ")";
+  } else {
+    out << "every " << timer.interval.count() << " s";
+  }
+  if (timer.on_leader) out << ", on leader only";
+  if (timer.cron) {
+    out << ": next runs ";
+    auto run = std::chrono::system_clock::now();
+    for (int i = 0; i < 3; ++i) {
+      run = timer.cron->next_after(run);
+      out << (i > 0 ? ", " : "") << describe_run(*timer.cron, run);
+    }
+  }
+  return out.str();
+}
+
 int run_check(const Manifest& manifest) {
   CheckServices services(manifest.app.id);
   auto bindings = bind_plugins(manifest, services);
@@ -115,10 +155,7 @@ int run_check(const Manifest& manifest) {
     std::cout << "agent " << agent.name << ": topic " << manifest.agent_topic(agent) << ", concurrency "
               << agent.concurrency << ", on_error " << on_error_name(agent.on_error) << "\n";
   }
-  for (const auto& timer : manifest.timers) {
-    std::cout << "timer " << timer.name << ": every " << timer.interval.count() << " s"
-              << (timer.on_leader ? ", on leader only" : "") << "\n";
-  }
+  for (const auto& timer : manifest.timers) std::cout << describe_timer(timer) << "\n";
   return 0;
 }
 

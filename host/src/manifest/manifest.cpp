@@ -214,6 +214,20 @@ std::vector<AgentConfig> read_agents(const Entry* entry, const AppConfig& app,
   return agents;
 }
 
+// `cron:` and `timezone:`; an error points at whichever of the two is wrong.
+CronSchedule read_cron(const Entry& cron, const Entry* zone) {
+  const std::string expression = schema::read_string(cron);
+  if (auto parsed = CronExpression::parse(expression); !parsed) {
+    std::string_view message = parsed.error().message;
+    if (message.starts_with("cron: ")) message.remove_prefix(6);  // the path already says cron
+    fail(cron.value_mark(), cron.path + ": " + std::string(message));
+  }
+  auto schedule = CronSchedule::make(expression, zone != nullptr ? schema::read_string(*zone) : "UTC");
+  if (!schedule) fail(zone != nullptr ? zone->value_mark() : cron.value_mark(),
+                      (zone != nullptr ? zone->path : cron.path) + ": " + schedule.error().message);
+  return std::move(schedule).value();
+}
+
 std::vector<TimerConfig> read_timers(const Entry* entry, const std::filesystem::path& manifest_file) {
   std::vector<TimerConfig> timers;
   if (entry == nullptr) return timers;
@@ -221,13 +235,29 @@ std::vector<TimerConfig> read_timers(const Entry* entry, const std::filesystem::
                                                "a map of timer names to their settings")) {
     check_name(item, "timer");
     const Section fields(item.value, item.path, item.key.Mark(),
-                         {"library", "interval", "on_leader", "config"});
+                         {"library", "interval", "cron", "timezone", "on_leader", "config"});
     TimerConfig timer;
     timer.name = item.name();
     timer.library = resolve_library(fields.require("library"), manifest_file);
-    // Required as in Faust's @app.timer(interval): no default period fits every timer.
-    timer.interval = std::chrono::duration<double>(schema::read_seconds(
-        fields.require("interval"), kTimerIntervalRange.min_seconds, kTimerIntervalRange.max_seconds));
+    const Entry* interval = fields.find("interval");
+    const Entry* cron = fields.find("cron");
+    const Entry* zone = fields.find("timezone");
+    // One of the two, as in Faust's @app.timer(interval) and @app.crontab(cron): no default fits.
+    if (interval != nullptr && cron != nullptr) {
+      fail(cron->key.Mark(), item.path + ": give interval or cron, not both");
+    }
+    if (interval == nullptr && cron == nullptr) {
+      fail(item.key.Mark(), "missing required key 'interval' or 'cron' in " + item.path);
+    }
+    if (zone != nullptr && cron == nullptr) {
+      fail(zone->key.Mark(), zone->path + ": only goes with cron; an interval does not depend on a time zone");
+    }
+    if (interval != nullptr) {
+      timer.interval = std::chrono::duration<double>(schema::read_seconds(
+          *interval, kTimerIntervalRange.min_seconds, kTimerIntervalRange.max_seconds));
+    } else {
+      timer.cron = read_cron(*cron, zone);
+    }
     if (const Entry* e = fields.find("on_leader")) timer.on_leader = schema::read_bool(*e);
     timer.config = read_config(fields.find("config"));
     timers.push_back(std::move(timer));

@@ -4,11 +4,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/result.h"
+#include "schedule/cron_schedule.h"
 
 namespace faust {
 
@@ -93,10 +95,12 @@ struct AgentConfig {
   ConfigMap config;
 };
 
+// A timer runs every `interval` or, when `cron` is set, at the cron schedule's instants.
 struct TimerConfig {
   std::string name;
   std::string library;
-  std::chrono::duration<double> interval{1.0};
+  std::chrono::duration<double> interval{1.0};  // unused when `cron` is set
+  std::optional<CronSchedule> cron;               // `cron:` read in `timezone:` (default UTC)
   bool on_leader = false;
   ConfigMap config;
 };

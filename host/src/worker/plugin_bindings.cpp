@@ -51,7 +51,8 @@ Result<PluginBindings> bind_plugins(const Manifest& manifest, HostServices& serv
   }
   for (auto& timer : components->timers) {
     bindings.timers.push_back(TimerBinding{timer.config.name, timer.config.interval, timer.config.on_leader,
-                                           [&instance = timer.instance] { return instance.tick(); }});
+                                           [&instance = timer.instance] { return instance.tick(); },
+                                           timer.config.cron});
   }
   for (auto& service : components->services) {
     ServiceInstance& instance = service.instance;
