@@ -403,9 +403,9 @@ TEST(ManifestErrorTest, MissingRequiredKeysPointAtTheParent) {
 
 TEST(ManifestErrorTest, NeedsAnAgentOrATimer) {
   EXPECT_EQ(error_of("app:\n  id: x\n"),
-            "m.yaml:1:1: no agents and no timers: the manifest must define at least one");
+            "m.yaml:1:1: no agents, timers or services: the manifest must define at least one");
   EXPECT_EQ(error_of("app: {id: x}\nagents: {}\ntimers:\n"),
-            "m.yaml:1:1: no agents and no timers: the manifest must define at least one");
+            "m.yaml:1:1: no agents, timers or services: the manifest must define at least one");
 }
 
 TEST(ManifestErrorTest, UnknownKeysSuggestTheClosest) {
@@ -440,7 +440,7 @@ TEST(ManifestErrorTest, DuplicateKeys) {
             "m.yaml:2:1: duplicate key 'app' at the top level (first at line 1)");
 }
 
-TEST(ManifestErrorTest, AgentAndTimerNamesAreUniqueTogether) {
+TEST(ManifestErrorTest, AgentTimerAndServiceNamesAreUniqueTogether) {
   EXPECT_EQ(
       error_of(R"(app: {id: x}
 agents:
@@ -448,8 +448,42 @@ agents:
 timers:
   say: {library: t, interval: 1}
 )"),
-      "m.yaml:5:3: duplicate name 'say': already used by the agent at line 3 (agent and timer names must "
-      "be unique)");
+      "m.yaml:5:3: duplicate name 'say': already used by the agent at line 3 (agent, timer and service names "
+      "must be unique)");
+  EXPECT_EQ(
+      error_of(R"(app: {id: x}
+timers:
+  watch: {library: t, interval: 1}
+services:
+  watch: {library: s}
+)"),
+      "m.yaml:5:3: duplicate name 'watch': already used by the timer at line 3 (agent, timer and service names "
+      "must be unique)");
+}
+
+TEST(ManifestTest, ReadsServicesWithTheirStopTimeoutAndConfig) {
+  const Manifest manifest = parse_ok(R"(app: {id: x}
+services:
+  watch:
+    library: watch
+    stop_timeout: 0.5
+    config: {topic: t}
+  other: {library: /abs/other.so}
+)");
+  ASSERT_EQ(manifest.services.size(), 2u);
+  EXPECT_EQ(manifest.services[0].name, "watch");
+  EXPECT_EQ(manifest.services[0].library, "watch");
+  EXPECT_EQ(manifest.services[0].stop_timeout, std::chrono::milliseconds(500));
+  EXPECT_EQ(manifest.services[0].config.at("topic"), "t");
+  EXPECT_EQ(manifest.services[1].stop_timeout, std::chrono::milliseconds(5000)) << "the default";
+}
+
+TEST(ManifestErrorTest, RefusesAServiceStopTimeoutOutsideItsBounds) {
+  EXPECT_NE(error_of("app: {id: x}\nservices:\n  s: {library: s, stop_timeout: 0.01}\n").find("m.yaml:3:"),
+            std::string::npos);
+  EXPECT_NE(error_of("app: {id: x}\nservices:\n  s: {library: s, stop_timeout: 301}\n").find("stop_timeout"),
+            std::string::npos);
+  EXPECT_EQ(error_of("app: {id: x}\nservices:\n  s: {library: s, tick: 1}\n").find("m.yaml:3:"), 0u);
 }
 
 TEST(ManifestErrorTest, KeysMustBeScalars) {

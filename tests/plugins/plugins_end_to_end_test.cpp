@@ -322,14 +322,14 @@ TEST_F(PluginsEndToEndTest, RefusesANameTheLibraryDoesNotProvide) {
   Error error = refusal();
   EXPECT_EQ(error.code, ExitCode::kPluginNameUnknown);
   EXPECT_EQ(error.message, "leader.yaml: agent 'sey': plugin " + testing::plugin("say").string() +
-                               " provides no agent 'sey' (agents: say; timers: none)");
+                               " provides no agent 'sey' (agents: say; timers: none; services: none)");
 
   manifest_.agents.clear();
   manifest_.timers.push_back(timer("say", "say"));
   error = refusal();
   EXPECT_EQ(error.code, ExitCode::kPluginNameUnknown);
   EXPECT_EQ(error.message, "leader.yaml: timer 'say': plugin " + testing::plugin("say").string() +
-                               " provides no timer 'say' (agents: say; timers: none)");
+                               " provides no timer 'say' (agents: say; timers: none; services: none)");
 }
 
 TEST_F(PluginsEndToEndTest, RefusesAMissingLibrary) {
