@@ -269,6 +269,33 @@ class KafkaClusterFailover : public ::testing::Test {
     RecordProperty("duplicates", duplicates);
   }
 
+  // The __transaction_state partition that `node` last logged an InitProducerId of
+  // `transactional_id` on ("Initialized transactionalId ID with producerId ... on partition
+  // __transaction_state-P"), -1 when none.
+  int logged_initialized_partition(int node, const std::string& transactional_id) const {
+    std::ifstream log(kafka_.node_log(node));
+    const std::string initialized = "Initialized transactionalId " + transactional_id + " with producerId ";
+    const std::string on_partition = " on partition __transaction_state-";
+    int partition = -1;
+    for (std::string line; std::getline(log, line);) {
+      if (line.find(initialized) == std::string::npos) continue;
+      if (const auto at = line.find(on_partition); at != std::string::npos) {
+        partition = std::atoi(line.c_str() + at + on_partition.size());
+      }
+    }
+    return partition;
+  }
+  // What each node logged of `transactional_id`, for a failure message.
+  std::string initialized_partitions(const std::string& transactional_id) const {
+    std::string out;
+    for (int node = 1; node <= static_cast<int>(kNodes); ++node) {
+      const int partition = logged_initialized_partition(node, transactional_id);
+      out += " node " + std::to_string(node) + ": " +
+             (partition < 0 ? std::string("none") : "partition " + std::to_string(partition)) + ";";
+    }
+    return out;
+  }
+
   KafkaTestCluster kafka_;
   std::unique_ptr<WorkerCluster> workers_;
   LeaderSampler sampler_;
@@ -295,7 +322,7 @@ TEST_F(KafkaClusterFailover, StoppingTheLeaderGroupCoordinatorKeepsOneLeaderAndL
   EXPECT_TRUE(eventually(
       15s,
       [&] {
-        by_rule = kafka_.coordinator_by_partitioning("__consumer_offsets", group, &error);
+        by_rule = kafka_.internal_partition("__consumer_offsets", group, &error).leader;
         if (by_rule == described.coordinator) return true;
         if (const auto again = kafka_.describe_group(group); again.coordinator > 0) described = again;
         return false;
@@ -313,19 +340,28 @@ TEST_F(KafkaClusterFailover, StoppingTheLeaderTransactionCoordinatorKeepsOneLead
   if (HasFatalFailure()) return;
   // The transactional.id of the app's leader role (host/src/worker/worker.cpp).
   const std::string transactional_id = workers_->app_id() + "-leader";
+  // The coordinator is the leader of the id's __transaction_state partition, and the broker's own
+  // log says so: the coordinator logs each InitProducerId of the id (each leader term fences with
+  // one) with the partition. Asked until the two agree: on a cluster this fresh, leadership of the
+  // partition may still move.
   std::string error;
-  const int coordinator = kafka_.transaction_coordinator(transactional_id, &error);
-  ASSERT_GT(coordinator, 0) << error;
+  KafkaTestCluster::InternalPartition transactions;
+  const bool confirmed = eventually(
+      20s,
+      [&] {
+        transactions = kafka_.transaction_partition(transactional_id, &error);
+        return transactions.leader > 0 &&
+               logged_initialized_partition(transactions.leader, transactional_id) == transactions.partition;
+      },
+      500ms);
+  ASSERT_TRUE(confirmed) << "by metadata, partition " << transactions.partition
+                         << " of __transaction_state led by node " << transactions.leader << " " << error
+                         << "; by the nodes' logs:" << initialized_partitions(transactional_id);
+  const int coordinator = transactions.leader;
   const GroupDescription group = kafka_.describe_group(workers_->app_id() + "-__leader");
   std::cout << "[ report ] transactions of " << transactional_id << " are coordinated by node " << coordinator
-            << " (the leader group by node " << group.coordinator << ")\n";
-  // The coordinator itself logs each InitProducerId of the id (each leader term fences with one).
-  const std::string initialized = "Initialized transactionalId " + transactional_id + " ";
-  EXPECT_TRUE(eventually(10s, [&] {
-    std::ifstream log(kafka_.node_log(coordinator));
-    const std::string text{std::istreambuf_iterator<char>(log), std::istreambuf_iterator<char>()};
-    return text.find(initialized) != std::string::npos;
-  })) << "node " << coordinator << " did not log '" << initialized << "' (" << kafka_.node_log(coordinator) << ")";
+            << " (partition " << transactions.partition << " of __transaction_state; the leader group by node "
+            << group.coordinator << ")\n";
   stop_node_under_load(coordinator, "the leader's transaction coordinator");
 }
 

@@ -1,6 +1,8 @@
 #include "kafka_cluster.h"
 
 #include <cstdint>
+#include <cstdlib>
+#include <limits>
 #include <iostream>
 #include <sstream>
 
@@ -27,12 +29,22 @@ Metadata fetch_metadata(rd_kafka_t* handle, std::string* error) {
   return Metadata(metadata);
 }
 
-// Java's String.hashCode of an ASCII string: how Kafka maps a group or transactional id to a
-// partition of its internal topic.
+// Java's String.hashCode of an ASCII string.
 std::int32_t java_string_hash(const std::string& text) {
   std::uint32_t hash = 0;
   for (const unsigned char c : text) hash = 31 * hash + c;
   return static_cast<std::int32_t>(hash);
+}
+
+// The partition of its internal topic that Kafka gives a group or transactional id:
+// Utils.abs(key.hashCode()) % partitions (GroupCoordinatorService, TransactionStateManager), where
+// Utils.abs is Math.abs with Integer.MIN_VALUE taken to 0. Clearing the sign bit instead gives
+// another partition for a negative hash whenever the count does not divide 2^31 evenly into it
+// (a quarter of the ids with 4 partitions).
+int kafka_partition_for(const std::string& key, int partitions) {
+  const std::int64_t hash = java_string_hash(key);
+  const std::int64_t magnitude = hash == std::numeric_limits<std::int32_t>::min() ? 0 : std::abs(hash);
+  return static_cast<int>(magnitude % partitions);
 }
 
 // scripts/test.sh names a root (FAUST_CLUSTER_STATE_ROOT) so that it can stop the cluster of a
@@ -158,21 +170,21 @@ GroupDescription KafkaTestCluster::describe_group(const std::string& group) {
   return out;
 }
 
-int KafkaTestCluster::coordinator_by_partitioning(const std::string& internal_topic, const std::string& key,
-                                                  std::string* error) {
+KafkaTestCluster::InternalPartition KafkaTestCluster::internal_partition(const std::string& internal_topic,
+                                                                        const std::string& key, std::string* error) {
   const Metadata metadata = fetch_metadata(admin(), error);
-  if (!metadata) return -1;
+  if (!metadata) return {};
   for (int t = 0; t < metadata->topic_cnt; ++t) {
     const rd_kafka_metadata_topic_t& topic = metadata->topics[t];
     if (internal_topic != topic.topic) continue;
     if (topic.partition_cnt <= 0) break;
-    const int partition = (java_string_hash(key) & 0x7fffffff) % topic.partition_cnt;
+    const int partition = kafka_partition_for(key, topic.partition_cnt);
     for (int p = 0; p < topic.partition_cnt; ++p) {
-      if (topic.partitions[p].id == partition) return topic.partitions[p].leader;
+      if (topic.partitions[p].id == partition) return {partition, topic.partitions[p].leader};
     }
   }
   if (error != nullptr) *error = "no partitions of " + internal_topic + " in the cluster's metadata";
-  return -1;
+  return {};
 }
 
 std::string KafkaTestCluster::replication_gaps(std::size_t nodes) {

@@ -53,15 +53,19 @@ class KafkaTestCluster {
 
   // The broker coordinating `group`, from the Admin API (DescribeConsumerGroups).
   GroupDescription describe_group(const std::string& group);
-  // The leader of the partition of an internal topic (__consumer_offsets, __transaction_state)
-  // that `key` (a group id or transactional id) maps to, by the brokers' own rule:
-  // (Java String.hashCode(key) & 0x7fffffff) % partition count. -1 when unknown.
-  int coordinator_by_partitioning(const std::string& internal_topic, const std::string& key, std::string* error);
+  // The partition of an internal topic (__consumer_offsets, __transaction_state) that `key` (a
+  // group id or transactional id) maps to, by the brokers' own rule, and its leader now, which
+  // coordinates that key; -1 in both when unknown.
+  struct InternalPartition {
+    int partition = -1;
+    int leader = -1;
+  };
+  InternalPartition internal_partition(const std::string& internal_topic, const std::string& key, std::string* error);
   // The broker coordinating a transactional id. librdkafka has no DescribeTransactions, and the
   // broker jars of the cache hold no Kafka CLI tools, so it is the leader of the
   // __transaction_state partition the id maps to.
-  int transaction_coordinator(const std::string& transactional_id, std::string* error) {
-    return coordinator_by_partitioning("__transaction_state", transactional_id, error);
+  InternalPartition transaction_partition(const std::string& transactional_id, std::string* error) {
+    return internal_partition("__transaction_state", transactional_id, error);
   }
   // Empty when the cluster lists `nodes` brokers and every partition of every topic has a leader
   // and all its replicas in sync; else what is not.

@@ -9,17 +9,12 @@
 #include "../broker_env.h"
 
 namespace faust::testing {
+namespace {
 
-CommittedReader::CommittedReader(const std::string& broker, const std::string& topic, std::int32_t partition)
-    : topic_(topic), partition_(partition) {
-  const std::map<std::string, std::string> settings{
-      {"bootstrap.servers", broker},
-      // Required by the KafkaConsumer API; the reader is assigned its partition, it joins no group.
-      {"group.id", unique_name("it-committed-reader")},
-      {"enable.auto.commit", "false"},
-      // Also makes the broker answer "latest offset" with the last stable offset.
-      {"isolation.level", "read_committed"},
-  };
+// A consumer with `settings` and auto-commit off; null (and a test failure) when it cannot be made.
+std::unique_ptr<RdKafka::KafkaConsumer> make_consumer(std::map<std::string, std::string> settings,
+                                                      const std::string& what) {
+  settings.emplace("enable.auto.commit", "false");
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   std::string error;
   for (const auto& [key, value] : settings) {
@@ -27,11 +22,25 @@ CommittedReader::CommittedReader(const std::string& broker, const std::string& t
       ADD_FAILURE() << key << "=" << value << ": " << error;
     }
   }
-  consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
-  if (!consumer_) {
-    ADD_FAILURE() << "cannot create a read_committed consumer: " << error;
-    return;
-  }
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), error));
+  if (!consumer) ADD_FAILURE() << "cannot create " << what << ": " << error;
+  return consumer;
+}
+
+}  // namespace
+
+CommittedReader::CommittedReader(const std::string& broker, const std::string& topic, std::int32_t partition)
+    : topic_(topic), partition_(partition) {
+  consumer_ = make_consumer(
+      {
+          {"bootstrap.servers", broker},
+          // Required by the KafkaConsumer API; the reader is assigned its partition, it joins no group.
+          {"group.id", unique_name("it-committed-reader")},
+          // Also makes the broker answer "latest offset" with the last stable offset.
+          {"isolation.level", "read_committed"},
+      },
+      "a read_committed consumer");
+  if (!consumer_) return;
   std::unique_ptr<RdKafka::TopicPartition> start(
       RdKafka::TopicPartition::create(topic, partition, RdKafka::Topic::OFFSET_BEGINNING));
   const std::vector<RdKafka::TopicPartition*> assignment{start.get()};
@@ -63,6 +72,27 @@ std::optional<std::int64_t> CommittedReader::last_stable_offset(std::chrono::mil
       consumer_->query_watermark_offsets(topic_, partition_, &low, &high, static_cast<int>(timeout.count()));
   if (code != RdKafka::ERR_NO_ERROR) return std::nullopt;
   return high;
+}
+
+GroupOffsetReader::GroupOffsetReader(const std::string& broker, const std::string& group)
+    : consumer_(
+          make_consumer({{"bootstrap.servers", broker}, {"group.id", group}}, "a group offset reader")) {}
+
+GroupOffsetReader::~GroupOffsetReader() {
+  if (consumer_) consumer_->close();
+}
+
+std::optional<std::int64_t> GroupOffsetReader::committed(const std::string& topic, std::int32_t partition,
+                                                         std::chrono::milliseconds timeout) {
+  if (!consumer_) return std::nullopt;
+  std::vector<RdKafka::TopicPartition*> partitions{RdKafka::TopicPartition::create(topic, partition)};
+  const auto code = consumer_->committed(partitions, static_cast<int>(timeout.count()));
+  std::optional<std::int64_t> offset;
+  if (code == RdKafka::ERR_NO_ERROR && partitions[0]->err() == RdKafka::ERR_NO_ERROR) {
+    offset = partitions[0]->offset() < 0 ? -1 : partitions[0]->offset();
+  }
+  RdKafka::TopicPartition::destroy(partitions);
+  return offset;
 }
 
 }  // namespace faust::testing

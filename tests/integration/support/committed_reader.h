@@ -39,4 +39,23 @@ class CommittedReader {
   std::int32_t partition_;
 };
 
+// What a consumer group has committed, asked of its coordinator as the group's next owner would
+// ask it. It joins no group and commits nothing, so the group's members never notice it.
+class GroupOffsetReader {
+ public:
+  // Fails the test (ADD_FAILURE) when the consumer cannot be created.
+  GroupOffsetReader(const std::string& broker, const std::string& group);
+  ~GroupOffsetReader();
+  GroupOffsetReader(const GroupOffsetReader&) = delete;
+  GroupOffsetReader& operator=(const GroupOffsetReader&) = delete;
+
+  // The group's committed offset of one partition (the next offset it will handle), -1 when it
+  // committed none; nullopt when the broker did not answer within `timeout`.
+  std::optional<std::int64_t> committed(const std::string& topic, std::int32_t partition,
+                                        std::chrono::milliseconds timeout);
+
+ private:
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+};
+
 }  // namespace faust::testing

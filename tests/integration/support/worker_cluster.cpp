@@ -75,6 +75,10 @@ std::size_t WorkerCluster::start_worker(const StartOptions& options, const std::
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   Worker worker;
   worker.process = std::make_unique<WorkerProcess>(FAUST_HOST_BINARY, args, log);
+  if (!options.wait_serving) {
+    workers_.push_back(std::move(worker));
+    return index;
+  }
   if (!worker.process->wait_for_log("web: serving", std::chrono::seconds(30))) {
     throw std::runtime_error("worker " + std::to_string(index) + " serves no web port; log:\n" + worker.process->log());
   }

@@ -52,6 +52,7 @@ class WorkerCluster {
   };
 
   struct StartOptions {
+    bool wait_serving = true;  // false: returns at once, before the worker serves its web port
     bool wait_ready = true;
     std::vector<std::string> extra_args;  // e.g. {"--broker", "kafka://127.0.0.1:1"}
   };
@@ -60,7 +61,7 @@ class WorkerCluster {
   WorkerCluster(const std::string& name, ClusterSettings settings, ClusterManifest manifest);
   ~WorkerCluster();
 
-  // Starts a worker and waits until it serves its web port (and, by default, is ready).
+  // Starts a worker and, by default, waits until it serves its web port and is ready.
   std::size_t start_worker(const StartOptions& options);
   std::size_t start_worker() { return start_worker(StartOptions{}); }
   // Same, with another manifest of the app (see write_manifest) instead of the cluster's own.

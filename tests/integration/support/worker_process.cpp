@@ -50,6 +50,7 @@ std::optional<int> WorkerProcess::wait_exit(std::chrono::milliseconds timeout) {
   const bool ended = eventually(timeout, [&] {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
+    killed_by_signal_ = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return true;
   });

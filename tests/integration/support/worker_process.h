@@ -23,6 +23,8 @@ class WorkerProcess {
   void signal(int signal_number) const;
   // The exit code (or 128 + signal) once the process ended within `timeout`.
   std::optional<int> wait_exit(std::chrono::milliseconds timeout);
+  // The signal that ended the process (WIFSIGNALED), or 0 when it exited by itself or still runs.
+  int killed_by_signal() const { return killed_by_signal_; }
   bool running();
 
   std::string log() const;
@@ -33,6 +35,7 @@ class WorkerProcess {
  private:
   pid_t pid_ = -1;
   std::optional<int> exit_code_;
+  int killed_by_signal_ = 0;
   std::filesystem::path log_file_;
 };
 
