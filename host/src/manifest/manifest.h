@@ -55,6 +55,9 @@ inline constexpr DurationRange kSessionTimeoutRange{1, 1800};
 // Heartbeats go to the group coordinator; under 0.1 s they only load it. Must also be less than
 // the session timeout.
 inline constexpr DurationRange kHeartbeatIntervalRange{0.1, kSessionTimeoutRange.max_seconds};
+// A plugin page's deadline: under 10 ms no handler could answer; over 5 minutes a client (and a
+// page thread) is held longer than any status view deserves.
+inline constexpr DurationRange kPageTimeoutRange{0.01, 300};
 
 struct AppConfig {
   std::string id;
@@ -74,6 +77,8 @@ struct WebConfig {
   bool enabled = true;
   std::string bind = "127.0.0.1";  // safe by default; 0.0.0.0 opens it
   std::uint16_t port = 6066;
+  // How long a plugin page may take before its client gets 503.
+  std::chrono::milliseconds page_timeout{5000};
 };
 
 using ConfigMap = std::map<std::string, std::string>;
