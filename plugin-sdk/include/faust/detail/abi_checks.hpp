@@ -243,4 +243,11 @@ inline std::string page_duplicate_message(std::string_view plugin, std::string_v
   return "page '" + std::string(path) + "' of plugin '" + std::string(plugin) + "': already registered";
 }
 
+// A page's status as served: 100..599, anything else is the handler's fault (500).
+constexpr int page_status(int status) { return status >= 100 && status <= 599 ? status : 500; }
+
+// The text/plain bodies of a page's 500s.
+inline std::string page_failed_body(std::string_view message) { return "page failed: " + std::string(message) + "\n"; }
+inline constexpr std::string_view kPageUnansweredBody = "page handler gave no answer\n";
+
 }  // namespace faust::abi
