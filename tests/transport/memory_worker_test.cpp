@@ -57,6 +57,13 @@ std::filesystem::path fast_manifest(const TempFolder& folder) {
   return file;
 }
 
+// The web port a worker logged ("web: serving http://127.0.0.1:PORT/"), or 0.
+std::uint16_t served_port(const std::string& log) {
+  std::smatch match;
+  if (!std::regex_search(log, match, std::regex(R"(web: serving http://127\.0\.0\.1:(\d+)/)"))) return 0;
+  return static_cast<std::uint16_t>(std::stoi(match[1].str()));
+}
+
 std::vector<std::string> captures(const std::string& log, const std::regex& pattern) {
   std::vector<std::string> out;
   for (auto it = std::sregex_iterator(log.begin(), log.end(), pattern); it != std::sregex_iterator(); ++it) {
@@ -85,10 +92,9 @@ TEST(MemoryWorker, RunsTheTutorialWithoutABroker) {
                        folder.path() / "worker.log");
 
   ASSERT_TRUE(worker.wait_for_log("worker ready", 30s)) << worker.log();
-  std::smatch match;
   const std::string log = worker.log();
-  ASSERT_TRUE(std::regex_search(log, match, std::regex(R"(web: serving http://127\.0\.0\.1:(\d+)/)"))) << log;
-  const auto port = static_cast<std::uint16_t>(std::stoi(match[1].str()));
+  const std::uint16_t port = served_port(log);
+  ASSERT_NE(port, 0) << log;
   EXPECT_NE(log.find("this worker is now the leader (generation 1)"), std::string::npos) << log;
 
   // Each greeting the leader sends reaches `say` in the same process.
@@ -152,10 +158,9 @@ TEST(MemoryWorker, ServesPluginMetricsAndPages) {
   WorkerProcess worker(FAUST_HOST_BINARY, {"--manifest", manifest.string(), "--web-port", "0", "-l", "info"},
                        folder.path() / "worker.log");
   ASSERT_TRUE(worker.wait_for_log("worker ready", 30s)) << worker.log();
-  std::smatch match;
   const std::string log = worker.log();
-  ASSERT_TRUE(std::regex_search(log, match, std::regex(R"(web: serving http://127\.0\.0\.1:(\d+)/)"))) << log;
-  const auto port = static_cast<std::uint16_t>(std::stoi(match[1].str()));
+  const std::uint16_t port = served_port(log);
+  ASSERT_NE(port, 0) << log;
 
   std::string metrics;
   ASSERT_TRUE(eventually(30s, [&] {

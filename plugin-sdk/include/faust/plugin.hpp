@@ -108,48 +108,46 @@ class Message {
 
 // ---- ABI 1.1: metrics and pages ----
 
-// A counter a plugin created with Host::counter(); a cheap handle, valid as long as the worker.
-// Thread-safe, as all metric handles.
-class Counter {
+// What every metric handle holds: the table and the host's metric. Cheap to copy, thread-safe,
+// valid as long as the worker; a default-constructed one is unusable until assigned.
+class MetricHandle {
  public:
-  Counter() = default;  // unusable until assigned from Host::counter()
-  Counter(const faust_host_api* api, faust_metric* metric) noexcept : api_(api), metric_(metric) {}
-  // Adds `by`; a negative value is ignored (a counter only grows).
-  void inc(double by = 1) const noexcept { api_->metric_add(metric_, by); }
+  MetricHandle() = default;
+  MetricHandle(const faust_host_api* api, faust_metric* metric) noexcept : api_(api), metric_(metric) {}
   faust_metric* raw() const noexcept { return metric_; }
+
+ protected:
+  void add(double value) const noexcept { api_->metric_add(metric_, value); }
+  void set(double value) const noexcept { api_->metric_set(metric_, value); }
 
  private:
   const faust_host_api* api_ = nullptr;
   faust_metric* metric_ = nullptr;
+};
+
+// A counter a plugin created with Host::counter().
+class Counter : public MetricHandle {
+ public:
+  using MetricHandle::MetricHandle;
+  // Adds `by`; a negative value is ignored (a counter only grows).
+  void inc(double by = 1) const noexcept { add(by); }
 };
 
 // A gauge a plugin created with Host::gauge().
-class Gauge {
+class Gauge : public MetricHandle {
  public:
-  Gauge() = default;
-  Gauge(const faust_host_api* api, faust_metric* metric) noexcept : api_(api), metric_(metric) {}
-  void set(double value) const noexcept { api_->metric_set(metric_, value); }
-  void add(double by) const noexcept { api_->metric_add(metric_, by); }
+  using MetricHandle::MetricHandle;
+  using MetricHandle::add;
+  using MetricHandle::set;
   void inc(double by = 1) const noexcept { add(by); }
   void dec(double by = 1) const noexcept { add(-by); }
-  faust_metric* raw() const noexcept { return metric_; }
-
- private:
-  const faust_host_api* api_ = nullptr;
-  faust_metric* metric_ = nullptr;
 };
 
 // A histogram a plugin created with Host::histogram().
-class Histogram {
+class Histogram : public MetricHandle {
  public:
-  Histogram() = default;
-  Histogram(const faust_host_api* api, faust_metric* metric) noexcept : api_(api), metric_(metric) {}
-  void observe(double value) const noexcept { api_->metric_add(metric_, value); }
-  faust_metric* raw() const noexcept { return metric_; }
-
- private:
-  const faust_host_api* api_ = nullptr;
-  faust_metric* metric_ = nullptr;
+  using MetricHandle::MetricHandle;
+  void observe(double value) const noexcept { add(value); }
 };
 
 // A GET of one of the plugin's pages; valid only during the handler's call.
