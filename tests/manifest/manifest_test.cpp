@@ -52,6 +52,7 @@ TEST(ManifestTest, LeaderYamlExpressesTheTutorial) {
   EXPECT_TRUE(m.web.enabled);
   EXPECT_EQ(m.web.bind, "127.0.0.1");
   EXPECT_EQ(m.web.port, 6066);
+  EXPECT_EQ(m.web.page_timeout, std::chrono::milliseconds(5000));
 
   ASSERT_EQ(m.agents.size(), 1u);
   const AgentConfig& say = m.agents[0];
@@ -118,6 +119,7 @@ web:
   port: 0
   bind: 0.0.0.0
   enabled: false
+  page_timeout: 1.5
 agents:
   count:
     library: count
@@ -152,6 +154,7 @@ timers:
   EXPECT_EQ(m.web.port, 0);
   EXPECT_EQ(m.web.bind, "0.0.0.0");
   EXPECT_FALSE(m.web.enabled);
+  EXPECT_EQ(m.web.page_timeout, std::chrono::milliseconds(1500));
 
   ASSERT_EQ(m.agents.size(), 2u);  // in manifest order
   EXPECT_EQ(m.agents[0].name, "count");
@@ -523,6 +526,10 @@ TEST(ManifestErrorTest, WrongTypes) {
             "m.yaml:2:16: web.enabled: expected true or false, got '1'");
   EXPECT_EQ(error_of("app: {id: x}\nweb: {port: http}\nagents: {a: {library: a}}\n"),
             "m.yaml:2:13: web.port: expected an integer, got 'http'");
+  EXPECT_EQ(error_of("app: {id: x}\nweb: {page_timeout: 0.001}\n"),
+            "m.yaml:2:21: web.page_timeout: must be at least 0.01 seconds, got 0.001");
+  EXPECT_EQ(error_of("app: {id: x}\nweb: {page_timeout: 600}\n"),
+            "m.yaml:2:21: web.page_timeout: must be at most 300 seconds, got 600");
 }
 
 TEST(ManifestErrorTest, UnknownChoices) {

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstring>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -284,14 +286,139 @@ TEST(MetricsTest, ConcurrentUpdatesAreAllCounted) {
   EXPECT_TRUE(has_line(text, R"(faust_agent_handler_duration_seconds_count{agent="say"} 8000)")) << text;
 }
 
-TEST(MetricsTest, HttpResponseCarriesPrometheusContentType) {
+// The /metrics route (worker/status_routes) serves serialize() with this content type.
+TEST(MetricsTest, SerializesPrometheusTextFormat) {
   Metrics metrics;
   metrics.rebalance();
-  const HttpResponse response = metrics_http_response(metrics);
-  EXPECT_EQ(response.status, 200);
-  EXPECT_EQ(response.content_type, "text/plain; version=0.0.4; charset=utf-8");
-  EXPECT_TRUE(has_line(response.body, "faust_rebalances_total 1"));
-  EXPECT_EQ(text_format_problems(response.body), std::vector<std::string>{});
+  EXPECT_EQ(kPrometheusTextContentType, "text/plain; version=0.0.4; charset=utf-8");
+  const std::string text = metrics.serialize();
+  EXPECT_TRUE(has_line(text, "faust_rebalances_total 1"));
+  EXPECT_EQ(text_format_problems(text), std::vector<std::string>{});
+}
+
+// ---- plugin metrics ----
+
+faust_metric_spec spec_of(faust_metric_kind kind, const char* name, const char* help = "h",
+                          const std::vector<double>& buckets = {}) {
+  return faust_metric_spec{static_cast<std::uint32_t>(sizeof(faust_metric_spec)), kind, name, help,
+                           buckets.empty() ? nullptr : buckets.data(), buckets.size()};
+}
+
+std::string create_error(Metrics& metrics, const std::string& plugin, const faust_metric_spec& spec) {
+  auto created = metrics.plugins().create(plugin, spec);
+  return created ? "created" : created.error().message;
+}
+
+TEST(PluginMetricsTest, SeriesCarryThePluginLabel) {
+  Metrics metrics;
+  faust_metric* counter = *metrics.plugins().create("greeter", spec_of(FAUST_METRIC_COUNTER, "greetings_total", "Greetings"));
+  faust_metric* gauge = *metrics.plugins().create("greeter", spec_of(FAUST_METRIC_GAUGE, "queue_depth"));
+  faust_metric* histogram =
+      *metrics.plugins().create("greeter", spec_of(FAUST_METRIC_HISTOGRAM, "greet_seconds", "h", {0.1, 1}));
+  counter->add(2);
+  counter->add(-5);  // ignored: counters only grow
+  counter->set(100);  // ignored for counters
+  gauge->set(7);
+  gauge->add(-2);
+  histogram->add(0.05);
+  histogram->add(0.5);
+  histogram->add(3);
+  const std::string text = metrics.serialize();
+  EXPECT_TRUE(has_line(text, "# HELP greetings_total Greetings")) << text;
+  EXPECT_TRUE(has_line(text, "# TYPE greetings_total counter")) << text;
+  EXPECT_TRUE(has_line(text, R"(greetings_total{plugin="greeter"} 2)")) << text;
+  EXPECT_TRUE(has_line(text, R"(queue_depth{plugin="greeter"} 5)")) << text;
+  EXPECT_TRUE(has_line(text, R"(greet_seconds_bucket{plugin="greeter",le="0.1"} 1)")) << text;
+  EXPECT_TRUE(has_line(text, R"(greet_seconds_bucket{plugin="greeter",le="1"} 2)")) << text;
+  EXPECT_TRUE(has_line(text, R"(greet_seconds_bucket{plugin="greeter",le="+Inf"} 3)")) << text;
+  EXPECT_TRUE(has_line(text, R"(greet_seconds_count{plugin="greeter"} 3)")) << text;
+  EXPECT_EQ(text_format_problems(text), std::vector<std::string>{});
+}
+
+TEST(PluginMetricsTest, SameSpecGivesTheSameSeriesAndOtherPluginsAnotherLabel) {
+  Metrics metrics;
+  const auto spec = spec_of(FAUST_METRIC_COUNTER, "handled_total");
+  faust_metric* first = *metrics.plugins().create("a", spec);
+  faust_metric* again = *metrics.plugins().create("a", spec);
+  faust_metric* other = *metrics.plugins().create("b", spec);
+  EXPECT_EQ(first, again);
+  EXPECT_NE(first, other);
+  first->add(1);
+  again->add(1);
+  other->add(5);
+  const std::string text = metrics.serialize();
+  EXPECT_TRUE(has_line(text, R"(handled_total{plugin="a"} 2)")) << text;
+  EXPECT_TRUE(has_line(text, R"(handled_total{plugin="b"} 5)")) << text;
+}
+
+TEST(PluginMetricsTest, HistogramWithoutBucketsGetsTheDefaults) {
+  Metrics metrics;
+  (*metrics.plugins().create("p", spec_of(FAUST_METRIC_HISTOGRAM, "took_seconds")))->add(0.2);
+  const std::string text = metrics.serialize();
+  EXPECT_TRUE(has_line(text, R"(took_seconds_bucket{plugin="p",le="0.005"} 0)")) << text;
+  EXPECT_TRUE(has_line(text, R"(took_seconds_bucket{plugin="p",le="10"} 1)")) << text;
+}
+
+TEST(PluginMetricsTest, RefusesBadNames) {
+  Metrics metrics;
+  EXPECT_EQ(create_error(metrics, "p", spec_of(FAUST_METRIC_COUNTER, "bad-name")),
+            "metric 'bad-name' of plugin 'p': invalid name (use [a-zA-Z_][a-zA-Z0-9_]*)");
+  EXPECT_EQ(create_error(metrics, "p", spec_of(FAUST_METRIC_COUNTER, "a:b")),
+            "metric 'a:b' of plugin 'p': invalid name (use [a-zA-Z_][a-zA-Z0-9_]*)");
+  EXPECT_EQ(create_error(metrics, "p", spec_of(FAUST_METRIC_COUNTER, "1st")),
+            "metric '1st' of plugin 'p': invalid name (use [a-zA-Z_][a-zA-Z0-9_]*)");
+  EXPECT_EQ(create_error(metrics, "p", spec_of(FAUST_METRIC_COUNTER, "")),
+            "metric '' of plugin 'p': invalid name (use [a-zA-Z_][a-zA-Z0-9_]*)");
+  EXPECT_EQ(create_error(metrics, "p", spec_of(FAUST_METRIC_COUNTER, nullptr)),
+            "metric '' of plugin 'p': invalid name (use [a-zA-Z_][a-zA-Z0-9_]*)");
+  EXPECT_EQ(create_error(metrics, "p", spec_of(FAUST_METRIC_GAUGE, "faust_up")),
+            "metric 'faust_up' of plugin 'p': names starting with 'faust_' are faust-host's own");
+  EXPECT_EQ(create_error(metrics, "p", spec_of(FAUST_METRIC_GAUGE, "__x")),
+            "metric '__x' of plugin 'p': names starting with '__' are reserved by Prometheus");
+  EXPECT_EQ(create_error(metrics, "p", spec_of(FAUST_METRIC_GAUGE, "_ok_9")), "created");
+}
+
+TEST(PluginMetricsTest, RefusesBadKindsAndBuckets) {
+  Metrics metrics;
+  faust_metric_spec spec = spec_of(FAUST_METRIC_COUNTER, "x_total");
+  const int bad_kind = 7;
+  std::memcpy(&spec.kind, &bad_kind, sizeof bad_kind);
+  EXPECT_EQ(create_error(metrics, "p", spec), "metric 'x_total' of plugin 'p': unknown kind 7");
+  EXPECT_EQ(create_error(metrics, "p", spec_of(FAUST_METRIC_HISTOGRAM, "h", "h", {1, 1})),
+            "metric 'h' of plugin 'p': histogram buckets must be finite and strictly increasing (bucket #1 is "
+            "not greater than the one before)");
+  EXPECT_EQ(create_error(metrics, "p", spec_of(FAUST_METRIC_HISTOGRAM, "h", "h", {1, INFINITY})),
+            "metric 'h' of plugin 'p': histogram buckets must be finite and strictly increasing (bucket #1 is "
+            "not finite)");
+  faust_metric_spec small = spec_of(FAUST_METRIC_COUNTER, "y");
+  small.struct_size = 8;
+  EXPECT_EQ(create_error(metrics, "p", small), "invalid metric spec of plugin 'p': null or smaller than ABI 1.1's");
+}
+
+TEST(PluginMetricsTest, RefusesConflictingSpecs) {
+  Metrics metrics;
+  ASSERT_EQ(create_error(metrics, "a", spec_of(FAUST_METRIC_COUNTER, "jobs", "Jobs")), "created");
+  EXPECT_EQ(create_error(metrics, "a", spec_of(FAUST_METRIC_GAUGE, "jobs", "Jobs")),
+            "metric 'jobs' of plugin 'a': already created as a counter, not a gauge");
+  EXPECT_EQ(create_error(metrics, "a", spec_of(FAUST_METRIC_COUNTER, "jobs", "Other")),
+            "metric 'jobs' of plugin 'a': already created with help 'Jobs'");
+  EXPECT_EQ(create_error(metrics, "b", spec_of(FAUST_METRIC_HISTOGRAM, "jobs", "Jobs")),
+            "metric 'jobs' of plugin 'b': already created by plugin 'a' as a counter, not a histogram");
+  ASSERT_EQ(create_error(metrics, "a", spec_of(FAUST_METRIC_HISTOGRAM, "lat", "L", {1, 2})), "created");
+  EXPECT_EQ(create_error(metrics, "a", spec_of(FAUST_METRIC_HISTOGRAM, "lat", "L", {1, 3})),
+            "metric 'lat' of plugin 'a': already created with other histogram buckets");
+}
+
+TEST(PluginMetricsTest, ConcurrentCreationAndUpdatesAreSafe) {
+  Metrics metrics;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 1000; ++i) (*metrics.plugins().create("p", spec_of(FAUST_METRIC_COUNTER, "n_total")))->add(1);
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_TRUE(has_line(metrics.serialize(), R"(n_total{plugin="p"} 4000)"));
 }
 
 }  // namespace

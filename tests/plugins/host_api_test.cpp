@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -155,6 +156,85 @@ TEST(ErrorBufferTest, ReadsAnUnterminatedBufferSafely) {
   EXPECT_EQ(read_error(error), std::string(FAUST_ERROR_MESSAGE_SIZE, 'x'));
   error.message[0] = '\0';
   EXPECT_EQ(read_error(error), "(no message)");
+}
+
+// ---- ABI 1.1: metrics and pages through the C table ----
+
+TEST_F(HostApiTableTest, CreatesMetricsWithThePluginLabel) {
+  const double buckets[] = {1, 2};
+  faust_metric_spec spec{static_cast<std::uint32_t>(sizeof(faust_metric_spec)), FAUST_METRIC_HISTOGRAM, "tick_seconds",
+                         "Tick time", buckets, 2};
+  faust_error error{};
+  faust_metric* histogram = api_.metric_create(&context_, &spec, &error);
+  ASSERT_NE(histogram, nullptr) << error.message;
+  api_.metric_add(histogram, 1.5);
+  spec.kind = FAUST_METRIC_GAUGE;
+  spec.name = "level";
+  faust_metric* gauge = api_.metric_create(&context_, &spec, &error);
+  ASSERT_NE(gauge, nullptr) << error.message;
+  api_.metric_set(gauge, 4);
+  api_.metric_add(gauge, 1);
+  api_.metric_add(nullptr, 1);  // ignored
+  api_.metric_set(nullptr, 1);
+  const std::string text = services_.metrics().serialize();
+  EXPECT_NE(text.find("tick_seconds_bucket{plugin=\"clock\",le=\"2\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("level{plugin=\"clock\"} 5\n"), std::string::npos) << text;
+
+  spec.name = "bad name";
+  EXPECT_EQ(api_.metric_create(&context_, &spec, &error), nullptr);
+  EXPECT_STREQ(error.message, "metric 'bad name' of plugin 'clock': invalid name (use [a-zA-Z_][a-zA-Z0-9_]*)");
+  EXPECT_EQ(api_.metric_create(&context_, nullptr, &error), nullptr);
+  EXPECT_STREQ(error.message, "invalid metric: no context, no spec, or a spec smaller than ABI 1.1's");
+}
+
+struct PageProbe {
+  int calls = 0;
+  faust_status result = FAUST_OK;
+  bool respond = true;
+};
+
+faust_status probe_page(void* user, const faust_page_request* request, faust_page_response* response,
+                        faust_error* error) {
+  auto& probe = *static_cast<PageProbe*>(user);
+  ++probe.calls;
+  if (probe.result != FAUST_OK) {
+    std::strcpy(error->message, "broken");
+    return FAUST_ERROR;
+  }
+  const std::string body = std::string(request->path) + "?" + request->query;
+  if (probe.respond) host_api().page_respond(response, 202, "text/x-probe", body.data(), body.size());
+  return FAUST_OK;
+}
+
+TEST_F(HostApiTableTest, RegistersPagesUntilTheInstanceGoes) {
+  PageProbe probe;
+  faust_error error{};
+  ASSERT_EQ(api_.page_register(&context_, "state/now", &probe_page, &probe, &error), FAUST_OK) << error.message;
+  auto answer = services_.get_page("/plugins/clock/state/now?x=1");
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 202);
+  EXPECT_EQ(answer->content_type, "text/x-probe");
+  EXPECT_EQ(answer->body, "state/now?x=1");
+
+  probe.respond = false;
+  EXPECT_EQ(services_.get_page("/plugins/clock/state/now")->body, "page handler gave no answer\n");
+  probe.result = FAUST_ERROR;
+  answer = services_.get_page("/plugins/clock/state/now/");
+  EXPECT_EQ(answer->status, 500);
+  EXPECT_EQ(answer->body, "page failed: broken\n");
+
+  EXPECT_EQ(api_.page_register(&context_, "state/now", &probe_page, &probe, &error), FAUST_ERROR);
+  EXPECT_STREQ(error.message, "page 'state/now' of plugin 'clock': already registered");
+  EXPECT_EQ(api_.page_register(&context_, "../x", &probe_page, &probe, &error), FAUST_ERROR);
+  EXPECT_STREQ(error.message,
+               "page '../x' of plugin 'clock': invalid path (use segments of [A-Za-z0-9._~-] separated by '/', "
+               "without a leading '/' or an empty, '.' or '..' segment)");
+  EXPECT_EQ(api_.page_register(&context_, "x", nullptr, &probe, &error), FAUST_ERROR);
+  EXPECT_STREQ(error.message, "page: no context, path or handler");
+
+  context_.pages.clear();  // what the host does before destroying the instance
+  EXPECT_FALSE(services_.get_page("/plugins/clock/state/now"));
+  EXPECT_EQ(probe.calls, 3);
 }
 
 }  // namespace

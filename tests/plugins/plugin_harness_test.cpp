@@ -244,5 +244,106 @@ TEST(PluginHarness, SaysWhyAFileCannotBeLoaded) {
   }
 }
 
+// ---- ABI 1.1: metrics and pages ----
+
+std::string metrics_pages_file() { return fixture("metrics_pages").string(); }
+
+TEST(PluginHarness, RecordsTheMetricsAPluginCreates) {
+  PluginHarness harness(metrics_pages_file());
+  auto timer = harness.timer("observer", {{"level", "7.5"}});
+  ASSERT_TRUE(timer.tick());
+  ASSERT_TRUE(timer.tick());
+  auto second = harness.timer("observer", {{"pages", "off"}});  // a second instance shares the series
+  ASSERT_TRUE(second.tick());
+
+  const auto ticks = harness.metric("probe_ticks_total");
+  ASSERT_TRUE(ticks);
+  EXPECT_EQ(ticks->kind, FAUST_METRIC_COUNTER);
+  EXPECT_EQ(ticks->help, "Ticks of the observer");
+  EXPECT_EQ(ticks->value, 3);
+  const auto took = harness.metric("probe_tick_seconds");
+  ASSERT_TRUE(took);
+  EXPECT_EQ(took->count, 3u);
+  EXPECT_DOUBLE_EQ(took->sum, 1.5);
+  EXPECT_EQ(took->buckets, (std::vector<double>{0.1, 1}));
+  EXPECT_EQ(took->bucket_counts, (std::vector<std::uint64_t>{0, 3}));
+  EXPECT_EQ(harness.metric("probe_level")->value, 3);  // the second instance's default level
+  EXPECT_FALSE(harness.metric("missing"));
+  EXPECT_EQ(harness.metric_names(),
+            (std::vector<std::string>{"probe_level", "probe_tick_seconds", "probe_ticks_total"}));
+}
+
+TEST(PluginHarness, RefusesMetricsAsTheHostDoes) {
+  PluginHarness harness(metrics_pages_file());
+  const auto create_error = [&](Config config) {
+    try {
+      harness.timer("configured", std::move(config));
+      return std::string("created");
+    } catch (const HarnessError& error) {
+      return std::string(error.what());
+    }
+  };
+  EXPECT_EQ(create_error({{"name", "bad-name"}}),
+            "timer 'configured': create failed: metric 'bad-name' of plugin 'metrics_pages': invalid name (use "
+            "[a-zA-Z_][a-zA-Z0-9_]*)");
+  EXPECT_EQ(create_error({{"name", "faust_mine"}}),
+            "timer 'configured': create failed: metric 'faust_mine' of plugin 'metrics_pages': names starting with "
+            "'faust_' are faust-host's own");
+  EXPECT_EQ(create_error({{"name", "jobs"}, {"help", "Jobs"}}), "created");
+  EXPECT_EQ(create_error({{"name", "jobs"}, {"help", "Jobs"}}), "created");
+  EXPECT_EQ(create_error({{"name", "jobs"}, {"help", "Jobs"}, {"kind", "gauge"}}),
+            "timer 'configured': create failed: metric 'jobs' of plugin 'metrics_pages': already created as a "
+            "counter, not a gauge");
+  EXPECT_EQ(create_error({{"name", "jobs"}, {"help", "Other"}}),
+            "timer 'configured': create failed: metric 'jobs' of plugin 'metrics_pages': already created with help "
+            "'Jobs'");
+}
+
+TEST(PluginHarness, CallsThePagesAPluginRegisters) {
+  PluginHarness harness(metrics_pages_file());
+  {
+    auto timer = harness.timer("observer");
+    ASSERT_TRUE(timer.tick());
+    const PageResponse stats = harness.get_page("stats?verbose=1");
+    EXPECT_EQ(stats.status, 200);
+    EXPECT_EQ(stats.content_type, "text/plain; charset=utf-8");
+    EXPECT_EQ(stats.body, "ticks=1 query=verbose=1");
+    EXPECT_EQ(harness.get_page("stats/").body, "ticks=1 query=");
+    const PageResponse json = harness.get_page("stats/json");
+    EXPECT_EQ(json.status, 201);
+    EXPECT_EQ(json.content_type, "application/json");
+    EXPECT_EQ(json.body, "{\"ticks\":1}");
+    const PageResponse failed = harness.get_page("fail");
+    EXPECT_EQ(failed.status, 500);
+    EXPECT_EQ(failed.body, "page failed: no stats yet\n");
+    EXPECT_EQ(harness.get_page("nothing").status, 404);
+  }
+  // Gone with the instance that registered it.
+  EXPECT_EQ(harness.get_page("stats").status, 404);
+}
+
+TEST(PluginHarness, RefusesPagesAsTheHostDoes) {
+  PluginHarness harness(metrics_pages_file());
+  const auto create_error = [&](std::string path) {
+    try {
+      auto timer = harness.timer("configured", {{"path", path}});
+      return std::string("created");
+    } catch (const HarnessError& error) {
+      return std::string(error.what());
+    }
+  };
+  const std::string rule =
+      "': invalid path (use segments of [A-Za-z0-9._~-] separated by '/', without a leading '/' or an empty, '.' "
+      "or '..' segment)";
+  for (const char* bad : {"/stats", "a//b", "a/", "..", "a/./b", "a b", "a?b", ""}) {
+    EXPECT_EQ(create_error(bad), "timer 'configured': create failed: page '" + std::string(bad) +
+                                     "' of plugin 'metrics_pages" + rule);
+  }
+  EXPECT_EQ(create_error("ok/v1.2/~x_y-z"), "created");
+  auto holder = harness.timer("configured", {{"path", "taken"}});
+  EXPECT_EQ(create_error("taken"),
+            "timer 'configured': create failed: page 'taken' of plugin 'metrics_pages': already registered");
+}
+
 }  // namespace
 }  // namespace faust::testing

@@ -1,16 +1,19 @@
 #pragma once
 
+#include <future>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "metrics/metrics.h"
 #include "plugins/host_services.h"
+#include "web/plugin_pages.h"
 
 namespace faust::testing {
 
 // A HostServices that records what plugins do, in order, and answers sends with a result the
-// test chooses.
+// test chooses. Metrics and pages are the host's own (PluginMetrics, PluginPages).
 class RecordingHostServices : public HostServices {
  public:
   struct Event {
@@ -39,12 +42,23 @@ class RecordingHostServices : public HostServices {
   bool is_leader() const override { return leader_; }
   const std::string& app_id() const override { return app_id_; }
   bool wait_for_stop(const ComponentRef& /*from*/, std::chrono::milliseconds /*timeout*/) override { return true; }
-  Result<faust_metric*> create_metric(const ComponentRef& /*from*/, const faust_metric_spec& /*spec*/) override {
-    return Error{ExitCode::kFailure, "metric: not available"};
+  Result<faust_metric*> create_metric(const ComponentRef& from, const faust_metric_spec& spec) override {
+    return metrics_.plugins().create(from.plugin, spec);
   }
-  Result<std::shared_ptr<void>> register_page(const ComponentRef& /*from*/, const std::string& /*path*/,
-                                              PageHandler /*handler*/) override {
-    return Error{ExitCode::kFailure, "page: not available"};
+  Result<std::shared_ptr<void>> register_page(const ComponentRef& from, const std::string& path,
+                                              PageHandler handler) override {
+    return pages_.add(from.plugin, path, std::move(handler));
+  }
+
+  const Metrics& metrics() const { return metrics_; }
+  PluginPages& pages() { return pages_; }
+  // The answer to GET `target` (/plugins/<plugin>/<path>), or nullopt when no page has that path.
+  std::optional<HttpResponse> get_page(const std::string& target) {
+    auto answer = std::make_shared<std::promise<HttpResponse>>();
+    if (!pages_.serve(target, [answer](HttpResponse response) { answer->set_value(std::move(response)); })) {
+      return std::nullopt;
+    }
+    return answer->get_future().get();
   }
 
   void fail_sends_with(std::string message) { send_error_ = Error{ExitCode::kFailure, std::move(message)}; }
@@ -75,6 +89,8 @@ class RecordingHostServices : public HostServices {
   std::optional<Error> send_error_;
   bool leader_ = true;
   std::string app_id_ = "leader-example";
+  Metrics metrics_;
+  PluginPages pages_;
 };
 
 }  // namespace faust::testing

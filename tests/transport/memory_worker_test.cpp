@@ -57,6 +57,13 @@ std::filesystem::path fast_manifest(const TempFolder& folder) {
   return file;
 }
 
+// The web port a worker logged ("web: serving http://127.0.0.1:PORT/"), or 0.
+std::uint16_t served_port(const std::string& log) {
+  std::smatch match;
+  if (!std::regex_search(log, match, std::regex(R"(web: serving http://127\.0\.0\.1:(\d+)/)"))) return 0;
+  return static_cast<std::uint16_t>(std::stoi(match[1].str()));
+}
+
 std::vector<std::string> captures(const std::string& log, const std::regex& pattern) {
   std::vector<std::string> out;
   for (auto it = std::sregex_iterator(log.begin(), log.end(), pattern); it != std::sregex_iterator(); ++it) {
@@ -85,10 +92,9 @@ TEST(MemoryWorker, RunsTheTutorialWithoutABroker) {
                        folder.path() / "worker.log");
 
   ASSERT_TRUE(worker.wait_for_log("worker ready", 30s)) << worker.log();
-  std::smatch match;
   const std::string log = worker.log();
-  ASSERT_TRUE(std::regex_search(log, match, std::regex(R"(web: serving http://127\.0\.0\.1:(\d+)/)"))) << log;
-  const auto port = static_cast<std::uint16_t>(std::stoi(match[1].str()));
+  const std::uint16_t port = served_port(log);
+  ASSERT_NE(port, 0) << log;
   EXPECT_NE(log.find("this worker is now the leader (generation 1)"), std::string::npos) << log;
 
   // Each greeting the leader sends reaches `say` in the same process.
@@ -160,6 +166,66 @@ TEST(MemoryWorker, CheckShowsTheNextRunsOfACronTimer) {
   EXPECT_TRUE(std::regex_search(check.log(), std::regex("timer publish_greetings: cron \"0 9 \\* \\* mon-fri\" "
                                                         "\\(Europe/Berlin\\): next runs " +
                                                         run + ", " + run + ", " + run + "\n")))
+      << check.log();
+}
+
+// A plugin's metrics and pages through a real worker's web port.
+TEST(MemoryWorker, ServesPluginMetricsAndPages) {
+  TempFolder folder;
+  const auto manifest = folder.path() / "pages.yaml";
+  std::ofstream(manifest) << "app:\n  id: pages-app\n  broker: memory://\n"
+                             "web:\n  page_timeout: 0.3\n"
+                             "timers:\n  observer:\n    library: " FAUST_TEST_FIXTURE_DIR "/metrics_pages.so\n"
+                             "    interval: 0.05\n    config:\n      level: 2\n      sleep_ms: 2000\n";
+  WorkerProcess worker(FAUST_HOST_BINARY, {"--manifest", manifest.string(), "--web-port", "0", "-l", "info"},
+                       folder.path() / "worker.log");
+  ASSERT_TRUE(worker.wait_for_log("worker ready", 30s)) << worker.log();
+  const std::string log = worker.log();
+  const std::uint16_t port = served_port(log);
+  ASSERT_NE(port, 0) << log;
+
+  std::string metrics;
+  ASSERT_TRUE(eventually(30s, [&] {
+    const auto reply = http_get(port, "/metrics");
+    metrics = reply ? reply->body : "";
+    return metrics.find("probe_level{plugin=\"metrics_pages\"} 2") != std::string::npos;  // after a tick
+  })) << metrics;
+  EXPECT_NE(metrics.find("# TYPE probe_ticks_total counter"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("probe_tick_seconds_bucket{plugin=\"metrics_pages\",le=\"0.1\"} 0"), std::string::npos)
+      << metrics;
+
+  const auto stats = http_get(port, "/plugins/metrics_pages/stats?v=1");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->status, 200);
+  EXPECT_TRUE(std::regex_match(stats->body, std::regex("ticks=[0-9]+ query=v=1"))) << stats->body;
+  const auto failed = http_get(port, "/plugins/metrics_pages/fail");
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->status, 500);
+  EXPECT_EQ(failed->body, "page failed: no stats yet\n");
+  EXPECT_EQ(http_get(port, "/plugins/metrics_pages/none")->status, 404);
+  const auto slow = http_get(port, "/plugins/metrics_pages/slow");
+  ASSERT_TRUE(slow);
+  EXPECT_EQ(slow->status, 503);
+
+  worker.signal(SIGINT);
+  const auto exit_code = worker.wait_exit(30s);
+  ASSERT_TRUE(exit_code) << "still running after SIGINT\n" << worker.log();
+  EXPECT_EQ(*exit_code, 0) << worker.log();
+}
+
+TEST(MemoryWorker, CheckRefusesABadPluginMetricName) {
+  TempFolder folder;
+  const auto manifest = folder.path() / "bad-metric.yaml";
+  std::ofstream(manifest) << "app:\n  id: bad-app\n  broker: memory://\n"
+                             "timers:\n  configured:\n    library: " FAUST_TEST_FIXTURE_DIR "/metrics_pages.so\n"
+                             "    interval: 1\n    config:\n      name: faust_mine\n";
+  WorkerProcess check(FAUST_HOST_BINARY, {"check", "--manifest", manifest.string()}, folder.path() / "check.log");
+  const auto exit_code = check.wait_exit(30s);
+  ASSERT_TRUE(exit_code);
+  EXPECT_NE(*exit_code, 0) << check.log();
+  EXPECT_NE(check.log().find("metric 'faust_mine' of plugin 'metrics_pages': names starting with 'faust_' are "
+                             "faust-host's own"),
+            std::string::npos)
       << check.log();
 }
 

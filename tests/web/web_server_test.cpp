@@ -1,5 +1,7 @@
 #include "web/web_server.h"
 
+#include "web/plugin_pages.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -12,9 +14,11 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <future>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -203,12 +207,12 @@ Router test_router() {
 
 class WebServerTest : public testing::Test {
  protected:
-  void start_server(WebLimits limits = {}) {
+  void start_server(WebLimits limits = {}, PluginPages* pages = nullptr) {
     WebServerOptions options;
     options.bind_address = "127.0.0.1";
     options.port = 0;
     options.limits = limits;
-    server_ = std::make_unique<WebServer>(io_, options, test_router());
+    server_ = std::make_unique<WebServer>(io_, options, test_router(), pages);
     const Status status = server_->start();
     ASSERT_TRUE(status.ok()) << status.error().message;
     ASSERT_NE(server_->port(), 0);
@@ -618,6 +622,164 @@ TEST_F(WebServerTest, StopClosesListenerAndOpenConnections) {
   ASSERT_EQ(io_done_.wait_for(kDeadline), std::future_status::ready) << "io_context still busy after stop()";
   TestClient late(port);
   EXPECT_FALSE(late.connected());
+}
+
+// ---- plugin pages ----
+
+// A gate a page handler waits at until the test opens it.
+class Gate {
+ public:
+  void open() {
+    std::lock_guard lock(mutex_);
+    open_ = true;
+    changed_.notify_all();
+  }
+  void pass() {
+    std::unique_lock lock(mutex_);
+    entered_ = true;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return open_; });
+  }
+  bool wait_entered(std::chrono::milliseconds within = kDeadline) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, within, [&] { return entered_; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool open_ = false;
+  bool entered_ = false;
+};
+
+PageAnswer text_page(std::string body) { return PageAnswer{true, 200, "text/plain; charset=utf-8", std::move(body)}; }
+
+class WebServerPagesTest : public WebServerTest {
+ protected:
+  void TearDown() override {
+    gate_.open();  // no handler keeps a pool thread
+    WebServerTest::TearDown();
+  }
+
+  std::shared_ptr<void> add(const std::string& plugin, const std::string& path, PageHandler handler) {
+    auto registration = pages_.add(plugin, path, std::move(handler));
+    EXPECT_TRUE(registration) << registration.error().message;
+    return registration ? *registration : nullptr;
+  }
+
+  Gate gate_;
+  PluginPages pages_;  // destroyed before the io_context it posts to
+};
+
+TEST_F(WebServerPagesTest, APageAnswersOnAKeptAliveConnection) {
+  auto stats = add("plug", "stats/now", [](const PageRequest& request) { return text_page(request.path + "|" + request.query); });
+  start_server({}, &pages_);
+  TestClient client(server_->port());
+  ASSERT_TRUE(client.connected());
+  auto response = client.ask(get("/plugins/plug/stats/now?x=1&y"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->header("content-type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(response->body, "stats/now|x=1&y");
+  ASSERT_TRUE(client.send_all("HEAD /plugins/plug/stats/now/ HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  response = client.read_response(true);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->header("content-length"), "10");  // "stats/now|"
+  response = client.ask(get("/livez"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->body, "ok\n");
+}
+
+TEST_F(WebServerPagesTest, AnUnknownPageGets404AndOtherMethods405) {
+  auto stats = add("plug", "stats", [](const PageRequest&) { return text_page("x"); });
+  start_server({}, &pages_);
+  EXPECT_EQ(status_of(fetch(get("/plugins/plug/nothing"))), 404);
+  EXPECT_EQ(status_of(fetch(get("/plugins/other/stats"))), 404);
+  EXPECT_EQ(status_of(fetch(get("/plugins/"))), 404);
+  const auto posted = fetch("POST /plugins/plug/stats HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(status_of(posted), 405);
+}
+
+TEST_F(WebServerPagesTest, AFailingPageGets500WithItsMessage) {
+  auto broken = add("plug", "broken", [](const PageRequest&) -> PageAnswer { throw std::runtime_error("no data"); });
+  auto silent = add("plug", "silent", [](const PageRequest&) { return PageAnswer{}; });
+  start_server({}, &pages_);
+  const auto failed = fetch(get("/plugins/plug/broken"));
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->status, 500);
+  EXPECT_EQ(failed->body, "page failed: no data\n");
+  EXPECT_EQ(status_of(fetch(get("/plugins/plug/silent"))), 500);
+}
+
+TEST_F(WebServerPagesTest, ASlowPageGets503WhileLivezAnswersAtOnce) {
+  auto slow = add("plug", "slow", [this](const PageRequest&) {
+    gate_.pass();
+    return text_page("too late");
+  });
+  WebLimits limits;
+  limits.page_timeout = 300ms;
+  start_server(limits, &pages_);
+  TestClient client(server_->port());
+  ASSERT_TRUE(client.connected());
+  const auto asked = Clock::now();
+  ASSERT_TRUE(client.send_all(get("/plugins/plug/slow")));
+  ASSERT_TRUE(gate_.wait_entered());
+  for (int i = 0; i < 3; ++i) {
+    const auto started = Clock::now();
+    const auto live = fetch(get("/livez"));
+    const auto took = Clock::now() - started;
+    EXPECT_EQ(status_of(live), 200);
+    EXPECT_LT(took, 100ms);
+  }
+  const auto response = client.read_response();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 503);
+  EXPECT_GE(Clock::now() - asked, 300ms);
+  EXPECT_EQ(response->body, R"({"error":"the page did not answer in time"})");
+  // The connection stays usable, and the late answer is dropped.
+  gate_.open();
+  const auto next = client.ask(get("/livez"));
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->body, "ok\n");
+}
+
+TEST_F(WebServerPagesTest, UnregisteringWaitsForACallInProgress) {
+  auto page = add("plug", "held", [this](const PageRequest&) {
+    gate_.pass();
+    return text_page("held answer");
+  });
+  start_server({}, &pages_);
+  TestClient client(server_->port());
+  ASSERT_TRUE(client.connected());
+  ASSERT_TRUE(client.send_all(get("/plugins/plug/held")));
+  ASSERT_TRUE(gate_.wait_entered());
+  auto unregistered = std::async(std::launch::async, [&page] { page.reset(); });
+  EXPECT_EQ(unregistered.wait_for(200ms), std::future_status::timeout);
+  gate_.open();
+  EXPECT_EQ(unregistered.wait_for(kDeadline), std::future_status::ready);
+  const auto response = client.read_response();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->body, "held answer");
+  EXPECT_EQ(status_of(fetch(get("/plugins/plug/held"))), 404);
+}
+
+TEST(PluginPagesTest, RefusesBadAndDuplicatePaths) {
+  PluginPages pages;
+  const auto handler = [](const PageRequest&) { return text_page(""); };
+  auto first = pages.add("p", "a/b", handler);
+  ASSERT_TRUE(first);
+  auto again = pages.add("p", "a/b", handler);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().message, "page 'a/b' of plugin 'p': already registered");
+  EXPECT_TRUE(pages.add("q", "a/b", handler));  // another plugin's
+  auto bad = pages.add("p", "/a", handler);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message,
+            "page '/a' of plugin 'p': invalid path (use segments of [A-Za-z0-9._~-] separated by '/', without a "
+            "leading '/' or an empty, '.' or '..' segment)");
+  first->reset();
+  EXPECT_TRUE(pages.add("p", "a/b", handler));  // free again once unregistered
 }
 
 }  // namespace

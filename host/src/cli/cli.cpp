@@ -81,16 +81,19 @@ class CheckServices final : public HostServices {
   bool is_leader() const override { return false; }
   const std::string& app_id() const override { return app_id_; }
   bool wait_for_stop(const ComponentRef& /*from*/, std::chrono::milliseconds /*timeout*/) override { return true; }
-  Result<faust_metric*> create_metric(const ComponentRef& /*from*/, const faust_metric_spec& /*spec*/) override {
-    return Error{ExitCode::kFailure, "metric: not available"};
+  // Checked as a worker checks them, in a registry thrown away with the check.
+  Result<faust_metric*> create_metric(const ComponentRef& from, const faust_metric_spec& spec) override {
+    return metrics_.plugins().create(from.plugin, spec);
   }
-  Result<std::shared_ptr<void>> register_page(const ComponentRef& /*from*/, const std::string& /*path*/,
-                                              PageHandler /*handler*/) override {
-    return Error{ExitCode::kFailure, "page: not available"};
+  Result<std::shared_ptr<void>> register_page(const ComponentRef& from, const std::string& path,
+                                              PageHandler handler) override {
+    return pages_.add(from.plugin, path, std::move(handler));
   }
 
  private:
   std::string app_id_;
+  Metrics metrics_;
+  PluginPages pages_{1};
 };
 
 const char* on_error_name(OnError on_error) {

@@ -156,7 +156,7 @@ std::map<std::string, std::string> read_kafka(const Entry* entry) {
 WebConfig read_web(const Entry* entry) {
   WebConfig config;
   if (entry == nullptr) return config;
-  const Section web(entry->value, entry->path, entry->key.Mark(), {"enabled", "bind", "port"});
+  const Section web(entry->value, entry->path, entry->key.Mark(), {"enabled", "bind", "port", "page_timeout"});
   if (const Entry* e = web.find("enabled")) config.enabled = schema::read_bool(*e);
   if (const Entry* e = web.find("bind")) {
     config.bind = schema::read_string(*e);
@@ -168,6 +168,7 @@ WebConfig read_web(const Entry* entry) {
   if (const Entry* e = web.find("port")) {
     config.port = static_cast<std::uint16_t>(schema::read_int(*e, 0, 65535));
   }
+  if (const Entry* e = web.find("page_timeout")) config.page_timeout = read_milliseconds(*e, kPageTimeoutRange);
   return config;
 }
 

@@ -60,6 +60,9 @@ inline constexpr DurationRange kHeartbeatIntervalRange{0.1, kSessionTimeoutRange
 // How long a service may take to return from lead() or revoked() once its term ends, and from
 // stop() at shutdown, before the worker goes on without it.
 inline constexpr DurationRange kServiceStopTimeoutRange{0.1, 300};
+// A plugin page's deadline: under 10 ms no handler could answer; over 5 minutes a client (and a
+// page thread) is held longer than any status view deserves.
+inline constexpr DurationRange kPageTimeoutRange{0.01, 300};
 
 struct AppConfig {
   std::string id;
@@ -79,6 +82,8 @@ struct WebConfig {
   bool enabled = true;
   std::string bind = "127.0.0.1";  // safe by default; 0.0.0.0 opens it
   std::uint16_t port = 6066;
+  // How long a plugin page may take before its client gets 503.
+  std::chrono::milliseconds page_timeout{5000};
 };
 
 using ConfigMap = std::map<std::string, std::string>;

@@ -58,6 +58,7 @@ void SendMetrics::retried() const { retries_->Increment(); }
 
 Metrics::Metrics(std::string_view version)
     : registry_(std::make_unique<prometheus::Registry>()),
+      plugins_(std::make_unique<PluginMetrics>(*registry_)),
       agent_messages_(prometheus::BuildCounter()
                           .Name("faust_agent_messages_total")
                           .Help("Messages handled by an agent, including failed ones")
@@ -156,10 +157,6 @@ void Metrics::set_up(bool up) { up_.Set(up ? 1 : 0); }
 
 std::string Metrics::serialize() const {
   return prometheus::TextSerializer().Serialize(registry_->Collect());
-}
-
-HttpResponse metrics_http_response(const Metrics& metrics) {
-  return HttpResponse{200, std::string(kPrometheusTextContentType), metrics.serialize()};
 }
 
 }  // namespace faust

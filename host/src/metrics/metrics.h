@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "web/http_response.h"
+#include "metrics/plugin_metrics.h"
 
 namespace faust {
 
@@ -98,8 +98,12 @@ class Metrics {
   // The Prometheus text exposition format (0.0.4) of every metric.
   std::string serialize() const;
 
+  // The metrics plugins create, in this registry.
+  PluginMetrics& plugins() { return *plugins_; }
+
  private:
   std::unique_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<PluginMetrics> plugins_;
   prometheus::Family<prometheus::Counter>& agent_messages_;
   prometheus::Family<prometheus::Counter>& agent_errors_;
   prometheus::Family<prometheus::Histogram>& agent_handler_duration_;
@@ -114,8 +118,5 @@ class Metrics {
   prometheus::Counter& rebalances_;
   prometheus::Gauge& up_;
 };
-
-// The /metrics response: serialize() with the Prometheus text content type.
-HttpResponse metrics_http_response(const Metrics& metrics);
 
 }  // namespace faust

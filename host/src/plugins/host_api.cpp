@@ -131,10 +131,10 @@ PageAnswer call_page(faust_page_fn handler, void* user, const PageRequest& reque
   const faust_status status =
       call_plugin(error, FAUST_ERROR, [&] { return handler(user, &c_request, &response, &error); });
   if (status != FAUST_OK) {
-    return PageAnswer{true, 500, "text/plain; charset=utf-8", "page failed: " + read_error(error) + "\n"};
+    return PageAnswer{true, 500, "text/plain; charset=utf-8", abi::page_failed_body(read_error(error))};
   }
   if (!response.answer.answered) {
-    return PageAnswer{true, 500, "text/plain; charset=utf-8", "page handler gave no answer\n"};
+    return PageAnswer{true, 500, "text/plain; charset=utf-8", std::string(abi::kPageUnansweredBody)};
   }
   return std::move(response.answer);
 }
@@ -169,7 +169,7 @@ void respond_page_for_plugin(faust_page_response* response, int status, const ch
   try {
     PageAnswer& answer = response->answer;
     answer.answered = true;
-    answer.status = status >= 100 && status <= 599 ? status : 500;
+    answer.status = abi::page_status(status);
     if (content_type != nullptr) answer.content_type = content_type;
     answer.body = body != nullptr ? std::string(static_cast<const char*>(body), body_size) : std::string();
   } catch (...) {

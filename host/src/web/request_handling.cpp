@@ -126,9 +126,12 @@ WireResponse respond_to_request(const Router& router, const WireRequest& request
     return response;
   }
   const std::string_view target(request.target().data(), request.target().size());
-  HttpResponse answer = run_handler(router, target);
+  return respond_with(request, run_handler(router, target));
+}
+
+WireResponse respond_with(const WireRequest& request, HttpResponse answer) {
   return make_response(static_cast<unsigned>(answer.status), answer.content_type, std::move(answer.body),
-                       request.version(), request.keep_alive(), head_only);
+                       request.version(), request.keep_alive(), request.method() == http::verb::head);
 }
 
 std::optional<WireResponse> respond_to_read_error(const beast::error_code& error) {

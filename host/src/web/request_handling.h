@@ -37,6 +37,9 @@ std::size_t request_buffer_bytes(const WebLimits& limits);
 // 100..599). HEAD gets GET's headers and Content-Length without the body.
 WireResponse respond_to_request(const Router& router, const WireRequest& request);
 
+// The answer a route gave, as the response to `request` (HEAD: the headers without the body).
+WireResponse respond_with(const WireRequest& request, HttpResponse answer);
+
 // The answer to a failed read: 431 for a head over the limit, 413 for a body over the limit, 400
 // for a malformed request; nullopt when there is nobody to answer (the client closed or timed
 // out, or the server stops) and the connection is just closed. Error answers close the connection.

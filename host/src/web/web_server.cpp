@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "web/plugin_pages.h"
 #include "web/request_handling.h"
 
 namespace faust {
@@ -50,12 +51,14 @@ class Session;
 namespace web_detail {
 
 struct ServerState : std::enable_shared_from_this<ServerState> {
-  ServerState(asio::io_context& io_context, WebServerOptions server_options, Router server_router)
+  ServerState(asio::io_context& io_context, WebServerOptions server_options, Router server_router,
+              PluginPages* plugin_pages)
       : io(io_context),
         acceptor(io_context),
         accept_retry_timer(io_context),
         options(std::move(server_options)),
         router(std::move(server_router)),
+        pages(plugin_pages),
         busy_response(connection_limit_response()) {}
 
   void accept_next();
@@ -69,6 +72,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   asio::steady_timer accept_retry_timer;
   WebServerOptions options;
   Router router;
+  PluginPages* pages;  // may be null: no plugin pages
   const std::string busy_response;
   std::unordered_set<Session*> sessions;  // open connections, so stop() can close them
   // Connections with no request in progress (waiting for a request's first byte, or only waiting
@@ -89,6 +93,7 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<ServerState> state)
       : stream_(std::move(socket)),
+        page_timer_(stream_.get_executor()),
         state_(std::move(state)),
         limits_(state_->options.limits),
         buffer_(request_buffer_bytes(limits_)) {
@@ -107,7 +112,10 @@ class Session : public std::enable_shared_from_this<Session> {
     await_request();
   }
 
-  void close() { stream_.close(); }
+  void close() {
+    page_timer_.cancel();
+    stream_.close();
+  }
 
   // Closes the connection to make room for a new one; it no longer counts against the cap.
   void reclaim() {
@@ -171,7 +179,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_read(beast::error_code ec, std::size_t /*bytes*/) {
     if (state_->stopped) return;
     if (!ec) {
-      send(respond_to_request(state_->router, parser_->get()));
+      if (!start_page(parser_->get())) send(respond_to_request(state_->router, parser_->get()));
       return;
     }
     if (auto response = respond_to_read_error(ec)) {
@@ -179,6 +187,44 @@ class Session : public std::enable_shared_from_this<Session> {
     } else {
       close();
     }
+  }
+
+  // A plugin page: its handler runs on the pages' threads, and whichever comes first on this
+  // thread, its answer or the deadline, is sent; the other is dropped. Nothing reads from the
+  // connection meanwhile, so the read and idle timers do not run; the deadline bounds the wait.
+  bool start_page(const WireRequest& request) {
+    const bool get_or_head = request.method() == http::verb::get || request.method() == http::verb::head;
+    const std::string_view target(request.target().data(), request.target().size());
+    if (state_->pages == nullptr || !get_or_head || !PluginPages::is_page_target(target)) return false;
+    const std::uint64_t call = ++page_call_;
+    // Weak: a page that never answers must not keep the connection alive.
+    const bool found = state_->pages->serve(
+        target, [session = weak_from_this(), call, &io = state_->io](HttpResponse answer) {
+          asio::post(io, [session, call, answer = std::move(answer)]() mutable {
+            if (auto self = session.lock()) self->on_page_answer(call, std::move(answer));
+          });
+        });
+    if (!found) return false;  // the router answers 404
+    page_pending_ = true;
+    page_timer_.expires_after(limits_.page_timeout);
+    page_timer_.async_wait(beast::bind_front_handler(&Session::on_page_deadline, shared_from_this(), call));
+    return true;
+  }
+
+  void on_page_answer(std::uint64_t call, HttpResponse answer) {
+    if (state_->stopped || !page_pending_ || call != page_call_) return;
+    page_pending_ = false;
+    page_timer_.cancel();
+    send(respond_with(parser_->get(), std::move(answer)));
+  }
+
+  void on_page_deadline(std::uint64_t call, beast::error_code ec) {
+    if (ec || state_->stopped || !page_pending_ || call != page_call_) return;
+    page_pending_ = false;
+    const WireRequest& request = parser_->get();
+    spdlog::warn("web: {} did not answer within {} ms", std::string_view(request.target().data(), request.target().size()),
+                 limits_.page_timeout.count());
+    send(respond_with(request, HttpResponse{503, "application/json", R"({"error":"the page did not answer in time"})"}));
   }
 
   void send(WireResponse response) {
@@ -231,6 +277,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
+  asio::steady_timer page_timer_;  // a plugin page's deadline
+  std::uint64_t page_call_ = 0;    // which page request the pending answer or deadline is for
+  bool page_pending_ = false;
   std::shared_ptr<ServerState> state_;
   const WebLimits limits_;
   beast::flat_buffer buffer_;
@@ -303,8 +352,8 @@ void web_detail::ServerState::close_all() {
   for (Session* session : open_sessions) session->close();
 }
 
-WebServer::WebServer(asio::io_context& io, WebServerOptions options, Router router)
-    : state_(std::make_shared<ServerState>(io, std::move(options), std::move(router))) {}
+WebServer::WebServer(asio::io_context& io, WebServerOptions options, Router router, PluginPages* pages)
+    : state_(std::make_shared<ServerState>(io, std::move(options), std::move(router), pages)) {}
 
 WebServer::~WebServer() { stop(); }
 

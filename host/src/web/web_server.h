@@ -15,6 +15,8 @@ class io_context;
 
 namespace faust {
 
+class PluginPages;
+
 namespace web_detail {
 struct ServerState;
 }  // namespace web_detail
@@ -28,6 +30,8 @@ struct WebLimits {
   // At the cap a new connection closes the oldest idle one (no request in progress); when none is
   // idle it gets 503 and is closed.
   std::size_t max_connections = 64;
+  // How long a plugin page may take before its client gets 503 (the manifest's web.page_timeout).
+  std::chrono::milliseconds page_timeout{std::chrono::seconds(5)};
 };
 
 struct WebServerOptions {
@@ -39,9 +43,14 @@ struct WebServerOptions {
 // A read-only HTTP/1.1 server (GET and HEAD) on the worker's io_context, with no threads of its
 // own. The io_context must be run by a single thread; call start() before running it or on its
 // thread. Unknown paths get 404, other methods 405, malformed requests 400; all errors are JSON.
+//
+// GET/HEAD /plugins/<plugin>/<path> are answered by `pages` (when given) without blocking the
+// io_context: the handler runs on the pages' threads and its client gets 503 when it has not
+// answered within limits.page_timeout. `pages` must outlive the server and be destroyed before
+// the io_context (its threads post answers to it).
 class WebServer {
  public:
-  WebServer(boost::asio::io_context& io, WebServerOptions options, Router router);
+  WebServer(boost::asio::io_context& io, WebServerOptions options, Router router, PluginPages* pages = nullptr);
   ~WebServer();  // stops the server
   WebServer(const WebServer&) = delete;
   WebServer& operator=(const WebServer&) = delete;

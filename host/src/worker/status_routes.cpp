@@ -54,6 +54,10 @@ json assignment_json(const AgentRunner& agents) {
 
 }  // namespace
 
+HttpResponse metrics_http_response(const Metrics& metrics) {
+  return HttpResponse{200, std::string(kPrometheusTextContentType), metrics.serialize()};
+}
+
 Router make_status_routes(const WorkerView& view) {
   Router router;
   router.add("/", [] { return json_response(200, json{{"status", "OK"}}); });

@@ -37,4 +37,7 @@ struct WorkerView {
 // /, /livez, /readyz, /leader, /assignment, /status and /metrics.
 Router make_status_routes(const WorkerView& view);
 
+// The /metrics response: Metrics::serialize() with the Prometheus text content type.
+HttpResponse metrics_http_response(const Metrics& metrics);
+
 }  // namespace faust

@@ -198,8 +198,10 @@ Status WorkerRun::build() {
     WorkerView view{&manifest_,      &metrics_,         &bindings_->plugins, elector_.get(),
                     agents_.get(),   timers_.get(),     service_runner_.get(), transport_.get(),
                     &services_,      started_,          [this] { return not_ready_reason(); }};
-    web_ = std::make_unique<WebServer>(io_, WebServerOptions{manifest_.web.bind, manifest_.web.port, {}},
-                                       make_status_routes(view));
+    WebLimits limits;
+    limits.page_timeout = manifest_.web.page_timeout;
+    web_ = std::make_unique<WebServer>(io_, WebServerOptions{manifest_.web.bind, manifest_.web.port, limits},
+                                       make_status_routes(view), &services_.pages());
     if (auto status = web_->start(); !status) return status;
     spdlog::info("web: serving http://{}:{}/", web_host_.empty() ? manifest_.web.bind : web_host_, web_->port());
   }

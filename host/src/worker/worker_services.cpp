@@ -55,13 +55,13 @@ bool WorkerServices::wait_for_stop(const ComponentRef& from, std::chrono::millis
   return retry_wake_.wait_for(lock, timeout, [&] { return retrying_stopped_; });
 }
 
-Result<faust_metric*> WorkerServices::create_metric(const ComponentRef& /*from*/, const faust_metric_spec& /*spec*/) {
-  return Error{ExitCode::kFailure, "metric: not available"};
+Result<faust_metric*> WorkerServices::create_metric(const ComponentRef& from, const faust_metric_spec& spec) {
+  return metrics_.plugins().create(from.plugin, spec);
 }
 
-Result<std::shared_ptr<void>> WorkerServices::register_page(const ComponentRef& /*from*/, const std::string& /*path*/,
-                                                            PageHandler /*handler*/) {
-  return Error{ExitCode::kFailure, "page: not available"};
+Result<std::shared_ptr<void>> WorkerServices::register_page(const ComponentRef& from, const std::string& path,
+                                                            PageHandler handler) {
+  return pages_.add(from.plugin, path, std::move(handler));
 }
 
 bool WorkerServices::is_leader() const {

@@ -14,6 +14,7 @@
 #include "plugins/host_services.h"
 #include "runtime/runtime_events.h"
 #include "transport/transport.h"
+#include "web/plugin_pages.h"
 
 namespace faust {
 
@@ -50,6 +51,10 @@ class WorkerServices final : public HostServices, public RuntimeEvents {
   Result<std::shared_ptr<void>> register_page(const ComponentRef& from, const std::string& path,
                                               PageHandler handler) override;
 
+  // The plugins' pages, for the web server. They exist before it: plugins register them while
+  // they are created.
+  PluginPages& pages() { return pages_; }
+
   // RuntimeEvents
   void agent_handled(const std::string& agent, std::chrono::nanoseconds took, const Status& result) override;
   void timer_fired(const std::string& timer, std::chrono::nanoseconds lateness, const Status& result) override;
@@ -77,6 +82,7 @@ class WorkerServices final : public HostServices, public RuntimeEvents {
   bool retrying_stopped_ = false;
   std::atomic<std::uint64_t> retrying_{0};
   std::atomic<std::uint64_t> retries_{0};
+  PluginPages pages_;
 };
 
 // Checks a value against a serializer: `json` must parse, `raw` takes any bytes.

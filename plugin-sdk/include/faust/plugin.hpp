@@ -19,7 +19,8 @@
 //
 // Exceptions thrown by constructors, handle() or tick() never cross into the host: the
 // trampolines below catch them and report FAUST_ERROR with the exception's message. Host calls
-// that fail (sending) throw faust::sdk::Error carrying the host's message.
+// that fail (sending, creating a metric, registering a page) throw faust::sdk::Error carrying the
+// host's message.
 //
 // Requires C++17.
 #pragma once
@@ -31,6 +32,8 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -109,6 +112,95 @@ class Message {
   const faust_message& message_;
 };
 
+// ---- ABI 1.1: metrics and pages ----
+
+// What every metric handle holds: the table and the host's metric. Cheap to copy, thread-safe,
+// valid as long as the worker; a default-constructed one is unusable until assigned.
+class MetricHandle {
+ public:
+  MetricHandle() = default;
+  MetricHandle(const faust_host_api* api, faust_metric* metric) noexcept : api_(api), metric_(metric) {}
+  faust_metric* raw() const noexcept { return metric_; }
+
+ protected:
+  void add(double value) const noexcept { api_->metric_add(metric_, value); }
+  void set(double value) const noexcept { api_->metric_set(metric_, value); }
+
+ private:
+  const faust_host_api* api_ = nullptr;
+  faust_metric* metric_ = nullptr;
+};
+
+// A counter a plugin created with Host::counter().
+class Counter : public MetricHandle {
+ public:
+  using MetricHandle::MetricHandle;
+  // Adds `by`; a negative value is ignored (a counter only grows).
+  void inc(double by = 1) const noexcept { add(by); }
+};
+
+// A gauge a plugin created with Host::gauge().
+class Gauge : public MetricHandle {
+ public:
+  using MetricHandle::MetricHandle;
+  using MetricHandle::add;
+  using MetricHandle::set;
+  void inc(double by = 1) const noexcept { add(by); }
+  void dec(double by = 1) const noexcept { add(-by); }
+};
+
+// A histogram a plugin created with Host::histogram().
+class Histogram : public MetricHandle {
+ public:
+  using MetricHandle::MetricHandle;
+  void observe(double value) const noexcept { add(value); }
+};
+
+// A GET of one of the plugin's pages; valid only during the handler's call.
+class PageRequest {
+ public:
+  explicit PageRequest(const faust_page_request& request) noexcept : request_(request) {}
+  // The path as registered.
+  std::string_view path() const noexcept { return request_.path == nullptr ? std::string_view() : request_.path; }
+  // What follows '?' in the request, undecoded; empty when none.
+  std::string_view query() const noexcept { return request_.query == nullptr ? std::string_view() : request_.query; }
+
+ private:
+  const faust_page_request& request_;
+};
+
+// What a page handler answers.
+struct Page {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+using PageHandler = std::function<Page(const PageRequest&)>;
+
+namespace detail {
+
+template <typename Body>
+faust_status guarded(faust_error* error, Body&& body) noexcept;
+
+// A registered page handler; its address is the `user` pointer the host calls it with.
+struct PageSlot {
+  const faust_host_api* api;
+  PageHandler handler;
+};
+
+// Exceptions become FAUST_ERROR with their message, which the host serves as a 500.
+inline faust_status serve_page(void* user, const faust_page_request* request, faust_page_response* response,
+                               faust_error* error) noexcept {
+  const PageSlot& slot = *static_cast<const PageSlot*>(user);
+  return guarded(error, [&] {
+    const Page page = slot.handler(PageRequest(*request));
+    slot.api->page_respond(response, page.status, page.content_type.c_str(), page.body.data(), page.body.size());
+  });
+}
+
+}  // namespace detail
+
 // The host as one agent or timer instance sees it. One Host per instance; it is passed to the
 // instance's constructor and outlives it.
 class Host {
@@ -172,10 +264,63 @@ class Host {
     return api_->wait_for_stop(context_, static_cast<std::uint32_t>(capped)) != 0;
   }
 
+  // ---- ABI 1.1: metrics and pages ----
+
+  // A metric exported on /metrics with the label plugin="<this plugin>". Asking again for the
+  // same name, kind and help returns the same series (every instance of an agent shares it).
+  // Throws faust::sdk::Error when the host refuses: a name outside [a-zA-Z_][a-zA-Z0-9_]*, one
+  // starting with "faust_" or "__", or one already used with another kind or help.
+  Counter counter(std::string_view name, std::string_view help = {}) const {
+    return Counter(api_, create_metric(FAUST_METRIC_COUNTER, name, help, {}));
+  }
+  Gauge gauge(std::string_view name, std::string_view help = {}) const {
+    return Gauge(api_, create_metric(FAUST_METRIC_GAUGE, name, help, {}));
+  }
+  // `buckets`: upper bounds, strictly increasing; empty: the host's defaults (5 ms to 10 s).
+  Histogram histogram(std::string_view name, std::string_view help = {}, const std::vector<double>& buckets = {}) const {
+    return Histogram(api_, create_metric(FAUST_METRIC_HISTOGRAM, name, help, buckets));
+  }
+
+  // Serves GET /plugins/<plugin>/<path> with `handler` while this instance lives. `path`: segments
+  // of [A-Za-z0-9._~-] separated by '/', no leading '/'. The handler runs on the host's page
+  // threads, concurrently with this instance's other calls: guard what they share. What it
+  // throws becomes a 500 with the exception's message. Throws faust::sdk::Error when refused.
+  void page(std::string_view path, PageHandler handler) {
+    auto slot = std::make_unique<detail::PageSlot>(detail::PageSlot{api_, std::move(handler)});
+    const std::string text(path);
+    faust_error error{};
+    if (api_->page_register(context_, text.c_str(), &detail::serve_page, slot.get(), &error) != FAUST_OK) {
+      throw_host_error(error, "page registration failed");
+    }
+    pages_.push_back(std::move(slot));
+  }
+
   const faust_host_api* api() const noexcept { return api_; }
   faust_host_context* context() const noexcept { return context_; }
 
  private:
+  faust_metric* create_metric(faust_metric_kind kind, std::string_view name, std::string_view help,
+                              const std::vector<double>& buckets) const {
+    const std::string name_text(name);
+    const std::string help_text(help);
+    faust_metric_spec spec{};
+    spec.struct_size = static_cast<std::uint32_t>(sizeof(faust_metric_spec));
+    spec.kind = kind;
+    spec.name = name_text.c_str();
+    spec.help = help_text.c_str();
+    spec.buckets = buckets.empty() ? nullptr : buckets.data();
+    spec.bucket_count = buckets.size();
+    faust_error error{};
+    faust_metric* metric = api_->metric_create(context_, &spec, &error);
+    if (metric == nullptr) throw_host_error(error, "metric creation failed");
+    return metric;
+  }
+
+  [[noreturn]] static void throw_host_error(faust_error& error, const char* fallback) {
+    error.message[FAUST_ERROR_MESSAGE_SIZE - 1] = '\0';
+    throw Error(error.message[0] != '\0' ? error.message : fallback);
+  }
+
   // Exactly one of agent and topic is non-null, as the ABI requires.
   void send(const char* agent, const char* topic, std::string_view value, std::optional<std::string_view> key,
             const Headers& headers) const {
@@ -207,6 +352,9 @@ class Host {
 
   const faust_host_api* api_;
   faust_host_context* context_;
+  // The page handlers registered; the host drops the registrations before the instance (and
+  // this Host) is destroyed.
+  std::vector<std::unique_ptr<detail::PageSlot>> pages_;
 };
 
 // Base of every agent: handle() is called once per message, never concurrently on one instance.

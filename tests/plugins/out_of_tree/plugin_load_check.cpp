@@ -7,9 +7,11 @@
 #include <iostream>
 #include <string>
 
+#include "metrics/metrics.h"
 #include "plugins/host_services.h"
 #include "plugins/loaded_components.h"
 #include "plugins/plugin_registry.h"
+#include "web/plugin_pages.h"
 
 namespace {
 
@@ -24,16 +26,19 @@ class PrintingHostServices : public faust::HostServices {
   bool is_leader() const override { return false; }
   const std::string& app_id() const override { return app_id_; }
   bool wait_for_stop(const faust::ComponentRef& /*from*/, std::chrono::milliseconds /*timeout*/) override { return true; }
-  faust::Result<faust_metric*> create_metric(const faust::ComponentRef& /*from*/, const faust_metric_spec& /*spec*/) override {
-    return faust::Error{faust::ExitCode::kFailure, "metric: not available"};
+  // Checked as faust-host checks them; nothing is served.
+  faust::Result<faust_metric*> create_metric(const faust::ComponentRef& from, const faust_metric_spec& spec) override {
+    return metrics_.plugins().create(from.plugin, spec);
   }
-  faust::Result<std::shared_ptr<void>> register_page(const faust::ComponentRef& /*from*/, const std::string& /*path*/,
-                                              faust::PageHandler /*handler*/) override {
-    return faust::Error{faust::ExitCode::kFailure, "page: not available"};
+  faust::Result<std::shared_ptr<void>> register_page(const faust::ComponentRef& from, const std::string& path,
+                                                     faust::PageHandler handler) override {
+    return pages_.add(from.plugin, path, std::move(handler));
   }
 
  private:
   std::string app_id_ = "plugin-load-check";
+  faust::Metrics metrics_;
+  faust::PluginPages pages_{1};
 };
 
 std::string join(const std::vector<std::string>& names) {

@@ -5,10 +5,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cmath>
 #include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "faust/plugin.h"
 
@@ -111,5 +113,141 @@ inline std::string read_error(const faust_error& error, std::string_view fallbac
   while (length < FAUST_ERROR_MESSAGE_SIZE && error.message[length] != '\0') ++length;
   return length == 0 ? std::string(fallback) : std::string(error.message, length);
 }
+
+// ---- ABI 1.1: plugin metrics and pages ----
+
+// Histogram buckets when a plugin passes none: Prometheus' client defaults (seconds, from 5 ms to
+// 10 s), which suit the usual thing a histogram measures, a duration.
+inline const std::vector<double>& default_histogram_buckets() {
+  static const std::vector<double> buckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0};
+  return buckets;
+}
+
+inline const char* metric_kind_name(faust_metric_kind kind) {
+  switch (kind) {
+    case FAUST_METRIC_COUNTER:
+      return "counter";
+    case FAUST_METRIC_GAUGE:
+      return "gauge";
+    case FAUST_METRIC_HISTOGRAM:
+      break;
+  }
+  return "histogram";
+}
+
+// What a metric is, once its spec is checked: one name has one shape for every plugin.
+struct MetricShape {
+  faust_metric_kind kind = FAUST_METRIC_COUNTER;
+  std::string name;
+  std::string help;
+  std::vector<double> buckets;  // histograms only: the upper bounds, defaults filled in
+};
+
+// "metric 'NAME' of plugin 'PLUGIN'": how every metric message starts.
+inline std::string metric_subject(std::string_view plugin, std::string_view name) {
+  return "metric '" + std::string(name) + "' of plugin '" + std::string(plugin) + "'";
+}
+
+// Prometheus' metric name rule without the colon, which is for recording rules:
+// [a-zA-Z_][a-zA-Z0-9_]*.
+inline bool is_metric_name(std::string_view name) {
+  if (name.empty()) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    if (!letter && !(i > 0 && c >= '0' && c <= '9')) return false;
+  }
+  return true;
+}
+
+// Checks a plugin's metric spec and fills `shape`; returns why it is refused, or nullopt.
+inline std::optional<std::string> read_metric_spec(std::string_view plugin, const faust_metric_spec* spec,
+                                                   MetricShape& shape) {
+  if (spec == nullptr || spec->struct_size < kMetricSpecSize_1_1) {
+    return "invalid metric spec of plugin '" + std::string(plugin) + "': null or smaller than ABI 1.1's";
+  }
+  shape.name = spec->name == nullptr ? std::string() : std::string(spec->name);
+  const std::string subject = metric_subject(plugin, shape.name);
+  if (!is_metric_name(shape.name)) return subject + ": invalid name (use [a-zA-Z_][a-zA-Z0-9_]*)";
+  if (shape.name.rfind("faust_", 0) == 0) return subject + ": names starting with 'faust_' are faust-host's own";
+  if (shape.name.rfind("__", 0) == 0) return subject + ": names starting with '__' are reserved by Prometheus";
+  // A C plugin may pass any int as the kind: read the bytes as an int, never as an enum.
+  int kind = 0;
+  static_assert(sizeof kind == sizeof spec->kind, "faust_metric_kind is an int");
+  std::memcpy(&kind, &spec->kind, sizeof kind);
+  if (kind < FAUST_METRIC_COUNTER || kind > FAUST_METRIC_HISTOGRAM) {
+    return subject + ": unknown kind " + std::to_string(kind);
+  }
+  shape.kind = static_cast<faust_metric_kind>(kind);
+  shape.help = spec->help == nullptr ? std::string() : std::string(spec->help);
+  shape.buckets.clear();
+  if (shape.kind != FAUST_METRIC_HISTOGRAM) return std::nullopt;
+  if (spec->buckets == nullptr || spec->bucket_count == 0) {
+    shape.buckets = default_histogram_buckets();
+    return std::nullopt;
+  }
+  for (std::size_t i = 0; i < spec->bucket_count; ++i) {
+    const double bound = spec->buckets[i];
+    const auto refuse = [&](const char* why) {
+      return subject + ": histogram buckets must be finite and strictly increasing (bucket #" + std::to_string(i) +
+             why + ")";
+    };
+    if (!std::isfinite(bound)) return refuse(" is not finite");
+    if (i > 0 && !(bound > spec->buckets[i - 1])) return refuse(" is not greater than the one before");
+    shape.buckets.push_back(bound);
+  }
+  return std::nullopt;
+}
+
+// Why `wanted` cannot share the name of `existing`, which `owner` created first, or nullopt when
+// it is the same metric: every plugin that uses a name gives it the same kind, help and buckets.
+inline std::optional<std::string> metric_conflict(std::string_view plugin, const MetricShape& wanted,
+                                                  std::string_view owner, const MetricShape& existing) {
+  if (wanted.kind == existing.kind && wanted.help == existing.help && wanted.buckets == existing.buckets) {
+    return std::nullopt;
+  }
+  const std::string by = owner == plugin ? "" : " by plugin '" + std::string(owner) + "'";
+  const std::string subject = metric_subject(plugin, wanted.name) + ": already created" + by;
+  if (wanted.kind != existing.kind) {
+    return subject + " as a " + metric_kind_name(existing.kind) + ", not a " + metric_kind_name(wanted.kind);
+  }
+  if (wanted.help != existing.help) return subject + " with help '" + existing.help + "'";
+  return subject + " with other histogram buckets";
+}
+
+// Why a plugin's page path is refused, or nullopt: one or more segments of [A-Za-z0-9._~-]
+// separated by '/', no leading '/', no empty, "." or ".." segment.
+inline std::optional<std::string> page_path_problem(std::string_view plugin, const char* path) {
+  const std::string_view text = path == nullptr ? std::string_view() : std::string_view(path);
+  bool valid = !text.empty();
+  std::size_t start = 0;
+  while (valid && start <= text.size()) {
+    std::size_t end = text.find('/', start);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view segment = text.substr(start, end - start);
+    valid = !segment.empty() && segment != "." && segment != "..";
+    for (const char c : segment) {
+      const bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                              c == '.' || c == '_' || c == '~' || c == '-';
+      valid = valid && unreserved;
+    }
+    start = end + 1;
+  }
+  if (valid) return std::nullopt;
+  return "page '" + std::string(text) + "' of plugin '" + std::string(plugin) +
+         "': invalid path (use segments of [A-Za-z0-9._~-] separated by '/', without a leading '/' or an "
+         "empty, '.' or '..' segment)";
+}
+
+inline std::string page_duplicate_message(std::string_view plugin, std::string_view path) {
+  return "page '" + std::string(path) + "' of plugin '" + std::string(plugin) + "': already registered";
+}
+
+// A page's status as served: 100..599, anything else is the handler's fault (500).
+constexpr int page_status(int status) { return status >= 100 && status <= 599 ? status : 500; }
+
+// The text/plain bodies of a page's 500s.
+inline std::string page_failed_body(std::string_view message) { return "page failed: " + std::string(message) + "\n"; }
+inline constexpr std::string_view kPageUnansweredBody = "page handler gave no answer\n";
 
 }  // namespace faust::abi

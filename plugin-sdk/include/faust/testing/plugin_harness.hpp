@@ -15,6 +15,9 @@
 //   ASSERT_TRUE(outcome) << outcome.error();
 //   EXPECT_EQ(harness.sent().at(0).agent, "greeter");
 //
+//   EXPECT_EQ(harness.metric("greetings_total")->value, 1);   // metrics the plugin created
+//   EXPECT_EQ(harness.get_page("stats?verbose=1").status, 200);  // pages it registered
+//
 // Failures to load the plugin or to create an agent/timer throw faust::testing::HarnessError;
 // what the plugin's handle()/tick() return is an Outcome (ok, or the plugin's error message).
 // Sends are recorded, not delivered: to test a pipeline, hand what one component sent to the
@@ -95,6 +98,26 @@ class Outcome {
   std::string error_;
 };
 
+// ---- ABI 1.1: metrics and pages ----
+
+// A metric as the plugin left it (faust-host would export it on /metrics).
+struct MetricSample {
+  faust_metric_kind kind = FAUST_METRIC_COUNTER;
+  std::string help;
+  double value = 0;         // counter or gauge
+  std::uint64_t count = 0;  // histogram: observations
+  double sum = 0;           // histogram: their sum
+  std::vector<double> buckets;                // histogram: upper bounds (without +Inf)
+  std::vector<std::uint64_t> bucket_counts;   // histogram: observations <= each bound (cumulative)
+};
+
+// What a page answered, as faust-host would serve it.
+struct PageResponse {
+  int status = 0;
+  std::string content_type;
+  std::string body;
+};
+
 // A message for an agent. Unset fields get what the host would give: topic "<app id>-<agent>",
 // the offset after the previous message, the current time.
 struct InputMessage {
@@ -108,6 +131,55 @@ struct InputMessage {
 };
 
 namespace detail {
+
+// One metric the plugin created; faust_metric* is its address. Own lock: metric calls carry no
+// context.
+struct RecordedMetric {
+  abi::MetricShape shape;
+  mutable std::mutex mutex;
+  double value = 0;
+  std::uint64_t count = 0;
+  double sum = 0;
+  std::vector<std::uint64_t> bucket_hits;  // per bucket, not cumulative
+
+  void add(double amount) {
+    std::lock_guard lock(mutex);
+    if (shape.kind == FAUST_METRIC_COUNTER) {
+      if (amount > 0) value += amount;  // a counter only grows, as in faust-host
+    } else if (shape.kind == FAUST_METRIC_GAUGE) {
+      value += amount;
+    } else {
+      ++count;
+      sum += amount;
+      for (std::size_t i = 0; i < shape.buckets.size(); ++i) {
+        if (amount <= shape.buckets[i]) {
+          ++bucket_hits[i];
+          break;
+        }
+      }
+    }
+  }
+  void set(double amount) {
+    std::lock_guard lock(mutex);
+    if (shape.kind == FAUST_METRIC_GAUGE) value = amount;
+  }
+  MetricSample sample() const {
+    std::lock_guard lock(mutex);
+    MetricSample out{shape.kind, shape.help, value, count, sum, shape.buckets, {}};
+    std::uint64_t below = 0;
+    for (const std::uint64_t hits : bucket_hits) out.bucket_counts.push_back(below += hits);
+    return out;
+  }
+};
+
+struct InstanceContext;
+
+// A page the plugin registered, and the instance that did (its pages go with it).
+struct RecordedPage {
+  faust_page_fn handler = nullptr;
+  void* user = nullptr;
+  const InstanceContext* owner = nullptr;
+};
 
 // What the harness shares with every instance it created, so instances may outlive it.
 struct HarnessState {
@@ -126,6 +198,11 @@ struct HarnessState {
   // What wait_for_stop answers (request_stop() sets it).
   bool stop_requested = false;
   std::condition_variable stop_changed;
+  // ABI 1.1: by name; a metric lives as long as the harness state, as in faust-host.
+  std::map<std::string, std::unique_ptr<RecordedMetric>, std::less<>> metrics;
+  // Held while a page runs and while pages are dropped, so dropping waits for a call in progress.
+  std::mutex page_mutex;
+  std::map<std::string, RecordedPage, std::less<>> pages;  // guarded by page_mutex
 };
 
 // One agent or timer instance as the host sees it; passed to the plugin as its context.
@@ -230,23 +307,93 @@ inline int host_wait_for_stop(faust_host_context* context, std::uint32_t timeout
              : 0;
 }
 
-inline faust_metric* host_metric_create(faust_host_context* /*context*/, const faust_metric_spec* /*spec*/,
+inline faust_metric* host_metric_create(faust_host_context* context, const faust_metric_spec* spec,
                                         faust_error* error) noexcept {
-  write_error(error, "metric: not available");
+  try {
+    InstanceContext& self = context_of(context);
+    const std::string plugin = self.state->descriptor->name;
+    abi::MetricShape shape;
+    if (std::optional<std::string> problem = abi::read_metric_spec(plugin, spec, shape)) {
+      write_error(error, *problem);
+      return nullptr;
+    }
+    std::lock_guard lock(self.state->mutex);
+    auto found = self.state->metrics.find(shape.name);
+    if (found == self.state->metrics.end()) {
+      auto metric = std::make_unique<RecordedMetric>();
+      metric->bucket_hits.assign(shape.buckets.size(), 0);
+      metric->shape = std::move(shape);
+      found = self.state->metrics.emplace(metric->shape.name, std::move(metric)).first;
+    } else if (auto conflict = abi::metric_conflict(plugin, shape, plugin, found->second->shape)) {
+      write_error(error, *conflict);
+      return nullptr;
+    }
+    return reinterpret_cast<faust_metric*>(found->second.get());
+  } catch (const std::exception& e) {
+    write_error(error, std::string("metric: ") + e.what());
+  }
   return nullptr;
 }
 
-inline void host_metric_add(faust_metric* /*metric*/, double /*value*/) noexcept {}
-inline void host_metric_set(faust_metric* /*metric*/, double /*value*/) noexcept {}
+inline void host_metric_add(faust_metric* metric, double value) noexcept {
+  if (metric != nullptr) reinterpret_cast<RecordedMetric*>(metric)->add(value);
+}
+inline void host_metric_set(faust_metric* metric, double value) noexcept {
+  if (metric != nullptr) reinterpret_cast<RecordedMetric*>(metric)->set(value);
+}
 
-inline faust_status host_page_register(faust_host_context* /*context*/, const char* /*path*/,
-                                       faust_page_fn /*handler*/, void* /*user*/, faust_error* error) noexcept {
-  write_error(error, "page: not available");
+inline faust_status host_page_register(faust_host_context* context, const char* path, faust_page_fn handler,
+                                       void* user, faust_error* error) noexcept {
+  try {
+    InstanceContext& self = context_of(context);
+    const std::string plugin = self.state->descriptor->name;
+    if (std::optional<std::string> problem = abi::page_path_problem(plugin, path)) {
+      write_error(error, *problem);
+      return FAUST_ERROR;
+    }
+    if (handler == nullptr) {
+      write_error(error, "page: no context, path or handler");
+      return FAUST_ERROR;
+    }
+    std::lock_guard lock(self.state->page_mutex);
+    if (!self.state->pages.emplace(path, RecordedPage{handler, user, &self}).second) {
+      write_error(error, abi::page_duplicate_message(plugin, path));
+      return FAUST_ERROR;
+    }
+    return FAUST_OK;
+  } catch (const std::exception& e) {
+    write_error(error, std::string("page: ") + e.what());
+  }
   return FAUST_ERROR;
 }
 
-inline void host_page_respond(faust_page_response* /*response*/, int /*status*/, const char* /*content_type*/,
-                              const void* /*body*/, std::size_t /*body_size*/) noexcept {}
+// faust_page_response* is the address of one of these.
+struct RecordedAnswer {
+  bool answered = false;
+  PageResponse response;
+};
+
+inline void host_page_respond(faust_page_response* response, int status, const char* content_type,
+                              const void* body, std::size_t body_size) noexcept {
+  if (response == nullptr) return;
+  try {
+    RecordedAnswer& answer = *reinterpret_cast<RecordedAnswer*>(response);
+    answer.answered = true;
+    answer.response.status = abi::page_status(status);
+    answer.response.content_type = content_type != nullptr ? content_type : "text/plain; charset=utf-8";
+    answer.response.body = body != nullptr ? std::string(static_cast<const char*>(body), body_size) : std::string();
+  } catch (...) {
+    *reinterpret_cast<RecordedAnswer*>(response) = RecordedAnswer{};  // out of memory: unanswered
+  }
+}
+
+// Drops the pages `owner` registered, after a call in progress returned.
+inline void drop_pages(HarnessState& state, const InstanceContext* owner) noexcept {
+  std::lock_guard lock(state.page_mutex);
+  for (auto it = state.pages.begin(); it != state.pages.end();) {
+    it = it->second.owner == owner ? state.pages.erase(it) : std::next(it);
+  }
+}
 
 inline const faust_host_api& host_api() noexcept {
   static const faust_host_api api{static_cast<std::uint32_t>(sizeof(faust_host_api)),
@@ -380,7 +527,10 @@ class Instance {
 
  private:
   void destroy() noexcept {
-    if (instance_ != nullptr) def_->destroy(instance_);
+    if (instance_ != nullptr) {
+      drop_pages(*context_->state, context_.get());  // as faust-host: no page outlives its instance
+      def_->destroy(instance_);
+    }
     instance_ = nullptr;
   }
 
@@ -599,6 +749,46 @@ class PluginHarness {
     for (const LogLine& line : logs()) lines.push_back("[" + line.component + "] " + line.message);
     return lines;
   }
+  // ---- ABI 1.1: metrics and pages ----
+
+  // The metric the plugin created under `name`, or nullopt.
+  std::optional<MetricSample> metric(std::string_view name) const {
+    std::lock_guard lock(state_->mutex);
+    const auto found = state_->metrics.find(name);
+    if (found == state_->metrics.end()) return std::nullopt;
+    return found->second->sample();
+  }
+  // The names of the metrics created so far.
+  std::vector<std::string> metric_names() const {
+    std::lock_guard lock(state_->mutex);
+    std::vector<std::string> out;
+    for (const auto& entry : state_->metrics) out.push_back(entry.first);
+    return out;
+  }
+
+  // GETs one of the plugin's pages as faust-host serves /plugins/<plugin>/<target>: `target` is
+  // the registered path, optionally with "?query" (a trailing '/' is tolerated). Unknown path:
+  // 404; a handler that fails or does not answer: 500, as in faust-host.
+  PageResponse get_page(std::string_view target) const {
+    const std::size_t mark = target.find('?');
+    std::string path(target.substr(0, mark));
+    while (path.size() > 1 && path.back() == '/') path.pop_back();
+    const std::string query = mark == std::string_view::npos ? std::string() : std::string(target.substr(mark + 1));
+    std::lock_guard lock(state_->page_mutex);
+    const auto found = state_->pages.find(path);
+    if (found == state_->pages.end()) return PageResponse{404, "application/json", R"({"error":"not found"})"};
+    const faust_page_request request{static_cast<std::uint32_t>(sizeof(faust_page_request)), found->first.c_str(),
+                                     query.c_str()};
+    detail::RecordedAnswer answer;
+    faust_error error{};
+    const faust_status status = found->second.handler(
+        found->second.user, &request, reinterpret_cast<faust_page_response*>(&answer), &error);
+    const char* text = "text/plain; charset=utf-8";
+    if (status != FAUST_OK) return PageResponse{500, text, abi::page_failed_body(abi::read_error(error, "(no message)"))};
+    if (!answer.answered) return PageResponse{500, text, std::string(abi::kPageUnansweredBody)};
+    return answer.response;
+  }
+
   // Forgets what was sent and logged so far.
   void clear() {
     std::lock_guard lock(state_->mutex);
