@@ -347,3 +347,54 @@ TEST(PluginHarness, RefusesPagesAsTheHostDoes) {
 
 }  // namespace
 }  // namespace faust::testing
+
+namespace faust::testing {
+namespace {
+
+std::string leader_probe() { return fixture("leader_probe").string(); }
+
+TEST(PluginHarnessServices, DrivesAServiceThroughItsLifecycle) {
+  PluginHarness harness(leader_probe());
+  EXPECT_EQ(harness.service_names(), std::vector<std::string>{"probe_service"});
+  auto service = harness.service("probe_service");
+  ASSERT_TRUE(service.start());
+  ASSERT_TRUE(service.elected(7));
+  EXPECT_EQ(harness.leader_state().at("term"), "7") << "elected's writes commit with it";
+  ASSERT_EQ(harness.sent().size(), 1u);
+  EXPECT_EQ(harness.sent()[0].value, "elected 7");
+  harness.request_stop();
+  ASSERT_TRUE(service.lead()) << "lead returns once asked to stop";
+  service.revoked();
+  service.stop();
+  EXPECT_EQ(harness.log_lines(), (std::vector<std::string>{"[probe_service] started", "[probe_service] leading",
+                                                           "[probe_service] revoked", "[probe_service] stopped"}));
+}
+
+TEST(PluginHarnessServices, ALeaderOnlyAgentsStateAndSendsCommitOnlyWhenItSucceeds) {
+  PluginHarness harness(leader_probe());
+  auto tally = harness.agent("tally");
+  ASSERT_TRUE(tally.handle_on_leader("a"));
+  ASSERT_TRUE(tally.handle_on_leader("a"));
+  EXPECT_EQ(harness.leader_state().at("count/a"), "2");
+  const Outcome boom = tally.handle_on_leader("boom");
+  EXPECT_FALSE(boom);
+  EXPECT_EQ(boom.error(), "boom");
+  EXPECT_EQ(harness.leader_state().count("count/boom"), 0u) << "a failed handle writes nothing";
+  ASSERT_EQ(harness.sent().size(), 2u) << "and sends nothing";
+  EXPECT_EQ(harness.sent()[1].value, "2");
+}
+
+TEST(PluginHarnessServices, LeaderStateOutsideLeaderWorkIsRefused) {
+  PluginHarness harness(leader_probe());
+  auto tally = harness.agent("tally");
+  const Outcome outside = tally.handle("a");
+  EXPECT_FALSE(outside);
+  EXPECT_EQ(outside.error(), "leader state: not in a leader term");
+  harness.set_leader_state("count/a", "41");
+  harness.set_leader(true);  // as in a service's lead: each write stands alone
+  ASSERT_TRUE(tally.handle("a"));
+  EXPECT_EQ(harness.leader_state().at("count/a"), "42");
+}
+
+}  // namespace
+}  // namespace faust::testing

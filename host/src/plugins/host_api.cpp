@@ -177,6 +177,64 @@ void respond_page_for_plugin(faust_page_response* response, int status, const ch
   }
 }
 
+// The leader state's C functions: each forwards to HostServices and never lets an exception out.
+template <typename Call>
+faust_status state_call(faust_host_context* context, faust_error* error, Call&& call) noexcept {
+  if (context == nullptr) {
+    write_error(error, "leader state: no host context");
+    return FAUST_ERROR;
+  }
+  try {
+    Status status = call();
+    if (status) return FAUST_OK;
+    write_error(error, status.error().message);
+  } catch (const std::exception& e) {
+    write_error(error, std::string("leader state: ") + e.what());
+  } catch (...) {
+    write_error(error, "leader state: unknown error");
+  }
+  return FAUST_ERROR;
+}
+
+std::string_view bytes(const void* data, std::size_t size) {
+  return data == nullptr ? std::string_view() : std::string_view(static_cast<const char*>(data), size);
+}
+
+faust_status state_get_for_plugin(faust_host_context* context, const void* key, std::size_t key_size,
+                                  faust_state_visit_fn visit, void* user, faust_error* error) noexcept {
+  return state_call(context, error, [&]() -> Status {
+    if (visit == nullptr) return Error{ExitCode::kFailure, "leader state: no visit function"};
+    Result<std::optional<std::string>> value = context->services.state_get(context->component, bytes(key, key_size));
+    if (!value) return value.error();
+    if (*value) visit(user, key, key_size, (*value)->data(), (*value)->size());
+    return ok_status();
+  });
+}
+
+faust_status state_put_for_plugin(faust_host_context* context, const void* key, std::size_t key_size,
+                                  const void* value, std::size_t value_size, faust_error* error) noexcept {
+  return state_call(context, error, [&] {
+    return context->services.state_put(context->component, bytes(key, key_size), bytes(value, value_size));
+  });
+}
+
+faust_status state_delete_for_plugin(faust_host_context* context, const void* key, std::size_t key_size,
+                                     faust_error* error) noexcept {
+  return state_call(context, error,
+                    [&] { return context->services.state_delete(context->component, bytes(key, key_size)); });
+}
+
+faust_status state_scan_for_plugin(faust_host_context* context, const void* prefix, std::size_t prefix_size,
+                                   faust_state_visit_fn visit, void* user, faust_error* error) noexcept {
+  return state_call(context, error, [&]() -> Status {
+    if (visit == nullptr) return Error{ExitCode::kFailure, "leader state: no visit function"};
+    auto entries = context->services.state_scan(context->component, bytes(prefix, prefix_size));
+    if (!entries) return entries.error();
+    for (const auto& [key, value] : *entries) visit(user, key.data(), key.size(), value.data(), value.size());
+    return ok_status();
+  });
+}
+
 constexpr faust_host_api kHostApi{
     static_cast<std::uint32_t>(sizeof(faust_host_api)),
     &log_from_plugin,
@@ -190,6 +248,10 @@ constexpr faust_host_api kHostApi{
     &metric_set_for_plugin,
     &register_page_for_plugin,
     &respond_page_for_plugin,
+    &state_get_for_plugin,
+    &state_put_for_plugin,
+    &state_delete_for_plugin,
+    &state_scan_for_plugin,
 };
 
 }  // namespace

@@ -65,6 +65,23 @@ class HostServices {
   // (which waits for a call in progress).
   virtual Result<std::shared_ptr<void>> register_page(const ComponentRef& from, const std::string& path,
                                                       PageHandler handler) = 0;
+
+  // The leader state (ABI 1.1), for leader work only; a host without a leader term (check, tests)
+  // keeps these defaults, which refuse.
+  using StateEntries = std::vector<std::pair<std::string, std::string>>;
+  virtual Result<std::optional<std::string>> state_get(const ComponentRef& /*from*/, std::string_view /*key*/) {
+    return not_in_term();
+  }
+  virtual Status state_put(const ComponentRef& /*from*/, std::string_view /*key*/, std::string_view /*value*/) {
+    return not_in_term();
+  }
+  virtual Status state_delete(const ComponentRef& /*from*/, std::string_view /*key*/) { return not_in_term(); }
+  virtual Result<StateEntries> state_scan(const ComponentRef& /*from*/, std::string_view /*prefix*/) {
+    return not_in_term();
+  }
+
+ protected:
+  static Error not_in_term() { return Error{ExitCode::kFailure, "leader state: not in a leader term"}; }
 };
 
 }  // namespace faust

@@ -21,7 +21,8 @@
  * faust_timer_def carry no struct_size and are frozen as in ABI 1.0.
  *
  * ABI 1.1 added: services (faust_service_def, faust_plugin_descriptor.services), and in
- * faust_host_api wait_for_stop, plugin metrics (metric_*) and web pages (page_*). A 1.1 plugin
+ * faust_host_api wait_for_stop, plugin metrics (metric_*), web pages (page_*) and the leader
+ * state (state_*). A 1.1 plugin
  * runs only on a 1.1 host, so it may use them without checking faust_host_api.struct_size.
  */
 #ifndef FAUST_PLUGIN_H
@@ -128,6 +129,10 @@ typedef struct faust_page_request {
 /* Opaque, host-owned, valid during the handler's call. */
 typedef struct faust_page_response faust_page_response;
 
+/* ABI 1.1: leader state. Called with one entry; the buffers are valid during the call only. */
+typedef void (*faust_state_visit_fn)(void* user, const void* key, size_t key_size, const void* value,
+                                     size_t value_size);
+
 typedef faust_status (*faust_page_fn)(void* user, const faust_page_request* request, faust_page_response* response,
                                       faust_error* error);
 
@@ -176,6 +181,26 @@ typedef struct faust_host_api {
    * content_type NULL: "text/plain; charset=utf-8". */
   void (*page_respond)(faust_page_response* response, int status, const char* content_type, const void* body,
                        size_t body_size);
+
+  /* Leader state: a key-value store of the app's leader, fenced with its term. Usable only in
+   * leader work: an on_leader timer's tick, a leader-only agent's handle (on_leader: true), and a
+   * service's elected and lead; anywhere else FAUST_ERROR ("not in a leader term"). A write joins
+   * the work's transaction: it becomes visible, to this leader's later work, to the next leader
+   * and after a restart, together with the work's sends (and a leader-only agent's consumed
+   * offset), or not at all when the work fails or the term was fenced. Reads see the work's own
+   * writes. Keys are 1..1024 bytes, values at most 1 MiB; the whole state at most the manifest's
+   * app.leader_state_mib. */
+  /* Calls visit once with the key's value when it has one; not at all when it has none. */
+  faust_status (*state_get)(faust_host_context* ctx, const void* key, size_t key_size, faust_state_visit_fn visit,
+                            void* user, faust_error* error);
+  faust_status (*state_put)(faust_host_context* ctx, const void* key, size_t key_size, const void* value,
+                            size_t value_size, faust_error* error);
+  /* Deleting a key that has no value succeeds. */
+  faust_status (*state_delete)(faust_host_context* ctx, const void* key, size_t key_size, faust_error* error);
+  /* Calls visit for every key that starts with prefix (all keys for an empty prefix), in
+   * byte-wise key order. */
+  faust_status (*state_scan)(faust_host_context* ctx, const void* prefix, size_t prefix_size, faust_state_visit_fn visit,
+                             void* user, faust_error* error);
 } faust_host_api;
 
 /* Creates an instance; returns NULL and fills `error` on failure. */

@@ -295,6 +295,47 @@ class Host {
     pages_.push_back(std::move(slot));
   }
 
+  // ---- ABI 1.1: leader state ----
+  // A key-value store of the leader, for leader work only (an on_leader tick, a leader-only
+  // agent's handle, a service's elected and lead); elsewhere these throw faust::sdk::Error. A write
+  // commits with the work's sends, or not at all (see faust_host_api.state_get).
+  std::optional<std::string> state_get(std::string_view key) const {
+    std::optional<std::string> found;
+    faust_error error{};
+    const auto visit = [](void* user, const void*, std::size_t, const void* value, std::size_t size) {
+      static_cast<std::optional<std::string>*>(user)->emplace(static_cast<const char*>(value), size);
+    };
+    if (api_->state_get(context_, key.data(), key.size(), visit, &found, &error) != FAUST_OK) {
+      throw_host_error(error, "state_get failed");
+    }
+    return found;
+  }
+  void state_put(std::string_view key, std::string_view value) const {
+    faust_error error{};
+    if (api_->state_put(context_, key.data(), key.size(), value.data(), value.size(), &error) != FAUST_OK) {
+      throw_host_error(error, "state_put failed");
+    }
+  }
+  void state_delete(std::string_view key) const {
+    faust_error error{};
+    if (api_->state_delete(context_, key.data(), key.size(), &error) != FAUST_OK) {
+      throw_host_error(error, "state_delete failed");
+    }
+  }
+  // Every entry whose key starts with `prefix`, in key order.
+  std::vector<std::pair<std::string, std::string>> state_scan(std::string_view prefix) const {
+    std::vector<std::pair<std::string, std::string>> entries;
+    faust_error error{};
+    const auto visit = [](void* user, const void* key, std::size_t key_size, const void* value, std::size_t size) {
+      static_cast<std::vector<std::pair<std::string, std::string>>*>(user)->emplace_back(
+          std::string(static_cast<const char*>(key), key_size), std::string(static_cast<const char*>(value), size));
+    };
+    if (api_->state_scan(context_, prefix.data(), prefix.size(), visit, &entries, &error) != FAUST_OK) {
+      throw_host_error(error, "state_scan failed");
+    }
+    return entries;
+  }
+
   const faust_host_api* api() const noexcept { return api_; }
   faust_host_context* context() const noexcept { return context_; }
 

@@ -250,4 +250,22 @@ constexpr int page_status(int status) { return status >= 100 && status <= 599 ? 
 inline std::string page_failed_body(std::string_view message) { return "page failed: " + std::string(message) + "\n"; }
 inline constexpr std::string_view kPageUnansweredBody = "page handler gave no answer\n";
 
+// Leader state limits (the whole state's limit is the manifest's app.leader_state_mib).
+inline constexpr std::size_t kStateMaxKeySize = 1024;
+inline constexpr std::size_t kStateMaxValueSize = 1024 * 1024;
+
+// Why a leader state key (and value, for a put) is refused, or nullopt.
+inline std::optional<std::string> state_entry_problem(std::size_t key_size, std::optional<std::size_t> value_size) {
+  if (key_size == 0) return std::string("leader state: empty key");
+  if (key_size > kStateMaxKeySize) {
+    return "leader state: key of " + std::to_string(key_size) + " bytes, more than " +
+           std::to_string(kStateMaxKeySize);
+  }
+  if (value_size && *value_size > kStateMaxValueSize) {
+    return "leader state: value of " + std::to_string(*value_size) + " bytes, more than " +
+           std::to_string(kStateMaxValueSize);
+  }
+  return std::nullopt;
+}
+
 }  // namespace faust::abi

@@ -194,6 +194,9 @@ struct HarnessState {
   // While a timer ticks as the leader: its thread, and what it sent so far (its transaction).
   std::optional<std::thread::id> transaction_thread;
   std::vector<SentMessage> transaction;
+  // The leader state, and the writes of the transaction in progress (nullopt: deleted).
+  std::map<std::string, std::string> leader_state;
+  std::map<std::string, std::optional<std::string>> transaction_state;
   std::vector<LogLine> logs;
   // What wait_for_stop answers (request_stop() sets it).
   bool stop_requested = false;
@@ -395,6 +398,109 @@ inline void drop_pages(HarnessState& state, const InstanceContext* owner) noexce
   }
 }
 
+// Leader state as faust-host keeps it: inside leader work (tick_on_leader, a service's elected,
+// handle_on_leader) writes join the work's transaction; outside it, while set_leader(true) (a
+// service's lead), each write stands alone; otherwise "not in a leader term".
+template <typename Body>
+faust_status with_leader_state(faust_host_context* context, faust_error* error, Body&& body) noexcept {
+  try {
+    InstanceContext& self = context_of(context);
+    std::lock_guard lock(self.state->mutex);
+    const bool in_transaction = self.state->transaction_thread == std::this_thread::get_id();
+    if (!in_transaction && !self.state->leader) {
+      write_error(error, "leader state: not in a leader term");
+      return FAUST_ERROR;
+    }
+    if (std::optional<std::string> problem = body(*self.state, in_transaction)) {
+      write_error(error, *problem);
+      return FAUST_ERROR;
+    }
+    return FAUST_OK;
+  } catch (const std::exception& e) {
+    write_error(error, std::string("leader state: ") + e.what());
+  } catch (...) {
+    write_error(error, "leader state: unknown error");
+  }
+  return FAUST_ERROR;
+}
+
+inline std::string bytes(const void* data, std::size_t size) {
+  return data == nullptr ? std::string() : std::string(static_cast<const char*>(data), size);
+}
+
+// The state as leader work on this thread sees it: the transaction's writes over the state.
+inline std::map<std::string, std::string> visible_state(const HarnessState& state, bool in_transaction) {
+  std::map<std::string, std::string> view = state.leader_state;
+  if (!in_transaction) return view;
+  for (const auto& [key, value] : state.transaction_state) {
+    if (value) {
+      view[key] = *value;
+    } else {
+      view.erase(key);
+    }
+  }
+  return view;
+}
+
+inline faust_status host_state_get(faust_host_context* context, const void* key, std::size_t key_size,
+                                   faust_state_visit_fn visit, void* user, faust_error* error) noexcept {
+  std::optional<std::string> found;
+  const std::string name = bytes(key, key_size);
+  const faust_status status =
+      with_leader_state(context, error, [&](HarnessState& state, bool in_transaction) -> std::optional<std::string> {
+        if (auto problem = abi::state_entry_problem(key_size, std::nullopt)) return problem;
+        const auto view = visible_state(state, in_transaction);
+        if (const auto it = view.find(name); it != view.end()) found = it->second;
+        return std::nullopt;
+      });
+  // Called with the lock released: visit may call the host again.
+  if (status == FAUST_OK && found && visit != nullptr) visit(user, name.data(), name.size(), found->data(), found->size());
+  return status;
+}
+
+inline faust_status host_state_put(faust_host_context* context, const void* key, std::size_t key_size,
+                                   const void* value, std::size_t value_size, faust_error* error) noexcept {
+  return with_leader_state(context, error, [&](HarnessState& state, bool in_transaction) -> std::optional<std::string> {
+    if (auto problem = abi::state_entry_problem(key_size, value_size)) return problem;
+    if (in_transaction) {
+      state.transaction_state[bytes(key, key_size)] = bytes(value, value_size);
+    } else {
+      state.leader_state[bytes(key, key_size)] = bytes(value, value_size);
+    }
+    return std::nullopt;
+  });
+}
+
+inline faust_status host_state_delete(faust_host_context* context, const void* key, std::size_t key_size,
+                                      faust_error* error) noexcept {
+  return with_leader_state(context, error, [&](HarnessState& state, bool in_transaction) -> std::optional<std::string> {
+    if (auto problem = abi::state_entry_problem(key_size, std::nullopt)) return problem;
+    if (in_transaction) {
+      state.transaction_state[bytes(key, key_size)] = std::nullopt;
+    } else {
+      state.leader_state.erase(bytes(key, key_size));
+    }
+    return std::nullopt;
+  });
+}
+
+inline faust_status host_state_scan(faust_host_context* context, const void* prefix, std::size_t prefix_size,
+                                    faust_state_visit_fn visit, void* user, faust_error* error) noexcept {
+  std::vector<std::pair<std::string, std::string>> entries;
+  const std::string start = bytes(prefix, prefix_size);
+  const faust_status status =
+      with_leader_state(context, error, [&](HarnessState& state, bool in_transaction) -> std::optional<std::string> {
+        for (auto& [key, value] : visible_state(state, in_transaction)) {
+          if (key.compare(0, start.size(), start) == 0) entries.emplace_back(key, value);
+        }
+        return std::nullopt;
+      });
+  if (status == FAUST_OK && visit != nullptr) {
+    for (const auto& [key, value] : entries) visit(user, key.data(), key.size(), value.data(), value.size());
+  }
+  return status;
+}
+
 inline const faust_host_api& host_api() noexcept {
   static const faust_host_api api{static_cast<std::uint32_t>(sizeof(faust_host_api)),
                                   &host_log,
@@ -407,7 +513,11 @@ inline const faust_host_api& host_api() noexcept {
                                   &host_metric_add,
                                   &host_metric_set,
                                   &host_page_register,
-                                  &host_page_respond};
+                                  &host_page_respond,
+                                  &host_state_get,
+                                  &host_state_put,
+                                  &host_state_delete,
+                                  &host_state_scan};
   return api;
 }
 
@@ -480,8 +590,16 @@ Outcome in_transaction(HarnessState& state, Body&& body) {
   state.transaction_thread.reset();
   if (outcome.ok()) {
     for (auto& message : state.transaction) state.sent.push_back(std::move(message));
+    for (auto& [key, value] : state.transaction_state) {
+      if (value) {
+        state.leader_state[key] = std::move(*value);
+      } else {
+        state.leader_state.erase(key);
+      }
+    }
   }
   state.transaction.clear();
+  state.transaction_state.clear();
   return outcome;
 }
 
@@ -558,6 +676,17 @@ class AgentUnderTest : public detail::Instance<faust_agent_def> {
     message.headers = headers;
     return handle(message);
   }
+  // Handles it as faust-host runs a leader-only agent (on_leader: true): in one transaction with
+  // its sends and leader state writes, which count only if it succeeds.
+  Outcome handle_on_leader(const InputMessage& input) {
+    return detail::in_transaction(state(), [&] { return handle(input); });
+  }
+  Outcome handle_on_leader(std::string_view value) {
+    InputMessage message;
+    message.value = std::string(value);
+    return handle_on_leader(message);
+  }
+
   Outcome handle(const InputMessage& input) {
     if (def().handle == nullptr) return Outcome::failure("agent '" + name() + "' has no handle function");
     std::string topic;
@@ -731,6 +860,17 @@ class PluginHarness {
   void accept_sends() {
     std::lock_guard lock(state_->mutex);
     state_->send_failure.reset();
+  }
+
+  // The leader state as the last committed leader work left it.
+  std::map<std::string, std::string> leader_state() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->leader_state;
+  }
+  // Sets a leader state entry, as a previous leader would have left it.
+  void set_leader_state(std::string key, std::string value) {
+    std::lock_guard lock(state_->mutex);
+    state_->leader_state[std::move(key)] = std::move(value);
   }
 
   // Everything sent so far, in order.
