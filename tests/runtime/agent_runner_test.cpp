@@ -238,6 +238,10 @@ class CommitRecordingTransport final : public Transport {
   }
   Status flush(std::chrono::milliseconds timeout) override { return memory_.flush(timeout); }
   BrokerState broker_state() const override { return BrokerState::kUp; }
+  Result<std::unique_ptr<PartitionReader>> read_partition(const TopicPartition& partition, const std::string& group_id,
+                                                          std::chrono::milliseconds timeout) override {
+    return memory_.read_partition(partition, group_id, timeout);
+  }
 
   std::vector<Commit> commits() {
     std::lock_guard lock(mutex_);

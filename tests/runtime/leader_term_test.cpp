@@ -38,6 +38,10 @@ class ScriptedTransport final : public Transport {
   Status send(const ProducedRecord&, std::chrono::milliseconds) override { return ok_status(); }
   Status flush(std::chrono::milliseconds) override { return ok_status(); }
   BrokerState broker_state() const override { return BrokerState::kUp; }
+  Result<std::unique_ptr<PartitionReader>> read_partition(const TopicPartition&, const std::string&,
+                                                          std::chrono::milliseconds) override {
+    return Error{ExitCode::kFailure, "not used"};
+  }
 
   Result<std::unique_ptr<LeaderProducer>> start_leader_producer(std::chrono::milliseconds) override {
     std::lock_guard lock(script.mutex);
@@ -80,12 +84,20 @@ class ScriptedTransport final : public Transport {
       pending_.clear();
       return {};
     }
+    TxnStatus send_offset(const TopicPartition&, std::int64_t, const std::string&) override { return {}; }
 
    private:
     Script& script_;
     std::vector<std::string> pending_;
   };
 };
+
+LeaderTermOptions timing(std::chrono::milliseconds establish_within, std::chrono::milliseconds finish_within) {
+  LeaderTermOptions options;
+  options.establish_within = establish_within;
+  options.finish_within = finish_within;
+  return options;
+}
 
 ProducedRecord record(std::string value) { return ProducedRecord{"topic", std::nullopt, std::move(value), {}}; }
 
@@ -213,7 +225,7 @@ TEST(LeaderTermTest, ACommitThatNeverFinishesReplacesTheProducerAndTheTermGoesOn
   ScriptedTransport transport;
   transport.script.every_commit = TxnStatus{TxnFailure::kRetriable, "commit: timed out"};
   Calls calls;
-  LeaderTerm term(transport, LeaderTermOptions{.establish_within = 5s, .finish_within = 50ms}, calls.callbacks());
+  LeaderTerm term(transport, timing(5s, 50ms), calls.callbacks());
   term.gained(1);
   ASSERT_TRUE(eventually(5s, [&] { return term.established(); }));
   auto result = term.run_unit("timer 't'", [&] { return term.send(record("stuck")); });
@@ -245,7 +257,7 @@ TEST(LeaderTermTest, TheOpeningHookRunsUnitsBeforeTheTermIsEstablishedAndClosedF
     auto unit = t.run_unit("service 's' elected", [&] { return t.send(record("from-elected")); });
     EXPECT_TRUE(unit.has_value() && *unit) << "units run while the term opens";
   };
-  LeaderTermOptions options{.establish_within = 5s, .finish_within = 50ms};
+  LeaderTermOptions options = timing(5s, 50ms);
   LeaderTerm term(transport, options, calls.callbacks());
   term_ptr = &term;
   term.gained(1);
@@ -293,7 +305,7 @@ TEST(LeaderTermTest, ATermNotEstablishedInTimeGivesUp) {
   ScriptedTransport transport;
   transport.script.starts.assign(1000, false);
   Calls calls;
-  LeaderTerm term(transport, LeaderTermOptions{.establish_within = 300ms, .finish_within = 1s}, calls.callbacks());
+  LeaderTerm term(transport, timing(300ms, 1s), calls.callbacks());
   term.gained(1);
   ASSERT_TRUE(eventually(5s, [&] { return !calls.reasons().empty(); }));
   EXPECT_FALSE(term.established());

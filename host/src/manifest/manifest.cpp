@@ -92,7 +92,8 @@ ConfigMap read_config(const Entry* entry) {
 AppConfig read_app(const Entry& entry) {
   const Section app(entry.value, entry.path, entry.key.Mark(),
                     {"id", "broker", "key_serializer", "value_serializer", "topic_partitions",
-                     "topic_replication", "session_timeout", "heartbeat_interval", "agent_queue_mib"});
+                     "topic_replication", "session_timeout", "heartbeat_interval", "agent_queue_mib",
+                      "leader_state_mib"});
   AppConfig config;
 
   const Entry& id = app.require("id");
@@ -124,6 +125,7 @@ AppConfig read_app(const Entry& entry) {
     config.topic_replication = schema::read_int(*e, 1, 32767);
   }
   if (const Entry* e = app.find("agent_queue_mib")) config.agent_queue_mib = schema::read_int(*e, 1, 65536);
+  if (const Entry* e = app.find("leader_state_mib")) config.leader_state_mib = schema::read_int(*e, 1, 4096);
 
   if (const Entry* e = app.find("session_timeout")) {
     config.session_timeout = read_milliseconds(*e, kSessionTimeoutRange);
@@ -187,7 +189,7 @@ std::vector<AgentConfig> read_agents(const Entry* entry, const AppConfig& app,
                                                "a map of agent names to their settings")) {
     check_name(item, "agent");
     const Section fields(item.value, item.path, item.key.Mark(),
-                         {"library", "topic", "concurrency", "on_error", "max_retries", "config"});
+                         {"library", "topic", "concurrency", "on_error", "max_retries", "on_leader", "config"});
     AgentConfig agent;
     agent.name = item.name();
     agent.library = resolve_library(fields.require("library"), manifest_file);
@@ -209,6 +211,11 @@ std::vector<AgentConfig> read_agents(const Entry* entry, const AppConfig& app,
           *e, {{"skip", OnError::kSkip}, {"retry", OnError::kRetry}, {"stop", OnError::kStop}});
     }
     if (const Entry* e = fields.find("max_retries")) agent.max_retries = schema::read_int(*e, 0, 1000);
+    if (const Entry* e = fields.find("on_leader")) agent.on_leader = schema::read_bool(*e);
+    if (const Entry* e = fields.find("concurrency"); e != nullptr && agent.on_leader && agent.concurrency > 1) {
+      fail(e->value_mark(), e->path + ": a leader-only agent (on_leader: true) handles one message at a time; "
+                                      "concurrency must be 1");
+    }
     agent.config = read_config(fields.find("config"));
     agents.push_back(std::move(agent));
   }
@@ -397,6 +404,8 @@ std::string Manifest::agent_topic(const AgentConfig& agent) const {
 }
 
 std::string Manifest::leader_topic() const { return app.id + "-__assignor-__leader"; }
+std::string Manifest::leader_state_topic() const { return app.id + "-__leader-state"; }
+std::string Manifest::leader_agents_group() const { return app.id + "-__leader-agents"; }
 
 const AgentConfig* Manifest::find_agent(std::string_view name) const {
   const auto it =

@@ -76,6 +76,8 @@ struct AppConfig {
   std::chrono::milliseconds heartbeat_interval{500};
   // Fetched messages (keys and values) one agent lane may hold before its partitions pause.
   int agent_queue_mib = 64;
+  // The leader state's limit (keys and values together).
+  int leader_state_mib = 64;
 };
 
 struct WebConfig {
@@ -97,6 +99,8 @@ struct AgentConfig {
   int concurrency = 1;
   OnError on_error = OnError::kSkip;
   int max_retries = 3;  // for OnError::kRetry
+  // A leader-only agent: its topic has one partition, consumed only by the leader, in its term.
+  bool on_leader = false;
   ConfigMap config;
 };
 
@@ -129,6 +133,9 @@ struct Manifest {
 
   std::string agent_topic(const AgentConfig& agent) const;
   std::string leader_topic() const;  // "<app-id>-__assignor-__leader", as Faust names it
+  std::string leader_state_topic() const;  // "<app-id>-__leader-state"
+  // Where the leader-only agents' consumed positions are committed.
+  std::string leader_agents_group() const;  // "<app-id>-__leader-agents"
   const AgentConfig* find_agent(std::string_view name) const;
 };
 

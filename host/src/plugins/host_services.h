@@ -20,7 +20,7 @@ struct ComponentRef {
   Kind kind = Kind::kAgent;
   std::string name;    // agent/timer name from the manifest
   std::string plugin;  // plugin name from its descriptor
-  bool on_leader = false;  // a timer with on_leader: true (its sends are fenced)
+  bool on_leader = false;  // a timer or agent with on_leader: true (its sends are fenced)
 };
 
 // "agent", "timer" or "service".

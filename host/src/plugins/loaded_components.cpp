@@ -99,7 +99,7 @@ Result<LoadedComponents> instantiate(const Manifest& manifest, HostServices& ser
     agent.instances.reserve(static_cast<std::size_t>(count));
     for (int n = 0; n < count; ++n) {
       Result<AgentInstance> instance = AgentInstance::create(
-          library, *def, services, component_ref(config->name, *library, false), config->config);
+          library, *def, services, component_ref(config->name, *library, config->on_leader), config->config);
       if (!instance) return instance.error();
       agent.instances.push_back(std::move(*instance));
     }

@@ -1,6 +1,9 @@
 #include "runtime/leader_term.h"
 
 #include <algorithm>
+#include <iterator>
+
+#include "faust/detail/abi_checks.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -19,7 +22,10 @@ const char* term_state_name(TermState state) {
 }
 
 LeaderTerm::LeaderTerm(Transport& transport, LeaderTermOptions options, LeaderTermCallbacks callbacks)
-    : transport_(transport), options_(options), callbacks_(std::move(callbacks)) {
+    : transport_(transport),
+      options_(std::move(options)),
+      callbacks_(std::move(callbacks)),
+      state_(options_.state_limit_bytes) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -109,6 +115,9 @@ void LeaderTerm::establish(std::int32_t generation) {
   while (true) {
     const auto left = std::max(std::chrono::duration_cast<milliseconds>(deadline - Clock::now()), milliseconds(1));
     auto producer = transport_.start_leader_producer(left);
+    // Once fenced, the state topic holds every earlier leader's last word: read it to its end.
+    Status restored = producer ? restore_state(deadline) : Status(producer.error());
+    if (producer && !restored) producer = restored.error();
     if (producer) {
       {
         std::lock_guard unit(unit_mutex_);
@@ -148,6 +157,41 @@ void LeaderTerm::establish(std::int32_t generation) {
   }
 }
 
+Status LeaderTerm::restore_state(Clock::time_point deadline) {
+  if (options_.state_topic.empty()) return ok_status();
+  const auto started = Clock::now();
+  const auto left = [&] { return std::max(std::chrono::duration_cast<milliseconds>(deadline - Clock::now()), milliseconds(1)); };
+  auto reader = transport_.read_partition(TopicPartition{options_.state_topic, 0}, "", left());
+  if (!reader) return reader.error();
+  std::vector<ConsumedMessage> records;
+  while (!(*reader)->at_end()) {
+    if (Clock::now() >= deadline) {
+      return Error{ExitCode::kBrokerUnreachable, "leader state: topic '" + options_.state_topic + "' not read to its end in time"};
+    }
+    auto batch = (*reader)->poll(std::min(left(), milliseconds(500)));
+    if (!batch) return batch.error();
+    std::move(batch->begin(), batch->end(), std::back_inserter(records));
+  }
+  const auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - started);
+  std::size_t entries = 0;
+  std::size_t bytes = 0;
+  {
+    std::lock_guard unit(unit_mutex_);
+    state_.clear();
+    state_.restore(records);
+    entries = state_.entries();
+    bytes = state_.bytes();
+  }
+  std::lock_guard lock(mutex_);
+  snapshot_.state_entries = entries;
+  snapshot_.state_bytes = bytes;
+  snapshot_.state_restored_at = std::chrono::system_clock::now();
+  snapshot_.state_restore_took = took;
+  spdlog::info("leader state restored: {} entries ({} bytes) from {} records in {} ms", entries, bytes, records.size(),
+               took.count());
+  return ok_status();
+}
+
 void LeaderTerm::end_producer() {
   std::unique_ptr<LeaderProducer> old;
   {
@@ -183,6 +227,12 @@ std::optional<Status> LeaderTerm::run_unit(const std::string& unit, const std::f
   const std::uint64_t term = term_serial_.load();
   if (!leading() || !producer_) return std::nullopt;
   if (TxnStatus begun = producer_->begin(); !begun) return handle_broken(unit, begun);
+  // The unit's state writes count only if it commits.
+  struct UnitState {
+    LeaderStateStore& store;
+    bool committed = false;
+    ~UnitState() { committed ? store.commit_unit() : store.drop_unit(); }
+  } unit_state{state_};
   unit_sends_ = 0;
   unit_send_failure_.reset();
   unit_thread_ = std::this_thread::get_id();
@@ -201,8 +251,12 @@ std::optional<Status> LeaderTerm::run_unit(const std::string& unit, const std::f
   if (result) {
     TxnStatus committed = retry([&](milliseconds timeout) { return producer_->commit(timeout); }, term);
     if (committed) {
+      unit_state.committed = true;
+      state_.commit_unit();
       std::lock_guard lock(mutex_);
       ++snapshot_.committed;
+      snapshot_.state_entries = state_.entries();
+      snapshot_.state_bytes = state_.bytes();
       if (unit_sends_ > 0) spdlog::debug("committed leader transaction of {}: {} message(s)", unit, unit_sends_);
       return result;
     }
@@ -269,6 +323,60 @@ Status LeaderTerm::send(const ProducedRecord& record) {
   auto result = run_unit("a send to topic '" + record.topic + "'", [&] { return send(record); });
   if (!result) return Error{ExitCode::kFailure, "leader send to topic '" + record.topic + "': this worker is not the leader"};
   return *result;
+}
+
+Status LeaderTerm::send_offset(const TopicPartition& partition, std::int64_t next_offset, const std::string& group_id) {
+  if (!in_unit_here()) return Error{ExitCode::kFailure, "a consumed offset commits only inside leader work"};
+  TxnStatus sent = producer_->send_offset(partition, next_offset, group_id);
+  if (!sent) {
+    if (!unit_send_failure_) unit_send_failure_ = sent;
+    return Error{ExitCode::kFailure, sent.message};
+  }
+  return ok_status();
+}
+
+Status LeaderTerm::in_state_unit(const std::string& what, const std::function<Status()>& op) {
+  if (in_unit_here()) return op();
+  auto result = run_unit("leader state " + what, op);
+  if (!result) return Error{ExitCode::kFailure, "leader state: not in a leader term"};
+  return *result;
+}
+
+Result<std::optional<std::string>> LeaderTerm::state_get(std::string_view key) {
+  std::optional<std::string> value;
+  Status status = in_state_unit("get", [&]() -> Status {
+    if (auto problem = abi::state_entry_problem(key.size(), std::nullopt)) return Error{ExitCode::kFailure, *problem};
+    value = state_.get(key);
+    return ok_status();
+  });
+  if (!status) return status.error();
+  return value;
+}
+
+Result<LeaderStateStore::Entries> LeaderTerm::state_scan(std::string_view prefix) {
+  LeaderStateStore::Entries entries;
+  Status status = in_state_unit("scan", [&] {
+    entries = state_.scan(prefix);
+    return ok_status();
+  });
+  if (!status) return status.error();
+  return entries;
+}
+
+Status LeaderTerm::state_put(std::string_view key, std::string_view value) {
+  return in_state_unit("put", [&]() -> Status {
+    if (options_.state_topic.empty()) return Error{ExitCode::kFailure, "leader state: not configured"};
+    if (Status stored = state_.put(key, value); !stored) return stored;
+    return send(ProducedRecord{options_.state_topic, std::string(key), std::string(value), {}, false});
+  });
+}
+
+Status LeaderTerm::state_delete(std::string_view key) {
+  return in_state_unit("delete", [&]() -> Status {
+    if (options_.state_topic.empty()) return Error{ExitCode::kFailure, "leader state: not configured"};
+    if (Status erased = state_.erase(key); !erased) return erased;
+    return send(ProducedRecord{options_.state_topic, std::string(key), {}, {}, true});
+  });
 }
 
 }  // namespace faust

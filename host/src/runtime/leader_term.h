@@ -9,8 +9,10 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
+#include "runtime/leader_state.h"
 #include "transport/transport.h"
 
 namespace faust {
@@ -21,6 +23,9 @@ struct LeaderTermOptions {
   std::chrono::milliseconds establish_within{6000};
   // How long a unit's commit or abort may take before the producer is replaced.
   std::chrono::milliseconds finish_within{30000};
+  // The leader state's compacted topic; empty: no leader state.
+  std::string state_topic;
+  std::size_t state_limit_bytes = 64 * 1024 * 1024;
 };
 
 // What the worker runs at a term's edges (the services' elected and revoked). From the term's
@@ -52,6 +57,11 @@ struct LeaderTermSnapshot {
   std::uint64_t aborted = 0;          // units aborted or failed
   std::string problem;  // why the last term failed; until a term is established or another leads
   std::chrono::system_clock::time_point established_at{};
+  // The leader state, as of the last committed unit.
+  std::size_t state_entries = 0;
+  std::size_t state_bytes = 0;
+  std::chrono::system_clock::time_point state_restored_at{};
+  std::chrono::milliseconds state_restore_took{0};
 };
 
 // One leadership term of this worker: from gaining partition 0 of the leader topic to losing
@@ -87,11 +97,25 @@ class LeaderTerm {
   // A send of leader work. Inside a unit on the calling thread: queued in its transaction
   // (delivered when the unit commits). Elsewhere: a unit of its own, committed before it returns.
   Status send(const ProducedRecord& record);
+  // Commits a consumed position with the unit in progress on the calling thread (only there).
+  Status send_offset(const TopicPartition& partition, std::int64_t next_offset, const std::string& group_id);
+
+  // The leader state, like send: inside a unit its writes join the unit's transaction (and reads
+  // see them); elsewhere each call is a unit of its own. Fails when not leading.
+  Result<std::optional<std::string>> state_get(std::string_view key);
+  Status state_put(std::string_view key, std::string_view value);
+  Status state_delete(std::string_view key);
+  Result<LeaderStateStore::Entries> state_scan(std::string_view prefix);
 
  private:
   void run();
   void establish(std::int32_t generation);
   void end_producer();
+  // Reads the state topic to its end into state_; false (with why) when it could not.
+  Status restore_state(std::chrono::steady_clock::time_point deadline);
+  // Runs `op` on the state inside a unit: the calling thread's, or one of its own.
+  Status in_state_unit(const std::string& what, const std::function<Status()>& op);
+  bool in_unit_here() const { return unit_thread_.load() == std::this_thread::get_id(); }
   // Calls `closed` when the opened term is no longer wanted; `lock` holds mutex_.
   void close_if_ended(std::unique_lock<std::mutex>& lock);
   // Ends whatever term there is at once: no unit may start from here on. Holds mutex_.
@@ -127,6 +151,7 @@ class LeaderTerm {
   std::unique_ptr<LeaderProducer> producer_;
   std::atomic<std::thread::id> unit_thread_{};
   std::size_t unit_sends_ = 0;
+  LeaderStateStore state_;  // its unit writes belong to the unit in progress
   std::optional<TxnStatus> unit_send_failure_;
 
   std::thread thread_;

@@ -18,6 +18,7 @@ struct TopicSpec {
   std::string name;
   int partitions = 1;
   int replication = 1;
+  bool compacted = false;  // cleanup.policy=compact: the last record per key is kept
 };
 
 struct TopicPartition {
@@ -34,6 +35,7 @@ struct ConsumedMessage {
   std::string value;
   Headers headers;
   std::int64_t timestamp_ms = 0;
+  bool tombstone = false;  // a null value: the key's deletion in a compacted topic
 };
 
 // Where the consumer group stands; `generation` is the group's generation id (-1 if unknown).
@@ -92,6 +94,7 @@ struct ProducedRecord {
   std::optional<std::string> key;
   std::string value;
   Headers headers;
+  bool tombstone = false;  // send a null value (value is ignored): deletes the key when compacted
 };
 
 // What /readyz and /status show of the connection.
@@ -127,6 +130,21 @@ class LeaderProducer {
   virtual TxnStatus commit(std::chrono::milliseconds timeout) = 0;
   // Drops the open transaction: no read_committed reader ever sees its records.
   virtual TxnStatus abort(std::chrono::milliseconds timeout) = 0;
+  // Commits `next_offset` for `partition` as `group_id`'s consumed position, with the open
+  // transaction: the position moves exactly when the transaction's records become visible.
+  virtual TxnStatus send_offset(const TopicPartition& partition, std::int64_t next_offset,
+                                const std::string& group_id) = 0;
+};
+
+// Reads one partition read_committed, outside any consumer group membership (the leader's state
+// and its leader-only agents). Not thread-safe.
+class PartitionReader {
+ public:
+  virtual ~PartitionReader() = default;
+  // The next records, waiting up to `timeout` for the first; empty when none came.
+  virtual Result<std::vector<ConsumedMessage>> poll(std::chrono::milliseconds timeout) = 0;
+  // Whether the last poll reached the end: every committed record before it has been returned.
+  virtual bool at_end() const = 0;
 };
 
 class Transport {
@@ -147,6 +165,11 @@ class Transport {
   virtual Result<std::unique_ptr<LeaderProducer>> start_leader_producer(std::chrono::milliseconds timeout) = 0;
   virtual Status flush(std::chrono::milliseconds timeout) = 0;
   virtual BrokerState broker_state() const = 0;
+  // Reads `partition` from `group_id`'s committed offset (the start when it has none), or from
+  // the start when `group_id` is empty.
+  virtual Result<std::unique_ptr<PartitionReader>> read_partition(const TopicPartition& partition,
+                                                                  const std::string& group_id,
+                                                                  std::chrono::milliseconds timeout) = 0;
 };
 
 }  // namespace faust

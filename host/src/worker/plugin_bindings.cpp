@@ -47,7 +47,7 @@ Result<PluginBindings> bind_plugins(const Manifest& manifest, HostServices& serv
     AgentBinding binding{agent.config.name, manifest.agent_topic(agent.config), agent.config.on_error,
                          agent.config.max_retries, {}};
     for (auto& instance : agent.instances) binding.lanes.push_back(lane_handler(instance, manifest.app));
-    bindings.agents.push_back(std::move(binding));
+    (agent.config.on_leader ? bindings.leader_agents : bindings.agents).push_back(std::move(binding));
   }
   for (auto& timer : components->timers) {
     bindings.timers.push_back(TimerBinding{timer.config.name, timer.config.interval, timer.config.on_leader,

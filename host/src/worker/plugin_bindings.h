@@ -21,6 +21,7 @@ namespace faust {
 struct PluginBindings {
   std::vector<PluginInfo> plugins;
   std::vector<AgentBinding> agents;
+  std::vector<AgentBinding> leader_agents;  // on_leader: true
   std::vector<TimerBinding> timers;
   std::vector<ServiceBinding> services;
   std::shared_ptr<void> instances;

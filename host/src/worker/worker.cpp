@@ -14,6 +14,7 @@
 
 #include "metrics/metrics.h"
 #include "runtime/agent_runner.h"
+#include "runtime/leader_agent_runner.h"
 #include "runtime/leader_elector.h"
 #include "runtime/timer_service.h"
 #include "transport/kafka/kafka_transport.h"
@@ -55,11 +56,15 @@ class StopFlag {
 };
 
 std::vector<TopicSpec> topics_of(const Manifest& manifest) {
+  const int replication = manifest.app.topic_replication;
   std::vector<TopicSpec> topics;
   for (const auto& agent : manifest.agents) {
-    topics.push_back(TopicSpec{manifest.agent_topic(agent), manifest.app.topic_partitions, manifest.app.topic_replication});
+    // A leader-only agent's topic has one partition: one leader reads it, in order.
+    topics.push_back(TopicSpec{manifest.agent_topic(agent), agent.on_leader ? 1 : manifest.app.topic_partitions,
+                               replication, false});
   }
-  topics.push_back(TopicSpec{manifest.leader_topic(), 1, manifest.app.topic_replication});
+  topics.push_back(TopicSpec{manifest.leader_topic(), 1, replication, false});
+  topics.push_back(TopicSpec{manifest.leader_state_topic(), 1, replication, true});
   return topics;
 }
 
@@ -84,6 +89,7 @@ Result<std::unique_ptr<Transport>> make_transport(const Manifest& manifest, std:
   settings.properties = manifest.kafka;
   settings.leader_transactional_id = manifest.app.id + "-leader";
   for (const auto& agent : manifest.agents) settings.leader_topics.push_back(manifest.agent_topic(agent));
+  settings.leader_topics.push_back(manifest.leader_state_topic());
   settings.client_id = time_ordered_client_id(manifest.app.id);
   if (on_fatal) {
     settings.on_fatal = [on_fatal = std::move(on_fatal)](const std::string& message) {
@@ -149,6 +155,7 @@ class WorkerRun {
   std::unique_ptr<Transport> transport_;
   std::optional<PluginBindings> bindings_;
   std::unique_ptr<ServiceRunner> service_runner_;
+  std::unique_ptr<LeaderAgentRunner> leader_agents_;
   std::unique_ptr<LeaderElector> elector_;
   std::unique_ptr<AgentRunner> agents_;
   std::unique_ptr<TimerService> timers_;
@@ -175,13 +182,26 @@ Status WorkerRun::build() {
     return elector_->term().run_unit(unit, work);
   };
   service_runner_ = std::make_unique<ServiceRunner>(std::move(bindings_->services), run_as_leader);
+  leader_agents_ = std::make_unique<LeaderAgentRunner>(*transport_, manifest_.leader_agents_group(),
+                                                       std::move(bindings_->leader_agents), services_);
   GroupOptions leader_group = group_options(manifest_, manifest_.app.id + "-__leader");
   leader_group.topics = {manifest_.leader_topic()};
-  elector_ = std::make_unique<LeaderElector>(
-      *transport_, manifest_.app.id, leader_group, services_,
-      LeaderTermOptions{.establish_within = manifest_.app.session_timeout},
-      TermHooks{[this](std::int32_t generation) { service_runner_->term_opening(generation); },
-                [this](std::int32_t generation) { service_runner_->term_closed(generation); }});
+  LeaderTermOptions term_options;
+  term_options.establish_within = manifest_.app.session_timeout;
+  term_options.state_topic = manifest_.leader_state_topic();
+  term_options.state_limit_bytes = static_cast<std::size_t>(manifest_.app.leader_state_mib) * 1024 * 1024;
+  // A term opens with the services' elected, then the leader-only agents start; it closes the
+  // other way round.
+  elector_ = std::make_unique<LeaderElector>(*transport_, manifest_.app.id, leader_group, services_, term_options,
+                                             TermHooks{[this](std::int32_t generation) {
+                                                         service_runner_->term_opening(generation);
+                                                         leader_agents_->term_opening(generation);
+                                                       },
+                                                       [this](std::int32_t generation) {
+                                                         leader_agents_->term_closed(generation);
+                                                         service_runner_->term_closed(generation);
+                                                       }});
+  leader_agents_->attach(&elector_->term());
   GroupOptions agent_group = group_options(manifest_, manifest_.app.id);
   agent_group.on_lag = [this](const TopicPartition& partition, std::int64_t lag) {
     services_.consumer_lag(partition, lag);

@@ -64,6 +64,40 @@ Result<std::shared_ptr<void>> WorkerServices::register_page(const ComponentRef& 
   return pages_.add(from.plugin, path, std::move(handler));
 }
 
+LeaderTerm* WorkerServices::leader_work_term(const ComponentRef& from) const {
+  LeaderElector* elector = elector_.load();
+  if (elector == nullptr) return nullptr;
+  ServiceRunner* runner = service_runner_.load();
+  const bool leader_work = from.kind == ComponentRef::Kind::kService
+                               ? runner != nullptr && runner->in_term(from.name)
+                               : from.on_leader;  // an on_leader timer or a leader-only agent
+  return leader_work ? &elector->term() : nullptr;
+}
+
+Result<std::optional<std::string>> WorkerServices::state_get(const ComponentRef& from, std::string_view key) {
+  LeaderTerm* term = leader_work_term(from);
+  if (term == nullptr) return not_in_term();
+  return term->state_get(key);
+}
+
+Status WorkerServices::state_put(const ComponentRef& from, std::string_view key, std::string_view value) {
+  LeaderTerm* term = leader_work_term(from);
+  if (term == nullptr) return not_in_term();
+  return term->state_put(key, value);
+}
+
+Status WorkerServices::state_delete(const ComponentRef& from, std::string_view key) {
+  LeaderTerm* term = leader_work_term(from);
+  if (term == nullptr) return not_in_term();
+  return term->state_delete(key);
+}
+
+Result<HostServices::StateEntries> WorkerServices::state_scan(const ComponentRef& from, std::string_view prefix) {
+  LeaderTerm* term = leader_work_term(from);
+  if (term == nullptr) return not_in_term();
+  return term->state_scan(prefix);
+}
+
 bool WorkerServices::is_leader() const {
   const LeaderElector* elector = elector_.load();
   return elector != nullptr && elector->is_leader();
@@ -108,11 +142,7 @@ Status WorkerServices::send(const ComponentRef& from, OutgoingMessage message) {
   // An on_leader timer's sends belong to the leader's term: fenced, and inside a tick queued in
   // the tick's transaction.
   LeaderElector* elector = elector_.load();
-  // An on_leader timer's sends, and a service's from elected or lead, are the leader term's.
-  ServiceRunner* runner = service_runner_.load();
-  const bool leader_send =
-      elector != nullptr && ((from.kind == ComponentRef::Kind::kTimer && from.on_leader) ||
-                             (from.kind == ComponentRef::Kind::kService && runner != nullptr && runner->in_term(from.name)));
+  const bool leader_send = leader_work_term(from) != nullptr;
   Status status = leader_send ? elector->term().send(*record) : send_until_taken(*transport, *record, counters);
   if (!status) {
     counters.failed();

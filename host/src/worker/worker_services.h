@@ -19,6 +19,7 @@
 namespace faust {
 
 class LeaderElector;
+class LeaderTerm;
 class ServiceRunner;
 
 // The worker's side of the plugin boundary and of the runtime's reports: routes plugin sends
@@ -50,6 +51,10 @@ class WorkerServices final : public HostServices, public RuntimeEvents {
   Result<faust_metric*> create_metric(const ComponentRef& from, const faust_metric_spec& spec) override;
   Result<std::shared_ptr<void>> register_page(const ComponentRef& from, const std::string& path,
                                               PageHandler handler) override;
+  Result<std::optional<std::string>> state_get(const ComponentRef& from, std::string_view key) override;
+  Status state_put(const ComponentRef& from, std::string_view key, std::string_view value) override;
+  Status state_delete(const ComponentRef& from, std::string_view key) override;
+  Result<StateEntries> state_scan(const ComponentRef& from, std::string_view prefix) override;
 
   // The plugins' pages, for the web server. They exist before it: plugins register them while
   // they are created.
@@ -66,6 +71,9 @@ class WorkerServices final : public HostServices, public RuntimeEvents {
 
  private:
   Result<ProducedRecord> to_record(OutgoingMessage message) const;
+  // The leader term `from` does leader work in (an on_leader timer or agent, a service in its
+  // term), or null when it does not.
+  LeaderTerm* leader_work_term(const ComponentRef& from) const;
   Status send_until_taken(Transport& transport, const ProducedRecord& record, const SendMetrics& counters);
 
   const Manifest& manifest_;

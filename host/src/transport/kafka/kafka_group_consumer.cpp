@@ -132,10 +132,16 @@ void KafkaGroupConsumer::take(const rd_kafka_message_t& message, std::vector<Con
     last_topic_name_ = topic;
     last_topic_ = topic;
   }
-  out.source = TopicPartition{last_topic_, message.partition};
+  out.source.topic = last_topic_;
+  fill_consumed(message, out);
+}
+
+void fill_consumed(const rd_kafka_message_t& message, ConsumedMessage& out) {
+  out.source.partition = message.partition;
   out.offset = message.offset;
   if (message.key != nullptr) out.key.emplace(static_cast<const char*>(message.key), message.key_len);
   if (message.payload != nullptr) out.value.assign(static_cast<const char*>(message.payload), message.len);
+  out.tombstone = message.payload == nullptr;
   rd_kafka_headers_t* headers = nullptr;  // owned by the message; absent for most messages
   if (rd_kafka_message_headers(&message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
     const char* name = nullptr;

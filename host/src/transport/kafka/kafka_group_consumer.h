@@ -51,4 +51,7 @@ class KafkaGroupConsumer final : public GroupConsumer, private RdKafka::Rebalanc
 // The group generation id of a consumer's current membership, or -1 when it has none.
 std::int32_t group_generation(RdKafka::KafkaConsumer& consumer);
 
+// Copies a consumed librdkafka message into `out`: everything but the topic's name.
+void fill_consumed(const rd_kafka_message_t& message, ConsumedMessage& out);
+
 }  // namespace faust

@@ -10,6 +10,7 @@
 
 #include "transport/kafka/kafka_client_events.h"
 #include "transport/kafka/kafka_group_consumer.h"
+#include "transport/kafka/kafka_partition_reader.h"
 
 namespace faust {
 namespace {
@@ -46,10 +47,12 @@ RdKafka::ErrorCode produce(RdKafka::Producer& producer, const ProducedRecord& re
       headers = RdKafka::Headers::create();
       for (const auto& [key, value] : record.headers) headers->add(key, value.data(), value.size());
     }
-    const auto err = producer.produce(
-        record.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(record.value.data()),
-        record.value.size(), record.key ? record.key->data() : nullptr, record.key ? record.key->size() : 0, 0, headers,
-        opaque);
+    // A tombstone is a null value, not an empty one: compaction deletes its key.
+    char* value = record.tombstone ? nullptr : const_cast<char*>(record.value.data());
+    const auto err = producer.produce(record.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                                      value, record.tombstone ? 0 : record.value.size(),
+                                      record.key ? record.key->data() : nullptr, record.key ? record.key->size() : 0,
+                                      0, headers, opaque);
     if (err == RdKafka::ERR_NO_ERROR) return err;
     delete headers;
     if (err != RdKafka::ERR__QUEUE_FULL || Clock::now() >= deadline) return err;
@@ -110,6 +113,24 @@ TxnStatus classify(std::unique_ptr<RdKafka::Error> error, const std::string& wha
   return {TxnFailure::kFatal, std::move(message)};
 }
 
+// The same for librdkafka's C errors (the C++ API has no send_offsets_to_transaction without a
+// consumer to take the group metadata from). Takes ownership of `error`.
+TxnStatus classify(rd_kafka_error_t* error, const std::string& what) {
+  if (error == nullptr) return {};
+  const auto code = static_cast<RdKafka::ErrorCode>(rd_kafka_error_code(error));
+  std::string message = what + ": " + rd_kafka_error_string(error);
+  TxnStatus status{TxnFailure::kFatal, message};
+  if (is_fencing(code)) {
+    status.failure = TxnFailure::kFenced;
+  } else if (rd_kafka_error_is_fatal(error) == 0 && rd_kafka_error_txn_requires_abort(error) != 0) {
+    status.failure = TxnFailure::kAbortable;
+  } else if (rd_kafka_error_is_fatal(error) == 0 && rd_kafka_error_is_retriable(error) != 0) {
+    status.failure = TxnFailure::kRetriable;
+  }
+  rd_kafka_error_destroy(error);
+  return status;
+}
+
 // The leader producer needs no poller: committing flushes it on the committing thread. Its
 // records carry no waiter (the transaction's outcome is their report), but it keeps the
 // delivery-report callback: librdkafka's flush wakes on a report, and without one it only
@@ -123,6 +144,18 @@ class KafkaLeaderProducer final : public LeaderProducer {
   }
 
   TxnStatus begin() override { return classify(std::unique_ptr<RdKafka::Error>(producer_->begin_transaction()), "begin"); }
+
+  TxnStatus send_offset(const TopicPartition& partition, std::int64_t next_offset,
+                        const std::string& group_id) override {
+    constexpr int kTimeoutMs = 10000;
+    rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(offsets, partition.topic.c_str(), partition.partition)->offset = next_offset;
+    rd_kafka_consumer_group_metadata_t* group = rd_kafka_consumer_group_metadata_new(group_id.c_str());
+    rd_kafka_error_t* error = rd_kafka_send_offsets_to_transaction(producer_->c_ptr(), offsets, group, kTimeoutMs);
+    rd_kafka_consumer_group_metadata_destroy(group);
+    rd_kafka_topic_partition_list_destroy(offsets);
+    return classify(error, "send_offsets");
+  }
 
   // A producer that does not know a topic yet holds its first record until a metadata refresh
   // (up to about a second here) before the partition can join the transaction; asking for the
@@ -280,6 +313,12 @@ Status KafkaTransport::flush(std::chrono::milliseconds timeout) {
 
 BrokerState KafkaTransport::broker_state() const { return broker_state_.load(); }
 
+Result<std::unique_ptr<PartitionReader>> KafkaTransport::read_partition(const TopicPartition& partition,
+                                                                        const std::string& group_id,
+                                                                        std::chrono::milliseconds timeout) {
+  return KafkaPartitionReader::open(client_settings(), settings_.properties, broker_state_, partition, group_id, timeout);
+}
+
 Result<std::unique_ptr<GroupConsumer>> KafkaTransport::join_group(const GroupOptions& options, GroupListener& listener) {
   auto consumer =
       KafkaGroupConsumer::create(options, client_settings(), settings_.properties, broker_state_, listener, settings_.on_fatal);
@@ -340,6 +379,7 @@ Status KafkaTransport::create_topics(const std::vector<TopicSpec>& topics, std::
       rd_kafka_NewTopic_destroy_array(new_topics.data(), new_topics.size());
       return Error{ExitCode::kManifestInvalid, "topic '" + topic.name + "': " + errstr};
     }
+    if (topic.compacted) rd_kafka_NewTopic_set_config(new_topics.back(), "cleanup.policy", "compact");
   }
   rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
   rd_kafka_AdminOptions_set_request_timeout(options, static_cast<int>(timeout.count()), errstr, sizeof errstr);

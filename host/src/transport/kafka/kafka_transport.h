@@ -47,6 +47,9 @@ class KafkaTransport final : public Transport {
   Result<std::unique_ptr<LeaderProducer>> start_leader_producer(std::chrono::milliseconds timeout) override;
   Status flush(std::chrono::milliseconds timeout) override;
   BrokerState broker_state() const override;
+  Result<std::unique_ptr<PartitionReader>> read_partition(const TopicPartition& partition,
+                                                          const std::string& group_id,
+                                                          std::chrono::milliseconds timeout) override;
 
  private:
   explicit KafkaTransport(KafkaSettings settings);

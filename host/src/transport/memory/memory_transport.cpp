@@ -21,6 +21,7 @@ struct StoredRecord {
   std::string value;
   Headers headers;
   std::int64_t timestamp_ms = 0;
+  bool tombstone = false;
 };
 
 struct Topic {
@@ -84,15 +85,20 @@ class MemoryTransport::Broker {
     return ok_status();
   }
 
-  Status append(const ProducedRecord& record) { return append_all({record}); }
+  Status append(const ProducedRecord& record) { return append_all({record}, {}); }
 
-  // Stores the records together: a reader sees all of them or none, like a committed transaction.
-  Status append_all(const std::vector<ProducedRecord>& records) {
+  // A consumed position a transaction commits: (group, partition) -> next offset.
+  using GroupOffset = std::pair<std::pair<std::string, TopicPartition>, std::int64_t>;
+
+  // Stores the records and moves the groups' positions together: a reader sees all of them or
+  // none, like a committed transaction.
+  Status append_all(const std::vector<ProducedRecord>& records, const std::vector<GroupOffset>& offsets) {
     {
       std::lock_guard lock(mutex);
       for (const auto& record : records) {
         if (auto status = append_locked(record); !status) return status;
       }
+      for (const auto& [where, offset] : offsets) groups[where.first].committed[where.second] = offset;
     }
     appended.notify_all();
     return ok_status();
@@ -113,7 +119,8 @@ class MemoryTransport::Broker {
     } else {
       partition = topic.next_unkeyed++ % topic.partitions.size();
     }
-    topic.partitions[partition].push_back(StoredRecord{record.key, record.value, record.headers, now_ms()});
+    topic.partitions[partition].push_back(
+        StoredRecord{record.key, record.tombstone ? std::string() : record.value, record.headers, now_ms(), record.tombstone});
     return ok_status();
   }
 
@@ -132,6 +139,11 @@ class MemoryTransport::Broker {
 namespace {
 
 using Broker = MemoryTransport::Broker;
+
+ConsumedMessage to_consumed(const TopicPartition& partition, std::int64_t offset, const StoredRecord& stored) {
+  return ConsumedMessage{partition, offset, stored.key, stored.value, stored.headers, stored.timestamp_ms,
+                         stored.tombstone};
+}
 
 // The only member of its group. Callbacks run on the polling thread, never under the broker's
 // lock, so a listener may commit or pause from inside them.
@@ -270,8 +282,7 @@ class MemoryGroupConsumer final : public GroupConsumer {
       if (records == nullptr) continue;
       while (static_cast<std::size_t>(position) < records->size() && batch.size() < max_batch) {
         const StoredRecord& stored = (*records)[static_cast<std::size_t>(position)];
-        batch.push_back(ConsumedMessage{partition, position, stored.key, stored.value, stored.headers,
-                                        stored.timestamp_ms});
+        batch.push_back(to_consumed(partition, position, stored));
         ++position;
       }
     }
@@ -382,13 +393,24 @@ class MemoryLeaderProducer final : public LeaderProducer {
     if (auto fenced = check_epoch(); !fenced) return fenced;
     open_ = false;
     auto records = std::move(pending_);
+    auto offsets = std::move(offsets_);
     pending_.clear();
-    if (auto status = broker_->append_all(records); !status) return {TxnFailure::kAbortable, status.error().message};
+    offsets_.clear();
+    if (auto status = broker_->append_all(records, offsets); !status) {
+      return {TxnFailure::kAbortable, status.error().message};
+    }
     return {};
   }
   TxnStatus abort(std::chrono::milliseconds /*timeout*/) override {
     open_ = false;
     pending_.clear();
+    offsets_.clear();
+    return {};
+  }
+  TxnStatus send_offset(const TopicPartition& partition, std::int64_t next_offset,
+                        const std::string& group_id) override {
+    if (!open_) return {TxnFailure::kFatal, "send_offset outside a transaction"};
+    offsets_.push_back({{group_id, partition}, next_offset});
     return {};
   }
 
@@ -403,9 +425,60 @@ class MemoryLeaderProducer final : public LeaderProducer {
   const std::uint64_t epoch_;
   bool open_ = false;
   std::vector<ProducedRecord> pending_;
+  std::vector<Broker::GroupOffset> offsets_;
+};
+
+// Reads one partition of the shared broker from a position.
+class MemoryPartitionReader final : public PartitionReader {
+ public:
+  MemoryPartitionReader(std::shared_ptr<Broker> broker, TopicPartition partition, std::int64_t position)
+      : broker_(std::move(broker)), partition_(std::move(partition)), position_(position) {}
+
+  Result<std::vector<ConsumedMessage>> poll(std::chrono::milliseconds timeout) override {
+    std::vector<ConsumedMessage> batch;
+    std::unique_lock lock(broker_->mutex);
+    const auto available = [&] {
+      const auto* records = broker_->records_locked(partition_);
+      return records != nullptr && static_cast<std::size_t>(position_) < records->size();
+    };
+    // Like Kafka's end-of-partition event: reaching the end is reported at once, once.
+    if (!available() && !at_end_) {
+      at_end_ = true;
+      return batch;
+    }
+    broker_->appended.wait_for(lock, timeout, available);
+    if (const auto* records = broker_->records_locked(partition_)) {
+      for (; static_cast<std::size_t>(position_) < records->size(); ++position_) {
+        batch.push_back(to_consumed(partition_, position_, (*records)[static_cast<std::size_t>(position_)]));
+      }
+    }
+    at_end_ = true;  // it took everything stored
+    return batch;
+  }
+  bool at_end() const override { return at_end_; }
+
+ private:
+  std::shared_ptr<Broker> broker_;
+  const TopicPartition partition_;
+  std::int64_t position_;
+  bool at_end_ = false;
 };
 
 }  // namespace
+
+Result<std::unique_ptr<PartitionReader>> MemoryTransport::read_partition(const TopicPartition& partition,
+                                                                         const std::string& group_id,
+                                                                         std::chrono::milliseconds /*timeout*/) {
+  std::int64_t position = 0;
+  {
+    std::lock_guard lock(broker_->mutex);
+    if (!group_id.empty()) {
+      const auto& committed = broker_->groups[group_id].committed;
+      if (const auto found = committed.find(partition); found != committed.end()) position = found->second;
+    }
+  }
+  return std::unique_ptr<PartitionReader>(std::make_unique<MemoryPartitionReader>(broker_, partition, position));
+}
 
 Result<std::unique_ptr<LeaderProducer>> MemoryTransport::start_leader_producer(std::chrono::milliseconds /*timeout*/) {
   std::uint64_t epoch = 0;

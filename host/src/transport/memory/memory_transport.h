@@ -14,8 +14,9 @@ namespace faust {
 // - Keyed records go to partition crc32(key) % partitions, as librdkafka's default partitioner
 //   puts them; records without a key go round-robin.
 // - A send is acknowledged once stored; flush has nothing to do.
-// - Leader producers buffer a transaction and store its records together at commit; starting a
-//   new one fences the previous one, as Kafka's transaction coordinator does.
+// - Leader producers buffer a transaction and store its records (and the consumed positions it
+//   commits) together at commit; starting a new one fences the previous one, as Kafka's
+//   transaction coordinator does. Compaction is not simulated: every record is kept.
 // - Each group has one member at a time (one process is the whole cluster). It is assigned every
 //   partition of its topics at its first poll, with generation 1 for the group's first member,
 //   2 for the next, and so on; it reads from the group's committed offsets (from 0 the first
@@ -33,6 +34,9 @@ class MemoryTransport final : public Transport {
   Result<std::unique_ptr<LeaderProducer>> start_leader_producer(std::chrono::milliseconds timeout) override;
   Status flush(std::chrono::milliseconds /*timeout*/) override { return ok_status(); }
   BrokerState broker_state() const override { return BrokerState::kUp; }
+  Result<std::unique_ptr<PartitionReader>> read_partition(const TopicPartition& partition,
+                                                          const std::string& group_id,
+                                                          std::chrono::milliseconds timeout) override;
 
   // Shared by the transport and its consumers, so either may be destroyed first.
   class Broker;
