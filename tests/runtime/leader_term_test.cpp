@@ -285,6 +285,26 @@ TEST(LeaderTermTest, TheOpeningHookRunsUnitsBeforeTheTermIsEstablishedAndClosedF
   EXPECT_EQ(calls.term_edges(), (std::vector<std::string>{"opening 1", "closed 1", "opening 2", "closed 2"}));
 }
 
+TEST(LeaderTermTest, ARebalanceThatHandsThePartitionBackResumesTheSameTerm) {
+  ScriptedTransport transport;
+  Calls calls;
+  LeaderTerm term(transport, LeaderTermOptions{}, calls.callbacks());
+  term.gained(1);
+  ASSERT_TRUE(eventually(5s, [&] { return term.established(); }));
+  term.suspend();
+  EXPECT_FALSE(term.run_unit("timer 't'", [] { return ok_status(); })) << "no unit while suspended";
+  term.gained(2);
+  EXPECT_TRUE(term.established()) << "resumed at once";
+  EXPECT_EQ(term.snapshot().generation, 2);
+  ASSERT_TRUE(term.run_unit("timer 't'", [&] { return term.send(record("after")); }));
+  term.suspend();
+  term.lost(/*another_leads=*/true);
+  ASSERT_TRUE(eventually(5s, [&] { return calls.term_edges().size() == 2; }));
+  EXPECT_EQ(calls.term_edges(), (std::vector<std::string>{"opening 1", "closed 2"}));
+  std::lock_guard lock(transport.script.mutex);
+  EXPECT_EQ(transport.script.producers_started, 1) << "no new producer for a resumed term";
+}
+
 TEST(LeaderTermTest, AFencedTermGivesUpAndSaysWhy) {
   ScriptedTransport transport;
   transport.script.commits = {TxnStatus{TxnFailure::kFenced, "commit: producer fenced"}};

@@ -128,14 +128,21 @@ void LeaderElector::on_assigned(const GroupEvent& event) {
   events_.leadership_changed(false, event.generation);
 }
 
-// Leadership is given up at once, but announced only once the group's next assignment shows
-// whether it really moved: a rebalance that hands the partition back is not news.
+// Leadership (every unit) stops at once, but the term ends, and the change is announced, only once
+// the group's next assignment shows whether it really moved: a rebalance that hands the
+// partition back is not news.
 // A member whose membership was lost (paused past the session timeout, cut off) rejoins as the
 // newest member: the group has elected another leader meanwhile, and the oldest client id would
 // otherwise take leadership back from it.
 void LeaderElector::on_revoked(const GroupEvent& event) {
-  term_.lost();
-  if (event.lost) step_down_requested_ = true;
+  if (event.lost) {
+    term_.lost();
+    step_down_requested_ = true;
+    return;
+  }
+  // Most rebalances (a worker joining or leaving) hand partition 0 straight back: the term is
+  // only suspended, and resumes without a new one if it does.
+  term_.suspend();
 }
 
 void LeaderElector::on_term_established(std::int32_t generation) {

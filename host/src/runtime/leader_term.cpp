@@ -33,8 +33,22 @@ LeaderTerm::~LeaderTerm() { stop(); }
 
 void LeaderTerm::gained(std::int32_t generation) {
   std::lock_guard lock(mutex_);
+  if (std::exchange(suspended_, false) && current_ && current_ == wanted_ && opened_ == current_) {
+    // The same term goes on under the group's new generation: its producer still fences
+    // everyone else, so nothing needs establishing again.
+    wanted_ = current_ = opened_ = generation;
+    snapshot_.generation = generation;
+    established_ = true;
+    return;
+  }
   wanted_ = generation;
   changed_.notify_all();
+}
+
+void LeaderTerm::suspend() {
+  std::lock_guard lock(mutex_);
+  suspended_ = true;
+  end_term_now();  // no unit until the partition comes back
 }
 
 void LeaderTerm::end_term_now() {
@@ -45,6 +59,7 @@ void LeaderTerm::end_term_now() {
 
 void LeaderTerm::lost(bool another_leads) {
   std::lock_guard lock(mutex_);
+  suspended_ = false;
   if (another_leads) snapshot_.problem.clear();
   wanted_.reset();
   // At once, not when the term's thread gets to it.

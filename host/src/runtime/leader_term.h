@@ -83,6 +83,10 @@ class LeaderTerm {
   void gained(std::int32_t generation);
   // `another_leads`: the group settled on another leader, so an earlier problem is over.
   void lost(bool another_leads = false);
+  // A rebalance took the leader partition away for now: no unit runs until gained() gives it back
+  // to this worker, which resumes the same term (producer, state, services) without a new one,
+  // or lost() ends it.
+  void suspend();
   // Ends the term and its thread; a unit in progress finishes first.
   void stop();
 
@@ -141,6 +145,7 @@ class LeaderTerm {
   std::optional<std::int32_t> current_;
   std::optional<std::int32_t> opened_;  // the term `opening` was called for, until `closed`
   bool stopping_ = false;
+  bool suspended_ = false;
   LeaderTermSnapshot snapshot_;
   std::atomic<bool> established_{false};
   std::atomic<bool> opening_{false};  // units may run while the term opens
