@@ -9,15 +9,14 @@
 # (build-asan/, -DFAUST_SANITIZE=ON) and its tests -> later stages. The broker is stopped and
 # every test process ended when the script exits, whether it passed, failed or was interrupted.
 #
-#   scripts/test.sh --cluster  also the 3-node cluster tests (not in CI: see below)
+#   scripts/test.sh --no-cluster  without the 3-node cluster tests
 #
 # The cluster tests (ctest label "cluster", tests/integration/cluster/) start a 3-node Kafka
 # cluster of their own (scripts/kafka-broker.sh start-cluster) and stop one broker under running
-# workers; with --cluster they run in both test stages, alone, about a minute each time. They are
-# opt-in because their check of which broker coordinates the leader's transactions is not yet
-# reliable. Their clusters keep
-# their state (and, after a failure, the broker and worker logs) under
-# <main build folder>/kafka-clusters/; any still running when the script exits is stopped.
+# workers, about a minute in all. They run in the main test stage only: under the sanitizers the
+# same worker code already runs through the single-broker fault tests. Their clusters keep their
+# state (and, after a failure, the broker and worker logs) under <main build folder>/kafka-clusters/;
+# any still running when the script exits is stopped.
 #
 # Environment:
 #   FAUST_BUILD_DIR       main build folder (default <repo>/build)
@@ -33,11 +32,11 @@ FAUST_LOG_TAG="test"
 readonly SCRIPTS_DIR="${FAUST_REPO_ROOT}/scripts"
 
 quick=0
-cluster=0
+cluster=1
 for argument in "$@"; do
   case "${argument}" in
     --quick) quick=1 ;;
-    --cluster) cluster=1 ;;
+    --no-cluster) cluster=0 ;;
     -h | --help)
       faust_print_usage "${BASH_SOURCE[0]}"
       exit 0
@@ -181,10 +180,13 @@ count_tests() {
 
 # ctest runs in a process group of its own so that everything the tests start can be ended
 # together, also when the run is interrupted.
+# Set to 1 for the sanitizer stages, which leave the cluster tests to the main stage.
+without_cluster=0
+
 run_tests() {
   local dir="$1" log="$1/ctest-output.log"
   local exclude="packaging"
-  ((cluster)) || exclude="packaging|cluster"
+  ((cluster && !without_cluster)) || exclude="packaging|cluster"
   setsid ctest --test-dir "${dir}" -LE "${exclude}" --output-on-failure --no-tests=error --timeout 600 \
     --output-log "${log}" "${EXTRA_CTEST_ARGS[@]}" "${@:2}" </dev/null &
   ctest_group=$!
@@ -199,6 +201,7 @@ run_tests() {
 }
 
 run_sanitized_tests() {
+  without_cluster=1
   ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     run_tests "${ASAN_BUILD_DIR}"
@@ -209,7 +212,7 @@ run_tsan_tests() {
   cmake -S "${FAUST_REPO_ROOT}" -B "${TSAN_BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFAUST_TSAN=ON &&
     cmake --build "${TSAN_BUILD_DIR}" -j "${JOBS}" --target runtime_test transport_test &&
     TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
-      run_tests "${TSAN_BUILD_DIR}" -R "AgentRunner|TimerService|LeaderElector|MemoryTransport"
+      run_tests "${TSAN_BUILD_DIR}" -R "AgentRunner|TimerService|LeaderElector|LeaderTerm|LeaderState|LeaderAgentRunner|ServiceRunner|MemoryTransport"
 }
 
 # The .deb packages: built by scripts/package.sh inside the test, unpacked into a throwaway root,

@@ -43,7 +43,12 @@ json leader_json(const LeaderElector& elector) {
                 {"terms_established", term.terms},
                 {"transactions_committed", term.committed},
                 {"transactions_aborted", term.aborted},
-                {"problem", term.problem}}}};
+                {"problem", term.problem},
+                {"leader_state",
+                 {{"entries", term.state_entries},
+                  {"bytes", term.state_bytes},
+                  {"restored_at", iso8601(term.state_restored_at)},
+                  {"restore_ms", term.state_restore_took.count()}}}}}};
 }
 
 json assignment_json(const AgentRunner& agents) {
