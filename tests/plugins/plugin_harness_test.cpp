@@ -381,7 +381,7 @@ TEST(PluginHarnessServices, ALeaderOnlyAgentsStateAndSendsCommitOnlyWhenItSuccee
   EXPECT_EQ(boom.error(), "boom");
   EXPECT_EQ(harness.leader_state().count("count/boom"), 0u) << "a failed handle writes nothing";
   ASSERT_EQ(harness.sent().size(), 2u) << "and sends nothing";
-  EXPECT_EQ(harness.sent()[1].value, "2");
+  EXPECT_EQ(harness.sent()[1].value, "a=2");
 }
 
 TEST(PluginHarnessServices, LeaderStateOutsideLeaderWorkIsRefused) {
