@@ -7,8 +7,11 @@
 // faust-host calls an instance from one thread at a time. Anything thrown from a constructor,
 // handle() or tick() becomes that call's error: faust-host logs it and applies the agent's
 // on_error policy. A failed send throws faust::sdk::Error.
+//
+// A commented-out service (plugin ABI 1.1) follows the timer; see "Services" in the SDK's guide.
 #include <faust/plugin.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -42,7 +45,41 @@ class @PLUGIN_CLASS@Timer : public faust::sdk::Timer {
   std::uint64_t ticks_ = 0;
 };
 
+// A service follows the worker's and the leader's lifecycle: start(); per leadership term of this
+// worker elected(), lead(), revoked(); stop() at shutdown. To add one, uncomment the class, the
+// FAUST_PLUGIN_WITH_SERVICES below (instead of FAUST_PLUGIN) and the services: section of
+// @PLUGIN_NAME@.yaml.
+//
+// class @PLUGIN_CLASS@Service : public faust::sdk::Service {
+//  public:
+//   explicit @PLUGIN_CLASS@Service(faust::sdk::Host& host) : host_(host) {}
+//
+//   // Each time this worker's leadership term begins. Its sends and leader state writes commit
+//   // together, as one transaction, when it returns.
+//   void elected(const faust::sdk::Term& term) override {
+//     host_.state_put("@PLUGIN_NAME@/term", std::to_string(term.generation));
+//     host_.info("leading, term " + std::to_string(term.generation));
+//   }
+//   // The term's long task: return soon after wait_for_stop() says the term is over.
+//   void lead() override {
+//     while (!host_.wait_for_stop(std::chrono::seconds(1))) {
+//     }
+//   }
+//   // When the term ends; follows every elected().
+//   void revoked() override { host_.info("term over"); }
+//
+//  private:
+//   faust::sdk::Host& host_;
+// };
+
 }  // namespace
 
 FAUST_PLUGIN("@PLUGIN_NAME@", "0.1.0", FAUST_AGENTS(faust::sdk::agent<@PLUGIN_CLASS@Agent>("@PLUGIN_NAME@")),
              FAUST_TIMERS(faust::sdk::timer<@PLUGIN_CLASS@Timer>("@PLUGIN_NAME@_timer")));
+
+// With the service:
+// FAUST_PLUGIN_WITH_SERVICES("@PLUGIN_NAME@", "0.1.0",
+//                            FAUST_AGENTS(faust::sdk::agent<@PLUGIN_CLASS@Agent>("@PLUGIN_NAME@")),
+//                            FAUST_TIMERS(faust::sdk::timer<@PLUGIN_CLASS@Timer>("@PLUGIN_NAME@_timer")),
+//                            FAUST_SERVICES(
+//                                faust::sdk::service<@PLUGIN_CLASS@Service>("@PLUGIN_NAME@_service")));
