@@ -115,5 +115,51 @@ TEST(LeaderState, ANewLeaderRestoresTheStateAndTheLeaderOnlyAgentResumesAfterThe
   EXPECT_EQ(read, expected) << "each value counted once, in order, across both failovers";
 }
 
+TEST(LeaderState, APausedLeaderResumedOnceItsSuccessorLeadsGetsNoStateWriteOrSendThrough) {
+  const std::string broker = broker_address();
+  ASSERT_FALSE(broker.empty());
+  WorkerCluster cluster("leader-state-zombie", ClusterSettings{}, ClusterManifest{});
+  const std::string tallies = cluster.app_id() + "-tallies";
+  const auto manifest = cluster.write_manifest("probe.yaml", probe_manifest(tallies));
+  for (int i = 0; i < 2; ++i) cluster.start_worker({}, manifest);
+  const std::size_t first = await_single_leader(cluster);
+  ASSERT_NE(first, SIZE_MAX);
+  const std::size_t other = 1 - first;
+  int sent = 0;
+  const auto send_values = [&](int count) {
+    for (int i = 0; i < count; ++i, ++sent) ASSERT_EQ(cluster.send("tally", "a", manifest).exit_code, 0);
+  };
+  send_values(3);
+  CommittedReader reader(broker, tallies);
+  std::vector<std::string> read;
+  const auto read_until = [&](std::size_t count, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (read.size() < count && std::chrono::steady_clock::now() < deadline) {
+      if (const auto record = reader.next(200ms)) {
+        if (record->value.rfind("a=", 0) == 0) read.push_back(record->value);
+      }
+    }
+  };
+  read_until(3, 60s);
+
+  // Paused past the session timeout: the other worker leads; then the zombie runs again, at once,
+  // with its old term, while values keep coming.
+  cluster.worker(first).process->signal(SIGSTOP);
+  cluster.worker(first).paused = true;
+  ASSERT_TRUE(eventually(30s, [&] { return cluster.is_leader(other).value_or(false); }));
+  cluster.worker(first).process->signal(SIGCONT);
+  cluster.worker(first).paused = false;
+  send_values(6);
+  read_until(9, 60s);
+  read_until(10, 3s);  // anything more would be a zombie's count
+
+  std::vector<std::string> expected;
+  for (int i = 1; i <= sent; ++i) expected.push_back("a=" + std::to_string(i));
+  EXPECT_EQ(read, expected) << "every count once and in order: nothing of the resumed zombie's term is visible\n"
+                            << "zombie:\n"
+                            << cluster.worker(first).process->log() << "successor:\n"
+                            << cluster.worker(other).process->log();
+}
+
 }  // namespace
 }  // namespace faust::testing

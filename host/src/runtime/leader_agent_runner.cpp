@@ -49,6 +49,7 @@ void LeaderAgentRunner::run(const AgentBinding& agent) {
       if (wait_or_stopped(milliseconds(1000))) return;
     }
   }
+  spdlog::debug("leader-only agent '{}': reading {}", agent.name, agent.topic);
   while (!wait_or_stopped(milliseconds(0))) {
     auto batch = reader->poll(milliseconds(100));
     if (!batch) {
@@ -75,7 +76,12 @@ bool LeaderAgentRunner::handle(const AgentBinding& agent, const ConsumedMessage&
       if (!handled) return handled;
       return commit_position();
     });
-    if (!result) return false;  // the term ended: the next leader handles it
+    if (!result) {
+      // Not leading right now: the term ended (term_closed stops this thread), or a rebalance
+      // suspended it and may hand it back. The same message waits either way.
+      if (wait_or_stopped(milliseconds(100))) return false;
+      continue;
+    }
     if (*result) {
       events_.agent_handled(agent.name, Clock::now() - started, ok_status());
       return true;
@@ -105,8 +111,7 @@ bool LeaderAgentRunner::handle(const AgentBinding& agent, const ConsumedMessage&
     // Only its position commits: nothing the failed handler sent or wrote.
     while (true) {
       const std::optional<Status> skipped = term_->run_unit(unit + " skip", commit_position);
-      if (!skipped) return false;
-      if (*skipped) return true;
+      if (skipped && *skipped) return true;
       if (wait_or_stopped(milliseconds(200))) return false;
     }
   }

@@ -232,7 +232,8 @@ typedef struct faust_term {
 
 /* ABI 1.1: a service, a component with the worker's and the leader's lifecycle. Every callback
  * of one instance runs on the instance's own host thread, so calls never overlap:
- *   start            once the worker is ready (joined, partitions assigned);
+ *   start            once the worker is connected (its topics exist), before it joins the
+ *                    consumer groups, so before its first elected;
  *   elected(term)    each time this worker's leadership term is established, before the term's
  *                    first on_leader tick; its sends belong to the term, like a tick's (one
  *                    transaction, committed when it returns FAUST_OK);

@@ -1,5 +1,7 @@
 #include "transport/kafka/kafka_partition_reader.h"
 
+#include <spdlog/spdlog.h>
+
 #include "transport/kafka/kafka_group_consumer.h"
 
 namespace faust {
@@ -40,6 +42,8 @@ Result<std::unique_ptr<PartitionReader>> KafkaPartitionReader::open(
     }
     if (start->offset() < 0) start->set_offset(RdKafka::Topic::OFFSET_BEGINNING);
   }
+  spdlog::debug("kafka: reading {}[{}] from offset {}{}", partition.topic, partition.partition, start->offset(),
+                group_id.empty() ? std::string() : " (committed by group '" + group_id + "')");
   std::vector<RdKafka::TopicPartition*> assignment{start.get()};
   if (const auto err = reader->consumer_->assign(assignment); err != RdKafka::ERR_NO_ERROR) {
     return Error{ExitCode::kFailure, "kafka: cannot read " + partition.topic + ": " + describe(err)};
