@@ -304,7 +304,7 @@ std::optional<ParsedFeed> parse_feed(std::string_view text, std::string& problem
   pugi::xml_document document;
   // No entity expansion beyond XML's own, no DTD processing: pugixml never fetches anything.
   const pugi::xml_parse_result result =
-      document.load_buffer(text.data(), text.size(), pugi::parse_default | pugi::parse_trim_pcdata);
+      document.load_buffer(text.data(), text.size(), pugi::parse_default);
   if (!result) {
     problem = std::string("not XML: ") + result.description() + " at offset " + std::to_string(result.offset);
     return std::nullopt;

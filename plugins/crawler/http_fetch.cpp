@@ -67,16 +67,24 @@ Answer fetch_once(const HttpUrl& url, Clock::time_point deadline, const FetchLim
       if (connected) return fail("connect", connected);
       http::async_write(stream, request, [&](const beast::error_code& written, std::size_t) {
         if (written) return fail("send request", written);
-        http::async_read(stream, buffer, parser, [&](const beast::error_code& read, std::size_t) {
-          if (read) return fail("read response", read);
-          finished = true;
-          auto& response = parser.get();
-          answer.status = response.result_int();
-          answer.reason = std::string(response.reason());
-          if (const auto location = response.find(http::field::location); location != response.end()) {
-            answer.location = std::string(location->value());
+        http::async_read_header(stream, buffer, parser, [&](const beast::error_code& head, std::size_t) {
+          if (head) return fail("read response", head);
+          // Boost 1.74's parser does not apply body_limit to a Content-Length it reads together
+          // with the header (it does to chunked and read-to-end bodies): check it here.
+          if (const auto length = parser.content_length(); length && *length > limits.max_body_bytes) {
+            return fail("read response", http::error::body_limit);
           }
-          answer.body = std::move(response.body());
+          http::async_read(stream, buffer, parser, [&](const beast::error_code& read, std::size_t) {
+            if (read) return fail("read response", read);
+            finished = true;
+            auto& response = parser.get();
+            answer.status = response.result_int();
+            answer.reason = std::string(response.reason());
+            if (const auto location = response.find(http::field::location); location != response.end()) {
+              answer.location = std::string(location->value());
+            }
+            answer.body = std::move(response.body());
+          });
         });
       });
     });
