@@ -54,34 +54,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-step() {
-  printf '\n\033[1m== %s\033[0m\n' "$*"
-}
-
-leader_port() {
-  local port
-  for port in "${PORTS[@]}"; do
-    [[ -n "${worker_pid[${port}]:-}" ]] || continue
-    if curl -s --max-time 2 "http://127.0.0.1:${port}/leader" | grep -q '"is_leader":true'; then
-      echo "${port}"
-      return 0
-    fi
-  done
-  return 1
-}
-
-wait_for_leader() {
-  local deadline=$((SECONDS + 30)) port
-  while ((SECONDS < deadline)); do
-    if port="$(leader_port)"; then
-      echo "${port}"
-      return 0
-    fi
-    sleep 0.2
-  done
-  faust_die "no leader within 30 s"
-}
-
 # The leader's subscriptions page, one line per source.
 show_subscriptions() {
   local port="$1"
@@ -93,13 +65,13 @@ for s in page.get("subscriptions", []):
     print("     %-40s every %4.1f s  dispatched %3d times, last %s" % (s["url"], s["period"], s["dispatches"], s["last_dispatch"]))' "${port}"
 }
 
-step "install what is missing and build"
+faust_step "install what is missing and build"
 bash "${SCRIPTS_DIR}/setup.sh"
 cmake -S "${FAUST_REPO_ROOT}" -B "${BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "${BUILD_DIR}" --target faust-host crawler >/dev/null
 readonly FAUST_HOST="${BUILD_DIR}/bin/faust-host"
 
-step "start a Kafka broker (single node, KRaft)"
+faust_step "start a Kafka broker (single node, KRaft)"
 broker="$(bash "${SCRIPTS_DIR}/kafka-broker.sh" start | sed -n 's/^FAUST_TEST_BROKER=//p' | tail -n 1)"
 broker_started=1
 echo "   broker: ${broker}"
@@ -107,7 +79,7 @@ echo "   broker: ${broker}"
 rm -rf "${LOG_DIR}"
 mkdir -p "${LOG_DIR}"
 
-step "start the feed server: ${FEEDS} feeds on http://127.0.0.1:${FEED_PORT}/feeds/<n>.xml, a new item every 3 s each"
+faust_step "start the feed server: ${FEEDS} feeds on http://127.0.0.1:${FEED_PORT}/feeds/<n>.xml, a new item every 3 s each"
 python3 "${SCRIPTS_DIR}/feed-server.py" "${FEED_PORT}" --feeds "${FEEDS}" --quiet >"${LOG_DIR}/feed-server.log" 2>&1 &
 feed_pid=$!
 for _ in $(seq 50); do
@@ -116,7 +88,7 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 
-step "start three workers: faust-host --manifest configs/crawler.yaml --web-port 6066..6068"
+faust_step "start three workers: faust-host --manifest configs/crawler.yaml --web-port 6066..6068"
 for port in "${PORTS[@]}"; do
   : >"${LOG_DIR}/${port}.log"
 done
@@ -132,35 +104,35 @@ for port in "${PORTS[@]}"; do
   worker_pid[${port}]=$!
   sleep 0.5 # start in order: the oldest worker leads
 done
-leader="$(wait_for_leader)"
+leader="$(faust_wait_for_leader "${!worker_pid[@]}")"
 
-step "subscribe ${FEEDS} feeds, each crawled every ${PERIOD} s: faust-host send subscriptions '{\"add\": ...}'"
+faust_step "subscribe ${FEEDS} feeds, each crawled every ${PERIOD} s: faust-host send subscriptions '{\"add\": ...}'"
 for n in $(seq "${FEEDS}"); do
   "${FAUST_HOST}" send subscriptions "{\"add\": \"http://127.0.0.1:${FEED_PORT}/feeds/${n}.xml\", \"period\": ${PERIOD}}" \
     --manifest "${MANIFEST}" --broker "kafka://${broker}" >/dev/null
 done
 
-step "crawled items on ${APP_ID}-crawl-results (kcat), while worker :${leader} leads"
+faust_step "crawled items on ${APP_ID}-crawl-results (kcat), while worker :${leader} leads"
 kcat -b "${broker}" -C -q -o end -t "${APP_ID}-crawl-results" -f '   result: %s\n' 2>/dev/null &
 watcher_pids+=($!)
 sleep "${WATCH_SECONDS}"
 show_subscriptions "${leader}"
 
-step "stop the leader :${leader} with SIGINT (graceful: it leaves the group at once)"
+faust_step "stop the leader :${leader} with SIGINT (graceful: it leaves the group at once)"
 kill -INT "${worker_pid[${leader}]}"
 wait "${worker_pid[${leader}]}" 2>/dev/null || true
 unset "worker_pid[${leader}]"
-leader="$(wait_for_leader)"
-step "worker :${leader} took over, with every subscription from the leader state"
+leader="$(faust_wait_for_leader "${!worker_pid[@]}")"
+faust_step "worker :${leader} took over, with every subscription from the leader state"
 sleep "${WATCH_SECONDS}"
 show_subscriptions "${leader}"
 
-step "kill the leader :${leader} with SIGKILL (no goodbye: the group notices after the session timeout, 6 s)"
+faust_step "kill the leader :${leader} with SIGKILL (no goodbye: the group notices after the session timeout, 6 s)"
 kill -KILL "${worker_pid[${leader}]}"
 unset "worker_pid[${leader}]"
-leader="$(wait_for_leader)"
-step "worker :${leader} took over; sources missed during the failover are dispatched once, not once per missed period"
+leader="$(faust_wait_for_leader "${!worker_pid[@]}")"
+faust_step "worker :${leader} took over; sources missed during the failover are dispatched once, not once per missed period"
 sleep "${WATCH_SECONDS}"
 show_subscriptions "${leader}"
 
-step "done: stopping the last worker, the feed server and the broker"
+faust_step "done: stopping the last worker, the feed server and the broker"

@@ -98,15 +98,6 @@ struct Failover {
   std::int64_t to_ms = 0;
 };
 
-std::size_t await_single_leader(WorkerCluster& cluster) {
-  std::vector<std::size_t> leaders;
-  EXPECT_TRUE(eventually(30s, [&] {
-    leaders = cluster.leaders();
-    return leaders.size() == 1;
-  }));
-  return leaders.size() == 1 ? leaders.front() : SIZE_MAX;
-}
-
 // The subscriptions page of the leader: the number of subscriptions it lists.
 std::optional<std::size_t> listed_subscriptions(WorkerCluster& cluster, std::size_t leader) {
   const auto reply = http_get(cluster.worker(leader).web_port, "/plugins/crawler/subscriptions");
