@@ -1,7 +1,8 @@
 # Debian packages, built by CPack from the install components (scripts/package.sh runs it all):
 #
 #   faust-host            component `host`: /usr/bin/faust-host, the example plugins, the example
-#                         manifest /etc/faust-host/leader.yaml, the systemd template unit
+#                         manifest /etc/faust-host/leader.yaml (and the crawler's under
+#                         /usr/share/doc/faust-host/examples), the systemd template unit
 #                         faust-host@.service, faust-host(1), the system user `faust-host`
 #   faust-plugin-sdk-dev  component `sdk`: headers, test harness, the CMake package FaustPluginSDK,
 #                         the plugin project template and the pkg-config file faust-plugin-sdk
@@ -53,6 +54,9 @@ file(CONFIGURE OUTPUT "${faust_packaging_out}/conffiles"
 # faust-host
 install(FILES "${PROJECT_SOURCE_DIR}/configs/leader.yaml"
   DESTINATION "${CMAKE_INSTALL_FULL_SYSCONFDIR}/faust-host" COMPONENT host)
+# The crawler example's manifest, for reading and copying: it needs a feed server to be useful.
+install(FILES "${PROJECT_SOURCE_DIR}/configs/crawler.yaml"
+  DESTINATION "${CMAKE_INSTALL_DATAROOTDIR}/doc/faust-host/examples" COMPONENT host)
 install(FILES "${faust_packaging_out}/faust-host@.service"
   DESTINATION "lib/systemd/system" COMPONENT host)
 install(FILES "${faust_packaging_out}/faust-host.1.gz"
@@ -102,8 +106,8 @@ set(CPACK_DEBIAN_HOST_PACKAGE_NAME "${faust_deb_host_package}")
 set(CPACK_DEBIAN_HOST_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_HOST_PACKAGE_SHLIBDEPS ON)
 # adduser for postinst; tzdata for cron timers' time zones, which are read from
-# /usr/share/zoneinfo at run time (no library links it). The libraries, libdate-tz3 among them,
-# come from dpkg-shlibdeps.
+# /usr/share/zoneinfo at run time (no library links it). The libraries, libdate-tz3 and the
+# crawler plugin's libpugixml1v5 among them, come from dpkg-shlibdeps.
 set(CPACK_DEBIAN_HOST_PACKAGE_DEPENDS "adduser, tzdata")
 set(CPACK_DEBIAN_HOST_PACKAGE_SUGGESTS "${faust_deb_sdk_package}")
 set(CPACK_DEBIAN_HOST_PACKAGE_CONTROL_EXTRA
@@ -120,8 +124,10 @@ Prometheus metrics; the application's agents and timers are shared-library
 plugins named in a YAML manifest.
 
 This package contains the faust-host program, the example plugins of the
-Faust leader election tutorial (say, publish_greetings) and a plugin written
-in C (hello_c), the example manifest /etc/faust-host/leader.yaml and the
+Faust leader election tutorial (say, publish_greetings), a plugin written
+in C (hello_c), the news crawler of the tutorial's motivation (crawler, with
+its manifest in /usr/share/doc/faust-host/examples), the example manifest
+/etc/faust-host/leader.yaml and the
 systemd template unit faust-host@.service, which runs one worker per
 manifest as the system user faust-host.")
 

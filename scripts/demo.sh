@@ -41,10 +41,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-step() {
-  printf '\n\033[1m== %s\033[0m\n' "$*"
-}
-
 # Which of the running workers says it leads, by asking each one's /leader.
 show_leader() {
   local port answer
@@ -55,42 +51,18 @@ show_leader() {
   done
 }
 
-leader_port() {
-  local port
-  for port in "${PORTS[@]}"; do
-    [[ -n "${worker_pid[${port}]:-}" ]] || continue
-    if curl -s --max-time 2 "http://127.0.0.1:${port}/leader" | grep -q '"is_leader":true'; then
-      echo "${port}"
-      return 0
-    fi
-  done
-  return 1
-}
-
-wait_for_leader() {
-  local deadline=$((SECONDS + 30)) port
-  while ((SECONDS < deadline)); do
-    if port="$(leader_port)"; then
-      echo "${port}"
-      return 0
-    fi
-    sleep 0.2
-  done
-  faust_die "no leader within 30 s"
-}
-
-step "install what is missing and build"
+faust_step "install what is missing and build"
 bash "${SCRIPTS_DIR}/setup.sh"
 cmake -S "${FAUST_REPO_ROOT}" -B "${BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "${BUILD_DIR}" --target faust-host say publish_greetings >/dev/null
 readonly FAUST_HOST="${BUILD_DIR}/bin/faust-host"
 
-step "start a Kafka broker (single node, KRaft)"
+faust_step "start a Kafka broker (single node, KRaft)"
 broker="$(bash "${SCRIPTS_DIR}/kafka-broker.sh" start | sed -n 's/^FAUST_TEST_BROKER=//p' | tail -n 1)"
 broker_started=1
 echo "   broker: ${broker}"
 
-step "start three workers: faust-host --manifest configs/leader.yaml --web-port 6066..6068"
+faust_step "start three workers: faust-host --manifest configs/leader.yaml --web-port 6066..6068"
 rm -rf "${LOG_DIR}"
 mkdir -p "${LOG_DIR}"
 for port in "${PORTS[@]}"; do
@@ -109,26 +81,26 @@ for port in "${PORTS[@]}"; do
   sleep 0.5 # start in order: the oldest worker leads
 done
 
-leader="$(wait_for_leader)"
-step "worker :${leader} leads; greetings are printed by whichever worker holds their partition"
+leader="$(faust_wait_for_leader "${!worker_pid[@]}")"
+faust_step "worker :${leader} leads; greetings are printed by whichever worker holds their partition"
 show_leader
 sleep "${WATCH_SECONDS}"
 
-step "stop the leader :${leader} with SIGINT (graceful: it leaves the group at once)"
+faust_step "stop the leader :${leader} with SIGINT (graceful: it leaves the group at once)"
 kill -INT "${worker_pid[${leader}]}"
 wait "${worker_pid[${leader}]}" 2>/dev/null || true
 unset "worker_pid[${leader}]"
-leader="$(wait_for_leader)"
-step "worker :${leader} took over"
+leader="$(faust_wait_for_leader "${!worker_pid[@]}")"
+faust_step "worker :${leader} took over"
 show_leader
 sleep "${WATCH_SECONDS}"
 
-step "kill the leader :${leader} with SIGKILL (no goodbye: the group notices after the session timeout, 6 s)"
+faust_step "kill the leader :${leader} with SIGKILL (no goodbye: the group notices after the session timeout, 6 s)"
 kill -KILL "${worker_pid[${leader}]}"
 unset "worker_pid[${leader}]"
-leader="$(wait_for_leader)"
-step "worker :${leader} took over"
+leader="$(faust_wait_for_leader "${!worker_pid[@]}")"
+faust_step "worker :${leader} took over"
 show_leader
 sleep "${WATCH_SECONDS}"
 
-step "done: stopping the last worker and the broker"
+faust_step "done: stopping the last worker and the broker"

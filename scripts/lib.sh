@@ -53,3 +53,33 @@ faust_pid_alive() {
 faust_print_usage() {
   awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$1"
 }
+
+# A demo step's heading, in bold.
+faust_step() {
+  printf '\n\033[1m== %s\033[0m\n' "$*"
+}
+
+# Prints the first of the given web ports whose worker says (GET /leader) it leads; fails when none.
+faust_leader_port() {
+  local port
+  for port in "$@"; do
+    if curl -s --max-time 2 "http://127.0.0.1:${port}/leader" | grep -q '"is_leader":true'; then
+      echo "${port}"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# Waits up to 30 s for one of the given web ports' workers to lead and prints its port; dies otherwise.
+faust_wait_for_leader() {
+  local deadline=$((SECONDS + 30)) port
+  while ((SECONDS < deadline)); do
+    if port="$(faust_leader_port "$@")"; then
+      echo "${port}"
+      return 0
+    fi
+    sleep 0.2
+  done
+  faust_die "no leader within 30 s"
+}

@@ -80,15 +80,6 @@ std::vector<LoggedTerm> terms_of(WorkerCluster& cluster) {
   return terms;
 }
 
-std::size_t await_single_leader(WorkerCluster& cluster) {
-  std::vector<std::size_t> leaders;
-  EXPECT_TRUE(eventually(30s, [&] {
-    leaders = cluster.leaders();
-    return leaders.size() == 1;
-  }));
-  return leaders.size() == 1 ? leaders.front() : SIZE_MAX;
-}
-
 TEST(LeaderServices, ElectedAndRevokedFollowLeadershipThroughSigintAndSigkillWithNeverTwoOpenTerms) {
   WorkerCluster cluster("services", ClusterSettings{}, term_watch_manifest());
   for (int i = 0; i < 3; ++i) cluster.start_worker();

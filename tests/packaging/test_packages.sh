@@ -115,7 +115,8 @@ for listing in "${work}/host.contents" "${work}/sdk.contents"; do
 done
 expect_line "${work}/host.contents" "-rwxr-xr-x 0/0 ./usr/bin/faust-host"
 for path in etc/faust-host/leader.yaml "${plugin_dir}/say.so" "${plugin_dir}/publish_greetings.so" \
-  "${plugin_dir}/hello_c.so" usr/lib/systemd/system/faust-host@.service \
+  "${plugin_dir}/hello_c.so" "${plugin_dir}/crawler.so" usr/share/doc/faust-host/examples/crawler.yaml \
+  usr/lib/systemd/system/faust-host@.service \
   usr/share/man/man1/faust-host.1.gz usr/share/doc/faust-host/copyright \
   usr/share/doc/faust-host/changelog.Debian.gz usr/share/lintian/overrides/faust-host; do
   expect_line "${work}/host.contents" "-rw-r--r-- 0/0 ./${path}"

@@ -192,6 +192,15 @@ void expect_acknowledged_greetings_printed(const WorkerCluster& cluster, std::ch
                            << (missing.empty() ? "" : missing.front());
 }
 
+std::size_t await_single_leader(WorkerCluster& cluster, std::chrono::milliseconds timeout) {
+  std::vector<std::size_t> leaders;
+  EXPECT_TRUE(eventually(timeout, [&] {
+    leaders = cluster.leaders();
+    return leaders.size() == 1;
+  })) << "no single leader within " << timeout.count() << " ms";
+  return leaders.size() == 1 ? leaders.front() : SIZE_MAX;
+}
+
 void expect_workers_running_without_critical(const WorkerCluster& cluster) {
   for (std::size_t i = 0; i < cluster.size(); ++i) {
     WorkerProcess& process = *cluster.worker(i).process;

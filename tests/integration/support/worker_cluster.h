@@ -111,6 +111,9 @@ class WorkerCluster {
 // Waits until every acknowledged greeting has been printed; if some never is, a test failure
 // that says how many and names the first.
 void expect_acknowledged_greetings_printed(const WorkerCluster& cluster, std::chrono::milliseconds timeout);
+// Waits until exactly one running worker says it leads and returns its index; SIZE_MAX (and a test
+// failure) when that does not happen within `timeout`.
+std::size_t await_single_leader(WorkerCluster& cluster, std::chrono::milliseconds timeout = std::chrono::seconds(30));
 // Every worker of `cluster` still runs and has logged nothing critical (test failures otherwise).
 void expect_workers_running_without_critical(const WorkerCluster& cluster);
 

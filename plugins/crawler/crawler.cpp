@@ -1,0 +1,336 @@
+// The seed's news crawler: the leader keeps the subscriptions (the sources to crawl) and
+// periodically tells the workers to crawl them.
+//
+//   subscriptions  agent, leader-only (manifest on_leader: true): commands that add or remove a
+//                  source, kept in the leader state under "sub/<url>"
+//                    {"add": "http://host/feed.xml", "period": 60}   period in seconds, 1 to a year
+//                    {"remove": "http://host/feed.xml"}
+//                  A command that cannot be carried out is logged, counted and skipped: retrying
+//                  it would never help, and it must not block the commands behind it.
+//   dispatch       timer, on_leader: each tick sends every due source (at most max_per_tick) to
+//                  `crawl` and records the dispatch in the state: both commit in the tick's
+//                  transaction, so a dispatch is recorded exactly when it is delivered.
+//   crawl          agent, every worker: fetches the feed, parses RSS 2.0 or Atom, and sends the
+//                  items of the dispatch's window to the results topic. Fetch and parse errors are
+//                  logged and counted, never failures of the message.
+//   page           GET /plugins/crawler/subscriptions (from the dispatch timer): the subscriptions
+//                  and their last dispatch as the leader's last tick saw them.
+//
+// Config (manifest `config:`):
+//   subscriptions: default_period (seconds, for an add without "period"; default 60)
+//   dispatch:      agent (default "crawl"), max_per_tick (default 100)
+//   crawl:         results_topic (default "<app-id>-crawl-results"), timeout (seconds, default 10),
+//                  max_body_kib (default 4096), max_redirects (default 3), worker_id (default
+//                  "<hostname>:<pid>")
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <faust/plugin.hpp>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <variant>
+#include <vector>
+
+#include "feed.hpp"
+#include "http_fetch.hpp"
+#include "subscription.hpp"
+
+namespace {
+
+using nlohmann::json;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A positive number from the config, or `fallback`; a bad value fails the component's creation
+// with a message naming the key.
+double config_number(const faust::sdk::Host& host, const char* key, double fallback) {
+  const std::optional<std::string> text = host.config(key);
+  if (!text) return fallback;
+  double value = 0;
+  const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (error != std::errc() || end != text->data() + text->size() || !(value > 0)) {
+    throw faust::sdk::Error(std::string("config ") + key + ": expected a positive number, got '" + *text + "'");
+  }
+  return value;
+}
+
+// "2 s", "2.5 s".
+std::string seconds_text(std::int64_t ms) {
+  std::string text = std::to_string(ms / 1000);
+  if (ms % 1000 != 0) {
+    std::string fraction = std::to_string(1000 + ms % 1000).substr(1);
+    while (fraction.back() == '0') fraction.pop_back();
+    text += "." + fraction;
+  }
+  return text + " s";
+}
+
+// ---- subscriptions ------------------------------------------------------------------------------
+
+class SubscriptionsAgent : public faust::sdk::Agent {
+ public:
+  explicit SubscriptionsAgent(faust::sdk::Host& host)
+      : host_(host),
+        default_period_ms_(static_cast<std::int64_t>(config_number(host, "default_period", 60) * 1000)),
+        commands_(host.counter("crawler_commands_total", "Subscription commands carried out")),
+        rejected_(host.counter("crawler_commands_rejected_total", "Subscription commands rejected as malformed")) {
+    if (default_period_ms_ < crawler::kMinPeriodMs || default_period_ms_ > crawler::kMaxPeriodMs) {
+      throw faust::sdk::Error("config default_period: must be 1 to 31536000 seconds");
+    }
+  }
+
+  void handle(const faust::sdk::Message& message) override {
+    const crawler::Command command = crawler::parse_command(message.value(), default_period_ms_);
+    if (const auto* rejected = std::get_if<crawler::RejectedCommand>(&command)) {
+      rejected_.inc();
+      host_.warn("skipping command at offset " + std::to_string(message.offset()) + ": " + rejected->reason);
+      return;
+    }
+    if (const auto* add = std::get_if<crawler::AddCommand>(&command)) {
+      const std::string key = crawler::subscription_key(add->url);
+      std::optional<crawler::Subscription> existing;
+      if (const std::optional<std::string> stored = host_.state_get(key)) {
+        std::string problem;
+        existing = crawler::subscription_from_json(*stored, problem);
+        if (!existing) host_.warn("replacing unreadable subscription " + add->url + ": " + problem);
+      }
+      const crawler::Subscription subscription = crawler::apply_add(existing, *add, now_ms());
+      host_.state_put(key, crawler::to_json(subscription));
+      host_.info(std::string(existing ? "updated " : "added ") + add->url + " every " + seconds_text(add->period_ms));
+    } else {
+      const auto& remove = std::get<crawler::RemoveCommand>(command);
+      const std::string key = crawler::subscription_key(remove.url);
+      if (!host_.state_get(key)) {
+        host_.info("not subscribed, nothing to remove: " + remove.url);
+      } else {
+        host_.state_delete(key);
+        host_.info("removed " + remove.url);
+      }
+    }
+    commands_.inc();
+  }
+
+ private:
+  faust::sdk::Host& host_;
+  std::int64_t default_period_ms_;
+  faust::sdk::Counter commands_;
+  faust::sdk::Counter rejected_;
+};
+
+// ---- dispatch -----------------------------------------------------------------------------------
+
+// What the page shows: the subscriptions as the leader's last tick left them.
+struct Snapshot {
+  std::int64_t taken_ms = 0;
+  std::vector<crawler::Subscription> subscriptions;
+};
+
+class DispatchTimer : public faust::sdk::Timer {
+ public:
+  explicit DispatchTimer(faust::sdk::Host& host)
+      : host_(host),
+        agent_(host.config("agent", "crawl")),
+        max_per_tick_(static_cast<std::size_t>(config_number(host, "max_per_tick", 100))),
+        dispatches_(host.counter("crawler_dispatches_total", "Sources sent to the crawl agent")),
+        backlog_(host.gauge("crawler_dispatch_backlog", "Due sources left for a later tick by max_per_tick")),
+        subscriptions_(host.gauge("crawler_subscriptions", "Subscriptions the leader keeps")) {
+    host_.page("subscriptions", [this](const faust::sdk::PageRequest&) { return page(); });
+  }
+
+  void tick() override {
+    const std::int64_t now = now_ms();
+    std::vector<crawler::Subscription> all;
+    for (const auto& [key, value] : host_.state_scan(crawler::kSubscriptionPrefix)) {
+      std::string problem;
+      if (std::optional<crawler::Subscription> subscription = crawler::subscription_from_json(value, problem)) {
+        all.push_back(std::move(*subscription));
+      } else if (unreadable_.insert(key).second) {
+        // Once per key: the entry stays until someone removes it, and every tick would repeat it.
+        host_.warn("skipping unreadable state entry " + key + ": " + problem);
+      }
+    }
+    // The most overdue first, so a bounded tick is fair and no source starves.
+    std::vector<std::size_t> due;
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      if (crawler::is_due(all[i], now)) due.push_back(i);
+    }
+    std::sort(due.begin(), due.end(), [&](std::size_t a, std::size_t b) {
+      return std::tie(all[a].next_due_ms, all[a].url) < std::tie(all[b].next_due_ms, all[b].url);
+    });
+    const std::size_t count = std::min(due.size(), max_per_tick_);
+    for (std::size_t n = 0; n < count; ++n) {
+      crawler::Subscription& subscription = all[due[n]];
+      // Keyed by URL: one source's dispatches stay in order on one partition of the crawl topic.
+      host_.send_to_agent(agent_, crawler::dispatch_message(subscription, now), subscription.url);
+      subscription = crawler::after_dispatch(subscription, now);
+      host_.state_put(crawler::subscription_key(subscription.url), crawler::to_json(subscription));
+    }
+    dispatches_.inc(static_cast<double>(count));
+    backlog_.set(static_cast<double>(due.size() - count));
+    subscriptions_.set(static_cast<double>(all.size()));
+    if (count > 0) {
+      host_.debug("dispatched " + std::to_string(count) + " of " + std::to_string(all.size()) + " sources" +
+                  (due.size() > count ? " (" + std::to_string(due.size() - count) + " due left for the next tick)" : ""));
+    }
+    // If the tick's transaction fails after this, the next tick corrects the snapshot.
+    std::lock_guard lock(snapshot_mutex_);
+    snapshot_ = Snapshot{now, std::move(all)};
+  }
+
+ private:
+  faust::sdk::Page page() const {
+    json body;
+    if (!host_.is_leader()) {
+      body = {{"leader", false},
+              {"message", "this worker is not the leader: the leader's page lists the subscriptions"}};
+    } else {
+      std::lock_guard lock(snapshot_mutex_);
+      json list = json::array();
+      for (const crawler::Subscription& each : snapshot_.subscriptions) {
+        json entry{{"url", each.url},
+                   {"period", static_cast<double>(each.period_ms) / 1000.0},
+                   {"added", crawler::format_rfc3339(each.added_ms)},
+                   {"last_dispatch", nullptr},
+                   {"next_due", crawler::format_rfc3339(each.next_due_ms)},
+                   {"dispatches", each.dispatches}};
+        if (each.last_dispatch_ms) entry["last_dispatch"] = crawler::format_rfc3339(*each.last_dispatch_ms);
+        list.push_back(std::move(entry));
+      }
+      body = {{"leader", true},
+              {"as_of", snapshot_.taken_ms > 0 ? json(crawler::format_rfc3339(snapshot_.taken_ms)) : json(nullptr)},
+              {"count", snapshot_.subscriptions.size()},
+              {"subscriptions", std::move(list)}};
+    }
+    return faust::sdk::Page{200, "application/json", body.dump(2) + "\n"};
+  }
+
+  faust::sdk::Host& host_;
+  std::string agent_;
+  std::size_t max_per_tick_;
+  faust::sdk::Counter dispatches_;
+  faust::sdk::Gauge backlog_;
+  faust::sdk::Gauge subscriptions_;
+  std::set<std::string> unreadable_;
+  mutable std::mutex snapshot_mutex_;  // the page runs on the host's page threads
+  Snapshot snapshot_;
+};
+
+// ---- crawl --------------------------------------------------------------------------------------
+
+std::string default_worker_id() {
+  std::array<char, 256> name{};
+  if (::gethostname(name.data(), name.size() - 1) != 0) name[0] = '\0';
+  return std::string(name.data()) + ":" + std::to_string(::getpid());
+}
+
+// A dispatch as the timer sends it.
+struct Dispatch {
+  std::string url;
+  std::optional<std::int64_t> since_ms;
+  std::int64_t dispatched_ms = 0;
+};
+
+std::optional<Dispatch> parse_dispatch(std::string_view text, std::string& problem) {
+  const json value = json::parse(text, nullptr, false);
+  if (value.is_discarded() || !value.is_object()) {
+    problem = "not a JSON object";
+    return std::nullopt;
+  }
+  Dispatch out;
+  const auto url = value.find("url");
+  const auto dispatched = value.find("dispatched_ms");
+  const auto since = value.find("since_ms");
+  if (url == value.end() || !url->is_string() || dispatched == value.end() || !dispatched->is_number_integer() ||
+      (since != value.end() && !since->is_null() && !since->is_number_integer())) {
+    problem = "expected {\"url\": string, \"since_ms\": integer or null, \"dispatched_ms\": integer}";
+    return std::nullopt;
+  }
+  out.url = url->get<std::string>();
+  out.dispatched_ms = dispatched->get<std::int64_t>();
+  if (since != value.end() && !since->is_null()) out.since_ms = since->get<std::int64_t>();
+  return out;
+}
+
+class CrawlAgent : public faust::sdk::Agent {
+ public:
+  explicit CrawlAgent(faust::sdk::Host& host)
+      : host_(host),
+        results_topic_(host.config("results_topic", std::string(host.app_id()) + "-crawl-results")),
+        worker_id_(host.config("worker_id", default_worker_id())),
+        fetches_(host.counter("crawler_fetches_total", "Feeds fetched and parsed")),
+        items_(host.counter("crawler_items_total", "Feed items sent to the results topic")),
+        errors_(host.counter("crawler_fetch_errors_total", "Fetches that failed: network, HTTP status or XML")),
+        rejected_(host.counter("crawler_dispatches_rejected_total", "Dispatch messages that were not readable")),
+        duration_(host.histogram("crawler_fetch_duration_seconds", "Time to fetch and parse one feed",
+                                 {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30})) {
+    limits_.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(config_number(host, "timeout", 10) * 1000));
+    limits_.max_body_bytes = static_cast<std::size_t>(config_number(host, "max_body_kib", 4096) * 1024);
+    limits_.max_redirects = static_cast<int>(config_number(host, "max_redirects", 3));
+  }
+
+  void handle(const faust::sdk::Message& message) override {
+    std::string problem;
+    const std::optional<Dispatch> dispatch = parse_dispatch(message.value(), problem);
+    if (!dispatch) {
+      rejected_.inc();
+      host_.warn("skipping dispatch at offset " + std::to_string(message.offset()) + ": " + problem);
+      return;
+    }
+    const auto started = std::chrono::steady_clock::now();
+    const crawler::FetchResult fetched = crawler::http_get(dispatch->url, limits_);
+    std::optional<crawler::ParsedFeed> feed;
+    if (fetched.ok()) feed = crawler::parse_feed(fetched.body, problem);
+    duration_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    if (!fetched.ok() || !feed) {
+      errors_.inc();
+      host_.warn("fetch " + dispatch->url + " failed: " + (fetched.ok() ? problem : fetched.error));
+      return;
+    }
+    fetches_.inc();
+    std::size_t sent = 0;
+    for (const crawler::FeedItem& item : feed->items) {
+      if (!crawler::in_dispatch_window(item, dispatch->since_ms, dispatch->dispatched_ms)) continue;
+      json result{{"title", item.title},       {"link", item.link},
+                  {"source", dispatch->url},   {"published", nullptr},
+                  {"dispatched_ms", dispatch->dispatched_ms}, {"worker", worker_id_}};
+      if (item.published_ms) result["published"] = crawler::format_rfc3339(*item.published_ms);
+      // A failed send is the host's failure (the broker), not the feed's: it fails the message,
+      // and the agent's on_error policy decides.
+      host_.send_to_topic(results_topic_, result.dump(), dispatch->url);
+      items_.inc();
+      ++sent;
+    }
+    host_.info("fetched " + dispatch->url + " (" + feed->format + ", " + std::to_string(feed->items.size()) +
+               " items): sent " + std::to_string(sent) + " new; dispatched_ms=" +
+               std::to_string(dispatch->dispatched_ms) +
+               " since_ms=" + (dispatch->since_ms ? std::to_string(*dispatch->since_ms) : "none"));
+  }
+
+ private:
+  faust::sdk::Host& host_;
+  std::string results_topic_;
+  std::string worker_id_;
+  crawler::FetchLimits limits_;
+  faust::sdk::Counter fetches_;
+  faust::sdk::Counter items_;
+  faust::sdk::Counter errors_;
+  faust::sdk::Counter rejected_;
+  faust::sdk::Histogram duration_;
+};
+
+}  // namespace
+
+FAUST_PLUGIN("crawler", "1.0.0",
+             FAUST_AGENTS(faust::sdk::agent<SubscriptionsAgent>("subscriptions"),
+                          faust::sdk::agent<CrawlAgent>("crawl")),
+             FAUST_TIMERS(faust::sdk::timer<DispatchTimer>("dispatch")));

@@ -1,0 +1,84 @@
+// The crawler's subscriptions: the commands that change them, how one is kept in the leader
+// state, and when it is due. Pure functions of their inputs (times are passed in), so the leader's
+// components stay thin and the rules are tested on their own.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace crawler {
+
+// Leader state keys: "sub/<url>".
+inline constexpr std::string_view kSubscriptionPrefix = "sub/";
+// A state key is at most 1024 bytes (faust/plugin.h), so a URL at most 1020.
+inline constexpr std::size_t kMaxUrlSize = 1024 - kSubscriptionPrefix.size();
+// Periods below one second would only be rounded up by the dispatch timer's tick; above a year
+// is a mistake.
+inline constexpr std::int64_t kMinPeriodMs = 1000;
+inline constexpr std::int64_t kMaxPeriodMs = 365LL * 24 * 3600 * 1000;
+
+inline std::string subscription_key(std::string_view url) {
+  return std::string(kSubscriptionPrefix) + std::string(url);
+}
+
+// One source as the leader keeps it (the value of "sub/<url>", as JSON).
+struct Subscription {
+  std::string url;
+  std::int64_t period_ms = 0;
+  std::int64_t added_ms = 0;
+  // When it was last dispatched (the dispatched_ms sent to `crawl`); nullopt: never.
+  std::optional<std::int64_t> last_dispatch_ms;
+  // When it is next due. Dispatches keep to a grid of `period` from the first one, so a tick that
+  // comes a little late does not stretch every later period.
+  std::int64_t next_due_ms = 0;
+  std::int64_t dispatches = 0;
+};
+
+std::string to_json(const Subscription& subscription);
+// nullopt when `text` is not a subscription this code wrote; `problem` says why.
+std::optional<Subscription> subscription_from_json(std::string_view text, std::string& problem);
+
+// {"add": "<url>", "period": <seconds>}: subscribe (or change the period of a subscribed URL).
+struct AddCommand {
+  std::string url;
+  std::int64_t period_ms = 0;
+};
+// {"remove": "<url>"}: unsubscribe.
+struct RemoveCommand {
+  std::string url;
+};
+// A command that cannot be carried out; `reason` says why, for the log.
+struct RejectedCommand {
+  std::string reason;
+};
+using Command = std::variant<AddCommand, RemoveCommand, RejectedCommand>;
+
+// Reads one command. `default_period_ms` applies to an add without "period".
+Command parse_command(std::string_view text, std::int64_t default_period_ms);
+
+// Why `url` cannot be crawled, or nullopt when it can: plain http:// only, with a host, short
+// enough for a state key, no spaces or control characters.
+std::optional<std::string> url_problem(std::string_view url);
+
+// The subscription an add command makes at `now_ms`: a new one is due at once; an existing one
+// keeps its history and moves its next dispatch to the new period.
+Subscription apply_add(const std::optional<Subscription>& existing, const AddCommand& command, std::int64_t now_ms);
+
+// The subscription after a dispatch at `now_ms` (it must have been due). The next due time stays
+// on the grid (next_due + period) unless the dispatch came a whole period late (a failover, a
+// long pause), in which case the grid restarts at now: a late source is dispatched once, not once
+// per missed period.
+Subscription after_dispatch(const Subscription& subscription, std::int64_t now_ms);
+
+inline bool is_due(const Subscription& subscription, std::int64_t now_ms) {
+  return now_ms >= subscription.next_due_ms;
+}
+
+// The message the dispatch timer sends to `crawl`:
+// {"url": ..., "since_ms": <previous dispatched_ms or null>, "dispatched_ms": <now>}.
+std::string dispatch_message(const Subscription& subscription, std::int64_t now_ms);
+
+}  // namespace crawler
