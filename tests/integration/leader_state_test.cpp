@@ -34,15 +34,6 @@ ClusterManifest probe_manifest(const std::string& tallies_topic) {
   return manifest;
 }
 
-std::size_t await_single_leader(WorkerCluster& cluster) {
-  std::vector<std::size_t> leaders;
-  EXPECT_TRUE(eventually(30s, [&] {
-    leaders = cluster.leaders();
-    return leaders.size() == 1;
-  }));
-  return leaders.size() == 1 ? leaders.front() : SIZE_MAX;
-}
-
 // "leader state restored: N entries (B bytes) from R records in T ms" of a worker's last term.
 struct Restore {
   long entries = -1;
