@@ -25,6 +25,9 @@ Result<std::unique_ptr<PartitionReader>> KafkaPartitionReader::open(
   client_settings["isolation.level"] = "read_committed";
   client_settings["enable.partition.eof"] = "true";  // at the last stable offset, as read_committed
   client_settings["auto.offset.reset"] = "earliest";
+  // An empty partition's fetch would otherwise wait out the broker's 500 ms before it answers
+  // with the end: a new leader's restore sits on the failover's path.
+  client_settings["fetch.wait.max.ms"] = "10";
   auto conf = make_kafka_conf(client_settings, properties, *reader->events_);
   if (!conf) return conf.error();
   std::string error;

@@ -313,9 +313,34 @@ Status KafkaTransport::flush(std::chrono::milliseconds timeout) {
 
 BrokerState KafkaTransport::broker_state() const { return broker_state_.load(); }
 
+namespace {
+
+// A partition with nothing in it: at its end from the start.
+class EmptyPartitionReader final : public PartitionReader {
+ public:
+  Result<std::vector<ConsumedMessage>> poll(std::chrono::milliseconds /*timeout*/) override {
+    return std::vector<ConsumedMessage>{};
+  }
+  bool at_end() const override { return true; }
+};
+
+}  // namespace
+
 Result<std::unique_ptr<PartitionReader>> KafkaTransport::read_partition(const TopicPartition& partition,
                                                                         const std::string& group_id,
                                                                         std::chrono::milliseconds timeout) {
+  if (group_id.empty()) {
+    // Reading from the start: an empty partition (an app whose leader never wrote state) is
+    // known from one round trip of the connected producer, without a consumer's start-up, which
+    // would lengthen every failover.
+    std::int64_t low = 0;
+    std::int64_t high = 0;
+    if (producer_->query_watermark_offsets(partition.topic, partition.partition, &low, &high,
+                                           static_cast<int>(timeout.count())) == RdKafka::ERR_NO_ERROR &&
+        low == high) {
+      return std::unique_ptr<PartitionReader>(std::make_unique<EmptyPartitionReader>());
+    }
+  }
   return KafkaPartitionReader::open(client_settings(), settings_.properties, broker_state_, partition, group_id, timeout);
 }
 
