@@ -266,14 +266,18 @@ systemctl --system daemon-reload" postrm purge
 # From here on only the unpacked root is used: no build tree, no FAUST_HOST_PLUGIN_PATH.
 unset FAUST_HOST_PLUGIN_PATH
 faust_host="${root}/usr/bin/faust-host"
+# The ABI every plugin built here reports: the packaged SDK header's.
+abi_number() { sed -n "s/^#define FAUST_PLUGIN_ABI_$1 \([0-9]*\)$/\1/p" "${root}/usr/include/faust/plugin.h"; }
+abi="$(abi_number MAJOR).$(abi_number MINOR)"
+[[ "${abi}" =~ ^[0-9]+\.[0-9]+$ ]] || fail "no ABI version in the packaged faust/plugin.h"
 
 step "faust-host from the root"
 [[ "$("${faust_host}" --version)" == "faust-host ${version}" ]] || fail "faust-host --version is not ${version}"
 "${faust_host}" check --manifest "${root}/etc/faust-host/leader.yaml" >"${work}/leader.out" ||
   fail "faust-host check of the packaged leader.yaml failed"
-expect_line "${work}/leader.out" "plugin say 1.0.0 (ABI 1.0) from ${root}/${plugin_dir}/say.so"
+expect_line "${work}/leader.out" "plugin say 1.0.0 (ABI ${abi}) from ${root}/${plugin_dir}/say.so"
 expect_line "${work}/leader.out" \
-  "plugin publish_greetings 1.0.0 (ABI 1.0) from ${root}/${plugin_dir}/publish_greetings.so"
+  "plugin publish_greetings 1.0.0 (ABI ${abi}) from ${root}/${plugin_dir}/publish_greetings.so"
 
 step "a plugin built with find_package(FaustPluginSDK) from the root"
 "${cmake}" -S "${source_dir}/tests/plugins/out_of_tree/example" -B "${work}/echo" -G "${generator}" \
@@ -320,9 +324,9 @@ status=0
 cat "${work}/check.out"
 ((status == 0)) || fail "faust-host check exited with ${status}"
 expect_line "${work}/check.out" "manifest ${work}/manifest.yaml: OK"
-expect_line "${work}/check.out" "plugin echo 0.1.0 (ABI 1.0) from ${work}/echo/echo.so"
-expect_line "${work}/check.out" "plugin say 1.0.0 (ABI 1.0) from ${root}/${plugin_dir}/say.so"
-expect_line "${work}/check.out" "plugin hello_c 1.0.0 (ABI 1.0) from ${work}/hello/hello_c.so"
+expect_line "${work}/check.out" "plugin echo 0.1.0 (ABI ${abi}) from ${work}/echo/echo.so"
+expect_line "${work}/check.out" "plugin say 1.0.0 (ABI ${abi}) from ${root}/${plugin_dir}/say.so"
+expect_line "${work}/check.out" "plugin hello_c 1.0.0 (ABI ${abi}) from ${work}/hello/hello_c.so"
 expect_line "${work}/check.out" "agent echo: topic packaging-test-echo, concurrency 1, on_error skip"
 expect_line "${work}/check.out" "agent say: topic packaging-test-say, concurrency 1, on_error skip"
 expect_line "${work}/check.out" "agent hello_c: topic packaging-test-hello_c, concurrency 1, on_error skip"
@@ -333,6 +337,6 @@ DESTDIR="${root}" "${cmake}" --install "${work}/echo" >/dev/null
 sed "s|library: ${work}/echo/echo.so|library: echo|" "${work}/manifest.yaml" >"${work}/by-name.yaml"
 "${faust_host}" check --manifest "${work}/by-name.yaml" >"${work}/by-name.out" ||
   fail "faust-host check with echo by name failed"
-expect_line "${work}/by-name.out" "plugin echo 0.1.0 (ABI 1.0) from ${root}/${plugin_dir}/echo.so"
+expect_line "${work}/by-name.out" "plugin echo 0.1.0 (ABI ${abi}) from ${root}/${plugin_dir}/echo.so"
 
 echo "PASS"

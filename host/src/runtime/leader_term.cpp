@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <iterator>
 
-#include "faust/detail/abi_checks.hpp"
-
 #include <spdlog/spdlog.h>
+
+#include "faust/detail/abi_checks.hpp"
 
 namespace faust {
 
