@@ -34,7 +34,12 @@ ServiceRunner::ServiceRunner(std::vector<ServiceBinding> services, LeaderRunner 
   for (auto& service : services) runners_.push_back(std::make_unique<Runner>(std::move(service)));
 }
 
-ServiceRunner::~ServiceRunner() { stop(); }
+ServiceRunner::~ServiceRunner() {
+  stop();
+  // A service left behind still runs on its thread, in its runner and its plugin instance
+  // (binding.keep_alive): they stay alive until the process exits.
+  if (left_behind_) (void)new std::vector<std::unique_ptr<Runner>>(std::move(runners_));
+}
 
 void ServiceRunner::start() {
   if (std::exchange(started_, true)) return;
@@ -197,10 +202,9 @@ void ServiceRunner::stop() {
       }
       r.thread.join();
     } else {
-      // Its thread is still in plugin code: leave it, with the runner and the plugin instance
-      // it uses alive until the process exits.
+      // Its thread is still in plugin code: leave it running (see ~ServiceRunner).
       r.thread.detach();
-      (void)runner.release();
+      left_behind_ = true;
     }
   }
 }
@@ -224,7 +228,6 @@ bool ServiceRunner::in_term(const std::string& service) const {
 std::vector<ServiceSnapshot> ServiceRunner::snapshot() const {
   std::vector<ServiceSnapshot> snapshots;
   for (const auto& runner : runners_) {
-    if (!runner) continue;
     std::lock_guard lock(runner->mutex);
     snapshots.push_back(runner->snap);
   }
@@ -233,7 +236,7 @@ std::vector<ServiceSnapshot> ServiceRunner::snapshot() const {
 
 ServiceRunner::Runner* ServiceRunner::find(const std::string& name) const {
   for (const auto& runner : runners_) {
-    if (runner && runner->binding.name == name) return runner.get();
+    if (runner->binding.name == name) return runner.get();
   }
   return nullptr;
 }

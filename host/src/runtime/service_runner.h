@@ -80,6 +80,7 @@ class ServiceRunner {
   std::vector<std::unique_ptr<Runner>> runners_;
   bool started_ = false;
   bool stopped_ = false;
+  bool left_behind_ = false;  // a service did not stop in time: its thread still runs
 };
 
 }  // namespace faust
