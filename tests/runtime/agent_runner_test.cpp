@@ -233,7 +233,7 @@ class CommitRecordingTransport final : public Transport {
   Status send(const ProducedRecord& record, std::chrono::milliseconds timeout) override {
     return memory_.send(record, timeout);
   }
-  Result<std::unique_ptr<LeaderProducer>> start_leader_producer(std::chrono::milliseconds timeout) override {
+  Result<std::unique_ptr<TransactionalProducer>> start_leader_producer(std::chrono::milliseconds timeout) override {
     return memory_.start_leader_producer(timeout);
   }
   Status flush(std::chrono::milliseconds timeout) override { return memory_.flush(timeout); }

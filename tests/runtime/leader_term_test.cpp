@@ -43,7 +43,7 @@ class ScriptedTransport final : public Transport {
     return Error{ExitCode::kFailure, "not used"};
   }
 
-  Result<std::unique_ptr<LeaderProducer>> start_leader_producer(std::chrono::milliseconds) override {
+  Result<std::unique_ptr<TransactionalProducer>> start_leader_producer(std::chrono::milliseconds) override {
     std::lock_guard lock(script.mutex);
     ++script.producers_started;
     if (!script.starts.empty()) {
@@ -51,11 +51,11 @@ class ScriptedTransport final : public Transport {
       script.starts.pop_front();
       if (!ok) return Error{ExitCode::kFailure, "coordinator not available"};
     }
-    return std::unique_ptr<LeaderProducer>(std::make_unique<Producer>(script));
+    return std::unique_ptr<TransactionalProducer>(std::make_unique<Producer>(script));
   }
 
  private:
-  class Producer final : public LeaderProducer {
+  class Producer final : public TransactionalProducer {
    public:
     explicit Producer(Script& script) : script_(script) {}
     TxnStatus begin() override {
@@ -85,6 +85,9 @@ class ScriptedTransport final : public Transport {
       return {};
     }
     TxnStatus send_offset(const TopicPartition&, std::int64_t, const std::string&) override { return {}; }
+    TxnStatus send_offsets(const std::vector<std::pair<TopicPartition, std::int64_t>>&, const GroupMember&) override {
+      return {};
+    }
 
    private:
     Script& script_;

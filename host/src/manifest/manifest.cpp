@@ -181,6 +181,29 @@ void check_name(const Entry& entry, std::string_view kind) {
   }
 }
 
+// `processing_guarantee:` and `batch:`. A leader-only agent already handles each message in one
+// transaction of the leader's term, so neither applies to it.
+void read_delivery(const Section& fields, AgentConfig& agent) {
+  if (const Entry* e = fields.find("processing_guarantee")) {
+    agent.processing_guarantee = schema::read_choice<ProcessingGuarantee>(
+        *e, {{"at_least_once", ProcessingGuarantee::kAtLeastOnce}, {"exactly_once", ProcessingGuarantee::kExactlyOnce}});
+  }
+  if (const Entry* e = fields.find("batch")) {
+    const Section batch(e->value, e->path, e->key.Mark(), {"max_messages", "max_wait"});
+    BatchConfig config;
+    if (const Entry* max = batch.find("max_messages")) config.max_messages = schema::read_int(*max, 1, kMaxBatchMessages);
+    if (const Entry* wait = batch.find("max_wait")) config.max_wait = read_milliseconds(*wait, kBatchWaitRange);
+    agent.batch = config;
+  }
+  if (!agent.on_leader) return;
+  for (const char* key : {"processing_guarantee", "batch"}) {
+    if (const Entry* e = fields.find(key)) {
+      fail(e->key.Mark(), e->path + ": a leader-only agent (on_leader: true) handles each message in a transaction "
+                                    "of the leader's term already; remove " + std::string(key));
+    }
+  }
+}
+
 std::vector<AgentConfig> read_agents(const Entry* entry, const AppConfig& app,
                                      const std::filesystem::path& manifest_file) {
   std::vector<AgentConfig> agents;
@@ -189,7 +212,8 @@ std::vector<AgentConfig> read_agents(const Entry* entry, const AppConfig& app,
                                                "a map of agent names to their settings")) {
     check_name(item, "agent");
     const Section fields(item.value, item.path, item.key.Mark(),
-                         {"library", "topic", "concurrency", "on_error", "max_retries", "on_leader", "config"});
+                         {"library", "topic", "concurrency", "on_error", "max_retries", "on_leader",
+                          "processing_guarantee", "batch", "config"});
     AgentConfig agent;
     agent.name = item.name();
     agent.library = resolve_library(fields.require("library"), manifest_file);
@@ -216,6 +240,7 @@ std::vector<AgentConfig> read_agents(const Entry* entry, const AppConfig& app,
       fail(e->value_mark(), e->path + ": a leader-only agent (on_leader: true) handles one message at a time; "
                                       "concurrency must be 1");
     }
+    read_delivery(fields, agent);
     agent.config = read_config(fields.find("config"));
     agents.push_back(std::move(agent));
   }
@@ -406,6 +431,9 @@ std::string Manifest::agent_topic(const AgentConfig& agent) const {
 std::string Manifest::leader_topic() const { return app.id + "-__assignor-__leader"; }
 std::string Manifest::leader_state_topic() const { return app.id + "-__leader-state"; }
 std::string Manifest::leader_agents_group() const { return app.id + "-__leader-agents"; }
+std::string Manifest::agent_transactional_id(const AgentConfig& agent, std::int32_t partition) const {
+  return app.id + "-__agent-" + agent.name + "-" + std::to_string(partition);
+}
 
 const AgentConfig* Manifest::find_agent(std::string_view name) const {
   const auto it =

@@ -23,6 +23,23 @@ enum class OnError {
   kStop,   // stop the worker without committing the message (it is redelivered after restart)
 };
 
+// Faust's name for how often a consumed message's effects may happen.
+enum class ProcessingGuarantee {
+  kAtLeastOnce,  // sends acknowledged before the offset commits: a crash may repeat them
+  kExactlyOnce,  // a batch's sends and its offsets commit in one transaction, or neither does
+};
+
+// How many messages of one partition an agent handles at a time. A batch is complete with
+// max_messages, or when max_wait has passed since its first message (0: whatever is queued).
+struct BatchConfig {
+  int max_messages = 1;
+  std::chrono::milliseconds max_wait{0};
+};
+// What an exactly-once agent, or one whose plugin handles batches, gets without `batch:`: every
+// transaction or acknowledgement wait covers what is queued, up to this many, without waiting.
+inline constexpr BatchConfig kDefaultBatch{500, std::chrono::milliseconds(0)};
+inline constexpr int kMaxBatchMessages = 100000;
+
 struct BrokerAddress {
   std::string host;
   std::uint16_t port = 9092;
@@ -62,6 +79,9 @@ inline constexpr DurationRange kHeartbeatIntervalRange{0.1, kSessionTimeoutRange
 inline constexpr DurationRange kServiceStopTimeoutRange{0.1, 300};
 // A plugin page's deadline: under 10 ms no handler could answer; over 5 minutes a client (and a
 // page thread) is held longer than any status view deserves.
+// A batch waits at most a minute for its messages: longer would hold a partition's offsets
+// (and a transaction) open past any session or transaction timeout worth having.
+inline constexpr DurationRange kBatchWaitRange{0, 60};
 inline constexpr DurationRange kPageTimeoutRange{0.01, 300};
 
 struct AppConfig {
@@ -101,6 +121,8 @@ struct AgentConfig {
   int max_retries = 3;  // for OnError::kRetry
   // A leader-only agent: its topic has one partition, consumed only by the leader, in its term.
   bool on_leader = false;
+  ProcessingGuarantee processing_guarantee = ProcessingGuarantee::kAtLeastOnce;
+  std::optional<BatchConfig> batch;  // as written; see batch_for
   ConfigMap config;
 };
 
@@ -137,6 +159,9 @@ struct Manifest {
   // Where the leader-only agents' consumed positions are committed.
   std::string leader_agents_group() const;  // "<app-id>-__leader-agents"
   const AgentConfig* find_agent(std::string_view name) const;
+  // The transactional id of an exactly-once agent's producer for one partition of its topic:
+  // fixed, so the partition's next owner fences the previous one.
+  std::string agent_transactional_id(const AgentConfig& agent, std::int32_t partition) const;
 };
 
 // Reads and validates a manifest. Errors are one line: "FILE:LINE:COL: what is wrong".

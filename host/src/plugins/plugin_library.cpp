@@ -1,5 +1,7 @@
 #include "plugins/plugin_library.h"
 
+#include <algorithm>
+
 #include <dlfcn.h>
 
 #include <boost/dll/shared_library.hpp>
@@ -52,6 +54,14 @@ std::size_t service_count(const faust_plugin_descriptor& descriptor) {
   return abi::covers(descriptor.struct_size, abi::kDescriptorServicesEnd) ? descriptor.service_count : 0;
 }
 
+// The batch handling list, empty when the plugin was built before ABI 1.2 had one.
+const faust_agent_batch_def* const* agent_batch_defs(const faust_plugin_descriptor& descriptor) {
+  return abi::covers(descriptor.struct_size, abi::kDescriptorAgentBatchesEnd) ? descriptor.agent_batches : nullptr;
+}
+std::size_t agent_batch_count(const faust_plugin_descriptor& descriptor) {
+  return abi::covers(descriptor.struct_size, abi::kDescriptorAgentBatchesEnd) ? descriptor.agent_batch_count : 0;
+}
+
 Error malformed(const std::string& file, const std::string& what) {
   return Error{ExitCode::kFailure, "plugin " + file + ": malformed descriptor: " + what};
 }
@@ -81,6 +91,30 @@ Result<std::vector<std::string>> read_names(const std::string& file, const char*
   return names;
 }
 
+// Each batch definition belongs to one of the plugin's agents, once.
+Status check_agent_batches(const std::string& file, const faust_plugin_descriptor& descriptor,
+                           const std::vector<std::string>& agents) {
+  const faust_agent_batch_def* const* defs = agent_batch_defs(descriptor);
+  const std::size_t count = agent_batch_count(descriptor);
+  if (count > 0 && defs == nullptr) return malformed(file, "agent batch list is null");
+  std::set<std::string_view> seen;
+  for (std::size_t i = 0; i < count; ++i) {
+    const faust_agent_batch_def* def = defs[i];
+    if (def == nullptr || def->struct_size < abi::kAgentBatchDefSize_1_2 || def->agent == nullptr ||
+        def->handle_batch == nullptr) {
+      return malformed(file, "agent batch #" + std::to_string(i) + " lacks its agent or handle_batch");
+    }
+    if (std::find(agents.begin(), agents.end(), def->agent) == agents.end()) {
+      return malformed(file, "agent batch #" + std::to_string(i) + " names '" + def->agent + "', which is not an agent of the plugin");
+    }
+    if (!seen.insert(def->agent).second) {
+      return Error{ExitCode::kPluginDuplicateName,
+                   "plugin " + file + ": batch handling of agent '" + def->agent + "' is listed twice"};
+    }
+  }
+  return ok_status();
+}
+
 Result<PluginInfo> read_info(const std::filesystem::path& path, const faust_plugin_descriptor& descriptor) {
   const std::string file = path.string();
   if (descriptor.name == nullptr || descriptor.name[0] == '\0') return malformed(file, "no plugin name");
@@ -103,6 +137,7 @@ Result<PluginInfo> read_info(const std::filesystem::path& path, const faust_plug
                           def.destroy != nullptr;
                  });
   if (!services) return services.error();
+  if (Status batches = check_agent_batches(file, descriptor, *agents); !batches) return batches.error();
   return PluginInfo{descriptor.name,
                     descriptor.version,
                     abi_text(descriptor.abi_major, descriptor.abi_minor),
@@ -167,6 +202,14 @@ PluginLibrary::~PluginLibrary() = default;
 const faust_agent_def* PluginLibrary::find_agent(std::string_view name) const {
   for (std::size_t i = 0; i < descriptor_.agent_count; ++i) {
     if (descriptor_.agents[i]->name == name) return descriptor_.agents[i];
+  }
+  return nullptr;
+}
+
+faust_agent_handle_batch_fn PluginLibrary::find_agent_batch(std::string_view agent) const {
+  const faust_agent_batch_def* const* batches = agent_batch_defs(descriptor_);
+  for (std::size_t i = 0; i < agent_batch_count(descriptor_); ++i) {
+    if (batches[i]->agent == agent) return batches[i]->handle_batch;
   }
   return nullptr;
 }

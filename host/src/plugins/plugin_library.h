@@ -43,6 +43,8 @@ class PluginLibrary {
   const faust_agent_def* find_agent(std::string_view name) const;
   const faust_timer_def* find_timer(std::string_view name) const;
   const faust_service_def* find_service(std::string_view name) const;
+  // The agent's batch handling (ABI 1.2), or nullptr when it handles one message at a time.
+  faust_agent_handle_batch_fn find_agent_batch(std::string_view agent) const;
 
  private:
   PluginLibrary(std::unique_ptr<boost::dll::shared_library> library,

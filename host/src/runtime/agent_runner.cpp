@@ -7,6 +7,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "runtime/delivery_unit.h"
+
 namespace faust {
 
 using Clock = std::chrono::steady_clock;
@@ -28,15 +30,30 @@ struct AgentRunner::AgentState {
   std::vector<std::unique_ptr<Lane>> lanes;
   std::atomic<std::uint64_t> handled{0};
   std::atomic<std::uint64_t> errors{0};
+  std::atomic<std::uint64_t> batches{0};
+  std::atomic<std::uint64_t> units_retried{0};
   mutable std::mutex last_error_mutex;
   std::string last_error;
+
+  // Whether messages go through delivery units (batches, transactions) rather than one by one
+  // with each send acknowledged on its own.
+  bool uses_units() const {
+    return binding.guarantee == ProcessingGuarantee::kExactlyOnce || binding.batch.max_messages > 1 ||
+           !binding.batch_lanes.empty();
+  }
+  bool exactly_once() const { return binding.guarantee == ProcessingGuarantee::kExactlyOnce; }
 };
 
 // One handler thread with its queue. Also the record of which offsets it has finished.
 class AgentRunner::Lane {
  public:
-  Lane(AgentState& agent, MessageHandler handler, RuntimeEvents& events)
-      : agent_(agent), handler_(std::move(handler)), events_(events) {}
+  Lane(AgentState& agent, MessageHandler handler, BatchHandler batch_handler, Transport& transport,
+       RuntimeEvents& events)
+      : agent_(agent),
+        handler_(std::move(handler)),
+        batch_handler_(std::move(batch_handler)),
+        transport_(transport),
+        events_(events) {}
   ~Lane() { stop(); }
 
   void start() { thread_ = std::thread([this] { run(); }); }
@@ -74,6 +91,19 @@ class AgentRunner::Lane {
     wake_.notify_one();
   }
 
+  // Exactly-once: the lane's producers follow its partitions. They are started on the lane's
+  // thread before its next message, so a producer is never replaced while a unit uses it.
+  void assigned(const std::vector<TopicPartition>& partitions, const GroupMember& member) {
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& partition : partitions) {
+        closing_.erase(partition);
+        opening_.insert_or_assign(partition, member);
+      }
+    }
+    wake_.notify_one();
+  }
+
   struct Backlog {
     std::size_t messages = 0;
     std::size_t bytes = 0;
@@ -99,6 +129,12 @@ class AgentRunner::Lane {
       queued_bytes_ -= size_of(m);
       return true;
     });
+    for (const auto& partition : revoked) {
+      if (agent_.exactly_once() && opening_.erase(partition) == 0) closing_.insert(partition);
+    }
+    // A batch still gathering messages of a revoked partition is given up at once.
+    if (busy_ && revoked.count(busy_->partition) > 0) busy_->revoked = true;
+    wake_.notify_all();
     if (!idle_.wait_for(lock, wait, [&] { return !busy_ || revoked.count(busy_->partition) == 0; })) {
       spdlog::warn("agent '{}' is still handling {}[{}]@{} after {} ms; its partition is given up without it "
                    "(the next owner handles that message again)",
@@ -140,36 +176,83 @@ class AgentRunner::Lane {
  private:
   struct Busy {
     TopicPartition partition;
-    std::int64_t offset = 0;
+    std::int64_t offset = 0;       // the first message in hand
+    std::int64_t next_offset = 0;  // after the last one
     Clock::time_point since;
     bool abandoned = false;  // its partition was revoked while it ran: not ours to commit
+    bool revoked = false;    // its partition was revoked: a batch still gathering stops
+  };
+
+  // What became of the messages in hand.
+  enum class Outcome {
+    kDone,              // handled (or skipped by on_error): their offsets may be committed
+    kLeftUncommitted,   // not handled, and the partition is not ours any more: the lane goes on
+    kStop,              // the worker is stopping, or on_error: stop: the lane ends
   };
 
   // One lock per message: taking the next message also records the previous one as done.
   void run() {
-    bool finished = true;
-    ConsumedMessage message;
+    Outcome outcome = Outcome::kDone;
+    std::vector<ConsumedMessage> batch;
     while (true) {
-      Clock::time_point started;
+      std::map<TopicPartition, GroupMember> opening;
+      std::set<TopicPartition> closing;
       {
         std::unique_lock lock(mutex_);
         if (busy_) {
-          if (finished && !busy_->abandoned) record_done(busy_->partition, busy_->offset + 1);
+          if (outcome == Outcome::kDone && !busy_->abandoned && !agent_.exactly_once()) {
+            record_done(busy_->partition, busy_->next_offset);
+          }
           busy_.reset();
           idle_.notify_all();
         }
-        if (!finished) return;  // the worker is stopping; nothing after it may be committed
-        wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (outcome == Outcome::kStop) return;  // nothing after it may be committed
+        wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || !opening_.empty() || !closing_.empty(); });
         if (stopping_) return;
-        message = std::move(queue_.front());
-        queue_.pop_front();
-        queued_bytes_ -= size_of(message);
-        started = Clock::now();
-        busy_ = Busy{message.source, message.offset, started, false};
-        ++serial_;
+        opening.swap(opening_);
+        closing.swap(closing_);
+        if (opening.empty() && closing.empty() && !take_batch(lock, batch)) {
+          outcome = Outcome::kLeftUncommitted;
+          continue;
+        }
       }
-      finished = handle(message, started);
+      if (!opening.empty() || !closing.empty()) {
+        follow_assignment(opening, closing);
+        outcome = Outcome::kDone;
+        continue;
+      }
+      outcome = agent_.uses_units() ? handle_in_units(batch) : handle_alone(batch.front());
     }
+  }
+
+  // Moves the next messages of the queue's first partition into `batch` (under the lock): up to
+  // the batch size, waiting up to its max_wait for more. False when the batch was given up
+  // meanwhile (its partition revoked, or the worker stopping).
+  bool take_batch(std::unique_lock<std::mutex>& lock, std::vector<ConsumedMessage>& batch) {
+    batch.clear();
+    const auto limit = static_cast<std::size_t>(agent_.binding.batch.max_messages);
+    const auto started = Clock::now();
+    const TopicPartition partition = queue_.front().source;
+    busy_ = Busy{partition, queue_.front().offset, 0, started, false, false};
+    ++serial_;
+    const auto take_more = [&] {
+      while (!queue_.empty() && batch.size() < limit && queue_.front().source == partition) {
+        queued_bytes_ -= size_of(queue_.front());
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    };
+    take_more();
+    const auto deadline = started + agent_.binding.batch.max_wait;
+    while (batch.size() < limit && Clock::now() < deadline) {
+      // More of the same partition may come; another partition's message ends the batch.
+      if (!queue_.empty()) break;
+      wake_.wait_until(lock, deadline, [&] { return stopping_ || busy_->revoked || !queue_.empty(); });
+      if (stopping_ || busy_->revoked) return false;
+      take_more();
+    }
+    busy_->next_offset = batch.back().offset + 1;
+    return true;
   }
 
   void record_done(const TopicPartition& partition, std::int64_t next_offset) {
@@ -179,61 +262,253 @@ class AgentRunner::Lane {
     last_done_->second = next_offset;
   }
 
-  // Applies the agent's on_error policy. Returns true when the message may be committed.
-  bool handle(const ConsumedMessage& message, Clock::time_point started) {
+  // After a message of a unit's fallback is done, before the rest of its batch: its position
+  // may be committed (at_least_once) even if a later message stops the lane.
+  void record_progress(const ConsumedMessage& message) {
+    if (agent_.exactly_once()) return;
+    std::lock_guard lock(mutex_);
+    if (busy_ && !busy_->abandoned) record_done(message.source, message.offset + 1);
+  }
+
+  void note_error(const Status& result) {
+    agent_.errors.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard lock(agent_.last_error_mutex);
+    agent_.last_error = result.error().message;
+  }
+
+  // What the agent's on_error says to do after `message` failed for the (attempt+1)-th time:
+  // logs it, and waits out a retry's backoff.
+  enum class AfterFailure { kCommit, kRetry, kStop };
+  AfterFailure after_failure(const Status& result, const ConsumedMessage& message, int attempt) {
     const AgentBinding& agent = agent_.binding;
+    note_error(result);
+    if (stopping()) {
+      // It may have failed only because the worker is stopping (a send given up): not the
+      // message's fault, so it is not committed and its partition's next owner handles it.
+      spdlog::warn("{} at {}; left uncommitted (the worker is stopping)", result.error().message, where(message));
+      return AfterFailure::kStop;
+    }
+    switch (agent.on_error) {
+      case OnError::kSkip:
+        spdlog::error("{} at {}; skipped (on_error: skip)", result.error().message, where(message));
+        return AfterFailure::kCommit;
+      case OnError::kStop:
+        spdlog::error("{} at {}; stopping the worker (on_error: stop)", result.error().message, where(message));
+        events_.fatal(Error{ExitCode::kHandlerStopped, "agent '" + agent.name + "' stopped the worker at " +
+                                                          where(message) + ": " + result.error().message});
+        return AfterFailure::kStop;
+      case OnError::kRetry:
+        if (attempt >= agent.max_retries) {
+          spdlog::error("{} at {}; skipped after {} retries (on_error: retry)", result.error().message, where(message),
+                        agent.max_retries);
+          return AfterFailure::kCommit;
+        }
+        spdlog::warn("{} at {}; retry {} of {}", result.error().message, where(message), attempt + 1, agent.max_retries);
+        return backoff(attempt) ? AfterFailure::kRetry : AfterFailure::kStop;
+    }
+    return AfterFailure::kStop;
+  }
+
+  // Waits before another attempt; false when the worker stops meanwhile.
+  bool backoff(int attempt) {
+    const auto wait =
+        std::min(std::chrono::milliseconds(100) * (1 << std::min(attempt, 6)), std::chrono::milliseconds(5000));
+    std::unique_lock lock(mutex_);
+    return !wake_.wait_for(lock, wait, [&] { return stopping_; });
+  }
+
+  Status call_handler(const ConsumedMessage& message) {
+    const auto started = Clock::now();
+    Status result = handler_(message);
+    events_.agent_handled(agent_.binding.name, Clock::now() - started, result);
+    return result;
+  }
+
+  // One message, its sends each acknowledged on its own: the path of an agent without batches.
+  Outcome handle_alone(const ConsumedMessage& message) {
     for (int attempt = 0;; ++attempt) {
-      if (attempt > 0) started = Clock::now();
-      Status result = handler_(message);
-      events_.agent_handled(agent.name, Clock::now() - started, result);
+      Status result = call_handler(message);
       if (result) {
         agent_.handled.fetch_add(1, std::memory_order_relaxed);
-        return true;
+        return Outcome::kDone;
       }
-      agent_.errors.fetch_add(1, std::memory_order_relaxed);
-      {
-        std::lock_guard lock(agent_.last_error_mutex);
-        agent_.last_error = result.error().message;
-      }
-      if (stopping()) {
-        // It may have failed only because the worker is stopping (a send given up): not the
-        // message's fault, so it is not committed and its partition's next owner handles it.
-        spdlog::warn("{} at {}; left uncommitted (the worker is stopping)", result.error().message, where(message));
-        return false;
-      }
-      switch (agent.on_error) {
-        case OnError::kSkip:
-          spdlog::error("{} at {}; skipped (on_error: skip)", result.error().message, where(message));
-          return true;
-        case OnError::kStop:
-          spdlog::error("{} at {}; stopping the worker (on_error: stop)", result.error().message, where(message));
-          events_.fatal(Error{ExitCode::kHandlerStopped, "agent '" + agent.name + "' stopped the worker at " +
-                                                            where(message) + ": " + result.error().message});
-          return false;
-        case OnError::kRetry:
-          if (attempt >= agent.max_retries) {
-            spdlog::error("{} at {}; skipped after {} retries (on_error: retry)", result.error().message, where(message),
-                          agent.max_retries);
-            return true;
-          }
-          spdlog::warn("{} at {}; retry {} of {}", result.error().message, where(message), attempt + 1, agent.max_retries);
-          {
-            const auto backoff = std::min(std::chrono::milliseconds(100) * (1 << std::min(attempt, 6)),
-                                          std::chrono::milliseconds(5000));
-            std::unique_lock lock(mutex_);
-            if (wake_.wait_for(lock, backoff, [&] { return stopping_; })) return false;
-          }
+      switch (after_failure(result, message, attempt)) {
+        case AfterFailure::kCommit:
+          return Outcome::kDone;
+        case AfterFailure::kStop:
+          return Outcome::kStop;
+        case AfterFailure::kRetry:
           break;
       }
     }
   }
 
+  // The handler over `messages` inside the current unit: the batch handler, or the message
+  // handler for each until one fails.
+  Status run_handlers(std::span<const ConsumedMessage> messages) {
+    if (!batch_handler_ || messages.size() == 1) {
+      for (const auto& message : messages) {
+        if (Status result = call_handler(message); !result) return result;
+      }
+      return ok_status();
+    }
+    const auto started = Clock::now();
+    Status result = batch_handler_(messages);
+    const auto each = (Clock::now() - started) / static_cast<std::int64_t>(messages.size());
+    for (std::size_t i = 0; i < messages.size(); ++i) events_.agent_handled(agent_.binding.name, each, result);
+    return result;
+  }
+
+  struct UnitRun {
+    Status handler = ok_status();  // the handler's failure, if it failed
+    UnitResult unit;               // else the unit's
+  };
+  // Runs the handler over `messages` (none: only the position moves) as one unit.
+  UnitRun run_unit(DeliveryUnit& unit, std::span<const ConsumedMessage> messages, const ConsumedMessage& last) {
+    UnitRun run;
+    run.unit = unit.open();
+    if (!run.unit.ok()) return run;
+    {
+      UnitSends::Scope scope(unit);
+      run.handler = run_handlers(messages);
+    }
+    if (!run.handler) {
+      unit.discard();
+      return run;
+    }
+    run.unit = unit.commit(last.source, last.offset + 1);
+    return run;
+  }
+
+  // A unit the broker did not take: said once per unit, then tried again after a backoff.
+  bool retry_unit(const UnitResult& result, const ConsumedMessage& first, int attempt) {
+    agent_.units_retried.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("agent '{}': the unit from {} was not committed ({}); trying again", agent_.binding.name,
+                 where(first), result.message);
+    return backoff(attempt);
+  }
+
+  // A batch as one unit; if its handler fails (or a record of it is refused), its messages one by
+  // one, each a unit of its own with on_error applied alone.
+  Outcome handle_in_units(std::vector<ConsumedMessage>& batch) {
+    for (int attempt = 0;; ++attempt) {
+      DeliveryUnit* unit = unit_for(batch.front().source);
+      if (unit == nullptr) return Outcome::kLeftUncommitted;
+      const UnitRun run = run_unit(*unit, batch, batch.back());
+      if (!run.handler || run.unit.failure == UnitFailure::kRecord) break;
+      if (run.unit.ok()) {
+        agent_.handled.fetch_add(batch.size(), std::memory_order_relaxed);
+        agent_.batches.fetch_add(1, std::memory_order_relaxed);
+        return Outcome::kDone;
+      }
+      if (run.unit.failure == UnitFailure::kLost) return lose(batch.front().source, run.unit);
+      if (!retry_unit(run.unit, batch.front(), attempt)) return Outcome::kStop;
+    }
+    if (batch.size() > 1) {
+      spdlog::warn("agent '{}': the batch {}..{} failed; handling its {} messages one by one", agent_.binding.name,
+                   where(batch.front()), batch.back().offset, batch.size());
+    }
+    for (const auto& message : batch) {
+      if (const Outcome outcome = handle_one_in_unit(message); outcome != Outcome::kDone) return outcome;
+      record_progress(message);
+    }
+    return Outcome::kDone;
+  }
+
+  Outcome handle_one_in_unit(const ConsumedMessage& message) {
+    const std::span<const ConsumedMessage> alone(&message, 1);
+    bool skip = false;  // on_error said to commit past it: only its position moves
+    for (int attempt = 0, unit_attempt = 0;;) {
+      DeliveryUnit* unit = unit_for(message.source);
+      if (unit == nullptr) return Outcome::kLeftUncommitted;
+      const UnitRun run = run_unit(*unit, skip ? alone.first(0) : alone, message);
+      if (run.unit.ok() && run.handler) {
+        if (!skip) agent_.handled.fetch_add(1, std::memory_order_relaxed);
+        return Outcome::kDone;
+      }
+      if (run.unit.failure == UnitFailure::kLost) return lose(message.source, run.unit);
+      if (run.unit.failure == UnitFailure::kRetriable) {
+        if (!retry_unit(run.unit, message, unit_attempt++)) return Outcome::kStop;
+        continue;
+      }
+      const Status failure = run.handler ? Status(Error{ExitCode::kFailure, run.unit.message}) : run.handler;
+      switch (after_failure(failure, message, attempt++)) {
+        case AfterFailure::kCommit:
+          skip = true;
+          break;
+        case AfterFailure::kStop:
+          return Outcome::kStop;
+        case AfterFailure::kRetry:
+          break;
+      }
+    }
+  }
+
+  // The unit for a partition's work: one for the lane (at_least_once), or the partition's own
+  // transactional producer (exactly_once), started if it is not yet or was broken.
+  DeliveryUnit* unit_for(const TopicPartition& partition) {
+    if (!agent_.exactly_once()) {
+      if (!acknowledged_) acknowledged_ = std::make_unique<AcknowledgedUnit>(transport_);
+      return acknowledged_.get();
+    }
+    const auto member = members_.find(partition);
+    if (member == members_.end()) return nullptr;  // not ours (any more)
+    auto& unit = units_[partition];
+    if (unit && !unit->broken()) return unit.get();
+    unit.reset();
+    const std::string id = agent_.binding.transactional_id(partition.partition);
+    auto producer = transport_.start_transactional_producer(id, kProducerStartTimeout);
+    if (!producer) {
+      spdlog::warn("agent '{}': {}; trying again", agent_.binding.name, producer.error().message);
+      return backoff(0) ? unit_for(partition) : nullptr;
+    }
+    unit = std::make_unique<TransactionalUnit>(std::move(producer).value(), member->second);
+    return unit.get();
+  }
+
+  // Starts the producers of newly assigned partitions (which aborts a previous owner's open
+  // transaction, so the partition's committed offset settles) and closes those of revoked ones.
+  void follow_assignment(const std::map<TopicPartition, GroupMember>& opening, const std::set<TopicPartition>& closing) {
+    for (const auto& partition : closing) {
+      units_.erase(partition);
+      members_.erase(partition);
+    }
+    for (const auto& [partition, member] : opening) {
+      units_.erase(partition);
+      members_.insert_or_assign(partition, member);
+      unit_for(partition);
+    }
+  }
+
+  // Fenced by a newer producer of the partition, or the group moved on: its work is someone
+  // else's now, until it is assigned here again.
+  Outcome lose(const TopicPartition& partition, const UnitResult& result) {
+    spdlog::warn("agent '{}': {}[{}] is no longer this worker's ({}); its uncommitted messages are left to its "
+                 "next owner",
+                 agent_.binding.name, partition.topic, partition.partition, result.message);
+    units_.erase(partition);
+    members_.erase(partition);
+    std::lock_guard lock(mutex_);
+    std::erase_if(queue_, [&](const ConsumedMessage& m) {
+      if (m.source != partition) return false;
+      queued_bytes_ -= size_of(m);
+      return true;
+    });
+    return Outcome::kLeftUncommitted;
+  }
+
+  // init_transactions waits for a previous owner's transaction to end; past this the producer
+  // is started again on the partition's next message.
+  static constexpr auto kProducerStartTimeout = std::chrono::seconds(30);
+
   AgentState& agent_;
   MessageHandler handler_;
+  BatchHandler batch_handler_;
+  Transport& transport_;
   RuntimeEvents& events_;
   std::thread thread_;
   mutable std::mutex mutex_;
-  std::condition_variable wake_;  // queue or stop
+  std::condition_variable wake_;  // queue, assignment or stop
   std::condition_variable idle_;  // a handler returned
   bool stopping_ = false;
   std::deque<ConsumedMessage> queue_;
@@ -242,6 +517,13 @@ class AgentRunner::Lane {
   std::uint64_t serial_ = 0;
   std::map<TopicPartition, std::int64_t> done_;
   std::map<TopicPartition, std::int64_t>::iterator last_done_ = done_.end();
+  // exactly_once, handed over from the poll thread (under mutex_)
+  std::map<TopicPartition, GroupMember> opening_;
+  std::set<TopicPartition> closing_;
+  // Lane thread only.
+  std::unique_ptr<AcknowledgedUnit> acknowledged_;
+  std::map<TopicPartition, GroupMember> members_;
+  std::map<TopicPartition, std::unique_ptr<TransactionalUnit>> units_;
 
  public:
   // Poll thread only.
@@ -257,7 +539,10 @@ AgentRunner::AgentRunner(Transport& transport, GroupOptions group, std::vector<A
   for (auto& binding : agents) {
     auto state = std::make_unique<AgentState>();
     state->binding = std::move(binding);
-    for (auto& handler : state->binding.lanes) state->lanes.push_back(std::make_unique<Lane>(*state, handler, events_));
+    for (std::size_t i = 0; i < state->binding.lanes.size(); ++i) {
+      BatchHandler batch = i < state->binding.batch_lanes.size() ? state->binding.batch_lanes[i] : nullptr;
+      state->lanes.push_back(std::make_unique<Lane>(*state, state->binding.lanes[i], std::move(batch), transport_, events_));
+    }
     group_.topics.push_back(state->binding.topic);
     agent_by_topic_[state->binding.topic] = state.get();
     agents_.push_back(std::move(state));
@@ -335,6 +620,12 @@ void AgentRunner::on_assigned(const GroupEvent& event) {
     std::lock_guard lock(assignment_mutex_);
     assignment_.insert(event.partitions.begin(), event.partitions.end());
   }
+  const GroupMember member{group_.group_id, event.generation, event.member_id};
+  std::map<Lane*, std::vector<TopicPartition>> by_lane;
+  for (const auto& partition : event.partitions) {
+    if (agent_by_topic_.at(partition.topic)->exactly_once()) by_lane[&lane_for(partition)].push_back(partition);
+  }
+  for (auto& [lane, partitions] : by_lane) lane->assigned(partitions, member);
   for (auto& agent : agents_) {
     for (auto& lane : agent->lanes) lane->paused = false;
   }
@@ -432,7 +723,8 @@ std::map<std::string, std::vector<std::int32_t>> AgentRunner::assignment() const
 std::vector<AgentSnapshot> AgentRunner::snapshot() const {
   std::vector<AgentSnapshot> out;
   for (const auto& agent : agents_) {
-    AgentSnapshot snap{agent->binding.name, agent->handled.load(), agent->errors.load(), {}, 0, 0};
+    AgentSnapshot snap{agent->binding.name, agent->handled.load(), agent->errors.load(), agent->batches.load(),
+                       agent->units_retried.load(), {}, 0, 0};
     for (const auto& lane : agent->lanes) {
       const auto queued = lane->queued();
       snap.queued_messages += queued.messages;

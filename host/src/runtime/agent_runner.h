@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +19,8 @@
 namespace faust {
 
 using MessageHandler = std::function<Status(const ConsumedMessage&)>;
+// Messages of one partition, in offset order (ABI 1.2 handle_batch).
+using BatchHandler = std::function<Status(std::span<const ConsumedMessage>)>;
 
 struct AgentBinding {
   std::string name;
@@ -26,12 +29,20 @@ struct AgentBinding {
   int max_retries = 3;
   // One handler per concurrency slot; each is only ever called from its own thread.
   std::vector<MessageHandler> lanes;
+  // The same slots' batch handlers, when the plugin handles batches; else empty.
+  std::vector<BatchHandler> batch_lanes{};
+  ProcessingGuarantee guarantee = ProcessingGuarantee::kAtLeastOnce;
+  BatchConfig batch{};  // {1, 0}: message by message
+  // exactly_once: the transactional id of the producer for one partition of the topic.
+  std::function<std::string(std::int32_t partition)> transactional_id{};
 };
 
 struct AgentSnapshot {
   std::string name;
   std::uint64_t handled = 0;
   std::uint64_t errors = 0;
+  std::uint64_t batches = 0;       // units handled whole (batched or exactly-once agents)
+  std::uint64_t units_retried = 0;  // units the broker did not take, run again
   std::string last_error;
   std::size_t queued_messages = 0;  // fetched, waiting for a handler
   std::size_t queued_bytes = 0;
@@ -54,9 +65,13 @@ struct AgentRunnerOptions {
 
 // Consumes the agents' topics in the app's consumer group and hands every message to one lane
 // of its agent: partition p of an agent with N lanes always goes to lane p % N, so each
-// partition stays in order while N handlers run at once. At-least-once: a partition's offset
-// is committed only up to the last message whose handler has returned, and lanes of revoked
-// partitions finish their message and commit before the partitions are given up.
+// partition stays in order while N handlers run at once. A lane takes a partition's messages one
+// at a time or, for a batched agent, in batches of one partition.
+// At-least-once: a partition's offset is committed only up to the last message whose handler
+// (and, in a batch, whose sends) completed, and lanes of revoked partitions finish their message
+// and commit before the partitions are given up.
+// Exactly-once: each batch's sends and its offset are one transaction of the partition's own
+// producer (see TransactionalUnit); the consumer commits nothing for such an agent.
 class AgentRunner final : private GroupListener {
  public:
   AgentRunner(Transport& transport, GroupOptions group, std::vector<AgentBinding> agents, RuntimeEvents& events,

@@ -208,7 +208,7 @@ Status LeaderTerm::restore_state(Clock::time_point deadline) {
 }
 
 void LeaderTerm::end_producer() {
-  std::unique_ptr<LeaderProducer> old;
+  std::unique_ptr<TransactionalProducer> old;
   {
     std::lock_guard unit(unit_mutex_);  // waits for a unit in progress
     old = std::move(producer_);

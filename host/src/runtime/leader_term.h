@@ -153,7 +153,7 @@ class LeaderTerm {
 
   // One unit at a time; guards producer_ and the unit's bookkeeping.
   std::mutex unit_mutex_;
-  std::unique_ptr<LeaderProducer> producer_;
+  std::unique_ptr<TransactionalProducer> producer_;
   std::atomic<std::thread::id> unit_thread_{};
   std::size_t unit_sends_ = 0;
   LeaderStateStore state_;  // its unit writes belong to the unit in progress

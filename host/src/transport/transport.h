@@ -88,6 +88,13 @@ class GroupConsumer {
   virtual void close() = 0;
 };
 
+// A consumer group member as of one assignment: whose consumed offsets a transaction commits.
+struct GroupMember {
+  std::string group_id;
+  std::int32_t generation = -1;
+  std::string member_id;
+};
+
 // A record to produce, in transport terms.
 struct ProducedRecord {
   std::string topic;
@@ -116,13 +123,14 @@ struct [[nodiscard]] TxnStatus {
   explicit operator bool() const { return ok(); }
 };
 
-// The transactional producer of one leader term. It exists only once the transaction
-// coordinator has registered it, which fences every earlier producer of the app's leader role:
-// their transactions are aborted and their later calls fail with kFenced.
+// A transactional producer: a leader term's, or an exactly-once agent's for one input partition.
+// It exists only once the transaction coordinator has registered it, which fences every earlier
+// producer with its transactional id: their transactions are aborted and their later calls fail
+// with kFenced.
 // One transaction at a time, from one thread at a time.
-class LeaderProducer {
+class TransactionalProducer {
  public:
-  virtual ~LeaderProducer() = default;
+  virtual ~TransactionalProducer() = default;
   virtual TxnStatus begin() = 0;
   // Queues a record in the open transaction; it is delivered (or not) with the transaction.
   virtual TxnStatus send(const ProducedRecord& record) = 0;
@@ -134,6 +142,11 @@ class LeaderProducer {
   // transaction: the position moves exactly when the transaction's records become visible.
   virtual TxnStatus send_offset(const TopicPartition& partition, std::int64_t next_offset,
                                 const std::string& group_id) = 0;
+  // The same for a consumer group member: the broker refuses the offsets (and the transaction
+  // must abort) once the group has moved on from `member`'s generation, so a worker that was
+  // paused past its session cannot commit work its partitions' new owner is redoing (KIP-447).
+  virtual TxnStatus send_offsets(const std::vector<std::pair<TopicPartition, std::int64_t>>& next_offsets,
+                                 const GroupMember& member) = 0;
 };
 
 // Reads one partition read_committed, outside any consumer group membership (the leader's state
@@ -160,9 +173,24 @@ class Transport {
   // transport (no acknowledgement in time, broker unreachable) has ExitCode::kBrokerUnreachable:
   // the same record may be sent again; any other code is the record's own fault.
   virtual Status send(const ProducedRecord& record, std::chrono::milliseconds timeout) = 0;
+  // Sends every record and returns once the broker acknowledged all of them; fails (with the
+  // codes of send) if any was not stored, in which case some of them may have been.
+  virtual Status send_all(const std::vector<ProducedRecord>& records, std::chrono::milliseconds timeout) {
+    for (const auto& record : records) {
+      if (auto status = send(record, timeout); !status) return status;
+    }
+    return ok_status();
+  }
   // Creates the app's leader producer and registers it with the transaction coordinator
   // (init_transactions), fencing every earlier one; fails if that does not finish in `timeout`.
-  virtual Result<std::unique_ptr<LeaderProducer>> start_leader_producer(std::chrono::milliseconds timeout) = 0;
+  virtual Result<std::unique_ptr<TransactionalProducer>> start_leader_producer(std::chrono::milliseconds timeout) = 0;
+  // The same for any transactional id (an exactly-once agent's, one per input partition): a new
+  // producer with the id fences the previous one and aborts its open transaction.
+  virtual Result<std::unique_ptr<TransactionalProducer>> start_transactional_producer(const std::string& transactional_id,
+                                                                               std::chrono::milliseconds timeout) {
+    (void)timeout;
+    return Error{ExitCode::kFailure, "transactional producer '" + transactional_id + "': not supported by this transport"};
+  }
   virtual Status flush(std::chrono::milliseconds timeout) = 0;
   virtual BrokerState broker_state() const = 0;
   // Reads `partition` from `group_id`'s committed offset (the start when it has none), or from

@@ -8,27 +8,57 @@
 namespace faust {
 namespace {
 
+// Checks the message against the app's serializers.
+Status check_message(const AgentInstance& instance, const AppConfig& app, const ConsumedMessage& message) {
+  auto refuse = [&](const Status& status) -> Status {
+    return Error{ExitCode::kFailure, "agent '" + instance.component().name + "': " + status.error().message};
+  };
+  if (auto status = check_serialized(app.value_serializer, message.value, "message value"); !status) return refuse(status);
+  if (message.key) {
+    if (auto status = check_serialized(app.key_serializer, *message.key, "message key"); !status) return refuse(status);
+  }
+  return ok_status();
+}
+
+IncomingMessage view_of(const ConsumedMessage& message) {
+  IncomingMessage view;
+  if (message.key) view.key = std::string_view(*message.key);
+  view.value = message.value;
+  view.headers = message.headers;
+  view.topic = message.source.topic;
+  view.partition = message.source.partition;
+  view.offset = message.offset;
+  view.timestamp_ms = message.timestamp_ms;
+  return view;
+}
+
 // Checks the message against the app's serializers, then hands the plugin a view of it.
 MessageHandler lane_handler(AgentInstance& instance, const AppConfig& app) {
-  return [&instance, key_serializer = app.key_serializer,
-          value_serializer = app.value_serializer](const ConsumedMessage& message) -> Status {
-    auto refuse = [&](const Status& status) -> Status {
-      return Error{ExitCode::kFailure, "agent '" + instance.component().name + "': " + status.error().message};
-    };
-    if (auto status = check_serialized(value_serializer, message.value, "message value"); !status) return refuse(status);
-    if (message.key) {
-      if (auto status = check_serialized(key_serializer, *message.key, "message key"); !status) return refuse(status);
-    }
-    IncomingMessage view;
-    if (message.key) view.key = std::string_view(*message.key);
-    view.value = message.value;
-    view.headers = message.headers;
-    view.topic = message.source.topic;
-    view.partition = message.source.partition;
-    view.offset = message.offset;
-    view.timestamp_ms = message.timestamp_ms;
-    return instance.handle(view);
+  return [&instance, &app](const ConsumedMessage& message) -> Status {
+    if (auto status = check_message(instance, app, message); !status) return status;
+    return instance.handle(view_of(message));
   };
+}
+
+// The same for a batch: a message the serializers refuse fails the batch, so it is then found
+// and dealt with alone.
+BatchHandler lane_batch_handler(AgentInstance& instance, const AppConfig& app) {
+  return [&instance, &app, views = std::vector<IncomingMessage>()](std::span<const ConsumedMessage> messages) mutable {
+    views.clear();
+    for (const auto& message : messages) {
+      if (auto status = check_message(instance, app, message); !status) return status;
+      views.push_back(view_of(message));
+    }
+    return instance.handle_batch(views);
+  };
+}
+
+// What a lane of `agent` takes at a time: the manifest's `batch:`, else one message, except for
+// agents whose every unit is a transaction or whose plugin handles batches.
+BatchConfig batch_of(const AgentConfig& agent, bool handles_batches) {
+  if (agent.batch) return *agent.batch;
+  if (agent.processing_guarantee == ProcessingGuarantee::kExactlyOnce || handles_batches) return kDefaultBatch;
+  return BatchConfig{};
 }
 
 }  // namespace
@@ -44,9 +74,21 @@ Result<PluginBindings> bind_plugins(const Manifest& manifest, HostServices& serv
   PluginBindings bindings;
   bindings.plugins = components->plugins;
   for (auto& agent : components->agents) {
-    AgentBinding binding{agent.config.name, manifest.agent_topic(agent.config), agent.config.on_error,
-                         agent.config.max_retries, {}};
-    for (auto& instance : agent.instances) binding.lanes.push_back(lane_handler(instance, manifest.app));
+    AgentBinding binding;
+    binding.name = agent.config.name;
+    binding.topic = manifest.agent_topic(agent.config);
+    binding.on_error = agent.config.on_error;
+    binding.max_retries = agent.config.max_retries;
+    const bool handles_batches = agent.instances.front().handles_batches();
+    for (auto& instance : agent.instances) {
+      binding.lanes.push_back(lane_handler(instance, manifest.app));
+      if (handles_batches) binding.batch_lanes.push_back(lane_batch_handler(instance, manifest.app));
+    }
+    binding.guarantee = agent.config.processing_guarantee;
+    binding.batch = batch_of(agent.config, handles_batches);
+    binding.transactional_id = [&manifest, &config = agent.config](std::int32_t partition) {
+      return manifest.agent_transactional_id(config, partition);
+    };
     (agent.config.on_leader ? bindings.leader_agents : bindings.agents).push_back(std::move(binding));
   }
   for (auto& timer : components->timers) {

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "runtime/delivery_unit.h"
 #include "runtime/leader_elector.h"
 #include "runtime/service_runner.h"
 
@@ -141,9 +142,16 @@ Status WorkerServices::send(const ComponentRef& from, OutgoingMessage message) {
   }
   // An on_leader timer's sends belong to the leader's term: fenced, and inside a tick queued in
   // the tick's transaction.
+  // An agent's send inside a batch or transaction belongs to that unit.
   LeaderElector* elector = elector_.load();
-  const bool leader_send = leader_work_term(from) != nullptr;
-  Status status = leader_send ? elector->term().send(*record) : send_until_taken(*transport, *record, counters);
+  Status status = ok_status();
+  if (leader_work_term(from) != nullptr) {
+    status = elector->term().send(*record);
+  } else if (UnitSends* unit = UnitSends::current()) {
+    status = unit->send(*record);
+  } else {
+    status = send_until_taken(*transport, *record, counters);
+  }
   if (!status) {
     counters.failed();
     return status;

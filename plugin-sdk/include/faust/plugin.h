@@ -22,8 +22,9 @@
  *
  * ABI 1.1 added: services (faust_service_def, faust_plugin_descriptor.services), and in
  * faust_host_api wait_for_stop, plugin metrics (metric_*), web pages (page_*) and the leader
- * state (state_*). A 1.1 plugin
- * runs only on a 1.1 host, so it may use them without checking faust_host_api.struct_size.
+ * state (state_*). ABI 1.2 added batch handling (faust_agent_batch_def,
+ * faust_plugin_descriptor.agent_batches). A plugin runs only on a host of its minor or newer, so
+ * it may use what its minor has without checking faust_host_api.struct_size.
  */
 #ifndef FAUST_PLUGIN_H
 #define FAUST_PLUGIN_H
@@ -36,7 +37,7 @@ extern "C" {
 #endif
 
 #define FAUST_PLUGIN_ABI_MAJOR 1
-#define FAUST_PLUGIN_ABI_MINOR 1
+#define FAUST_PLUGIN_ABI_MINOR 2
 
 #define FAUST_PLUGIN_ENTRY_SYMBOL faust_plugin_entry
 #define FAUST_PLUGIN_ENTRY_NAME "faust_plugin_entry"
@@ -208,6 +209,10 @@ typedef void* (*faust_create_fn)(const faust_host_api* host, faust_host_context*
 typedef void (*faust_destroy_fn)(void* instance);
 typedef faust_status (*faust_agent_handle_fn)(void* instance, const faust_message* message, faust_error* error);
 typedef faust_status (*faust_timer_tick_fn)(void* instance, faust_error* error);
+/* ABI 1.2: handles `count` (at least 1) messages of one partition, in offset order. The
+ * messages, and everything they point to, are valid only during the call. */
+typedef faust_status (*faust_agent_handle_batch_fn)(void* instance, const faust_message* messages, size_t count,
+                                                    faust_error* error);
 
 typedef struct faust_agent_def {
   const char* name;
@@ -257,6 +262,19 @@ typedef struct faust_service_def {
   void (*revoked)(void* instance);
 } faust_service_def;
 
+/* ABI 1.2: batch handling for one of the plugin's agents (`agent` names an entry of `agents`;
+ * the instance is that agent's). The host then hands the agent its messages in batches (the
+ * manifest's `batch:`): one partition per batch, so order holds, and the batch's offsets commit
+ * only after handle_batch returns FAUST_OK. A batch that fails is handled again message by
+ * message through the agent's handle, and the agent's on_error applies to each message that fails
+ * alone: messages before the failing one may therefore be handled twice (at_least_once), or their
+ * first handling is rolled back with the batch's transaction (exactly_once). */
+typedef struct faust_agent_batch_def {
+  uint32_t struct_size;
+  const char* agent;
+  faust_agent_handle_batch_fn handle_batch;
+} faust_agent_batch_def;
+
 typedef struct faust_plugin_descriptor {
   uint32_t abi_major;
   uint32_t abi_minor;
@@ -270,6 +288,9 @@ typedef struct faust_plugin_descriptor {
   /* ---- ABI 1.1 ---- */
   const faust_service_def* const* services; /* array of service_count pointers */
   size_t service_count;
+  /* ---- ABI 1.2 ---- */
+  const faust_agent_batch_def* const* agent_batches; /* array of agent_batch_count pointers */
+  size_t agent_batch_count;
 } faust_plugin_descriptor;
 
 typedef const faust_plugin_descriptor* (*faust_plugin_entry_fn)(void);

@@ -405,6 +405,15 @@ class Agent {
   virtual void handle(const Message& message) = 0;
 };
 
+// Base of an agent that also handles its messages in batches (ABI 1.2; the manifest's `batch:`
+// sizes them): handle_batch() gets messages of one partition in offset order, and their offsets
+// commit once it returns. If it throws, the batch is handled again message by message through
+// handle(), and the agent's on_error applies to each message that fails alone.
+class BatchAgent : public Agent {
+ public:
+  virtual void handle_batch(const std::vector<Message>& messages) = 0;
+};
+
 // Base of every timer: tick() is called once per interval, never concurrently on one instance.
 class Timer {
  public:
@@ -490,6 +499,17 @@ faust_status handle(void* instance, const faust_message* message, faust_error* e
                  [&] { static_cast<Instance<AgentType>*>(instance)->component.handle(Message(*message)); });
 }
 
+template <typename AgentType>
+faust_status handle_batch(void* instance, const faust_message* messages, std::size_t count,
+                          faust_error* error) noexcept {
+  return guarded(error, [&] {
+    std::vector<Message> views;
+    views.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) views.emplace_back(messages[i]);
+    static_cast<Instance<AgentType>*>(instance)->component.handle_batch(views);
+  });
+}
+
 template <typename TimerType>
 faust_status tick(void* instance, faust_error* error) noexcept {
   return guarded(error, [&] { static_cast<Instance<TimerType>*>(instance)->component.tick(); });
@@ -552,12 +572,55 @@ class DefTable {
 template <typename Def, std::size_t N>
 DefTable(const std::array<Def, N>&) -> DefTable<Def, N>;
 
-template <typename... Defs>
-constexpr std::array<faust_agent_def, sizeof...(Defs)> agent_list(const Defs&... defs) noexcept {
-  static_assert((std::is_same_v<Defs, faust_agent_def> && ...),
+// What FAUST_AGENTS lists: an agent's definition, and its batch handling when it has one.
+struct AgentEntry {
+  faust_agent_def def;
+  faust_agent_handle_batch_fn handle_batch;  // null unless the agent is a BatchAgent
+};
+
+template <typename... Entries>
+constexpr std::array<AgentEntry, sizeof...(Entries)> agent_list(const Entries&... entries) noexcept {
+  static_assert((std::is_same_v<Entries, AgentEntry> && ...),
                 "FAUST_AGENTS takes faust::sdk::agent<T>(\"name\") entries");
-  return {defs...};
+  return {entries...};
 }
+
+// The agents' definitions and the batch definitions of those that have one, with the pointer
+// arrays the descriptor refers to.
+template <std::size_t N>
+class AgentTable {
+ public:
+  explicit AgentTable(const std::array<AgentEntry, N>& entries) noexcept {
+    for (std::size_t i = 0; i < N; ++i) {
+      defs_[i] = entries[i].def;
+      def_pointers_[i] = &defs_[i];
+      if (entries[i].handle_batch == nullptr) continue;
+      batches_[batch_count_] = faust_agent_batch_def{static_cast<std::uint32_t>(sizeof(faust_agent_batch_def)),
+                                                     entries[i].def.name, entries[i].handle_batch};
+      batch_pointers_[batch_count_] = &batches_[batch_count_];
+      ++batch_count_;
+    }
+  }
+  AgentTable(const AgentTable&) = delete;
+  AgentTable& operator=(const AgentTable&) = delete;
+
+  const faust_agent_def* const* pointers() const noexcept { return N == 0 ? nullptr : def_pointers_.data(); }
+  static constexpr std::size_t size() noexcept { return N; }
+  const faust_agent_batch_def* const* batch_pointers() const noexcept {
+    return batch_count_ == 0 ? nullptr : batch_pointers_.data();
+  }
+  std::size_t batch_count() const noexcept { return batch_count_; }
+
+ private:
+  std::array<faust_agent_def, N> defs_{};
+  std::array<const faust_agent_def*, N> def_pointers_{};
+  std::array<faust_agent_batch_def, N> batches_{};
+  std::array<const faust_agent_batch_def*, N> batch_pointers_{};
+  std::size_t batch_count_ = 0;
+};
+
+template <std::size_t N>
+AgentTable(const std::array<AgentEntry, N>&) -> AgentTable<N>;
 
 template <typename... Defs>
 constexpr std::array<faust_timer_def, sizeof...(Defs)> timer_list(const Defs&... defs) noexcept {
@@ -588,19 +651,25 @@ faust_plugin_descriptor make_descriptor(const char* name, const char* version, c
   descriptor.timer_count = timers.size();
   descriptor.services = services.pointers();
   descriptor.service_count = services.size();
+  descriptor.agent_batches = agents.batch_pointers();
+  descriptor.agent_batch_count = agents.batch_count();
   return descriptor;
 }
 
 }  // namespace detail
 
-// An agent entry for FAUST_AGENTS: `name` is what the manifest's `agents:` refers to.
+// An agent entry for FAUST_AGENTS: `name` is what the manifest's `agents:` refers to. A
+// BatchAgent also gets its batch handling registered.
 template <typename AgentType>
-constexpr faust_agent_def agent(const char* name) noexcept {
+constexpr detail::AgentEntry agent(const char* name) noexcept {
   static_assert(std::is_base_of_v<Agent, AgentType>, "agent<T>: T must derive from faust::sdk::Agent");
   static_assert(std::is_constructible_v<AgentType, Host&> || std::is_default_constructible_v<AgentType>,
                 "agent<T>: T needs a constructor taking faust::sdk::Host& (or a default constructor)");
-  return faust_agent_def{name, &detail::create<AgentType>, &detail::destroy<AgentType>,
-                         &detail::handle<AgentType>};
+  faust_agent_handle_batch_fn handle_batch = nullptr;
+  if constexpr (std::is_base_of_v<BatchAgent, AgentType>) handle_batch = &detail::handle_batch<AgentType>;
+  return detail::AgentEntry{
+      faust_agent_def{name, &detail::create<AgentType>, &detail::destroy<AgentType>, &detail::handle<AgentType>},
+      handle_batch};
 }
 
 // A timer entry for FAUST_TIMERS: `name` is what the manifest's `timers:` refers to.
@@ -644,7 +713,7 @@ constexpr faust_service_def service(const char* name) noexcept {
 #define FAUST_PLUGIN_WITH_SERVICES(name, version, agents, timers, services)                               \
   extern "C" FAUST_PLUGIN_EXPORT const faust_plugin_descriptor* FAUST_PLUGIN_ENTRY_SYMBOL(void);           \
   extern "C" FAUST_PLUGIN_EXPORT const faust_plugin_descriptor* FAUST_PLUGIN_ENTRY_SYMBOL(void) {          \
-    static const ::faust::sdk::detail::DefTable faust_plugin_agents_(agents);                              \
+    static const ::faust::sdk::detail::AgentTable faust_plugin_agents_(agents);                            \
     static const ::faust::sdk::detail::DefTable faust_plugin_timers_(timers);                              \
     static const ::faust::sdk::detail::DefTable faust_plugin_services_(services);                          \
     static const faust_plugin_descriptor faust_plugin_descriptor_ = ::faust::sdk::detail::make_descriptor( \

@@ -131,15 +131,26 @@ TxnStatus classify(rd_kafka_error_t* error, const std::string& what) {
   return status;
 }
 
-// The leader producer needs no poller: committing flushes it on the committing thread. Its
+Status await_delivery(DeliveryWaiter& waiter, const std::string& topic, std::chrono::milliseconds timeout) {
+  if (!waiter.wait(timeout)) {
+    return Error{ExitCode::kBrokerUnreachable, "send to topic '" + topic + "' not acknowledged within " +
+                                                   std::to_string(timeout.count()) + " ms"};
+  }
+  if (waiter.error != RdKafka::ERR_NO_ERROR) return send_error(topic, waiter.error);
+  return ok_status();
+}
+
+}  // namespace
+
+// A transactional producer needs no poller: committing flushes it on the committing thread. Its
 // records carry no waiter (the transaction's outcome is their report), but it keeps the
 // delivery-report callback: librdkafka's flush wakes on a report, and without one it only
 // notices the last delivery at its next 10 ms poll.
-class KafkaLeaderProducer final : public LeaderProducer {
+class KafkaTransactionalProducer final : public TransactionalProducer {
  public:
-  KafkaLeaderProducer(std::unique_ptr<KafkaClientEvents> events, std::unique_ptr<RdKafka::Producer> producer)
+  KafkaTransactionalProducer(std::unique_ptr<KafkaClientEvents> events, std::unique_ptr<RdKafka::Producer> producer)
       : events_(std::move(events)), producer_(std::move(producer)) {}
-  ~KafkaLeaderProducer() override {
+  ~KafkaTransactionalProducer() override {
     producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
   }
 
@@ -147,10 +158,23 @@ class KafkaLeaderProducer final : public LeaderProducer {
 
   TxnStatus send_offset(const TopicPartition& partition, std::int64_t next_offset,
                         const std::string& group_id) override {
+    return send_offsets({{partition, next_offset}}, GroupMember{group_id, -1, ""});
+  }
+
+  TxnStatus send_offsets(const std::vector<std::pair<TopicPartition, std::int64_t>>& next_offsets,
+                         const GroupMember& member) override {
     constexpr int kTimeoutMs = 10000;
-    rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(offsets, partition.topic.c_str(), partition.partition)->offset = next_offset;
-    rd_kafka_consumer_group_metadata_t* group = rd_kafka_consumer_group_metadata_new(group_id.c_str());
+    rd_kafka_topic_partition_list_t* offsets =
+        rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size()));
+    for (const auto& [partition, next_offset] : next_offsets) {
+      rd_kafka_topic_partition_list_add(offsets, partition.topic.c_str(), partition.partition)->offset = next_offset;
+    }
+    // Without a generation (a group with no members: the leader-only agents') the group id
+    // alone names the position.
+    rd_kafka_consumer_group_metadata_t* group =
+        member.generation < 0 ? rd_kafka_consumer_group_metadata_new(member.group_id.c_str())
+                              : rd_kafka_consumer_group_metadata_new_with_genid(
+                                    member.group_id.c_str(), member.generation, member.member_id.c_str(), nullptr);
     rd_kafka_error_t* error = rd_kafka_send_offsets_to_transaction(producer_->c_ptr(), offsets, group, kTimeoutMs);
     rd_kafka_consumer_group_metadata_destroy(group);
     rd_kafka_topic_partition_list_destroy(offsets);
@@ -206,16 +230,6 @@ class KafkaLeaderProducer final : public LeaderProducer {
   std::set<std::string> known_topics_;
 };
 
-Status await_delivery(DeliveryWaiter& waiter, const std::string& topic, std::chrono::milliseconds timeout) {
-  if (!waiter.wait(timeout)) {
-    return Error{ExitCode::kBrokerUnreachable, "send to topic '" + topic + "' not acknowledged within " +
-                                                   std::to_string(timeout.count()) + " ms"};
-  }
-  if (waiter.error != RdKafka::ERR_NO_ERROR) return send_error(topic, waiter.error);
-  return ok_status();
-}
-
-}  // namespace
 
 // Stateless: every message carries its own waiter as its opaque.
 class DeliveryReports final : public RdKafka::DeliveryReportCb {
@@ -286,23 +300,54 @@ Status KafkaTransport::send(const ProducedRecord& record, std::chrono::milliseco
   return await_delivery(**waiter, record.topic, timeout);
 }
 
-Result<std::unique_ptr<LeaderProducer>> KafkaTransport::start_leader_producer(std::chrono::milliseconds timeout) {
+Result<std::unique_ptr<KafkaTransactionalProducer>> KafkaTransport::create_transactional_producer(
+    const std::string& transactional_id, std::chrono::milliseconds timeout) {
   auto events = std::make_unique<KafkaClientEvents>(broker_state_);
-  auto created = create_producer(
-      {{"transactional.id", settings_.leader_transactional_id}, {"transaction.timeout.ms", "60000"}}, "leader producer",
-      *events);
+  auto created = create_producer({{"transactional.id", transactional_id}, {"transaction.timeout.ms", "60000"}},
+                                 "transactional producer", *events);
   if (!created) return created.error();
   std::unique_ptr<RdKafka::Producer> producer = std::move(created).value();
   // Registers this producer's epoch with the transaction coordinator, which aborts the previous
-  // holder's open transaction and fences it: a stale leader's commits fail from here on.
-  const auto deadline = Clock::now() + timeout;
+  // holder's open transaction and fences it: a stale producer's commits fail from here on.
   std::unique_ptr<RdKafka::Error> init(producer->init_transactions(static_cast<int>(timeout.count())));
-  if (init) return Error{ExitCode::kFailure, "kafka: leader producer not registered: " + init->str()};
-  auto leader = std::make_unique<KafkaLeaderProducer>(std::move(events), std::move(producer));
-  for (const auto& topic : settings_.leader_topics) {
-    leader->learn(topic, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+  if (init) {
+    return Error{ExitCode::kFailure, "kafka: transactional producer '" + transactional_id + "' not registered: " + init->str()};
   }
-  return std::unique_ptr<LeaderProducer>(std::move(leader));
+  return std::make_unique<KafkaTransactionalProducer>(std::move(events), std::move(producer));
+}
+
+Result<std::unique_ptr<TransactionalProducer>> KafkaTransport::start_leader_producer(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  auto leader = create_transactional_producer(settings_.leader_transactional_id, timeout);
+  if (!leader) return leader.error();
+  for (const auto& topic : settings_.leader_topics) {
+    (*leader)->learn(topic, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+  }
+  return std::unique_ptr<TransactionalProducer>(std::move(leader).value());
+}
+
+Result<std::unique_ptr<TransactionalProducer>> KafkaTransport::start_transactional_producer(
+    const std::string& transactional_id, std::chrono::milliseconds timeout) {
+  auto producer = create_transactional_producer(transactional_id, timeout);
+  if (!producer) return producer.error();
+  return std::unique_ptr<TransactionalProducer>(std::move(producer).value());
+}
+
+Status KafkaTransport::send_all(const std::vector<ProducedRecord>& records, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  std::vector<std::shared_ptr<DeliveryWaiter>> waiters;
+  waiters.reserve(records.size());
+  for (const auto& record : records) {
+    auto waiter = produce_awaited(*producer_, record, deadline);
+    if (!waiter) return waiter.error();
+    waiters.push_back(std::move(waiter).value());
+  }
+  for (std::size_t i = 0; i < waiters.size(); ++i) {
+    const auto left = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()),
+                               std::chrono::milliseconds(0));
+    if (auto status = await_delivery(*waiters[i], records[i].topic, left); !status) return status;
+  }
+  return ok_status();
 }
 
 Status KafkaTransport::flush(std::chrono::milliseconds timeout) {

@@ -31,6 +31,7 @@ struct KafkaSettings {
 };
 
 class KafkaClientEvents;
+class KafkaTransactionalProducer;
 class DeliveryReports;
 
 // Transport over Apache Kafka through librdkafka's C++ API.
@@ -44,7 +45,10 @@ class KafkaTransport final : public Transport {
   Result<std::unique_ptr<GroupConsumer>> join_group(const GroupOptions& options,
                                                     GroupListener& listener) override;
   Status send(const ProducedRecord& record, std::chrono::milliseconds timeout) override;
-  Result<std::unique_ptr<LeaderProducer>> start_leader_producer(std::chrono::milliseconds timeout) override;
+  Status send_all(const std::vector<ProducedRecord>& records, std::chrono::milliseconds timeout) override;
+  Result<std::unique_ptr<TransactionalProducer>> start_leader_producer(std::chrono::milliseconds timeout) override;
+  Result<std::unique_ptr<TransactionalProducer>> start_transactional_producer(const std::string& transactional_id,
+                                                                              std::chrono::milliseconds timeout) override;
   Status flush(std::chrono::milliseconds timeout) override;
   BrokerState broker_state() const override;
   Result<std::unique_ptr<PartitionReader>> read_partition(const TopicPartition& partition,
@@ -56,6 +60,8 @@ class KafkaTransport final : public Transport {
   std::map<std::string, std::string> client_settings() const;
   Result<std::unique_ptr<RdKafka::Producer>> create_producer(std::map<std::string, std::string> settings,
                                                              const char* what, KafkaClientEvents& events);
+  Result<std::unique_ptr<KafkaTransactionalProducer>> create_transactional_producer(const std::string& transactional_id,
+                                                                                  std::chrono::milliseconds timeout);
   Status start_producer();
   void poll_producer();
   Result<std::vector<TopicSpec>> missing_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout);

@@ -85,16 +85,24 @@ class MemoryTransport::Broker {
     return ok_status();
   }
 
-  Status append(const ProducedRecord& record) { return append_all({record}, {}); }
+  Status append(const ProducedRecord& record) { return append_all({record}, {}, {}); }
 
   // A consumed position a transaction commits: (group, partition) -> next offset.
   using GroupOffset = std::pair<std::pair<std::string, TopicPartition>, std::int64_t>;
 
   // Stores the records and moves the groups' positions together: a reader sees all of them or
   // none, like a committed transaction.
-  Status append_all(const std::vector<ProducedRecord>& records, const std::vector<GroupOffset>& offsets) {
+  // Refused, with nothing stored, when a member's generation is no longer its group's.
+  Status append_all(const std::vector<ProducedRecord>& records, const std::vector<GroupOffset>& offsets,
+                    const std::vector<GroupMember>& members) {
     {
       std::lock_guard lock(mutex);
+      for (const auto& member : members) {
+        if (member.generation >= 0 && groups[member.group_id].generation != member.generation) {
+          return Error{ExitCode::kFailure, "memory://: group '" + member.group_id + "' moved on from generation " +
+                                               std::to_string(member.generation)};
+        }
+      }
       for (const auto& record : records) {
         if (auto status = append_locked(record); !status) return status;
       }
@@ -104,8 +112,9 @@ class MemoryTransport::Broker {
     return ok_status();
   }
 
-  // The epoch of the app's leader producer: registering a new one fences the previous holder.
-  std::uint64_t leader_epoch = 0;
+  // The epoch of each transactional id's producer: registering a new one fences the previous
+  // holder.
+  std::map<std::string, std::uint64_t> producer_epochs;
 
  private:
   Status append_locked(const ProducedRecord& record) {
@@ -372,11 +381,12 @@ Status MemoryTransport::send(const ProducedRecord& record, std::chrono::millisec
 
 namespace {
 
-// Buffers a transaction's records and stores them together at commit, unless a newer leader
-// producer was registered meanwhile.
-class MemoryLeaderProducer final : public LeaderProducer {
+// Buffers a transaction's records and stores them together at commit, unless a newer producer
+// with the same transactional id was registered meanwhile.
+class MemoryTransactionalProducer final : public TransactionalProducer {
  public:
-  MemoryLeaderProducer(std::shared_ptr<Broker> broker, std::uint64_t epoch) : broker_(std::move(broker)), epoch_(epoch) {}
+  MemoryTransactionalProducer(std::shared_ptr<Broker> broker, std::string transactional_id, std::uint64_t epoch)
+      : broker_(std::move(broker)), transactional_id_(std::move(transactional_id)), epoch_(epoch) {}
 
   TxnStatus begin() override {
     if (auto fenced = check_epoch(); !fenced) return fenced;
@@ -394,38 +404,53 @@ class MemoryLeaderProducer final : public LeaderProducer {
     open_ = false;
     auto records = std::move(pending_);
     auto offsets = std::move(offsets_);
-    pending_.clear();
-    offsets_.clear();
-    if (auto status = broker_->append_all(records, offsets); !status) {
+    auto members = std::move(members_);
+    clear();
+    if (auto status = broker_->append_all(records, offsets, members); !status) {
       return {TxnFailure::kAbortable, status.error().message};
     }
     return {};
   }
   TxnStatus abort(std::chrono::milliseconds /*timeout*/) override {
     open_ = false;
-    pending_.clear();
-    offsets_.clear();
+    clear();
     return {};
   }
   TxnStatus send_offset(const TopicPartition& partition, std::int64_t next_offset,
                         const std::string& group_id) override {
-    if (!open_) return {TxnFailure::kFatal, "send_offset outside a transaction"};
-    offsets_.push_back({{group_id, partition}, next_offset});
+    return send_offsets({{partition, next_offset}}, GroupMember{group_id, -1, ""});
+  }
+  TxnStatus send_offsets(const std::vector<std::pair<TopicPartition, std::int64_t>>& next_offsets,
+                         const GroupMember& member) override {
+    if (!open_) return {TxnFailure::kFatal, "send_offsets outside a transaction"};
+    for (const auto& [partition, next_offset] : next_offsets) {
+      offsets_.push_back({{member.group_id, partition}, next_offset});
+    }
+    members_.push_back(member);
     return {};
   }
 
  private:
   TxnStatus check_epoch() {
     std::lock_guard lock(broker_->mutex);
-    if (broker_->leader_epoch != epoch_) return {TxnFailure::kFenced, "memory://: fenced by a newer leader producer"};
+    if (broker_->producer_epochs[transactional_id_] != epoch_) {
+      return {TxnFailure::kFenced, "memory://: fenced by a newer producer of '" + transactional_id_ + "'"};
+    }
     return {};
+  }
+  void clear() {
+    pending_.clear();
+    offsets_.clear();
+    members_.clear();
   }
 
   std::shared_ptr<Broker> broker_;
+  const std::string transactional_id_;
   const std::uint64_t epoch_;
   bool open_ = false;
   std::vector<ProducedRecord> pending_;
   std::vector<Broker::GroupOffset> offsets_;
+  std::vector<GroupMember> members_;
 };
 
 // Reads one partition of the shared broker from a position.
@@ -480,13 +505,19 @@ Result<std::unique_ptr<PartitionReader>> MemoryTransport::read_partition(const T
   return std::unique_ptr<PartitionReader>(std::make_unique<MemoryPartitionReader>(broker_, partition, position));
 }
 
-Result<std::unique_ptr<LeaderProducer>> MemoryTransport::start_leader_producer(std::chrono::milliseconds /*timeout*/) {
+Result<std::unique_ptr<TransactionalProducer>> MemoryTransport::start_leader_producer(std::chrono::milliseconds timeout) {
+  return start_transactional_producer("__leader", timeout);
+}
+
+Result<std::unique_ptr<TransactionalProducer>> MemoryTransport::start_transactional_producer(
+    const std::string& transactional_id, std::chrono::milliseconds /*timeout*/) {
   std::uint64_t epoch = 0;
   {
     std::lock_guard lock(broker_->mutex);
-    epoch = ++broker_->leader_epoch;
+    epoch = ++broker_->producer_epochs[transactional_id];
   }
-  return std::unique_ptr<LeaderProducer>(std::make_unique<MemoryLeaderProducer>(broker_, epoch));
+  return std::unique_ptr<TransactionalProducer>(
+      std::make_unique<MemoryTransactionalProducer>(broker_, transactional_id, epoch));
 }
 
 }  // namespace faust

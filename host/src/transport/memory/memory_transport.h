@@ -31,7 +31,9 @@ class MemoryTransport final : public Transport {
   Result<std::unique_ptr<GroupConsumer>> join_group(const GroupOptions& options,
                                                     GroupListener& listener) override;
   Status send(const ProducedRecord& record, std::chrono::milliseconds timeout) override;
-  Result<std::unique_ptr<LeaderProducer>> start_leader_producer(std::chrono::milliseconds timeout) override;
+  Result<std::unique_ptr<TransactionalProducer>> start_leader_producer(std::chrono::milliseconds timeout) override;
+  Result<std::unique_ptr<TransactionalProducer>> start_transactional_producer(const std::string& transactional_id,
+                                                                              std::chrono::milliseconds timeout) override;
   Status flush(std::chrono::milliseconds /*timeout*/) override { return ok_status(); }
   BrokerState broker_state() const override { return BrokerState::kUp; }
   Result<std::unique_ptr<PartitionReader>> read_partition(const TopicPartition& partition,

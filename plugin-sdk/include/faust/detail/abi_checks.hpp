@@ -28,6 +28,9 @@ constexpr bool covers(std::uint32_t struct_size, std::size_t field_end) { return
 
 inline constexpr std::size_t kDescriptorServicesEnd =
     offsetof(faust_plugin_descriptor, service_count) + sizeof(std::size_t);
+inline constexpr std::size_t kDescriptorAgentBatchesEnd =
+    offsetof(faust_plugin_descriptor, agent_batch_count) + sizeof(std::size_t);
+inline constexpr std::size_t kAgentBatchDefSize_1_2 = offsetof(faust_agent_batch_def, handle_batch) + sizeof(void*);
 // The first service_def: every later minor only appends.
 inline constexpr std::size_t kServiceDefSize_1_1 = offsetof(faust_service_def, revoked) + sizeof(void*);
 inline constexpr std::size_t kMetricSpecSize_1_1 = offsetof(faust_metric_spec, bucket_count) + sizeof(std::size_t);
