@@ -1,0 +1,122 @@
+#include "topic_seeder.h"
+
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafkacpp.h>
+
+#include <array>
+#include <cstdio>
+#include <memory>
+
+namespace faust::testing {
+namespace {
+
+constexpr int kCreateTimeoutMs = 30'000;
+constexpr int kFlushTimeoutMs = 60'000;
+
+template <typename T, void (*Destroy)(T*)>
+struct Deleter {
+  void operator()(T* object) const { Destroy(object); }
+};
+template <typename T, void (*Destroy)(T*)>
+using Owned = std::unique_ptr<T, Deleter<T, Destroy>>;
+
+// Counts acknowledged messages per partition and keeps the first failure; librdkafka calls it
+// from poll() and flush() on the producing thread.
+class DeliveryTally : public RdKafka::DeliveryReportCb {
+ public:
+  void dr_cb(RdKafka::Message& message) override {
+    if (message.err() != RdKafka::ERR_NO_ERROR) {
+      if (first_error.empty()) first_error = message.errstr();
+      return;
+    }
+    ++delivered[message.partition()];
+  }
+  std::map<std::int32_t, std::int64_t> delivered;
+  std::string first_error;
+};
+
+}  // namespace
+
+std::string numbered_value(std::int64_t number) {
+  std::array<char, 32> text{};
+  std::snprintf(text.data(), text.size(), "%06lld", static_cast<long long>(number));
+  return text.data();
+}
+
+std::string TopicSeeder::create_topics(const std::map<std::string, int>& partitions_by_topic) const {
+  std::array<char, 512> error{};
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", broker_.c_str(), error.data(), error.size());
+  Owned<rd_kafka_t, rd_kafka_destroy> admin(rd_kafka_new(RD_KAFKA_PRODUCER, conf, error.data(), error.size()));
+  if (!admin) {
+    rd_kafka_conf_destroy(conf);  // rd_kafka_new owns conf only once it succeeded
+    return "cannot create an admin client: " + std::string(error.data());
+  }
+  std::vector<Owned<rd_kafka_NewTopic_t, rd_kafka_NewTopic_destroy>> new_topics;
+  std::vector<rd_kafka_NewTopic_t*> requested;
+  for (const auto& [topic, partitions] : partitions_by_topic) {
+    new_topics.emplace_back(rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, error.data(), error.size()));
+    if (!new_topics.back()) return topic + ": " + error.data();
+    requested.push_back(new_topics.back().get());
+  }
+  Owned<rd_kafka_queue_t, rd_kafka_queue_destroy> answers(rd_kafka_queue_new(admin.get()));
+  rd_kafka_CreateTopics(admin.get(), requested.data(), requested.size(), nullptr, answers.get());
+  Owned<rd_kafka_event_t, rd_kafka_event_destroy> answer(rd_kafka_queue_poll(answers.get(), kCreateTimeoutMs));
+  if (!answer) return "no answer to CreateTopics within " + std::to_string(kCreateTimeoutMs) + " ms";
+  if (rd_kafka_event_error(answer.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) return rd_kafka_event_error_string(answer.get());
+  std::size_t count = 0;
+  const rd_kafka_topic_result_t** results =
+      rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(answer.get()), &count);
+  for (std::size_t i = 0; i < count; ++i) {
+    if (rd_kafka_topic_result_error(results[i]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return std::string(rd_kafka_topic_result_name(results[i])) + ": " + rd_kafka_topic_result_error_string(results[i]);
+    }
+  }
+  return count == requested.size() ? std::string() : "CreateTopics answered for " + std::to_string(count) + " topics";
+}
+
+std::map<std::int32_t, std::int64_t> TopicSeeder::produce_numbered(const std::string& topic,
+                                                                   std::int64_t count) const {
+  DeliveryTally tally;
+  std::string error;
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  // Batches of many small messages: 100,000 of them take about a second.
+  for (const auto& [key, value] : std::map<std::string, std::string>{
+           {"bootstrap.servers", broker_}, {"linger.ms", "20"}, {"enable.idempotence", "true"}}) {
+    if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) ADD_FAILURE() << key << ": " << error;
+  }
+  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(&tally), error) != RdKafka::Conf::CONF_OK) {
+    ADD_FAILURE() << "dr_cb: " << error;
+  }
+  std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), error));
+  if (!producer) {
+    ADD_FAILURE() << "cannot create a producer: " << error;
+    return {};
+  }
+  for (std::int64_t n = 0; n < count; ++n) {
+    const std::string text = numbered_value(n);
+    while (true) {
+      const auto queued = producer->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                                            const_cast<char*>(text.data()), text.size(), text.data(), text.size(), 0,
+                                            nullptr);
+      if (queued == RdKafka::ERR_NO_ERROR) break;
+      if (queued != RdKafka::ERR__QUEUE_FULL) {
+        ADD_FAILURE() << "producing " << text << " to " << topic << ": " << RdKafka::err2str(queued);
+        return {};
+      }
+      producer->poll(10);  // delivery reports free room in the local queue
+    }
+  }
+  producer->flush(kFlushTimeoutMs);
+  std::int64_t delivered = 0;
+  for (const auto& [partition, messages] : tally.delivered) delivered += messages;
+  if (delivered != count) {
+    ADD_FAILURE() << delivered << " of " << count << " messages to " << topic << " acknowledged within "
+                  << kFlushTimeoutMs << " ms; first error: " << tally.first_error;
+    return {};
+  }
+  return tally.delivered;
+}
+
+}  // namespace faust::testing

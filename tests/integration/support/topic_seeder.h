@@ -1,0 +1,33 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace faust::testing {
+
+// Creates topics and fills them from outside the workers, for tests that need a topic with its
+// messages in place before the first worker starts.
+class TopicSeeder {
+ public:
+  explicit TopicSeeder(std::string broker) : broker_(std::move(broker)) {}
+
+  // Creates each topic (name → partitions, replication 1) in one request and waits for the
+  // broker's answer; empty on success, else the first reason the broker gave.
+  std::string create_topics(const std::map<std::string, int>& partitions_by_topic) const;
+
+  // Produces `count` messages to `topic`, the n-th (from 0) with key and value numbered_value(n),
+  // spread over the partitions by key; returns once every one is acknowledged. Messages
+  // delivered per partition; empty (and a test failure) when any was not.
+  std::map<std::int32_t, std::int64_t> produce_numbered(const std::string& topic, std::int64_t count) const;
+
+ private:
+  std::string broker_;
+};
+
+// n as six or more digits with leading zeros ("000042"): sorts and reads back as the number.
+std::string numbered_value(std::int64_t number);
+
+}  // namespace faust::testing
