@@ -346,7 +346,7 @@ class AgentRunner::Lane {
   // The handler over `messages` inside the current unit: the batch handler, or the message
   // handler for each until one fails.
   Status run_handlers(std::span<const ConsumedMessage> messages) {
-    if (!batch_handler_ || messages.size() == 1) {
+    if (!batch_handler_ || messages.size() <= 1) {
       for (const auto& message : messages) {
         if (Status result = call_handler(message); !result) return result;
       }
