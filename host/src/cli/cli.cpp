@@ -156,7 +156,17 @@ int run_check(const Manifest& manifest) {
   }
   for (const auto& agent : manifest.agents) {
     std::cout << "agent " << agent.name << ": topic " << manifest.agent_topic(agent) << ", concurrency "
-              << agent.concurrency << ", on_error " << on_error_name(agent.on_error) << "\n";
+              << agent.concurrency << ", on_error " << on_error_name(agent.on_error);
+    for (const auto& binding : bindings->agents) {
+      if (binding.name != agent.name) continue;
+      if (binding.guarantee == ProcessingGuarantee::kExactlyOnce) std::cout << ", exactly_once";
+      if (binding.batch.max_messages > 1) {
+        std::cout << ", batches of up to " << binding.batch.max_messages << " (max_wait "
+                  << std::chrono::duration<double>(binding.batch.max_wait).count() << " s"
+                  << (binding.batch_lanes.empty() ? "" : ", handle_batch") << ")";
+      }
+    }
+    std::cout << "\n";
   }
   for (const auto& timer : manifest.timers) std::cout << describe_timer(timer) << "\n";
   return 0;

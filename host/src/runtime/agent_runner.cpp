@@ -723,8 +723,10 @@ std::map<std::string, std::vector<std::int32_t>> AgentRunner::assignment() const
 std::vector<AgentSnapshot> AgentRunner::snapshot() const {
   std::vector<AgentSnapshot> out;
   for (const auto& agent : agents_) {
-    AgentSnapshot snap{agent->binding.name, agent->handled.load(), agent->errors.load(), agent->batches.load(),
-                       agent->units_retried.load(), {}, 0, 0};
+    AgentSnapshot snap{agent->binding.name,      agent->binding.guarantee, agent->binding.batch.max_messages,
+                       agent->handled.load(),    agent->errors.load(),     agent->batches.load(),
+                       agent->units_retried.load(), {},                    0,
+                       0};
     for (const auto& lane : agent->lanes) {
       const auto queued = lane->queued();
       snap.queued_messages += queued.messages;

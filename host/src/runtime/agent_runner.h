@@ -39,6 +39,8 @@ struct AgentBinding {
 
 struct AgentSnapshot {
   std::string name;
+  ProcessingGuarantee guarantee = ProcessingGuarantee::kAtLeastOnce;
+  int batch_max_messages = 1;
   std::uint64_t handled = 0;
   std::uint64_t errors = 0;
   std::uint64_t batches = 0;       // units handled whole (batched or exactly-once agents)

@@ -79,7 +79,12 @@ Router make_status_routes(const WorkerView& view) {
     json agents = json::array();
     for (const auto& agent : view.agents->snapshot()) {
       agents.push_back({{"name", agent.name},
+                        {"processing_guarantee",
+                         agent.guarantee == ProcessingGuarantee::kExactlyOnce ? "exactly_once" : "at_least_once"},
+                        {"batch_max_messages", agent.batch_max_messages},
                         {"messages_handled", agent.handled},
+                        {"batches", agent.batches},
+                        {"units_retried", agent.units_retried},
                         {"errors", agent.errors},
                         {"queued_messages", agent.queued_messages},
                         {"queued_bytes", agent.queued_bytes},
