@@ -6,13 +6,17 @@
 //   faust-bench-kafka latency        --broker B --group G --topic T --interval-ms I --seconds S --output F
 //   faust-bench-kafka produce-transaction --broker B --topic T --count N --size S --transactional-id X
 //   faust-bench-kafka count-committed     --broker B --topic T --partitions P --expect N
+//   faust-bench-kafka copy               --broker B --group G --from T --to U --expect N
+//   faust-bench-kafka copy-transactional --broker B --group G --from T --to U --expect N
 //   faust-bench-kafka version
 //
 // Results are one JSON object on stdout; errors one line on stderr and exit code 1.
 #include <librdkafka/rdkafka.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -20,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -43,7 +48,9 @@ struct Failure {
 std::optional<KafkaHandle> make_client(rd_kafka_type_t type,
                                        const std::vector<std::pair<std::string, std::string>>& settings,
                                        void (*delivery_report)(rd_kafka_t*, const rd_kafka_message_t*, void*),
-                                       void* opaque, Failure& failure) {
+                                       void* opaque, Failure& failure,
+                                       void (*rebalance)(rd_kafka_t*, rd_kafka_resp_err_t,
+                                                         rd_kafka_topic_partition_list_t*, void*) = nullptr) {
   char error[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   for (const auto& [name, value] : settings) {
@@ -54,6 +61,7 @@ std::optional<KafkaHandle> make_client(rd_kafka_type_t type,
     }
   }
   if (delivery_report != nullptr) rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
+  if (rebalance != nullptr) rd_kafka_conf_set_rebalance_cb(conf, rebalance);
   rd_kafka_conf_set_opaque(conf, opaque);
   rd_kafka_t* handle = rd_kafka_new(type, conf, error, sizeof(error));  // owns conf on success
   if (handle == nullptr) {
@@ -62,6 +70,13 @@ std::optional<KafkaHandle> make_client(rd_kafka_type_t type,
     return std::nullopt;
   }
   return KafkaHandle(handle);
+}
+
+// What a failed librdkafka call (`step`) said; takes `error` and destroys it.
+Failure take_error(const char* step, rd_kafka_error_t* error) {
+  Failure failure{std::string(step) + ": " + rd_kafka_error_string(error)};
+  rd_kafka_error_destroy(error);
+  return failure;
 }
 
 int fail(const Failure& failure) {
@@ -126,10 +141,14 @@ std::vector<char> filler(int size) {
   return value;
 }
 
-// Queues one copy of `value`, serving delivery reports while librdkafka's queue is full.
-bool enqueue(rd_kafka_t* client, rd_kafka_topic_t* topic, std::int32_t partition, std::vector<char>& value,
-             Failure& failure) {
-  while (rd_kafka_produce(topic, partition, RD_KAFKA_MSG_F_COPY, value.data(), value.size(), nullptr, 0,
+// Queues one copy of `value` (and `key`), serving delivery reports while librdkafka's queue is full.
+bool enqueue(rd_kafka_t* client, rd_kafka_topic_t* topic, std::int32_t partition, std::string_view value,
+             std::optional<std::string_view> key, Failure& failure) {
+  // RD_KAFKA_MSG_F_COPY: librdkafka copies the payload and never writes through the pointer.
+  void* payload = const_cast<char*>(value.data());
+  const void* key_bytes = key ? key->data() : nullptr;
+  const std::size_t key_size = key ? key->size() : 0;
+  while (rd_kafka_produce(topic, partition, RD_KAFKA_MSG_F_COPY, payload, value.size(), key_bytes, key_size,
                           nullptr) != 0) {
     const rd_kafka_resp_err_t err = rd_kafka_last_error();
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -143,7 +162,8 @@ bool enqueue(rd_kafka_t* client, rd_kafka_topic_t* topic, std::int32_t partition
 }
 
 // Spreads `count` values of `size` bytes evenly over the partitions (message i to partition
-// i mod P), batched hard: what is measured later is consuming, not this.
+// i mod P), batched hard: what is measured later is consuming, not this. Each value starts with
+// its number, so a dump of a copy can be checked against the input.
 int produce(const std::string& broker, const std::string& topic, int partitions, std::int64_t count,
             int size) {
   Failure failure;
@@ -163,7 +183,10 @@ int produce(const std::string& broker, const std::string& topic, int partitions,
 
   const auto started = Clock::now();
   for (std::int64_t i = 0; i < count; ++i) {
-    if (!enqueue(client->get(), handle, static_cast<std::int32_t>(i % partitions), value, failure)) {
+    const std::string number = std::to_string(i);
+    number.copy(value.data(), std::min(number.size(), value.size()));
+    if (!enqueue(client->get(), handle, static_cast<std::int32_t>(i % partitions),
+                 std::string_view(value.data(), value.size()), std::nullopt, failure)) {
       rd_kafka_topic_destroy(handle);
       return fail(failure);
     }
@@ -342,23 +365,19 @@ int produce_transaction(const std::string& broker, const std::string& topic, std
                             {{"bootstrap.servers", broker}, {"transactional.id", transactional_id}},
                             &count_delivery, &counts, failure);
   if (!client) return fail(failure);
-  auto transaction_failed = [](const char* step, rd_kafka_error_t* error) {
-    Failure failed{std::string(step) + ": " + rd_kafka_error_string(error)};
-    rd_kafka_error_destroy(error);
-    return fail(failed);
-  };
   if (rd_kafka_error_t* error = rd_kafka_init_transactions(client->get(), 30000))
-    return transaction_failed("init_transactions", error);
+    return fail(take_error("init_transactions", error));
   rd_kafka_topic_t* handle = rd_kafka_topic_new(client->get(), topic.c_str(), nullptr);
   std::vector<char> value = filler(size);
 
   const std::int64_t start_ns = monotonic_ns();
   if (rd_kafka_error_t* error = rd_kafka_begin_transaction(client->get())) {
     rd_kafka_topic_destroy(handle);
-    return transaction_failed("begin_transaction", error);
+    return fail(take_error("begin_transaction", error));
   }
   for (std::int64_t i = 0; i < count; ++i) {
-    if (!enqueue(client->get(), handle, RD_KAFKA_PARTITION_UA, value, failure)) {
+    if (!enqueue(client->get(), handle, RD_KAFKA_PARTITION_UA, std::string_view(value.data(), value.size()),
+                 std::nullopt, failure)) {
       rd_kafka_topic_destroy(handle);
       return fail(failure);
     }
@@ -367,7 +386,7 @@ int produce_transaction(const std::string& broker, const std::string& topic, std
   rd_kafka_error_t* committed = rd_kafka_commit_transaction(client->get(), 120000);  // flushes first
   const std::int64_t committed_ns = monotonic_ns();
   rd_kafka_topic_destroy(handle);
-  if (committed != nullptr) return transaction_failed("commit_transaction", committed);
+  if (committed != nullptr) return fail(take_error("commit_transaction", committed));
   if (counts.failed > 0) {
     return fail({std::to_string(counts.failed) + " message(s) not delivered, first: " + counts.first_error});
   }
@@ -380,10 +399,12 @@ int produce_transaction(const std::string& broker, const std::string& topic, std
 }
 
 // Reads every partition of `topic` from the beginning as a read_committed consumer (assigned,
-// never joining its group, committing nothing) and prints the CLOCK_MONOTONIC ns at which the first and the `expect`-th message arrived.
+// never joining its group, committing nothing) and prints the CLOCK_MONOTONIC ns at which the
+// first and the `expect`-th message arrived, and the partitions' end offsets added up.
 // Says "caught up" on stderr once it has reached the end of every partition, so a driver can
 // wait for that before the messages are produced: arrival times are then not delayed by its own
-// start-up. A short fetch wait bounds how late a committed batch can be seen.
+// start-up. Says "seen N" on stderr every second in which the count grew, so a driver can tell
+// a stalled writer from a slow one. A short fetch wait bounds how late a committed batch can be seen.
 int count_committed(const std::string& broker, const std::string& topic, int partitions, std::int64_t expect,
                     double timeout_seconds) {
   Failure failure;
@@ -412,7 +433,15 @@ int count_committed(const std::string& broker, const std::string& topic, int par
   std::int64_t first_ns = 0;
   std::int64_t last_ns = 0;
   int status = 0;
+  std::int64_t seen_at_last_progress = 0;
+  auto last_progress = Clock::now();
   while (seen < expect) {
+    if (Clock::now() - last_progress >= std::chrono::seconds(1)) {
+      if (seen != seen_at_last_progress)
+        std::fprintf(stderr, "count-committed: seen %lld\n", static_cast<long long>(seen));
+      seen_at_last_progress = seen;
+      last_progress = Clock::now();
+    }
     if (Clock::now() >= deadline) {
       status = fail({"saw " + std::to_string(seen) + " of " + std::to_string(expect) +
                      " committed messages in " + topic + " within " +
@@ -440,19 +469,222 @@ int count_committed(const std::string& broker, const std::string& topic, int par
     rd_kafka_message_destroy(message);
   }
   if (status == 0) {
-    std::printf("{\"topic\": \"%s\", \"count\": %lld, \"first_ns\": %lld, \"last_ns\": %lld}\n",
-                topic.c_str(), static_cast<long long>(seen), static_cast<long long>(first_ns),
-                static_cast<long long>(last_ns));
+    // Transaction markers take offsets of their own: end offsets beyond the messages seen tell a
+    // transactional writer from a plain one (or, from a plain one, duplicates).
+    std::int64_t end_offsets = 0;
+    for (int p = 0; p < partitions; ++p) {
+      std::int64_t low = 0;
+      std::int64_t high = 0;
+      if (rd_kafka_query_watermark_offsets(client->get(), topic.c_str(), p, &low, &high, 10000) ==
+          RD_KAFKA_RESP_ERR_NO_ERROR) {
+        end_offsets += high;
+      }
+    }
+    std::printf(
+        "{\"topic\": \"%s\", \"count\": %lld, \"first_ns\": %lld, \"last_ns\": %lld, \"end_offsets\": "
+        "%lld}\n",
+        topic.c_str(), static_cast<long long>(seen), static_cast<long long>(first_ns),
+        static_cast<long long>(last_ns), static_cast<long long>(end_offsets));
   }
   rd_kafka_consumer_close(client->get());
   return status;
+}
+
+
+// What the copy loops do; see copy().
+struct CopyOptions {
+  std::string broker;
+  std::string group;
+  std::string from;
+  std::string to;
+  int partitions = 8;  // of `from`
+  std::int64_t expect = 0;
+  bool transactional = false;
+  int batch_messages = 500;    // exactly once: a transaction's most messages
+  int batch_wait_ms = 50;      // exactly once: a transaction's longest time open
+  int commit_interval_ms = 1000;  // at least once: flush and commit this often
+  double timeout_seconds = 600;
+};
+
+// The offsets consumed so far, as a list to commit (partitions not yet read left out).
+rd_kafka_topic_partition_list_t* consumed_offsets(const std::string& topic,
+                                                  const std::vector<std::int64_t>& next_offsets) {
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size()));
+  for (std::size_t p = 0; p < next_offsets.size(); ++p) {
+    if (next_offsets[p] < 0) continue;
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), static_cast<std::int32_t>(p))->offset =
+        next_offsets[p];
+  }
+  return list;
+}
+
+// The floor for a forwarding agent: consume `from` in a new group (the host's consumer
+// settings) and produce every message's value and key to `to`, until `expect` are copied.
+// At least once: an idempotent producer; every commit interval (and at the end) the producer is
+// flushed, then the consumed offsets are committed. Exactly once: a transactional producer;
+// each batch (up to batch_messages, or batch_wait_ms after its first message) is one
+// transaction that carries its input offsets (send_offsets_to_transaction with the consumer's
+// group metadata) and is committed. Messages are taken one poll at a time, which never waits
+// for a batch to fill. Prints CLOCK_MONOTONIC ns at the assignment, the first and the last
+// message consumed and the end (last commit returned), and the process's CPU seconds.
+int copy(const CopyOptions& options) {
+  Failure failure;
+  DeliveryCounts counts;
+  std::vector<std::pair<std::string, std::string>> producer_settings = {{"bootstrap.servers", options.broker},
+                                                                        {"enable.idempotence", "true"}};
+  if (options.transactional) {
+    producer_settings.emplace_back("transactional.id", options.group + "-copy");
+    // A transaction begun right after the last one committed meets CONCURRENT_TRANSACTIONS until
+    // the broker has written the markers; librdkafka retries after retry.backoff.ms (100 ms by
+    // default), which would cap back-to-back transactions at ten a second. The Java client
+    // retries this case after 20 ms.
+    producer_settings.emplace_back("retry.backoff.ms", "20");
+  }
+  auto producer = make_client(RD_KAFKA_PRODUCER, producer_settings, &count_delivery, &counts, failure);
+  if (!producer) return fail(failure);
+  if (options.transactional) {
+    if (rd_kafka_error_t* error = rd_kafka_init_transactions(producer->get(), 30000))
+      return fail(take_error("init_transactions", error));
+  }
+
+  std::atomic<bool> assigned{false};
+  auto consumer = make_client(RD_KAFKA_CONSUMER,
+                              {{"bootstrap.servers", options.broker},
+                               {"group.id", options.group},
+                               {"client.id", options.group + "-copy"},
+                               {"session.timeout.ms", "6000"},
+                               {"heartbeat.interval.ms", "500"},
+                               {"partition.assignment.strategy", "range"},
+                               {"enable.auto.commit", "false"},
+                               {"auto.offset.reset", "earliest"},
+                               {"isolation.level", "read_committed"}},
+                              nullptr, &assigned, failure, &note_assignment);
+  if (!consumer) return fail(failure);
+  rd_kafka_poll_set_consumer(consumer->get());
+  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(topics, options.from.c_str(), RD_KAFKA_PARTITION_UA);
+  const rd_kafka_resp_err_t subscribed = rd_kafka_subscribe(consumer->get(), topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+  if (subscribed != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return fail({std::string("subscribe: ") + rd_kafka_err2str(subscribed)});
+  rd_kafka_consumer_group_metadata_t* group_metadata = rd_kafka_consumer_group_metadata(consumer->get());
+  rd_kafka_topic_t* output = rd_kafka_topic_new(producer->get(), options.to.c_str(), nullptr);
+
+  std::vector<std::int64_t> next_offsets(static_cast<std::size_t>(options.partitions), -1);
+  // Flushes (at least once) or commits the open transaction (exactly once), then the offsets.
+  auto checkpoint = [&]() -> std::optional<Failure> {
+    rd_kafka_topic_partition_list_t* offsets = consumed_offsets(options.from, next_offsets);
+    std::optional<Failure> failed;
+    if (options.transactional) {
+      if (rd_kafka_error_t* error =
+              rd_kafka_send_offsets_to_transaction(producer->get(), offsets, group_metadata, 30000)) {
+        failed = take_error("send_offsets_to_transaction", error);
+      } else if (rd_kafka_error_t* committed = rd_kafka_commit_transaction(producer->get(), 30000)) {
+        failed = take_error("commit_transaction", committed);
+      }
+    } else if (const rd_kafka_resp_err_t flushed = rd_kafka_flush(producer->get(), 30000);
+               flushed != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      failed = Failure{std::string("flush: ") + rd_kafka_err2str(flushed)};
+    } else if (offsets->cnt > 0) {
+      if (const rd_kafka_resp_err_t committed = rd_kafka_commit(consumer->get(), offsets, 0);
+          committed != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        failed = Failure{std::string("commit: ") + rd_kafka_err2str(committed)};
+      }
+    }
+    rd_kafka_topic_partition_list_destroy(offsets);
+    return failed;
+  };
+
+  const auto deadline = Clock::now() + std::chrono::duration<double>(options.timeout_seconds);
+  std::int64_t copied = 0;
+  std::int64_t assigned_ns = 0;
+  std::int64_t first_ns = 0;
+  std::int64_t last_ns = 0;
+  std::int64_t checkpoints = 0;
+  int in_batch = 0;
+  bool transaction_open = false;
+  auto batch_started = Clock::now();
+  auto last_checkpoint = Clock::now();
+  std::optional<Failure> failed;
+  while (!failed && copied < options.expect) {
+    if (Clock::now() >= deadline) {
+      failed = Failure{"copied " + std::to_string(copied) + " of " + std::to_string(options.expect) +
+                       " within " + std::to_string(static_cast<int>(options.timeout_seconds)) + " s"};
+      break;
+    }
+    rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer->get(), 10);
+    if (assigned_ns == 0 && assigned) assigned_ns = monotonic_ns();
+    if (message != nullptr && message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      std::fprintf(stderr, "copy: %s\n", rd_kafka_message_errstr(message));
+    } else if (message != nullptr) {
+      if (options.transactional && !transaction_open) {
+        if (rd_kafka_error_t* error = rd_kafka_begin_transaction(producer->get())) {
+          rd_kafka_message_destroy(message);
+          failed = take_error("begin_transaction", error);
+          break;
+        }
+        transaction_open = true;
+        batch_started = Clock::now();
+      }
+      std::optional<std::string_view> key;
+      if (message->key != nullptr) key.emplace(static_cast<const char*>(message->key), message->key_len);
+      const std::string_view value(static_cast<const char*>(message->payload), message->len);
+      Failure produce_failure;
+      if (!enqueue(producer->get(), output, RD_KAFKA_PARTITION_UA, value, key, produce_failure)) {
+        failed = produce_failure;
+      }
+      if (message->partition >= 0 && message->partition < options.partitions)
+        next_offsets[static_cast<std::size_t>(message->partition)] = message->offset + 1;
+      last_ns = monotonic_ns();
+      if (copied++ == 0) first_ns = last_ns;
+      ++in_batch;
+    }
+    if (message != nullptr) rd_kafka_message_destroy(message);
+    rd_kafka_poll(producer->get(), 0);  // delivery reports
+    const auto now = Clock::now();
+    const bool done = copied == options.expect;
+    const bool due =
+        options.transactional
+            ? transaction_open && (done || in_batch >= options.batch_messages ||
+                                   now - batch_started >= std::chrono::milliseconds(options.batch_wait_ms))
+            : copied > 0 &&
+                  (done || now - last_checkpoint >= std::chrono::milliseconds(options.commit_interval_ms));
+    if (!failed && due) {
+      failed = checkpoint();
+      ++checkpoints;
+      transaction_open = false;
+      in_batch = 0;
+      last_checkpoint = Clock::now();
+    }
+  }
+  const std::int64_t done_ns = monotonic_ns();
+  rd_kafka_topic_destroy(output);
+  rd_kafka_consumer_group_metadata_destroy(group_metadata);
+  rd_kafka_consumer_close(consumer->get());
+  if (failed) return fail(*failed);
+  if (counts.failed > 0) {
+    return fail({std::to_string(counts.failed) + " message(s) not delivered, first: " + counts.first_error});
+  }
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const double cpu_s = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                       static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  std::printf(
+      "{\"copied\": %lld, \"checkpoints\": %lld, \"assigned_ns\": %lld, \"first_ns\": %lld, "
+      "\"last_ns\": %lld, \"done_ns\": %lld, \"cpu_s\": %.3f}\n",
+      static_cast<long long>(copied), static_cast<long long>(checkpoints),
+      static_cast<long long>(assigned_ns), static_cast<long long>(first_ns), static_cast<long long>(last_ns),
+      static_cast<long long>(done_ns), cpu_s);
+  return 0;
 }
 
 }  // namespace
 }  // namespace faust::bench
 
 int main(int argc, char** argv) {
-  CLI::App app{"faust-bench-kafka: topic set-up, producing and commit watching for the benchmarks"};
+  CLI::App app{
+      "faust-bench-kafka: topic set-up, producing, copying and commit watching for the benchmarks"};
   app.require_subcommand(1);
   std::string broker = "127.0.0.1:9092";
   std::string topic;
@@ -475,7 +707,31 @@ int main(int argc, char** argv) {
       "produce-transaction", "Produce COUNT values of SIZE bytes in one transaction and commit it");
   auto* counter = app.add_subcommand(
       "count-committed", "Read TOPIC read_committed from the start until EXPECT messages arrived");
+  auto* copy_plain = app.add_subcommand(
+      "copy", "Copy EXPECT messages FROM a topic TO another, at least once (flush, then commit offsets)");
+  auto* copy_transactional = app.add_subcommand(
+      "copy-transactional",
+      "Copy EXPECT messages FROM a topic TO another, exactly once (a transaction a batch)");
   auto* version = app.add_subcommand("version", "Print the librdkafka version in use");
+  faust::bench::CopyOptions copy_options;
+  for (auto* command : {copy_plain, copy_transactional}) {
+    command->add_option("--broker", copy_options.broker, "host:port")->required();
+    command->add_option("--group", copy_options.group)->required();
+    command->add_option("--from", copy_options.from, "input topic")->required();
+    command->add_option("--to", copy_options.to, "output topic")->required();
+    command->add_option("--partitions", copy_options.partitions, "of the input topic")
+        ->check(CLI::Range(1, 10000));
+    command->add_option("--expect", copy_options.expect)
+        ->required()
+        ->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000'000}));
+    command->add_option("--timeout", copy_options.timeout_seconds, "seconds");
+  }
+  copy_plain->add_option("--commit-interval-ms", copy_options.commit_interval_ms)
+      ->check(CLI::Range(1, 600000));
+  copy_transactional->add_option("--batch-messages", copy_options.batch_messages)
+      ->check(CLI::Range(1, 1000000));
+  copy_transactional->add_option("--batch-wait-ms", copy_options.batch_wait_ms)
+      ->check(CLI::Range(1, 600000));
   std::string transactional_id;
   std::int64_t expect = 0;
   int interval_ms = 10;
@@ -518,6 +774,10 @@ int main(int argc, char** argv) {
   if (*latency) return faust::bench::latency(broker, group, topic, interval_ms, seconds, output);
   if (*transaction) return faust::bench::produce_transaction(broker, topic, count, size, transactional_id);
   if (*counter) return faust::bench::count_committed(broker, topic, partitions, expect, timeout_seconds);
+  if (*copy_plain || *copy_transactional) {
+    copy_options.transactional = copy_transactional->parsed();
+    return faust::bench::copy(copy_options);
+  }
   if (*version) std::printf("%s\n", rd_kafka_version_str());
   return 0;
 }

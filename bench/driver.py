@@ -14,6 +14,7 @@ Scenarios (all by default; --only picks some):
   footprint   an idle tutorial worker: RSS, CPU over a window, start-up time
   tutorial    the tutorial's path: the leader's on_leader timer to an agent on another worker
   dispatch    one on_leader tick sends 10,000 messages: tick start until all are committed
+  forward     an agent copies a topic to another: at least once, in batches, exactly once
 
 Writes results.md, chart.png and raw.json into --results.
 """
@@ -259,7 +260,8 @@ class Bench:
 
 def manifest_text(app_id: str, *, broker: str, agents: dict | None = None, timers: dict | None = None,
                   app_extra: dict | None = None, kafka: dict | None = None) -> str:
-    """A manifest as YAML (JSON is YAML, so nested values are written with json.dumps)."""
+    """A manifest as YAML (JSON is YAML, so values are written with json.dumps; a mapping other
+    than `config:`, such as `batch:`, becomes a flow mapping with its types kept)."""
     lines = ["app:", f"  id: {app_id}", f"  broker: kafka://{broker}", "  value_serializer: raw"]
     for key, value in (app_extra or {}).items():
         lines.append(f"  {key}: {value}")
@@ -273,7 +275,7 @@ def manifest_text(app_id: str, *, broker: str, agents: dict | None = None, timer
         for name, fields in entries.items():
             lines.append(f"  {name}:")
             for key, value in fields.items():
-                if isinstance(value, dict):
+                if key == "config":  # plugin config values are strings
                     lines.append(f"    {key}:")
                     lines += [f"      {k}: {json.dumps(str(v))}" for k, v in value.items()]
                 else:
@@ -776,12 +778,12 @@ def dispatch(bench: Bench) -> dict:
     return {"count": count, "size": size, "partitions": DISPATCH_PARTITIONS, "runs": runs}
 
 
-def start_counter(bench: Bench, topic: str, count: int) -> Process:
+def start_counter(bench: Bench, topic: str, count: int, timeout: float = DISPATCH_WAIT_S) -> Process:
     """A read_committed consumer of `topic`, caught up before anything is sent to it."""
     bench.create_topic(topic, DISPATCH_PARTITIONS)
     counter = Process(f"{topic}-counter", [
         bench.kafka_tool, "count-committed", "--broker", bench.broker, "--topic", topic,
-        "--partitions", str(DISPATCH_PARTITIONS), "--expect", str(count), "--timeout", str(DISPATCH_WAIT_S)],
+        "--partitions", str(DISPATCH_PARTITIONS), "--expect", str(count), "--timeout", str(timeout)],
         bench.work_dir)
     counter.wait_for(COUNTER_READY, 30)
     return counter
@@ -844,6 +846,153 @@ def dispatch_bare(bench: Bench, run: int, count: int, size: int) -> dict:
         return dispatch_result("bare", run, count, sent, counter)
     finally:
         counter.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenario 7: forwarding (an agent copies every message of one topic to another)
+
+FORWARD_PARTITIONS = DISPATCH_PARTITIONS  # of the input; start_counter gives the output as many
+FORWARD_BATCH = {"max_messages": 500, "max_wait": 0.05}
+# A run whose output has not grown for this long has stalled: it is recorded as such, not waited out.
+FORWARD_STALL_S = 60.0
+FORWARD_WAIT_S = 1800.0
+# faust-host's exit code for a manifest it refuses (ExitCode::kManifestInvalid): a field this
+# build does not know yet.
+FH_EXIT_MANIFEST_INVALID = 3
+NOT_SUPPORTED = "not supported by this build"
+
+FAUST_TAKE = {"BENCH_TAKE": FORWARD_BATCH["max_messages"], "BENCH_TAKE_WITHIN": FORWARD_BATCH["max_wait"]}
+# Row -> (kind, what makes it that row): manifest agent fields for faust-host, environment for the
+# Faust app, the faust-bench-kafka subcommand for bare librdkafka.
+FORWARD_ROWS: dict[str, tuple[str, dict | str]] = {
+    "faust-host": ("faust-host", {}),
+    "faust-host batch": ("faust-host", {"batch": FORWARD_BATCH}),
+    "faust-host exactly_once": ("faust-host", {"batch": FORWARD_BATCH, "processing_guarantee": "exactly_once"}),
+    "faust": ("faust", {}),
+    "faust take": ("faust", FAUST_TAKE),
+    "faust take exactly_once": ("faust", {**FAUST_TAKE, "BENCH_GUARANTEE": "exactly_once"}),
+    "bare": ("bare", "copy"),
+    "bare exactly_once": ("bare", "copy-transactional"),
+}
+# The cost of exactly-once: (exactly-once row, at-least-once row of the same batching, label).
+FORWARD_RATIOS = (("faust-host exactly_once", "faust-host batch", "faust-host (both in batches)"),
+                  ("faust take exactly_once", "faust take", "Python Faust (both with take())"),
+                  ("bare exactly_once", "bare", "bare librdkafka"))
+
+
+class Refused(Exception):
+    """The copier would not run this row (faust-host: a manifest field this build does not know)."""
+
+
+def forward(bench: Bench) -> dict:
+    messages = int(bench.settings["forward_messages"])
+    faust_messages = int(bench.settings["faust_forward_messages"])
+    size = int(bench.settings["message_size"])
+    inputs = {"host": ("bench-forward-in", messages), "faust": ("bench-forward-in-faust", faust_messages)}
+    produced = {}
+    for topic, count in inputs.values():
+        bench.create_topic(topic, FORWARD_PARTITIONS)
+        produced[topic] = run_tool([bench.kafka_tool, "produce", "--broker", bench.broker, "--topic", topic,
+                                    "--partitions", str(FORWARD_PARTITIONS), "--count", str(count),
+                                    "--size", str(size)])
+        log(f"produced {count} x {size} B to {topic} at {produced[topic]['rate']:.0f} msg/s")
+    runs: dict[str, list[dict]] = {name: [] for name in FORWARD_ROWS}
+    for run in range(1, bench.repeats + 1):
+        for name, (kind, variant) in FORWARD_ROWS.items():
+            topic, count = inputs["faust" if kind == "faust" else "host"]
+            runs[name].append(forward_once(bench, name, kind, variant, run, topic, count))
+    return {"messages": messages, "faust_messages": faust_messages, "size": size,
+            "partitions": FORWARD_PARTITIONS, "batch": FORWARD_BATCH, "produced": produced, "runs": runs}
+
+
+def forward_once(bench: Bench, name: str, kind: str, variant: dict | str, run: int, source: str,
+                 count: int) -> dict:
+    """One copy of `count` messages from `source` to a new topic: from the copier being ready until
+    a read_committed counter, caught up on the new topic beforehand, has seen them all."""
+    app_id = f"bench-fwd-{re.sub(r'[^a-z0-9]+', '-', name)}-{run}"
+    out_topic = f"{app_id}-out"
+    counter = start_counter(bench, out_topic, count, FORWARD_WAIT_S)
+    copier: Process | None = None
+    try:
+        if kind == "faust-host":
+            copier = bench.start_faust_host(app_id, manifest_text(app_id, broker=bench.broker, agents={
+                "forward": {"library": bench.plugin("forward"), "topic": source, "config": {"to": out_topic},
+                            **variant}}))
+            ready_ns = monotonic_from_wall(worker_ready(copier))
+        elif kind == "faust":
+            copier = bench.start_faust(app_id, "forward", {"BENCH_APP_ID": app_id, "BENCH_TOPIC": source,
+                                                           "BENCH_OUT_TOPIC": out_topic, **variant})
+            ready_ns = monotonic_from_wall(copier.wait_for(FAUST_READY, 120)[0])
+        else:
+            copier = Process(app_id, [bench.kafka_tool, str(variant), "--broker", bench.broker, "--group", app_id,
+                                      "--from", source, "--to", out_topic, "--partitions", str(FORWARD_PARTITIONS),
+                                      "--expect", str(count), "--timeout", str(FORWARD_WAIT_S)], bench.work_dir)
+        seen = wait_all_seen(counter, copier, count)
+        if kind == "bare":
+            copied = json.loads(copier.wait_for('"copied"', 60)[1])
+            ready_ns, cpu = copied["assigned_ns"], copied["cpu_s"]
+        else:
+            cpu = copier.cpu_seconds()
+    except Refused as refused:
+        log(f"forward {name} run {run}: {NOT_SUPPORTED}: {refused}")
+        return {"status": NOT_SUPPORTED, "error": str(refused)}
+    except (Timeout, RuntimeError) as failure:
+        log(f"forward {name} run {run}: failed: {failure}")
+        return {"status": "failed", "error": str(failure)}
+    finally:
+        if copier:
+            copier.stop(30)
+        counter.stop()
+    seconds = (seen["last_ns"] - ready_ns) / 1e9
+    result = {"status": "ok", "count": count, "seconds": seconds, "rate": count / seconds,
+              "rate_steady": (count - 1) / ((seen["last_ns"] - seen["first_ns"]) / 1e9),
+              "ready_to_first_s": (seen["first_ns"] - ready_ns) / 1e9,
+              "cpu_s": cpu, "cpu_us_per_msg": cpu / count * 1e6,
+              # Offsets the output holds beyond its messages: transaction markers (none: plain sends).
+              "markers": seen["end_offsets"] - count}
+    log(f"forward {name} run {run}: {count} messages in {seconds:.2f} s ({result['rate']:,.0f} msg/s)")
+    return result
+
+
+def monotonic_from_wall(wall_ns: int) -> int:
+    """A wall-clock stamp (Process lines) on CLOCK_MONOTONIC, the counter's clock."""
+    return wall_ns - (time.time_ns() - time.monotonic_ns())
+
+
+def worker_ready(worker: Process) -> int:
+    """The wall clock at faust-host's ready line; Refused with the first line of its error when
+    it exited refusing the manifest."""
+    try:
+        return worker.wait_for(FH_READY, 60)[0]
+    except Timeout:
+        if worker.popen.poll() != FH_EXIT_MANIFEST_INVALID:
+            raise
+        worker.stop()
+        lines = [text for _, text in worker.lines if text.strip()]
+        # "faust-host: <manifest>:<line>:<column>: <what>": the manifest is the driver's own.
+        raise Refused(re.sub(r"^faust-host: \S+:\d+:\d+: ", "", lines[0]) if lines
+                      else f"exit code {FH_EXIT_MANIFEST_INVALID}") from None
+
+
+def wait_all_seen(counter: Process, copier: Process, count: int) -> dict:
+    """The counter's result; a Timeout when its count has not grown for FORWARD_STALL_S (it says
+    "seen N" every second in which the count grew), a RuntimeError when the copier failed."""
+    grew_at, lines = time.monotonic(), 0
+    while True:
+        if hit := counter.find('"last_ns"'):
+            return json.loads(hit[1])
+        if len(counter.lines) != lines:
+            grew_at, lines = time.monotonic(), len(counter.lines)
+        if time.monotonic() - grew_at > FORWARD_STALL_S:
+            progress = [text for _, text in counter.lines if "seen" in text]
+            raise Timeout(f"stalled: {progress[-1].split()[-1] if progress else 0} of {count} seen, "
+                          f"none more for {FORWARD_STALL_S:.0f} s")
+        if copier.popen.poll() not in (None, 0):
+            last = [text for _, text in copier.lines if text.strip()][-1:]
+            raise RuntimeError(f"{copier.name} exited ({copier.popen.returncode}): {' '.join(last)}")
+        if not counter.alive() and not counter.find('"last_ns"'):
+            raise RuntimeError(f"counter exited ({counter.popen.returncode}); log {counter.log_path}")
+        time.sleep(0.05)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1087,7 +1236,67 @@ def build_tables(data: dict) -> tuple[str, list[tuple[str, str, str]], dict]:
         targets += dispatch_targets
         out += [""] + [target_line(target) for target in dispatch_targets] + [""]
         chart["dispatch"] = {k: v["rate"]["median"] for k, v in stat.items()}
+
+    if "forward" in data["scenarios"]:
+        out += forward_table(data["scenarios"]["forward"], data["repeats"])
+        chart["forward"] = {k: summarize([r["rate"] for r in runs if r["status"] == "ok"]).get("median")
+                            for k, runs in data["scenarios"]["forward"]["runs"].items()}
     return "\n".join(out), targets, chart
+
+
+FORWARD_LABELS = {
+    "faust-host": "faust-host, at_least_once, one message at a time",
+    "faust-host batch": "faust-host, at_least_once, `batch:` {batch}",
+    "faust-host exactly_once": "faust-host, exactly_once, `batch:` {batch}",
+    "faust": "Python Faust, `async for value in stream`",
+    "faust take": "Python Faust, `stream.take({take}, within={within})`",
+    "faust take exactly_once": "Python Faust, `take()`, `processing_guarantee='exactly_once'`",
+    "bare": "bare librdkafka, at least once (flush, then commit, every 1 s)",
+    "bare exactly_once": "bare librdkafka, a transaction per ≤ {take} messages or {wait_ms} ms",
+}
+
+
+def forward_table(fwd: dict, repeats: int) -> list[str]:
+    batch = fwd["batch"]
+    names = {"batch": f"max_messages {batch['max_messages']}, max_wait {batch['max_wait']}",
+             "take": batch["max_messages"], "within": batch["max_wait"], "wait_ms": round(batch["max_wait"] * 1000)}
+    out = [f"### 7. Forwarding (an agent sends every message of a topic with {fwd['partitions']} partitions on to "
+           f"another, {fwd['size']}-byte messages)", "",
+           f"faust-host and bare librdkafka copy {fwd['messages']:,} messages, Python Faust {fwd['faust_messages']:,}. "
+           "Each run starts a new consumer group on the pre-filled input and writes to a new output topic; a "
+           "read_committed consumer, caught up on the output beforehand, notes when it has seen every message. "
+           "msg/s from the copier being ready (worker ready line; bare librdkafka: partitions assigned) to the last "
+           f"message seen, and from the first to the last message seen; median (min–max) of {repeats} runs.", "",
+           "| system | ready → all seen msg/s | first → last seen msg/s | ready → first seen s | CPU µs/msg | "
+           "transaction markers |", "|---|---|---|---|---|---|"]
+    stat = {}
+    plain = []  # exactly-once rows whose output holds no transaction markers
+    for name, runs in fwd["runs"].items():
+        label = FORWARD_LABELS.get(name, name).format(**names)
+        ok = [r for r in runs if r["status"] == "ok"]
+        stat[name] = {m: summarize([r[m] for r in ok])
+                      for m in ("rate", "rate_steady", "ready_to_first_s", "cpu_us_per_msg", "markers")}
+        if not ok:
+            first = runs[0] if runs else {"status": "not run", "error": ""}
+            out.append(f"| {label} | {first['status']}: `{first['error'][:160]}` | – | – | – | – |")
+            continue
+        if len(ok) < len(runs):
+            label += f" ({len(runs) - len(ok)} of {len(runs)} runs failed)"
+        st = stat[name]
+        if "exactly_once" in name and st["markers"]["max"] == 0:
+            plain.append(name)
+        out.append(f"| {label} | {cell(st['rate'], ',.0f')} | {cell(st['rate_steady'], ',.0f')} | "
+                   f"{cell(st['ready_to_first_s'], '.2f')} | {cell(st['cpu_us_per_msg'], '.2f')} | "
+                   f"{cell(st['markers'], ',.0f')} |")
+    costs = [f"{label} **{ratio(stat[eo]['rate'], stat[alo]['rate'], '.2f')}**"
+             + (" (its output was not transactional)" if eo in plain else "") for eo, alo, label in FORWARD_RATIOS]
+    out += ["", "Cost of exactly-once (exactly_once msg/s ÷ at_least_once msg/s, ready → all seen, same batching): "
+            + ", ".join(costs) + ". A dash: one of the two rows did not run. Transaction markers: offsets the output "
+            "topic holds beyond its messages (each committed transaction writes one to every partition it wrote to); "
+            "0 means the copier's sends were plain, whatever its setting."]
+    out += [f"**{FORWARD_LABELS.get(name, name).format(**names)}: no transaction markers in the output: its sends "
+            "were not transactional.**" for name in plain]
+    return out + [""]
 
 
 def target_line(target: tuple[str, str, str]) -> str:
@@ -1128,7 +1337,7 @@ def draw_chart(chart: dict, path: Path) -> None:
 
     colors = {"faust-host": "#2b6cb0", "faust": "#dd6b20", "bare": "#718096"}
     system_names = {"faust-host": "faust-host", "faust": "Python Faust", "bare": "bare librdkafka"}
-    fig, axes = plt.subplots(3, 2, figsize=(12, 12.5))
+    fig, axes = plt.subplots(4, 2, figsize=(12, 16.5))
     fig.suptitle("faust-host vs Python Faust (faust-streaming) vs bare librdkafka — medians")
 
     ax = axes[0][0]
@@ -1205,6 +1414,18 @@ def draw_chart(chart: dict, path: Path) -> None:
         ax.set_title("6. Leader dispatch: one tick's messages, start → all committed")
         ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], fontsize=8)
 
+    ax = axes[3][0]
+    if "forward" in chart:
+        ran = {n: v for n, v in chart["forward"].items() if v}
+        bars = ax.barh([re.sub(r"^faust(?!-host)", "Python Faust", n).replace("take", "take()")
+                        .replace("bare", "bare librdkafka") for n in ran],
+                       list(ran.values()), color=[colors[n.split(" ")[0]] for n in ran])
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        ax.set_xlabel("messages / s (log)")
+        ax.set_title("7. Forwarding: ready → all seen by a read_committed consumer")
+        ax.bar_label(bars, labels=[f"{v:,.0f}" for v in ran.values()], fontsize=8)
+
     for ax in (axes[0][1], axes[1][0], axes[2][0]):
         ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
         ax.yaxis.set_minor_formatter(FormatStrFormatter(""))
@@ -1219,7 +1440,7 @@ def draw_chart(chart: dict, path: Path) -> None:
 
 
 SCENARIOS = {"throughput": throughput, "latency": latency, "failover": failover, "footprint": footprint,
-             "tutorial": tutorial, "dispatch": dispatch}
+             "tutorial": tutorial, "dispatch": dispatch, "forward": forward}
 
 
 def main() -> int:
@@ -1253,6 +1474,8 @@ def main() -> int:
         "tutorial_seconds": float(os.environ.get("BENCH_TUTORIAL_SECONDS", "30")),
         "tutorial_interval": float(os.environ.get("BENCH_TUTORIAL_INTERVAL", "0.2")),
         "dispatch_count": int(os.environ.get("BENCH_DISPATCH_COUNT", "10000")),
+        "forward_messages": int(os.environ.get("BENCH_FORWARD_MESSAGES", "200000")),
+        "faust_forward_messages": int(os.environ.get("BENCH_FAUST_FORWARD_MESSAGES", "50000")),
         "broker_jvm": " ".join(filter(None, [os.environ.get("KAFKA_HEAP_OPTS"), os.environ.get("KAFKA_JVM_OPTS")])) or "script defaults",
         "build": args.build_flags,
     }

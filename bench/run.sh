@@ -12,7 +12,7 @@
 # Environment (defaults in brackets):
 #   BENCH_REPEATS          runs of every scenario [3]
 #   BENCH_ONLY             comma-separated scenarios: throughput,latency,failover,footprint,tutorial,
-#                          dispatch [all]
+#                          dispatch,forward [all]
 #   BENCH_MESSAGES         messages for faust-host and bare librdkafka [1000000]
 #   BENCH_FAUST_MESSAGES   messages for Python Faust, which is far slower [200000]
 #   BENCH_MESSAGE_SIZE     bytes per message [100]
@@ -23,6 +23,8 @@
 #   BENCH_TUTORIAL_SECONDS   length of one tutorial-path run [30]
 #   BENCH_TUTORIAL_INTERVAL  seconds between the leader timer's sends in the tutorial-path runs [0.2]
 #   BENCH_DISPATCH_COUNT   messages the one dispatching tick sends [10000]
+#   BENCH_FORWARD_MESSAGES messages each forwarding run of faust-host and bare librdkafka copies [200000]
+#   BENCH_FAUST_FORWARD_MESSAGES  messages each forwarding run of Python Faust copies [50000]
 #   BENCH_BUILD_DIR        build folder [<repo>/build-bench]
 #   BENCH_RESULTS          output folder [bench/results]
 #   BENCH_VENV             Python environment [~/.cache/faust-host/bench-venv-faust-streaming-<version>]
@@ -60,7 +62,7 @@ build() {
     "-DCMAKE_CXX_FLAGS_RELEASE=${OPT_FLAGS}" "-DCMAKE_C_FLAGS_RELEASE=${OPT_FLAGS}" \
     -DFAUST_BUILD_BENCH=ON -DFAUST_BUILD_TESTS=OFF >"${BUILD_DIR}.configure.log" 2>&1 ||
     { tail -n 30 "${BUILD_DIR}.configure.log" >&2; faust_die "configure failed"; }
-  ninja -C "${BUILD_DIR}" -j "${BENCH_JOBS:-2}" faust-host say publish_greetings noop latency dispatch \
+  ninja -C "${BUILD_DIR}" -j "${BENCH_JOBS:-2}" faust-host say publish_greetings noop latency dispatch forward \
     faust-bench-kafka faust-bench-bare-consumer
 }
 
