@@ -457,13 +457,21 @@ class AgentRunner::Lane {
     if (unit && !unit->broken()) return unit.get();
     unit.reset();
     const std::string id = agent_.binding.transactional_id(partition.partition);
-    auto producer = transport_.start_transactional_producer(id, kProducerStartTimeout);
-    if (!producer) {
+    while (true) {
+      auto producer = transport_.start_transactional_producer(id, kProducerStartTimeout);
+      if (producer) {
+        unit = std::make_unique<TransactionalUnit>(std::move(producer).value(), member->second);
+        return unit.get();
+      }
       spdlog::warn("agent '{}': {}; trying again", agent_.binding.name, producer.error().message);
-      return backoff(0) ? unit_for(partition) : nullptr;
+      // Once the partition is someone else's, starting its producer here would fence theirs.
+      if (!backoff(0) || revoked_meanwhile(partition)) return nullptr;
     }
-    unit = std::make_unique<TransactionalUnit>(std::move(producer).value(), member->second);
-    return unit.get();
+  }
+
+  bool revoked_meanwhile(const TopicPartition& partition) const {
+    std::lock_guard lock(mutex_);
+    return closing_.count(partition) > 0;
   }
 
   // Starts the producers of newly assigned partitions (which aborts a previous owner's open
@@ -486,14 +494,11 @@ class AgentRunner::Lane {
     spdlog::warn("agent '{}': {}[{}] is no longer this worker's ({}); its uncommitted messages are left to its "
                  "next owner",
                  agent_.binding.name, partition.topic, partition.partition, result.message);
+    // Its queued messages are left alone: if the partition was assigned here again meanwhile,
+    // they belong to the new assignment, whose producer starts before they are taken; if not,
+    // its revocation drops them.
     units_.erase(partition);
     members_.erase(partition);
-    std::lock_guard lock(mutex_);
-    std::erase_if(queue_, [&](const ConsumedMessage& m) {
-      if (m.source != partition) return false;
-      queued_bytes_ -= size_of(m);
-      return true;
-    });
     return Outcome::kLeftUncommitted;
   }
 
