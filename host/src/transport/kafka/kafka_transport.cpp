@@ -303,7 +303,13 @@ Status KafkaTransport::send(const ProducedRecord& record, std::chrono::milliseco
 Result<std::unique_ptr<KafkaTransactionalProducer>> KafkaTransport::create_transactional_producer(
     const std::string& transactional_id, std::chrono::milliseconds timeout) {
   auto events = std::make_unique<KafkaClientEvents>(broker_state_);
-  auto created = create_producer({{"transactional.id", transactional_id}, {"transaction.timeout.ms", "60000"}},
+  // Right after a commit the coordinator is still writing its markers and answers the next
+  // transaction's first request with CONCURRENT_TRANSACTIONS; librdkafka retries it after
+  // retry.backoff.ms, whose 100 ms default would cap back-to-back transactions (an exactly-once
+  // agent's batches) near ten a second per producer. The Java client retries this after 20 ms.
+  auto created = create_producer({{"transactional.id", transactional_id},
+                                  {"transaction.timeout.ms", "60000"},
+                                  {"retry.backoff.ms", "20"}},
                                  "transactional producer", *events);
   if (!created) return created.error();
   std::unique_ptr<RdKafka::Producer> producer = std::move(created).value();
