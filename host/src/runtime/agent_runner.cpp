@@ -346,6 +346,7 @@ class AgentRunner::Lane {
   // The handler over `messages` inside the current unit: the batch handler, or the message
   // handler for each until one fails.
   Status run_handlers(std::span<const ConsumedMessage> messages) {
+    if (messages.empty()) return ok_status();  // a skipped message's unit: only its position moves
     if (!batch_handler_ || messages.size() == 1) {
       for (const auto& message : messages) {
         if (Status result = call_handler(message); !result) return result;
