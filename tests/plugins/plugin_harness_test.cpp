@@ -14,11 +14,15 @@ namespace {
 
 std::string probe_file() { return fixture("sdk_probe").string(); }
 
-std::vector<std::string> messages(const PluginHarness& harness) {
+// One string member of each record: what was logged, or sent.
+template <typename Record>
+std::vector<std::string> each(const std::vector<Record>& records, std::string Record::*member) {
   std::vector<std::string> out;
-  for (const LogLine& line : harness.logs()) out.push_back(line.message);
+  for (const Record& record : records) out.push_back(record.*member);
   return out;
 }
+
+std::vector<std::string> messages(const PluginHarness& harness) { return each(harness.logs(), &LogLine::message); }
 
 TEST(PluginHarness, GivesTheAgentAppIdLeadershipAndConfig) {
   PluginHarness harness(probe_file());
@@ -394,6 +398,123 @@ TEST(PluginHarnessServices, LeaderStateOutsideLeaderWorkIsRefused) {
   harness.set_leader(true);  // as in a service's lead: each write stands alone
   ASSERT_TRUE(tally.handle("a"));
   EXPECT_EQ(harness.leader_state().at("count/a"), "42");
+}
+
+}  // namespace
+}  // namespace faust::testing
+
+namespace faust::testing {
+namespace {
+
+// ---- ABI 1.2: batches ----
+
+std::string batch_probe() { return fixture("batch_probe").string(); }
+
+std::vector<std::string> sent_values(const PluginHarness& harness) { return each(harness.sent(), &SentMessage::value); }
+
+TEST(PluginHarnessBatches, HandsABatchOfOnePartitionAtConsecutiveOffsets) {
+  PluginHarness harness(batch_probe());
+  auto echo = harness.agent("echo_batches", {{"to", "out"}});
+  ASSERT_TRUE(echo.handles_batches());
+
+  const Outcome first = echo.handle_batch({"a", "b", "c"});
+  ASSERT_TRUE(first) << first;
+  ASSERT_TRUE(echo.handle("d"));  // numbered after the batch
+
+  std::vector<InputMessage> placed(2);
+  placed[0].value = "e";
+  placed[0].key = "k";
+  placed[0].topic = "orders";
+  placed[0].partition = 2;
+  placed[0].offset = 40;
+  placed[1].value = "f";
+  placed[1].partition = 2;  // topic and offset follow the first message's
+  const Outcome second = echo.handle_batch(placed);
+  ASSERT_TRUE(second) << second;
+
+  const std::vector<std::string> lines = messages(harness);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0], "batch of 3 at test-app-echo_batches[0]@0..2: a,b,c");
+  EXPECT_EQ(lines[1], "one at test-app-echo_batches[0]@3: d");
+  EXPECT_EQ(lines[2], "batch of 2 at orders[2]@40..41: e(key k),f");
+  EXPECT_EQ(sent_values(harness), (std::vector<std::string>{"a", "b", "c", "d", "e", "f"}));
+  EXPECT_EQ(harness.sent()[4].topic, "out");
+  EXPECT_EQ(harness.sent()[4].key, "k");
+  EXPECT_EQ(harness.sent()[4].from, "echo_batches");
+}
+
+TEST(PluginHarnessBatches, TakesTheValuesOfAVector) {
+  PluginHarness harness(batch_probe());
+  auto echo = harness.agent("echo_batches");
+  const std::vector<std::string> values{"x", "y"};
+  ASSERT_TRUE(echo.handle_batch(values));
+  ASSERT_TRUE(echo.handle_batch({"z"}));
+  EXPECT_EQ(messages(harness), (std::vector<std::string>{"batch of 2 at test-app-echo_batches[0]@0..1: x,y",
+                                                          "batch of 1 at test-app-echo_batches[0]@2..2: z"}));
+}
+
+TEST(PluginHarnessBatches, RefusesABatchThatIsNotOnePartitionsConsecutiveMessages) {
+  PluginHarness harness(batch_probe());
+  auto echo = harness.agent("echo_batches");
+
+  std::vector<InputMessage> two_partitions(2);
+  two_partitions[1].partition = 1;
+  EXPECT_EQ(echo.handle_batch(two_partitions).error(),
+            "message #1 of the batch is not at test-app-echo_batches[0]@1: a batch is one partition's messages at "
+            "consecutive offsets");
+
+  std::vector<InputMessage> gap(3);
+  gap[0].offset = 10;
+  gap[2].offset = 13;
+  EXPECT_EQ(echo.handle_batch(gap).error(),
+            "message #2 of the batch is not at test-app-echo_batches[0]@12: a batch is one partition's messages at "
+            "consecutive offsets");
+
+  std::vector<InputMessage> two_topics(2);
+  two_topics[1].topic = "elsewhere";
+  EXPECT_FALSE(echo.handle_batch(two_topics));
+  EXPECT_EQ(echo.handle_batch(std::vector<InputMessage>()).error(), "a batch holds at least one message");
+  EXPECT_TRUE(harness.logs().empty()) << "the plugin saw none of them";
+}
+
+TEST(PluginHarnessBatches, AFailedBatchSendsNothingAndItsMessagesCanBeHandledOneByOne) {
+  PluginHarness harness(batch_probe());
+  auto echo = harness.agent("echo_batches");
+
+  const Outcome batch = echo.handle_batch({"x", "fail-y", "z"});
+  EXPECT_FALSE(batch);
+  EXPECT_EQ(batch.error(), "cannot handle fail-y");
+  EXPECT_TRUE(harness.sent().empty()) << "x was sent before the batch failed, and is dropped with it";
+
+  // What faust-host does next: each message alone, at its offset, on_error applied to each.
+  std::vector<Outcome> alone;
+  for (const char* value : {"x", "fail-y", "z"}) {
+    InputMessage message;
+    message.value = value;
+    message.offset = static_cast<std::int64_t>(alone.size());
+    alone.push_back(echo.handle(message));
+  }
+  EXPECT_TRUE(alone[0]);
+  EXPECT_EQ(alone[1].error(), "cannot handle fail-y");
+  EXPECT_TRUE(alone[2]);
+  EXPECT_EQ(sent_values(harness), (std::vector<std::string>{"x", "z"}));
+  EXPECT_EQ(messages(harness).back(), "one at test-app-echo_batches[0]@2: z");
+}
+
+TEST(PluginHarnessBatches, AnAgentWithoutBatchHandlingSaysSo) {
+  PluginHarness probe_harness(probe_file());
+  auto probe = probe_harness.agent("probe");
+  EXPECT_FALSE(probe.handles_batches());
+  EXPECT_EQ(probe.handle_batch({"a"}).error(),
+            "agent 'probe' has no batch handling: the plugin lists no handle_batch for it (a faust::sdk::BatchAgent, "
+            "ABI 1.2)");
+  EXPECT_TRUE(probe_harness.logs().empty());
+
+  // A plugin built against ABI 1.0: its descriptor ends before the batch list, which is not read.
+  PluginHarness old_harness(fixture("abi_1_0").string());
+  auto old_echo = old_harness.agent("echo_1_0");
+  EXPECT_FALSE(old_echo.handles_batches());
+  EXPECT_FALSE(old_echo.handle_batch({"a"}));
 }
 
 }  // namespace

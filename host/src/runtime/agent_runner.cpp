@@ -346,7 +346,8 @@ class AgentRunner::Lane {
   // The handler over `messages` inside the current unit: the batch handler, or the message
   // handler for each until one fails.
   Status run_handlers(std::span<const ConsumedMessage> messages) {
-    if (!batch_handler_ || messages.size() <= 1) {
+    if (messages.empty()) return ok_status();  // a skipped message's unit: only its position moves
+    if (!batch_handler_ || messages.size() == 1) {
       for (const auto& message : messages) {
         if (Status result = call_handler(message); !result) return result;
       }
@@ -391,11 +392,15 @@ class AgentRunner::Lane {
   // A batch as one unit; if its handler fails (or a record of it is refused), its messages one by
   // one, each a unit of its own with on_error applied alone.
   Outcome handle_in_units(std::vector<ConsumedMessage>& batch) {
+    std::string failure;
     for (int attempt = 0;; ++attempt) {
       DeliveryUnit* unit = unit_for(batch.front().source);
       if (unit == nullptr) return Outcome::kLeftUncommitted;
       const UnitRun run = run_unit(*unit, batch, batch.back());
-      if (!run.handler || run.unit.failure == UnitFailure::kRecord) break;
+      if (!run.handler || run.unit.failure == UnitFailure::kRecord) {
+        failure = run.handler ? run.unit.message : run.handler.error().message;
+        break;
+      }
       if (run.unit.ok()) {
         agent_.handled.fetch_add(batch.size(), std::memory_order_relaxed);
         agent_.batches.fetch_add(1, std::memory_order_relaxed);
@@ -405,8 +410,8 @@ class AgentRunner::Lane {
       if (!retry_unit(run.unit, batch.front(), attempt)) return Outcome::kStop;
     }
     if (batch.size() > 1) {
-      spdlog::warn("agent '{}': the batch {}..{} failed; handling its {} messages one by one", agent_.binding.name,
-                   where(batch.front()), batch.back().offset, batch.size());
+      spdlog::warn("agent '{}': the batch {}..{} failed ({}); handling its {} messages one by one",
+                   agent_.binding.name, where(batch.front()), batch.back().offset, failure, batch.size());
     }
     for (const auto& message : batch) {
       if (const Outcome outcome = handle_one_in_unit(message); outcome != Outcome::kDone) return outcome;

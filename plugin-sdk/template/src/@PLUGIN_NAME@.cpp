@@ -8,7 +8,8 @@
 // handle() or tick() becomes that call's error: faust-host logs it and applies the agent's
 // on_error policy. A failed send throws faust::sdk::Error.
 //
-// A commented-out service (plugin ABI 1.1) follows the timer; see "Services" in the SDK's guide.
+// A commented-out service (plugin ABI 1.1) follows the timer, and batch handling (ABI 1.2) the
+// agent; see "Services" and "Batch agents" in the SDK's guide.
 #include <faust/plugin.hpp>
 
 #include <chrono>
@@ -28,6 +29,15 @@ class @PLUGIN_CLASS@Agent : public faust::sdk::Agent {
  private:
   faust::sdk::Host& host_;
 };
+
+// To take the messages in batches too (plugin ABI 1.2), derive the agent from
+// faust::sdk::BatchAgent and add handle_batch(); the manifest's `batch:` (max_messages, max_wait)
+// sizes the batches. A batch that throws is handled again message by message through handle().
+//
+//   void handle_batch(const std::vector<faust::sdk::Message>& messages) override {
+//     host_.info("received " + std::to_string(messages.size()) + " messages of partition " +
+//                std::to_string(messages.front().partition()));
+//   }
 
 class @PLUGIN_CLASS@Timer : public faust::sdk::Timer {
  public:

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdio>
 #include <memory>
+#include <thread>
 
 namespace faust::testing {
 namespace {
@@ -76,47 +77,87 @@ std::string TopicSeeder::create_topics(const std::map<std::string, int>& partiti
   return count == requested.size() ? std::string() : "CreateTopics answered for " + std::to_string(count) + " topics";
 }
 
-std::map<std::int32_t, std::int64_t> TopicSeeder::produce_numbered(const std::string& topic,
-                                                                   std::int64_t count) const {
-  DeliveryTally tally;
+namespace {
+
+// A producer whose delivery reports go to `tally`; null (and a test failure) when it cannot be made.
+std::unique_ptr<RdKafka::Producer> make_producer(const std::string& broker, DeliveryTally& tally,
+                                                 const std::string& linger_ms) {
   std::string error;
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  // Batches of many small messages: 100,000 of them take about a second.
   for (const auto& [key, value] : std::map<std::string, std::string>{
-           {"bootstrap.servers", broker_}, {"linger.ms", "20"}, {"enable.idempotence", "true"}}) {
+           {"bootstrap.servers", broker}, {"linger.ms", linger_ms}, {"enable.idempotence", "true"}}) {
     if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) ADD_FAILURE() << key << ": " << error;
   }
   if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(&tally), error) != RdKafka::Conf::CONF_OK) {
     ADD_FAILURE() << "dr_cb: " << error;
   }
   std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), error));
-  if (!producer) {
-    ADD_FAILURE() << "cannot create a producer: " << error;
-    return {};
-  }
-  for (std::int64_t n = 0; n < count; ++n) {
-    const std::string text = numbered_value(n);
-    while (true) {
-      const auto queued = producer->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-                                            const_cast<char*>(text.data()), text.size(), text.data(), text.size(), 0,
-                                            nullptr);
-      if (queued == RdKafka::ERR_NO_ERROR) break;
-      if (queued != RdKafka::ERR__QUEUE_FULL) {
-        ADD_FAILURE() << "producing " << text << " to " << topic << ": " << RdKafka::err2str(queued);
-        return {};
-      }
-      producer->poll(10);  // delivery reports free room in the local queue
+  if (!producer) ADD_FAILURE() << "cannot create a producer: " << error;
+  return producer;
+}
+
+// Queues `text` (key = value), waiting for room in the local queue; false (and a test failure)
+// when the producer refuses it.
+bool queue_message(RdKafka::Producer& producer, const std::string& topic, std::int32_t partition,
+                   const std::string& text) {
+  while (true) {
+    const auto queued = producer.produce(topic, partition, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(text.data()),
+                                         text.size(), text.data(), text.size(), 0, nullptr);
+    if (queued == RdKafka::ERR_NO_ERROR) return true;
+    if (queued != RdKafka::ERR__QUEUE_FULL) {
+      ADD_FAILURE() << "producing " << text << " to " << topic << ": " << RdKafka::err2str(queued);
+      return false;
     }
+    producer.poll(10);  // delivery reports free room in the local queue
   }
-  producer->flush(kFlushTimeoutMs);
+}
+
+std::int64_t delivered_total(const DeliveryTally& tally) {
   std::int64_t delivered = 0;
   for (const auto& [partition, messages] : tally.delivered) delivered += messages;
+  return delivered;
+}
+
+}  // namespace
+
+std::map<std::int32_t, std::int64_t> TopicSeeder::produce_numbered(const std::string& topic,
+                                                                   std::int64_t count) const {
+  DeliveryTally tally;
+  // Batches of many small messages: 100,000 of them take about a second.
+  const std::unique_ptr<RdKafka::Producer> producer = make_producer(broker_, tally, "20");
+  if (!producer) return {};
+  for (std::int64_t n = 0; n < count; ++n) {
+    if (!queue_message(*producer, topic, RdKafka::Topic::PARTITION_UA, numbered_value(n))) return {};
+  }
+  producer->flush(kFlushTimeoutMs);
+  const std::int64_t delivered = delivered_total(tally);
   if (delivered != count) {
     ADD_FAILURE() << delivered << " of " << count << " messages to " << topic << " acknowledged within "
                   << kFlushTimeoutMs << " ms; first error: " << tally.first_error;
     return {};
   }
   return tally.delivered;
+}
+
+std::int64_t TopicSeeder::produce_spaced(const std::string& topic, std::int32_t partition,
+                                         const std::vector<std::string>& values,
+                                         std::chrono::milliseconds interval) const {
+  DeliveryTally tally;
+  const std::unique_ptr<RdKafka::Producer> producer = make_producer(broker_, tally, "0");
+  if (!producer) return 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (std::size_t n = 0; n < values.size(); ++n) {
+    std::this_thread::sleep_until(start + interval * static_cast<std::int64_t>(n));
+    if (!queue_message(*producer, topic, partition, values[n])) break;
+    if (interval.count() > 0) producer->flush(kFlushTimeoutMs);
+  }
+  producer->flush(kFlushTimeoutMs);
+  const std::int64_t delivered = delivered_total(tally);
+  if (delivered != static_cast<std::int64_t>(values.size())) {
+    ADD_FAILURE() << delivered << " of " << values.size() << " messages to " << topic << "[" << partition
+                  << "] acknowledged; first error: " << tally.first_error;
+  }
+  return delivered;
 }
 
 }  // namespace faust::testing

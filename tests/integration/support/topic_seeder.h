@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -22,6 +23,13 @@ class TopicSeeder {
   // spread over the partitions by key; returns once every one is acknowledged. Messages
   // delivered per partition; empty (and a test failure) when any was not.
   std::map<std::int32_t, std::int64_t> produce_numbered(const std::string& topic, std::int64_t count) const;
+
+  // Produces `values` (key = value) to one partition of `topic`, in order, the n-th (from 0) at
+  // start + n × `interval`: with an interval, each is acknowledged before the next is due, so
+  // they reach the broker spread out. Returns how many were acknowledged (a test failure when
+  // not all).
+  std::int64_t produce_spaced(const std::string& topic, std::int32_t partition, const std::vector<std::string>& values,
+                              std::chrono::milliseconds interval) const;
 
  private:
   std::string broker_;

@@ -8,6 +8,7 @@
 //   auto agent = harness.agent("greeter", {{"prefix", ">"}});   // config as in the manifest
 //   EXPECT_TRUE(agent.handle("hi"));
 //   EXPECT_EQ(harness.logs().at(0).message, "> hi");
+//   EXPECT_TRUE(agent.handle_batch({"a", "b", "c"}));          // a BatchAgent's batch (ABI 1.2)
 //
 //   harness.set_leader(true);
 //   auto timer = harness.timer("greeter_timer");
@@ -33,6 +34,7 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -191,8 +193,11 @@ struct HarnessState {
   std::deque<std::string> app_ids{"test-app"};
   std::optional<std::string> send_failure;
   std::vector<SentMessage> sent;
-  // While a timer ticks as the leader: its thread, and what it sent so far (its transaction).
+  // While a unit of work runs (a leader tick, a batch): its thread, and what it sent so far,
+  // delivered only if the unit succeeds.
   std::optional<std::thread::id> transaction_thread;
+  // Whether that unit is leader work, whose leader state writes join it.
+  bool transaction_is_leader_work = false;
   std::vector<SentMessage> transaction;
   // The leader state, and the writes of the transaction in progress (nullopt: deleted).
   std::map<std::string, std::string> leader_state;
@@ -406,7 +411,8 @@ faust_status with_leader_state(faust_host_context* context, faust_error* error, 
   try {
     InstanceContext& self = context_of(context);
     std::lock_guard lock(self.state->mutex);
-    const bool in_transaction = self.state->transaction_thread == std::this_thread::get_id();
+    const bool in_transaction =
+        self.state->transaction_is_leader_work && self.state->transaction_thread == std::this_thread::get_id();
     if (!in_transaction && !self.state->leader) {
       write_error(error, "leader state: not in a leader term");
       return FAUST_ERROR;
@@ -576,13 +582,18 @@ const Def& find_def(const std::string& file, const char* kind, const Def* const*
                      "s: " + (known.empty() ? "none" : known) + ")");
 }
 
-// Runs `body` as faust-host runs leader work: what it sends on this thread is recorded in sent()
-// only if it succeeds.
+// What a unit of work is: leader work (its leader state writes join it), or a batch of an
+// agent's messages (only its sends are held back).
+enum class UnitKind { kLeaderWork, kBatch };
+
+// Runs `body` as faust-host runs a unit of work: what it sends on this thread is recorded in
+// sent() only if it succeeds.
 template <typename Body>
-Outcome in_transaction(HarnessState& state, Body&& body) {
+Outcome in_transaction(HarnessState& state, Body&& body, UnitKind kind = UnitKind::kLeaderWork) {
   {
     std::lock_guard lock(state.mutex);
     state.transaction_thread = std::this_thread::get_id();
+    state.transaction_is_leader_work = kind == UnitKind::kLeaderWork;
     state.transaction.clear();
   }
   Outcome outcome = body();
@@ -689,14 +700,83 @@ class AgentUnderTest : public detail::Instance<faust_agent_def> {
 
   Outcome handle(const InputMessage& input) {
     if (def().handle == nullptr) return Outcome::failure("agent '" + name() + "' has no handle function");
-    std::string topic;
-    if (input.topic) {
-      topic = *input.topic;
-    } else {
-      std::lock_guard lock(context().state->mutex);
-      topic = context().state->app_ids.back() + "-" + name();
-    }
+    const std::string topic = input.topic ? *input.topic : default_topic();
     std::vector<faust_header> headers;
+    const faust_message message = c_message(input, topic, input.offset ? *input.offset : next_offset_, headers);
+    next_offset_ = message.offset + 1;
+    faust_error error{};
+    if (def().handle(instance(), &message, &error) == FAUST_OK) return Outcome::success();
+    return Outcome::failure(detail::error_text(error, "handle"));
+  }
+
+  // ---- ABI 1.2: batches ----
+
+  // Whether the plugin lists batch handling (handle_batch) for this agent: a BatchAgent.
+  bool handles_batches() const { return batch_handler() != nullptr; }
+
+  // Hands `messages` to the agent's handle_batch as one batch, as faust-host does: one
+  // partition's messages at consecutive offsets. The first message places the batch (its topic,
+  // partition and offset, else handle()'s defaults); the others take the next offsets, and a
+  // topic, partition or offset of theirs that disagrees is refused. As in faust-host, what the
+  // batch sends shows in sent() only if it succeeds; faust-host then handles a failed batch again
+  // message by message through handle() (call handle() with each, at the same offsets, to test
+  // that path).
+  Outcome handle_batch(const std::vector<InputMessage>& messages) {
+    const faust_agent_handle_batch_fn handler = batch_handler();
+    if (handler == nullptr) {
+      return Outcome::failure("agent '" + name() +
+                              "' has no batch handling: the plugin lists no handle_batch for it (a "
+                              "faust::sdk::BatchAgent, ABI 1.2)");
+    }
+    if (messages.empty()) return Outcome::failure("a batch holds at least one message");
+    const InputMessage& first = messages.front();
+    const std::string topic = first.topic ? *first.topic : default_topic();
+    const std::int64_t first_offset = first.offset ? *first.offset : next_offset_;
+    std::vector<std::vector<faust_header>> headers(messages.size());  // sized once: never moves
+    std::vector<faust_message> batch;
+    batch.reserve(messages.size());
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      const InputMessage& input = messages[i];
+      const std::int64_t offset = first_offset + static_cast<std::int64_t>(i);
+      if ((input.topic && *input.topic != topic) || input.partition != first.partition ||
+          (input.offset && *input.offset != offset)) {
+        return Outcome::failure("message #" + std::to_string(i) + " of the batch is not at " + topic + "[" +
+                                std::to_string(first.partition) + "]@" + std::to_string(offset) +
+                                ": a batch is one partition's messages at consecutive offsets");
+      }
+      batch.push_back(c_message(input, topic, offset, headers[i]));
+    }
+    next_offset_ = first_offset + static_cast<std::int64_t>(messages.size());
+    return detail::in_transaction(
+        state(),
+        [&] {
+          faust_error error{};
+          if (handler(instance(), batch.data(), batch.size(), &error) == FAUST_OK) return Outcome::success();
+          return Outcome::failure(detail::error_text(error, "handle_batch"));
+        },
+        detail::UnitKind::kBatch);
+  }
+  // A batch of these values, without keys or headers.
+  Outcome handle_batch(const std::vector<std::string>& values) {
+    std::vector<InputMessage> messages(values.size());
+    for (std::size_t i = 0; i < values.size(); ++i) messages[i].value = values[i];
+    return handle_batch(messages);
+  }
+  // Same; takes handle_batch({"a", "b"}), which would be ambiguous between the two vectors.
+  Outcome handle_batch(std::initializer_list<std::string_view> values) {
+    return handle_batch(std::vector<std::string>(values.begin(), values.end()));
+  }
+
+ private:
+  std::string default_topic() const {
+    std::lock_guard lock(context().state->mutex);
+    return context().state->app_ids.back() + "-" + name();
+  }
+
+  // `input` as the plugin sees it, at `offset`; its header array is `headers`, which must outlive it.
+  static faust_message c_message(const InputMessage& input, const std::string& topic, std::int64_t offset,
+                                 std::vector<faust_header>& headers) {
+    headers.clear();
     headers.reserve(input.headers.size());
     for (const auto& [key, value] : input.headers)
       headers.push_back(faust_header{key.c_str(), value.data(), value.size()});
@@ -709,18 +789,30 @@ class AgentUnderTest : public detail::Instance<faust_agent_def> {
     message.header_count = headers.size();
     message.topic = topic.c_str();
     message.partition = input.partition;
-    message.offset = input.offset ? *input.offset : next_offset_;
+    message.offset = offset;
     message.timestamp_ms = input.timestamp_ms ? *input.timestamp_ms
                                               : std::chrono::duration_cast<std::chrono::milliseconds>(
                                                     std::chrono::system_clock::now().time_since_epoch())
                                                     .count();
-    next_offset_ = message.offset + 1;
-    faust_error error{};
-    if (def().handle(instance(), &message, &error) == FAUST_OK) return Outcome::success();
-    return Outcome::failure(detail::error_text(error, "handle"));
+    return message;
   }
 
- private:
+  // The plugin's handle_batch for this agent; null when it lists none (or predates ABI 1.2).
+  faust_agent_handle_batch_fn batch_handler() const {
+    const faust_plugin_descriptor& descriptor = *state().descriptor;
+    if (!abi::covers(descriptor.struct_size, abi::kDescriptorAgentBatchesEnd) || descriptor.agent_batches == nullptr) {
+      return nullptr;
+    }
+    for (std::size_t i = 0; i < descriptor.agent_batch_count; ++i) {
+      const faust_agent_batch_def* def = descriptor.agent_batches[i];
+      if (def != nullptr && abi::covers(def->struct_size, abi::kAgentBatchDefSize_1_2) && def->agent != nullptr &&
+          def->agent == name()) {
+        return def->handle_batch;
+      }
+    }
+    return nullptr;
+  }
+
   std::int64_t next_offset_ = 0;
 };
 
