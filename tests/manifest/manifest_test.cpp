@@ -851,3 +851,47 @@ TEST(ManifestErrorTest, FuzzFindingsStayOneLineAndTerminate) {
 
 }  // namespace
 }  // namespace faust
+
+namespace faust {
+namespace {
+
+// --- delivery: processing_guarantee and batch ---------------------------------------------------------
+
+TEST(ManifestDeliveryTest, GuaranteeAndBatchAreRead) {
+  const Manifest m = parse_ok(R"(app: {id: x}
+agents:
+  copy:
+    library: copy
+    processing_guarantee: exactly_once
+    batch: {max_messages: 200, max_wait: 0.05}
+  plain: {library: plain}
+)");
+  ASSERT_EQ(m.agents.size(), 2u);
+  EXPECT_EQ(m.agents[0].processing_guarantee, ProcessingGuarantee::kExactlyOnce);
+  ASSERT_TRUE(m.agents[0].batch.has_value());
+  EXPECT_EQ(m.agents[0].batch->max_messages, 200);
+  EXPECT_EQ(m.agents[0].batch->max_wait, std::chrono::milliseconds(50));
+  EXPECT_EQ(m.agents[1].processing_guarantee, ProcessingGuarantee::kAtLeastOnce);
+  EXPECT_FALSE(m.agents[1].batch.has_value());
+  EXPECT_EQ(m.agent_transactional_id(m.agents[0], 3), "x-__agent-copy-3");
+}
+
+TEST(ManifestDeliveryTest, BadValuesArePinpointed) {
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, processing_guarantee: twice}\n"),
+            "m.yaml:3:41: agents.a.processing_guarantee: unknown value 'twice' (expected at_least_once or exactly_once)");
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a:\n    library: a\n    batch: {max_messages: 0}\n"),
+            "m.yaml:5:27: agents.a.batch.max_messages: must be in 1..100000, got 0");
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a:\n    library: a\n    batch: {max_wait: 61}\n"),
+            "m.yaml:5:23: agents.a.batch.max_wait: must be at most 60 seconds, got 61");
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a:\n    library: a\n    batch: {size: 5}\n"),
+            "m.yaml:5:13: unknown key 'size' in agents.a.batch");
+}
+
+TEST(ManifestDeliveryTest, ALeaderOnlyAgentTakesNeither) {
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a:\n    library: a\n    on_leader: true\n    batch: {max_messages: 5}\n"),
+            "m.yaml:6:5: agents.a.batch: a leader-only agent (on_leader: true) handles each message in a transaction of "
+            "the leader's term already; remove batch");
+}
+
+}  // namespace
+}  // namespace faust
