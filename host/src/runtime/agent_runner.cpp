@@ -28,6 +28,7 @@ struct AgentRunner::AgentState {
   std::vector<std::unique_ptr<Lane>> lanes;
   std::atomic<std::uint64_t> handled{0};
   std::atomic<std::uint64_t> errors{0};
+  std::atomic<std::uint64_t> dead_lettered{0};
   mutable std::mutex last_error_mutex;
   std::string last_error;
 };
@@ -211,7 +212,11 @@ class AgentRunner::Lane {
                                                             where(message) + ": " + result.error().message});
           return false;
         case OnError::kRetry:
+        case OnError::kDeadLetter:
           if (attempt >= agent.max_retries) {
+            if (agent.on_error == OnError::kDeadLetter) {
+              return dead_letter(message, result.error().message, attempt + 1);
+            }
             spdlog::error("{} at {}; skipped after {} retries (on_error: retry)", result.error().message, where(message),
                           agent.max_retries);
             return true;
@@ -226,6 +231,35 @@ class AgentRunner::Lane {
           break;
       }
     }
+  }
+
+  // Writes a message the handler gave up on to the agent's dead-letter topic. True (it may be
+  // committed) only once the broker acknowledged the write; a write that fails for the record's
+  // own sake stops the worker, since nothing past the message may be committed.
+  bool dead_letter(const ConsumedMessage& message, const std::string& error, int attempts) {
+    const AgentBinding& agent = agent_.binding;
+    const DeadLetterSink& sink = agent.dead_letter;
+    const ProducedRecord record =
+        dead_letter_record(message, sink.topic, {agent.name, sink.plugin, error, attempts});
+    const Status written =
+        sink.write ? sink.write(record) : Status(Error{ExitCode::kFailure, "no dead-letter writer"});
+    if (written) {
+      agent_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
+      spdlog::error("{} at {}; written to dead-letter topic {} after {} attempt(s) (on_error: dead_letter)", error,
+                    where(message), sink.topic, attempts);
+      return true;
+    }
+    if (stopping()) {
+      spdlog::warn("{} at {}; not written to dead-letter topic {}: {}; left uncommitted (the worker is stopping)",
+                   error, where(message), sink.topic, written.error().message);
+      return false;
+    }
+    spdlog::error("{} at {}; stopping the worker: the dead-letter write failed: {}", error, where(message),
+                  written.error().message);
+    events_.fatal(Error{ExitCode::kHandlerStopped,
+                        "agent '" + agent.name + "' stopped the worker at " + where(message) +
+                            ": cannot write it to dead-letter topic " + sink.topic + ": " + written.error().message});
+    return false;
   }
 
   AgentState& agent_;
@@ -432,7 +466,8 @@ std::map<std::string, std::vector<std::int32_t>> AgentRunner::assignment() const
 std::vector<AgentSnapshot> AgentRunner::snapshot() const {
   std::vector<AgentSnapshot> out;
   for (const auto& agent : agents_) {
-    AgentSnapshot snap{agent->binding.name, agent->handled.load(), agent->errors.load(), {}, 0, 0};
+    AgentSnapshot snap{agent->binding.name, agent->handled.load(), agent->errors.load(), agent->dead_lettered.load(),
+                       {}, 0, 0};
     for (const auto& lane : agent->lanes) {
       const auto queued = lane->queued();
       snap.queued_messages += queued.messages;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "manifest/manifest.h"
+#include "runtime/dead_letter.h"
 #include "runtime/runtime_events.h"
 #include "transport/transport.h"
 
@@ -26,12 +27,15 @@ struct AgentBinding {
   int max_retries = 3;
   // One handler per concurrency slot; each is only ever called from its own thread.
   std::vector<MessageHandler> lanes;
+  // on_error: dead_letter; its writer is called from the lanes' threads.
+  DeadLetterSink dead_letter{};
 };
 
 struct AgentSnapshot {
   std::string name;
   std::uint64_t handled = 0;
   std::uint64_t errors = 0;
+  std::uint64_t dead_lettered = 0;  // written to the dead-letter topic
   std::string last_error;
   std::size_t queued_messages = 0;  // fetched, waiting for a handler
   std::size_t queued_bytes = 0;

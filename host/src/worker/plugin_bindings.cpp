@@ -47,6 +47,9 @@ Result<PluginBindings> bind_plugins(const Manifest& manifest, HostServices& serv
     AgentBinding binding{agent.config.name, manifest.agent_topic(agent.config), agent.config.on_error,
                          agent.config.max_retries, {}};
     for (auto& instance : agent.instances) binding.lanes.push_back(lane_handler(instance, manifest.app));
+    // Its writer comes from the worker, which owns the sends.
+    binding.dead_letter.topic = manifest.dead_letter_topic(agent.config);
+    binding.dead_letter.plugin = agent.instances.front().component().plugin;
     (agent.config.on_leader ? bindings.leader_agents : bindings.agents).push_back(std::move(binding));
   }
   for (auto& timer : components->timers) {
