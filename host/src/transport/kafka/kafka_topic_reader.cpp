@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "transport/kafka/kafka_group_consumer.h"
+#include "transport/kafka/kafka_partition_reader.h"
 
 namespace faust {
 namespace {
@@ -31,13 +32,8 @@ Result<std::unique_ptr<TopicReader>> KafkaTopicReader::open(
     const std::vector<Range>& ranges, std::chrono::milliseconds timeout) {
   std::unique_ptr<KafkaTopicReader> reader(
       new KafkaTopicReader(topic, group_id, std::make_unique<KafkaClientEvents>(broker_state)));
-  client_settings["group.id"] = group_id.empty() ? topic + "-reader" : group_id;
-  client_settings["enable.auto.commit"] = "false";
-  client_settings["enable.auto.offset.store"] = "false";
-  client_settings["isolation.level"] = "read_committed";
-  client_settings["enable.partition.eof"] = "true";  // at the last stable offset, as read_committed
-  client_settings["auto.offset.reset"] = "earliest";
-  auto conf = make_kafka_conf(client_settings, properties, *reader->events_);
+  auto conf = make_kafka_conf(group_free_reader_settings(std::move(client_settings), topic, group_id), properties,
+                              *reader->events_);
   if (!conf) return conf.error();
   std::string error;
   reader->consumer_.reset(RdKafka::KafkaConsumer::create(conf->get(), error));
