@@ -539,8 +539,58 @@ TEST(ManifestErrorTest, UnknownChoices) {
       error_of("app: {id: x, key_serializer: RAW}\n"),
       "m.yaml:1:30: app.key_serializer: unknown value 'RAW' (expected raw or json; did you mean 'raw'?)");
   EXPECT_EQ(error_of("app: {id: x}\nagents: {a: {library: a, on_error: skp}}\n"),
-            "m.yaml:2:36: agents.a.on_error: unknown value 'skp' (expected skip, retry or stop; did you mean "
-            "'skip'?)");
+            "m.yaml:2:36: agents.a.on_error: unknown value 'skp' (expected skip, retry, stop or dead_letter; did "
+            "you mean 'skip'?)");
+}
+
+TEST(ManifestTest, DeadLetterHasADefaultTopicOrTheOneGiven) {
+  const Manifest m = parse_ok(R"(
+app: {id: shop}
+agents:
+  orders:
+    library: orders
+    on_error: dead_letter
+  payments:
+    library: payments
+    on_error: dead_letter
+    max_retries: 0
+    dead_letter_topic: payments.failed
+  audit:
+    library: audit
+    on_error: retry
+)");
+  ASSERT_EQ(m.agents.size(), 3u);
+  EXPECT_EQ(m.agents[0].on_error, OnError::kDeadLetter);
+  EXPECT_EQ(m.agents[0].max_retries, 3);
+  EXPECT_EQ(m.dead_letter_topic(m.agents[0]), "shop-orders-dead-letter");
+  EXPECT_EQ(m.agents[1].max_retries, 0);
+  EXPECT_EQ(m.dead_letter_topic(m.agents[1]), "payments.failed");
+  EXPECT_EQ(m.dead_letter_topic(m.agents[2]), "") << "only dead_letter agents have one";
+  EXPECT_STREQ(on_error_name(OnError::kDeadLetter), "dead_letter");
+}
+
+TEST(ManifestErrorTest, DeadLetterTopicOnlyWithDeadLetterAndNeverTheAgentsOwn) {
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a:\n    library: a\n    dead_letter_topic: a-failed\n"),
+            "m.yaml:5:5: agents.a.dead_letter_topic: only goes with on_error: dead_letter");
+  EXPECT_EQ(error_of("app: {id: x}\nagents: {a: {library: a, on_error: retry, dead_letter_topic: f}}\n"),
+            "m.yaml:2:43: agents.a.dead_letter_topic: only goes with on_error: dead_letter");
+  EXPECT_EQ(error_of("app: {id: x}\nagents: {a: {library: a, on_error: dead_letter, dead_letter_topic: 'a b'}}\n"),
+            "m.yaml:2:68: agents.a.dead_letter_topic: invalid topic name 'a b' (use letters, digits, '_', '.' and "
+            "'-', at most 249)");
+  EXPECT_EQ(error_of("app: {id: x}\nagents: {a: {library: a, on_error: dead_letter, dead_letter_topic: x-a}}\n"),
+            "m.yaml:2:68: agents.a.dead_letter_topic: must not be the agent's own topic 'x-a'");
+  EXPECT_EQ(error_of("app: {id: x}\nagents: {a: {library: a, topic: t, on_error: dead_letter, dead_letter_topic: t}}\n"),
+            "m.yaml:2:78: agents.a.dead_letter_topic: must not be the agent's own topic 't'");
+  const std::string long_name(240, 'n');
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  " + long_name + ": {library: a, on_error: dead_letter}\n"),
+            "m.yaml:3:3: agents." + long_name + ": the default dead_letter_topic 'x-" + long_name +
+                "-dead-letter' is longer than 249 characters; set a shorter dead_letter_topic");
+}
+
+TEST(ManifestErrorTest, ALeaderOnlyAgentHasNoDeadLetter) {
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a:\n    library: a\n    on_leader: true\n    on_error: dead_letter\n"),
+            "m.yaml:6:15: agents.a.on_error: dead_letter is not available to a leader-only agent (on_leader: true); "
+            "use skip, retry or stop");
 }
 
 TEST(ManifestErrorTest, ConfigValuesMustBeScalars) {

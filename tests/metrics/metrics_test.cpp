@@ -161,7 +161,8 @@ TEST(MetricsTest, EveryFamilyIsExposedWithItsType) {
   EXPECT_EQ(text_format_problems(text), std::vector<std::string>{}) << text;
   for (const std::string family :
        {"faust_agent_messages_total counter", "faust_agent_errors_total counter",
-        "faust_agent_handler_duration_seconds histogram", "faust_timer_fires_total counter",
+        "faust_agent_dead_lettered_total counter", "faust_agent_handler_duration_seconds histogram",
+        "faust_timer_fires_total counter",
         "faust_timer_skipped_ticks_total counter", "faust_timer_lateness_seconds histogram",
         "faust_is_leader gauge", "faust_rebalances_total counter", "faust_consumer_lag gauge",
         "faust_sends_total counter", "faust_send_errors_total counter", "faust_build_info gauge",
@@ -185,12 +186,14 @@ TEST(MetricsTest, AgentHandleCountsMessagesErrorsAndDurations) {
   say.message_handled(2ms);
   say.message_handled(20s);
   say.handler_failed();
+  say.dead_lettered();
   metrics.agent("say").message_handled(1ms);  // a second handle reaches the same series
 
   const std::string text = metrics.serialize();
   EXPECT_EQ(text_format_problems(text), std::vector<std::string>{}) << text;
   EXPECT_TRUE(has_line(text, R"(faust_agent_messages_total{agent="say"} 4)")) << text;
   EXPECT_TRUE(has_line(text, R"(faust_agent_errors_total{agent="say"} 1)")) << text;
+  EXPECT_TRUE(has_line(text, R"(faust_agent_dead_lettered_total{agent="say"} 1)")) << text;
   EXPECT_TRUE(has_line(text, R"(faust_agent_handler_duration_seconds_count{agent="say"} 4)")) << text;
   EXPECT_TRUE(has_line(text, R"(faust_agent_handler_duration_seconds_bucket{agent="say",le="5e-05"} 1)"))
       << text;

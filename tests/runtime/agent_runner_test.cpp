@@ -242,6 +242,10 @@ class CommitRecordingTransport final : public Transport {
                                                           std::chrono::milliseconds timeout) override {
     return memory_.read_partition(partition, group_id, timeout);
   }
+  Result<std::unique_ptr<TopicReader>> read_topic(const TopicReadRequest& request,
+                                                  std::chrono::milliseconds timeout) override {
+    return memory_.read_topic(request, timeout);
+  }
 
   std::vector<Commit> commits() {
     std::lock_guard lock(mutex_);
@@ -346,6 +350,205 @@ TEST(AgentRunnerBackpressureTest, ABacklogOfLargeMessagesStaysBoundedInBytes) {
   released_cv.notify_all();
   EXPECT_TRUE(eventually(10s, [&] { return handled.load() == 64; })) << "the paused partition resumes";
   runner.stop();
+}
+
+}  // namespace
+}  // namespace faust
+
+namespace faust {
+namespace {
+
+// on_error: dead_letter on memory://: a one-partition agent topic "app-agent" and its dead-letter
+// topic "app-agent-dead-letter", with a writer the test controls.
+class AgentRunnerDeadLetterTest : public ::testing::Test {
+ protected:
+  static constexpr const char* kDeadLetters = "app-agent-dead-letter";
+
+  void SetUp() override {
+    ASSERT_TRUE(transport_.ensure_topics({TopicSpec{"app-agent", 1, 1}, TopicSpec{kDeadLetters, 1, 1}}, 1s).ok());
+    for (const char* value : {"ok-0", "fail-1", "ok-2"}) {
+      ASSERT_TRUE(transport_.send(ProducedRecord{"app-agent", "k", value, {{"trace", value}}}, 1s).ok());
+    }
+  }
+
+  // Fails on values starting with "fail", counting each call.
+  MessageHandler failing_on_marked() {
+    return [this](const ConsumedMessage& message) -> Status {
+      std::lock_guard lock(mutex_);
+      ++attempts_[message.value];
+      if (message.value.starts_with("fail")) return Error{ExitCode::kFailure, "refused " + message.value};
+      handled_.push_back(message.value);
+      return ok_status();
+    };
+  }
+
+  AgentBinding binding(int max_retries, std::function<Status(const ProducedRecord&)> write) {
+    AgentBinding agent{"agent", "app-agent", OnError::kDeadLetter, max_retries, {failing_on_marked()}};
+    agent.dead_letter = DeadLetterSink{kDeadLetters, "faulty", std::move(write)};
+    return agent;
+  }
+
+  std::function<Status(const ProducedRecord&)> to_transport() {
+    return [this](const ProducedRecord& record) { return transport_.send(record, 1s); };
+  }
+
+  static GroupOptions group() {
+    GroupOptions options;
+    options.group_id = "app";
+    return options;
+  }
+
+  // The offset the group would start partition 0 at: its committed offset.
+  std::int64_t committed() {
+    auto reader = transport_.read_partition(TopicPartition{"app-agent", 0}, "app", 1s);
+    EXPECT_TRUE(reader.ok());
+    auto batch = (*reader)->poll(10ms);
+    if (!batch || batch->empty()) batch = (*reader)->poll(10ms);
+    return batch && !batch->empty() ? batch->front().offset : 3;
+  }
+
+  std::vector<ConsumedMessage> dead_letters() {
+    auto reader = transport_.read_partition(TopicPartition{kDeadLetters, 0}, "", 1s);
+    std::vector<ConsumedMessage> all;
+    for (int i = 0; i < 2; ++i) {
+      auto batch = (*reader)->poll(10ms);
+      if (batch) all.insert(all.end(), batch->begin(), batch->end());
+    }
+    return all;
+  }
+
+  int attempts(const std::string& value) {
+    std::lock_guard lock(mutex_);
+    return attempts_[value];
+  }
+  std::vector<std::string> handled() {
+    std::lock_guard lock(mutex_);
+    return handled_;
+  }
+
+  MemoryTransport transport_;
+  RecordingEvents events_;
+  std::mutex mutex_;
+  std::map<std::string, int> attempts_;
+  std::vector<std::string> handled_;
+};
+
+TEST_F(AgentRunnerDeadLetterTest, RetriesThenWritesTheMessageWithItsHeadersAndGoesOn) {
+  AgentRunner runner(transport_, group(), {binding(2, to_transport())}, events_, AgentRunnerOptions{.commit_interval = 20ms});
+  ASSERT_TRUE(runner.start().ok());
+  ASSERT_TRUE(eventually(10s, [&] { return handled().size() == 2; }));
+  ASSERT_TRUE(eventually(5s, [&] { return committed() == 3; })) << "committed past every message";
+  runner.stop();
+  EXPECT_EQ(attempts("fail-1"), 3) << "the first try and max_retries retries";
+  EXPECT_EQ(handled(), (std::vector<std::string>{"ok-0", "ok-2"}));
+  const auto snapshot = runner.snapshot().front();
+  EXPECT_EQ(snapshot.dead_lettered, 1u);
+  EXPECT_EQ(snapshot.handled, 2u);
+  EXPECT_EQ(snapshot.errors, 3u);
+  EXPECT_TRUE(events_.fatal_errors().empty());
+
+  const auto written = dead_letters();
+  ASSERT_EQ(written.size(), 1u);
+  const ConsumedMessage& record = written.front();
+  EXPECT_EQ(record.key, "k");
+  EXPECT_EQ(record.value, "fail-1");
+  ASSERT_EQ(record.headers.size(), 9u);
+  EXPECT_EQ(record.headers[0], (std::pair<std::string, std::string>{"trace", "fail-1"})) << "its own headers first";
+  const Headers added(record.headers.begin() + 1, record.headers.end());
+  const std::string prefix = "faust.dead-letter.";
+  ASSERT_EQ(added[7].first, prefix + "timestamp");
+  EXPECT_GT(std::stoll(added[7].second), 0);
+  EXPECT_EQ(added, (Headers{{prefix + "agent", "agent"},
+                            {prefix + "plugin", "faulty"},
+                            {prefix + "error", "refused fail-1"},
+                            {prefix + "attempts", "3"},
+                            {prefix + "topic", "app-agent"},
+                            {prefix + "partition", "0"},
+                            {prefix + "offset", "1"},
+                            {prefix + "timestamp", added[7].second}}));
+}
+
+TEST_F(AgentRunnerDeadLetterTest, MaxRetriesZeroWritesAtTheFirstFailure) {
+  AgentRunner runner(transport_, group(), {binding(0, to_transport())}, events_);
+  ASSERT_TRUE(runner.start().ok());
+  ASSERT_TRUE(eventually(10s, [&] { return handled().size() == 2; }));
+  runner.stop();
+  EXPECT_EQ(attempts("fail-1"), 1);
+  ASSERT_EQ(dead_letters().size(), 1u);
+  EXPECT_EQ(header_value(dead_letters().front().headers, "faust.dead-letter.attempts"), "1");
+}
+
+TEST_F(AgentRunnerDeadLetterTest, TheMessageIsCommittedOnlyOnceTheWriteWasAcknowledged) {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool writing = false;
+  bool acknowledge = false;
+  auto slow_write = [&](const ProducedRecord& record) -> Status {
+    std::unique_lock lock(mutex);
+    writing = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return acknowledge; });
+    return transport_.send(record, 1s);
+  };
+  AgentRunner runner(transport_, group(), {binding(0, slow_write)}, events_, AgentRunnerOptions{.commit_interval = 10ms});
+  ASSERT_TRUE(runner.start().ok());
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return writing; }));
+  }
+  ASSERT_TRUE(eventually(5s, [&] { return committed() == 1; })) << "the message before it is committed";
+  std::this_thread::sleep_for(100ms);  // many commit turns
+  EXPECT_EQ(committed(), 1) << "not the message whose write is still unanswered";
+  EXPECT_TRUE(handled() == std::vector<std::string>{"ok-0"}) << "the partition waits for the write";
+  {
+    std::lock_guard lock(mutex);
+    acknowledge = true;
+  }
+  cv.notify_all();
+  EXPECT_TRUE(eventually(5s, [&] { return committed() == 3; }));
+  runner.stop();
+  EXPECT_EQ(dead_letters().size(), 1u);
+}
+
+TEST_F(AgentRunnerDeadLetterTest, AWriteGivenUpBecauseTheWorkerStopsLeavesTheMessageUncommitted) {
+  std::atomic<bool> writing{false};
+  std::atomic<bool> stopped{false};
+  auto outage = [&](const ProducedRecord&) -> Status {
+    writing = true;
+    while (!stopped) std::this_thread::sleep_for(1ms);  // the broker does not take it
+    return Error{ExitCode::kBrokerUnreachable, "send timed out (not retried: the worker is stopping)"};
+  };
+  {
+    AgentRunner runner(transport_, group(), {binding(0, outage)}, events_);
+    ASSERT_TRUE(runner.start().ok());
+    ASSERT_TRUE(eventually(10s, [&] { return writing.load(); }));
+    runner.request_stop();
+    stopped = true;
+    runner.stop();
+  }
+  EXPECT_TRUE(events_.fatal_errors().empty()) << "a stop is no failure";
+  EXPECT_EQ(committed(), 1) << "the next member gets the message again";
+  EXPECT_TRUE(dead_letters().empty());
+}
+
+TEST_F(AgentRunnerDeadLetterTest, AWriteTheBrokerRefusesStopsTheWorkerWithoutCommittingTheMessage) {
+  auto refused = [](const ProducedRecord&) -> Status {
+    return Error{ExitCode::kFailure, "send to topic 'app-agent-dead-letter' failed: Broker: Message size too large"};
+  };
+  AgentRunner runner(transport_, group(), {binding(1, refused)}, events_, AgentRunnerOptions{.commit_interval = 10ms});
+  ASSERT_TRUE(runner.start().ok());
+  ASSERT_TRUE(eventually(10s, [&] { return !events_.fatal_errors().empty(); }));
+  std::this_thread::sleep_for(50ms);  // commit turns
+  runner.stop();
+  const Error fatal = events_.fatal_errors().front();
+  EXPECT_EQ(fatal.code, ExitCode::kHandlerStopped);
+  EXPECT_EQ(fatal.message,
+            "agent 'agent' stopped the worker at app-agent[0]@1: cannot write it to dead-letter topic "
+            "app-agent-dead-letter: send to topic 'app-agent-dead-letter' failed: Broker: Message size too large");
+  EXPECT_EQ(attempts("fail-1"), 2);
+  EXPECT_EQ(committed(), 1) << "nothing past a message it could not store";
+  EXPECT_EQ(runner.snapshot().front().dead_lettered, 0u);
+  EXPECT_EQ(handled(), (std::vector<std::string>{"ok-0"}));
 }
 
 }  // namespace

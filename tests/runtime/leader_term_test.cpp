@@ -42,6 +42,9 @@ class ScriptedTransport final : public Transport {
                                                           std::chrono::milliseconds) override {
     return Error{ExitCode::kFailure, "not used"};
   }
+  Result<std::unique_ptr<TopicReader>> read_topic(const TopicReadRequest&, std::chrono::milliseconds) override {
+    return Error{ExitCode::kFailure, "not used"};
+  }
 
   Result<std::unique_ptr<TransactionalProducer>> start_leader_producer(std::chrono::milliseconds) override {
     std::lock_guard lock(script.mutex);

@@ -169,6 +169,22 @@ TEST(MemoryWorker, CheckShowsTheNextRunsOfACronTimer) {
       << check.log();
 }
 
+TEST(MemoryWorker, CheckShowsADeadLetterAgentAndItsTopic) {
+  TempFolder folder;
+  const auto manifest = folder.path() / "dead-letter.yaml";
+  std::ofstream(manifest) << "app: {id: dl-example, broker: 'memory://'}\n"
+                             "agents:\n"
+                             "  say: {library: say, on_error: dead_letter, max_retries: 2}\n";
+  WorkerProcess check(FAUST_HOST_BINARY, {"check", "--manifest", manifest.string()}, folder.path() / "check.log");
+  const auto exit_code = check.wait_exit(30s);
+  ASSERT_TRUE(exit_code);
+  EXPECT_EQ(*exit_code, 0) << check.log();
+  EXPECT_NE(check.log().find("agent say: topic dl-example-say, concurrency 1, on_error dead_letter (max_retries 2), "
+                             "dead-letter topic dl-example-say-dead-letter\n"),
+            std::string::npos)
+      << check.log();
+}
+
 // A plugin's metrics and pages through a real worker's web port.
 TEST(MemoryWorker, ServesPluginMetricsAndPages) {
   TempFolder folder;

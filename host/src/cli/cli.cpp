@@ -1,5 +1,6 @@
 #include "cli/cli.h"
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "manifest/manifest.h"
+#include "runtime/dead_letter_replay.h"
 #include "worker/plugin_bindings.h"
 #include "worker/worker.h"
 #include "worker/worker_services.h"
@@ -31,8 +33,9 @@ struct Options {
   std::string web_host;
   bool without_web = false;
   std::string send_agent;
-  std::string send_value;
+  std::optional<std::string> send_value;
   std::optional<std::string> send_key;
+  std::optional<std::string> send_dead_letter;  // "all" or "PARTITION:OFFSET"
 };
 
 Status setup_logging(const Options& options) {
@@ -96,15 +99,6 @@ class CheckServices final : public HostServices {
   PluginPages pages_{1};
 };
 
-const char* on_error_name(OnError on_error) {
-  switch (on_error) {
-    case OnError::kSkip: return "skip";
-    case OnError::kRetry: return "retry";
-    case OnError::kStop: return "stop";
-  }
-  return "?";
-}
-
 // "2026-11-30 09:00 +01:00 (08:00 UTC)": a run in the timer's zone, and in UTC (with the date
 // when it differs); just "2026-11-30 09:00 UTC" for a UTC timer.
 std::string describe_run(const CronSchedule& schedule, std::chrono::system_clock::time_point run) {
@@ -157,6 +151,12 @@ int run_check(const Manifest& manifest) {
   for (const auto& agent : manifest.agents) {
     std::cout << "agent " << agent.name << ": topic " << manifest.agent_topic(agent) << ", concurrency "
               << agent.concurrency << ", on_error " << on_error_name(agent.on_error);
+    if (agent.on_error == OnError::kRetry || agent.on_error == OnError::kDeadLetter) {
+      std::cout << " (max_retries " << agent.max_retries << ")";
+    }
+    if (agent.on_error == OnError::kDeadLetter) {
+      std::cout << ", dead-letter topic " << manifest.dead_letter_topic(agent);
+    }
     for (const auto& binding : bindings->agents) {
       if (binding.name != agent.name) continue;
       if (binding.guarantee == ProcessingGuarantee::kExactlyOnce) std::cout << ", exactly_once";
@@ -172,6 +172,48 @@ int run_check(const Manifest& manifest) {
   return 0;
 }
 
+int send_usage_error(const std::string& message) {
+  std::cerr << "faust-host: send: " << message << "\n";
+  return to_int(ExitCode::kUsage);
+}
+
+// `--dead-letter PARTITION:OFFSET`: both whole numbers, nothing else.
+std::optional<TopicReadRequest::Position> parse_position(const std::string& text) {
+  const auto colon = text.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  TopicReadRequest::Position position;
+  const auto read = [](std::string_view digits, auto& out) {
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
+    return !digits.empty() && error == std::errc() && end == digits.data() + digits.size() && out >= 0;
+  };
+  if (!read(std::string_view(text).substr(0, colon), position.partition) ||
+      !read(std::string_view(text).substr(colon + 1), position.offset)) {
+    return std::nullopt;
+  }
+  return position;
+}
+
+// `send AGENT --dead-letter all|PARTITION:OFFSET`: the agent's dead-lettered messages back to it.
+int run_replay(const Manifest& manifest, const AgentConfig& agent,
+               std::optional<TopicReadRequest::Position> only, Transport& transport) {
+  const DeadLetterReplay replay{agent.name, manifest.dead_letter_topic(agent), manifest.agent_topic(agent),
+                                manifest.app.id + "-" + agent.name + "-dead-letter-replay", only};
+  auto replayed = replay_dead_letters(transport, replay, [&](const ConsumedMessage& record) {
+    std::cout << "replayed " << record.source.topic << "/" << record.source.partition << "@" << record.offset
+              << " to agent " << agent.name << " (topic " << replay.agent_topic << ")\n"
+              << std::flush;
+  });
+  if (!replayed) {
+    std::cerr << "faust-host: send: " << replayed.error().message << "\n";
+    return to_int(replayed.error().code);
+  }
+  if (!replay.only) {
+    std::cout << "replayed " << *replayed << " dead-lettered message(s) of agent " << agent.name << " from "
+              << replay.dead_letter_topic << "\n";
+  }
+  return 0;
+}
+
 int run_send(const Manifest& manifest, const Options& options) {
   if (manifest.app.broker.scheme == "memory") {
     std::cerr << "faust-host: send: memory:// topics live inside each worker; there is no broker to send to\n";
@@ -179,12 +221,29 @@ int run_send(const Manifest& manifest, const Options& options) {
   }
   const AgentConfig* agent = manifest.find_agent(options.send_agent);
   if (agent == nullptr) {
-    std::cerr << "faust-host: send: no agent named '" << options.send_agent << "' in " << manifest.file.string() << "\n";
-    return to_int(ExitCode::kUsage);
+    return send_usage_error("no agent named '" + options.send_agent + "' in " + manifest.file.string());
   }
-  if (auto status = check_serialized(manifest.app.value_serializer, options.send_value, "value"); !status) {
-    std::cerr << "faust-host: send: " << status.error().message << "\n";
-    return to_int(ExitCode::kUsage);
+  const bool replay = options.send_dead_letter.has_value();
+  if (replay && (options.send_value || options.send_key)) {
+    return send_usage_error("--dead-letter replays stored messages; give no value or --key with it");
+  }
+  if (!replay && !options.send_value) return send_usage_error("a value to send is required (or --dead-letter)");
+  if (replay && agent->on_error != OnError::kDeadLetter) {
+    return send_usage_error("agent '" + agent->name + "' has no dead-letter topic (its on_error is " +
+                            on_error_name(agent->on_error) + ", not dead_letter)");
+  }
+  std::optional<TopicReadRequest::Position> only;  // --dead-letter PARTITION:OFFSET
+  if (replay && *options.send_dead_letter != "all") {
+    only = parse_position(*options.send_dead_letter);
+    if (!only) {
+      return send_usage_error("--dead-letter: expected 'all' or PARTITION:OFFSET (e.g. 3:1207), got '" +
+                              *options.send_dead_letter + "'");
+    }
+  }
+  if (!replay) {
+    if (auto status = check_serialized(manifest.app.value_serializer, *options.send_value, "value"); !status) {
+      return send_usage_error(status.error().message);
+    }
   }
   auto transport = make_transport(manifest);
   if (!transport) {
@@ -192,13 +251,18 @@ int run_send(const Manifest& manifest, const Options& options) {
     return to_int(transport.error().code);
   }
   const std::string topic = manifest.agent_topic(*agent);
-  if (auto status = (*transport)->ensure_topics({TopicSpec{topic, manifest.app.topic_partitions, manifest.app.topic_replication}},
-                                                std::chrono::seconds(10));
-      !status) {
+  std::vector<TopicSpec> topics{TopicSpec{topic, manifest.app.topic_partitions, manifest.app.topic_replication}};
+  if (replay) {
+    // As the workers create it: an app whose workers never ran has nothing dead-lettered yet.
+    topics.push_back(TopicSpec{manifest.dead_letter_topic(*agent), manifest.app.topic_partitions,
+                               manifest.app.topic_replication});
+  }
+  if (auto status = (*transport)->ensure_topics(topics, std::chrono::seconds(10)); !status) {
     std::cerr << "faust-host: broker " << manifest.app.broker.bootstrap_servers() << ": " << status.error().message << "\n";
     return to_int(ExitCode::kBrokerUnreachable);
   }
-  ProducedRecord record{topic, options.send_key, options.send_value, {}};
+  if (replay) return run_replay(manifest, *agent, only, **transport);
+  ProducedRecord record{topic, options.send_key, *options.send_value, {}};
   if (auto status = (*transport)->send(record, std::chrono::seconds(10)); !status) {
     std::cerr << "faust-host: " << status.error().message << "\n";
     // A timeout means no broker took it; anything else (e.g. too large) is a refusal.
@@ -227,10 +291,14 @@ int run_cli(int argc, char** argv) {
   app.add_flag("--without-web", options.without_web, "Do not start the web server");
   auto* worker = app.add_subcommand("worker", "Run a worker (the default)")->fallthrough();
   auto* check = app.add_subcommand("check", "Validate the manifest and load every plugin, without a broker")->fallthrough();
-  auto* send = app.add_subcommand("send", "Send a value to an agent")->fallthrough();
+  auto* send =
+      app.add_subcommand("send", "Send a value to an agent, or replay its dead-lettered messages")->fallthrough();
   send->add_option("agent", options.send_agent, "Agent name")->required();
-  send->add_option("value", options.send_value, "Value to send")->required();
+  send->add_option("value", options.send_value, "Value to send (not with --dead-letter)");
   send->add_option("-k,--key", options.send_key, "Key of the message");
+  send->add_option("--dead-letter", options.send_dead_letter,
+                   "Replay the agent's dead-lettered messages: 'all' (those not replayed before) or PARTITION:OFFSET "
+                   "(one message)");
   app.require_subcommand(0, 1);
   try {
     app.parse(argc, argv);

@@ -174,6 +174,52 @@ WebConfig read_web(const Entry* entry) {
   return config;
 }
 
+// An agent's `topic:` or `dead_letter_topic:` as written, or empty when not written (the default
+// then applies, and must fit Kafka's limit too).
+std::string read_topic(const Entry* entry, const Entry& agent, const std::string& default_topic,
+                       std::string_view key) {
+  if (entry == nullptr) {
+    if (default_topic.size() > kMaxTopicLength) {
+      fail(agent.key.Mark(), agent.path + ": the default " + std::string(key) + " '" + default_topic +
+                                 "' is longer than " + std::to_string(kMaxTopicLength) +
+                                 " characters; set a shorter " + std::string(key));
+    }
+    return {};
+  }
+  std::string topic = schema::read_string(*entry);
+  if (!is_topic_name(topic)) {
+    fail(entry->value_mark(), entry->path + ": invalid topic name '" + topic + "' (" +
+                                  std::string(kNameRule) + ", at most " + std::to_string(kMaxTopicLength) +
+                                  ")");
+  }
+  return topic;
+}
+
+// `dead_letter_topic:` and what on_error: dead_letter asks of the rest of the agent.
+void read_dead_letter(const Section& fields, const Entry& item, const AppConfig& app, AgentConfig& agent) {
+  const Entry* topic = fields.find("dead_letter_topic");
+  if (agent.on_error != OnError::kDeadLetter) {
+    if (topic != nullptr) {
+      fail(topic->key.Mark(), topic->path + ": only goes with on_error: dead_letter");
+    }
+    return;
+  }
+  if (agent.on_leader) {
+    // A leader-only agent's position commits in the leader's transaction: its dead-letter write
+    // would have to join that transaction, which the leader-only runner does not do.
+    const Entry& on_error = *fields.find("on_error");
+    fail(on_error.value_mark(), on_error.path + ": dead_letter is not available to a leader-only agent "
+                                                "(on_leader: true); use skip, retry or stop");
+  }
+  const std::string default_topic = app.id + "-" + agent.name + "-dead-letter";
+  agent.dead_letter_topic = read_topic(topic, item, default_topic, "dead_letter_topic");
+  const std::string own_topic = agent.topic.empty() ? app.id + "-" + agent.name : agent.topic;
+  if ((agent.dead_letter_topic.empty() ? default_topic : agent.dead_letter_topic) == own_topic) {
+    fail(topic != nullptr ? topic->value_mark() : item.key.Mark(),
+         item.path + ".dead_letter_topic: must not be the agent's own topic '" + own_topic + "'");
+  }
+}
+
 void check_name(const Entry& entry, std::string_view kind) {
   if (!is_name(entry.name())) {
     fail(entry.key.Mark(),
@@ -212,30 +258,22 @@ std::vector<AgentConfig> read_agents(const Entry* entry, const AppConfig& app,
                                                "a map of agent names to their settings")) {
     check_name(item, "agent");
     const Section fields(item.value, item.path, item.key.Mark(),
-                         {"library", "topic", "concurrency", "on_error", "max_retries", "on_leader",
-                          "processing_guarantee", "batch", "config"});
+                         {"library", "topic", "concurrency", "on_error", "max_retries", "dead_letter_topic",
+                          "on_leader", "processing_guarantee", "batch", "config"});
     AgentConfig agent;
     agent.name = item.name();
     agent.library = resolve_library(fields.require("library"), manifest_file);
-    if (const Entry* e = fields.find("topic")) {
-      agent.topic = schema::read_string(*e);
-      if (!is_topic_name(agent.topic)) {
-        fail(e->value_mark(), e->path + ": invalid topic name '" + agent.topic + "' (" +
-                                  std::string(kNameRule) + ", at most " + std::to_string(kMaxTopicLength) +
-                                  ")");
-      }
-    } else if (app.id.size() + 1 + agent.name.size() > kMaxTopicLength) {
-      fail(item.key.Mark(), item.path + ": the default topic '" + app.id + "-" + agent.name +
-                                "' is longer than " + std::to_string(kMaxTopicLength) +
-                                " characters; set a shorter topic");
-    }
+    agent.topic = read_topic(fields.find("topic"), item, app.id + "-" + agent.name, "topic");
     if (const Entry* e = fields.find("concurrency")) agent.concurrency = schema::read_int(*e, 1, 1024);
     if (const Entry* e = fields.find("on_error")) {
-      agent.on_error = schema::read_choice<OnError>(
-          *e, {{"skip", OnError::kSkip}, {"retry", OnError::kRetry}, {"stop", OnError::kStop}});
+      agent.on_error = schema::read_choice<OnError>(*e, {{"skip", OnError::kSkip},
+                                                          {"retry", OnError::kRetry},
+                                                          {"stop", OnError::kStop},
+                                                          {"dead_letter", OnError::kDeadLetter}});
     }
     if (const Entry* e = fields.find("max_retries")) agent.max_retries = schema::read_int(*e, 0, 1000);
     if (const Entry* e = fields.find("on_leader")) agent.on_leader = schema::read_bool(*e);
+    read_dead_letter(fields, item, app, agent);
     if (const Entry* e = fields.find("concurrency"); e != nullptr && agent.on_leader && agent.concurrency > 1) {
       fail(e->value_mark(), e->path + ": a leader-only agent (on_leader: true) handles one message at a time; "
                                       "concurrency must be 1");
@@ -426,6 +464,21 @@ Error manifest_error(std::string_view message) {
 
 std::string Manifest::agent_topic(const AgentConfig& agent) const {
   return agent.topic.empty() ? app.id + "-" + agent.name : agent.topic;
+}
+
+std::string Manifest::dead_letter_topic(const AgentConfig& agent) const {
+  if (agent.on_error != OnError::kDeadLetter) return {};
+  return agent.dead_letter_topic.empty() ? app.id + "-" + agent.name + "-dead-letter" : agent.dead_letter_topic;
+}
+
+const char* on_error_name(OnError on_error) {
+  switch (on_error) {
+    case OnError::kSkip: return "skip";
+    case OnError::kRetry: return "retry";
+    case OnError::kStop: return "stop";
+    case OnError::kDeadLetter: return "dead_letter";
+  }
+  return "?";
 }
 
 std::string Manifest::leader_topic() const { return app.id + "-__assignor-__leader"; }

@@ -21,6 +21,9 @@ enum class OnError {
   kSkip,   // log, count, commit past it (default: one bad message never stalls a partition)
   kRetry,  // retry with backoff up to max_retries, then skip
   kStop,   // stop the worker without committing the message (it is redelivered after restart)
+  // Retry like kRetry, then write the message to the agent's dead-letter topic and commit past it
+  // once the broker acknowledged that write.
+  kDeadLetter,
 };
 
 // Faust's name for how often a consumed message's effects may happen.
@@ -39,6 +42,8 @@ struct BatchConfig {
 // transaction or acknowledgement wait covers what is queued, up to this many, without waiting.
 inline constexpr BatchConfig kDefaultBatch{500, std::chrono::milliseconds(0)};
 inline constexpr int kMaxBatchMessages = 100000;
+// The manifest's spelling: "skip", "retry", "stop" or "dead_letter".
+const char* on_error_name(OnError on_error);
 
 struct BrokerAddress {
   std::string host;
@@ -118,7 +123,8 @@ struct AgentConfig {
   std::string topic;  // empty: "<app-id>-<agent>"
   int concurrency = 1;
   OnError on_error = OnError::kSkip;
-  int max_retries = 3;  // for OnError::kRetry
+  int max_retries = 3;  // for OnError::kRetry and kDeadLetter
+  std::string dead_letter_topic;  // only with kDeadLetter; empty: "<app-id>-<agent>-dead-letter"
   // A leader-only agent: its topic has one partition, consumed only by the leader, in its term.
   bool on_leader = false;
   ProcessingGuarantee processing_guarantee = ProcessingGuarantee::kAtLeastOnce;
@@ -154,6 +160,8 @@ struct Manifest {
   std::vector<ServiceConfig> services;
 
   std::string agent_topic(const AgentConfig& agent) const;
+  // Where the agent's failed messages go (on_error: dead_letter); empty for any other on_error.
+  std::string dead_letter_topic(const AgentConfig& agent) const;
   std::string leader_topic() const;  // "<app-id>-__assignor-__leader", as Faust names it
   std::string leader_state_topic() const;  // "<app-id>-__leader-state"
   // Where the leader-only agents' consumed positions are committed.

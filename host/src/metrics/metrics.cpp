@@ -41,6 +41,8 @@ void AgentMetrics::message_handled(std::chrono::nanoseconds handler_time) const 
 
 void AgentMetrics::handler_failed() const { errors_->Increment(); }
 
+void AgentMetrics::dead_lettered() const { dead_lettered_->Increment(); }
+
 void TimerMetrics::fired(std::chrono::nanoseconds lateness) const {
   fires_->Increment();
   lateness_->Observe(seconds(lateness));
@@ -67,6 +69,10 @@ Metrics::Metrics(std::string_view version)
                         .Name("faust_agent_errors_total")
                         .Help("Messages whose agent handler failed")
                         .Register(*registry_)),
+      agent_dead_lettered_(prometheus::BuildCounter()
+                               .Name("faust_agent_dead_lettered_total")
+                               .Help("Messages an agent gave up on, written to its dead-letter topic")
+                               .Register(*registry_)),
       agent_handler_duration_(prometheus::BuildHistogram()
                                   .Name("faust_agent_handler_duration_seconds")
                                   .Help("Time an agent handler took for one message")
@@ -125,7 +131,7 @@ Metrics::Metrics(std::string_view version)
 
 AgentMetrics Metrics::agent(const std::string& name) {
   const prometheus::Labels labels{{"agent", name}};
-  return AgentMetrics(agent_messages_.Add(labels), agent_errors_.Add(labels),
+  return AgentMetrics(agent_messages_.Add(labels), agent_errors_.Add(labels), agent_dead_lettered_.Add(labels),
                       agent_handler_duration_.Add(labels, handler_duration_buckets()));
 }
 

@@ -27,15 +27,18 @@ class AgentMetrics {
   void message_handled(std::chrono::nanoseconds handler_time) const;
   // The handler failed for one message.
   void handler_failed() const;
+  // A message the handler gave up on was written to the dead-letter topic.
+  void dead_lettered() const;
 
  private:
   friend class Metrics;
-  AgentMetrics(prometheus::Counter& messages, prometheus::Counter& errors,
+  AgentMetrics(prometheus::Counter& messages, prometheus::Counter& errors, prometheus::Counter& dead_lettered,
                prometheus::Histogram& handler_duration)
-      : messages_(&messages), errors_(&errors), handler_duration_(&handler_duration) {}
+      : messages_(&messages), errors_(&errors), dead_lettered_(&dead_lettered), handler_duration_(&handler_duration) {}
 
   prometheus::Counter* messages_;
   prometheus::Counter* errors_;
+  prometheus::Counter* dead_lettered_;
   prometheus::Histogram* handler_duration_;
 };
 
@@ -106,6 +109,7 @@ class Metrics {
   std::unique_ptr<PluginMetrics> plugins_;
   prometheus::Family<prometheus::Counter>& agent_messages_;
   prometheus::Family<prometheus::Counter>& agent_errors_;
+  prometheus::Family<prometheus::Counter>& agent_dead_lettered_;
   prometheus::Family<prometheus::Histogram>& agent_handler_duration_;
   prometheus::Family<prometheus::Counter>& timer_fires_;
   prometheus::Family<prometheus::Counter>& timer_skipped_ticks_;

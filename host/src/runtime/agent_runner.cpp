@@ -32,6 +32,7 @@ struct AgentRunner::AgentState {
   std::atomic<std::uint64_t> errors{0};
   std::atomic<std::uint64_t> batches{0};
   std::atomic<std::uint64_t> units_retried{0};
+  std::atomic<std::uint64_t> dead_lettered{0};
   mutable std::mutex last_error_mutex;
   std::string last_error;
 
@@ -277,8 +278,9 @@ class AgentRunner::Lane {
   }
 
   // What the agent's on_error says to do after `message` failed for the (attempt+1)-th time:
-  // logs it, and waits out a retry's backoff.
-  enum class AfterFailure { kCommit, kRetry, kStop };
+  // logs it, and waits out a retry's backoff. kDeadLetter: write it to the dead-letter topic,
+  // and commit it once that is stored.
+  enum class AfterFailure { kCommit, kRetry, kStop, kDeadLetter };
   AfterFailure after_failure(const Status& result, const ConsumedMessage& message, int attempt) {
     const AgentBinding& agent = agent_.binding;
     note_error(result);
@@ -298,7 +300,9 @@ class AgentRunner::Lane {
                                                           where(message) + ": " + result.error().message});
         return AfterFailure::kStop;
       case OnError::kRetry:
+      case OnError::kDeadLetter:
         if (attempt >= agent.max_retries) {
+          if (agent.on_error == OnError::kDeadLetter) return AfterFailure::kDeadLetter;
           spdlog::error("{} at {}; skipped after {} retries (on_error: retry)", result.error().message, where(message),
                         agent.max_retries);
           return AfterFailure::kCommit;
@@ -337,6 +341,8 @@ class AgentRunner::Lane {
           return Outcome::kDone;
         case AfterFailure::kStop:
           return Outcome::kStop;
+        case AfterFailure::kDeadLetter:
+          return dead_letter(message, result.error().message, attempt + 1) ? Outcome::kDone : Outcome::kStop;
         case AfterFailure::kRetry:
           break;
       }
@@ -364,14 +370,16 @@ class AgentRunner::Lane {
     Status handler = ok_status();  // the handler's failure, if it failed
     UnitResult unit;               // else the unit's
   };
-  // Runs the handler over `messages` (none: only the position moves) as one unit.
-  UnitRun run_unit(DeliveryUnit& unit, std::span<const ConsumedMessage> messages, const ConsumedMessage& last) {
+  // Runs the handler over `messages` (none: only the position moves) as one unit, which also
+  // carries `dead_lettered` when given.
+  UnitRun run_unit(DeliveryUnit& unit, std::span<const ConsumedMessage> messages, const ConsumedMessage& last,
+                   const ProducedRecord* dead_lettered = nullptr) {
     UnitRun run;
     run.unit = unit.open();
     if (!run.unit.ok()) return run;
     {
       UnitSends::Scope scope(unit);
-      run.handler = run_handlers(messages);
+      run.handler = dead_lettered != nullptr ? unit.send(*dead_lettered) : run_handlers(messages);
     }
     if (!run.handler) {
       unit.discard();
@@ -420,15 +428,24 @@ class AgentRunner::Lane {
     return Outcome::kDone;
   }
 
+  // One message as a unit of its own. Skipped, only its position moves; dead-lettered, the
+  // dead-letter record goes in the unit with the position (one transaction under exactly_once).
   Outcome handle_one_in_unit(const ConsumedMessage& message) {
     const std::span<const ConsumedMessage> alone(&message, 1);
-    bool skip = false;  // on_error said to commit past it: only its position moves
+    bool skip = false;
+    std::optional<ProducedRecord> dead_lettered;
+    std::string error;
     for (int attempt = 0, unit_attempt = 0;;) {
       DeliveryUnit* unit = unit_for(message.source);
       if (unit == nullptr) return Outcome::kLeftUncommitted;
-      const UnitRun run = run_unit(*unit, skip ? alone.first(0) : alone, message);
+      const UnitRun run = run_unit(*unit, skip || dead_lettered ? alone.first(0) : alone, message,
+                                   dead_lettered ? &*dead_lettered : nullptr);
       if (run.unit.ok() && run.handler) {
-        if (!skip) agent_.handled.fetch_add(1, std::memory_order_relaxed);
+        if (dead_lettered) {
+          note_dead_lettered(message, error, attempt);
+        } else if (!skip) {
+          agent_.handled.fetch_add(1, std::memory_order_relaxed);
+        }
         return Outcome::kDone;
       }
       if (run.unit.failure == UnitFailure::kLost) return lose(message.source, run.unit);
@@ -437,12 +454,19 @@ class AgentRunner::Lane {
         continue;
       }
       const Status failure = run.handler ? Status(Error{ExitCode::kFailure, run.unit.message}) : run.handler;
+      if (dead_lettered) return dead_letter_refused(message, error, failure.error().message);
       switch (after_failure(failure, message, attempt++)) {
         case AfterFailure::kCommit:
           skip = true;
           break;
         case AfterFailure::kStop:
           return Outcome::kStop;
+        case AfterFailure::kDeadLetter:
+          error = failure.error().message;
+          dead_lettered = dead_letter_record(
+              message, agent_.binding.dead_letter.topic,
+              {agent_.binding.name, agent_.binding.dead_letter.plugin, error, attempt});
+          break;
         case AfterFailure::kRetry:
           break;
       }
@@ -510,6 +534,44 @@ class AgentRunner::Lane {
   // init_transactions waits for a previous owner's transaction to end; past this the producer
   // is started again on the partition's next message.
   static constexpr auto kProducerStartTimeout = std::chrono::seconds(30);
+
+  // Writes a message the handler gave up on to the agent's dead-letter topic. True (it may be
+  // committed) only once the broker acknowledged the write; a write that fails for the record's
+  // own sake stops the worker, since nothing past the message may be committed.
+  bool dead_letter(const ConsumedMessage& message, const std::string& error, int attempts) {
+    const AgentBinding& agent = agent_.binding;
+    const DeadLetterSink& sink = agent.dead_letter;
+    const ProducedRecord record =
+        dead_letter_record(message, sink.topic, {agent.name, sink.plugin, error, attempts});
+    const Status written =
+        sink.write ? sink.write(record) : Status(Error{ExitCode::kFailure, "no dead-letter writer"});
+    if (written) {
+      note_dead_lettered(message, error, attempts);
+      return true;
+    }
+    if (stopping()) {
+      spdlog::warn("{} at {}; not written to dead-letter topic {}: {}; left uncommitted (the worker is stopping)",
+                   error, where(message), sink.topic, written.error().message);
+      return false;
+    }
+    dead_letter_refused(message, error, written.error().message);
+    return false;
+  }
+
+  void note_dead_lettered(const ConsumedMessage& message, const std::string& error, int attempts) {
+    agent_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
+    spdlog::error("{} at {}; written to dead-letter topic {} after {} attempt(s) (on_error: dead_letter)", error,
+                  where(message), agent_.binding.dead_letter.topic, attempts);
+  }
+
+  Outcome dead_letter_refused(const ConsumedMessage& message, const std::string& error, const std::string& why) {
+    const std::string& topic = agent_.binding.dead_letter.topic;
+    spdlog::error("{} at {}; stopping the worker: the dead-letter write failed: {}", error, where(message), why);
+    events_.fatal(Error{ExitCode::kHandlerStopped, "agent '" + agent_.binding.name + "' stopped the worker at " +
+                                                       where(message) + ": cannot write it to dead-letter topic " +
+                                                       topic + ": " + why});
+    return Outcome::kStop;
+  }
 
   AgentState& agent_;
   MessageHandler handler_;
@@ -733,10 +795,15 @@ std::map<std::string, std::vector<std::int32_t>> AgentRunner::assignment() const
 std::vector<AgentSnapshot> AgentRunner::snapshot() const {
   std::vector<AgentSnapshot> out;
   for (const auto& agent : agents_) {
-    AgentSnapshot snap{agent->binding.name,      agent->binding.guarantee, agent->binding.batch.max_messages,
-                       agent->handled.load(),    agent->errors.load(),     agent->batches.load(),
-                       agent->units_retried.load(), {},                    0,
-                       0};
+    AgentSnapshot snap;
+    snap.name = agent->binding.name;
+    snap.guarantee = agent->binding.guarantee;
+    snap.batch_max_messages = agent->binding.batch.max_messages;
+    snap.handled = agent->handled.load();
+    snap.errors = agent->errors.load();
+    snap.batches = agent->batches.load();
+    snap.units_retried = agent->units_retried.load();
+    snap.dead_lettered = agent->dead_lettered.load();
     for (const auto& lane : agent->lanes) {
       const auto queued = lane->queued();
       snap.queued_messages += queued.messages;

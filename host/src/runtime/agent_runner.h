@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "manifest/manifest.h"
+#include "runtime/dead_letter.h"
 #include "runtime/runtime_events.h"
 #include "transport/transport.h"
 
@@ -35,6 +36,8 @@ struct AgentBinding {
   BatchConfig batch{};  // {1, 0}: message by message
   // exactly_once: the transactional id of the producer for one partition of the topic.
   std::function<std::string(std::int32_t partition)> transactional_id{};
+  // on_error: dead_letter; its writer is called from the lanes' threads.
+  DeadLetterSink dead_letter{};
 };
 
 struct AgentSnapshot {
@@ -45,6 +48,7 @@ struct AgentSnapshot {
   std::uint64_t errors = 0;
   std::uint64_t batches = 0;       // units handled whole (batched or exactly-once agents)
   std::uint64_t units_retried = 0;  // units the broker did not take, run again
+  std::uint64_t dead_lettered = 0;  // written to the dead-letter topic
   std::string last_error;
   std::size_t queued_messages = 0;  // fetched, waiting for a handler
   std::size_t queued_bytes = 0;

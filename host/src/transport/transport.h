@@ -160,6 +160,35 @@ class PartitionReader {
   virtual bool at_end() const = 0;
 };
 
+// Reads a topic read_committed outside any group membership, up to the ends its partitions had
+// when it was opened: a tool's one pass over a backlog (faust-host send --dead-letter). Not
+// thread-safe.
+class TopicReader {
+ public:
+  virtual ~TopicReader() = default;
+  // The next records, waiting up to `timeout` for the first; empty when none came.
+  virtual Result<std::vector<ConsumedMessage>> poll(std::chrono::milliseconds timeout) = 0;
+  // Whether every partition has been read up to its end: poll returns nothing more.
+  virtual bool at_end() const = 0;
+  // Stores `next_offset` as the reader's group's committed position of `partition`, waiting for
+  // the broker's answer.
+  virtual Status commit(const TopicPartition& partition, std::int64_t next_offset) = 0;
+};
+
+struct TopicReadRequest {
+  std::string topic;
+  // Every partition is read from this group's committed offsets (from the start where it has
+  // none), and commit() stores there.
+  std::string group_id;
+  // Instead, only the record at this position; opening fails when the partition has no such
+  // offset.
+  struct Position {
+    std::int32_t partition = 0;
+    std::int64_t offset = 0;
+  };
+  std::optional<Position> only;
+};
+
 class Transport {
  public:
   virtual ~Transport() = default;
@@ -198,6 +227,10 @@ class Transport {
   virtual Result<std::unique_ptr<PartitionReader>> read_partition(const TopicPartition& partition,
                                                                   const std::string& group_id,
                                                                   std::chrono::milliseconds timeout) = 0;
+  // Opens a reader of a whole topic (see TopicReader). Fails when the topic does not exist (not
+  // created), or with kBrokerUnreachable when the broker does not answer within `timeout`.
+  virtual Result<std::unique_ptr<TopicReader>> read_topic(const TopicReadRequest& request,
+                                                          std::chrono::milliseconds timeout) = 0;
 };
 
 }  // namespace faust

@@ -89,6 +89,9 @@ Result<PluginBindings> bind_plugins(const Manifest& manifest, HostServices& serv
     binding.transactional_id = [&manifest, &config = agent.config](std::int32_t partition) {
       return manifest.agent_transactional_id(config, partition);
     };
+    // Its writer comes from the worker, which owns the sends.
+    binding.dead_letter.topic = manifest.dead_letter_topic(agent.config);
+    binding.dead_letter.plugin = agent.instances.front().component().plugin;
     (agent.config.on_leader ? bindings.leader_agents : bindings.agents).push_back(std::move(binding));
   }
   for (auto& timer : components->timers) {

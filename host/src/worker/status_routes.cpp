@@ -78,6 +78,8 @@ Router make_status_routes(const WorkerView& view) {
   router.add("/status", [view] {
     json agents = json::array();
     for (const auto& agent : view.agents->snapshot()) {
+      const AgentConfig* config = view.manifest->find_agent(agent.name);
+      const std::string dead_letter_topic = config != nullptr ? view.manifest->dead_letter_topic(*config) : "";
       agents.push_back({{"name", agent.name},
                         {"processing_guarantee",
                          agent.guarantee == ProcessingGuarantee::kExactlyOnce ? "exactly_once" : "at_least_once"},
@@ -86,6 +88,8 @@ Router make_status_routes(const WorkerView& view) {
                         {"batches", agent.batches},
                         {"units_retried", agent.units_retried},
                         {"errors", agent.errors},
+                        {"dead_lettered", agent.dead_lettered},
+                        {"dead_letter_topic", dead_letter_topic.empty() ? json(nullptr) : json(dead_letter_topic)},
                         {"queued_messages", agent.queued_messages},
                         {"queued_bytes", agent.queued_bytes},
                         {"last_error", agent.last_error}});

@@ -60,8 +60,11 @@ std::vector<TopicSpec> topics_of(const Manifest& manifest) {
   std::vector<TopicSpec> topics;
   for (const auto& agent : manifest.agents) {
     // A leader-only agent's topic has one partition: one leader reads it, in order.
-    topics.push_back(TopicSpec{manifest.agent_topic(agent), agent.on_leader ? 1 : manifest.app.topic_partitions,
-                               replication, false});
+    const int partitions = agent.on_leader ? 1 : manifest.app.topic_partitions;
+    topics.push_back(TopicSpec{manifest.agent_topic(agent), partitions, replication, false});
+    if (const std::string dead_letters = manifest.dead_letter_topic(agent); !dead_letters.empty()) {
+      topics.push_back(TopicSpec{dead_letters, partitions, replication, false});
+    }
   }
   topics.push_back(TopicSpec{manifest.leader_topic(), 1, replication, false});
   topics.push_back(TopicSpec{manifest.leader_state_topic(), 1, replication, true});
@@ -170,6 +173,12 @@ Status WorkerRun::build() {
   auto bindings = bind_plugins(manifest_, services_);
   if (!bindings) return bindings.error();
   bindings_ = std::move(bindings).value();
+  for (AgentBinding& agent : bindings_->agents) {
+    if (agent.dead_letter.topic.empty()) continue;
+    agent.dead_letter.write = [this, name = agent.name](const ProducedRecord& record) {
+      return services_.write_dead_letter(name, record);
+    };
+  }
   for (const auto& plugin : bindings_->plugins) {
     spdlog::info("loaded plugin {} {} (ABI {}) from {}", plugin.name, plugin.version, plugin.abi, plugin.file.string());
   }

@@ -160,6 +160,21 @@ Status WorkerServices::send(const ComponentRef& from, OutgoingMessage message) {
   return status;
 }
 
+Status WorkerServices::write_dead_letter(const std::string& agent, const ProducedRecord& record) {
+  SendMetrics counters = metrics_.send_target(record.topic);
+  Transport* transport = transport_.load();
+  Status status = transport == nullptr
+                      ? Status(Error{ExitCode::kFailure, "the worker is not running (not connected yet, or stopping)"})
+                      : send_until_taken(*transport, record, counters);
+  if (!status) {
+    counters.failed();
+    return status;
+  }
+  counters.sent();
+  if (const auto it = agent_metrics_.find(agent); it != agent_metrics_.end()) it->second.dead_lettered();
+  return status;
+}
+
 // An outage is not the message's fault: the send is tried again (the message in hand stays
 // uncommitted meanwhile) until the broker takes it or the worker stops.
 Status WorkerServices::send_until_taken(Transport& transport, const ProducedRecord& record, const SendMetrics& counters) {

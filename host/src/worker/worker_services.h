@@ -42,6 +42,10 @@ class WorkerServices final : public HostServices, public RuntimeEvents {
   };
   SendRetries send_retries() const { return SendRetries{retrying_.load(), retries_.load()}; }
 
+  // Writes a record to `agent`'s dead-letter topic, tried again across broker outages like a
+  // plugin's send; counts it once the broker acknowledged it.
+  Status write_dead_letter(const std::string& agent, const ProducedRecord& record);
+
   // HostServices
   void log(const ComponentRef& from, faust_log_level level, std::string_view message) override;
   Status send(const ComponentRef& from, OutgoingMessage message) override;

@@ -7,7 +7,11 @@
 //
 // Every call is logged first as "received <value>" (so retries can be counted) and every
 // handled message as "handled <value>". Long values are logged by size, never whole.
+//
+// config: `fixed_by: PATH`: once a file exists at PATH, "fail..." values are handled too (the
+// plugin has been "fixed"), so a dead-letter test can replay what failed before.
 #include <chrono>
+#include <filesystem>
 #include <faust/plugin.hpp>
 #include <string>
 #include <string_view>
@@ -29,12 +33,12 @@ struct NotAStdException {
 
 class FaultyAgent : public faust::sdk::Agent {
  public:
-  explicit FaultyAgent(faust::sdk::Host& host) : host_(host) {}
+  explicit FaultyAgent(faust::sdk::Host& host) : host_(host), fixed_by_(host.config("fixed_by", "")) {}
 
   void handle(const faust::sdk::Message& message) override {
     const std::string_view value = message.value();
     host_.info("received " + printable(value));
-    if (value.starts_with("fail")) throw faust::sdk::Error("refused " + printable(value));
+    if (value.starts_with("fail") && !fixed()) throw faust::sdk::Error("refused " + printable(value));
     if (value.starts_with("throw")) throw NotAStdException{};
     if (value.starts_with("block:")) {
       const int seconds = std::stoi(std::string(value.substr(6)));
@@ -44,7 +48,10 @@ class FaultyAgent : public faust::sdk::Agent {
   }
 
  private:
+  bool fixed() const { return !fixed_by_.empty() && std::filesystem::exists(fixed_by_); }
+
   faust::sdk::Host& host_;
+  const std::string fixed_by_;
 };
 
 }  // namespace

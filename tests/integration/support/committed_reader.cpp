@@ -61,7 +61,17 @@ std::optional<CommittedReader::Record> CommittedReader::next(std::chrono::millis
     ADD_FAILURE() << "read_committed consumer: " << message->errstr();
     return std::nullopt;
   }
-  return Record{message->offset(), std::string(static_cast<const char*>(message->payload()), message->len())};
+  Record record{message->offset(), std::string(static_cast<const char*>(message->payload()), message->len()),
+                std::nullopt, {}, message->timestamp().timestamp};
+  if (message->key() != nullptr) record.key = *message->key();
+  if (const RdKafka::Headers* headers = message->headers()) {
+    for (const auto& header : headers->get_all()) {
+      const char* value = static_cast<const char*>(header.value());
+      record.headers.emplace_back(header.key(),
+                                  value == nullptr ? std::string() : std::string(value, header.value_size()));
+    }
+  }
+  return record;
 }
 
 std::optional<std::int64_t> CommittedReader::last_stable_offset(std::chrono::milliseconds timeout) {

@@ -5,6 +5,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace RdKafka {
 class KafkaConsumer;
@@ -19,6 +21,9 @@ class CommittedReader {
   struct Record {
     std::int64_t offset = 0;
     std::string value;
+    std::optional<std::string> key;
+    std::vector<std::pair<std::string, std::string>> headers;  // in order
+    std::int64_t timestamp_ms = 0;
   };
 
   // Fails the test (ADD_FAILURE) when the consumer cannot be created.

@@ -6,6 +6,17 @@
 
 namespace faust {
 
+std::map<std::string, std::string> group_free_reader_settings(std::map<std::string, std::string> client_settings,
+                                                              const std::string& topic, const std::string& group_id) {
+  client_settings["group.id"] = group_id.empty() ? topic + "-reader" : group_id;
+  client_settings["enable.auto.commit"] = "false";
+  client_settings["enable.auto.offset.store"] = "false";
+  client_settings["isolation.level"] = "read_committed";
+  client_settings["enable.partition.eof"] = "true";  // at the last stable offset, as read_committed
+  client_settings["auto.offset.reset"] = "earliest";
+  return client_settings;
+}
+
 KafkaPartitionReader::KafkaPartitionReader(TopicPartition partition, std::unique_ptr<KafkaClientEvents> events)
     : partition_(std::move(partition)), events_(std::move(events)) {}
 
@@ -19,12 +30,7 @@ Result<std::unique_ptr<PartitionReader>> KafkaPartitionReader::open(
     std::chrono::milliseconds timeout) {
   std::unique_ptr<KafkaPartitionReader> reader(
       new KafkaPartitionReader(partition, std::make_unique<KafkaClientEvents>(broker_state)));
-  client_settings["group.id"] = group_id.empty() ? partition.topic + "-reader" : group_id;
-  client_settings["enable.auto.commit"] = "false";
-  client_settings["enable.auto.offset.store"] = "false";
-  client_settings["isolation.level"] = "read_committed";
-  client_settings["enable.partition.eof"] = "true";  // at the last stable offset, as read_committed
-  client_settings["auto.offset.reset"] = "earliest";
+  client_settings = group_free_reader_settings(std::move(client_settings), partition.topic, group_id);
   // An empty partition's fetch would otherwise wait out the broker's 500 ms before it answers
   // with the end: a new leader's restore sits on the failover's path.
   client_settings["fetch.wait.max.ms"] = "10";

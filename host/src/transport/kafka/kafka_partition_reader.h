@@ -13,6 +13,12 @@
 
 namespace faust {
 
+// Settings of a consumer that reads outside group membership: read_committed, no automatic
+// commits, end-of-partition events, from the start where `group_id` (empty: "<topic>-reader")
+// has no committed offset.
+std::map<std::string, std::string> group_free_reader_settings(std::map<std::string, std::string> client_settings,
+                                                              const std::string& topic, const std::string& group_id);
+
 // One partition read read_committed by a consumer that never joins its group: the group id only
 // names where its committed offset is (the start, when it has none or is empty).
 class KafkaPartitionReader final : public PartitionReader {

@@ -11,6 +11,7 @@
 #include "transport/kafka/kafka_client_events.h"
 #include "transport/kafka/kafka_group_consumer.h"
 #include "transport/kafka/kafka_partition_reader.h"
+#include "transport/kafka/kafka_topic_reader.h"
 
 namespace faust {
 namespace {
@@ -393,6 +394,61 @@ Result<std::unique_ptr<PartitionReader>> KafkaTransport::read_partition(const To
     }
   }
   return KafkaPartitionReader::open(client_settings(), settings_.properties, broker_state_, partition, group_id, timeout);
+}
+
+Result<std::unique_ptr<TopicReader>> KafkaTransport::read_topic(const TopicReadRequest& request,
+                                                                std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  const auto left = [&] {
+    return static_cast<int>(std::max<std::int64_t>(
+        1, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
+  };
+  RdKafka::Metadata* raw = nullptr;
+  const auto err = producer_->metadata(true, nullptr, &raw, left());
+  std::unique_ptr<RdKafka::Metadata> metadata(raw);
+  if (err != RdKafka::ERR_NO_ERROR) return Error{ExitCode::kBrokerUnreachable, "cannot list topics: " + describe(err)};
+  const auto listed = std::find_if(metadata->topics()->begin(), metadata->topics()->end(),
+                                   [&](const auto* topic) { return topic->topic() == request.topic; });
+  if (listed == metadata->topics()->end() || (*listed)->err() != RdKafka::ERR_NO_ERROR) {
+    return Error{ExitCode::kFailure, "topic '" + request.topic + "' does not exist"};
+  }
+  std::vector<KafkaTopicReader::Range> ranges;
+  for (const auto* partition : *(*listed)->partitions()) {
+    const std::int32_t id = partition->id();
+    if (request.only && request.only->partition != id) continue;
+    std::int64_t low = 0;
+    std::int64_t high = 0;
+    // A topic just created may not have its partition leaders known yet: asked again until then.
+    auto watermarks = producer_->query_watermark_offsets(request.topic, id, &low, &high, left());
+    while (watermarks != RdKafka::ERR_NO_ERROR && is_transport_failure(watermarks) && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      watermarks = producer_->query_watermark_offsets(request.topic, id, &low, &high, left());
+    }
+    if (watermarks != RdKafka::ERR_NO_ERROR) {
+      return Error{ExitCode::kBrokerUnreachable,
+                   "end of " + request.topic + "[" + std::to_string(id) + "]: " + describe(watermarks)};
+    }
+    if (!request.only) {
+      ranges.push_back(KafkaTopicReader::Range{id, KafkaTopicReader::kFromGroup, high});
+      continue;
+    }
+    const std::int64_t offset = request.only->offset;
+    if (offset < low || offset >= high) {
+      return Error{ExitCode::kFailure, request.topic + "[" + std::to_string(id) + "] has no offset " +
+                                           std::to_string(offset) +
+                                           (low == high ? " (it is empty)"
+                                                        : " (it holds " + std::to_string(low) + " to " +
+                                                              std::to_string(high - 1) + ")")};
+    }
+    ranges.push_back(KafkaTopicReader::Range{id, offset, offset + 1});
+  }
+  if (request.only && ranges.empty()) {
+    return Error{ExitCode::kFailure, "topic '" + request.topic + "' has no partition " +
+                                         std::to_string(request.only->partition) + " (it has " +
+                                         std::to_string((*listed)->partitions()->size()) + ")"};
+  }
+  return KafkaTopicReader::open(client_settings(), settings_.properties, broker_state_, request.topic,
+                                request.group_id, ranges, std::chrono::milliseconds(left()));
 }
 
 Result<std::unique_ptr<GroupConsumer>> KafkaTransport::join_group(const GroupOptions& options, GroupListener& listener) {

@@ -54,6 +54,8 @@ class KafkaTransport final : public Transport {
   Result<std::unique_ptr<PartitionReader>> read_partition(const TopicPartition& partition,
                                                           const std::string& group_id,
                                                           std::chrono::milliseconds timeout) override;
+  Result<std::unique_ptr<TopicReader>> read_topic(const TopicReadRequest& request,
+                                                  std::chrono::milliseconds timeout) override;
 
  private:
   explicit KafkaTransport(KafkaSettings settings);

@@ -489,7 +489,76 @@ class MemoryPartitionReader final : public PartitionReader {
   bool at_end_ = false;
 };
 
+// Reads each partition of a topic from a start to the end it had when the reader was made.
+class MemoryTopicReader final : public TopicReader {
+ public:
+  MemoryTopicReader(std::shared_ptr<Broker> broker, std::string group_id,
+                    std::map<TopicPartition, std::pair<std::int64_t, std::int64_t>> ranges)
+      : broker_(std::move(broker)), group_id_(std::move(group_id)), ranges_(std::move(ranges)) {}
+
+  Result<std::vector<ConsumedMessage>> poll(std::chrono::milliseconds /*timeout*/) override {
+    std::vector<ConsumedMessage> batch;
+    std::lock_guard lock(broker_->mutex);
+    for (auto& [partition, range] : ranges_) {
+      const auto& records = *broker_->records_locked(partition);
+      for (; range.first < range.second; ++range.first) {
+        batch.push_back(to_consumed(partition, range.first, records[static_cast<std::size_t>(range.first)]));
+      }
+    }
+    return batch;
+  }
+  bool at_end() const override {
+    return std::all_of(ranges_.begin(), ranges_.end(),
+                       [](const auto& entry) { return entry.second.first >= entry.second.second; });
+  }
+  Status commit(const TopicPartition& partition, std::int64_t next_offset) override {
+    std::lock_guard lock(broker_->mutex);
+    broker_->groups[group_id_].committed[partition] = next_offset;
+    return ok_status();
+  }
+
+ private:
+  std::shared_ptr<Broker> broker_;
+  const std::string group_id_;
+  std::map<TopicPartition, std::pair<std::int64_t, std::int64_t>> ranges_;  // [next, end) per partition
+};
+
 }  // namespace
+
+Result<std::unique_ptr<TopicReader>> MemoryTransport::read_topic(const TopicReadRequest& request,
+                                                                 std::chrono::milliseconds /*timeout*/) {
+  std::map<TopicPartition, std::pair<std::int64_t, std::int64_t>> ranges;
+  {
+    std::lock_guard lock(broker_->mutex);
+    const auto topic = broker_->topics.find(request.topic);
+    if (topic == broker_->topics.end()) {
+      return Error{ExitCode::kFailure, "memory://: topic '" + request.topic + "' does not exist"};
+    }
+    const auto partitions = static_cast<std::int32_t>(topic->second.partitions.size());
+    for (std::int32_t p = 0; p < partitions; ++p) {
+      const TopicPartition partition{request.topic, p};
+      const auto end = static_cast<std::int64_t>(topic->second.partitions[static_cast<std::size_t>(p)].size());
+      if (request.only) {
+        if (request.only->partition != p) continue;
+        if (request.only->offset < 0 || request.only->offset >= end) {
+          return Error{ExitCode::kFailure, "memory://: " + request.topic + "[" + std::to_string(p) +
+                                               "] has no offset " + std::to_string(request.only->offset)};
+        }
+        ranges[partition] = {request.only->offset, request.only->offset + 1};
+        continue;
+      }
+      const auto& committed = broker_->groups[request.group_id].committed;
+      const auto found = committed.find(partition);
+      ranges[partition] = {found == committed.end() ? 0 : found->second, end};
+    }
+    if (request.only && ranges.empty()) {
+      return Error{ExitCode::kFailure, "memory://: topic '" + request.topic + "' has no partition " +
+                                           std::to_string(request.only->partition)};
+    }
+  }
+  return std::unique_ptr<TopicReader>(
+      std::make_unique<MemoryTopicReader>(broker_, request.group_id, std::move(ranges)));
+}
 
 Result<std::unique_ptr<PartitionReader>> MemoryTransport::read_partition(const TopicPartition& partition,
                                                                          const std::string& group_id,

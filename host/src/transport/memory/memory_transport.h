@@ -39,6 +39,8 @@ class MemoryTransport final : public Transport {
   Result<std::unique_ptr<PartitionReader>> read_partition(const TopicPartition& partition,
                                                           const std::string& group_id,
                                                           std::chrono::milliseconds timeout) override;
+  Result<std::unique_ptr<TopicReader>> read_topic(const TopicReadRequest& request,
+                                                  std::chrono::milliseconds timeout) override;
 
   // Shared by the transport and its consumers, so either may be destroyed first.
   class Broker;
