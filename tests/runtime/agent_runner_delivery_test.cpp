@@ -242,6 +242,39 @@ TEST_F(AgentRunnerDeliveryTest, ExactlyOnceCommitsNothingThroughTheConsumerAndRe
   EXPECT_EQ(redelivered(), 30u) << "exactly the messages whose transactions did not commit";
 }
 
+TEST_F(AgentRunnerDeliveryTest, ExactlyOnceDeadLettersAMessageInItsOwnTransaction) {
+  ASSERT_TRUE(transport_.ensure_topics({TopicSpec{"app-agent-dead-letter", 1, 1}}, 1s).ok());
+  send(40);
+  const MessageHandler refuse_m3 = [](const ConsumedMessage& message) -> Status {
+    if (message.value == "m3") return Error{ExitCode::kFailure, "refused m3"};
+    return forward(message);
+  };
+  AgentBinding agent = binding(ProcessingGuarantee::kExactlyOnce, 10, refuse_m3);
+  agent.on_error = OnError::kDeadLetter;
+  agent.dead_letter.topic = "app-agent-dead-letter";
+  agent.dead_letter.plugin = "copy";
+  {
+    AgentRunner runner(transport_, group(), {agent}, events_);
+    ASSERT_TRUE(runner.start().ok());
+    ASSERT_TRUE(eventually(10s, [&] { return runner.snapshot().front().dead_lettered == 1; }));
+    ASSERT_TRUE(eventually(10s, [&] { return runner.snapshot().front().handled == 39; }));
+    runner.stop();
+  }
+  EXPECT_EQ(output().size(), 39u);
+  auto reader = transport_.read_partition(TopicPartition{"app-agent-dead-letter", 0}, "", 1s);
+  ASSERT_TRUE(reader.ok());
+  auto records = (*reader)->poll(10ms);
+  ASSERT_TRUE(records.ok());
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ(records->front().value, "m3");
+  bool names_the_error = false;
+  for (const auto& [key, value] : records->front().headers) {
+    if (key == "faust.dead-letter.error") names_the_error = value == "refused m3";
+  }
+  EXPECT_TRUE(names_the_error);
+  EXPECT_EQ(redelivered(), 0u) << "the dead-lettered message's offset committed with its record";
+}
+
 TEST(MemoryTransportTransactions, OffsetsOfAGenerationTheGroupMovedOnFromAreRefused) {
   MemoryTransport transport;
   ASSERT_TRUE(transport.ensure_topics({TopicSpec{"in", 1, 1}, TopicSpec{"out", 1, 1}}, 1s).ok());
