@@ -87,7 +87,6 @@ class ScriptedTransport final : public Transport {
       pending_.clear();
       return {};
     }
-    TxnStatus send_offset(const TopicPartition&, std::int64_t, const std::string&) override { return {}; }
     TxnStatus send_offsets(const std::vector<std::pair<TopicPartition, std::int64_t>>&, const GroupMember&) override {
       return {};
     }

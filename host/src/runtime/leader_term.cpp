@@ -342,7 +342,8 @@ Status LeaderTerm::send(const ProducedRecord& record) {
 
 Status LeaderTerm::send_offset(const TopicPartition& partition, std::int64_t next_offset, const std::string& group_id) {
   if (!in_unit_here()) return Error{ExitCode::kFailure, "a consumed offset commits only inside leader work"};
-  TxnStatus sent = producer_->send_offset(partition, next_offset, group_id);
+  // The leader-only agents' group has no members: its id alone names the position.
+  TxnStatus sent = producer_->send_offsets({{partition, next_offset}}, GroupMember{group_id, -1, ""});
   if (!sent) {
     if (!unit_send_failure_) unit_send_failure_ = sent;
     return Error{ExitCode::kFailure, sent.message};

@@ -138,13 +138,11 @@ class TransactionalProducer {
   virtual TxnStatus commit(std::chrono::milliseconds timeout) = 0;
   // Drops the open transaction: no read_committed reader ever sees its records.
   virtual TxnStatus abort(std::chrono::milliseconds timeout) = 0;
-  // Commits `next_offset` for `partition` as `group_id`'s consumed position, with the open
-  // transaction: the position moves exactly when the transaction's records become visible.
-  virtual TxnStatus send_offset(const TopicPartition& partition, std::int64_t next_offset,
-                                const std::string& group_id) = 0;
-  // The same for a consumer group member: the broker refuses the offsets (and the transaction
-  // must abort) once the group has moved on from `member`'s generation, so a worker that was
-  // paused past its session cannot commit work its partitions' new owner is redoing (KIP-447).
+  // Commits `next_offsets` (per partition) as `member`'s group's consumed positions, with the
+  // open transaction: the positions move exactly when the transaction's records become visible.
+  // With a generation (>= 0) the broker refuses them (and the transaction must abort) once the
+  // group has moved on from it, so a worker that was paused past its session cannot commit work
+  // its partitions' new owner is redoing (KIP-447).
   virtual TxnStatus send_offsets(const std::vector<std::pair<TopicPartition, std::int64_t>>& next_offsets,
                                  const GroupMember& member) = 0;
 };

@@ -157,11 +157,6 @@ class KafkaTransactionalProducer final : public TransactionalProducer {
 
   TxnStatus begin() override { return classify(std::unique_ptr<RdKafka::Error>(producer_->begin_transaction()), "begin"); }
 
-  TxnStatus send_offset(const TopicPartition& partition, std::int64_t next_offset,
-                        const std::string& group_id) override {
-    return send_offsets({{partition, next_offset}}, GroupMember{group_id, -1, ""});
-  }
-
   TxnStatus send_offsets(const std::vector<std::pair<TopicPartition, std::int64_t>>& next_offsets,
                          const GroupMember& member) override {
     constexpr int kTimeoutMs = 10000;

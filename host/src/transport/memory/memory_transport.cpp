@@ -416,10 +416,6 @@ class MemoryTransactionalProducer final : public TransactionalProducer {
     clear();
     return {};
   }
-  TxnStatus send_offset(const TopicPartition& partition, std::int64_t next_offset,
-                        const std::string& group_id) override {
-    return send_offsets({{partition, next_offset}}, GroupMember{group_id, -1, ""});
-  }
   TxnStatus send_offsets(const std::vector<std::pair<TopicPartition, std::int64_t>>& next_offsets,
                          const GroupMember& member) override {
     if (!open_) return {TxnFailure::kFatal, "send_offsets outside a transaction"};
