@@ -11,7 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "broker_env.h"
-#include "runtime/agent_runner.h"
+#include "runtime/agents/agent_runner.h"
 #include "support/worker_process.h"
 #include "transport/kafka/kafka_transport.h"
 

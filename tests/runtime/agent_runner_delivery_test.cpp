@@ -8,8 +8,8 @@
 
 #include "../integration/support/worker_process.h"
 #include "recording_events.h"
-#include "runtime/agent_runner.h"
-#include "runtime/delivery_unit.h"
+#include "runtime/agents/agent_runner.h"
+#include "runtime/agents/delivery_unit.h"
 #include "transport/memory/memory_transport.h"
 
 namespace faust {

@@ -1,4 +1,4 @@
-#include "runtime/agent_runner.h"
+#include "runtime/agents/agent_runner.h"
 
 #include <condition_variable>
 #include <map>
@@ -9,7 +9,7 @@
 
 #include "../integration/support/worker_process.h"
 #include "recording_events.h"
-#include "runtime/leader_elector.h"
+#include "runtime/leadership/leader_elector.h"
 #include "transport/memory/memory_transport.h"
 
 namespace faust {

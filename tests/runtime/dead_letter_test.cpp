@@ -1,8 +1,8 @@
-#include "runtime/dead_letter.h"
+#include "runtime/agents/dead_letter.h"
 
 #include <gtest/gtest.h>
 
-#include "runtime/dead_letter_replay.h"
+#include "runtime/agents/dead_letter_replay.h"
 #include "transport/memory/memory_transport.h"
 
 namespace faust {

@@ -8,9 +8,9 @@
 
 #include "../integration/support/worker_process.h"
 #include "recording_events.h"
-#include "runtime/leader_agent_runner.h"
-#include "runtime/leader_state.h"
-#include "runtime/leader_term.h"
+#include "runtime/leadership/leader_agent_runner.h"
+#include "runtime/leadership/leader_state.h"
+#include "runtime/leadership/leader_term.h"
 #include "transport/memory/memory_transport.h"
 
 namespace faust {

@@ -1,4 +1,4 @@
-#include "runtime/leader_term.h"
+#include "runtime/leadership/leader_term.h"
 
 #include <atomic>
 #include <deque>

@@ -1,4 +1,4 @@
-#include "runtime/service_runner.h"
+#include "runtime/services/service_runner.h"
 
 #include <atomic>
 #include <memory>

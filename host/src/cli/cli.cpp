@@ -15,7 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "manifest/manifest.h"
-#include "runtime/dead_letter_replay.h"
+#include "runtime/agents/dead_letter_replay.h"
 #include "worker/plugin_bindings.h"
 #include "worker/worker.h"
 #include "worker/worker_services.h"

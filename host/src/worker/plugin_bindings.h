@@ -10,9 +10,9 @@
 #include "manifest/manifest.h"
 #include "plugins/host_services.h"
 #include "plugins/plugin_info.h"
-#include "runtime/agent_runner.h"
-#include "runtime/service_runner.h"
-#include "runtime/timer_service.h"
+#include "runtime/agents/agent_runner.h"
+#include "runtime/services/service_runner.h"
+#include "runtime/timers/timer_service.h"
 
 namespace faust {
 

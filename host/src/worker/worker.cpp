@@ -13,10 +13,10 @@
 #include <unistd.h>
 
 #include "metrics/metrics.h"
-#include "runtime/agent_runner.h"
-#include "runtime/leader_agent_runner.h"
-#include "runtime/leader_elector.h"
-#include "runtime/timer_service.h"
+#include "runtime/agents/agent_runner.h"
+#include "runtime/leadership/leader_agent_runner.h"
+#include "runtime/leadership/leader_elector.h"
+#include "runtime/timers/timer_service.h"
 #include "transport/kafka/kafka_transport.h"
 #include "transport/memory/memory_transport.h"
 #include "web/web_server.h"

@@ -3,9 +3,9 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "runtime/delivery_unit.h"
-#include "runtime/leader_elector.h"
-#include "runtime/service_runner.h"
+#include "runtime/agents/delivery_unit.h"
+#include "runtime/leadership/leader_elector.h"
+#include "runtime/services/service_runner.h"
 
 namespace faust {
 namespace {

@@ -1,4 +1,4 @@
-#include "runtime/leader_agent_runner.h"
+#include "runtime/leadership/leader_agent_runner.h"
 
 #include <spdlog/spdlog.h>
 

@@ -1,6 +1,6 @@
-#include "runtime/dead_letter_replay.h"
+#include "runtime/agents/dead_letter_replay.h"
 
-#include "runtime/dead_letter.h"
+#include "runtime/agents/dead_letter.h"
 
 namespace faust {
 namespace {

@@ -1,4 +1,4 @@
-#include "runtime/leader_elector.h"
+#include "runtime/leadership/leader_elector.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "runtime/leader_state.h"
+#include "runtime/leadership/leader_state.h"
 
 #include "faust/detail/abi_checks.hpp"
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "runtime/timer_service.h"
+#include "runtime/timers/timer_service.h"
 
 namespace faust {
 

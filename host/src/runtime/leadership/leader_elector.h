@@ -7,7 +7,7 @@
 #include <string>
 #include <thread>
 
-#include "runtime/leader_term.h"
+#include "runtime/leadership/leader_term.h"
 #include "runtime/runtime_events.h"
 #include "transport/transport.h"
 

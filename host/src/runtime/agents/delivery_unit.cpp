@@ -1,4 +1,4 @@
-#include "runtime/delivery_unit.h"
+#include "runtime/agents/delivery_unit.h"
 
 namespace faust {
 namespace {

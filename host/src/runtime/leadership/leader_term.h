@@ -12,7 +12,7 @@
 #include <string_view>
 #include <thread>
 
-#include "runtime/leader_state.h"
+#include "runtime/leadership/leader_state.h"
 #include "transport/transport.h"
 
 namespace faust {

@@ -1,4 +1,4 @@
-#include "runtime/agent_runner.h"
+#include "runtime/agents/agent_runner.h"
 
 #include <algorithm>
 #include <condition_variable>
@@ -7,7 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "runtime/delivery_unit.h"
+#include "runtime/agents/delivery_unit.h"
 
 namespace faust {
 

@@ -1,4 +1,4 @@
-#include "runtime/timer_service.h"
+#include "runtime/timers/timer_service.h"
 
 #include <spdlog/spdlog.h>
 

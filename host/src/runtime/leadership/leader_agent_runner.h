@@ -9,8 +9,8 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/agent_runner.h"
-#include "runtime/leader_term.h"
+#include "runtime/agents/agent_runner.h"
+#include "runtime/leadership/leader_term.h"
 #include "runtime/runtime_events.h"
 #include "transport/transport.h"
 

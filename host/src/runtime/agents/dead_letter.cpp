@@ -1,4 +1,4 @@
-#include "runtime/dead_letter.h"
+#include "runtime/agents/dead_letter.h"
 
 #include <algorithm>
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "manifest/manifest.h"
-#include "runtime/dead_letter.h"
+#include "runtime/agents/dead_letter.h"
 #include "runtime/runtime_events.h"
 #include "transport/transport.h"
 
