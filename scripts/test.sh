@@ -212,7 +212,7 @@ run_tsan_tests() {
   cmake -S "${FAUST_REPO_ROOT}" -B "${TSAN_BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFAUST_TSAN=ON &&
     cmake --build "${TSAN_BUILD_DIR}" -j "${JOBS}" --target runtime_test transport_test &&
     TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
-      run_tests "${TSAN_BUILD_DIR}" -R "AgentRunner|TimerService|LeaderElector|LeaderTerm|LeaderState|LeaderAgentRunner|ServiceRunner|MemoryTransport"
+      run_tests "${TSAN_BUILD_DIR}" -R "AgentRunner|PipelinedSends|TimerService|LeaderElector|LeaderTerm|LeaderState|LeaderAgentRunner|ServiceRunner|MemoryTransport"
 }
 
 # The .deb packages: built by scripts/package.sh inside the test, unpacked into a throwaway root,

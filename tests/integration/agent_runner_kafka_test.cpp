@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -14,6 +15,7 @@
 #include "runtime/agents/agent_runner.h"
 #include "support/worker_process.h"
 #include "transport/kafka/kafka_transport.h"
+#include "transport/memory/memory_transport.h"
 
 namespace faust {
 namespace {
@@ -52,6 +54,29 @@ class Bystander final : public GroupListener {
   int assigned_ = 0;
 };
 
+// Incremental rebalancing (cooperative-sticky): when a member joins, the partitions the first
+// member keeps never stop; only those that move do. Under eager rebalancing every partition stops.
+struct PartitionGaps {
+  std::mutex mutex;
+  std::map<std::int32_t, Clock::time_point> last;
+  std::map<std::int32_t, Clock::duration> longest;  // since `since`
+  Clock::time_point since = Clock::now();
+
+  void handled(std::int32_t partition) {
+    std::lock_guard lock(mutex);
+    const auto now = Clock::now();
+    if (const auto it = last.find(partition); it != last.end() && it->second >= since) {
+      longest[partition] = std::max(longest[partition], now - it->second);
+    }
+    last[partition] = now;
+  }
+  void restart() {
+    std::lock_guard lock(mutex);
+    longest.clear();
+    since = Clock::now();
+  }
+};
+
 class AgentRunnerKafkaTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -86,6 +111,72 @@ class AgentRunnerKafkaTest : public ::testing::Test {
     auto consumer = transport_->join_group(group("zz-bystander"), bystander);
     EXPECT_TRUE(consumer);
     return consumer ? std::move(consumer).value() : nullptr;
+  }
+
+  struct JoinSeenByFirst {
+    double longest_gap = 0;     // seconds: the longest stop of a partition the first member kept
+    std::uint64_t revoked = 0;  // partitions revoked from the first member
+  };
+  // Keeps 8 partitions busy (a record each every 5 ms) while a second member joins a first one.
+  JoinSeenByFirst second_member_joins(bool incremental) {
+    constexpr int kPartitions = 8;
+    EXPECT_TRUE(transport_->ensure_topics({TopicSpec{topic_, kPartitions, 1}}, 30s));
+    std::vector<std::string> keys(kPartitions);
+    for (int key = 0, found = 0; found < kPartitions; ++key) {
+      const auto partition = static_cast<std::size_t>(partition_for_key(std::to_string(key), kPartitions));
+      if (keys[partition].empty()) {
+        keys[partition] = std::to_string(key);
+        ++found;
+      }
+    }
+    std::atomic<bool> producing{true};
+    std::thread producer([&] {
+      while (producing) {
+        for (const auto& key : keys) (void)transport_->send_async(ProducedRecord{topic_, key, "v", {}}, {[](const Status&) {}, {}});
+        std::this_thread::sleep_for(5ms);
+      }
+    });
+    PartitionGaps gaps;
+    const auto record = [&](const ConsumedMessage& message) {
+      gaps.handled(message.source.partition);
+      return ok_status();
+    };
+    GroupOptions first_group = group("aa-first");
+    first_group.incremental_rebalance = incremental;
+    AgentRunner first(*transport_, first_group, {AgentBinding{"flow", topic_, OnError::kSkip, 0, {record}}}, events_);
+    EXPECT_TRUE(first.start());
+    EXPECT_TRUE(eventually(30s, [&] { return first.assignment()[topic_].size() == kPartitions; }));
+    EXPECT_TRUE(eventually(10s, [&] {
+      std::lock_guard lock(gaps.mutex);
+      return gaps.last.size() == kPartitions;
+    }));
+    std::this_thread::sleep_for(500ms);
+    gaps.restart();
+
+    GroupOptions second_group = group("zz-second");
+    second_group.incremental_rebalance = incremental;
+    AgentRunner second(*transport_, second_group, {AgentBinding{"flow", topic_, OnError::kSkip, 0, {record}}}, events_);
+    EXPECT_TRUE(second.start());
+    EXPECT_TRUE(eventually(30s, [&] {
+      return !second.assignment().empty() && first.assigned() && second.assigned() &&
+             first.assignment()[topic_].size() + second.assignment()[topic_].size() == kPartitions;
+    }));
+    std::this_thread::sleep_for(1s);  // the kept partitions go on
+    producing = false;
+    producer.join();
+    const auto kept = first.assignment()[topic_];
+    JoinSeenByFirst seen;
+    seen.revoked = first.partitions_revoked();
+    {
+      std::lock_guard lock(gaps.mutex);
+      for (const auto partition : kept) {
+        seen.longest_gap = std::max(seen.longest_gap, std::chrono::duration<double>(gaps.longest[partition]).count());
+      }
+    }
+    second.stop();
+    first.stop();
+    EXPECT_FALSE(kept.empty());
+    return seen;
   }
 
   std::unique_ptr<KafkaTransport> transport_;
@@ -171,6 +262,20 @@ TEST_F(AgentRunnerKafkaTest, ARebalanceDoesNotWaitForAStuckHandler) {
   std::cout << "[ report ] second member assigned after " << waited << " s\n";
   second->close();
   runner.stop();
+}
+
+
+TEST_F(AgentRunnerKafkaTest, PartitionsThatDoNotMoveKeepFlowingWhenAMemberJoins) {
+  const JoinSeenByFirst incremental = second_member_joins(true);
+  SetUp();  // a new topic and group
+  const JoinSeenByFirst eager = second_member_joins(false);
+  std::cout << "[ report ] a second member joined: longest stop of a partition the first kept: incremental "
+            << incremental.longest_gap * 1000 << " ms, eager " << eager.longest_gap * 1000
+            << " ms; partitions revoked from the first: incremental " << incremental.revoked << ", eager "
+            << eager.revoked << "\n";
+  EXPECT_EQ(incremental.revoked, 4u) << "only the partitions that moved were revoked";
+  EXPECT_EQ(eager.revoked, 8u) << "an eager rebalance revokes every partition";
+  EXPECT_LT(incremental.longest_gap, 0.5) << "a partition that did not move stopped while a member joined";
 }
 
 }  // namespace

@@ -937,6 +937,22 @@ TEST(ManifestDeliveryTest, BadValuesArePinpointed) {
             "m.yaml:5:13: unknown key 'size' in agents.a.batch");
 }
 
+TEST(ManifestDeliveryTest, MaxInFlightAndRebalanceAreReadWithTheirDefaults) {
+  const Manifest m = parse_ok(R"(app: {id: x, rebalance: eager}
+agents:
+  copy: {library: copy, max_in_flight: 500}
+  plain: {library: plain}
+)");
+  EXPECT_FALSE(m.app.incremental_rebalance);
+  EXPECT_EQ(m.agents[0].max_in_flight, 500);
+  EXPECT_EQ(m.agents[1].max_in_flight, 10000);
+  EXPECT_TRUE(parse_ok("app: {id: x}\n").app.incremental_rebalance);
+  EXPECT_EQ(error_of("app: {id: x, rebalance: sticky}\n"),
+            "m.yaml:1:26: app.rebalance: unknown value 'sticky' (expected incremental or eager)");
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, max_in_flight: 0}\n"),
+            "m.yaml:3:34: agents.a.max_in_flight: must be in 1..1000000, got 0");
+}
+
 TEST(ManifestDeliveryTest, ALeaderOnlyAgentTakesNeither) {
   EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a:\n    library: a\n    on_leader: true\n    batch: {max_messages: 5}\n"),
             "m.yaml:6:5: agents.a.batch: a leader-only agent (on_leader: true) handles each message in a transaction of "

@@ -157,6 +157,31 @@ TEST(PluginHarness, FailedSendsReachThePluginAsErrors) {
   EXPECT_EQ(harness.logs()[0].message, "caught: send: no agent named 'say' in the manifest");
 }
 
+// faust-host's pipelined agent sends: a refused send fails the message unless the handler awaited
+// it (ABI 1.3 await_sends) and dealt with it.
+TEST(PluginHarness, ARefusedSendFailsTheMessageUnlessTheHandlerAwaitedIt) {
+  PluginHarness harness(probe_file());
+  auto forward = harness.agent("forward");
+  auto awaiting = harness.agent("awaiting_forward");
+  ASSERT_TRUE(forward.handle("a"));
+  ASSERT_TRUE(awaiting.handle("b"));
+  ASSERT_EQ(harness.sent().size(), 2u);
+  EXPECT_EQ(harness.logs().back().message, "acknowledged");
+
+  harness.clear();
+  harness.refuse_sends("Broker: Message size too large");
+  const auto refused = forward.handle("c");
+  EXPECT_FALSE(refused);
+  EXPECT_EQ(refused.error(), "a send was refused by the broker: Broker: Message size too large");
+  EXPECT_TRUE(awaiting.handle("d")) << "the handler was told and chose to go on";
+  EXPECT_EQ(harness.logs().back().message, "refused: Broker: Message size too large");
+  EXPECT_TRUE(harness.sent().empty());
+
+  harness.accept_sends();
+  EXPECT_TRUE(forward.handle("e"));
+  EXPECT_EQ(harness.sent().size(), 1u);
+}
+
 TEST(PluginHarness, ReportsAFailedCreateWithThePluginsMessage) {
   PluginHarness harness(fixture("create_fails").string());
 
@@ -177,7 +202,7 @@ TEST(PluginHarness, NamesTheAgentsThereAreWhenOneIsMissing) {
   } catch (const HarnessError& error) {
     EXPECT_EQ(std::string(error.what()),
               "plugin " + probe_file() +
-                  " has no agent 'say' (its agents: probe, throws, throws_unknown, long_error)");
+                  " has no agent 'say' (its agents: probe, throws, throws_unknown, long_error, forward, awaiting_forward)");
   }
 }
 

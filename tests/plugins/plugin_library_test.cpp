@@ -34,7 +34,7 @@ TEST(PluginLibraryTest, LoadsSayAndDescribesIt) {
   const PluginInfo& info = (*say)->info();
   EXPECT_EQ(info.name, "say");
   EXPECT_EQ(info.version, "1.0.0");
-  EXPECT_EQ(info.abi, "1.2");
+  EXPECT_EQ(info.abi, "1.3");
   EXPECT_EQ(info.file, std::filesystem::canonical(plugin("say")));
   EXPECT_THAT(info.agents, ElementsAre("say"));
   EXPECT_THAT(info.timers, IsEmpty());

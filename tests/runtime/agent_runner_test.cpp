@@ -265,6 +265,7 @@ class CommitRecordingTransport final : public Transport {
     }
     void pause(const std::vector<TopicPartition>& partitions) override { inner_->pause(partitions); }
     void resume(const std::vector<TopicPartition>& partitions) override { inner_->resume(partitions); }
+    Status rewind(const std::vector<TopicPartition>& partitions) override { return inner_->rewind(partitions); }
     void close() override { inner_->close(); }
 
    private:

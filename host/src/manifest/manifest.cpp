@@ -93,7 +93,7 @@ AppConfig read_app(const Entry& entry) {
   const Section app(entry.value, entry.path, entry.key.Mark(),
                     {"id", "broker", "key_serializer", "value_serializer", "topic_partitions",
                      "topic_replication", "session_timeout", "heartbeat_interval", "agent_queue_mib",
-                      "leader_state_mib"});
+                      "leader_state_mib", "rebalance"});
   AppConfig config;
 
   const Entry& id = app.require("id");
@@ -126,6 +126,9 @@ AppConfig read_app(const Entry& entry) {
   }
   if (const Entry* e = app.find("agent_queue_mib")) config.agent_queue_mib = schema::read_int(*e, 1, 65536);
   if (const Entry* e = app.find("leader_state_mib")) config.leader_state_mib = schema::read_int(*e, 1, 4096);
+  if (const Entry* e = app.find("rebalance")) {
+    config.incremental_rebalance = schema::read_choice<bool>(*e, {{"incremental", true}, {"eager", false}});
+  }
 
   if (const Entry* e = app.find("session_timeout")) {
     config.session_timeout = read_milliseconds(*e, kSessionTimeoutRange);
@@ -259,7 +262,7 @@ std::vector<AgentConfig> read_agents(const Entry* entry, const AppConfig& app,
     check_name(item, "agent");
     const Section fields(item.value, item.path, item.key.Mark(),
                          {"library", "topic", "concurrency", "on_error", "max_retries", "dead_letter_topic",
-                          "on_leader", "processing_guarantee", "batch", "config"});
+                          "on_leader", "processing_guarantee", "batch", "max_in_flight", "config"});
     AgentConfig agent;
     agent.name = item.name();
     agent.library = resolve_library(fields.require("library"), manifest_file);
@@ -272,6 +275,7 @@ std::vector<AgentConfig> read_agents(const Entry* entry, const AppConfig& app,
                                                           {"dead_letter", OnError::kDeadLetter}});
     }
     if (const Entry* e = fields.find("max_retries")) agent.max_retries = schema::read_int(*e, 0, 1000);
+    if (const Entry* e = fields.find("max_in_flight")) agent.max_in_flight = schema::read_int(*e, 1, 1000000);
     if (const Entry* e = fields.find("on_leader")) agent.on_leader = schema::read_bool(*e);
     read_dead_letter(fields, item, app, agent);
     if (const Entry* e = fields.find("concurrency"); e != nullptr && agent.on_leader && agent.concurrency > 1) {

@@ -103,6 +103,8 @@ struct AppConfig {
   int agent_queue_mib = 64;
   // The leader state's limit (keys and values together).
   int leader_state_mib = 64;
+  // The agents' group: `rebalance: incremental` (cooperative-sticky) or `eager` (range).
+  bool incremental_rebalance = true;
 };
 
 struct WebConfig {
@@ -129,6 +131,8 @@ struct AgentConfig {
   bool on_leader = false;
   ProcessingGuarantee processing_guarantee = ProcessingGuarantee::kAtLeastOnce;
   std::optional<BatchConfig> batch;  // as written; see batch_for
+  // Message by message at least once: sends per lane queued and not yet acknowledged.
+  int max_in_flight = 10000;
   ConfigMap config;
 };
 

@@ -63,6 +63,23 @@ faust_status send_from_plugin(faust_host_context* context, const faust_send_requ
   return FAUST_ERROR;
 }
 
+faust_status await_sends_for_plugin(faust_host_context* context, faust_error* error) noexcept {
+  if (context == nullptr) {
+    write_error(error, "await_sends: no host context");
+    return FAUST_ERROR;
+  }
+  try {
+    Status acknowledged = context->services.await_sends(context->component);
+    if (acknowledged) return FAUST_OK;
+    write_error(error, acknowledged.error().message);
+  } catch (const std::exception& e) {
+    write_error(error, std::string("await_sends failed: ") + e.what());
+  } catch (...) {
+    write_error(error, "await_sends failed: unknown error");
+  }
+  return FAUST_ERROR;
+}
+
 int is_leader_for_plugin(faust_host_context* context) noexcept {
   if (context == nullptr) return 0;
   try {
@@ -252,6 +269,7 @@ constexpr faust_host_api kHostApi{
     &state_put_for_plugin,
     &state_delete_for_plugin,
     &state_scan_for_plugin,
+    &await_sends_for_plugin,
 };
 
 }  // namespace

@@ -50,8 +50,11 @@ class HostServices {
  public:
   virtual ~HostServices() = default;
   virtual void log(const ComponentRef& from, faust_log_level level, std::string_view message) = 0;
-  // Returns once the broker acknowledged the message, or with the reason it was not sent.
+  // Returns once the broker acknowledged the message, or with the reason it was not sent; from an
+  // agent's handler, once it is queued (see faust_host_api.send).
   virtual Status send(const ComponentRef& from, OutgoingMessage message) = 0;
+  // ABI 1.3: waits until the sends `from` made in the call in progress are acknowledged.
+  virtual Status await_sends(const ComponentRef& /*from*/) { return ok_status(); }
   virtual bool is_leader() const = 0;
   virtual const std::string& app_id() const = 0;
 

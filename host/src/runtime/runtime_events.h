@@ -20,6 +20,8 @@ class RuntimeEvents {
   virtual void leadership_changed(bool leader, std::int32_t generation) = 0;
   virtual void rebalanced() = 0;
   virtual void consumer_lag(const TopicPartition& partition, std::int64_t lag) = 0;
+  // A handler's pipelined send to `topic` was not taken in time (an outage) and is queued again.
+  virtual void send_requeued(const std::string& /*topic*/) {}
   // Something the worker cannot go on from (e.g. an agent with on_error: stop failed).
   virtual void fatal(const Error& error) = 0;
 };

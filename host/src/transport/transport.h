@@ -46,6 +46,9 @@ struct GroupEvent {
   // On revocation: the membership was lost (session timed out, evicted), not given up in a
   // rebalance; the group may have moved on without this member meanwhile.
   bool lost = false;
+  // Incremental rebalancing: `partitions` are only those that move; the member keeps the rest
+  // (under the new generation). Else every assignment replaces the whole previous one.
+  bool incremental = false;
 };
 
 // Callbacks from GroupConsumer::poll, always on the polling thread.
@@ -67,6 +70,10 @@ struct GroupOptions {
   std::string client_id;
   std::chrono::milliseconds session_timeout{6000};
   std::chrono::milliseconds heartbeat_interval{500};
+  // Incremental rebalancing (cooperative-sticky, KIP-429): a member that joins or leaves moves
+  // only the partitions that must move, and the others keep flowing. Off: every rebalance
+  // revokes every partition of every member (range, the order leadership relies on).
+  bool incremental_rebalance = false;
   bool read_committed = true;
   std::size_t max_batch = 500;
   // Called from the polling thread with the consumer lag librdkafka's statistics report.
@@ -84,6 +91,10 @@ class GroupConsumer {
                         bool wait) = 0;
   virtual void pause(const std::vector<TopicPartition>& partitions) = 0;
   virtual void resume(const std::vector<TopicPartition>& partitions) = 0;
+  // Reads these partitions again from the group's committed positions (where the last committed
+  // transaction left them); what was fetched before is not delivered any more. Fails when the
+  // positions cannot be read now (worth asking again).
+  virtual Status rewind(const std::vector<TopicPartition>& partitions) = 0;
   // Leaves the group (revocation is delivered to the listener first).
   virtual void close() = 0;
 };
@@ -114,7 +125,15 @@ enum class TxnFailure {
   kAbortable,  // the transaction must be aborted; the producer stays usable
   kFenced,     // a newer producer of the app's leader role exists: this one is finished
   kFatal,      // the producer cannot be used any more: it must be replaced
+  kRefused,    // the broker refused a record of the transaction for the record's own sake (too
+               // large, keyless to a compacted topic, not authorized): the transaction must be
+               // aborted, and the same records would be refused again
 };
+
+// The transaction must be aborted, and the producer stays usable for the next one.
+inline bool only_aborts(TxnFailure failure) {
+  return failure == TxnFailure::kAbortable || failure == TxnFailure::kRefused;
+}
 
 struct [[nodiscard]] TxnStatus {
   TxnFailure failure = TxnFailure::kNone;
@@ -200,6 +219,24 @@ class Transport {
   // transport (no acknowledgement in time, broker unreachable) has ExitCode::kBrokerUnreachable:
   // the same record may be sent again; any other code is the record's own fault.
   virtual Status send(const ProducedRecord& record, std::chrono::milliseconds timeout) = 0;
+  // What a pipelined send tells its sender, from a transport thread.
+  struct DeliveryCallbacks {
+    // Once: ok when the broker acknowledged the record; an error with ExitCode::kFailure when it
+    // refused it for its own sake; kBrokerUnreachable only when the transport gave it up (it is
+    // being destroyed).
+    std::function<void(const Status& delivered)> delivered;
+    // Each time the broker did not take it in time (an outage) and it was queued again; may be
+    // empty.
+    std::function<void()> requeued;
+  };
+  // Queues the record and returns without waiting for the broker: the pipelined path. A record the
+  // broker does not take in time is queued again, so an outage delays it and nothing else. Fails
+  // at once, without calling back, when the record cannot be queued. This default (memory://,
+  // whose sends are stored at once) sends, then reports on this thread.
+  virtual Status send_async(const ProducedRecord& record, DeliveryCallbacks callbacks) {
+    callbacks.delivered(send(record, std::chrono::seconds(30)));
+    return ok_status();
+  }
   // Sends every record and returns once the broker acknowledged all of them; fails (with the
   // codes of send) if any was not stored, in which case some of them may have been.
   virtual Status send_all(const std::vector<ProducedRecord>& records, std::chrono::milliseconds timeout) {

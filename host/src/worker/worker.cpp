@@ -216,6 +216,7 @@ Status WorkerRun::build() {
     services_.consumer_lag(partition, lag);
   };
   agent_group.client_id = time_ordered_client_id(manifest_.app.id);
+  agent_group.incremental_rebalance = manifest_.app.incremental_rebalance;
   AgentRunnerOptions agent_options;
   agent_options.pause_above_bytes = static_cast<std::size_t>(manifest_.app.agent_queue_mib) * 1024 * 1024;
   agents_ = std::make_unique<AgentRunner>(*transport_, agent_group, std::move(bindings_->agents), services_,

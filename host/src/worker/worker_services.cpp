@@ -142,7 +142,8 @@ Status WorkerServices::send(const ComponentRef& from, OutgoingMessage message) {
   }
   // An on_leader timer's sends belong to the leader's term: fenced, and inside a tick queued in
   // the tick's transaction.
-  // An agent's send inside a batch or transaction belongs to that unit.
+  // An agent's send belongs to the message or unit its lane is handling: pipelined, or in a
+  // batch or transaction.
   LeaderElector* elector = elector_.load();
   Status status = ok_status();
   if (leader_work_term(from) != nullptr) {
@@ -158,6 +159,12 @@ Status WorkerServices::send(const ComponentRef& from, OutgoingMessage message) {
   }
   counters.sent();
   return status;
+}
+
+Status WorkerServices::await_sends(const ComponentRef& from) {
+  if (leader_work_term(from) != nullptr) return ok_status();  // delivered with the leader's unit
+  UnitSends* unit = UnitSends::current();
+  return unit == nullptr ? ok_status() : unit->await_acknowledged();
 }
 
 Status WorkerServices::write_dead_letter(const std::string& agent, const ProducedRecord& record) {
@@ -197,6 +204,18 @@ Status WorkerServices::send_until_taken(Transport& transport, const ProducedReco
     }
     backoff = std::min(backoff * 2, std::chrono::seconds(30));
   }
+}
+
+// Counted like a retried send, under the target a plugin names: the agent whose topic it is, or
+// the topic.
+void WorkerServices::send_requeued(const std::string& topic) {
+  std::string target = topic;
+  for (const auto& agent : manifest_.agents) {
+    if (manifest_.agent_topic(agent) == topic) target = agent.name;
+  }
+  metrics_.send_target(target).retried();
+  std::lock_guard lock(retry_mutex_);
+  ++retries_;
 }
 
 void WorkerServices::stop_retrying() {

@@ -49,6 +49,8 @@ class WorkerServices final : public HostServices, public RuntimeEvents {
   // HostServices
   void log(const ComponentRef& from, faust_log_level level, std::string_view message) override;
   Status send(const ComponentRef& from, OutgoingMessage message) override;
+  Status await_sends(const ComponentRef& from) override;
+  void send_requeued(const std::string& topic) override;
   bool is_leader() const override;
   const std::string& app_id() const override { return manifest_.app.id; }
   bool wait_for_stop(const ComponentRef& from, std::chrono::milliseconds timeout) override;

@@ -23,7 +23,8 @@
  * ABI 1.1 added: services (faust_service_def, faust_plugin_descriptor.services), and in
  * faust_host_api wait_for_stop, plugin metrics (metric_*), web pages (page_*) and the leader
  * state (state_*). ABI 1.2 added batch handling (faust_agent_batch_def,
- * faust_plugin_descriptor.agent_batches). A plugin runs only on a host of its minor or newer, so
+ * faust_plugin_descriptor.agent_batches). ABI 1.3 added faust_host_api.await_sends, with agents'
+ * sends pipelined (see send). A plugin runs only on a host of its minor or newer, so
  * it may use what its minor has without checking faust_host_api.struct_size.
  */
 #ifndef FAUST_PLUGIN_H
@@ -37,7 +38,7 @@ extern "C" {
 #endif
 
 #define FAUST_PLUGIN_ABI_MAJOR 1
-#define FAUST_PLUGIN_ABI_MINOR 2
+#define FAUST_PLUGIN_ABI_MINOR 3
 
 #define FAUST_PLUGIN_ENTRY_SYMBOL faust_plugin_entry
 #define FAUST_PLUGIN_ENTRY_NAME "faust_plugin_entry"
@@ -141,8 +142,15 @@ typedef struct faust_host_api {
   uint32_t struct_size;
   /* Writes one log line tagged with the plugin's name. */
   void (*log)(faust_host_context* ctx, faust_log_level level, const char* message);
-  /* Sends a message. From an agent, or a timer without on_leader: returns once the broker
-   * acknowledged it (or the send failed). From an on_leader timer's tick: returns once the
+  /* Sends a message.
+   * From an agent's handle (at least once, message by message; any plugin minor): returns once
+   * the message is queued. The host commits the consumed message only after the broker
+   * acknowledged every message its handler sent; a message the broker refuses for its own sake
+   * (too large, no key for a compacted topic, not authorized) applies the agent's on_error to the
+   * consumed message that sent it, as if its handler had failed. Use await_sends to know first.
+   * From a batch or an exactly-once agent: queued in the unit, delivered with it.
+   * From a timer without on_leader or a service: returns once the broker acknowledged it (or the
+   * send failed). From an on_leader timer's tick: returns once the
    * message is queued in the tick's transaction; everything the tick sent is committed together
    * when the tick returns FAUST_OK, and none of it is delivered when the tick fails, when any of
    * its sends failed, or when the commit fails (the host then reports the tick as failed). */
@@ -202,6 +210,15 @@ typedef struct faust_host_api {
    * byte-wise key order. */
   faust_status (*state_scan)(faust_host_context* ctx, const void* prefix, size_t prefix_size, faust_state_visit_fn visit,
                              void* user, faust_error* error);
+
+  /* ---- ABI 1.3 ---- */
+
+  /* Waits until the broker acknowledged every message this handler call has sent so far.
+   * FAUST_ERROR with the broker's reason when it refused one: the handler has then been told, and
+   * what it returns decides the consumed message's fate (the refusal no longer applies on_error
+   * by itself). FAUST_OK at once where sends are already acknowledged when send returns or are
+   * delivered with a unit (timers, services, batches, transactions). */
+  faust_status (*await_sends)(faust_host_context* ctx, faust_error* error);
 } faust_host_api;
 
 /* Creates an instance; returns NULL and fills `error` on failure. */

@@ -221,9 +221,12 @@ class Host {
   void warn(std::string_view message) const { log(LogLevel::kWarn, message); }
   void error(std::string_view message) const { log(LogLevel::kError, message); }
 
-  // Sends `value` to the agent named `agent` and returns once the broker acknowledged it; in an
-  // on_leader timer's tick, once it is queued in the tick's transaction, which commits when
-  // tick() returns and delivers nothing if tick() throws (see faust_host_api::send).
+  // Sends `value` to the agent named `agent`. From an agent's handle(), returns once it is queued:
+  // the consumed message is committed only after the broker acknowledged it, and a refusal
+  // applies the agent's on_error to the consumed message (await_sends() to know first). In a
+  // batch or exactly-once unit, and in an on_leader timer's tick, it is queued in the unit's
+  // transaction, which delivers nothing if the call throws. Elsewhere (timers, services) it
+  // returns once the broker acknowledged it (see faust_host_api::send).
   // Throws faust::sdk::Error with the host's message when the send failed.
   void send_to_agent(std::string_view agent, std::string_view value,
                      std::optional<std::string_view> key = std::nullopt, const Headers& headers = {}) const {
@@ -235,6 +238,14 @@ class Host {
                      std::optional<std::string_view> key = std::nullopt, const Headers& headers = {}) const {
     const std::string name(topic);
     send(nullptr, name.c_str(), value, key, headers);
+  }
+
+  // ABI 1.3. Waits until the broker acknowledged every send this handle() call made so far.
+  // Throws faust::sdk::Error with the broker's reason when one was refused; the refusal is then the
+  // caller's to handle (catch it to go on, let it propagate to fail the message).
+  void await_sends() const {
+    faust_error error{};
+    if (api_->await_sends(context_, &error) != FAUST_OK) throw_host_error(error, "await_sends failed");
   }
 
   bool is_leader() const { return api_->is_leader(context_) != 0; }

@@ -1,6 +1,6 @@
 // An agent's send that starts during a broker outage longer than the 30 s send timeout. The
-// worker keeps the message in hand and sends again until the broker takes it; the message's
-// offset is committed only after that. (Before, the send failed after 30 s, on_error: skip logged
+// send is pipelined: the worker queues it again when the broker has not taken it in time, until
+// it does; the message's offset is committed only after that. (Before, the send failed after 30 s, on_error: skip logged
 // "skipped", librdkafka dropped the record at its own 30 s message timeout, and the offset was
 // committed once the broker was back: the output was lost.)
 //
@@ -52,12 +52,12 @@ ClusterManifest forwarder_manifest(const std::filesystem::path& send_gate) {
   return manifest;
 }
 
-// Lines saying that a send to `topic` is tried again.
+// Lines saying that a send to `topic` is tried again (an agent's pipelined send: queued again).
 std::size_t send_retries_logged(const WorkerProcess& process, const std::string& topic) {
   std::size_t count = 0;
   for (const auto& line : process.log_lines()) {
     if (line.find("send to topic '" + topic + "' ") != std::string::npos &&
-        line.find("; retrying in ") != std::string::npos) {
+        line.find("queued again") != std::string::npos) {
       ++count;
     }
   }

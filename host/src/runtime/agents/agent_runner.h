@@ -12,33 +12,14 @@
 #include <thread>
 #include <vector>
 
-#include "manifest/manifest.h"
-#include "runtime/agents/dead_letter.h"
+#include "runtime/agents/agent_binding.h"
 #include "runtime/runtime_events.h"
 #include "transport/transport.h"
 
 namespace faust {
 
-using MessageHandler = std::function<Status(const ConsumedMessage&)>;
-// Messages of one partition, in offset order (ABI 1.2 handle_batch).
-using BatchHandler = std::function<Status(std::span<const ConsumedMessage>)>;
-
-struct AgentBinding {
-  std::string name;
-  std::string topic;
-  OnError on_error = OnError::kSkip;
-  int max_retries = 3;
-  // One handler per concurrency slot; each is only ever called from its own thread.
-  std::vector<MessageHandler> lanes;
-  // The same slots' batch handlers, when the plugin handles batches; else empty.
-  std::vector<BatchHandler> batch_lanes{};
-  ProcessingGuarantee guarantee = ProcessingGuarantee::kAtLeastOnce;
-  BatchConfig batch{};  // {1, 0}: message by message
-  // exactly_once: the transactional id of the producer for one partition of the topic.
-  std::function<std::string(std::int32_t partition)> transactional_id{};
-  // on_error: dead_letter; its writer is called from the lanes' threads.
-  DeadLetterSink dead_letter{};
-};
+class AgentLane;
+struct AgentState;
 
 struct AgentSnapshot {
   std::string name;
@@ -62,6 +43,11 @@ struct AgentRunnerOptions {
   // The same in bytes (keys and values), so a backlog of large messages stays bounded in memory.
   // They resume once both are below half.
   std::size_t pause_above_bytes = 64 * 1024 * 1024;
+  // The same for the keys and values of a lane's sends in flight.
+  std::size_t max_in_flight_bytes = 32 * 1024 * 1024;
+  // At stop, how long the sends in flight have to be acknowledged before the final commit; the
+  // messages of those that were not are handled again by their partitions' next owners.
+  std::chrono::milliseconds stop_send_wait{5000};
   std::chrono::seconds slow_handler_warning{10};
   // How long a rebalance waits for a handler still working on a revoked partition. It must stay
   // well below the group's rebalance timeout, or the member is evicted; past it the partition is
@@ -74,8 +60,10 @@ struct AgentRunnerOptions {
 // partition stays in order while N handlers run at once. A lane takes a partition's messages one
 // at a time or, for a batched agent, in batches of one partition.
 // At-least-once: a partition's offset is committed only up to the last message whose handler
-// (and, in a batch, whose sends) completed, and lanes of revoked partitions finish their message
-// and commit before the partitions are given up.
+// and sends completed, and lanes of revoked partitions finish their message and commit before
+// the partitions are given up. One message at a time, sends are pipelined (InFlightMessages): a
+// handler's send returns once queued, and a send the broker refuses brings its message back to
+// on_error.
 // Exactly-once: each batch's sends and its offset are one transaction of the partition's own
 // producer (see TransactionalUnit); the consumer commits nothing for such an agent.
 class AgentRunner final : private GroupListener {
@@ -94,12 +82,11 @@ class AgentRunner final : private GroupListener {
   // False while a rebalance is in progress (between a revocation and the next assignment).
   bool assigned() const { return assigned_.load(); }
   std::map<std::string, std::vector<std::int32_t>> assignment() const;
+  // Partitions revoked from this member so far (each time one was).
+  std::uint64_t partitions_revoked() const { return partitions_revoked_.load(); }
   std::vector<AgentSnapshot> snapshot() const;
 
  private:
-  class Lane;
-  struct AgentState;
-
   void on_assigned(const GroupEvent& event) override;
   void on_revoked(const GroupEvent& event) override;
   void on_messages(std::vector<ConsumedMessage>& batch) override;
@@ -107,9 +94,11 @@ class AgentRunner final : private GroupListener {
   // Periodic (asynchronous) commits skip what was committed before; the final one (at stop)
   // commits everything handled, synchronously, so an asynchronous commit that failed is repaired.
   void commit_done(bool final);
+  // Moves the partitions lanes asked to read again back to their committed positions.
+  void rewind_requested();
   void apply_backpressure();
   void warn_slow_handlers();
-  Lane& lane_for(const TopicPartition& partition);
+  AgentLane& lane_for(const TopicPartition& partition);
 
   Transport& transport_;
   GroupOptions group_;
@@ -122,9 +111,14 @@ class AgentRunner final : private GroupListener {
   std::atomic<bool> running_{false};
   std::atomic<bool> joined_{false};
   std::atomic<bool> assigned_{false};
+  std::atomic<std::uint64_t> partitions_revoked_{0};
   std::map<TopicPartition, std::int64_t> committed_;  // poll thread only
+  std::int32_t commits_held_until_ = -1;              // poll thread only: a generation, see on_revoked
   mutable std::mutex assignment_mutex_;
   std::set<TopicPartition> assignment_;
+  std::mutex rewind_mutex_;
+  std::set<TopicPartition> rewind_requests_;
+  std::chrono::steady_clock::time_point next_rewind_{};  // poll thread only
 };
 
 }  // namespace faust

@@ -49,6 +49,8 @@ UnitResult TransactionalUnit::fail(const TxnStatus& status) {
   if (status.failure == TxnFailure::kFatal) broken_ = true;
   discard();
   if (fenced_) return {UnitFailure::kLost, status.message};
+  // The same records would be refused again: the unit shrinks to the message that made them.
+  if (status.failure == TxnFailure::kRefused) return {UnitFailure::kRecord, status.message};
   return {UnitFailure::kRetriable, status.message};
 }
 

@@ -11,13 +11,16 @@
 
 namespace faust {
 
-// Where the sends of a handler go while the agent runner handles a unit (a batch, or one message
-// of a batched or exactly-once agent) on this thread. Outside a unit sends go straight to the
-// broker, each acknowledged before it returns.
+// Where the sends of a handler go while the agent runner handles a message or a unit (a batch,
+// or one message of a batched or exactly-once agent) on this thread. Elsewhere (timers,
+// services) sends go straight to the broker, each acknowledged before it returns.
 class UnitSends {
  public:
   virtual ~UnitSends() = default;
   virtual Status send(const ProducedRecord& record) = 0;
+  // Waits until the sends made so far are acknowledged (ABI 1.3 await_sends). A unit's sends are
+  // delivered with the unit, so there is nothing to wait for inside one.
+  virtual Status await_acknowledged() { return ok_status(); }
 
   // The unit of the handler running on this thread, or null.
   static UnitSends* current();
@@ -88,6 +91,9 @@ class TransactionalUnit final : public DeliveryUnit {
   UnitResult open() override;
   UnitResult commit(const TopicPartition& partition, std::int64_t next_offset) override;
   void discard() override;
+  // The partition stays this worker's under the group's new generation (an incremental
+  // rebalance): later positions are committed as of it.
+  void rejoin(GroupMember member) { member_ = std::move(member); }
   // The producer failed in a way only a new one (same transactional id) repairs.
   bool broken() const { return broken_; }
 

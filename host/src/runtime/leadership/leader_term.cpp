@@ -259,7 +259,7 @@ std::optional<Status> LeaderTerm::run_unit(const std::string& unit, const std::f
   }
   unit_thread_ = std::thread::id{};
 
-  if (unit_send_failure_ && unit_send_failure_->failure != TxnFailure::kAbortable) {
+  if (unit_send_failure_ && !only_aborts(unit_send_failure_->failure)) {
     return handle_broken(unit, *unit_send_failure_);
   }
   if (result && unit_send_failure_) result = Error{ExitCode::kFailure, unit_send_failure_->message};
@@ -275,7 +275,7 @@ std::optional<Status> LeaderTerm::run_unit(const std::string& unit, const std::f
       if (unit_sends_ > 0) spdlog::debug("committed leader transaction of {}: {} message(s)", unit, unit_sends_);
       return result;
     }
-    if (committed.failure != TxnFailure::kAbortable) return handle_broken(unit, committed);
+    if (!only_aborts(committed.failure)) return handle_broken(unit, committed);
     result = Error{ExitCode::kFailure, "leader transaction of " + unit + " not committed: " + committed.message};
   }
   TxnStatus aborted = retry([&](milliseconds timeout) { return producer_->abort(timeout); }, term);

@@ -1,5 +1,8 @@
 #include "transport/kafka/kafka_client_events.h"
 
+#include <algorithm>
+#include <chrono>
+
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -100,6 +103,15 @@ Result<std::unique_ptr<RdKafka::Conf>> make_kafka_conf(const std::map<std::strin
     return Error{ExitCode::kFailure, "kafka: " + error};
   }
   return conf;
+}
+
+void learn_topic(RdKafka::Handle& client, const std::string& topic, std::chrono::milliseconds timeout) {
+  std::string error;
+  std::unique_ptr<RdKafka::Topic> handle(RdKafka::Topic::create(&client, topic, nullptr, error));
+  if (!handle) return;
+  RdKafka::Metadata* metadata = nullptr;
+  const int wait_ms = static_cast<int>(std::max<std::int64_t>(timeout.count(), 1));
+  if (client.metadata(false, handle.get(), &metadata, wait_ms) == RdKafka::ERR_NO_ERROR) delete metadata;
 }
 
 }  // namespace faust

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -42,5 +43,10 @@ Result<std::unique_ptr<RdKafka::Conf>> make_kafka_conf(const std::map<std::strin
 
 // "Local: Broker transport failure"-style text plus the error name, for log lines.
 std::string describe(RdKafka::ErrorCode code);
+
+// Asks the broker for `topic`'s metadata (one round trip), so the client knows its partitions'
+// leaders before it uses them; waits at most `timeout`, and a failure only means it learns them
+// later, as it would anyway.
+void learn_topic(RdKafka::Handle& client, const std::string& topic, std::chrono::milliseconds timeout);
 
 }  // namespace faust

@@ -62,7 +62,7 @@ Result<std::unique_ptr<KafkaGroupConsumer>> KafkaGroupConsumer::create(
   // The poll loop never runs handlers, so it can promise frequent polls; a short rebalance
   // timeout lets a group finish a rebalance quickly when a member stalls.
   settings["max.poll.interval.ms"] = std::to_string(std::max<std::int64_t>(options.session_timeout.count() * 2, 20000));
-  settings["partition.assignment.strategy"] = "range";
+  settings["partition.assignment.strategy"] = options.incremental_rebalance ? "cooperative-sticky" : "range";
   settings["enable.auto.commit"] = "false";
   settings["enable.auto.offset.store"] = "false";
   settings["auto.offset.reset"] = "earliest";
@@ -103,19 +103,35 @@ GroupEvent KafkaGroupConsumer::make_event(const std::vector<RdKafka::TopicPartit
 
 void KafkaGroupConsumer::rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                                       std::vector<RdKafka::TopicPartition*>& partitions) {
+  const bool incremental = consumer->rebalance_protocol() == "COOPERATIVE";
   if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
     broker_state_.store(BrokerState::kUp);
-    consumer->assign(partitions);
+    if (incremental) {
+      report(std::unique_ptr<RdKafka::Error>(consumer->incremental_assign(partitions)), "incremental assign");
+    } else {
+      consumer->assign(partitions);
+    }
     // librdkafka keeps an application's pause across unassign and assign; a new assignment
     // starts unpaused, as the listener (and the memory transport) expect.
     consumer->resume(partitions);
-    listener_.on_assigned(make_event(partitions));
+    GroupEvent event = make_event(partitions);
+    event.incremental = incremental;
+    listener_.on_assigned(event);
   } else {
     GroupEvent event = make_event(partitions);
     event.lost = consumer->assignment_lost();
+    event.incremental = incremental;
     listener_.on_revoked(event);
-    consumer->unassign();
+    if (incremental) {
+      report(std::unique_ptr<RdKafka::Error>(consumer->incremental_unassign(partitions)), "incremental unassign");
+    } else {
+      consumer->unassign();
+    }
   }
+}
+
+void KafkaGroupConsumer::report(std::unique_ptr<RdKafka::Error> error, const char* what) const {
+  if (error) spdlog::warn("[kafka] consumer group '{}': {}: {}", options_.group_id, what, error->str());
 }
 
 void KafkaGroupConsumer::take(const rd_kafka_message_t& message, std::vector<ConsumedMessage>& batch) {
@@ -198,6 +214,29 @@ void KafkaGroupConsumer::resume(const std::vector<TopicPartition>& partitions) {
   auto list = to_rdkafka(partitions);
   consumer_->resume(list);
   destroy(list);
+}
+
+Status KafkaGroupConsumer::rewind(const std::vector<TopicPartition>& partitions) {
+  constexpr int kTimeoutMs = 5000;
+  auto list = to_rdkafka(partitions);
+  // Read committed, the broker answers once no open transaction holds offsets of these
+  // partitions (require_stable), so the position is where the last committed one left it.
+  auto err = consumer_->committed(list, kTimeoutMs);
+  for (auto* partition : list) {
+    if (err != RdKafka::ERR_NO_ERROR) break;
+    err = partition->err();
+    if (err != RdKafka::ERR_NO_ERROR) break;
+    // No committed position: from the start, as auto.offset.reset=earliest reads it.
+    if (partition->offset() < 0) partition->set_offset(RdKafka::Topic::OFFSET_BEGINNING);
+    // Asynchronous: librdkafka drops what it fetched before the seek.
+    err = consumer_->seek(*partition, 0);
+  }
+  destroy(list);
+  if (err != RdKafka::ERR_NO_ERROR) {
+    return Error{ExitCode::kBrokerUnreachable,
+                 "kafka: cannot read the committed positions in group '" + options_.group_id + "': " + describe(err)};
+  }
+  return ok_status();
 }
 
 void KafkaGroupConsumer::close() {

@@ -26,6 +26,7 @@ class KafkaGroupConsumer final : public GroupConsumer, private RdKafka::Rebalanc
   Status commit(const std::vector<std::pair<TopicPartition, std::int64_t>>& next_offsets, bool wait) override;
   void pause(const std::vector<TopicPartition>& partitions) override;
   void resume(const std::vector<TopicPartition>& partitions) override;
+  Status rewind(const std::vector<TopicPartition>& partitions) override;
   void close() override;
 
  private:
@@ -34,6 +35,8 @@ class KafkaGroupConsumer final : public GroupConsumer, private RdKafka::Rebalanc
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& partitions) override;
   GroupEvent make_event(const std::vector<RdKafka::TopicPartition*>& partitions);
+  // Logs a failed incremental (un)assignment; librdkafka keeps its previous assignment then.
+  void report(std::unique_ptr<RdKafka::Error> error, const char* what) const;
   void take(const rd_kafka_message_t& message, std::vector<ConsumedMessage>& batch);
 
   GroupOptions options_;

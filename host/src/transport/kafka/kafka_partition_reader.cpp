@@ -53,6 +53,10 @@ Result<std::unique_ptr<PartitionReader>> KafkaPartitionReader::open(
   }
   spdlog::debug("kafka: reading {}[{}] from offset {}{}", partition.topic, partition.partition, start->offset(),
                 group_id.empty() ? std::string() : " (committed by group '" + group_id + "')");
+  // An assigned partition's offset lookup starts at once; if its leader is not known yet, the
+  // lookup is retried 500 ms after it is ("migrating to new broker", rdkafka_partition.c): half a
+  // second on every new leader's restore. Knowing the leader first costs one round trip.
+  learn_topic(*reader->consumer_, partition.topic, timeout);
   std::vector<RdKafka::TopicPartition*> assignment{start.get()};
   if (const auto err = reader->consumer_->assign(assignment); err != RdKafka::ERR_NO_ERROR) {
     return Error{ExitCode::kFailure, "kafka: cannot read " + partition.topic + ": " + describe(err)};

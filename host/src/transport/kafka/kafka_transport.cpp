@@ -18,6 +18,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// What a record of the shared producer carries as its opaque, owned by librdkafka from produce
+// until its delivery report.
+struct DeliveryTicket {
+  virtual ~DeliveryTicket() = default;
+};
+
 // Shared between a sender and the delivery-report callback, so a sender that gives up waiting
 // never leaves the callback writing into freed memory.
 struct DeliveryWaiter {
@@ -80,20 +86,80 @@ bool is_transport_failure(RdKafka::ErrorCode code) {
   }
 }
 
+// Errors that say the broker refused the record for its own sake: sending it again gets the same
+// answer. A transaction that holds one cannot commit, however often it is tried.
+bool is_record_refusal(RdKafka::ErrorCode code) {
+  switch (code) {
+    case RdKafka::ERR_MSG_SIZE_TOO_LARGE:
+    case RdKafka::ERR_INVALID_RECORD:
+    case RdKafka::ERR_INVALID_MSG:
+    case RdKafka::ERR_RECORD_LIST_TOO_LARGE:
+    case RdKafka::ERR_INVALID_TIMESTAMP:
+    case RdKafka::ERR_POLICY_VIOLATION:
+    case RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RdKafka::ERR_UNKNOWN_TOPIC_OR_PART:
+    case RdKafka::ERR__UNKNOWN_TOPIC:
+    case RdKafka::ERR__UNKNOWN_PARTITION:
+    case RdKafka::ERR__INVALID_ARG:
+      return true;
+    default:
+      return false;
+  }
+}
+
 Error send_error(const std::string& topic, RdKafka::ErrorCode code) {
   return Error{is_transport_failure(code) ? ExitCode::kBrokerUnreachable : ExitCode::kFailure,
                "send to topic '" + topic + "' failed: " + describe(code)};
 }
 
-// Queues one record; on success the waiter is owned by librdkafka until its delivery report.
+// A send that waits: its report wakes the sender.
+struct AwaitedTicket final : DeliveryTicket {
+  std::shared_ptr<DeliveryWaiter> waiter = std::make_shared<DeliveryWaiter>();
+};
+
+// A pipelined send: its report goes to the sender's callback, unless the broker did not take the
+// record in time, in which case it is queued again.
+struct AsyncTicket final : DeliveryTicket {
+  explicit AsyncTicket(Transport::DeliveryCallbacks sender) : callbacks(std::move(sender)) {}
+  Transport::DeliveryCallbacks callbacks;
+};
+
+// Queues one record; on success the ticket is owned by librdkafka until its delivery report.
+RdKafka::ErrorCode produce_ticket(RdKafka::Producer& producer, const ProducedRecord& record,
+                                  std::unique_ptr<DeliveryTicket>& ticket, Clock::time_point deadline) {
+  const auto err = produce(producer, record, ticket.get(), deadline);
+  if (err == RdKafka::ERR_NO_ERROR) ticket.release();
+  return err;
+}
+
 Result<std::shared_ptr<DeliveryWaiter>> produce_awaited(RdKafka::Producer& producer, const ProducedRecord& record,
                                                         Clock::time_point deadline) {
-  auto waiter = std::make_shared<DeliveryWaiter>();
-  auto* opaque = new std::shared_ptr<DeliveryWaiter>(waiter);
-  const auto err = produce(producer, record, opaque, deadline);
+  auto awaited = std::make_unique<AwaitedTicket>();
+  std::shared_ptr<DeliveryWaiter> waiter = awaited->waiter;
+  std::unique_ptr<DeliveryTicket> ticket = std::move(awaited);
+  const auto err = produce_ticket(producer, record, ticket, deadline);
   if (err == RdKafka::ERR_NO_ERROR) return waiter;
-  delete opaque;
   return send_error(record.topic, err);
+}
+
+// The record a delivery report is about, to be sent again.
+ProducedRecord record_of(RdKafka::Message& message) {
+  ProducedRecord record;
+  record.topic = message.topic_name();
+  if (message.key_pointer() != nullptr) {
+    record.key = std::string(static_cast<const char*>(message.key_pointer()), message.key_len());
+  }
+  if (message.payload() == nullptr) {
+    record.tombstone = true;
+  } else {
+    record.value = std::string(static_cast<const char*>(message.payload()), message.len());
+  }
+  if (RdKafka::Headers* headers = message.headers(); headers != nullptr) {
+    for (const auto& header : headers->get_all()) {
+      record.headers.emplace_back(header.key(), std::string(static_cast<const char*>(header.value()), header.value_size()));
+    }
+  }
+  return record;
 }
 
 bool is_fencing(RdKafka::ErrorCode code) {
@@ -143,19 +209,47 @@ Status await_delivery(DeliveryWaiter& waiter, const std::string& topic, std::chr
 
 }  // namespace
 
+// The delivery reports of a transactional producer's records: the first record of the open
+// transaction that the broker refused for its own sake, so that a commit that fails can say the
+// records, not the broker, were at fault (and the unit shrink to the message that made it).
+class RecordRefusals final : public RdKafka::DeliveryReportCb {
+ public:
+  void dr_cb(RdKafka::Message& message) override {
+    if (!is_record_refusal(message.err())) return;
+    std::lock_guard lock(mutex_);
+    if (first_.empty()) first_ = "send to topic '" + message.topic_name() + "' failed: " + describe(message.err());
+  }
+  void clear() {
+    std::lock_guard lock(mutex_);
+    first_.clear();
+  }
+  std::string first() const {
+    std::lock_guard lock(mutex_);
+    return first_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::string first_;
+};
+
 // A transactional producer needs no poller: committing flushes it on the committing thread. Its
-// records carry no waiter (the transaction's outcome is their report), but it keeps the
+// records carry no waiter (the transaction's outcome is their report), but it keeps a
 // delivery-report callback: librdkafka's flush wakes on a report, and without one it only
 // notices the last delivery at its next 10 ms poll.
 class KafkaTransactionalProducer final : public TransactionalProducer {
  public:
-  KafkaTransactionalProducer(std::unique_ptr<KafkaClientEvents> events, std::unique_ptr<RdKafka::Producer> producer)
-      : events_(std::move(events)), producer_(std::move(producer)) {}
+  KafkaTransactionalProducer(std::unique_ptr<KafkaClientEvents> events, std::unique_ptr<RecordRefusals> refusals,
+                             std::unique_ptr<RdKafka::Producer> producer)
+      : events_(std::move(events)), refusals_(std::move(refusals)), producer_(std::move(producer)) {}
   ~KafkaTransactionalProducer() override {
     producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
   }
 
-  TxnStatus begin() override { return classify(std::unique_ptr<RdKafka::Error>(producer_->begin_transaction()), "begin"); }
+  TxnStatus begin() override {
+    refusals_->clear();
+    return classify(std::unique_ptr<RdKafka::Error>(producer_->begin_transaction()), "begin");
+  }
 
   TxnStatus send_offsets(const std::vector<std::pair<TopicPartition, std::int64_t>>& next_offsets,
                          const GroupMember& member) override {
@@ -181,14 +275,7 @@ class KafkaTransactionalProducer final : public TransactionalProducer {
   // (up to about a second here) before the partition can join the transaction; asking for the
   // topic's metadata at once takes one round trip.
   void learn(const std::string& name, std::chrono::milliseconds timeout) {
-    if (!known_topics_.insert(name).second) return;
-    std::string error;
-    std::unique_ptr<RdKafka::Topic> topic(RdKafka::Topic::create(producer_.get(), name, nullptr, error));
-    RdKafka::Metadata* raw = nullptr;
-    if (topic && producer_->metadata(false, topic.get(), &raw, static_cast<int>(std::max<std::int64_t>(timeout.count(), 1))) ==
-                     RdKafka::ERR_NO_ERROR) {
-      delete raw;
-    }
+    if (known_topics_.insert(name).second) learn_topic(*producer_, name, timeout);
   }
 
   TxnStatus send(const ProducedRecord& record) override {
@@ -203,12 +290,18 @@ class KafkaTransactionalProducer final : public TransactionalProducer {
       return {is_fencing(fatal) ? TxnFailure::kFenced : TxnFailure::kFatal, message + " (" + reason + ")"};
     }
     // The record is not in the transaction: committing the rest would deliver a partial unit.
-    return {TxnFailure::kAbortable, std::move(message)};
+    return {is_record_refusal(err) ? TxnFailure::kRefused : TxnFailure::kAbortable, std::move(message)};
   }
 
   TxnStatus commit(std::chrono::milliseconds timeout) override {
-    return classify(std::unique_ptr<RdKafka::Error>(producer_->commit_transaction(static_cast<int>(timeout.count()))),
-                    "commit");
+    TxnStatus committed = classify(
+        std::unique_ptr<RdKafka::Error>(producer_->commit_transaction(static_cast<int>(timeout.count()))), "commit");
+    if (committed.failure == TxnFailure::kAbortable) {
+      if (std::string refused = refusals_->first(); !refused.empty()) {
+        return {TxnFailure::kRefused, committed.message + " (" + refused + ")"};
+      }
+    }
+    return committed;
   }
 
   TxnStatus abort(std::chrono::milliseconds timeout) override {
@@ -221,20 +314,81 @@ class KafkaTransactionalProducer final : public TransactionalProducer {
   // broker is not taking them and the unit fails instead of blocking the term.
   static constexpr auto kQueueFullWait = std::chrono::seconds(30);
   static constexpr auto kLearnTopicWait = std::chrono::milliseconds(5000);
-  std::unique_ptr<KafkaClientEvents> events_;  // outlives producer_, which calls it
+  std::unique_ptr<KafkaClientEvents> events_;  // outlive producer_, which calls them
+  std::unique_ptr<RecordRefusals> refusals_;
   std::unique_ptr<RdKafka::Producer> producer_;
   std::set<std::string> known_topics_;
 };
 
 
-// Stateless: every message carries its own waiter as its opaque.
+// The shared producer's reports: every record carries its ticket as its opaque. A pipelined record
+// the broker did not take in time is handed back, with its ticket, to be queued again; the
+// poller does that between polls (producing from inside a report could wait on a full queue
+// that only this thread drains).
 class DeliveryReports final : public RdKafka::DeliveryReportCb {
  public:
+  struct Requeued {
+    ProducedRecord record;
+    std::unique_ptr<DeliveryTicket> ticket;
+  };
+
   void dr_cb(RdKafka::Message& message) override {
-    std::unique_ptr<std::shared_ptr<DeliveryWaiter>> waiter(
-        static_cast<std::shared_ptr<DeliveryWaiter>*>(message.msg_opaque()));
-    if (waiter) (*waiter)->complete(message.err());
+    std::unique_ptr<DeliveryTicket> ticket(static_cast<DeliveryTicket*>(message.msg_opaque()));
+    if (auto* awaited = dynamic_cast<AwaitedTicket*>(ticket.get())) {
+      awaited->waiter->complete(message.err());
+      return;
+    }
+    auto* async = dynamic_cast<AsyncTicket*>(ticket.get());
+    if (async == nullptr) return;
+    const auto err = message.err();
+    if (err == RdKafka::ERR_NO_ERROR) {
+      async->callbacks.delivered(ok_status());
+    } else if (!is_transport_failure(err) || giving_up_) {
+      async->callbacks.delivered(giving_up_ ? Status(Error{ExitCode::kBrokerUnreachable, "send to topic '" + message.topic_name() +
+                                                                                     "' given up: the worker is stopping"})
+                                     : Status(send_error(message.topic_name(), err)));
+    } else {
+      warn_requeued(message.topic_name(), err);
+      if (async->callbacks.requeued) async->callbacks.requeued();
+      std::lock_guard lock(mutex_);
+      requeued_.push_back(Requeued{record_of(message), std::move(ticket)});
+    }
   }
+
+  std::vector<Requeued> take_requeued() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(requeued_, {});
+  }
+
+  // From now on every report is final: records that were not taken are given up.
+  void give_up() {
+    giving_up_ = true;
+    for (auto& requeued : take_requeued()) {
+      static_cast<AsyncTicket&>(*requeued.ticket)
+          .callbacks.delivered(Error{ExitCode::kBrokerUnreachable,
+                              "send to topic '" + requeued.record.topic + "' given up: the worker is stopping"});
+    }
+  }
+
+ private:
+  // Once per ten seconds at most: an outage times out every record in flight at once.
+  void warn_requeued(const std::string& topic, RdKafka::ErrorCode err) {
+    const auto now = Clock::now();
+    std::lock_guard lock(mutex_);
+    ++requeued_since_warning_;
+    if (now - last_warning_ < std::chrono::seconds(10)) return;
+    spdlog::warn("send to topic '{}' not acknowledged ({}); {} record(s) queued again (the messages that made them "
+                 "stay uncommitted until the broker takes them)",
+                 topic, describe(err), requeued_since_warning_);
+    last_warning_ = now;
+    requeued_since_warning_ = 0;
+  }
+
+  std::atomic<bool> giving_up_{false};
+  std::mutex mutex_;
+  std::vector<Requeued> requeued_;
+  Clock::time_point last_warning_{};
+  std::size_t requeued_since_warning_ = 0;
 };
 
 KafkaTransport::KafkaTransport(KafkaSettings settings)
@@ -251,6 +405,7 @@ Result<std::unique_ptr<KafkaTransport>> KafkaTransport::create(const KafkaSettin
 KafkaTransport::~KafkaTransport() {
   stopping_ = true;
   if (poller_.joinable()) poller_.join();
+  delivery_reports_->give_up();
   if (producer_) {
     producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
     producer_->poll(0);  // deliver the purge reports so no sender waits for ever
@@ -262,14 +417,15 @@ std::map<std::string, std::string> KafkaTransport::client_settings() const {
 }
 
 Result<std::unique_ptr<RdKafka::Producer>> KafkaTransport::create_producer(std::map<std::string, std::string> settings,
-                                                                          const char* what, KafkaClientEvents& events) {
+                                                                          const char* what, KafkaClientEvents& events,
+                                                                          RdKafka::DeliveryReportCb& reports) {
   settings.merge(client_settings());
   settings["linger.ms"] = "0";  // every send waits for its ack: nothing to batch for
   auto conf = make_kafka_conf(settings, settings_.properties, events);
   if (!conf) return conf.error();
   std::string error;
-  RdKafka::DeliveryReportCb* reports = delivery_reports_.get();
-  (*conf)->set("dr_cb", reports, error);
+  RdKafka::DeliveryReportCb* report_cb = &reports;
+  (*conf)->set("dr_cb", report_cb, error);
   std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf->get(), error));
   if (!producer) return Error{ExitCode::kFailure, std::string("kafka: cannot create ") + what + ": " + error};
   return producer;
@@ -279,7 +435,7 @@ Status KafkaTransport::start_producer() {
   auto producer = create_producer({{"enable.idempotence", "true"},  // broker-side dedup of retries
                                    {"message.timeout.ms", "30000"},
                                    {"statistics.interval.ms", "1000"}},
-                                  "producer", *producer_events_);
+                                  "producer", *producer_events_, *delivery_reports_);
   if (!producer) return producer.error();
   producer_ = std::move(producer).value();
   poller_ = std::thread([this] { poll_producer(); });
@@ -287,7 +443,21 @@ Status KafkaTransport::start_producer() {
 }
 
 void KafkaTransport::poll_producer() {
-  while (!stopping_) producer_->poll(50);
+  while (!stopping_) {
+    producer_->poll(50);
+    for (auto& requeued : delivery_reports_->take_requeued()) {
+      const auto err = produce_ticket(*producer_, requeued.record, requeued.ticket, Clock::now() + kRequeueWait);
+      if (err == RdKafka::ERR_NO_ERROR) continue;
+      static_cast<AsyncTicket&>(*requeued.ticket).callbacks.delivered(send_error(requeued.record.topic, err));
+    }
+  }
+}
+
+Status KafkaTransport::send_async(const ProducedRecord& record, DeliveryCallbacks callbacks) {
+  std::unique_ptr<DeliveryTicket> ticket = std::make_unique<AsyncTicket>(std::move(callbacks));
+  const auto err = produce_ticket(*producer_, record, ticket, Clock::now() + kRequeueWait);
+  if (err == RdKafka::ERR_NO_ERROR) return ok_status();
+  return send_error(record.topic, err);
 }
 
 Status KafkaTransport::send(const ProducedRecord& record, std::chrono::milliseconds timeout) {
@@ -299,6 +469,7 @@ Status KafkaTransport::send(const ProducedRecord& record, std::chrono::milliseco
 Result<std::unique_ptr<KafkaTransactionalProducer>> KafkaTransport::create_transactional_producer(
     const std::string& transactional_id, std::chrono::milliseconds timeout) {
   auto events = std::make_unique<KafkaClientEvents>(broker_state_);
+  auto refusals = std::make_unique<RecordRefusals>();
   // Right after a commit the coordinator is still writing its markers and answers the next
   // transaction's first request with CONCURRENT_TRANSACTIONS; librdkafka retries it after
   // retry.backoff.ms, whose 100 ms default would cap back-to-back transactions (an exactly-once
@@ -306,7 +477,7 @@ Result<std::unique_ptr<KafkaTransactionalProducer>> KafkaTransport::create_trans
   auto created = create_producer({{"transactional.id", transactional_id},
                                   {"transaction.timeout.ms", "60000"},
                                   {"retry.backoff.ms", "20"}},
-                                 "transactional producer", *events);
+                                 "transactional producer", *events, *refusals);
   if (!created) return created.error();
   std::unique_ptr<RdKafka::Producer> producer = std::move(created).value();
   // Registers this producer's epoch with the transaction coordinator, which aborts the previous
@@ -315,7 +486,7 @@ Result<std::unique_ptr<KafkaTransactionalProducer>> KafkaTransport::create_trans
   if (init) {
     return Error{ExitCode::kFailure, "kafka: transactional producer '" + transactional_id + "' not registered: " + init->str()};
   }
-  return std::make_unique<KafkaTransactionalProducer>(std::move(events), std::move(producer));
+  return std::make_unique<KafkaTransactionalProducer>(std::move(events), std::move(refusals), std::move(producer));
 }
 
 Result<std::unique_ptr<TransactionalProducer>> KafkaTransport::start_leader_producer(std::chrono::milliseconds timeout) {

@@ -12,6 +12,7 @@
 
 namespace RdKafka {
 class Producer;
+class DeliveryReportCb;
 }
 
 namespace faust {
@@ -45,6 +46,7 @@ class KafkaTransport final : public Transport {
   Result<std::unique_ptr<GroupConsumer>> join_group(const GroupOptions& options,
                                                     GroupListener& listener) override;
   Status send(const ProducedRecord& record, std::chrono::milliseconds timeout) override;
+  Status send_async(const ProducedRecord& record, DeliveryCallbacks callbacks) override;
   Status send_all(const std::vector<ProducedRecord>& records, std::chrono::milliseconds timeout) override;
   Result<std::unique_ptr<TransactionalProducer>> start_leader_producer(std::chrono::milliseconds timeout) override;
   Result<std::unique_ptr<TransactionalProducer>> start_transactional_producer(const std::string& transactional_id,
@@ -61,7 +63,8 @@ class KafkaTransport final : public Transport {
   explicit KafkaTransport(KafkaSettings settings);
   std::map<std::string, std::string> client_settings() const;
   Result<std::unique_ptr<RdKafka::Producer>> create_producer(std::map<std::string, std::string> settings,
-                                                             const char* what, KafkaClientEvents& events);
+                                                             const char* what, KafkaClientEvents& events,
+                                                             RdKafka::DeliveryReportCb& reports);
   Result<std::unique_ptr<KafkaTransactionalProducer>> create_transactional_producer(const std::string& transactional_id,
                                                                                   std::chrono::milliseconds timeout);
   Status start_producer();
@@ -69,6 +72,10 @@ class KafkaTransport final : public Transport {
   Result<std::vector<TopicSpec>> missing_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout);
   Status create_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout);
   Status await_topics(const std::vector<TopicSpec>& topics, std::chrono::steady_clock::time_point deadline);
+
+  // How long a pipelined send waits for room in a full queue (the broker is not taking records)
+  // before it fails.
+  static constexpr std::chrono::seconds kRequeueWait{30};
 
   KafkaSettings settings_;
   std::atomic<BrokerState> broker_state_{BrokerState::kConnecting};

@@ -26,6 +26,7 @@ struct StoredRecord {
 
 struct Topic {
   std::vector<std::vector<StoredRecord>> partitions;
+  bool compacted = false;
   std::size_t next_unkeyed = 0;  // round-robin cursor for records without a key
 };
 
@@ -81,7 +82,10 @@ class MemoryTransport::Broker {
                                            std::to_string(spec.partitions)};
     }
     auto [it, created] = topics.try_emplace(spec.name);
-    if (created) it->second.partitions.resize(static_cast<std::size_t>(spec.partitions));
+    if (created) {
+      it->second.partitions.resize(static_cast<std::size_t>(spec.partitions));
+      it->second.compacted = spec.compacted;
+    }
     return ok_status();
   }
 
@@ -97,6 +101,9 @@ class MemoryTransport::Broker {
                     const std::vector<GroupMember>& members) {
     {
       std::lock_guard lock(mutex);
+      for (const auto& record : records) {
+        if (auto refused = refusal_locked(record); !refused) return refused;
+      }
       for (const auto& member : members) {
         if (member.generation >= 0 && groups[member.group_id].generation != member.generation) {
           return Error{ExitCode::kFailure, "memory://: group '" + member.group_id + "' moved on from generation " +
@@ -109,6 +116,17 @@ class MemoryTransport::Broker {
       for (const auto& [where, offset] : offsets) groups[where.first].committed[where.second] = offset;
     }
     appended.notify_all();
+    return ok_status();
+  }
+
+  // Why Kafka would refuse the record for its own sake: a compacted topic takes only keyed
+  // records (INVALID_RECORD).
+  Status refusal_locked(const ProducedRecord& record) const {
+    const auto topic = topics.find(record.topic);
+    if (topic != topics.end() && topic->second.compacted && !record.key) {
+      return Error{ExitCode::kFailure, "send to topic '" + record.topic +
+                                      "' failed: Broker: Invalid record (a compacted topic takes only keyed records)"};
+    }
     return ok_status();
   }
 
@@ -197,6 +215,18 @@ class MemoryGroupConsumer final : public GroupConsumer {
 
   void resume(const std::vector<TopicPartition>& partitions) override {
     for (const auto& partition : partitions) paused_.erase(partition);
+  }
+
+  Status rewind(const std::vector<TopicPartition>& partitions) override {
+    std::lock_guard lock(broker_->mutex);
+    const Group& group = broker_->groups.at(options_.group_id);
+    for (const auto& partition : partitions) {
+      const auto position = positions_.find(partition);
+      if (position == positions_.end()) continue;
+      const auto committed = group.committed.find(partition);
+      position->second = committed == group.committed.end() ? 0 : committed->second;
+    }
+    return ok_status();
   }
 
   void close() override {
@@ -406,6 +436,12 @@ class MemoryTransactionalProducer final : public TransactionalProducer {
     auto offsets = std::move(offsets_);
     auto members = std::move(members_);
     clear();
+    {
+      std::lock_guard lock(broker_->mutex);
+      for (const auto& record : records) {
+        if (auto refused = broker_->refusal_locked(record); !refused) return {TxnFailure::kRefused, refused.error().message};
+      }
+    }
     if (auto status = broker_->append_all(records, offsets, members); !status) {
       return {TxnFailure::kAbortable, status.error().message};
     }

@@ -16,7 +16,9 @@ namespace faust {
 // - A send is acknowledged once stored; flush has nothing to do.
 // - Leader producers buffer a transaction and store its records (and the consumed positions it
 //   commits) together at commit; starting a new one fences the previous one, as Kafka's
-//   transaction coordinator does. Compaction is not simulated: every record is kept.
+//   transaction coordinator does. Compaction is not simulated: every record is kept; but a
+//   compacted topic refuses a record without a key, as Kafka does (the record's own fault), so
+//   tests can make the broker refuse a record.
 // - Each group has one member at a time (one process is the whole cluster). It is assigned every
 //   partition of its topics at its first poll, with generation 1 for the group's first member,
 //   2 for the next, and so on; it reads from the group's committed offsets (from 0 the first

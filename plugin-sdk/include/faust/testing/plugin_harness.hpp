@@ -192,6 +192,10 @@ struct HarnessState {
   // Every app id ever set: app_id() promises its string for the life of the instance.
   std::deque<std::string> app_ids{"test-app"};
   std::optional<std::string> send_failure;
+  // The broker refuses sends from now on: they are queued (send returns ok) but never delivered.
+  std::optional<std::string> send_refusal;
+  // The first refusal of the handler call in progress that it has not awaited (await_sends).
+  std::optional<std::string> unawaited_refusal;
   std::vector<SentMessage> sent;
   // While a unit of work runs (a leader tick, a batch): its thread, and what it sent so far,
   // delivered only if the unit succeeds.
@@ -271,6 +275,8 @@ inline faust_status host_send(faust_host_context* context, const faust_send_requ
     }
     if (self.state->transaction_thread == std::this_thread::get_id()) {
       self.state->transaction.push_back(std::move(message));
+    } else if (self.state->send_refusal) {
+      if (!self.state->unawaited_refusal) self.state->unawaited_refusal = self.state->send_refusal;
     } else {
       self.state->sent.push_back(std::move(message));
     }
@@ -280,6 +286,15 @@ inline faust_status host_send(faust_host_context* context, const faust_send_requ
   } catch (...) {
     write_error(error, "send failed: unknown error");
   }
+  return FAUST_ERROR;
+}
+
+inline faust_status host_await_sends(faust_host_context* context, faust_error* error) noexcept {
+  InstanceContext& self = context_of(context);
+  std::lock_guard lock(self.state->mutex);
+  if (!self.state->unawaited_refusal) return FAUST_OK;
+  write_error(error, *self.state->unawaited_refusal);
+  self.state->unawaited_refusal.reset();
   return FAUST_ERROR;
 }
 
@@ -523,7 +538,8 @@ inline const faust_host_api& host_api() noexcept {
                                   &host_state_get,
                                   &host_state_put,
                                   &host_state_delete,
-                                  &host_state_scan};
+                                  &host_state_scan,
+                                  &host_await_sends};
   return api;
 }
 
@@ -705,8 +721,17 @@ class AgentUnderTest : public detail::Instance<faust_agent_def> {
     const faust_message message = c_message(input, topic, input.offset ? *input.offset : next_offset_, headers);
     next_offset_ = message.offset + 1;
     faust_error error{};
-    if (def().handle(instance(), &message, &error) == FAUST_OK) return Outcome::success();
-    return Outcome::failure(detail::error_text(error, "handle"));
+    const bool handled = def().handle(instance(), &message, &error) == FAUST_OK;
+    // As faust-host does: a send the broker refused, and the handler did not await, fails the
+    // message (the agent's on_error applies to it).
+    std::optional<std::string> refused;
+    {
+      std::lock_guard lock(state().mutex);
+      refused = std::exchange(state().unawaited_refusal, std::nullopt);
+    }
+    if (!handled) return Outcome::failure(detail::error_text(error, "handle"));
+    if (refused) return Outcome::failure("a send was refused by the broker: " + *refused);
+    return Outcome::success();
   }
 
   // ---- ABI 1.2: batches ----
@@ -948,10 +973,18 @@ class PluginHarness {
     std::lock_guard lock(state_->mutex);
     state_->send_failure = std::move(message);
   }
+  // The broker refuses every send from now on, after it was queued (faust-host's pipelined
+  // agent sends): send returns ok, nothing is recorded, await_sends reports `message`, and a
+  // handle() that did not await it fails with it, as the agent's on_error would see it.
+  void refuse_sends(std::string message) {
+    std::lock_guard lock(state_->mutex);
+    state_->send_refusal = std::move(message);
+  }
   // Sends succeed again.
   void accept_sends() {
     std::lock_guard lock(state_->mutex);
     state_->send_failure.reset();
+    state_->send_refusal.reset();
   }
 
   // The leader state as the last committed leader work left it.

@@ -1,0 +1,660 @@
+#include "runtime/agents/agent_lane.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+namespace faust {
+namespace {
+
+std::string where(const ConsumedMessage& message) {
+  return fmt::format("{}[{}]@{}", message.source.topic, message.source.partition, message.offset);
+}
+
+std::size_t size_of(const ConsumedMessage& message) {
+  return message.value.size() + (message.key ? message.key->size() : 0);
+}
+
+}  // namespace
+
+AgentLane::AgentLane(AgentState& agent, MessageHandler handler, BatchHandler batch_handler, Transport& transport,
+                     RuntimeEvents& events, InFlightMessages::Limits limits,
+                     std::function<void(const TopicPartition&)> rewind)
+    : agent_(agent),
+      rewind_(std::move(rewind)),
+      handler_(std::move(handler)),
+      batch_handler_(std::move(batch_handler)),
+      transport_(transport),
+      events_(events),
+      in_flight_(limits),
+      reports_(std::make_shared<ReportRelay>(this)) {}
+
+AgentLane::~AgentLane() {
+  stop();
+  // Reports of sends still in flight find no lane from here on.
+  std::lock_guard lock(reports_->mutex);
+  reports_->lane = nullptr;
+}
+
+void AgentLane::request_stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+}
+
+void AgentLane::stop() {
+  request_stop();
+  {
+    std::lock_guard lock(mutex_);
+    if (busy_ && thread_.joinable()) {
+      spdlog::info("waiting for agent '{}' to finish {}[{}]@{} (a second signal exits at once)", agent_.binding.name,
+                   busy_->partition.topic, busy_->partition.partition, busy_->offset);
+    }
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void AgentLane::push(std::vector<ConsumedMessage>&& messages) {
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& message : messages) {
+      if (!rewinding_.empty() && rewinding_.count(message.source) > 0) continue;  // fetched before the rewind
+      queued_bytes_ += size_of(message);
+      queue_.push_back(std::move(message));
+    }
+  }
+  wake_.notify_one();
+}
+
+void AgentLane::rewound(const TopicPartition& partition) {
+  std::lock_guard lock(mutex_);
+  rewinding_.erase(partition);
+}
+
+void AgentLane::assigned(const std::vector<TopicPartition>& partitions, const GroupMember& member) {
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& partition : partitions) {
+      closing_.erase(partition);
+      opening_.insert_or_assign(partition, member);
+    }
+    generation_ = member;
+  }
+  wake_.notify_one();
+}
+
+AgentLane::Backlog AgentLane::queued() const {
+  std::lock_guard lock(mutex_);
+  return Backlog{queue_.size(), queued_bytes_};
+}
+
+bool AgentLane::stopping() const {
+  std::lock_guard lock(mutex_);
+  return stopping_;
+}
+
+std::map<TopicPartition, std::int64_t> AgentLane::release(const std::set<TopicPartition>& revoked,
+                                                          std::chrono::milliseconds wait) {
+  std::unique_lock lock(mutex_);
+  std::erase_if(queue_, [&](const ConsumedMessage& m) {
+    if (revoked.count(m.source) == 0) return false;
+    queued_bytes_ -= size_of(m);
+    return true;
+  });
+  for (const auto& partition : revoked) {
+    if (agent_.exactly_once() && opening_.erase(partition) == 0) closing_.insert(partition);
+  }
+  // A batch still gathering messages of a revoked partition is given up at once.
+  if (busy_ && revoked.count(busy_->partition) > 0) busy_->revoked = true;
+  wake_.notify_all();
+  const auto deadline = Clock::now() + wait;
+  if (!idle_.wait_until(lock, deadline, [&] { return !busy_ || revoked.count(busy_->partition) == 0; })) {
+    spdlog::warn("agent '{}' is still handling {}[{}]@{} after {} ms; its partition is given up without it "
+                 "(the next owner handles that message again)",
+                 agent_.binding.name, busy_->partition.topic, busy_->partition.partition, busy_->offset, wait.count());
+    busy_->abandoned = true;
+  }
+  // Sends in flight are given the rest of the time to be acknowledged, so their messages can be
+  // committed before the partition goes; the rest is handled again by its next owner.
+  idle_.wait_until(lock, deadline, [&] { return !in_flight_.waiting(revoked); });
+  in_flight_.drop(revoked);
+  std::erase_if(refused_, [&](const InFlightMessages::EntryPtr& entry) { return entry->dropped; });
+  for (const auto& partition : revoked) rewinding_.erase(partition);
+  std::map<TopicPartition, std::int64_t> released;
+  last_done_ = done_.end();
+  for (auto it = done_.begin(); it != done_.end();) {
+    if (revoked.count(it->first) > 0) {
+      released.insert(*it);
+      it = done_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return released;
+}
+
+void AgentLane::await_sends(Clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  idle_.wait_until(lock, deadline, [&] { return in_flight_.sends() == 0; });
+}
+
+std::map<TopicPartition, std::int64_t> AgentLane::done() const {
+  std::lock_guard lock(mutex_);
+  return done_;
+}
+
+std::optional<AgentLane::BusyReport> AgentLane::busy_for() const {
+  std::lock_guard lock(mutex_);
+  if (!busy_) return std::nullopt;
+  return BusyReport{fmt::format("{}[{}]@{}", busy_->partition.topic, busy_->partition.partition, busy_->offset),
+                    Clock::now() - busy_->since, serial_};
+}
+
+void AgentLane::run() {
+  Outcome outcome = Outcome::kDone;
+  std::vector<ConsumedMessage> batch;
+  while (true) {
+    std::map<TopicPartition, GroupMember> opening;
+    std::set<TopicPartition> closing;
+    std::optional<GroupMember> generation;
+    {
+      std::unique_lock lock(mutex_);
+      if (busy_) {
+        // Pipelined messages move their partition's position as their sends are acknowledged.
+        if (outcome == Outcome::kDone && !busy_->abandoned && agent_.uses_units() && !agent_.exactly_once()) {
+          record_done(busy_->partition, busy_->next_offset);
+        }
+        busy_.reset();
+        idle_.notify_all();
+      }
+      if (outcome == Outcome::kStop) return;  // nothing after it may be committed
+      wake_.wait(lock, [&] {
+        return stopping_ || !refused_.empty() || (!queue_.empty() && !in_flight_.full()) || !opening_.empty() ||
+               !closing_.empty() || generation_;
+      });
+      if (stopping_) return;
+      if (!refused_.empty()) {
+        InFlightMessages::EntryPtr entry = std::move(refused_.front());
+        refused_.pop_front();
+        const ConsumedMessage& message = entry->message;
+        busy_ = Busy{message.source, message.offset, message.offset + 1, Clock::now(), false, false};
+        ++serial_;
+        lock.unlock();
+        outcome = recover(std::move(entry));
+        continue;
+      }
+      opening.swap(opening_);
+      closing.swap(closing_);
+      generation.swap(generation_);
+      if (opening.empty() && closing.empty() && !generation && !take_batch(lock, batch)) {
+        outcome = Outcome::kLeftUncommitted;
+        continue;
+      }
+    }
+    if (!opening.empty() || !closing.empty() || generation) {
+      follow_assignment(opening, closing, generation);
+      outcome = Outcome::kDone;
+      continue;
+    }
+    outcome = agent_.uses_units() ? handle_in_units(batch) : handle_pipelined(batch.front());
+  }
+}
+
+bool AgentLane::take_batch(std::unique_lock<std::mutex>& lock, std::vector<ConsumedMessage>& batch) {
+  batch.clear();
+  const auto limit = static_cast<std::size_t>(agent_.binding.batch.max_messages);
+  const auto started = Clock::now();
+  const TopicPartition partition = queue_.front().source;
+  busy_ = Busy{partition, queue_.front().offset, 0, started, false, false};
+  ++serial_;
+  const auto take_more = [&] {
+    while (!queue_.empty() && batch.size() < limit && queue_.front().source == partition) {
+      queued_bytes_ -= size_of(queue_.front());
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+  };
+  take_more();
+  const auto deadline = started + agent_.binding.batch.max_wait;
+  while (batch.size() < limit && Clock::now() < deadline) {
+    // More of the same partition may come; another partition's message ends the batch.
+    if (!queue_.empty()) break;
+    wake_.wait_until(lock, deadline, [&] { return stopping_ || busy_->revoked || !queue_.empty(); });
+    if (stopping_ || busy_->revoked) return false;
+    take_more();
+  }
+  busy_->next_offset = batch.back().offset + 1;
+  return true;
+}
+
+void AgentLane::record_done(const TopicPartition& partition, std::int64_t next_offset) {
+  if (last_done_ == done_.end() || last_done_->first != partition) {
+    last_done_ = done_.try_emplace(partition, next_offset).first;
+  }
+  last_done_->second = next_offset;
+}
+
+void AgentLane::record_progress(const ConsumedMessage& message) {
+  if (agent_.exactly_once()) return;
+  std::lock_guard lock(mutex_);
+  if (busy_ && !busy_->abandoned) record_done(message.source, message.offset + 1);
+}
+
+void AgentLane::note_error(const Status& result) {
+  agent_.errors.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard lock(agent_.last_error_mutex);
+  agent_.last_error = result.error().message;
+}
+
+AgentLane::AfterFailure AgentLane::after_failure(const Status& result, const ConsumedMessage& message, int attempt) {
+  const AgentBinding& agent = agent_.binding;
+  note_error(result);
+  if (stopping()) {
+    // It may have failed only because the worker is stopping (a send given up): not the
+    // message's fault, so it is not committed and its partition's next owner handles it.
+    spdlog::warn("{} at {}; left uncommitted (the worker is stopping)", result.error().message, where(message));
+    return AfterFailure::kStop;
+  }
+  switch (agent.on_error) {
+    case OnError::kSkip:
+      spdlog::error("{} at {}; skipped (on_error: skip)", result.error().message, where(message));
+      return AfterFailure::kCommit;
+    case OnError::kStop:
+      spdlog::error("{} at {}; stopping the worker (on_error: stop)", result.error().message, where(message));
+      events_.fatal(Error{ExitCode::kHandlerStopped, "agent '" + agent.name + "' stopped the worker at " +
+                                                        where(message) + ": " + result.error().message});
+      return AfterFailure::kStop;
+    case OnError::kRetry:
+    case OnError::kDeadLetter:
+      if (attempt >= agent.max_retries) {
+        if (agent.on_error == OnError::kDeadLetter) return AfterFailure::kDeadLetter;
+        spdlog::error("{} at {}; skipped after {} retries (on_error: retry)", result.error().message, where(message),
+                      agent.max_retries);
+        return AfterFailure::kCommit;
+      }
+      spdlog::warn("{} at {}; retry {} of {}", result.error().message, where(message), attempt + 1, agent.max_retries);
+      return backoff(attempt) ? AfterFailure::kRetry : AfterFailure::kStop;
+  }
+  return AfterFailure::kStop;
+}
+
+bool AgentLane::backoff(int attempt) {
+  const auto wait =
+      std::min(std::chrono::milliseconds(100) * (1 << std::min(attempt, 6)), std::chrono::milliseconds(5000));
+  std::unique_lock lock(mutex_);
+  return !wake_.wait_for(lock, wait, [&] { return stopping_; });
+}
+
+Status AgentLane::call_handler(const ConsumedMessage& message) {
+  const auto started = Clock::now();
+  Status result = handler_(message);
+  events_.agent_handled(agent_.binding.name, Clock::now() - started, result);
+  return result;
+}
+
+Status AgentLane::send_pipelined(const ConsumedMessage& message, InFlightMessages::EntryPtr& entry,
+                                 const ProducedRecord& record) {
+  const std::size_t bytes = record.value.size() + (record.key ? record.key->size() : 0);
+  {
+    std::unique_lock lock(mutex_);
+    wake_.wait(lock, [&] { return stopping_ || !in_flight_.sends_full(); });
+    if (stopping_) return Error{ExitCode::kBrokerUnreachable, "send: not queued (the worker is stopping)"};
+    if (!entry) entry = in_flight_.track(message);
+    in_flight_.sent(*entry, bytes);
+  }
+  Transport::DeliveryCallbacks callbacks;
+  callbacks.delivered = [relay = reports_, entry, bytes](const Status& delivered) {
+    std::lock_guard lock(relay->mutex);
+    if (relay->lane != nullptr) relay->lane->acknowledged(entry, bytes, delivered);
+  };
+  callbacks.requeued = [relay = reports_, topic = record.topic] {
+    std::lock_guard lock(relay->mutex);
+    if (relay->lane != nullptr) relay->lane->events_.send_requeued(topic);
+  };
+  Status queued = transport_.send_async(record, std::move(callbacks));
+  if (!queued) {
+    std::lock_guard lock(mutex_);
+    in_flight_.not_sent(*entry, bytes);
+  }
+  return queued;
+}
+
+void AgentLane::acknowledged(const InFlightMessages::EntryPtr& entry, std::size_t bytes, const Status& delivered) {
+  {
+    std::lock_guard lock(mutex_);
+    const auto result = in_flight_.acknowledged(*entry, bytes, delivered);
+    if (result.position) record_done(entry->message.source, *result.position);
+    if (result.refused) refused_.push_back(entry);
+  }
+  wake_.notify_all();
+  idle_.notify_all();
+}
+
+Status AgentLane::await_acknowledged(const InFlightMessages::EntryPtr& entry) {
+  if (!entry) return ok_status();
+  std::unique_lock lock(mutex_);
+  wake_.wait(lock, [&] { return stopping_ || entry->sends == 0; });
+  if (entry->refused) {
+    Error refused{ExitCode::kFailure, *std::exchange(entry->refused, std::nullopt)};
+    return refused;
+  }
+  if (entry->sends > 0) return Error{ExitCode::kBrokerUnreachable, "sends not acknowledged (the worker is stopping)"};
+  return ok_status();
+}
+
+void AgentLane::settle(const ConsumedMessage& message, const InFlightMessages::EntryPtr& entry) {
+  std::lock_guard lock(mutex_);
+  const auto position = entry ? in_flight_.release(*entry) : in_flight_.finished_untracked(message);
+  if (position) record_done(message.source, *position);
+}
+
+AgentLane::Outcome AgentLane::handle_pipelined(const ConsumedMessage& message) {
+  InFlightMessages::EntryPtr entry;
+  return run_pipelined(message, entry);
+}
+
+AgentLane::Outcome AgentLane::run_pipelined(const ConsumedMessage& message, InFlightMessages::EntryPtr& entry) {
+  int failures = entry ? entry->attempts : 0;
+  while (true) {
+    Status result = ok_status();
+    {
+      PipelinedSends sends(*this, message, entry);
+      UnitSends::Scope scope(sends);
+      result = call_handler(message);
+    }
+    if (result) {
+      agent_.handled.fetch_add(1, std::memory_order_relaxed);
+      settle(message, entry);
+      return Outcome::kDone;
+    }
+    const int attempt = failures++;
+    if (entry) entry->attempts = failures;
+    switch (after_failure(result, message, attempt)) {
+      case AfterFailure::kCommit:
+        settle(message, entry);
+        return Outcome::kDone;
+      case AfterFailure::kStop:
+        return Outcome::kStop;
+      case AfterFailure::kDeadLetter:
+        if (!dead_letter(message, result.error().message, attempt + 1)) return Outcome::kStop;
+        settle(message, entry);
+        return Outcome::kDone;
+      case AfterFailure::kRetry:
+        if (entry) {
+          // A new attempt sends again: its earlier sends' refusals are superseded.
+          std::lock_guard lock(mutex_);
+          entry->refused.reset();
+        }
+        break;
+    }
+  }
+}
+
+AgentLane::Outcome AgentLane::recover(InFlightMessages::EntryPtr entry) {
+  const ConsumedMessage& message = entry->message;
+  std::string error;
+  {
+    std::lock_guard lock(mutex_);
+    if (entry->dropped || !entry->refused) return Outcome::kDone;  // dealt with meanwhile
+    error = *std::exchange(entry->refused, std::nullopt);
+    in_flight_.hold(*entry);
+  }
+  agent_.handled.fetch_sub(1, std::memory_order_relaxed);  // counted when its handler returned
+  const int attempt = entry->attempts++;
+  switch (after_failure(Error{ExitCode::kFailure, error}, message, attempt)) {
+    case AfterFailure::kCommit:
+      settle(message, entry);
+      return Outcome::kDone;
+    case AfterFailure::kStop:
+      return Outcome::kStop;
+    case AfterFailure::kDeadLetter:
+      if (!dead_letter(message, error, attempt + 1)) return Outcome::kStop;
+      settle(message, entry);
+      return Outcome::kDone;
+    case AfterFailure::kRetry:
+      break;
+  }
+  return run_pipelined(message, entry);
+}
+
+Status AgentLane::run_handlers(std::span<const ConsumedMessage> messages) {
+  if (messages.empty()) return ok_status();  // a skipped message's unit: only its position moves
+  if (!batch_handler_ || messages.size() == 1) {
+    for (const auto& message : messages) {
+      if (Status result = call_handler(message); !result) return result;
+    }
+    return ok_status();
+  }
+  const auto started = Clock::now();
+  Status result = batch_handler_(messages);
+  const auto each = (Clock::now() - started) / static_cast<std::int64_t>(messages.size());
+  for (std::size_t i = 0; i < messages.size(); ++i) events_.agent_handled(agent_.binding.name, each, result);
+  return result;
+}
+
+AgentLane::UnitRun AgentLane::run_unit(DeliveryUnit& unit, std::span<const ConsumedMessage> messages,
+                                       const ConsumedMessage& last, const ProducedRecord* dead_lettered) {
+  UnitRun run;
+  run.unit = unit.open();
+  if (!run.unit.ok()) return run;
+  {
+    UnitSends::Scope scope(unit);
+    run.handler = dead_lettered != nullptr ? unit.send(*dead_lettered) : run_handlers(messages);
+  }
+  if (!run.handler) {
+    unit.discard();
+    return run;
+  }
+  run.unit = unit.commit(last.source, last.offset + 1);
+  return run;
+}
+
+std::optional<AgentLane::Outcome> AgentLane::retry_unit(const UnitResult& result, const ConsumedMessage& first,
+                                                      int attempt) {
+  agent_.units_retried.fetch_add(1, std::memory_order_relaxed);
+  spdlog::warn("agent '{}': the unit from {} was not committed ({}); trying again", agent_.binding.name,
+               where(first), result.message);
+  if (!backoff(attempt)) return Outcome::kStop;
+  std::optional<GroupMember> generation;
+  {
+    std::lock_guard lock(mutex_);
+    if (busy_ && (busy_->revoked || busy_->abandoned)) return Outcome::kLeftUncommitted;
+    generation.swap(generation_);
+  }
+  if (generation) follow_assignment({}, {}, generation);
+  return std::nullopt;
+}
+
+AgentLane::Outcome AgentLane::handle_in_units(std::vector<ConsumedMessage>& batch) {
+  std::string failure;
+  for (int attempt = 0;; ++attempt) {
+    DeliveryUnit* unit = unit_for(batch.front().source);
+    if (unit == nullptr) return Outcome::kLeftUncommitted;
+    const UnitRun run = run_unit(*unit, batch, batch.back());
+    if (!run.handler || run.unit.failure == UnitFailure::kRecord) {
+      failure = run.handler ? run.unit.message : run.handler.error().message;
+      break;
+    }
+    if (run.unit.ok()) {
+      agent_.handled.fetch_add(batch.size(), std::memory_order_relaxed);
+      agent_.batches.fetch_add(1, std::memory_order_relaxed);
+      return Outcome::kDone;
+    }
+    if (run.unit.failure == UnitFailure::kLost) return lose(batch.front().source, run.unit);
+    if (agent_.exactly_once()) return read_again(batch.front().source, run.unit);
+    if (const auto outcome = retry_unit(run.unit, batch.front(), attempt)) return *outcome;
+  }
+  if (batch.size() > 1) {
+    spdlog::warn("agent '{}': the batch {}..{} failed ({}); handling its {} messages one by one",
+                 agent_.binding.name, where(batch.front()), batch.back().offset, failure, batch.size());
+  }
+  for (const auto& message : batch) {
+    if (const Outcome outcome = handle_one_in_unit(message); outcome != Outcome::kDone) return outcome;
+    record_progress(message);
+  }
+  return Outcome::kDone;
+}
+
+AgentLane::Outcome AgentLane::handle_one_in_unit(const ConsumedMessage& message) {
+  const std::span<const ConsumedMessage> alone(&message, 1);
+  bool skip = false;
+  std::optional<ProducedRecord> dead_lettered;
+  std::string error;
+  for (int attempt = 0, unit_attempt = 0;;) {
+    DeliveryUnit* unit = unit_for(message.source);
+    if (unit == nullptr) return Outcome::kLeftUncommitted;
+    const UnitRun run = run_unit(*unit, skip || dead_lettered ? alone.first(0) : alone, message,
+                                 dead_lettered ? &*dead_lettered : nullptr);
+    if (run.unit.ok() && run.handler) {
+      if (dead_lettered) {
+        note_dead_lettered(message, error, attempt);
+      } else if (!skip) {
+        agent_.handled.fetch_add(1, std::memory_order_relaxed);
+      }
+      return Outcome::kDone;
+    }
+    if (run.unit.failure == UnitFailure::kLost) return lose(message.source, run.unit);
+    if (run.unit.failure == UnitFailure::kRetriable) {
+      if (agent_.exactly_once()) return read_again(message.source, run.unit);
+      if (const auto outcome = retry_unit(run.unit, message, unit_attempt++)) return *outcome;
+      continue;
+    }
+    const Status failure = run.handler ? Status(Error{ExitCode::kFailure, run.unit.message}) : run.handler;
+    if (dead_lettered) return dead_letter_refused(message, error, failure.error().message);
+    switch (after_failure(failure, message, attempt++)) {
+      case AfterFailure::kCommit:
+        skip = true;
+        break;
+      case AfterFailure::kStop:
+        return Outcome::kStop;
+      case AfterFailure::kDeadLetter:
+        error = failure.error().message;
+        dead_lettered = dead_letter_record(
+            message, agent_.binding.dead_letter.topic,
+            {agent_.binding.name, agent_.binding.dead_letter.plugin, error, attempt});
+        break;
+      case AfterFailure::kRetry:
+        break;
+    }
+  }
+}
+
+DeliveryUnit* AgentLane::unit_for(const TopicPartition& partition) {
+  if (!agent_.exactly_once()) {
+    if (!acknowledged_) acknowledged_ = std::make_unique<AcknowledgedUnit>(transport_);
+    return acknowledged_.get();
+  }
+  const auto member = members_.find(partition);
+  if (member == members_.end()) return nullptr;  // not ours (any more)
+  auto& unit = units_[partition];
+  if (unit && !unit->broken()) return unit.get();
+  unit.reset();
+  const std::string id = agent_.binding.transactional_id(partition.partition);
+  while (true) {
+    auto producer = transport_.start_transactional_producer(id, kProducerStartTimeout);
+    if (producer) {
+      unit = std::make_unique<TransactionalUnit>(std::move(producer).value(), member->second);
+      return unit.get();
+    }
+    spdlog::warn("agent '{}': {}; trying again", agent_.binding.name, producer.error().message);
+    // Once the partition is someone else's, starting its producer here would fence theirs.
+    if (!backoff(0) || revoked_meanwhile(partition)) return nullptr;
+  }
+}
+
+bool AgentLane::revoked_meanwhile(const TopicPartition& partition) const {
+  std::lock_guard lock(mutex_);
+  return closing_.count(partition) > 0;
+}
+
+void AgentLane::follow_assignment(const std::map<TopicPartition, GroupMember>& opening,
+                                  const std::set<TopicPartition>& closing,
+                                  const std::optional<GroupMember>& generation) {
+  for (const auto& partition : closing) {
+    units_.erase(partition);
+    members_.erase(partition);
+  }
+  if (generation) {
+    for (auto& [partition, member] : members_) member = *generation;
+    for (auto& [partition, unit] : units_) {
+      if (unit) unit->rejoin(*generation);
+    }
+  }
+  for (const auto& [partition, member] : opening) {
+    units_.erase(partition);
+    members_.insert_or_assign(partition, member);
+    unit_for(partition);
+  }
+}
+
+AgentLane::Outcome AgentLane::lose(const TopicPartition& partition, const UnitResult& result) {
+  spdlog::warn("agent '{}': {}[{}] is no longer this worker's ({}); its uncommitted messages are left to its "
+               "next owner",
+               agent_.binding.name, partition.topic, partition.partition, result.message);
+  // Its queued messages are left alone: if the partition was assigned here again meanwhile,
+  // they belong to the new assignment, whose producer starts before they are taken; if not,
+  // its revocation drops them.
+  units_.erase(partition);
+  members_.erase(partition);
+  return Outcome::kLeftUncommitted;
+}
+
+AgentLane::Outcome AgentLane::read_again(const TopicPartition& partition, const UnitResult& result) {
+  agent_.units_retried.fetch_add(1, std::memory_order_relaxed);
+  spdlog::warn("agent '{}': a transaction of {}[{}] did not commit ({}); reading the partition again from its "
+               "committed position",
+               agent_.binding.name, partition.topic, partition.partition, result.message);
+  {
+    std::lock_guard lock(mutex_);
+    rewinding_.insert(partition);
+    std::erase_if(queue_, [&](const ConsumedMessage& m) {
+      if (m.source != partition) return false;
+      queued_bytes_ -= size_of(m);
+      return true;
+    });
+  }
+  units_.erase(partition);
+  if (unit_for(partition) == nullptr) return Outcome::kLeftUncommitted;  // not ours any more
+  rewind_(partition);
+  return Outcome::kLeftUncommitted;
+}
+
+bool AgentLane::dead_letter(const ConsumedMessage& message, const std::string& error, int attempts) {
+  const AgentBinding& agent = agent_.binding;
+  const DeadLetterSink& sink = agent.dead_letter;
+  const ProducedRecord record =
+      dead_letter_record(message, sink.topic, {agent.name, sink.plugin, error, attempts});
+  const Status written =
+      sink.write ? sink.write(record) : Status(Error{ExitCode::kFailure, "no dead-letter writer"});
+  if (written) {
+    note_dead_lettered(message, error, attempts);
+    return true;
+  }
+  if (stopping()) {
+    spdlog::warn("{} at {}; not written to dead-letter topic {}: {}; left uncommitted (the worker is stopping)",
+                 error, where(message), sink.topic, written.error().message);
+    return false;
+  }
+  dead_letter_refused(message, error, written.error().message);
+  return false;
+}
+
+void AgentLane::note_dead_lettered(const ConsumedMessage& message, const std::string& error, int attempts) {
+  agent_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
+  spdlog::error("{} at {}; written to dead-letter topic {} after {} attempt(s) (on_error: dead_letter)", error,
+                where(message), agent_.binding.dead_letter.topic, attempts);
+}
+
+AgentLane::Outcome AgentLane::dead_letter_refused(const ConsumedMessage& message, const std::string& error,
+                                                  const std::string& why) {
+  const std::string& topic = agent_.binding.dead_letter.topic;
+  spdlog::error("{} at {}; stopping the worker: the dead-letter write failed: {}", error, where(message), why);
+  events_.fatal(Error{ExitCode::kHandlerStopped, "agent '" + agent_.binding.name + "' stopped the worker at " +
+                                                     where(message) + ": cannot write it to dead-letter topic " +
+                                                     topic + ": " + why});
+  return Outcome::kStop;
+}
+
+}  // namespace faust

@@ -1,0 +1,317 @@
+// The at-least-once default path on memory://: a handler's sends are pipelined (send returns once
+// queued), a message is committed only once its sends were acknowledged, and a send the broker
+// refuses brings its message back to on_error, for every on_error and for exactly-once batches;
+// and an exactly-once transaction whose commit may have gone through is never run again from
+// memory.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "../integration/support/worker_process.h"
+#include "forwarding_transport.h"
+#include "recording_events.h"
+#include "runtime/agents/agent_runner.h"
+#include "runtime/agents/delivery_unit.h"
+#include "transport/memory/memory_transport.h"
+
+namespace faust {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::eventually;
+using testing::RecordingEvents;
+
+constexpr int kPartitions = 4;
+const std::string kInput = "app-agent";
+const std::string kOutput = "app-output";
+const std::string kCompacted = "app-compacted";  // refuses records without a key
+
+// memory:// whose pipelined sends are acknowledged only when the test says so, as a broker that
+// is slow (or away) would.
+class HeldAcksTransport final : public testing::ForwardingTransport {
+ public:
+  using ForwardingTransport::ForwardingTransport;
+
+  Status send_async(const ProducedRecord& record, DeliveryCallbacks callbacks) override {
+    std::lock_guard lock(mutex_);
+    held_.emplace_back(record, std::move(callbacks.delivered));
+    return ok_status();
+  }
+  std::size_t held() {
+    std::lock_guard lock(mutex_);
+    return held_.size();
+  }
+  // Stores every held record and acknowledges it.
+  void acknowledge_all() {
+    std::vector<std::pair<ProducedRecord, std::function<void(const Status&)>>> held;
+    {
+      std::lock_guard lock(mutex_);
+      held.swap(held_);
+    }
+    for (auto& [record, on_delivered] : held) on_delivered(inner_.send(record, 1s));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::pair<ProducedRecord, std::function<void(const Status&)>>> held_;
+};
+
+// memory:// whose exactly-once producer reports the second commit as timed out although it went
+// through: a commit whose outcome the worker cannot know.
+class UnknownCommitTransport final : public testing::ForwardingTransport {
+ public:
+  using ForwardingTransport::ForwardingTransport;
+
+  Result<std::unique_ptr<TransactionalProducer>> start_transactional_producer(
+      const std::string& transactional_id, std::chrono::milliseconds timeout) override {
+    auto producer = inner_.start_transactional_producer(transactional_id, timeout);
+    if (!producer) return producer;
+    return std::unique_ptr<TransactionalProducer>(std::make_unique<Producer>(std::move(producer).value(), commits_));
+  }
+
+ private:
+  class Producer final : public TransactionalProducer {
+   public:
+    Producer(std::unique_ptr<TransactionalProducer> inner, std::atomic<int>& commits)
+        : inner_(std::move(inner)), commits_(commits) {}
+    TxnStatus begin() override { return inner_->begin(); }
+    TxnStatus send(const ProducedRecord& record) override { return inner_->send(record); }
+    // From the second commit on (of any partition), this producer's commits go through but
+    // are reported as timed out, however often they are called again.
+    TxnStatus commit(std::chrono::milliseconds timeout) override {
+      if (stuck_) return {TxnFailure::kRetriable, "commit: Local: Timed out"};
+      TxnStatus committed = inner_->commit(timeout);
+      if (committed && ++commits_ == 2) stuck_ = true;
+      return stuck_ ? TxnStatus{TxnFailure::kRetriable, "commit: Local: Timed out"} : committed;
+    }
+    TxnStatus abort(std::chrono::milliseconds timeout) override { return inner_->abort(timeout); }
+    TxnStatus send_offsets(const std::vector<std::pair<TopicPartition, std::int64_t>>& next_offsets,
+                           const GroupMember& member) override {
+      return inner_->send_offsets(next_offsets, member);
+    }
+
+   private:
+    std::unique_ptr<TransactionalProducer> inner_;
+    std::atomic<int>& commits_;
+    bool stuck_ = false;
+  };
+
+  std::atomic<int> commits_{0};
+};
+
+class PipelinedSendsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(transport_
+                    .ensure_topics({TopicSpec{kInput, kPartitions, 1}, TopicSpec{kOutput, 1, 1},
+                                    TopicSpec{kCompacted, 1, 1, true}, TopicSpec{"app-agent-dead-letter", 1, 1}},
+                                   1s)
+                    .ok());
+    for (int i = 0; i < kMessages; ++i) {
+      ProducedRecord record{kInput, "key-" + std::to_string(i % 16), "m" + std::to_string(i), {}};
+      ASSERT_TRUE(transport_.send(record, 1s).ok());
+    }
+  }
+
+  static GroupOptions group() {
+    GroupOptions options;
+    options.group_id = "app";
+    options.client_id = "app-test";
+    return options;
+  }
+
+  static AgentBinding binding(MessageHandler handle, OnError on_error = OnError::kSkip, int max_retries = 0) {
+    AgentBinding agent;
+    agent.name = "agent";
+    agent.topic = kInput;
+    agent.on_error = on_error;
+    agent.max_retries = max_retries;
+    agent.lanes = {std::move(handle)};
+    agent.transactional_id = [](std::int32_t partition) { return "app-agent-" + std::to_string(partition); };
+    agent.dead_letter.topic = "app-agent-dead-letter";
+    agent.dead_letter.plugin = "copy";
+    return agent;
+  }
+
+  // Sends the value on, as a plugin's send does from a handler.
+  static Status forward(const ConsumedMessage& message, const std::string& topic = kOutput) {
+    UnitSends* sends = UnitSends::current();
+    if (sends == nullptr) return Error{ExitCode::kFailure, "no sends in progress"};
+    return sends->send(ProducedRecord{topic, "k-" + message.value, message.value, {}});
+  }
+
+  // Forwards to the compacted topic, m7 without a key: the broker refuses that one record.
+  MessageHandler forward_m7_keyless() {
+    return [this](const ConsumedMessage& message) -> Status {
+      ++calls_[message.value];
+      UnitSends* sends = UnitSends::current();
+      if (sends == nullptr) return Error{ExitCode::kFailure, "no sends in progress"};
+      std::optional<std::string> key;
+      if (message.value != "m7") key = "k-" + message.value;
+      return sends->send(ProducedRecord{kCompacted, key, message.value, {}});
+    };
+  }
+
+  std::vector<std::string> read_all(const std::string& topic) {
+    std::vector<std::string> values;
+    auto reader = transport_.read_partition(TopicPartition{topic, 0}, "", 1s);
+    if (!reader) return values;
+    while (true) {
+      auto records = (*reader)->poll(10ms);
+      if (!records || records->empty()) break;
+      for (const auto& record : *records) values.push_back(record.value);
+    }
+    return values;
+  }
+
+  // What the group's next member is given: the messages its committed offsets leave.
+  std::size_t redelivered() {
+    std::atomic<std::size_t> count{0};
+    AgentRunner runner(transport_, group(), {binding([&](const ConsumedMessage&) {
+                         ++count;
+                         return ok_status();
+                       })},
+                       events_);
+    EXPECT_TRUE(runner.start().ok());
+    EXPECT_TRUE(eventually(5s, [&] { return runner.assigned(); }));
+    std::this_thread::sleep_for(200ms);  // memory:// delivers at once: anything left has arrived
+    runner.stop();
+    return count.load();
+  }
+
+  static constexpr int kMessages = 20;
+  MemoryTransport transport_;
+  RecordingEvents events_;
+  std::map<std::string, std::atomic<int>> calls_;
+};
+
+TEST_F(PipelinedSendsTest, HandlersGoOnBeforeTheAcknowledgementsAndNothingUnacknowledgedIsCommitted) {
+  HeldAcksTransport held(transport_);
+  {
+    AgentRunnerOptions options;
+    options.stop_send_wait = 100ms;
+    AgentRunner runner(held, group(), {binding([](const ConsumedMessage& m) { return forward(m); })}, events_, options);
+    ASSERT_TRUE(runner.start().ok());
+    ASSERT_TRUE(eventually(10s, [&] { return runner.snapshot().front().handled == kMessages; }))
+        << "every handler returned with its send still unacknowledged";
+    EXPECT_EQ(held.held(), static_cast<std::size_t>(kMessages));
+    runner.stop();  // the acknowledgements never came
+  }
+  EXPECT_EQ(redelivered(), static_cast<std::size_t>(kMessages)) << "no message was committed without its send";
+}
+
+TEST_F(PipelinedSendsTest, AMessageIsCommittedOnceItsSendsAreAcknowledged) {
+  HeldAcksTransport held(transport_);
+  AgentRunner runner(held, group(), {binding([](const ConsumedMessage& m) { return forward(m); })}, events_);
+  ASSERT_TRUE(runner.start().ok());
+  ASSERT_TRUE(eventually(10s, [&] { return held.held() == static_cast<std::size_t>(kMessages); }));
+  held.acknowledge_all();
+  runner.stop();
+  EXPECT_EQ(read_all(kOutput).size(), static_cast<std::size_t>(kMessages));
+  EXPECT_EQ(redelivered(), 0u);
+}
+
+TEST_F(PipelinedSendsTest, ARefusedSendIsSkippedWithItsMessageAndTheRestGoesOn) {
+  AgentRunner runner(transport_, group(), {binding(forward_m7_keyless(), OnError::kSkip)}, events_);
+  ASSERT_TRUE(runner.start().ok());
+  ASSERT_TRUE(eventually(10s, [&] { return runner.snapshot().front().errors == 1; }));
+  ASSERT_TRUE(eventually(10s, [&] { return read_all(kCompacted).size() == kMessages - 1u; }));
+  ASSERT_TRUE(eventually(10s, [&] { return runner.snapshot().front().handled == kMessages - 1u; }))
+      << "a message whose send was refused does not count as handled";
+  runner.stop();
+  EXPECT_EQ(runner.snapshot().front().errors, 1u);
+  EXPECT_NE(runner.snapshot().front().last_error.find("compacted"), std::string::npos)
+      << runner.snapshot().front().last_error;
+  EXPECT_EQ(redelivered(), 0u) << "the refused message was skipped, and committed with the others";
+}
+
+TEST_F(PipelinedSendsTest, ARefusedSendIsRetriedThenSkipped) {
+  AgentRunner runner(transport_, group(), {binding(forward_m7_keyless(), OnError::kRetry, 2)}, events_);
+  ASSERT_TRUE(runner.start().ok());
+  ASSERT_TRUE(eventually(10s, [&] {
+    return runner.snapshot().front().errors == 3 && runner.snapshot().front().handled == kMessages - 1u;
+  }));
+  runner.stop();
+  EXPECT_EQ(calls_["m7"].load(), 3) << "the handler ran again for the message whose send was refused";
+  EXPECT_EQ(calls_["m8"].load(), 1);
+  EXPECT_EQ(redelivered(), 0u);
+}
+
+TEST_F(PipelinedSendsTest, ARefusedSendIsDeadLettered) {
+  AgentBinding agent = binding(forward_m7_keyless(), OnError::kDeadLetter, 0);
+  agent.dead_letter.write = [this](const ProducedRecord& record) { return transport_.send(record, 1s); };
+  AgentRunner runner(transport_, group(), {agent}, events_);
+  ASSERT_TRUE(runner.start().ok());
+  ASSERT_TRUE(eventually(10s, [&] { return runner.snapshot().front().dead_lettered == 1; }));
+  runner.stop();
+  EXPECT_EQ(read_all("app-agent-dead-letter"), std::vector<std::string>{"m7"});
+  EXPECT_EQ(redelivered(), 0u);
+}
+
+TEST_F(PipelinedSendsTest, ARefusedSendWithOnErrorStopCommitsNothingFromItsMessageOn) {
+  AgentRunner runner(transport_, group(), {binding(forward_m7_keyless(), OnError::kStop)}, events_);
+  ASSERT_TRUE(runner.start().ok());
+  ASSERT_TRUE(eventually(10s, [&] { return !events_.fatal_errors().empty(); }));
+  runner.stop();
+  EXPECT_EQ(events_.fatal_errors().front().code, ExitCode::kHandlerStopped);
+  EXPECT_GE(redelivered(), 1u) << "m7 (and whatever followed it on its partition) stays uncommitted";
+}
+
+TEST_F(PipelinedSendsTest, AHandlerThatAwaitsItsSendsIsToldOfTheRefusalAndDecides) {
+  std::atomic<int> told{0};
+  const MessageHandler awaiting = [&, forward_it = forward_m7_keyless()](const ConsumedMessage& message) -> Status {
+    if (auto queued = forward_it(message); !queued) return queued;
+    if (Status acknowledged = UnitSends::current()->await_acknowledged(); !acknowledged) ++told;
+    return ok_status();  // it chose to go on
+  };
+  AgentRunner runner(transport_, group(), {binding(awaiting, OnError::kStop)}, events_);
+  ASSERT_TRUE(runner.start().ok());
+  ASSERT_TRUE(eventually(10s, [&] { return runner.snapshot().front().handled == kMessages; }));
+  runner.stop();
+  EXPECT_EQ(told.load(), 1);
+  EXPECT_TRUE(events_.fatal_errors().empty()) << "the refusal was the handler's to decide on";
+  EXPECT_EQ(redelivered(), 0u);
+}
+
+TEST_F(PipelinedSendsTest, ExactlyOnceARefusedRecordFallsBackToItsMessageAloneWithOnError) {
+  AgentBinding agent = binding(forward_m7_keyless(), OnError::kSkip);
+  agent.guarantee = ProcessingGuarantee::kExactlyOnce;
+  agent.batch = BatchConfig{10, 0ms};
+  AgentRunner runner(transport_, group(), {agent}, events_);
+  ASSERT_TRUE(runner.start().ok());
+  ASSERT_TRUE(eventually(10s, [&] { return runner.snapshot().front().handled == kMessages - 1u; }))
+      << "errors " << runner.snapshot().front().errors << ", units retried " << runner.snapshot().front().units_retried
+      << ": " << runner.snapshot().front().last_error;
+  runner.stop();
+  std::map<std::string, int> copies;
+  for (const auto& value : read_all(kCompacted)) ++copies[value];
+  EXPECT_EQ(copies.size(), kMessages - 1u);
+  EXPECT_EQ(copies.count("m7"), 0u);
+  for (const auto& [value, count] : copies) EXPECT_EQ(count, 1) << value;
+  EXPECT_EQ(runner.snapshot().front().errors, 1u);
+  EXPECT_EQ(redelivered(), 0u);
+}
+
+TEST_F(PipelinedSendsTest, ExactlyOnceReadsAPartitionAgainAfterACommitOfUnknownOutcome) {
+  UnknownCommitTransport unknown(transport_);
+  AgentBinding agent = binding([](const ConsumedMessage& m) { return forward(m); });
+  agent.guarantee = ProcessingGuarantee::kExactlyOnce;
+  agent.batch = BatchConfig{5, 0ms};
+  AgentRunner runner(unknown, group(), {agent}, events_);
+  ASSERT_TRUE(runner.start().ok());
+  ASSERT_TRUE(eventually(10s, [&] { return read_all(kOutput).size() >= kMessages; }));
+  std::this_thread::sleep_for(300ms);  // a transaction run again from memory would land by now
+  runner.stop();
+  EXPECT_GE(runner.snapshot().front().units_retried, 1u) << "the second commit was reported as timed out";
+  std::map<std::string, int> copies;
+  for (const auto& value : read_all(kOutput)) ++copies[value];
+  EXPECT_EQ(copies.size(), static_cast<std::size_t>(kMessages));
+  for (const auto& [value, count] : copies) EXPECT_EQ(count, 1) << value << ": its transaction ran again from memory";
+  EXPECT_EQ(redelivered(), 0u);
+}
+
+}  // namespace
+}  // namespace faust
