@@ -4,6 +4,8 @@
 //   faust-bench-kafka produce        --broker B --topic T --partitions P --count N --size S
 //   faust-bench-kafka wait-committed --broker B --group G --topic T --partitions P --target N
 //   faust-bench-kafka latency        --broker B --group G --topic T --interval-ms I --seconds S --output F
+//   faust-bench-kafka tutorial-floor --broker B --group G --topic T --interval-ms I --seconds S --output F
+//                                    --transactional-id X
 //   faust-bench-kafka produce-transaction --broker B --topic T --count N --size S --transactional-id X
 //   faust-bench-kafka count-committed     --broker B --topic T --partitions P --expect N
 //   faust-bench-kafka copy               --broker B --group G --from T --to U --expect N
@@ -259,8 +261,14 @@ void note_assignment(rd_kafka_t* handle, rd_kafka_resp_err_t err, rd_kafka_topic
 // linger.ms 0, waiting for each acknowledgement) sends CLOCK_MONOTONIC ns every interval; a
 // consumer thread in the same group settings as the host's agents subtracts it from its clock
 // and appends the difference to `output`, as the latency_sink plugin does.
+// With a `transactional_id`, the floor of the tutorial's fenced path instead (an on_leader
+// timer's send): each tick stamps the clock, then begins a transaction, produces the one record
+// and commits (which returns once it is acknowledged and the transaction is committed). The
+// producer is otherwise as the host's leader producer (linger.ms 0); init_transactions runs
+// once before the first tick, as a leader term's does.
 int latency(const std::string& broker, const std::string& group, const std::string& topic, int interval_ms,
-            double seconds, const std::string& output) {
+            double seconds, const std::string& output, const std::string& transactional_id) {
+  const bool transactional = !transactional_id.empty();
   Failure failure;
   std::atomic<bool> assigned{false};
   char error[512];
@@ -313,12 +321,18 @@ int latency(const std::string& broker, const std::string& group, const std::stri
   });
 
   DeliveryCounts counts;
-  auto producer = make_client(
-      RD_KAFKA_PRODUCER, {{"bootstrap.servers", broker}, {"enable.idempotence", "true"}, {"linger.ms", "0"}},
-      &count_delivery, &counts, failure);
+  auto producer = make_client(RD_KAFKA_PRODUCER,
+                              {{"bootstrap.servers", broker},
+                               {"linger.ms", "0"},
+                               transactional ? std::pair<std::string, std::string>{"transactional.id", transactional_id}
+                                             : std::pair<std::string, std::string>{"enable.idempotence", "true"}},
+                              &count_delivery, &counts, failure);
   int status = 0;
+  rd_kafka_error_t* init_error = nullptr;
   if (!producer) {
     status = fail(failure);
+  } else if (transactional && (init_error = rd_kafka_init_transactions(producer->get(), 30000)) != nullptr) {
+    status = fail(take_error("init_transactions", init_error));
   } else {
     const auto join_deadline = Clock::now() + std::chrono::seconds(30);
     while (!assigned && Clock::now() < join_deadline)
@@ -332,13 +346,24 @@ int latency(const std::string& broker, const std::string& group, const std::stri
       std::this_thread::sleep_until(next);
       next += interval;
       const std::string value = std::to_string(monotonic_ns());
+      if (transactional) {
+        if (rd_kafka_error_t* begin_error = rd_kafka_begin_transaction(producer->get())) {
+          status = fail(take_error("begin_transaction", begin_error));
+          break;
+        }
+      }
       if (rd_kafka_produce(handle, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
                            const_cast<char*>(value.data()), value.size(), nullptr, 0, nullptr) != 0) {
         status = fail({std::string("produce: ") + rd_kafka_err2str(rd_kafka_last_error())});
         break;
       }
       ++sent;
-      while (counts.delivered + counts.failed < sent) rd_kafka_poll(producer->get(), 1);  // wait for the ack
+      if (!transactional) {
+        while (counts.delivered + counts.failed < sent) rd_kafka_poll(producer->get(), 1);  // wait for the ack
+      } else if (rd_kafka_error_t* commit_error = rd_kafka_commit_transaction(producer->get(), 30000)) {
+        status = fail(take_error("commit_transaction", commit_error));  // flushes, so the record is acked
+        break;
+      }
     }
     rd_kafka_topic_destroy(handle);
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the last message's way to the sink
@@ -703,6 +728,10 @@ int main(int argc, char** argv) {
       app.add_subcommand("wait-committed", "Wait until a group's committed offsets add up to TARGET");
   auto* latency = app.add_subcommand(
       "latency", "Timer-to-consumer latency with librdkafka alone, to OUTPUT (ns per line)");
+  auto* tutorial_floor = app.add_subcommand(
+      "tutorial-floor",
+      "As latency, but each tick is a transaction (begin, produce one record, commit) and the consumer "
+      "reads read_committed");
   auto* transaction = app.add_subcommand(
       "produce-transaction", "Produce COUNT values of SIZE bytes in one transaction and commit it");
   auto* counter = app.add_subcommand(
@@ -737,12 +766,15 @@ int main(int argc, char** argv) {
   int interval_ms = 10;
   double seconds = 30;
   std::string output;
-  latency->add_option("--broker", broker, "host:port")->required();
-  latency->add_option("--topic", topic)->required();
-  latency->add_option("--group", group)->required();
-  latency->add_option("--interval-ms", interval_ms)->check(CLI::Range(1, 60000));
-  latency->add_option("--seconds", seconds);
-  latency->add_option("--output", output)->required();
+  for (auto* command : {latency, tutorial_floor}) {
+    command->add_option("--broker", broker, "host:port")->required();
+    command->add_option("--topic", topic)->required();
+    command->add_option("--group", group)->required();
+    command->add_option("--interval-ms", interval_ms)->check(CLI::Range(1, 60000));
+    command->add_option("--seconds", seconds);
+    command->add_option("--output", output)->required();
+  }
+  tutorial_floor->add_option("--transactional-id", transactional_id)->required();
   for (auto* command : {create, produce, watch, counter}) {
     command->add_option("--broker", broker, "host:port")->required();
     command->add_option("--topic", topic)->required();
@@ -771,7 +803,8 @@ int main(int argc, char** argv) {
     return faust::bench::wait_committed(broker, group, topic, partitions, target, timeout_seconds,
                                         poll_interval_ms);
   }
-  if (*latency) return faust::bench::latency(broker, group, topic, interval_ms, seconds, output);
+  if (*latency || *tutorial_floor)
+    return faust::bench::latency(broker, group, topic, interval_ms, seconds, output, transactional_id);
   if (*transaction) return faust::bench::produce_transaction(broker, topic, count, size, transactional_id);
   if (*counter) return faust::bench::count_committed(broker, topic, partitions, expect, timeout_seconds);
   if (*copy_plain || *copy_transactional) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""faust-host benchmarks, side by side with Python Faust (faust-streaming) and a bare
-librdkafka consumer, on one broker.
+"""faust-host benchmarks, side by side with Python Faust (faust-streaming), bare librdkafka
+and (forwarding) Kafka Streams, on one broker.
 
 bench/run.sh builds the tree, starts the broker and the Python environment, then runs this
 file with the environment's Python. Run by hand:
@@ -12,9 +12,11 @@ Scenarios (all by default; --only picks some):
   latency     a 10 ms timer on one worker to an agent on another, send to handler
   failover    three workers running the tutorial; SIGINT the leader, then SIGKILL the next
   footprint   an idle tutorial worker: RSS, CPU over a window, start-up time
-  tutorial    the tutorial's path: the leader's on_leader timer to an agent on another worker
+  tutorial    the tutorial's path: the leader's on_leader timer to an agent on another worker,
+              and its floor: a bare librdkafka transaction per tick
   dispatch    one on_leader tick sends 10,000 messages: tick start until all are committed
-  forward     an agent copies a topic to another: at least once, in batches, exactly once
+  forward     an agent copies a topic to another: at least once, in batches, exactly once;
+              Kafka Streams forwards at at_least_once and exactly_once_v2
 
 Writes results.md, chart.png and raw.json into --results.
 """
@@ -49,6 +51,9 @@ FH_READY = "worker ready:"
 FH_LEADER = "this worker is now the leader"
 FAUST_READY = "[^Worker]: Ready"
 FAUST_LEADER = "BENCH LEADER"
+KAFKA_STREAMS_READY = "kafka-streams: RUNNING"
+# The systems a scenario can run rows of (BENCH_SYSTEMS picks some; tutorial and forward heed it).
+SYSTEMS = ("faust-host", "faust", "bare", "kafka-streams")
 TICK = "PUBLISHING ON LEADER!"
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -79,8 +84,9 @@ class Process:
     live: list["Process"] = []
 
     def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict | None = None,
-                 cwd: Path | None = None):
+                 cwd: Path | None = None, stop_signal: int = signal.SIGINT):
         self.name = name
+        self.stop_signal = stop_signal
         self.lines: list[tuple[int, str]] = []
         self._changed = threading.Condition()
         self.log_path = log_dir / f"{name}.log"
@@ -150,7 +156,7 @@ class Process:
     def stop(self, timeout: float = 20) -> None:
         if self.alive():
             try:
-                os.kill(self.pid, signal.SIGINT)
+                os.kill(self.pid, self.stop_signal)
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
                 log(f"{self.name} did not stop within {timeout:.0f} s; killing it")
@@ -220,6 +226,12 @@ class Bench:
     repeats: int
     settings: dict
     results: dict = field(default_factory=dict)
+    # The Kafka Streams peer's build (bench/kafka_streams, built by run.sh): its jar and lib/.
+    kafka_streams: Path | None = None
+    systems: tuple[str, ...] = SYSTEMS
+
+    def runs(self, system: str) -> bool:
+        return system in self.systems
 
     @property
     def faust_host(self) -> str:
@@ -667,10 +679,11 @@ TUTORIAL_WARMUP_S = 2.0
 def tutorial(bench: Bench) -> dict:
     seconds = float(bench.settings["tutorial_seconds"])
     interval = float(bench.settings["tutorial_interval"])
-    runs: dict[str, list[dict]] = {"faust-host": [], "faust": []}
+    systems = {"faust-host": tutorial_faust_host, "faust": tutorial_faust, "bare": tutorial_bare}
+    runs: dict[str, list[dict]] = {name: [] for name in systems if bench.runs(name)}
     for run in range(1, bench.repeats + 1):
-        runs["faust-host"].append(tutorial_faust_host(bench, run, seconds, interval))
-        runs["faust"].append(tutorial_faust(bench, run, seconds, interval))
+        for name in runs:
+            runs[name].append(systems[name](bench, run, seconds, interval))
     return {"seconds": seconds, "interval_s": interval, "warmup_s": TUTORIAL_WARMUP_S, "runs": runs}
 
 
@@ -755,6 +768,21 @@ def tutorial_faust(bench: Bench, run: int, seconds: float, interval: float) -> d
         if agent:
             agent.stop(30)
     return tutorial_result("faust", run, output, window, moved)
+
+
+def tutorial_bare(bench: Bench, run: int, seconds: float, interval: float) -> dict:
+    """The floor of the fenced path: one process, a transactional producer that begins, produces
+    one record and commits every tick, and a read_committed consumer thread of the same group
+    settings as the host's agents. As many warm-up ticks are dropped as the other rows' warm-up
+    holds; it runs that much longer, so the samples are as many."""
+    topic = f"bench-tut-bare-{run}"
+    output = bench.work_dir / f"{topic}.txt"
+    bench.create_topic(topic, 1)
+    skip = int(round(TUTORIAL_WARMUP_S / interval))
+    run_tool([bench.kafka_tool, "tutorial-floor", "--broker", bench.broker, "--topic", topic, "--group", topic,
+              "--transactional-id", topic, "--interval-ms", str(round(interval * 1000)),
+              "--seconds", str(seconds + TUTORIAL_WARMUP_S), "--output", str(output)], timeout=seconds + 120)
+    return tutorial_result("bare", run, output, (skip, None), False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -871,12 +899,22 @@ FORWARD_ROWS: dict[str, tuple[str, dict | str]] = {
     "faust": ("faust", {}),
     "faust take": ("faust", FAUST_TAKE),
     "faust take exactly_once": ("faust", {**FAUST_TAKE, "BENCH_GUARANTEE": "exactly_once"}),
+    "kafka-streams": ("kafka-streams", "at_least_once"),
+    "kafka-streams exactly_once_v2": ("kafka-streams", "exactly_once_v2"),
     "bare": ("bare", "copy"),
     "bare exactly_once": ("bare", "copy-transactional"),
 }
+# Targets: (faust-host row, the row it is held to, the share of that row's msg/s it must reach, what).
+FORWARD_TARGETS = (
+    ("faust-host", "kafka-streams", 1.0, "forwarding one at a time ≥ Kafka Streams' at_least_once"),
+    ("faust-host", "bare", 0.5, "forwarding one at a time ≥ 50% of the bare copy loop"),
+    ("faust-host", "faust-host batch", 0.5, "forwarding one at a time ≥ 50% of the same agent in batches"),
+    ("faust-host exactly_once", "kafka-streams exactly_once_v2", 1.0, "exactly_once ≥ Kafka Streams' exactly_once_v2"),
+)
 # The cost of exactly-once: (exactly-once row, at-least-once row of the same batching, label).
 FORWARD_RATIOS = (("faust-host exactly_once", "faust-host batch", "faust-host (both in batches)"),
                   ("faust take exactly_once", "faust take", "Python Faust (both with take())"),
+                  ("kafka-streams exactly_once_v2", "kafka-streams", "Kafka Streams"),
                   ("bare exactly_once", "bare", "bare librdkafka"))
 
 
@@ -890,15 +928,18 @@ def forward(bench: Bench) -> dict:
     size = int(bench.settings["message_size"])
     inputs = {"host": ("bench-forward-in", messages), "faust": ("bench-forward-in-faust", faust_messages)}
     produced = {}
+    if not bench.runs("faust"):
+        del inputs["faust"]
     for topic, count in inputs.values():
         bench.create_topic(topic, FORWARD_PARTITIONS)
         produced[topic] = run_tool([bench.kafka_tool, "produce", "--broker", bench.broker, "--topic", topic,
                                     "--partitions", str(FORWARD_PARTITIONS), "--count", str(count),
                                     "--size", str(size)])
         log(f"produced {count} x {size} B to {topic} at {produced[topic]['rate']:.0f} msg/s")
-    runs: dict[str, list[dict]] = {name: [] for name in FORWARD_ROWS}
+    rows = {name: row for name, row in FORWARD_ROWS.items() if bench.runs(row[0])}
+    runs: dict[str, list[dict]] = {name: [] for name in rows}
     for run in range(1, bench.repeats + 1):
-        for name, (kind, variant) in FORWARD_ROWS.items():
+        for name, (kind, variant) in rows.items():
             topic, count = inputs["faust" if kind == "faust" else "host"]
             runs[name].append(forward_once(bench, name, kind, variant, run, topic, count))
     return {"messages": messages, "faust_messages": faust_messages, "size": size,
@@ -923,6 +964,15 @@ def forward_once(bench: Bench, name: str, kind: str, variant: dict | str, run: i
             copier = bench.start_faust(app_id, "forward", {"BENCH_APP_ID": app_id, "BENCH_TOPIC": source,
                                                            "BENCH_OUT_TOPIC": out_topic, **variant})
             ready_ns = monotonic_from_wall(copier.wait_for(FAUST_READY, 120)[0])
+        elif kind == "kafka-streams":
+            state_dir = bench.work_dir / f"{app_id}-state"
+            copier = Process(app_id, ["java", "-cp", f"{bench.kafka_streams}/bench-kafka-streams.jar:"
+                                      f"{bench.kafka_streams}/lib/*", "io.fausthost.bench.Forward", bench.broker,
+                                      app_id, source, out_topic, str(variant), str(state_dir)], bench.work_dir,
+                              # A JVM leaves SIGINT ignored when it started so (a driver run in the
+                              # background); SIGTERM runs its shutdown hooks either way.
+                              stop_signal=signal.SIGTERM)
+            ready_ns = monotonic_from_wall(copier.wait_for(KAFKA_STREAMS_READY, 120)[0])
         else:
             copier = Process(app_id, [bench.kafka_tool, str(variant), "--broker", bench.broker, "--group", app_id,
                                       "--from", source, "--to", out_topic, "--partitions", str(FORWARD_PARTITIONS),
@@ -1014,7 +1064,23 @@ def versions(bench: Bench) -> dict:
     rdkafka = subprocess.run([bench.kafka_tool, "version"], capture_output=True, text=True).stdout.strip()
     return {"faust-host": fh, "librdkafka": rdkafka, "kafka": os.environ.get("KAFKA_VERSION", "?"),
             "python": platform.python_version(), "faust-streaming": version("faust-streaming"),
-            "aiokafka": version("aiokafka"), "compiler_flags": bench.settings.get("build", "?")}
+            "aiokafka": version("aiokafka"), "compiler_flags": bench.settings.get("build", "?"),
+            "kafka-streams": kafka_streams_version(bench), "java": java_version()}
+
+
+def java_version() -> str:
+    try:
+        said = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
+    except OSError:
+        return "–"
+    found = re.search(r'version "([^"]+)"', said)
+    return found.group(1) if found else "?"
+
+
+def kafka_streams_version(bench: Bench) -> str:
+    """The kafka-streams jar's version, from its file name in the peer's lib/."""
+    jars = sorted(bench.kafka_streams.glob("lib/kafka-streams-*.jar")) if bench.kafka_streams else []
+    return jars[0].name.removeprefix("kafka-streams-").removesuffix(".jar") if jars else "–"
 
 
 def summarize(values: list[float]) -> dict:
@@ -1180,30 +1246,48 @@ def build_tables(data: dict) -> tuple[str, list[tuple[str, str, str]], dict]:
         tut = data["scenarios"]["tutorial"]
         stat = {k: {m: summarize([r[m] for r in runs]) for m in ("p50_ms", "p99_ms", "max_ms", "samples")}
                 for k, runs in tut["runs"].items()}
-        fh, fa = stat["faust-host"], stat["faust"]
         out += [f"### 5. The tutorial's path (on_leader timer every {tut['interval_s'] * 1000:.0f} ms on the leader → "
                 f"agent on another worker of the same app, {tut['seconds']:.0f} s)", "",
                 "ms from the leader's send to the agent's handler; median (min–max) over runs of each run's percentile. "
                 "faust-host's on_leader sends are fenced (the leader's transactional producer; the agent reads "
                 "read_committed); Faust's are plain sends. Only samples that arrived in the window are kept: from "
-                f"{tut['warmup_s']:.0f} s after the agent's worker was ready for {tut['seconds']:.0f} s.", "",
-                "| system | p50 | p99 | max | samples/run |", "|---|---|---|---|---|"]
-        for name, label in (("faust-host", "faust-host"), ("faust", "Python Faust")):
+                f"{tut['warmup_s']:.0f} s after the agent's worker was ready for {tut['seconds']:.0f} s. The floor: "
+                "bare librdkafka in one process, a transaction per tick (begin, produce the one record, commit) to a "
+                "read_committed consumer thread, from the clock read before `begin_transaction` to the record's "
+                f"arrival; its first {tut['warmup_s']:.0f} s of ticks dropped.", "",
+                "| system | p50 | p99 | max | samples/run | p50 vs floor | p99 vs floor |", "|---|---|---|---|---|---|---|"]
+        floor = stat.get("bare", {})
+        for name, label in (("faust-host", "faust-host"), ("faust", "Python Faust (plain sends)"),
+                            ("bare", "bare librdkafka: the floor (a transaction per tick, read_committed)")):
+            if name not in stat:
+                continue
             st = stat[name]
+            vs_floor = [ratio(st[m], floor.get(m, {}), '.2f') if name != "bare" else "–" for m in ("p50_ms", "p99_ms")]
             out.append(f"| {label} | {cell(st['p50_ms'], '.2f')} | {cell(st['p99_ms'], '.2f')} | "
-                       f"{cell(st['max_ms'], '.2f')} | {cell(st['samples'], '.0f')} |")
-        out += ["", f"Ratios Faust / faust-host: p50 **{ratio(fa['p50_ms'], fh['p50_ms'], '.2f')}**, "
-                f"p99 **{ratio(fa['p99_ms'], fh['p99_ms'], '.2f')}**, max {ratio(fa['max_ms'], fh['max_ms'], '.2f')}."]
+                       f"{cell(st['max_ms'], '.2f')} | {cell(st['samples'], '.0f')} | {vs_floor[0]} | {vs_floor[1]} |")
         moved = [f"{name} run {i + 1}" for name, runs in tut["runs"].items() for i, r in enumerate(runs)
                  if r.get("leader_moved")]
         if moved:
             out += ["", f"Leadership left the timer's worker in: {', '.join(moved)} (those runs measured less)."]
-        met = (fh["p50_ms"]["median"] <= fa["p50_ms"]["median"] and fh["p99_ms"]["median"] <= fa["p99_ms"]["median"])
-        target = ("tutorial path: p50 and p99 ≤ Faust's",
-                  f"p50 {fh['p50_ms']['median']:.2f} vs {fa['p50_ms']['median']:.2f} ms, "
-                  f"p99 {fh['p99_ms']['median']:.2f} vs {fa['p99_ms']['median']:.2f} ms", "met" if met else "NOT met")
-        targets.append(target)
-        out += ["", target_line(target), ""]
+        fh, fa = stat.get("faust-host"), stat.get("faust")
+        tutorial_targets = []
+        if fh and fa:
+            out += ["", f"Ratios Faust / faust-host: p50 **{ratio(fa['p50_ms'], fh['p50_ms'], '.2f')}**, "
+                    f"p99 **{ratio(fa['p99_ms'], fh['p99_ms'], '.2f')}**, max {ratio(fa['max_ms'], fh['max_ms'], '.2f')}."]
+            met = (fh["p50_ms"]["median"] <= fa["p50_ms"]["median"]
+                   and fh["p99_ms"]["median"] <= fa["p99_ms"]["median"])
+            tutorial_targets.append((
+                "tutorial path: p50 and p99 ≤ Faust's",
+                f"p50 {fh['p50_ms']['median']:.2f} vs {fa['p50_ms']['median']:.2f} ms, "
+                f"p99 {fh['p99_ms']['median']:.2f} vs {fa['p99_ms']['median']:.2f} ms", "met" if met else "NOT met"))
+        if fh and floor:
+            met = all(fh[m]["median"] <= 1.2 * floor[m]["median"] for m in ("p50_ms", "p99_ms"))
+            tutorial_targets.append((
+                "tutorial path: p50 and p99 within 1.2× of the bare transactional floor",
+                f"p50 {fh['p50_ms']['median']:.2f} vs {floor['p50_ms']['median']:.2f} ms, "
+                f"p99 {fh['p99_ms']['median']:.2f} vs {floor['p99_ms']['median']:.2f} ms", "met" if met else "NOT met"))
+        targets += tutorial_targets
+        out += [""] + [target_line(target) for target in tutorial_targets] + [""]
         chart["tutorial"] = {k: (v["p50_ms"]["median"], v["p99_ms"]["median"]) for k, v in stat.items()}
 
     if "dispatch" in data["scenarios"]:
@@ -1238,7 +1322,9 @@ def build_tables(data: dict) -> tuple[str, list[tuple[str, str, str]], dict]:
         chart["dispatch"] = {k: v["rate"]["median"] for k, v in stat.items()}
 
     if "forward" in data["scenarios"]:
-        out += forward_table(data["scenarios"]["forward"], data["repeats"])
+        lines, forward_targets = forward_table(data["scenarios"]["forward"], data["repeats"])
+        out += lines
+        targets += forward_targets
         chart["forward"] = {k: summarize([r["rate"] for r in runs if r["status"] == "ok"]).get("median")
                             for k, runs in data["scenarios"]["forward"]["runs"].items()}
     return "\n".join(out), targets, chart
@@ -1251,12 +1337,14 @@ FORWARD_LABELS = {
     "faust": "Python Faust, `async for value in stream`",
     "faust take": "Python Faust, `stream.take({take}, within={within})`",
     "faust take exactly_once": "Python Faust, `take()`, `processing_guarantee='exactly_once'`",
+    "kafka-streams": "Kafka Streams, `at_least_once`, its defaults",
+    "kafka-streams exactly_once_v2": "Kafka Streams, `exactly_once_v2`, its defaults",
     "bare": "bare librdkafka, at least once (flush, then commit, every 1 s)",
     "bare exactly_once": "bare librdkafka, a transaction per ≤ {take} messages or {wait_ms} ms",
 }
 
 
-def forward_table(fwd: dict, repeats: int) -> list[str]:
+def forward_table(fwd: dict, repeats: int) -> tuple[list[str], list[tuple[str, str, str]]]:
     batch = fwd["batch"]
     names = {"batch": f"max_messages {batch['max_messages']}, max_wait {batch['max_wait']}",
              "take": batch["max_messages"], "within": batch["max_wait"], "wait_ms": round(batch["max_wait"] * 1000)}
@@ -1265,7 +1353,8 @@ def forward_table(fwd: dict, repeats: int) -> list[str]:
            f"faust-host and bare librdkafka copy {fwd['messages']:,} messages, Python Faust {fwd['faust_messages']:,}. "
            "Each run starts a new consumer group on the pre-filled input and writes to a new output topic; a "
            "read_committed consumer, caught up on the output beforehand, notes when it has seen every message. "
-           "msg/s from the copier being ready (worker ready line; bare librdkafka: partitions assigned) to the last "
+           "msg/s from the copier being ready (worker ready line; bare librdkafka: partitions assigned; Kafka Streams: "
+           "state RUNNING) to the last "
            f"message seen, and from the first to the last message seen; median (min–max) of {repeats} runs.", "",
            "| system | ready → all seen msg/s | first → last seen msg/s | ready → first seen s | CPU µs/msg | "
            "transaction markers |", "|---|---|---|---|---|---|"]
@@ -1288,7 +1377,7 @@ def forward_table(fwd: dict, repeats: int) -> list[str]:
         out.append(f"| {label} | {cell(st['rate'], ',.0f')} | {cell(st['rate_steady'], ',.0f')} | "
                    f"{cell(st['ready_to_first_s'], '.2f')} | {cell(st['cpu_us_per_msg'], '.2f')} | "
                    f"{cell(st['markers'], ',.0f')} |")
-    costs = [f"{label} **{ratio(stat[eo]['rate'], stat[alo]['rate'], '.2f')}**"
+    costs = [f"{label} **{ratio(stat.get(eo, {}).get('rate', {}), stat.get(alo, {}).get('rate', {}), '.2f')}**"
              + (" (its output was not transactional)" if eo in plain else "") for eo, alo, label in FORWARD_RATIOS]
     out += ["", "Cost of exactly-once (exactly_once msg/s ÷ at_least_once msg/s, ready → all seen, same batching): "
             + ", ".join(costs) + ". A dash: one of the two rows did not run. Transaction markers: offsets the output "
@@ -1296,7 +1385,15 @@ def forward_table(fwd: dict, repeats: int) -> list[str]:
             "0 means the copier's sends were plain, whatever its setting."]
     out += [f"**{FORWARD_LABELS.get(name, name).format(**names)}: no transaction markers in the output: its sends "
             "were not transactional.**" for name in plain]
-    return out + [""]
+    targets = []
+    for row, peer, share, what in FORWARD_TARGETS:
+        ours, theirs = stat.get(row, {}).get("rate"), stat.get(peer, {}).get("rate")
+        if ours and theirs:
+            targets.append((what, f"{ours['median']:,.0f} vs {theirs['median']:,.0f} msg/s "
+                            f"({ours['median'] / theirs['median']:.2f}×)",
+                            verdict(ours, share * theirs["median"], higher_is_better=True)))
+    out += [""] + [target_line(target) for target in targets]
+    return out + [""], targets
 
 
 def target_line(target: tuple[str, str, str]) -> str:
@@ -1314,7 +1411,8 @@ def write_report(data: dict, results_dir: Path) -> str:
         f"**Machine:** {m['nproc']} CPUs, {m['cpu']}, {m['ram_gib']} GiB RAM, Linux {m['kernel']}.  ",
         f"**Versions:** {v['faust-host']}, librdkafka {v['librdkafka']}, Apache Kafka {v['kafka']} (single KRaft "
         f"node from scripts/kafka-broker.sh), Python {v['python']}, faust-streaming {v['faust-streaming']} "
-        f"(aiokafka {v['aiokafka']}).  ",
+        f"(aiokafka {v['aiokafka']}), Kafka Streams {v.get('kafka-streams', '–')} (Java "
+        f"{v.get('java', '?')}).  ",
         f"**Build:** {v['compiler_flags']}.  ",
         "**Settings:** " + ", ".join(f"{k}={val}" for k, val in s.items() if k != "build") + ".", "",
         "## Targets", "", "| target | measured (faust-host) | |", "|---|---|---|"]
@@ -1335,10 +1433,10 @@ def draw_chart(chart: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FormatStrFormatter
 
-    colors = {"faust-host": "#2b6cb0", "faust": "#dd6b20", "bare": "#718096"}
+    colors = {"faust-host": "#2b6cb0", "faust": "#dd6b20", "bare": "#718096", "kafka-streams": "#38a169"}
     system_names = {"faust-host": "faust-host", "faust": "Python Faust", "bare": "bare librdkafka"}
     fig, axes = plt.subplots(4, 2, figsize=(12, 16.5))
-    fig.suptitle("faust-host vs Python Faust (faust-streaming) vs bare librdkafka — medians")
+    fig.suptitle("faust-host vs Python Faust (faust-streaming) vs bare librdkafka (vs Kafka Streams) — medians")
 
     ax = axes[0][0]
     if "throughput" in chart:
@@ -1418,7 +1516,7 @@ def draw_chart(chart: dict, path: Path) -> None:
     if "forward" in chart:
         ran = {n: v for n, v in chart["forward"].items() if v}
         bars = ax.barh([re.sub(r"^faust(?!-host)", "Python Faust", n).replace("take", "take()")
-                        .replace("bare", "bare librdkafka") for n in ran],
+                        .replace("bare", "bare librdkafka").replace("kafka-streams", "Kafka Streams") for n in ran],
                        list(ran.values()), color=[colors[n.split(" ")[0]] for n in ran])
         ax.invert_yaxis()
         ax.set_xscale("log")
@@ -1452,6 +1550,10 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=int(os.environ.get("BENCH_REPEATS", "3")))
     parser.add_argument("--only", default=os.environ.get("BENCH_ONLY", ",".join(SCENARIOS)),
                         help="comma-separated scenarios")
+    parser.add_argument("--kafka-streams", type=Path,
+                        help="the Kafka Streams peer's build (its jar and lib/); without it, no Kafka Streams rows")
+    parser.add_argument("--systems", default=os.environ.get("BENCH_SYSTEMS", ",".join(SYSTEMS)),
+                        help="comma-separated systems whose rows the tutorial and forward scenarios run")
     parser.add_argument("--build-flags", default=os.environ.get("BENCH_BUILD_FLAGS", "?"))
     parser.add_argument("--report-only", action="store_true",
                         help="rewrite results.md and chart.png from --results/raw.json, running nothing")
@@ -1483,7 +1585,16 @@ def main() -> int:
         subprocess.run(["mktemp", "-d", "/tmp/faust-bench.XXXXXX"], capture_output=True, text=True).stdout.strip())
     work_dir.mkdir(parents=True, exist_ok=True)
     args.results.mkdir(parents=True, exist_ok=True)
-    bench = Bench(args.build_dir.resolve(), args.broker, work_dir, sys.executable, args.repeats, settings)
+    systems = tuple(name.strip() for name in args.systems.split(",") if name.strip())
+    if unknown := [name for name in systems if name not in SYSTEMS]:
+        parser.error(f"unknown system '{unknown[0]}' (known: {', '.join(SYSTEMS)})")
+    if args.kafka_streams is None and "kafka-streams" in systems:
+        systems = tuple(name for name in systems if name != "kafka-streams")
+        log("no --kafka-streams build: no Kafka Streams rows")
+    if systems != SYSTEMS:
+        settings["systems"] = ",".join(systems)
+    bench = Bench(args.build_dir.resolve(), args.broker, work_dir, sys.executable, args.repeats, settings,
+                  kafka_streams=args.kafka_streams.resolve() if args.kafka_streams else None, systems=systems)
     log(f"work folder (logs): {work_dir}")
 
     def on_signal(signum, _frame):

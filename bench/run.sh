@@ -3,16 +3,19 @@
 #
 #   bench/run.sh
 #
-# One command: builds the tree with the benchmark programs (Release), starts the project's own
-# Kafka broker (stopped again on exit), sets up a Python environment with faust-streaming and
-# matplotlib, runs every scenario BENCH_REPEATS times and writes bench/results/results.md,
-# chart.png and raw.json. About 25 minutes with the defaults. Needs what scripts/setup.sh
-# installs (compilers, librdkafka, Java, Maven, kcat) plus python3 with venv.
+# One command: builds the tree with the benchmark programs (Release) and the Kafka Streams peer
+# (Maven), starts the project's own Kafka broker (stopped again on exit), sets up a Python
+# environment with faust-streaming and matplotlib, runs every scenario BENCH_REPEATS times and
+# writes bench/results/results.md, chart.png and raw.json. About 30 minutes with the defaults.
+# Needs what scripts/setup.sh installs (compilers, librdkafka, a JDK, Maven, kcat) plus python3
+# with venv.
 #
 # Environment (defaults in brackets):
 #   BENCH_REPEATS          runs of every scenario [3]
 #   BENCH_ONLY             comma-separated scenarios: throughput,latency,failover,footprint,tutorial,
 #                          dispatch,forward [all]
+#   BENCH_SYSTEMS          comma-separated systems whose rows the tutorial and forward scenarios
+#                          run: faust-host,faust,bare,kafka-streams [all]
 #   BENCH_MESSAGES         messages for faust-host and bare librdkafka [1000000]
 #   BENCH_FAUST_MESSAGES   messages for Python Faust, which is far slower [200000]
 #   BENCH_MESSAGE_SIZE     bytes per message [100]
@@ -29,6 +32,7 @@
 #   BENCH_RESULTS          output folder [bench/results]
 #   BENCH_VENV             Python environment [~/.cache/faust-host/bench-venv-faust-streaming-<version>]
 #   BENCH_JOBS             parallel compile jobs [2]
+#   FAUST_MAVEN_REPO       Maven local repository for the Kafka Streams peer [Maven's own]
 #   KAFKA_VERSION          broker version [3.9.2: aiokafka, under Faust, still speaks the old
 #                          protocol versions that Kafka 4 removed]
 set -euo pipefail
@@ -66,6 +70,27 @@ build() {
     faust-bench-kafka faust-bench-bare-consumer
 }
 
+# The Kafka Streams peer (bench/kafka_streams): built again only when its sources change; Maven
+# keeps what it downloads in its local repository.
+kafka_streams() {
+  local out="${BUILD_DIR}/kafka-streams"
+  local sources
+  sources="$(cd "${BENCH_DIR}/kafka_streams" && find pom.xml src -type f -print0 | sort -z |
+    xargs -0 sha256sum | sha256sum | cut -d ' ' -f 1)"
+  if [[ -f "${out}/.complete-${sources}" ]]; then
+    return 0
+  fi
+  faust_log "building the Kafka Streams peer in ${out} (Maven)"
+  rm -rf "${out}"
+  local -a maven_args=(-q -B -f "${BENCH_DIR}/kafka_streams/pom.xml" package "-Dbench.streams.out=${out}")
+  if [[ -n "${FAUST_MAVEN_REPO:-}" ]]; then
+    maven_args+=("-Dmaven.repo.local=${FAUST_MAVEN_REPO}")
+  fi
+  mvn "${maven_args[@]}" >"${out}.log" 2>&1 ||
+    { tail -n 30 "${out}.log" >&2; faust_die "the Kafka Streams peer did not build (log ${out}.log)"; }
+  touch "${out}/.complete-${sources}"
+}
+
 python_env() {
   local marker="${VENV}/.bench-complete"
   if [[ -f "${marker}" ]]; then
@@ -87,6 +112,7 @@ main() {
   started="$(faust_now)"
   mkdir -p "$(dirname "${BUILD_DIR}")"
   build
+  kafka_streams
   python_env
 
   trap stop_broker EXIT
@@ -95,7 +121,8 @@ main() {
   local broker="${broker_line#FAUST_TEST_BROKER=}"
 
   "${VENV}/bin/python" "${BENCH_DIR}/driver.py" --build-dir "${BUILD_DIR}" --broker "${broker}" \
-    --results "${RESULTS_DIR}" --build-flags "Release, ${OPT_FLAGS}, $(c++ --version | head -n 1)"
+    --results "${RESULTS_DIR}" --kafka-streams "${BUILD_DIR}/kafka-streams" \
+    --build-flags "Release, ${OPT_FLAGS}, $(c++ --version | head -n 1)"
   faust_log "done in $(faust_elapsed_since "${started}") s: ${RESULTS_DIR}/results.md, chart.png, raw.json"
 }
 

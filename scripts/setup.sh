@@ -17,8 +17,9 @@ readonly PACKAGES=(
   libpugixml-dev
   # tests, sanitizers, fuzzing, benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3 python3-venv curl
-  # the Kafka test broker (jars come from Maven) and its command-line client
-  openjdk-17-jre-headless maven kcat
+  # the Kafka test broker (jars come from Maven) and its command-line client; the JDK's javac
+  # builds the benchmarks' Kafka Streams peer
+  openjdk-17-jdk-headless maven kcat
   # .deb packaging and its checks
   dpkg-dev fakeroot file lintian systemd
 )
