@@ -946,9 +946,9 @@ agents:
   EXPECT_FALSE(m.app.incremental_rebalance);
   EXPECT_EQ(m.agents[0].max_in_flight, 500);
   EXPECT_EQ(m.agents[1].max_in_flight, 10000);
-  EXPECT_TRUE(parse_ok("app: {id: x}\n").app.incremental_rebalance);
+  EXPECT_TRUE(parse_ok("app: {id: x}\nagents:\n  a: {library: a}\n").app.incremental_rebalance);
   EXPECT_EQ(error_of("app: {id: x, rebalance: sticky}\n"),
-            "m.yaml:1:26: app.rebalance: unknown value 'sticky' (expected incremental or eager)");
+            "m.yaml:1:25: app.rebalance: unknown value 'sticky' (expected incremental or eager)");
   EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, max_in_flight: 0}\n"),
             "m.yaml:3:34: agents.a.max_in_flight: must be in 1..1000000, got 0");
 }

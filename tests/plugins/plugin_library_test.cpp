@@ -106,7 +106,7 @@ TEST(PluginLibraryTest, RefusesANewerAbiMinor) {
   EXPECT_EQ(error.code, ExitCode::kPluginAbiMinorNewer);
   EXPECT_EQ(error.message,
             "plugin " + fixture("abi_minor_newer").string() +
-                ": plugin ABI 1.3 is newer than faust-host's 1.2; upgrade faust-host or rebuild the "
+                ": plugin ABI 1.4 is newer than faust-host's 1.3; upgrade faust-host or rebuild the "
                 "plugin against an older SDK");
 }
 

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "../integration/support/worker_process.h"
+#include "memory_readback.h"
 #include "recording_events.h"
 #include "runtime/agents/agent_runner.h"
 #include "runtime/agents/delivery_unit.h"
@@ -92,33 +93,11 @@ class AgentRunnerDeliveryTest : public ::testing::Test {
     return batches_;
   }
 
-  // Everything the output topic holds (memory:// stores only committed transactions).
-  std::vector<std::string> output() {
-    std::vector<std::string> values;
-    auto reader = transport_.read_partition(TopicPartition{kOutput, 0}, "", 1s);
-    if (!reader) return values;
-    while (true) {
-      auto records = (*reader)->poll(10ms);
-      if (!records || records->empty()) break;
-      for (const auto& record : *records) values.push_back(record.value);
-    }
-    return values;
-  }
+  std::vector<std::string> output() { return testing::values_of(transport_, kOutput); }
 
-  // What the group's next member is given: the messages its committed offsets leave.
-  std::size_t redelivered() {
-    std::atomic<std::size_t> count{0};
-    AgentBinding next = binding(ProcessingGuarantee::kAtLeastOnce, 1, [&](const ConsumedMessage&) {
-      ++count;
-      return ok_status();
-    });
-    AgentRunner runner(transport_, group(), {next}, events_);
-    EXPECT_TRUE(runner.start().ok());
-    EXPECT_TRUE(eventually(5s, [&] { return runner.assigned(); }));
-    std::this_thread::sleep_for(200ms);  // memory:// delivers at once: anything left has arrived
-    runner.stop();
-    return count.load();
-  }
+
+  std::size_t redelivered() { return testing::redelivered(transport_, group(), kInput, events_); }
+
 
   MemoryTransport transport_;
   RecordingEvents events_;

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "../integration/support/worker_process.h"
+#include "forwarding_transport.h"
 #include "recording_events.h"
 #include "runtime/leadership/leader_elector.h"
 #include "transport/memory/memory_transport.h"
@@ -215,36 +216,19 @@ namespace {
 
 // A memory:// transport whose group consumers report every commit they are asked for, as if
 // the broker had refused each asynchronous one.
-class CommitRecordingTransport final : public Transport {
+class CommitRecordingTransport final : public testing::ForwardingTransport {
  public:
   struct Commit {
     std::vector<std::pair<TopicPartition, std::int64_t>> offsets;
     bool wait = false;
   };
 
-  Status ensure_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout) override {
-    return memory_.ensure_topics(topics, timeout);
-  }
+  CommitRecordingTransport() : ForwardingTransport(memory_) {}
+
   Result<std::unique_ptr<GroupConsumer>> join_group(const GroupOptions& options, GroupListener& listener) override {
     auto consumer = memory_.join_group(options, listener);
     if (!consumer) return consumer.error();
     return std::unique_ptr<GroupConsumer>(std::make_unique<Recording>(std::move(consumer).value(), *this));
-  }
-  Status send(const ProducedRecord& record, std::chrono::milliseconds timeout) override {
-    return memory_.send(record, timeout);
-  }
-  Result<std::unique_ptr<TransactionalProducer>> start_leader_producer(std::chrono::milliseconds timeout) override {
-    return memory_.start_leader_producer(timeout);
-  }
-  Status flush(std::chrono::milliseconds timeout) override { return memory_.flush(timeout); }
-  BrokerState broker_state() const override { return BrokerState::kUp; }
-  Result<std::unique_ptr<PartitionReader>> read_partition(const TopicPartition& partition, const std::string& group_id,
-                                                          std::chrono::milliseconds timeout) override {
-    return memory_.read_partition(partition, group_id, timeout);
-  }
-  Result<std::unique_ptr<TopicReader>> read_topic(const TopicReadRequest& request,
-                                                  std::chrono::milliseconds timeout) override {
-    return memory_.read_topic(request, timeout);
   }
 
   std::vector<Commit> commits() {

@@ -12,6 +12,7 @@
 
 #include "../integration/support/worker_process.h"
 #include "forwarding_transport.h"
+#include "memory_readback.h"
 #include "recording_events.h"
 #include "runtime/agents/agent_runner.h"
 #include "runtime/agents/delivery_unit.h"
@@ -155,32 +156,11 @@ class PipelinedSendsTest : public ::testing::Test {
     };
   }
 
-  std::vector<std::string> read_all(const std::string& topic) {
-    std::vector<std::string> values;
-    auto reader = transport_.read_partition(TopicPartition{topic, 0}, "", 1s);
-    if (!reader) return values;
-    while (true) {
-      auto records = (*reader)->poll(10ms);
-      if (!records || records->empty()) break;
-      for (const auto& record : *records) values.push_back(record.value);
-    }
-    return values;
-  }
+  std::vector<std::string> read_all(const std::string& topic) { return testing::values_of(transport_, topic); }
 
-  // What the group's next member is given: the messages its committed offsets leave.
-  std::size_t redelivered() {
-    std::atomic<std::size_t> count{0};
-    AgentRunner runner(transport_, group(), {binding([&](const ConsumedMessage&) {
-                         ++count;
-                         return ok_status();
-                       })},
-                       events_);
-    EXPECT_TRUE(runner.start().ok());
-    EXPECT_TRUE(eventually(5s, [&] { return runner.assigned(); }));
-    std::this_thread::sleep_for(200ms);  // memory:// delivers at once: anything left has arrived
-    runner.stop();
-    return count.load();
-  }
+
+  std::size_t redelivered() { return testing::redelivered(transport_, group(), kInput, events_); }
+
 
   static constexpr int kMessages = 20;
   MemoryTransport transport_;

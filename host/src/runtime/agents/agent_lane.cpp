@@ -371,25 +371,35 @@ AgentLane::Outcome AgentLane::run_pipelined(const ConsumedMessage& message, InFl
     }
     const int attempt = failures++;
     if (entry) entry->attempts = failures;
-    switch (after_failure(result, message, attempt)) {
-      case AfterFailure::kCommit:
-        settle(message, entry);
-        return Outcome::kDone;
-      case AfterFailure::kStop:
-        return Outcome::kStop;
-      case AfterFailure::kDeadLetter:
-        if (!dead_letter(message, result.error().message, attempt + 1)) return Outcome::kStop;
-        settle(message, entry);
-        return Outcome::kDone;
-      case AfterFailure::kRetry:
-        if (entry) {
-          // A new attempt sends again: its earlier sends' refusals are superseded.
-          std::lock_guard lock(mutex_);
-          entry->refused.reset();
-        }
-        break;
+    const std::string& error = result.error().message;
+    if (const auto outcome = finish_failed(after_failure(result, message, attempt), message, entry, error, attempt)) {
+      return *outcome;
+    }
+    if (entry) {
+      // A new attempt sends again: its earlier sends' refusals are superseded.
+      std::lock_guard lock(mutex_);
+      entry->refused.reset();
     }
   }
+}
+
+std::optional<AgentLane::Outcome> AgentLane::finish_failed(AfterFailure action, const ConsumedMessage& message,
+                                                           const InFlightMessages::EntryPtr& entry,
+                                                           const std::string& error, int attempt) {
+  switch (action) {
+    case AfterFailure::kCommit:
+      settle(message, entry);
+      return Outcome::kDone;
+    case AfterFailure::kStop:
+      return Outcome::kStop;
+    case AfterFailure::kDeadLetter:
+      if (!dead_letter(message, error, attempt + 1)) return Outcome::kStop;
+      settle(message, entry);
+      return Outcome::kDone;
+    case AfterFailure::kRetry:
+      break;
+  }
+  return std::nullopt;
 }
 
 AgentLane::Outcome AgentLane::recover(InFlightMessages::EntryPtr entry) {
@@ -403,18 +413,9 @@ AgentLane::Outcome AgentLane::recover(InFlightMessages::EntryPtr entry) {
   }
   agent_.handled.fetch_sub(1, std::memory_order_relaxed);  // counted when its handler returned
   const int attempt = entry->attempts++;
-  switch (after_failure(Error{ExitCode::kFailure, error}, message, attempt)) {
-    case AfterFailure::kCommit:
-      settle(message, entry);
-      return Outcome::kDone;
-    case AfterFailure::kStop:
-      return Outcome::kStop;
-    case AfterFailure::kDeadLetter:
-      if (!dead_letter(message, error, attempt + 1)) return Outcome::kStop;
-      settle(message, entry);
-      return Outcome::kDone;
-    case AfterFailure::kRetry:
-      break;
+  const Status failure = Error{ExitCode::kFailure, error};
+  if (const auto outcome = finish_failed(after_failure(failure, message, attempt), message, entry, error, attempt)) {
+    return *outcome;
   }
   return run_pipelined(message, entry);
 }

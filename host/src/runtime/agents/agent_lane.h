@@ -170,6 +170,11 @@ class AgentLane {
 
   Outcome run_pipelined(const ConsumedMessage& message, InFlightMessages::EntryPtr& entry);
 
+  // What becomes of a pipelined message after a failure, as on_error said (`action`); nullopt:
+  // its handler runs again.
+  std::optional<Outcome> finish_failed(AfterFailure action, const ConsumedMessage& message,
+                                       const InFlightMessages::EntryPtr& entry, const std::string& error, int attempt);
+
   // A send the broker refused for the record's own sake, after its handler returned: on_error
   // applies to the message that made it, as if its handler had failed. Messages after it may have
   // been handled meanwhile; none of them is committed before it is dealt with.
