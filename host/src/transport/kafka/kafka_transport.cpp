@@ -96,6 +96,16 @@ Result<std::shared_ptr<DeliveryWaiter>> produce_awaited(RdKafka::Producer& produ
   return send_error(record.topic, err);
 }
 
+// `status` of a send whose delivery report said `code`; a refused write is also told to
+// `on_fatal`, which logs it once and stops the worker (the caller logs `status` as it is).
+Status refusal_or(RdKafka::ErrorCode code, const std::string& topic, const std::string& principal,
+                  const std::function<void(const Error&)>& on_fatal, Status status) {
+  if (auto refusal = authorization_error(code, principal, KafkaAccess{topic, "Write", "", ""}); refusal && on_fatal) {
+    on_fatal(*refusal);
+  }
+  return status;
+}
+
 bool is_fencing(RdKafka::ErrorCode code) {
   return code == RdKafka::ERR__FENCED || code == RdKafka::ERR_PRODUCER_FENCED ||
          code == RdKafka::ERR_INVALID_PRODUCER_EPOCH;
@@ -149,13 +159,24 @@ Status await_delivery(DeliveryWaiter& waiter, const std::string& topic, std::chr
 // notices the last delivery at its next 10 ms poll.
 class KafkaTransactionalProducer final : public TransactionalProducer {
  public:
-  KafkaTransactionalProducer(std::unique_ptr<KafkaClientEvents> events, std::unique_ptr<RdKafka::Producer> producer)
-      : events_(std::move(events)), producer_(std::move(producer)) {}
+  // `on_refused` hears of a missing ACL (its transactional id, a topic it sends to, a group it
+  // commits to), which no retry of the term can heal.
+  KafkaTransactionalProducer(std::unique_ptr<KafkaClientEvents> events, std::unique_ptr<RdKafka::Producer> producer,
+                             KafkaClientEvents::FatalObserver on_refused, std::string principal,
+                             std::string transactional_id)
+      : events_(std::move(events)),
+        producer_(std::move(producer)),
+        on_refused_(std::move(on_refused)),
+        principal_(std::move(principal)),
+        transactional_id_(std::move(transactional_id)) {}
   ~KafkaTransactionalProducer() override {
     producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
   }
 
-  TxnStatus begin() override { return classify(std::unique_ptr<RdKafka::Error>(producer_->begin_transaction()), "begin"); }
+  TxnStatus begin() override {
+    topics_.clear();
+    return classify(std::unique_ptr<RdKafka::Error>(producer_->begin_transaction()), "begin");
+  }
 
   TxnStatus send_offsets(const std::vector<std::pair<TopicPartition, std::int64_t>>& next_offsets,
                          const GroupMember& member) override {
@@ -174,6 +195,9 @@ class KafkaTransactionalProducer final : public TransactionalProducer {
     rd_kafka_error_t* error = rd_kafka_send_offsets_to_transaction(producer_->c_ptr(), offsets, group, kTimeoutMs);
     rd_kafka_consumer_group_metadata_destroy(group);
     rd_kafka_topic_partition_list_destroy(offsets);
+    if (error != nullptr) {
+      report_refusal(static_cast<RdKafka::ErrorCode>(rd_kafka_error_code(error)), member.group_id);
+    }
     return classify(error, "send_offsets");
   }
 
@@ -193,8 +217,10 @@ class KafkaTransactionalProducer final : public TransactionalProducer {
 
   TxnStatus send(const ProducedRecord& record) override {
     learn(record.topic, kLearnTopicWait);
+    if (std::find(topics_.begin(), topics_.end(), record.topic) == topics_.end()) topics_.push_back(record.topic);
     const auto err = produce(*producer_, record, nullptr, Clock::now() + kQueueFullWait);
     if (err == RdKafka::ERR_NO_ERROR) return {};
+    report_refusal(err, "");
     std::string message = "send to topic '" + record.topic + "' failed: " + describe(err);
     if (is_fencing(err)) return {TxnFailure::kFenced, std::move(message)};
     if (err == RdKafka::ERR__FATAL) {
@@ -207,8 +233,9 @@ class KafkaTransactionalProducer final : public TransactionalProducer {
   }
 
   TxnStatus commit(std::chrono::milliseconds timeout) override {
-    return classify(std::unique_ptr<RdKafka::Error>(producer_->commit_transaction(static_cast<int>(timeout.count()))),
-                    "commit");
+    std::unique_ptr<RdKafka::Error> error(producer_->commit_transaction(static_cast<int>(timeout.count())));
+    if (error) report_refusal(error->code(), "");
+    return classify(std::move(error), "commit");
   }
 
   TxnStatus abort(std::chrono::milliseconds timeout) override {
@@ -221,9 +248,25 @@ class KafkaTransactionalProducer final : public TransactionalProducer {
   // broker is not taking them and the unit fails instead of blocking the term.
   static constexpr auto kQueueFullWait = std::chrono::seconds(30);
   static constexpr auto kLearnTopicWait = std::chrono::milliseconds(5000);
+
+  // A refused write names the transaction's topics: the broker refuses a transaction's partitions
+  // together, without saying which topic's ACL is missing.
+  void report_refusal(RdKafka::ErrorCode code, const std::string& group) const {
+    if (!on_refused_) return;
+    std::string topics;
+    for (const auto& topic : topics_) topics += (topics.empty() ? "" : "' or '") + topic;
+    if (auto refusal = authorization_error(code, principal_, KafkaAccess{topics, "Write", group, transactional_id_})) {
+      on_refused_(*refusal);
+    }
+  }
+
   std::unique_ptr<KafkaClientEvents> events_;  // outlives producer_, which calls it
   std::unique_ptr<RdKafka::Producer> producer_;
   std::set<std::string> known_topics_;
+  const KafkaClientEvents::FatalObserver on_refused_;
+  const std::string principal_;
+  const std::string transactional_id_;
+  std::vector<std::string> topics_;  // sent to in the current transaction
 };
 
 
@@ -239,7 +282,8 @@ class DeliveryReports final : public RdKafka::DeliveryReportCb {
 
 KafkaTransport::KafkaTransport(KafkaSettings settings)
     : settings_(std::move(settings)),
-      producer_events_(std::make_unique<KafkaClientEvents>(broker_state_, nullptr, settings_.on_fatal)),
+      principal_(kafka_principal(settings_.properties)),
+      producer_events_(std::make_unique<KafkaClientEvents>(broker_state_, nullptr, settings_.on_fatal, principal_)),
       delivery_reports_(std::make_unique<DeliveryReports>()) {}
 
 Result<std::unique_ptr<KafkaTransport>> KafkaTransport::create(const KafkaSettings& settings) {
@@ -293,8 +337,11 @@ void KafkaTransport::poll_producer() {
 Status KafkaTransport::send(const ProducedRecord& record, std::chrono::milliseconds timeout) {
   auto waiter = produce_awaited(*producer_, record, Clock::now() + timeout);
   if (!waiter) return waiter.error();
-  return await_delivery(**waiter, record.topic, timeout);
+  auto status = await_delivery(**waiter, record.topic, timeout);
+  if (!status) return refusal_or((*waiter)->error, record.topic, principal_, settings_.on_fatal, std::move(status));
+  return status;
 }
+
 
 Result<std::unique_ptr<KafkaTransactionalProducer>> KafkaTransport::create_transactional_producer(
     const std::string& transactional_id, std::chrono::milliseconds timeout) {
@@ -313,9 +360,15 @@ Result<std::unique_ptr<KafkaTransactionalProducer>> KafkaTransport::create_trans
   // holder's open transaction and fences it: a stale producer's commits fail from here on.
   std::unique_ptr<RdKafka::Error> init(producer->init_transactions(static_cast<int>(timeout.count())));
   if (init) {
+    // The refusal's one line is the worker's to log as it stops; the term logs its own failure.
+    if (auto refusal = authorization_error(init->code(), principal_, KafkaAccess{"", "", "", transactional_id});
+        refusal && settings_.on_fatal) {
+      settings_.on_fatal(*refusal);
+    }
     return Error{ExitCode::kFailure, "kafka: transactional producer '" + transactional_id + "' not registered: " + init->str()};
   }
-  return std::make_unique<KafkaTransactionalProducer>(std::move(events), std::move(producer));
+  return std::make_unique<KafkaTransactionalProducer>(std::move(events), std::move(producer), settings_.on_fatal,
+                                                      principal_, transactional_id);
 }
 
 Result<std::unique_ptr<TransactionalProducer>> KafkaTransport::start_leader_producer(std::chrono::milliseconds timeout) {
@@ -347,7 +400,9 @@ Status KafkaTransport::send_all(const std::vector<ProducedRecord>& records, std:
   for (std::size_t i = 0; i < waiters.size(); ++i) {
     const auto left = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()),
                                std::chrono::milliseconds(0));
-    if (auto status = await_delivery(*waiters[i], records[i].topic, left); !status) return status;
+    if (auto status = await_delivery(*waiters[i], records[i].topic, left); !status) {
+      return refusal_or(waiters[i]->error, records[i].topic, principal_, settings_.on_fatal, std::move(status));
+    }
   }
   return ok_status();
 }
@@ -448,7 +503,8 @@ Result<std::unique_ptr<TopicReader>> KafkaTransport::read_topic(const TopicReadR
 
 Result<std::unique_ptr<GroupConsumer>> KafkaTransport::join_group(const GroupOptions& options, GroupListener& listener) {
   auto consumer =
-      KafkaGroupConsumer::create(options, client_settings(), settings_.properties, broker_state_, listener, settings_.on_fatal);
+      KafkaGroupConsumer::create(options, client_settings(), settings_.properties, broker_state_, listener,
+                                 settings_.on_fatal, principal_);
   if (!consumer) return consumer.error();
   return std::unique_ptr<GroupConsumer>(std::move(consumer).value());
 }
@@ -487,10 +543,14 @@ Result<std::vector<TopicSpec>> KafkaTransport::missing_topics(const std::vector<
   }
   std::vector<TopicSpec> missing;
   for (const auto& wanted : topics) {
-    const bool listed = std::any_of(metadata->topics()->begin(), metadata->topics()->end(), [&](const auto* topic) {
-      return topic->topic() == wanted.name && topic->err() == RdKafka::ERR_NO_ERROR;
-    });
-    if (!listed) missing.push_back(wanted);
+    const auto listed = std::find_if(metadata->topics()->begin(), metadata->topics()->end(),
+                                     [&](const auto* topic) { return topic->topic() == wanted.name; });
+    if (listed != metadata->topics()->end()) {
+      if (auto refusal = authorization_error((*listed)->err(), principal_, KafkaAccess{wanted.name, "Describe", "", ""})) {
+        return *refusal;
+      }
+    }
+    if (listed == metadata->topics()->end() || (*listed)->err() != RdKafka::ERR_NO_ERROR) missing.push_back(wanted);
   }
   return missing;
 }
@@ -526,7 +586,11 @@ Status KafkaTransport::create_topics(const std::vector<TopicSpec>& topics, std::
         rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event), &count);
     for (size_t i = 0; i < count && status.ok(); ++i) {
       const auto err = rd_kafka_topic_result_error(results[i]);
-      if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      const std::string name = rd_kafka_topic_result_name(results[i]);
+      if (auto refusal = authorization_error(static_cast<RdKafka::ErrorCode>(err), principal_,
+                                             KafkaAccess{name, "Create", "", ""})) {
+        status = *refusal;
+      } else if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
         status = Error{topic_error_code(err), std::string("cannot create topic '") +
                                                   rd_kafka_topic_result_name(results[i]) +
                                                   "': " + rd_kafka_topic_result_error_string(results[i])};
