@@ -3,6 +3,7 @@
 # cluster on this one machine for the tests that stop a broker of several.
 #
 #   scripts/kafka-broker.sh fetch    resolve the broker jars into the cache (Maven)
+#   scripts/kafka-broker.sh fetch-secured  the same for the secured broker's version
 #   scripts/kafka-broker.sh start    start a broker on 127.0.0.1 and a free port; prints
 #                                    FAUST_TEST_BROKER=127.0.0.1:PORT
 #   scripts/kafka-broker.sh stop     stop it (or every node of the cluster) and delete its data
@@ -56,7 +57,7 @@ DEFAULT_KAFKA_VERSION="4.4.0"
 # own Java client succeeds with the same users.
 readonly SECURED_KAFKA_VERSION="3.9.2"
 case "${1:-}" in
-  start-secured | acls) DEFAULT_KAFKA_VERSION="${SECURED_KAFKA_VERSION}" ;;
+  start-secured | acls | fetch-secured) DEFAULT_KAFKA_VERSION="${SECURED_KAFKA_VERSION}" ;;
 esac
 readonly DEFAULT_KAFKA_VERSION
 KAFKA_VERSION="${KAFKA_VERSION:-${DEFAULT_KAFKA_VERSION}}"
@@ -925,7 +926,7 @@ cmd_start_node() {
 
 main() {
   case "${1:-}" in
-    fetch) cmd_fetch ;;
+    fetch | fetch-secured) cmd_fetch ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
