@@ -3,12 +3,25 @@
 # cluster on this one machine for the tests that stop a broker of several.
 #
 #   scripts/kafka-broker.sh fetch    resolve the broker jars into the cache (Maven)
+#   scripts/kafka-broker.sh fetch-secured  the same for the secured broker's version
 #   scripts/kafka-broker.sh start    start a broker on 127.0.0.1 and a free port; prints
 #                                    FAUST_TEST_BROKER=127.0.0.1:PORT
 #   scripts/kafka-broker.sh stop     stop it (or every node of the cluster) and delete its data
 #   scripts/kafka-broker.sh status   say whether it runs and answers (exit 0) or not (exit 3);
 #                                    a cluster: every node
 #   scripts/kafka-broker.sh restart  stop the single broker and start it again (same data, port)
+#
+#   scripts/kafka-broker.sh start-secured  a single broker that takes only authenticated clients:
+#                                    a SASL_SSL listener (SCRAM-SHA-512 users 'admin' and 'app'),
+#                                    an SSL listener that requires a client certificate (mTLS,
+#                                    principal User:<certificate CN>), a throwaway CA made at
+#                                    start-up, and the StandardAuthorizer with
+#                                    allow.everyone.if.no.acl.found=false (super users: the broker
+#                                    and 'admin'); prints the connection facts (FAUST_SECURED_*) and
+#                                    writes them to the state file; `stop` stops it. Runs Kafka
+#                                    3.9.2 unless KAFKA_VERSION says otherwise (see below why)
+#   scripts/kafka-broker.sh acls ARGS...  kafka-acls (AclCommand) against the secured broker as
+#                                    'admin': e.g. acls --add --allow-principal User:app ...
 #
 #   scripts/kafka-broker.sh start-cluster  start 3 nodes (node.id 1-3, each controller and
 #                                    broker) on 127.0.0.1 and free ports, one data dir each;
@@ -38,7 +51,15 @@ FAUST_LOG_TAG="kafka-broker"
 # Checked with librdkafka 2.0.2 (Debian 12): produce, consumer groups with commits, the admin
 # calls, transactions and fencing work on 4.4.0 and on 3.9.2 (KAFKA_VERSION=3.9.2), the last
 # 3.x, which still accepts the old protocol versions that 4.x removed (KIP-896).
-readonly DEFAULT_KAFKA_VERSION="4.4.0"
+DEFAULT_KAFKA_VERSION="4.4.0"
+# The secured broker runs 3.9: librdkafka before 2.6.1 (Debian 12 has 2.0.2) fails SCRAM
+# authentication against Kafka 4.x ("invalid credentials" for the right password), while Kafka's
+# own Java client succeeds with the same users.
+readonly SECURED_KAFKA_VERSION="3.9.2"
+case "${1:-}" in
+  start-secured | acls | fetch-secured) DEFAULT_KAFKA_VERSION="${SECURED_KAFKA_VERSION}" ;;
+esac
+readonly DEFAULT_KAFKA_VERSION
 KAFKA_VERSION="${KAFKA_VERSION:-${DEFAULT_KAFKA_VERSION}}"
 readonly KAFKA_VERSION
 readonly SCALA_VERSION="2.13"
@@ -240,6 +261,7 @@ NODE_ADDRESSES=()
 read_state() {
   [[ -f "${STATE_FILE}" ]] || return 1
   FAUST_TEST_BROKER="" FAUST_BROKER_PID="" FAUST_BROKER_DATA_DIR="" FAUST_BROKER_LOG="" FAUST_BROKER_NODES=""
+  FAUST_SECURED_ADMIN_KCAT_CONFIG="" FAUST_SECURED_ADMIN_CONFIG=""
   NODE_PIDS=()
   NODE_ADDRESSES=()
   local key value
@@ -248,6 +270,7 @@ read_state() {
       FAUST_TEST_BROKER | FAUST_BROKER_PID | FAUST_BROKER_DATA_DIR | FAUST_BROKER_LOG | FAUST_BROKER_KAFKA_VERSION | FAUST_BROKER_NODES)
         printf -v "${key}" '%s' "${value}"
         ;;
+      FAUST_SECURED_ADMIN_KCAT_CONFIG | FAUST_SECURED_ADMIN_CONFIG) printf -v "${key}" '%s' "${value}" ;;
       # The node number is the one digit after "FAUST_BROKER_NODE_".
       FAUST_BROKER_NODE_[1-9]_PID) NODE_PIDS[${key:18:1}]="${value}" ;;
       FAUST_BROKER_NODE_[1-9]_ADDRESS) NODE_ADDRESSES[${key:18:1}]="${value}" ;;
@@ -299,8 +322,15 @@ running_broker_pids() {
   done
 }
 
+# kcat's settings for the broker of the state: a secured broker is asked as its admin user.
+FAUST_SECURED_ADMIN_KCAT_CONFIG=""
+FAUST_SECURED_ADMIN_CONFIG=""
 broker_answers() {
-  kcat -L -b "$1" -m 5 >/dev/null 2>&1
+  local -a security=()
+  if [[ -n "${FAUST_SECURED_ADMIN_KCAT_CONFIG}" ]]; then
+    security=(-F "${FAUST_SECURED_ADMIN_KCAT_CONFIG}")
+  fi
+  kcat "${security[@]}" -L -b "$1" -m 5 >/dev/null 2>&1
 }
 
 # The node ids of the brokers the cluster behind an address lists (registered and not fenced),
@@ -364,11 +394,13 @@ broker_java_command() {
 }
 
 # Formats the KRaft storage of data_dir/server.properties (output appended to log_file).
+# Further arguments go to the tool (the secured broker's --add-scram users).
 format_storage() {
   local data_dir="$1" cluster_id="$2" log_file="$3"
+  shift 3
   broker_java_command "${data_dir}"
   "${JAVA_CMD[@]}" kafka.tools.StorageTool format -t "${cluster_id}" \
-    -c "${data_dir}/server.properties" >>"${log_file}" 2>&1
+    -c "${data_dir}/server.properties" "$@" >>"${log_file}" 2>&1
 }
 
 # Starts the broker of data_dir/server.properties in the background, its output appended to
@@ -419,8 +451,118 @@ launch_with_port_retries() {
   faust_die "could not start Kafka ${KAFKA_VERSION}: ports kept being taken"
 }
 
+# 1 while `start-secured` launches its broker.
+SECURED=0
+
+# A random password of 24 letters and digits (no shell or properties quoting needed).
+random_password() {
+  python3 -c 'import secrets, string; print("".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(24)))'
+}
+
+# An EC key and a certificate for CN=$2 signed by the CA in dir, with the extensions in $3.
+issue_certificate() {
+  local dir="$1" name="$2" extensions="$3"
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "${dir}/${name}.key" \
+    -subj "/CN=${name}" -out "${dir}/${name}.csr" 2>/dev/null
+  openssl x509 -req -in "${dir}/${name}.csr" -CA "${dir}/ca.pem" -CAkey "${dir}/ca.key" -CAcreateserial \
+    -days 2 -out "${dir}/${name}.pem" -extfile <(printf '%s\n' "${extensions}") 2>/dev/null
+  rm -f "${dir}/${name}.csr"
+}
+
+# The secured broker's TLS material and users in data_dir/secured, and its listeners appended to
+# data_dir/server.properties (later keys win). The broker's own principal is User:broker (its
+# certificate's CN, on the SSL listener it talks to itself and its controller through).
+secure_broker() {
+  local data_dir="$1" sasl_port="$2" ssl_port="$3" controller_port="$4"
+  local dir="${data_dir}/secured"
+  mkdir -p "${dir}"
+  chmod 700 "${dir}"
+  local store_password
+  store_password="$(random_password)"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "${dir}/ca.key" \
+    -out "${dir}/ca.pem" -days 2 -subj "/CN=faust-test-ca" 2>/dev/null
+  issue_certificate "${dir}" broker $'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth'
+  issue_certificate "${dir}" app 'extendedKeyUsage=clientAuth'
+  openssl pkcs12 -export -in "${dir}/broker.pem" -inkey "${dir}/broker.key" -certfile "${dir}/ca.pem" \
+    -name broker -out "${dir}/broker.p12" -passout "pass:${store_password}"
+  # A CA the broker does not know, for clients that must fail to trust it.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "${dir}/untrusted-ca.key" \
+    -out "${dir}/untrusted-ca.pem" -days 2 -subj "/CN=faust-untrusted-ca" 2>/dev/null
+  random_password >"${dir}/admin.password"
+  random_password >"${dir}/app.password"
+
+  cat >>"${data_dir}/server.properties" <<EOF
+listeners=SASL_SSL://127.0.0.1:${sasl_port},SSL://127.0.0.1:${ssl_port},CONTROLLER://127.0.0.1:${controller_port}
+advertised.listeners=SASL_SSL://127.0.0.1:${sasl_port},SSL://127.0.0.1:${ssl_port}
+inter.broker.listener.name=SSL
+listener.security.protocol.map=SASL_SSL:SASL_SSL,SSL:SSL,CONTROLLER:SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PKCS12
+ssl.keystore.location=${dir}/broker.p12
+ssl.keystore.password=${store_password}
+ssl.key.password=${store_password}
+ssl.truststore.type=PEM
+ssl.truststore.location=${dir}/ca.pem
+listener.name.ssl.ssl.client.auth=required
+listener.name.controller.ssl.client.auth=required
+ssl.principal.mapping.rules=RULE:^CN=([^,]+)\$/\$1/,DEFAULT
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:broker;User:admin
+EOF
+  cat >"${dir}/admin.kcat.conf" <<EOF
+security.protocol=SASL_SSL
+sasl.mechanisms=SCRAM-SHA-512
+sasl.username=admin
+sasl.password=$(cat "${dir}/admin.password")
+ssl.ca.location=${dir}/ca.pem
+EOF
+  # For Kafka's Java admin tools (kafka-acls, kafka-topics): their --command-config.
+  cat >"${dir}/admin.properties" <<EOF
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(cat "${dir}/admin.password")";
+ssl.truststore.type=PEM
+ssl.truststore.location=${dir}/ca.pem
+EOF
+  chmod 600 "${dir}"/*
+}
+
+# The secured broker's connection facts, as KEY=VALUE lines for the state file and stdout.
+secured_facts() {
+  local dir="$1" sasl_address="$2" ssl_address="$3"
+  printf '%s\n' "FAUST_SECURED_SASL_SSL=${sasl_address}" "FAUST_SECURED_SSL=${ssl_address}" \
+    "FAUST_SECURED_CA=${dir}/ca.pem" "FAUST_SECURED_UNTRUSTED_CA=${dir}/untrusted-ca.pem" \
+    "FAUST_SECURED_APP_USER=app" "FAUST_SECURED_APP_PASSWORD_FILE=${dir}/app.password" \
+    "FAUST_SECURED_ADMIN_USER=admin" "FAUST_SECURED_ADMIN_PASSWORD_FILE=${dir}/admin.password" \
+    "FAUST_SECURED_CLIENT_CERT=${dir}/app.pem" "FAUST_SECURED_CLIENT_KEY=${dir}/app.key" \
+    "FAUST_SECURED_CLIENT_PRINCIPAL=User:app" \
+    "FAUST_SECURED_ADMIN_CONFIG=${dir}/admin.properties" "FAUST_SECURED_ADMIN_KCAT_CONFIG=${dir}/admin.kcat.conf"
+}
+
+# kafka-acls against the secured broker of the state, as its admin user.
+cmd_acls() {
+  read_state || faust_die "no broker state at ${STATE_FILE}: start one with $0 start-secured"
+  [[ -n "${FAUST_SECURED_ADMIN_CONFIG}" ]] || faust_die "the broker on ${FAUST_TEST_BROKER} is not secured"
+  local class="org.apache.kafka.tools.AclCommand"
+  if [[ "${KAFKA_VERSION}" == 3.* ]]; then
+    class="kafka.admin.AclCommand"
+  fi
+  broker_java_command "${FAUST_BROKER_DATA_DIR}"
+  "${JAVA_CMD[@]}" "${class}" --bootstrap-server "${FAUST_TEST_BROKER}" \
+    --command-config "${FAUST_SECURED_ADMIN_CONFIG}" "$@"
+}
+
 cmd_start() {
   prepare_start
+  launch_with_port_retries launch_broker
+}
+
+cmd_start_secured() {
+  command -v openssl >/dev/null || faust_die "openssl not found: run scripts/setup.sh"
+  prepare_start
+  SECURED=1
   launch_with_port_retries launch_broker
 }
 
@@ -432,16 +574,26 @@ cmd_start_cluster() {
 # Starts the broker once. Returns 0 when it answers and 2 when a port was taken (worth a
 # retry); exits non-zero on any other failure.
 launch_broker() {
-  local data_dir broker_port controller_port
+  local data_dir broker_port controller_port ssl_port
   data_dir="$(mktemp -d "${TMPDIR:-/tmp}/faust-kafka.XXXXXX")"
-  read -r broker_port controller_port < <(free_ports)
+  read -r broker_port controller_port ssl_port < <(free_ports 3)
   local address="127.0.0.1:${broker_port}"
   local log_file="${STATE_DIR}/broker.log"
   write_server_properties "${data_dir}/server.properties" "${data_dir}" "${broker_port}" "${controller_port}"
   write_logging_config "${data_dir}"
+  # The secured broker: TLS material, SCRAM users made at format time, its connection facts.
+  local -a format_args=()
+  local secured_facts=""
+  if ((SECURED)); then
+    secure_broker "${data_dir}" "${broker_port}" "${ssl_port}" "${controller_port}"
+    format_args=(--add-scram "SCRAM-SHA-512=[name=admin,password=$(cat "${data_dir}/secured/admin.password")]"
+      --add-scram "SCRAM-SHA-512=[name=app,password=$(cat "${data_dir}/secured/app.password")]")
+    secured_facts="$(secured_facts "${data_dir}/secured" "${address}" "127.0.0.1:${ssl_port}")"
+    FAUST_SECURED_ADMIN_KCAT_CONFIG="${data_dir}/secured/admin.kcat.conf"
+  fi
 
   : >"${log_file}"
-  if ! format_storage "${data_dir}" "$(new_cluster_id)" "${log_file}"; then
+  if ! format_storage "${data_dir}" "$(new_cluster_id)" "${log_file}" "${format_args[@]}"; then
     tail -n 30 "${log_file}" >&2
     rm -rf "${data_dir}"
     faust_die "formatting the KRaft storage failed (log: ${log_file})"
@@ -457,6 +609,9 @@ FAUST_BROKER_DATA_DIR=${data_dir}
 FAUST_BROKER_LOG=${log_file}
 FAUST_BROKER_KAFKA_VERSION=${KAFKA_VERSION}
 EOF
+  if ((SECURED)); then
+    printf '%s\n' "${secured_facts}" >>"${STATE_FILE}"
+  fi
 
   local deadline=$((SECONDS + START_TIMEOUT))
   until broker_bound "${log_file}" "${broker_port}" && broker_answers "${address}"; do
@@ -483,6 +638,9 @@ EOF
   done
   faust_log "Kafka ${KAFKA_VERSION} runs on ${address} (pid ${pid}, log ${log_file})"
   echo "FAUST_TEST_BROKER=${address}"
+  if ((SECURED)); then
+    printf '%s\n' "${secured_facts}"
+  fi
 }
 
 # Whether every node of the cluster being launched answers and the cluster lists them all.
@@ -768,12 +926,17 @@ cmd_start_node() {
 
 main() {
   case "${1:-}" in
-    fetch) cmd_fetch ;;
+    fetch | fetch-secured) cmd_fetch ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
     restart) cmd_restart ;;
     start-cluster) cmd_start_cluster ;;
+    start-secured) cmd_start_secured ;;
+    acls)
+      shift
+      cmd_acls "$@"
+      ;;
     stop-node) cmd_stop_node "${2:-}" ;;
     start-node) cmd_start_node "${2:-}" ;;
     -h | --help | help) usage ;;

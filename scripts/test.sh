@@ -18,6 +18,10 @@
 # state (and, after a failure, the broker and worker logs) under <main build folder>/kafka-clusters/;
 # any still running when the script exits is stopped.
 #
+# The secured tests (ctest label "secured", tests/integration/secured/) start one secured broker
+# of their own (scripts/kafka-broker.sh start-secured: SASL_SSL, mTLS, ACLs, Kafka 3.9.2) under
+# the same folder, and run in the main test stage only too.
+#
 # Environment:
 #   FAUST_BUILD_DIR       main build folder (default <repo>/build)
 #   FAUST_ASAN_BUILD_DIR  sanitizer build folder (default <main build folder>-asan)
@@ -158,6 +162,9 @@ configure_and_build() {
 
 start_broker() {
   local output
+  # The secured tests' broker runs another Kafka version (see kafka-broker.sh): its jars now, so
+  # that no test waits for Maven.
+  bash "${SCRIPTS_DIR}/kafka-broker.sh" fetch-secured || return 1
   output="$(bash "${SCRIPTS_DIR}/kafka-broker.sh" start)" || return 1
   broker_started=1
   FAUST_TEST_BROKER="$(printf '%s\n' "${output}" | sed -n 's/^FAUST_TEST_BROKER=//p' | tail -n 1)"
@@ -187,6 +194,8 @@ run_tests() {
   local dir="$1" log="$1/ctest-output.log"
   local exclude="packaging"
   ((cluster && !without_cluster)) || exclude="packaging|cluster"
+  # The secured broker's tests (label "secured") run in the main stage only, as the cluster's.
+  ((!without_cluster)) || exclude="${exclude}|secured"
   setsid ctest --test-dir "${dir}" -LE "${exclude}" --output-on-failure --no-tests=error --timeout 600 \
     --output-log "${log}" "${EXTRA_CTEST_ARGS[@]}" "${@:2}" </dev/null &
   ctest_group=$!

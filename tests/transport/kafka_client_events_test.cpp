@@ -28,7 +28,10 @@ class ErrorEvent final : public RdKafka::Event {
 TEST(KafkaClientEventsTest, AFatalErrorIsReportedToTheWorkerAndAnOrdinaryOneIsNot) {
   std::atomic<BrokerState> state{BrokerState::kUp};
   std::vector<std::string> fatal;
-  KafkaClientEvents events(state, nullptr, [&](const std::string& message) { fatal.push_back(message); });
+  KafkaClientEvents events(state, nullptr, [&](const Error& error) {
+    EXPECT_EQ(error.code, ExitCode::kKafkaFatal);
+    fatal.push_back(error.message);
+  });
 
   ErrorEvent ordinary(RdKafka::ERR__TIMED_OUT, false, "request timed out");
   events.event_cb(ordinary);
@@ -47,6 +50,61 @@ TEST(KafkaClientEventsTest, WithoutAnObserverAFatalErrorIsOnlyLogged) {
   ErrorEvent fenced(RdKafka::ERR__FENCED, true, "fenced by a newer producer");
   events.event_cb(fenced);  // the leader producer's term handles its own fatal errors
   EXPECT_EQ(state.load(), BrokerState::kUp);
+}
+
+TEST(KafkaClientEventsTest, ARefusedLoginOrOperationStopsTheWorkerNamingPrincipalAndResource) {
+  std::atomic<BrokerState> state{BrokerState::kUp};
+  std::vector<Error> refusals;
+  KafkaClientEvents events(state, nullptr, [&](const Error& error) { refusals.push_back(error); }, "User:app",
+                           KafkaAccess{"app-say", "Read", "app", ""});
+
+  ErrorEvent password(RdKafka::ERR__AUTHENTICATION, false, "sasl_ssl://b:9093/bootstrap: SASL authentication error");
+  events.event_cb(password);
+  ErrorEvent group(RdKafka::ERR_GROUP_AUTHORIZATION_FAILED, false, "JoinGroup failed");
+  events.event_cb(group);
+  ErrorEvent certificate(RdKafka::ERR__SSL, false, "ssl://b:9093/bootstrap: SSL handshake failed: certificate verify failed");
+  events.event_cb(certificate);
+
+  ASSERT_EQ(refusals.size(), 3u);
+  EXPECT_EQ(refusals[0].code, ExitCode::kKafkaAuthentication);
+  EXPECT_EQ(refusals[0].message,
+            "kafka: authentication failed for User:app: sasl_ssl://b:9093/bootstrap: SASL authentication error");
+  EXPECT_EQ(refusals[1].code, ExitCode::kKafkaAuthorization);
+  EXPECT_EQ(refusals[1].message.rfind("kafka: not authorized: User:app may not Read group 'app' (", 0), 0u)
+      << refusals[1].message;
+  EXPECT_EQ(refusals[2].code, ExitCode::kKafkaAuthentication);
+  EXPECT_NE(refusals[2].message.find("TLS handshake failed for User:app"), std::string::npos);
+}
+
+TEST(KafkaAccessTest, ThePrincipalComesFromTheSecurityProperties) {
+  EXPECT_EQ(kafka_principal({}), "User:ANONYMOUS");
+  EXPECT_EQ(kafka_principal({{"security.protocol", "SASL_SSL"}, {"sasl.mechanisms", "SCRAM-SHA-512"},
+                             {"sasl.username", "app"}}),
+            "User:app");
+  EXPECT_EQ(kafka_principal({{"security.protocol", "ssl"}, {"ssl.certificate.location", "/etc/app.pem"}}),
+            "the principal of certificate /etc/app.pem");
+  EXPECT_EQ(kafka_principal({{"security.protocol", "SASL_SSL"}, {"sasl.mechanism", "GSSAPI"}}),
+            "the Kerberos principal of this host");
+}
+
+TEST(KafkaAccessTest, EachAuthorizationErrorNamesItsResourceAndOperation) {
+  const KafkaAccess access{"app-say", "Write", "app", "app-leader"};
+  const auto message = [&](RdKafka::ErrorCode code, KafkaAccess a) {
+    auto error = authorization_error(code, "User:app", a);
+    EXPECT_TRUE(error.has_value());
+    EXPECT_EQ(error->code, ExitCode::kKafkaAuthorization);
+    return error->message.substr(0, error->message.find(" ("));
+  };
+  EXPECT_EQ(message(RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED, access),
+            "kafka: not authorized: User:app may not Write topic 'app-say'");
+  EXPECT_EQ(message(RdKafka::ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED, access),
+            "kafka: not authorized: User:app may not Write transactional id 'app-leader'");
+  EXPECT_EQ(message(RdKafka::ERR_CLUSTER_AUTHORIZATION_FAILED, access),
+            "kafka: not authorized: User:app may not IdempotentWrite the cluster");
+  EXPECT_EQ(message(RdKafka::ERR_CLUSTER_AUTHORIZATION_FAILED, KafkaAccess{"t", "Create", "", ""}),
+            "kafka: not authorized: User:app may not Create the cluster");
+  EXPECT_FALSE(authorization_error(RdKafka::ERR__TIMED_OUT, "User:app", access).has_value());
+  EXPECT_FALSE(authentication_error(RdKafka::ERR__TRANSPORT, "User:app", "connection refused").has_value());
 }
 
 }  // namespace

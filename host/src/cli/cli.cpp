@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <sstream>
 
@@ -14,6 +15,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "cli/broker_check.h"
+#include "cli/redaction.h"
 #include "manifest/manifest.h"
 #include "runtime/agents/dead_letter_replay.h"
 #include "worker/plugin_bindings.h"
@@ -36,24 +39,28 @@ struct Options {
   std::optional<std::string> send_value;
   std::optional<std::string> send_key;
   std::optional<std::string> send_dead_letter;  // "all" or "PARTITION:OFFSET"
+  bool check_broker = false;
 };
 
-Status setup_logging(const Options& options) {
-  std::shared_ptr<spdlog::logger> logger;
+// The log goes through a RedactingSink; the returned one gets the manifest's secrets once loaded.
+Result<std::shared_ptr<RedactingSink>> setup_logging(const Options& options) {
+  std::shared_ptr<spdlog::sinks::sink> output;
   if (options.logfile.empty()) {
-    logger = spdlog::stderr_color_mt("faust-host");
+    output = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   } else {
     try {
-      logger = spdlog::basic_logger_mt("faust-host", options.logfile);
+      output = std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.logfile);
     } catch (const spdlog::spdlog_ex& e) {
       return Error{ExitCode::kFailure, "cannot open log file " + options.logfile + ": " + e.what()};
     }
   }
+  auto redacting = std::make_shared<RedactingSink>(std::move(output));
+  auto logger = std::make_shared<spdlog::logger>("faust-host", redacting);
   logger->set_pattern("[%Y-%m-%d %H:%M:%S,%e] [%P] [%^%l%$] %v");
   logger->set_level(spdlog::level::from_str(options.loglevel == "warning" ? "warn" : options.loglevel));
   logger->flush_on(spdlog::level::trace);  // tail -f and tests see each line as it happens
   spdlog::set_default_logger(logger);
-  return ok_status();
+  return redacting;
 }
 
 // The manifest with the command line's overrides applied.
@@ -245,11 +252,22 @@ int run_send(const Manifest& manifest, const Options& options) {
       return send_usage_error(status.error().message);
     }
   }
-  auto transport = make_transport(manifest);
+  // A refused password or ACL arrives from a client thread; it, not the timeout it causes, is
+  // what the command reports.
+  std::mutex refusal_mutex;
+  std::optional<Error> refusal;
+  auto transport = make_transport(manifest, [&](const Error& error) {
+    std::lock_guard lock(refusal_mutex);
+    if (!refusal) refusal = error;
+  });
   if (!transport) {
     std::cerr << "faust-host: " << transport.error().message << "\n";
     return to_int(transport.error().code);
   }
+  const auto refused = [&]() -> std::optional<Error> {
+    std::lock_guard lock(refusal_mutex);
+    return refusal;
+  };
   const std::string topic = manifest.agent_topic(*agent);
   std::vector<TopicSpec> topics{TopicSpec{topic, manifest.app.topic_partitions, manifest.app.topic_replication}};
   if (replay) {
@@ -258,12 +276,21 @@ int run_send(const Manifest& manifest, const Options& options) {
                                manifest.app.topic_replication});
   }
   if (auto status = (*transport)->ensure_topics(topics, std::chrono::seconds(10)); !status) {
+    const Error error = refused().value_or(status.error());
+    if (error.code == ExitCode::kKafkaAuthentication || error.code == ExitCode::kKafkaAuthorization) {
+      std::cerr << "faust-host: " << error.message << "\n";
+      return to_int(error.code);
+    }
     std::cerr << "faust-host: broker " << manifest.app.broker.bootstrap_servers() << ": " << status.error().message << "\n";
     return to_int(ExitCode::kBrokerUnreachable);
   }
   if (replay) return run_replay(manifest, *agent, only, **transport);
   ProducedRecord record{topic, options.send_key, *options.send_value, {}};
   if (auto status = (*transport)->send(record, std::chrono::seconds(10)); !status) {
+    if (const auto error = refused()) {
+      std::cerr << "faust-host: " << error->message << "\n";
+      return to_int(error->code);
+    }
     std::cerr << "faust-host: " << status.error().message << "\n";
     // A timeout means no broker took it; anything else (e.g. too large) is a refusal.
     const bool unreachable = status.error().message.find("timed out") != std::string::npos ||
@@ -291,6 +318,13 @@ int run_cli(int argc, char** argv) {
   app.add_flag("--without-web", options.without_web, "Do not start the web server");
   auto* worker = app.add_subcommand("worker", "Run a worker (the default)")->fallthrough();
   auto* check = app.add_subcommand("check", "Validate the manifest and load every plugin, without a broker")->fallthrough();
+  // `check --broker [URL]`: the subcommand's own --broker, whose URL (the manifest's when none is
+  // given) is then checked too.
+  std::string check_broker_url;
+  auto* check_broker = check->add_option("--broker", check_broker_url,
+                                         "Also connect to the broker (URL, or the manifest's) and report, per ACL the "
+                                         "app needs, whether its principal has it")
+                           ->expected(0, 1);
   auto* send =
       app.add_subcommand("send", "Send a value to an agent, or replay its dead-lettered messages")->fallthrough();
   send->add_option("agent", options.send_agent, "Agent name")->required();
@@ -303,19 +337,31 @@ int run_cli(int argc, char** argv) {
   try {
     app.parse(argc, argv);
     if (options.manifest.empty()) throw CLI::RequiredError("--manifest");
+    options.check_broker = check_broker->count() > 0;
+    if (!check_broker_url.empty()) options.broker = check_broker_url;
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : to_int(ExitCode::kUsage);
   }
-  if (auto status = setup_logging(options); !status) {
-    std::cerr << "faust-host: " << status.error().message << "\n";
-    return to_int(status.error().code);
+  auto log = setup_logging(options);
+  if (!log) {
+    std::cerr << "faust-host: " << log.error().message << "\n";
+    return to_int(log.error().code);
   }
   auto manifest = load(options);
   if (!manifest) {
     std::cerr << "faust-host: " << manifest.error().message << "\n";
     return to_int(manifest.error().code);
   }
-  if (check->parsed()) return run_check(*manifest);
+  const Redaction redaction = [secrets = manifest->secrets](std::string_view text) {
+    return redact(text, secrets);
+  };
+  (*log)->set_redaction(redaction);
+  const RedactedConsole console(redaction);
+  if (check->parsed()) {
+    const int checked = run_check(*manifest);
+    if (checked != 0 || !options.check_broker) return checked;
+    return run_broker_check(*manifest, std::cout);
+  }
   if (send->parsed()) return run_send(*manifest, options);
   (void)worker;
   return to_int(Worker(std::move(manifest).value(), options.web_host).run());

@@ -23,6 +23,8 @@ enum class ExitCode : int {
   kBrokerUnreachable = 21,   // only where the command cannot retry (e.g. `send`)
   kHandlerStopped = 22,      // an agent with on_error: stop hit an error
   kKafkaFatal = 23,          // a Kafka client hit a fatal error and cannot go on
+  kKafkaAuthentication = 24,  // the broker refused the credentials (password, certificate, CA)
+  kKafkaAuthorization = 25,   // the broker refused an operation: an ACL is missing
 };
 
 inline int to_int(ExitCode code) { return static_cast<int>(code); }

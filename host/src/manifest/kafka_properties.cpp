@@ -103,6 +103,13 @@ std::optional<std::string_view> find_refused(std::string_view key) {
 
 }  // namespace
 
+bool is_secret_kafka_property(std::string_view key) {
+  constexpr std::string_view kSecrets[] = {"sasl.password",        "ssl.key.password",
+                                           "ssl.keystore.password", "ssl.key.pem",
+                                           "sasl.oauthbearer.client.secret", "sasl.oauthbearer.config"};
+  return std::find(std::begin(kSecrets), std::end(kSecrets), key) != std::end(kSecrets);
+}
+
 std::optional<std::string_view> refused_kafka_property(std::string_view key) {
   if (auto reason = find_refused(key)) return reason;
   // librdkafka hands a property it does not know globally to the default topic configuration,

@@ -14,3 +14,11 @@ namespace faust {
 std::optional<std::string_view> refused_kafka_property(std::string_view key);
 
 }  // namespace faust
+
+namespace faust {
+
+// Whether a librdkafka property holds a secret (a password, a private key, an OAuth secret): its
+// value is redacted wherever faust-host prints text, whether the manifest wrote it or referenced it.
+bool is_secret_kafka_property(std::string_view key);
+
+}  // namespace faust

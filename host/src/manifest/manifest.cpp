@@ -15,6 +15,7 @@
 
 #include "manifest/kafka_properties.h"
 #include "manifest/printable.h"
+#include "manifest/secret_references.h"
 #include "manifest/yaml_schema.h"
 
 namespace faust {
@@ -375,7 +376,7 @@ void check_unique_names(const Section& sections) {
   }
 }
 
-Manifest read_manifest(const YAML::Node& root, const std::filesystem::path& file) {
+Manifest read_manifest(const YAML::Node& root, const std::filesystem::path& file, std::vector<std::string> secrets) {
   const YAML::Mark top = root.Mark();
   if (!root.IsMap()) {
     fail(top, "expected a map with an 'app' key at the top level, got " + schema::describe(root));
@@ -391,6 +392,10 @@ Manifest read_manifest(const YAML::Node& root, const std::filesystem::path& file
   manifest.timers = read_timers(sections.find("timers"), file);
   manifest.services = read_services(sections.find("services"), file);
   check_unique_names(sections);
+  for (const auto& [key, value] : manifest.kafka) {
+    if (is_secret_kafka_property(key)) secrets.push_back(value);
+  }
+  manifest.secrets = std::move(secrets);
   if (manifest.agents.empty() && manifest.timers.empty() && manifest.services.empty()) {
     fail(top, "no agents, timers or services: the manifest must define at least one");
   }
@@ -464,7 +469,33 @@ Error manifest_error(std::string_view message) {
   return Error{ExitCode::kManifestInvalid, printable(message)};
 }
 
+constexpr std::size_t kMinRedactedLength = 4;
+constexpr std::string_view kRedacted = "[redacted]";
+
+std::string redact_all(std::string_view text, const std::vector<std::string>& secrets) {
+  std::string out(text);
+  for (const std::string& secret : secrets) {
+    if (secret.size() < kMinRedactedLength) continue;
+    for (auto at = out.find(secret); at != std::string::npos; at = out.find(secret, at + kRedacted.size())) {
+      out.replace(at, secret.size(), kRedacted);
+    }
+    // A message may quote the value escaped (printable()), so the escaped form goes too.
+    const std::string escaped = printable(secret);
+    if (escaped == secret) continue;
+    for (auto at = out.find(escaped); at != std::string::npos; at = out.find(escaped, at + kRedacted.size())) {
+      out.replace(at, escaped.size(), kRedacted);
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string redact(std::string_view text, const std::vector<std::string>& secrets) {
+  return redact_all(text, secrets);
+}
+
+std::string Manifest::redact(std::string_view text) const { return redact_all(text, secrets); }
 
 std::string Manifest::agent_topic(const AgentConfig& agent) const {
   return agent.topic.empty() ? app.id + "-" + agent.name : agent.topic;
@@ -499,13 +530,16 @@ const AgentConfig* Manifest::find_agent(std::string_view name) const {
 }
 
 Result<Manifest> parse_manifest(std::string_view yaml_text, const std::filesystem::path& file) {
+  // Referenced values, known once resolved; a later message (a bad value) must not show them.
+  std::vector<std::string> secrets;
   try {
-    const YAML::Node document = load_single_document(std::string(yaml_text));
+    YAML::Node document = load_single_document(std::string(yaml_text));
     // A file of comments or blanks yields no document, or a null one.
     if (document.IsNull()) return manifest_error(file.string() + ": manifest is empty");
-    return read_manifest(document, file);
+    secrets = schema::resolve_references(document, file);
+    return read_manifest(document, file, secrets);
   } catch (const schema::Invalid& invalid) {
-    return manifest_error(schema::located_message(file, invalid.mark, invalid.message));
+    return manifest_error(redact_all(schema::located_message(file, invalid.mark, invalid.message), secrets));
   } catch (const YAML::Exception& error) {
     // Parser errors: yaml-cpp's message without its own "yaml-cpp: error at line..." prefix.
     return manifest_error(schema::located_message(file, error.mark, "YAML syntax error: " + error.msg));

@@ -162,6 +162,13 @@ struct Manifest {
   std::vector<AgentConfig> agents;
   std::vector<TimerConfig> timers;
   std::vector<ServiceConfig> services;
+  // Values never to be printed: every value read through ${env:} or ${file:}, and the values of
+  // the kafka properties that hold secrets (is_secret_kafka_property). See redact().
+  std::vector<std::string> secrets;
+
+  // `text` with every secret in it replaced by "[redacted]". Secrets under 4 characters are left
+  // alone: replacing a "1" everywhere would garble every message and hide nothing worth hiding.
+  std::string redact(std::string_view text) const;
 
   std::string agent_topic(const AgentConfig& agent) const;
   // Where the agent's failed messages go (on_error: dead_letter); empty for any other on_error.
@@ -175,6 +182,9 @@ struct Manifest {
   // fixed, so the partition's next owner fences the previous one.
   std::string agent_transactional_id(const AgentConfig& agent, std::int32_t partition) const;
 };
+
+// `text` with every one of `secrets` (of 4 characters or more) replaced by "[redacted]".
+std::string redact(std::string_view text, const std::vector<std::string>& secrets);
 
 // Reads and validates a manifest. Errors are one line: "FILE:LINE:COL: what is wrong".
 Result<Manifest> load_manifest(const std::filesystem::path& file);

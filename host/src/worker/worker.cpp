@@ -94,11 +94,7 @@ Result<std::unique_ptr<Transport>> make_transport(const Manifest& manifest, std:
   for (const auto& agent : manifest.agents) settings.leader_topics.push_back(manifest.agent_topic(agent));
   settings.leader_topics.push_back(manifest.leader_state_topic());
   settings.client_id = time_ordered_client_id(manifest.app.id);
-  if (on_fatal) {
-    settings.on_fatal = [on_fatal = std::move(on_fatal)](const std::string& message) {
-      on_fatal(Error{ExitCode::kKafkaFatal, message});
-    };
-  }
+  settings.on_fatal = std::move(on_fatal);
   auto transport = KafkaTransport::create(settings);
   if (!transport) return transport.error();
   return std::unique_ptr<Transport>(std::move(transport).value());
@@ -118,6 +114,13 @@ class WorkerRun {
         web_host_(web_host),
         signals_(io_, SIGINT, SIGTERM),
         services_(manifest_, metrics_, [this](const Error& error) {
+          // The first fatal error stops the worker and is its reason; later ones (the same refused
+          // password seen by each client) would only repeat it.
+          {
+            std::lock_guard lock(fatal_mutex_);
+            if (fatal_reason_) return;
+            fatal_reason_ = error.message;
+          }
           spdlog::critical("{}", error.message);
           boost::asio::post(io_, [this, code = error.code] { shut_down(code); });
         }) {
@@ -154,6 +157,8 @@ class WorkerRun {
   std::atomic<bool> ready_{false};
   std::atomic<int> exit_code_{to_int(ExitCode::kOk)};
   std::once_flag shutdown_once_;
+  mutable std::mutex fatal_mutex_;
+  std::optional<std::string> fatal_reason_;  // why the worker stops, when an error stops it
   WorkerServices services_;
   std::unique_ptr<Transport> transport_;
   std::optional<PluginBindings> bindings_;
@@ -240,7 +245,10 @@ Status WorkerRun::build() {
 }
 
 std::string WorkerRun::not_ready_reason() const {
-  if (stop_.is_set()) return "shutting down";
+  if (stop_.is_set()) {
+    std::lock_guard lock(fatal_mutex_);
+    return fatal_reason_ ? "shutting down: " + *fatal_reason_ : "shutting down";
+  }
   if (transport_->broker_state() == BrokerState::kDown) return "broker unreachable";
   if (!ready_) return "joining the consumer group";
   if (!agents_->assigned()) return "rebalancing the consumer group";

@@ -96,12 +96,12 @@ CommandResult KafkaTestCluster::run_script(const std::vector<std::string>& args,
   return result;
 }
 
-std::string KafkaTestCluster::start() {
-  const CommandResult started = run_script({"start-cluster"}, std::chrono::seconds(180));
+std::string KafkaTestCluster::start(const std::string& command) {
+  const CommandResult started = run_script({command}, std::chrono::seconds(180));
   // A start that failed half-way has stopped what it started; one that timed out may not have.
   started_ = true;
   if (started.exit_code != 0) {
-    return "start-cluster exited " + std::to_string(started.exit_code) + ":\n" + started.output;
+    return command + " exited " + std::to_string(started.exit_code) + ":\n" + started.output;
   }
   bootstrap_ = detail::state_file_value((state_dir_ / "broker.env").string(), "FAUST_TEST_BROKER");
   if (bootstrap_.empty()) return "no FAUST_TEST_BROKER in " + (state_dir_ / "broker.env").string();

@@ -32,8 +32,8 @@ class KafkaTestCluster {
   KafkaTestCluster& operator=(const KafkaTestCluster&) = delete;
 
   // Starts the cluster and waits until its nodes are all listed; empty on success, else the
-  // script's output.
-  std::string start();
+  // script's output. `command` may name another start of the script (start-secured: one broker).
+  std::string start(const std::string& command = "start-cluster");
   // "127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3"
   const std::string& bootstrap() const { return bootstrap_; }
   // The folder with broker.env and each node's log (broker-N.log): a new one below

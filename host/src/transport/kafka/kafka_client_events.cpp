@@ -20,9 +20,21 @@ spdlog::level::level_enum to_spdlog(int syslog_severity) {
 
 std::string describe(RdKafka::ErrorCode code) { return RdKafka::err2str(code); }
 
+bool KafkaClientEvents::report_refusal(RdKafka::ErrorCode code, std::string_view detail,
+                                       const KafkaAccess& access) const {
+  if (!fatal_observer_) return false;
+  auto refusal = authentication_error(code, principal_, detail);
+  if (!refusal) refusal = authorization_error(code, principal_, access);
+  if (!refusal) return false;
+  fatal_observer_(*refusal);
+  return true;
+}
+
 void KafkaClientEvents::event_cb(RdKafka::Event& event) {
   switch (event.type()) {
     case RdKafka::Event::EVENT_ERROR:
+      // Before the outage cases: a refused login also leaves "all brokers down" behind it.
+      if (report_refusal(event.err(), event.str())) return;
       if (event.err() == RdKafka::ERR__ALL_BROKERS_DOWN) {
         if (state_.exchange(BrokerState::kDown) != BrokerState::kDown) {
           spdlog::warn("[kafka] broker unreachable: {} (retrying)", event.str());
@@ -34,7 +46,7 @@ void KafkaClientEvents::event_cb(RdKafka::Event& event) {
         return;
       }
       if (event.fatal() && fatal_observer_) {
-        fatal_observer_("kafka: fatal error: " + RdKafka::err2str(event.err()) + ": " + event.str());
+        fatal_observer_(Error{ExitCode::kKafkaFatal, "kafka: fatal error: " + RdKafka::err2str(event.err()) + ": " + event.str()});
         return;
       }
       spdlog::log(event.fatal() ? spdlog::level::err : spdlog::level::warn, "[kafka] {}: {}",

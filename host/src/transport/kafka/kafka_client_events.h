@@ -10,6 +10,7 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include "common/result.h"
+#include "transport/kafka/kafka_access.h"
 #include "transport/transport.h"
 
 namespace faust {
@@ -19,20 +20,35 @@ namespace faust {
 class KafkaClientEvents final : public RdKafka::EventCb {
  public:
   using LagObserver = std::function<void(const TopicPartition&, std::int64_t lag)>;
-  // A fatal error leaves the client unusable: the worker must not go on with it.
-  using FatalObserver = std::function<void(const std::string& message)>;
+  // A fatal error leaves the client unusable, and a refused login or operation will be refused
+  // again: the worker must not go on with it (the error's code says which it was).
+  using FatalObserver = std::function<void(const Error& error)>;
 
   // `state` is shared by all clients of a transport; each client has its own events object.
+  // `principal` and `access` (who the client is, what it uses) name a refusal's cause.
   explicit KafkaClientEvents(std::atomic<BrokerState>& state, LagObserver lag_observer = {},
-                             FatalObserver fatal_observer = {})
-      : state_(state), lag_observer_(std::move(lag_observer)), fatal_observer_(std::move(fatal_observer)) {}
+                             FatalObserver fatal_observer = {}, std::string principal = {}, KafkaAccess access = {})
+      : state_(state),
+        lag_observer_(std::move(lag_observer)),
+        fatal_observer_(std::move(fatal_observer)),
+        principal_(std::move(principal)),
+        access_(std::move(access)) {}
   void event_cb(RdKafka::Event& event) override;
+
+  // Hands an authentication or authorization refusal (`code`, librdkafka's `detail`) to the fatal
+  // observer; false for any other code, or without an observer.
+  bool report_refusal(RdKafka::ErrorCode code, std::string_view detail, const KafkaAccess& access) const;
+  bool report_refusal(RdKafka::ErrorCode code, std::string_view detail) const {
+    return report_refusal(code, detail, access_);
+  }
 
  private:
   void on_stats(const std::string& json);
   std::atomic<BrokerState>& state_;
   const LagObserver lag_observer_;
   const FatalObserver fatal_observer_;
+  const std::string principal_;
+  const KafkaAccess access_;
 };
 
 // Builds a librdkafka configuration: the host's settings first, then the manifest's `kafka:`

@@ -8,6 +8,14 @@
 namespace faust {
 namespace {
 
+// What a group member uses: its group, and (read) its topics, named together when the broker does
+// not say which of them it refused.
+KafkaAccess group_access(const GroupOptions& options) {
+  std::string topics;
+  for (const auto& topic : options.topics) topics += (topics.empty() ? "" : "' or '") + topic;
+  return KafkaAccess{topics, "Read", options.group_id, ""};
+}
+
 std::vector<RdKafka::TopicPartition*> to_rdkafka(const std::vector<TopicPartition>& partitions) {
   std::vector<RdKafka::TopicPartition*> out;
   out.reserve(partitions.size());
@@ -43,17 +51,19 @@ std::int32_t group_generation(RdKafka::KafkaConsumer& consumer) {
 }
 
 KafkaGroupConsumer::KafkaGroupConsumer(const GroupOptions& options, std::atomic<BrokerState>& broker_state,
-                                       GroupListener& listener, KafkaClientEvents::FatalObserver on_fatal)
+                                       GroupListener& listener, KafkaClientEvents::FatalObserver on_fatal,
+                                       const std::string& principal)
     : options_(options),
       broker_state_(broker_state),
       listener_(listener),
-      events_(broker_state, options.on_lag, std::move(on_fatal)) {}
+      events_(broker_state, options.on_lag, std::move(on_fatal), principal, group_access(options)) {}
 
 Result<std::unique_ptr<KafkaGroupConsumer>> KafkaGroupConsumer::create(
     const GroupOptions& options, const std::map<std::string, std::string>& host_settings,
     const std::map<std::string, std::string>& user_properties, std::atomic<BrokerState>& broker_state,
-    GroupListener& listener, KafkaClientEvents::FatalObserver on_fatal) {
-  std::unique_ptr<KafkaGroupConsumer> self(new KafkaGroupConsumer(options, broker_state, listener, std::move(on_fatal)));
+    GroupListener& listener, KafkaClientEvents::FatalObserver on_fatal, const std::string& principal) {
+  std::unique_ptr<KafkaGroupConsumer> self(
+      new KafkaGroupConsumer(options, broker_state, listener, std::move(on_fatal), principal));
   auto settings = host_settings;
   settings["group.id"] = options.group_id;
   settings["client.id"] = options.client_id;
@@ -136,6 +146,12 @@ void KafkaGroupConsumer::report(std::unique_ptr<RdKafka::Error> error, const cha
 
 void KafkaGroupConsumer::take(const rd_kafka_message_t& message, std::vector<ConsumedMessage>& batch) {
   if (message.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    // A refused topic or group: the worker stops with the reason instead of retrying for ever.
+    KafkaAccess access = group_access(options_);
+    if (message.rkt != nullptr) access.topic = rd_kafka_topic_name(message.rkt);
+    if (events_.report_refusal(static_cast<RdKafka::ErrorCode>(message.err), rd_kafka_message_errstr(&message), access)) {
+      return;
+    }
     if (message.err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       spdlog::warn("[kafka] consumer group '{}': {}", options_.group_id, rd_kafka_message_errstr(&message));
     }

@@ -19,7 +19,7 @@ class KafkaGroupConsumer final : public GroupConsumer, private RdKafka::Rebalanc
                                                            const std::map<std::string, std::string>& user_properties,
                                                            std::atomic<BrokerState>& broker_state,
                                                            GroupListener& listener,
-                                                           KafkaClientEvents::FatalObserver on_fatal);
+                                                           KafkaClientEvents::FatalObserver on_fatal, const std::string& principal);
   ~KafkaGroupConsumer() override;
 
   void poll(std::chrono::milliseconds timeout) override;
@@ -31,7 +31,7 @@ class KafkaGroupConsumer final : public GroupConsumer, private RdKafka::Rebalanc
 
  private:
   KafkaGroupConsumer(const GroupOptions& options, std::atomic<BrokerState>& broker_state, GroupListener& listener,
-                     KafkaClientEvents::FatalObserver on_fatal);
+                     KafkaClientEvents::FatalObserver on_fatal, const std::string& principal);
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& partitions) override;
   GroupEvent make_event(const std::vector<RdKafka::TopicPartition*>& partitions);

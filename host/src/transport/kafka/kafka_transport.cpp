@@ -87,7 +87,8 @@ bool is_transport_failure(RdKafka::ErrorCode code) {
 }
 
 // Errors that say the broker refused the record for its own sake: sending it again gets the same
-// answer. A transaction that holds one cannot commit, however often it is tried.
+// answer. A transaction that holds one cannot commit, however often it is tried. (A missing ACL
+// is no fault of the record: it stops the worker, see authorization_error.)
 bool is_record_refusal(RdKafka::ErrorCode code) {
   switch (code) {
     case RdKafka::ERR_MSG_SIZE_TOO_LARGE:
@@ -96,7 +97,6 @@ bool is_record_refusal(RdKafka::ErrorCode code) {
     case RdKafka::ERR_RECORD_LIST_TOO_LARGE:
     case RdKafka::ERR_INVALID_TIMESTAMP:
     case RdKafka::ERR_POLICY_VIOLATION:
-    case RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED:
     case RdKafka::ERR_UNKNOWN_TOPIC_OR_PART:
     case RdKafka::ERR__UNKNOWN_TOPIC:
     case RdKafka::ERR__UNKNOWN_PARTITION:
@@ -160,6 +160,16 @@ ProducedRecord record_of(RdKafka::Message& message) {
     }
   }
   return record;
+}
+
+// `status` of a send whose delivery report said `code`; a refused write is also told to
+// `on_fatal`, which logs it once and stops the worker (the caller logs `status` as it is).
+Status refusal_or(RdKafka::ErrorCode code, const std::string& topic, const std::string& principal,
+                  const std::function<void(const Error&)>& on_fatal, Status status) {
+  if (auto refusal = authorization_error(code, principal, KafkaAccess{topic, "Write", "", ""}); refusal && on_fatal) {
+    on_fatal(*refusal);
+  }
+  return status;
 }
 
 bool is_fencing(RdKafka::ErrorCode code) {
@@ -239,15 +249,24 @@ class RecordRefusals final : public RdKafka::DeliveryReportCb {
 // notices the last delivery at its next 10 ms poll.
 class KafkaTransactionalProducer final : public TransactionalProducer {
  public:
+  // `on_refused` hears of a missing ACL (its transactional id, a topic it sends to, a group it
+  // commits to), which no retry of the term can heal.
   KafkaTransactionalProducer(std::unique_ptr<KafkaClientEvents> events, std::unique_ptr<RecordRefusals> refusals,
-                             std::unique_ptr<RdKafka::Producer> producer)
-      : events_(std::move(events)), refusals_(std::move(refusals)), producer_(std::move(producer)) {}
+                             std::unique_ptr<RdKafka::Producer> producer, KafkaClientEvents::FatalObserver on_refused,
+                             std::string principal, std::string transactional_id)
+      : events_(std::move(events)),
+        refusals_(std::move(refusals)),
+        producer_(std::move(producer)),
+        on_refused_(std::move(on_refused)),
+        principal_(std::move(principal)),
+        transactional_id_(std::move(transactional_id)) {}
   ~KafkaTransactionalProducer() override {
     producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
   }
 
   TxnStatus begin() override {
     refusals_->clear();
+    topics_.clear();
     return classify(std::unique_ptr<RdKafka::Error>(producer_->begin_transaction()), "begin");
   }
 
@@ -268,6 +287,9 @@ class KafkaTransactionalProducer final : public TransactionalProducer {
     rd_kafka_error_t* error = rd_kafka_send_offsets_to_transaction(producer_->c_ptr(), offsets, group, kTimeoutMs);
     rd_kafka_consumer_group_metadata_destroy(group);
     rd_kafka_topic_partition_list_destroy(offsets);
+    if (error != nullptr) {
+      report_refusal(static_cast<RdKafka::ErrorCode>(rd_kafka_error_code(error)), member.group_id);
+    }
     return classify(error, "send_offsets");
   }
 
@@ -280,8 +302,10 @@ class KafkaTransactionalProducer final : public TransactionalProducer {
 
   TxnStatus send(const ProducedRecord& record) override {
     learn(record.topic, kLearnTopicWait);
+    if (std::find(topics_.begin(), topics_.end(), record.topic) == topics_.end()) topics_.push_back(record.topic);
     const auto err = produce(*producer_, record, nullptr, Clock::now() + kQueueFullWait);
     if (err == RdKafka::ERR_NO_ERROR) return {};
+    report_refusal(err, "");
     std::string message = "send to topic '" + record.topic + "' failed: " + describe(err);
     if (is_fencing(err)) return {TxnFailure::kFenced, std::move(message)};
     if (err == RdKafka::ERR__FATAL) {
@@ -294,8 +318,9 @@ class KafkaTransactionalProducer final : public TransactionalProducer {
   }
 
   TxnStatus commit(std::chrono::milliseconds timeout) override {
-    TxnStatus committed = classify(
-        std::unique_ptr<RdKafka::Error>(producer_->commit_transaction(static_cast<int>(timeout.count()))), "commit");
+    std::unique_ptr<RdKafka::Error> error(producer_->commit_transaction(static_cast<int>(timeout.count())));
+    if (error) report_refusal(error->code(), "");
+    TxnStatus committed = classify(std::move(error), "commit");
     if (committed.failure == TxnFailure::kAbortable) {
       if (std::string refused = refusals_->first(); !refused.empty()) {
         return {TxnFailure::kRefused, committed.message + " (" + refused + ")"};
@@ -314,10 +339,26 @@ class KafkaTransactionalProducer final : public TransactionalProducer {
   // broker is not taking them and the unit fails instead of blocking the term.
   static constexpr auto kQueueFullWait = std::chrono::seconds(30);
   static constexpr auto kLearnTopicWait = std::chrono::milliseconds(5000);
+
+  // A refused write names the transaction's topics: the broker refuses a transaction's partitions
+  // together, without saying which topic's ACL is missing.
+  void report_refusal(RdKafka::ErrorCode code, const std::string& group) const {
+    if (!on_refused_) return;
+    std::string topics;
+    for (const auto& topic : topics_) topics += (topics.empty() ? "" : "' or '") + topic;
+    if (auto refusal = authorization_error(code, principal_, KafkaAccess{topics, "Write", group, transactional_id_})) {
+      on_refused_(*refusal);
+    }
+  }
+
   std::unique_ptr<KafkaClientEvents> events_;  // outlive producer_, which calls them
   std::unique_ptr<RecordRefusals> refusals_;
   std::unique_ptr<RdKafka::Producer> producer_;
   std::set<std::string> known_topics_;
+  const KafkaClientEvents::FatalObserver on_refused_;
+  const std::string principal_;
+  const std::string transactional_id_;
+  std::vector<std::string> topics_;  // sent to in the current transaction
 };
 
 
@@ -327,6 +368,9 @@ class KafkaTransactionalProducer final : public TransactionalProducer {
 // that only this thread drains).
 class DeliveryReports final : public RdKafka::DeliveryReportCb {
  public:
+  DeliveryReports(std::string principal, std::function<void(const Error&)> on_fatal)
+      : principal_(std::move(principal)), on_fatal_(std::move(on_fatal)) {}
+
   struct Requeued {
     ProducedRecord record;
     std::unique_ptr<DeliveryTicket> ticket;
@@ -343,6 +387,11 @@ class DeliveryReports final : public RdKafka::DeliveryReportCb {
     const auto err = message.err();
     if (err == RdKafka::ERR_NO_ERROR) {
       async->callbacks.delivered(ok_status());
+    } else if (auto refusal = authorization_error(err, principal_, KafkaAccess{message.topic_name(), "Write", "", ""})) {
+      // No retry heals a missing ACL, and it is no fault of the message: the worker stops (exit
+      // 25) with the message uncommitted.
+      if (on_fatal_) on_fatal_(*refusal);
+      async->callbacks.delivered(Error{ExitCode::kBrokerUnreachable, refusal->message});
     } else if (!is_transport_failure(err) || giving_up_) {
       async->callbacks.delivered(giving_up_ ? Status(Error{ExitCode::kBrokerUnreachable, "send to topic '" + message.topic_name() +
                                                                                      "' given up: the worker is stopping"})
@@ -384,6 +433,8 @@ class DeliveryReports final : public RdKafka::DeliveryReportCb {
     requeued_since_warning_ = 0;
   }
 
+  const std::string principal_;
+  const std::function<void(const Error&)> on_fatal_;
   std::atomic<bool> giving_up_{false};
   std::mutex mutex_;
   std::vector<Requeued> requeued_;
@@ -393,8 +444,9 @@ class DeliveryReports final : public RdKafka::DeliveryReportCb {
 
 KafkaTransport::KafkaTransport(KafkaSettings settings)
     : settings_(std::move(settings)),
-      producer_events_(std::make_unique<KafkaClientEvents>(broker_state_, nullptr, settings_.on_fatal)),
-      delivery_reports_(std::make_unique<DeliveryReports>()) {}
+      principal_(kafka_principal(settings_.properties)),
+      producer_events_(std::make_unique<KafkaClientEvents>(broker_state_, nullptr, settings_.on_fatal, principal_)),
+      delivery_reports_(std::make_unique<DeliveryReports>(principal_, settings_.on_fatal)) {}
 
 Result<std::unique_ptr<KafkaTransport>> KafkaTransport::create(const KafkaSettings& settings) {
   std::unique_ptr<KafkaTransport> transport(new KafkaTransport(settings));
@@ -463,8 +515,11 @@ Status KafkaTransport::send_async(const ProducedRecord& record, DeliveryCallback
 Status KafkaTransport::send(const ProducedRecord& record, std::chrono::milliseconds timeout) {
   auto waiter = produce_awaited(*producer_, record, Clock::now() + timeout);
   if (!waiter) return waiter.error();
-  return await_delivery(**waiter, record.topic, timeout);
+  auto status = await_delivery(**waiter, record.topic, timeout);
+  if (!status) return refusal_or((*waiter)->error, record.topic, principal_, settings_.on_fatal, std::move(status));
+  return status;
 }
+
 
 Result<std::unique_ptr<KafkaTransactionalProducer>> KafkaTransport::create_transactional_producer(
     const std::string& transactional_id, std::chrono::milliseconds timeout) {
@@ -484,9 +539,15 @@ Result<std::unique_ptr<KafkaTransactionalProducer>> KafkaTransport::create_trans
   // holder's open transaction and fences it: a stale producer's commits fail from here on.
   std::unique_ptr<RdKafka::Error> init(producer->init_transactions(static_cast<int>(timeout.count())));
   if (init) {
+    // The refusal's one line is the worker's to log as it stops; the term logs its own failure.
+    if (auto refusal = authorization_error(init->code(), principal_, KafkaAccess{"", "", "", transactional_id});
+        refusal && settings_.on_fatal) {
+      settings_.on_fatal(*refusal);
+    }
     return Error{ExitCode::kFailure, "kafka: transactional producer '" + transactional_id + "' not registered: " + init->str()};
   }
-  return std::make_unique<KafkaTransactionalProducer>(std::move(events), std::move(refusals), std::move(producer));
+  return std::make_unique<KafkaTransactionalProducer>(std::move(events), std::move(refusals), std::move(producer),
+                                                      settings_.on_fatal, principal_, transactional_id);
 }
 
 Result<std::unique_ptr<TransactionalProducer>> KafkaTransport::start_leader_producer(std::chrono::milliseconds timeout) {
@@ -518,7 +579,9 @@ Status KafkaTransport::send_all(const std::vector<ProducedRecord>& records, std:
   for (std::size_t i = 0; i < waiters.size(); ++i) {
     const auto left = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()),
                                std::chrono::milliseconds(0));
-    if (auto status = await_delivery(*waiters[i], records[i].topic, left); !status) return status;
+    if (auto status = await_delivery(*waiters[i], records[i].topic, left); !status) {
+      return refusal_or(waiters[i]->error, records[i].topic, principal_, settings_.on_fatal, std::move(status));
+    }
   }
   return ok_status();
 }
@@ -619,7 +682,8 @@ Result<std::unique_ptr<TopicReader>> KafkaTransport::read_topic(const TopicReadR
 
 Result<std::unique_ptr<GroupConsumer>> KafkaTransport::join_group(const GroupOptions& options, GroupListener& listener) {
   auto consumer =
-      KafkaGroupConsumer::create(options, client_settings(), settings_.properties, broker_state_, listener, settings_.on_fatal);
+      KafkaGroupConsumer::create(options, client_settings(), settings_.properties, broker_state_, listener,
+                                 settings_.on_fatal, principal_);
   if (!consumer) return consumer.error();
   return std::unique_ptr<GroupConsumer>(std::move(consumer).value());
 }
@@ -658,10 +722,14 @@ Result<std::vector<TopicSpec>> KafkaTransport::missing_topics(const std::vector<
   }
   std::vector<TopicSpec> missing;
   for (const auto& wanted : topics) {
-    const bool listed = std::any_of(metadata->topics()->begin(), metadata->topics()->end(), [&](const auto* topic) {
-      return topic->topic() == wanted.name && topic->err() == RdKafka::ERR_NO_ERROR;
-    });
-    if (!listed) missing.push_back(wanted);
+    const auto listed = std::find_if(metadata->topics()->begin(), metadata->topics()->end(),
+                                     [&](const auto* topic) { return topic->topic() == wanted.name; });
+    if (listed != metadata->topics()->end()) {
+      if (auto refusal = authorization_error((*listed)->err(), principal_, KafkaAccess{wanted.name, "Describe", "", ""})) {
+        return *refusal;
+      }
+    }
+    if (listed == metadata->topics()->end() || (*listed)->err() != RdKafka::ERR_NO_ERROR) missing.push_back(wanted);
   }
   return missing;
 }
@@ -697,7 +765,11 @@ Status KafkaTransport::create_topics(const std::vector<TopicSpec>& topics, std::
         rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event), &count);
     for (size_t i = 0; i < count && status.ok(); ++i) {
       const auto err = rd_kafka_topic_result_error(results[i]);
-      if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      const std::string name = rd_kafka_topic_result_name(results[i]);
+      if (auto refusal = authorization_error(static_cast<RdKafka::ErrorCode>(err), principal_,
+                                             KafkaAccess{name, "Create", "", ""})) {
+        status = *refusal;
+      } else if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
         status = Error{topic_error_code(err), std::string("cannot create topic '") +
                                                   rd_kafka_topic_result_name(results[i]) +
                                                   "': " + rd_kafka_topic_result_error_string(results[i])};

@@ -26,9 +26,10 @@ struct KafkaSettings {
   // Topics the leader sends to (the agents'): its producer learns them when a term starts.
   std::vector<std::string> leader_topics;
   std::string client_id;
-  // Called (from a librdkafka thread) when the producer or a consumer has a fatal error. The
-  // leader producer's fatal errors (fencing among them) are its term's to handle, not this.
-  std::function<void(const std::string& message)> on_fatal;
+  // Called (from a librdkafka thread) when the producer or a consumer has a fatal error, and when
+  // the broker refuses the credentials or an operation (kafka_access.h), with the exit code for it.
+  // The leader producer's other fatal errors (fencing among them) are its term's to handle.
+  std::function<void(const Error& error)> on_fatal;
 };
 
 class KafkaClientEvents;
@@ -78,6 +79,7 @@ class KafkaTransport final : public Transport {
   static constexpr std::chrono::seconds kRequeueWait{30};
 
   KafkaSettings settings_;
+  const std::string principal_;  // kafka_principal() of the properties, for refusals
   std::atomic<BrokerState> broker_state_{BrokerState::kConnecting};
   std::unique_ptr<KafkaClientEvents> producer_events_;
   std::unique_ptr<DeliveryReports> delivery_reports_;

@@ -1,0 +1,43 @@
+#pragma once
+
+// Refusals that waiting cannot heal: the broker does not accept who the client is
+// (authentication: a wrong password, an untrusted or expired certificate) or does not let it do
+// what it asked (authorization: a missing ACL). Each becomes one line naming the principal, the
+// resource and the operation, with its own exit code, instead of a retry loop.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <librdkafka/rdkafkacpp.h>
+
+#include "common/result.h"
+
+namespace faust {
+
+// Who the clients authenticate as, from the `kafka:` properties, for messages: "User:NAME" for
+// SASL/PLAIN and SCRAM (sasl.username), "the principal of certificate FILE" for TLS client
+// certificates (the broker derives it from the certificate), else "User:ANONYMOUS".
+std::string kafka_principal(const std::map<std::string, std::string>& properties);
+
+// What a client was doing when the broker answered: the resources a refusal can be about.
+struct KafkaAccess {
+  std::string topic;            // the topic used, if any
+  std::string topic_operation;  // as kafka-acls names it: "Read", "Write", "Create", "Describe"
+  std::string group;            // the consumer group, if any
+  std::string transactional_id;
+};
+
+// The authorization error for `code` (TOPIC_, GROUP_, TRANSACTIONAL_ID_ or
+// CLUSTER_AUTHORIZATION_FAILED), exit code kKafkaAuthorization; nullopt for any other code.
+std::optional<Error> authorization_error(RdKafka::ErrorCode code, const std::string& principal,
+                                         const KafkaAccess& access);
+
+// The authentication error for a client error event (SASL authentication or TLS handshake
+// failed), exit code kKafkaAuthentication; nullopt for any other code. `detail` is librdkafka's
+// text, which names the broker and the cause but never the password.
+std::optional<Error> authentication_error(RdKafka::ErrorCode code, const std::string& principal,
+                                          std::string_view detail);
+
+}  // namespace faust
