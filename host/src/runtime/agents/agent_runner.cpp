@@ -143,14 +143,13 @@ void AgentRunner::on_revoked(const GroupEvent& event) {
       }
     }
   }
+  if (auto status = consumer_->commit(offsets, true); !status) spdlog::warn("{}", status.error().message);
   if (event.incremental) {
     // Another rebalance follows at once. librdkafka 2.0.2 holds a commit made meanwhile until the
     // group has moved on, sends it with the generation the group left, and on the broker's
-    // refusal drops the member's whole assignment (every partition it kept stops): commits wait
-    // for the next generation's assignment.
+    // refusal drops the member's whole assignment (every partition it kept stops): periodic
+    // commits wait for the next generation's assignment.
     commits_held_until_ = event.generation + 1;
-  } else if (auto status = consumer_->commit(offsets, true); !status) {
-    spdlog::warn("{}", status.error().message);
   }
   for (const auto& partition : revoked) committed_.erase(partition);
   std::lock_guard lock(assignment_mutex_);
