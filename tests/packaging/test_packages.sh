@@ -84,7 +84,9 @@ depends=$(field "${host_deb}" Depends)
 for package in adduser tzdata libc6 librdkafka++1 libyaml-cpp0.7 libboost-filesystem1.74.0 libdate-tz3 libstdc++6; do
   [[ ", ${depends}," == *", ${package}"[\ ,]* ]] || fail "faust-host does not depend on ${package}: ${depends}"
 done
-[[ -z "$(field "${sdk_deb}" Depends)" ]] || fail "faust-plugin-sdk-dev has dependencies; it is headers only"
+# Headers only; GoogleTest for the tests of a project made from the template.
+[[ "$(field "${sdk_deb}" Depends)" == libgtest-dev ]] ||
+  fail "faust-plugin-sdk-dev does not depend on libgtest-dev alone: $(field "${sdk_deb}" Depends)"
 
 mkdir -p "${work}/control"
 dpkg-deb --control "${host_deb}" "${work}/control"
@@ -127,7 +129,9 @@ for path in usr/include/faust/plugin.h usr/include/faust/plugin.hpp \
   "usr/lib/${multiarch}/cmake/FaustPluginSDK/FaustPluginSDKFunctions.cmake" \
   "usr/lib/${multiarch}/cmake/FaustPluginSDK/FaustPluginSDKTargets.cmake" \
   "usr/lib/${multiarch}/pkgconfig/faust-plugin-sdk.pc" usr/share/doc/faust-plugin-sdk-dev/copyright \
-  usr/share/doc/faust-plugin-sdk-dev/changelog.Debian.gz usr/share/lintian/overrides/faust-plugin-sdk-dev; do
+  usr/share/doc/faust-plugin-sdk-dev/changelog.Debian.gz usr/share/lintian/overrides/faust-plugin-sdk-dev \
+  usr/share/doc/faust-plugin-sdk-dev/README.md usr/share/doc/faust-plugin-sdk-dev/C-ABI.md \
+  usr/share/man/man7/faust-plugin.7.gz; do
   expect_line "${work}/sdk.contents" "-rw-r--r-- 0/0 ./${path}"
 done
 # The SDK package has no binaries; the host package no headers.
@@ -147,15 +151,17 @@ for elf in "${root}/usr/bin/faust-host" "${root}/${plugin_dir}"/*.so; do
 done
 
 step "compressed docs: gzip -9n, valid man page"
-for gz in usr/share/man/man1/faust-host.1.gz usr/share/doc/faust-host/changelog.Debian.gz \
-  usr/share/doc/faust-plugin-sdk-dev/changelog.Debian.gz; do
+for gz in usr/share/man/man1/faust-host.1.gz usr/share/man/man7/faust-plugin.7.gz \
+  usr/share/doc/faust-host/changelog.Debian.gz usr/share/doc/faust-plugin-sdk-dev/changelog.Debian.gz; do
   gzip -t "${root}/${gz}" || fail "${gz} is not valid gzip"
   # Header bytes 3-7: flags (no file name stored) and mtime (zero): what -n leaves.
   [[ "$(od -An -tx1 -j3 -N5 "${root}/${gz}" | tr -d ' ')" == 0000000000 ]] || fail "${gz} was not compressed with -n"
 done
-man_warnings=$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 \
-  man --warnings -E UTF-8 -l -Tutf8 -Z "${root}/usr/share/man/man1/faust-host.1.gz" 2>&1 >/dev/null)
-[[ -z "${man_warnings}" ]] || fail "man page warnings: ${man_warnings}"
+for page in man1/faust-host.1.gz man7/faust-plugin.7.gz; do
+  man_warnings=$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 \
+    man --warnings -E UTF-8 -l -Tutf8 -Z "${root}/usr/share/man/${page}" 2>&1 >/dev/null)
+  [[ -z "${man_warnings}" ]] || fail "${page}: man page warnings: ${man_warnings}"
+done
 # Every exit code of host/src/common/exit_code.h is documented.
 man_text=$(MANWIDTH=200 man -l "${root}/usr/share/man/man1/faust-host.1.gz" 2>/dev/null)
 for code in $(sed -n 's/^ *k[A-Za-z]* = \([0-9]*\),.*/\1/p' "${source_dir}/host/src/common/exit_code.h"); do
