@@ -11,7 +11,10 @@
 #   - the systemd unit with systemd-analyze verify, where systemd-analyze exists;
 #   - with both packages unpacked by `dpkg -x` into a throwaway root and nothing else of the
 #     project: a plugin built with find_package(FaustPluginSDK), a C plugin built with pkg-config,
-#     and `faust-host check` from that root loading them and the installed plugin `say`.
+#     and `faust-host check` from that root loading them and the installed plugin `say`;
+#   - the installed guide, and a project made from the template (its service switched on), built
+#     and installed with the defaults (prefix /usr/local, under the root), then run by bare name
+#     with `faust-host check` and on memory:// until its timer's greeting reached its agent.
 set -euo pipefail
 
 source_dir=$1 deb_build_dir=$2 version=$3 cmake=$4 generator=$5
@@ -344,5 +347,61 @@ sed "s|library: ${work}/echo/echo.so|library: echo|" "${work}/manifest.yaml" >"$
 "${faust_host}" check --manifest "${work}/by-name.yaml" >"${work}/by-name.out" ||
   fail "faust-host check with echo by name failed"
 expect_line "${work}/by-name.out" "plugin echo 0.1.0 (ABI ${abi}) from ${root}/${plugin_dir}/echo.so"
+
+step "the guide is installed where the template's README says"
+guide=usr/share/doc/faust-plugin-sdk-dev/README.md
+[[ -f "${root}/${guide}" && -f "${root}/usr/share/doc/faust-plugin-sdk-dev/C-ABI.md" ]] ||
+  fail "the guide or the C ABI reference is missing"
+grep -q '^# Writing a plugin$' "${root}/${guide}" || fail "${guide} is not the guide"
+grep -qF "/${guide}" "${root}/usr/share/faust-plugin-sdk/template/README.md" ||
+  fail "the template's README does not point at /${guide}"
+
+step "a plugin from the template, with its service on: built, installed with defaults, run by name"
+"${cmake}" -DNAME=greeter -DDEST="${work}/greeter" \
+  -P "${root}/usr/lib/${multiarch}/cmake/FaustPluginSDK/FaustNewPlugin.cmake" >/dev/null ||
+  fail "FaustNewPlugin.cmake did not create the project"
+# Switched on as its comments say: the class, the FAUST_PLUGIN_WITH_SERVICES line, the manifest's
+# services: section. The manifest names the plugin by its bare name.
+greeter_cpp="${work}/greeter/src/greeter.cpp"
+sed -i -e '/^\/\/ class GreeterService/,/^\/\/ };/ s|^// \{0,1\}||' \
+  -e '/^FAUST_PLUGIN(/,/;$/ d' -e '/^\/\/ FAUST_PLUGIN_WITH_SERVICES(/,$ s|^// ||' "${greeter_cpp}"
+sed -i -e 's|^# services:|services:|' -e 's|^#   greeter_service:|  greeter_service:|' -e 's|^#     |    |' \
+  -e 's|library: build/greeter.so.*|library: greeter|' "${work}/greeter/greeter.yaml"
+# No CMAKE_BUILD_TYPE and no CMAKE_INSTALL_PREFIX: the template's defaults. Its tests are built and
+# run by the plugins_template test; here the plugin alone.
+"${cmake}" -S "${work}/greeter" -B "${work}/greeter/build" -G "${generator}" -DBUILD_TESTING=OFF \
+  -DCMAKE_PREFIX_PATH="${root}/usr" >"${work}/greeter.configure" ||
+  { cat "${work}/greeter.configure" >&2; fail "configuring the template's project failed"; }
+grep -qx 'CMAKE_BUILD_TYPE:STRING=RelWithDebInfo' "${work}/greeter/build/CMakeCache.txt" ||
+  fail "the template's project has no default build type"
+"${cmake}" --build "${work}/greeter/build" >"${work}/greeter.build" ||
+  { cat "${work}/greeter.build" "${greeter_cpp}" >&2; fail "building the template's project with its service failed"; }
+DESTDIR="${root}" "${cmake}" --install "${work}/greeter/build" >/dev/null
+local_plugin="${root}/usr/local/lib/${multiarch}/faust-host/plugins/greeter.so"
+[[ -f "${local_plugin}" ]] || fail "cmake --install with the default prefix did not put greeter.so in ${local_plugin#"${root}"}"
+"${faust_host}" check --manifest "${work}/greeter/greeter.yaml" >"${work}/greeter.check" 2>&1 ||
+  { cat "${work}/greeter.check" >&2; fail "faust-host check of the template's manifest failed"; }
+expect_line "${work}/greeter.check" "plugin greeter 0.1.0 (ABI ${abi}) from ${local_plugin}"
+expect_line "${work}/greeter.check" "agent greeter: topic greeter-app-greeter, concurrency 1, on_error skip"
+expect_line "${work}/greeter.check" "timer greeter_timer: every 2 s, on leader only"
+expect_line "${work}/greeter.check" "service greeter_service: stop_timeout 5 s"
+
+"${faust_host}" --manifest "${work}/greeter/greeter.yaml" --without-web >"${work}/greeter.run" 2>&1 &
+worker=$!
+deadline=$((SECONDS + 30))
+until grep -q '\[greeter\] received hello 1$' "${work}/greeter.run"; do
+  if ((SECONDS >= deadline)) || ! kill -0 "${worker}" 2>/dev/null; then
+    kill -9 "${worker}" 2>/dev/null || true
+    cat "${work}/greeter.run" >&2
+    fail "the template's plugin did not deliver a greeting on memory:// within 30 s"
+  fi
+  sleep 0.1
+done
+kill -INT "${worker}"
+status=0
+wait "${worker}" || status=$?
+((status == 0)) || { cat "${work}/greeter.run" >&2; fail "faust-host exited with ${status} after SIGINT"; }
+grep -q '\[greeter_service\] leading, term [0-9]*$' "${work}/greeter.run" ||
+  { cat "${work}/greeter.run" >&2; fail "the template's service was not elected"; }
 
 echo "PASS"
