@@ -242,7 +242,7 @@ run_script() {
 }
 export STUB_USER_EXISTS=no STUB_DSH_INSTALLED=no STUB_DSH_WAS_ENABLED=no
 run_script "getent passwd faust-host
-adduser --system --group --no-create-home --gecos faust-host worker faust-host
+adduser --quiet --system --group --no-create-home --home /nonexistent --gecos faust-host worker faust-host
 deb-systemd-helper debian-installed faust-host@.service
 deb-systemd-helper update-state faust-host@.service
 systemctl --system daemon-reload" postinst configure ""
