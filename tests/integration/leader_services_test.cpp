@@ -154,8 +154,8 @@ TEST(LeaderServices, ATermKeepsItsNumberWhenAJoiningWorkerRebalancesTheGroup) {
   ASSERT_FALSE(elected.empty()) << log.log();
 
   cluster.start_worker();
-  ASSERT_TRUE(log.wait_for_log("leader term (generation " + elected + ") goes on in the leader group's generation", 30s))
-      << log.log();
+  const std::string resumed = "leader term (generation " + elected + ") goes on in the leader group's generation";
+  ASSERT_TRUE(log.wait_for_log(resumed, 30s)) << log.log();
   const auto reply = http_get(cluster.worker(leader).web_port, "/leader");
   ASSERT_TRUE(reply);
   const auto body = nlohmann::json::parse(reply->body);

@@ -190,7 +190,9 @@ TEST(MemoryWorker, CheckListsServices) {
   const auto manifest = folder.path() / "services.yaml";
   std::ofstream(manifest) << "app: {id: svc-example, broker: 'memory://'}\n"
                              "services:\n"
-                             "  probe_service: {library: " FAUST_TEST_FIXTURE_DIR "/leader_probe.so, stop_timeout: 2.5}\n";
+                             "  probe_service:\n"
+                             "    library: " FAUST_TEST_FIXTURE_DIR "/leader_probe.so\n"
+                             "    stop_timeout: 2.5\n";
   WorkerProcess check(FAUST_HOST_BINARY, {"check", "--manifest", manifest.string()}, folder.path() / "check.log");
   const auto exit_code = check.wait_exit(30s);
   ASSERT_TRUE(exit_code);

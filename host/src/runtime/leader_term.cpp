@@ -37,8 +37,8 @@ void LeaderTerm::gained(std::int32_t generation) {
     // The same term goes on under the group's new generation: its producer still fences
     // everyone else, so nothing needs establishing again. It keeps its number (the generation
     // it began in, the one its services were told), so /leader, the logs and the hooks agree.
-    spdlog::info("leader term (generation {}) goes on in the leader group's generation {}", snapshot_.generation,
-                 generation);
+    spdlog::info("leader term (generation {}) goes on in the leader group's generation {}",
+                 snapshot_.generation, generation);
     wanted_ = current_ = opened_ = generation;
     established_ = true;
     return;
