@@ -5,7 +5,9 @@
 #                         /usr/share/doc/faust-host/examples), the systemd template unit
 #                         faust-host@.service, faust-host(1), the system user `faust-host`
 #   faust-plugin-sdk-dev  component `sdk`: headers, test harness, the CMake package FaustPluginSDK,
-#                         the plugin project template and the pkg-config file faust-plugin-sdk
+#                         the plugin project template, the pkg-config file faust-plugin-sdk, the
+#                         guide and C ABI reference (/usr/share/doc/faust-plugin-sdk-dev) and
+#                         faust-plugin(7)
 #
 # Packages are built from a tree configured with -DCMAKE_INSTALL_PREFIX=/usr (cpack refuses any
 # other, see check_package_prefix.cmake). Other trees still get the files below from
@@ -43,9 +45,11 @@ function(faust_gzip_file source output)
     VERBATIM)
 endfunction()
 faust_gzip_file("${faust_packaging_dir}/faust-host.1" "${faust_packaging_out}/faust-host.1.gz")
+faust_gzip_file("${PROJECT_SOURCE_DIR}/plugin-sdk/faust-plugin.7" "${faust_packaging_out}/faust-plugin.7.gz")
 faust_gzip_file("${faust_packaging_dir}/debian/changelog" "${faust_packaging_out}/changelog.Debian.gz")
 add_custom_target(faust_packaging_files ALL
-  DEPENDS "${faust_packaging_out}/faust-host.1.gz" "${faust_packaging_out}/changelog.Debian.gz")
+  DEPENDS "${faust_packaging_out}/faust-host.1.gz" "${faust_packaging_out}/faust-plugin.7.gz"
+          "${faust_packaging_out}/changelog.Debian.gz")
 
 configure_file("${faust_packaging_dir}/faust-host@.service.in" "${faust_packaging_out}/faust-host@.service" @ONLY)
 file(CONFIGURE OUTPUT "${faust_packaging_out}/conffiles"
@@ -61,6 +65,8 @@ install(FILES "${faust_packaging_out}/faust-host@.service"
   DESTINATION "lib/systemd/system" COMPONENT host)
 install(FILES "${faust_packaging_out}/faust-host.1.gz"
   DESTINATION "${CMAKE_INSTALL_MANDIR}/man1" COMPONENT host)
+install(FILES "${faust_packaging_out}/faust-plugin.7.gz"
+  DESTINATION "${CMAKE_INSTALL_MANDIR}/man7" COMPONENT sdk)
 # faust-host and faust-plugin-sdk-dev: each has its own copyright and changelog.
 foreach(component_and_package "host;${faust_deb_host_package}" "sdk;${faust_deb_sdk_package}")
   list(GET component_and_package 0 component)
@@ -138,6 +144,8 @@ manifest as the system user faust-host.")
 set(CPACK_DEBIAN_SDK_PACKAGE_NAME "${faust_deb_sdk_package}")
 set(CPACK_DEBIAN_SDK_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_SDK_PACKAGE_SHLIBDEPS OFF)
+# The template's tests, built by default, need GoogleTest (headers and sources: libgtest-dev).
+set(CPACK_DEBIAN_SDK_PACKAGE_DEPENDS "libgtest-dev")
 set(CPACK_DEBIAN_SDK_PACKAGE_SUGGESTS "${faust_deb_host_package}, cmake, pkgconf")
 set(CPACK_COMPONENT_SDK_DESCRIPTION
   "plugin SDK for faust-host
@@ -149,7 +157,9 @@ faust/plugin.h, the header-only C++ layer faust/plugin.hpp, a test harness
 that loads a plugin the way faust-host does (faust/testing/plugin_harness.hpp),
 the CMake package FaustPluginSDK with faust_add_plugin(), which builds and
 installs a plugin where faust-host looks for it, a plugin project template
-(FaustNewPlugin.cmake) and the pkg-config file faust-plugin-sdk.")
+(FaustNewPlugin.cmake), the pkg-config file faust-plugin-sdk, the guide
+\"Writing a plugin\" and the C ABI reference in
+/usr/share/doc/faust-plugin-sdk-dev, and the manual page faust-plugin(7).")
 
 # `ninja package_source`: the source tree without build folders, .git or local state.
 set(CPACK_SOURCE_GENERATOR TXZ)

@@ -12,7 +12,9 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
+#include "support/http_get.h"
 #include "support/worker_cluster.h"
 
 namespace faust::testing {
@@ -135,6 +137,31 @@ TEST(LeaderServices, ElectedAndRevokedFollowLeadershipThroughSigintAndSigkillWit
   for (std::size_t i = 0; i < cluster.size(); ++i) {
     EXPECT_EQ(count_lines(*cluster.worker(i).process, "[critical]"), 0u) << cluster.worker(i).process->log();
   }
+}
+
+// A worker joining rebalances the leader group and hands the leader partition back: the term goes
+// on, and keeps the number its service was told, on /leader too (the group's generation moves on).
+TEST(LeaderServices, ATermKeepsItsNumberWhenAJoiningWorkerRebalancesTheGroup) {
+  WorkerCluster cluster("term-number", ClusterSettings{}, term_watch_manifest());
+  const std::size_t leader = cluster.start_worker();
+  const WorkerProcess& log = *cluster.worker(leader).process;
+  ASSERT_TRUE(log.wait_for_log("[term_watch] elected ", 20s)) << log.log();
+  std::string elected;
+  for (const auto& line : log.log_lines()) {
+    const auto at = line.find("[term_watch] elected ");
+    if (at != std::string::npos) elected = line.substr(at + std::string("[term_watch] elected ").size());
+  }
+  ASSERT_FALSE(elected.empty()) << log.log();
+
+  cluster.start_worker();
+  const std::string resumed = "leader term (generation " + elected + ") goes on in the leader group's generation";
+  ASSERT_TRUE(log.wait_for_log(resumed, 30s)) << log.log();
+  const auto reply = http_get(cluster.worker(leader).web_port, "/leader");
+  ASSERT_TRUE(reply);
+  const auto body = nlohmann::json::parse(reply->body);
+  EXPECT_EQ(body["term"]["generation"].get<int>(), std::stoi(elected)) << reply->body;
+  EXPECT_GT(body["generation"].get<int>(), std::stoi(elected)) << reply->body;
+  EXPECT_EQ(count_lines(log, "[term_watch] elected "), 1u) << log.log();
 }
 
 }  // namespace

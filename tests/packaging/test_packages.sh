@@ -11,7 +11,10 @@
 #   - the systemd unit with systemd-analyze verify, where systemd-analyze exists;
 #   - with both packages unpacked by `dpkg -x` into a throwaway root and nothing else of the
 #     project: a plugin built with find_package(FaustPluginSDK), a C plugin built with pkg-config,
-#     and `faust-host check` from that root loading them and the installed plugin `say`.
+#     and `faust-host check` from that root loading them and the installed plugin `say`;
+#   - the installed guide, and a project made from the template (its service switched on), built
+#     and installed with the defaults (prefix /usr/local, under the root), then run by bare name
+#     with `faust-host check` and on memory:// until its timer's greeting reached its agent.
 set -euo pipefail
 
 source_dir=$1 deb_build_dir=$2 version=$3 cmake=$4 generator=$5
@@ -84,7 +87,9 @@ depends=$(field "${host_deb}" Depends)
 for package in adduser tzdata libc6 librdkafka++1 libyaml-cpp0.7 libboost-filesystem1.74.0 libdate-tz3 libstdc++6; do
   [[ ", ${depends}," == *", ${package}"[\ ,]* ]] || fail "faust-host does not depend on ${package}: ${depends}"
 done
-[[ -z "$(field "${sdk_deb}" Depends)" ]] || fail "faust-plugin-sdk-dev has dependencies; it is headers only"
+# Headers only; GoogleTest for the tests of a project made from the template.
+[[ "$(field "${sdk_deb}" Depends)" == libgtest-dev ]] ||
+  fail "faust-plugin-sdk-dev does not depend on libgtest-dev alone: $(field "${sdk_deb}" Depends)"
 
 mkdir -p "${work}/control"
 dpkg-deb --control "${host_deb}" "${work}/control"
@@ -127,7 +132,9 @@ for path in usr/include/faust/plugin.h usr/include/faust/plugin.hpp \
   "usr/lib/${multiarch}/cmake/FaustPluginSDK/FaustPluginSDKFunctions.cmake" \
   "usr/lib/${multiarch}/cmake/FaustPluginSDK/FaustPluginSDKTargets.cmake" \
   "usr/lib/${multiarch}/pkgconfig/faust-plugin-sdk.pc" usr/share/doc/faust-plugin-sdk-dev/copyright \
-  usr/share/doc/faust-plugin-sdk-dev/changelog.Debian.gz usr/share/lintian/overrides/faust-plugin-sdk-dev; do
+  usr/share/doc/faust-plugin-sdk-dev/changelog.Debian.gz usr/share/lintian/overrides/faust-plugin-sdk-dev \
+  usr/share/doc/faust-plugin-sdk-dev/README.md usr/share/doc/faust-plugin-sdk-dev/C-ABI.md \
+  usr/share/man/man7/faust-plugin.7.gz; do
   expect_line "${work}/sdk.contents" "-rw-r--r-- 0/0 ./${path}"
 done
 # The SDK package has no binaries; the host package no headers.
@@ -147,15 +154,17 @@ for elf in "${root}/usr/bin/faust-host" "${root}/${plugin_dir}"/*.so; do
 done
 
 step "compressed docs: gzip -9n, valid man page"
-for gz in usr/share/man/man1/faust-host.1.gz usr/share/doc/faust-host/changelog.Debian.gz \
-  usr/share/doc/faust-plugin-sdk-dev/changelog.Debian.gz; do
+for gz in usr/share/man/man1/faust-host.1.gz usr/share/man/man7/faust-plugin.7.gz \
+  usr/share/doc/faust-host/changelog.Debian.gz usr/share/doc/faust-plugin-sdk-dev/changelog.Debian.gz; do
   gzip -t "${root}/${gz}" || fail "${gz} is not valid gzip"
   # Header bytes 3-7: flags (no file name stored) and mtime (zero): what -n leaves.
   [[ "$(od -An -tx1 -j3 -N5 "${root}/${gz}" | tr -d ' ')" == 0000000000 ]] || fail "${gz} was not compressed with -n"
 done
-man_warnings=$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 \
-  man --warnings -E UTF-8 -l -Tutf8 -Z "${root}/usr/share/man/man1/faust-host.1.gz" 2>&1 >/dev/null)
-[[ -z "${man_warnings}" ]] || fail "man page warnings: ${man_warnings}"
+for page in man1/faust-host.1.gz man7/faust-plugin.7.gz; do
+  man_warnings=$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 \
+    man --warnings -E UTF-8 -l -Tutf8 -Z "${root}/usr/share/man/${page}" 2>&1 >/dev/null)
+  [[ -z "${man_warnings}" ]] || fail "${page}: man page warnings: ${man_warnings}"
+done
 # Every exit code of host/src/common/exit_code.h is documented.
 man_text=$(MANWIDTH=200 man -l "${root}/usr/share/man/man1/faust-host.1.gz" 2>/dev/null)
 for code in $(sed -n 's/^ *k[A-Za-z]* = \([0-9]*\),.*/\1/p' "${source_dir}/host/src/common/exit_code.h"); do
@@ -233,7 +242,7 @@ run_script() {
 }
 export STUB_USER_EXISTS=no STUB_DSH_INSTALLED=no STUB_DSH_WAS_ENABLED=no
 run_script "getent passwd faust-host
-adduser --system --group --no-create-home --home /nonexistent --gecos faust-host worker faust-host
+adduser --quiet --system --group --no-create-home --home /nonexistent --gecos faust-host worker faust-host
 deb-systemd-helper debian-installed faust-host@.service
 deb-systemd-helper update-state faust-host@.service
 systemctl --system daemon-reload" postinst configure ""
@@ -338,5 +347,61 @@ sed "s|library: ${work}/echo/echo.so|library: echo|" "${work}/manifest.yaml" >"$
 "${faust_host}" check --manifest "${work}/by-name.yaml" >"${work}/by-name.out" ||
   fail "faust-host check with echo by name failed"
 expect_line "${work}/by-name.out" "plugin echo 0.1.0 (ABI ${abi}) from ${root}/${plugin_dir}/echo.so"
+
+step "the guide is installed where the template's README says"
+guide=usr/share/doc/faust-plugin-sdk-dev/README.md
+[[ -f "${root}/${guide}" && -f "${root}/usr/share/doc/faust-plugin-sdk-dev/C-ABI.md" ]] ||
+  fail "the guide or the C ABI reference is missing"
+grep -q '^# Writing a plugin$' "${root}/${guide}" || fail "${guide} is not the guide"
+grep -qF "/${guide}" "${root}/usr/share/faust-plugin-sdk/template/README.md" ||
+  fail "the template's README does not point at /${guide}"
+
+step "a plugin from the template, with its service on: built, installed with defaults, run by name"
+"${cmake}" -DNAME=greeter -DDEST="${work}/greeter" \
+  -P "${root}/usr/lib/${multiarch}/cmake/FaustPluginSDK/FaustNewPlugin.cmake" >/dev/null ||
+  fail "FaustNewPlugin.cmake did not create the project"
+# Switched on as its comments say: the class, the FAUST_PLUGIN_WITH_SERVICES line, the manifest's
+# services: section. The manifest names the plugin by its bare name.
+greeter_cpp="${work}/greeter/src/greeter.cpp"
+sed -i -e '/^\/\/ class GreeterService/,/^\/\/ };/ s|^// \{0,1\}||' \
+  -e '/^FAUST_PLUGIN(/,/;$/ d' -e '/^\/\/ FAUST_PLUGIN_WITH_SERVICES(/,$ s|^// ||' "${greeter_cpp}"
+sed -i -e 's|^# services:|services:|' -e 's|^#   greeter_service:|  greeter_service:|' -e 's|^#     |    |' \
+  -e 's|library: build/greeter.so.*|library: greeter|' "${work}/greeter/greeter.yaml"
+# No CMAKE_BUILD_TYPE and no CMAKE_INSTALL_PREFIX: the template's defaults. Its tests are built and
+# run by the plugins_template test; here the plugin alone.
+"${cmake}" -S "${work}/greeter" -B "${work}/greeter/build" -G "${generator}" -DBUILD_TESTING=OFF \
+  -DCMAKE_PREFIX_PATH="${root}/usr" >"${work}/greeter.configure" ||
+  { cat "${work}/greeter.configure" >&2; fail "configuring the template's project failed"; }
+grep -qx 'CMAKE_BUILD_TYPE:STRING=RelWithDebInfo' "${work}/greeter/build/CMakeCache.txt" ||
+  fail "the template's project has no default build type"
+"${cmake}" --build "${work}/greeter/build" >"${work}/greeter.build" ||
+  { cat "${work}/greeter.build" "${greeter_cpp}" >&2; fail "building the template's project with its service failed"; }
+DESTDIR="${root}" "${cmake}" --install "${work}/greeter/build" >/dev/null
+local_plugin="${root}/usr/local/lib/${multiarch}/faust-host/plugins/greeter.so"
+[[ -f "${local_plugin}" ]] || fail "cmake --install with the default prefix did not put greeter.so in ${local_plugin#"${root}"}"
+"${faust_host}" check --manifest "${work}/greeter/greeter.yaml" >"${work}/greeter.check" 2>&1 ||
+  { cat "${work}/greeter.check" >&2; fail "faust-host check of the template's manifest failed"; }
+expect_line "${work}/greeter.check" "plugin greeter 0.1.0 (ABI ${abi}) from ${local_plugin}"
+expect_line "${work}/greeter.check" "agent greeter: topic greeter-app-greeter, concurrency 1, on_error skip"
+expect_line "${work}/greeter.check" "timer greeter_timer: every 2 s, on leader only"
+expect_line "${work}/greeter.check" "service greeter_service: stop_timeout 5 s"
+
+"${faust_host}" --manifest "${work}/greeter/greeter.yaml" --without-web >"${work}/greeter.run" 2>&1 &
+worker=$!
+deadline=$((SECONDS + 30))
+until grep -q '\[greeter\] received hello 1$' "${work}/greeter.run"; do
+  if ((SECONDS >= deadline)) || ! kill -0 "${worker}" 2>/dev/null; then
+    kill -9 "${worker}" 2>/dev/null || true
+    cat "${work}/greeter.run" >&2
+    fail "the template's plugin did not deliver a greeting on memory:// within 30 s"
+  fi
+  sleep 0.1
+done
+kill -INT "${worker}"
+status=0
+wait "${worker}" || status=$?
+((status == 0)) || { cat "${work}/greeter.run" >&2; fail "faust-host exited with ${status} after SIGINT"; }
+grep -q '\[greeter_service\] leading, term [0-9]*$' "${work}/greeter.run" ||
+  { cat "${work}/greeter.run" >&2; fail "the template's service was not elected"; }
 
 echo "PASS"

@@ -51,6 +51,21 @@ TEST(PluginSearchPathTest, EnvDirsComeFirstThenTheDirNextToTheExecutable) {
   EXPECT_EQ(dirs[2].filename(), "plugins");
 }
 
+// `cmake --install` of a plugin project defaults to /usr/local; a host in /usr finds it there.
+TEST(PluginSearchPathTest, HostInUsrAlsoSearchesTheLocalPrefix) {
+  for (const fs::path& usr : {fs::path("/usr"), fs::path("/tmp/root/usr")}) {
+    const std::vector<fs::path> dirs = plugin_search_dirs("", usr / "bin/faust-host");
+    ASSERT_EQ(dirs.size(), 2U) << usr;
+    const fs::path own = fs::relative(dirs[0], usr);
+    EXPECT_EQ(own.filename(), "plugins") << dirs[0];
+    EXPECT_EQ(own.begin()->string(), "lib") << dirs[0];
+    EXPECT_EQ(dirs[1], usr / "local" / own);
+  }
+  // Any other prefix has no local counterpart.
+  EXPECT_EQ(plugin_search_dirs("", "/usr/local/bin/faust-host").size(), 1U);
+  EXPECT_EQ(plugin_search_dirs("", "/opt/usr-like/bin/faust-host").size(), 1U);
+}
+
 TEST(PluginSearchPathTest, NoExecutableMeansNoDefaultDir) {
   EXPECT_THAT(plugin_search_dirs("/a", fs::path()), ElementsAre(fs::path("/a")));
   EXPECT_TRUE(plugin_search_dirs("", fs::path()).empty());

@@ -185,6 +185,22 @@ TEST(MemoryWorker, CheckShowsADeadLetterAgentAndItsTopic) {
       << check.log();
 }
 
+TEST(MemoryWorker, CheckListsServices) {
+  TempFolder folder;
+  const auto manifest = folder.path() / "services.yaml";
+  std::ofstream(manifest) << "app: {id: svc-example, broker: 'memory://'}\n"
+                             "services:\n"
+                             "  probe_service:\n"
+                             "    library: " FAUST_TEST_FIXTURE_DIR "/leader_probe.so\n"
+                             "    stop_timeout: 2.5\n";
+  WorkerProcess check(FAUST_HOST_BINARY, {"check", "--manifest", manifest.string()}, folder.path() / "check.log");
+  const auto exit_code = check.wait_exit(30s);
+  ASSERT_TRUE(exit_code);
+  EXPECT_EQ(*exit_code, 0) << check.log();
+  EXPECT_NE(check.log().find("\nservice probe_service: stop_timeout 2.5 s\n"), std::string::npos)
+      << check.log();
+}
+
 // A plugin's metrics and pages through a real worker's web port.
 TEST(MemoryWorker, ServesPluginMetricsAndPages) {
   TempFolder folder;

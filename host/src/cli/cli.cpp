@@ -176,6 +176,10 @@ int run_check(const Manifest& manifest) {
     std::cout << "\n";
   }
   for (const auto& timer : manifest.timers) std::cout << describe_timer(timer) << "\n";
+  for (const auto& service : bindings->services) {
+    std::cout << "service " << service.name << ": stop_timeout "
+              << std::chrono::duration<double>(service.stop_timeout).count() << " s\n";
+  }
   return 0;
 }
 

@@ -19,7 +19,15 @@ std::vector<std::filesystem::path> plugin_search_dirs(std::string_view plugin_pa
   }
   // Without a known executable there is no default directory (never fall back to the cwd).
   if (!executable.empty()) {
-    dirs.push_back((executable.parent_path() / FAUST_PLUGIN_DIR_FROM_BIN).lexically_normal());
+    const std::filesystem::path bin_dir = executable.parent_path();
+    dirs.push_back((bin_dir / FAUST_PLUGIN_DIR_FROM_BIN).lexically_normal());
+    // /usr belongs to the package manager; what an administrator builds goes to /usr/local, the
+    // default prefix of `cmake --install`, so a host in /usr looks there too (after its own).
+    std::filesystem::path prefix = (bin_dir / FAUST_PREFIX_FROM_BIN).lexically_normal();
+    if (!prefix.has_filename()) prefix = prefix.parent_path();  // "/usr/bin/.." normalizes to "/usr/"
+    if (prefix.filename() == "usr") {
+      dirs.push_back((prefix / "local" / FAUST_PLUGIN_DIR_FROM_PREFIX).lexically_normal());
+    }
   }
   return dirs;
 }

@@ -12,7 +12,9 @@ namespace faust {
 // The directories a bare plugin name is looked up in, in order: each entry of `plugin_path_env`
 // (FAUST_HOST_PLUGIN_PATH, colon-separated; empty entries are ignored rather than meaning the
 // current directory), then the plugin directory installed next to `executable`
-// (<bindir>/FAUST_PLUGIN_DIR_FROM_BIN; skipped when `executable` is empty).
+// (<bindir>/FAUST_PLUGIN_DIR_FROM_BIN; skipped when `executable` is empty) and, when the
+// executable's prefix is a `usr` folder (/usr, or <root>/usr of an unpacked package), the same
+// plugin directory under <prefix>/local.
 std::vector<std::filesystem::path> plugin_search_dirs(std::string_view plugin_path_env,
                                                       const std::filesystem::path& executable);
 

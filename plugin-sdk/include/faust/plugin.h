@@ -248,7 +248,8 @@ typedef struct faust_timer_def {
 /* ABI 1.1: the leadership term a service was elected for. */
 typedef struct faust_term {
   uint32_t struct_size;
-  int32_t generation;      /* the leader group's generation: grows with every new term */
+  int32_t generation;      /* the term's number: the leader group's generation it began in (larger for
+                            every later term; kept while rebalances hand the partition back) */
   int64_t established_ms;  /* when the term was established (fenced), Unix epoch milliseconds */
 } faust_term;
 

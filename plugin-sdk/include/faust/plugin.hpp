@@ -434,7 +434,7 @@ class Timer {
 
 // The leadership term a service was elected for (ABI 1.1).
 struct Term {
-  std::int32_t generation = -1;  // grows with every new term
+  std::int32_t generation = -1;  // the term's number (faust_term.generation): larger for every later term
   std::chrono::system_clock::time_point established_at{};
 };
 

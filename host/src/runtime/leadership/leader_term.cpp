@@ -35,9 +35,11 @@ void LeaderTerm::gained(std::int32_t generation) {
   std::lock_guard lock(mutex_);
   if (std::exchange(suspended_, false) && current_ && current_ == wanted_ && opened_ == current_) {
     // The same term goes on under the group's new generation: its producer still fences
-    // everyone else, so nothing needs establishing again.
+    // everyone else, so nothing needs establishing again. It keeps its number (the generation
+    // it began in, the one its services were told), so /leader, the logs and the hooks agree.
+    spdlog::info("leader term (generation {}) goes on in the leader group's generation {}",
+                 snapshot_.generation, generation);
     wanted_ = current_ = opened_ = generation;
-    snapshot_.generation = generation;
     established_ = true;
     return;
   }
@@ -110,7 +112,7 @@ void LeaderTerm::run() {
 
 void LeaderTerm::close_if_ended(std::unique_lock<std::mutex>& lock) {
   if (!opened_ || (!stopping_ && wanted_ == opened_)) return;
-  const std::int32_t generation = *opened_;
+  const std::int32_t generation = snapshot_.generation;  // the term's number, which opening was given
   opened_.reset();
   if (!callbacks_.hooks.closed) return;
   lock.unlock();
@@ -129,7 +131,10 @@ void LeaderTerm::establish(std::int32_t generation) {
   auto backoff = milliseconds(100);
   while (true) {
     const auto left = std::max(std::chrono::duration_cast<milliseconds>(deadline - Clock::now()), milliseconds(1));
+    const auto fencing_started = Clock::now();
     auto producer = transport_.start_leader_producer(left);
+    // init_transactions alone: what fencing the earlier leaders took (restore and hooks are timed apart).
+    const auto fenced_in = std::chrono::duration_cast<milliseconds>(Clock::now() - fencing_started);
     // Once fenced, the state topic holds every earlier leader's last word: read it to its end.
     Status restored = producer ? restore_state(deadline) : Status(producer.error());
     if (producer && !restored) producer = restored.error();
@@ -141,23 +146,27 @@ void LeaderTerm::establish(std::int32_t generation) {
       std::unique_lock lock(mutex_);
       if (stopping_ || wanted_ != generation) return;  // run() ends the producer
       current_ = generation;
+      // Logged before the hooks run, so a service's `elected` line follows it, as it does in time.
+      spdlog::info("leader term established (generation {}): earlier leaders fenced in {} ms", generation,
+                   fenced_in.count());
+      snapshot_.generation = generation;
+      snapshot_.established_at = std::chrono::system_clock::now();
       if (opened_ != generation) {
         opened_ = generation;
         opening_ = true;
         lock.unlock();
+        const auto hooks_started = Clock::now();
         if (callbacks_.hooks.opening) callbacks_.hooks.opening(generation);
+        spdlog::info("leader term (generation {}): services elected in {} ms", generation,
+                     std::chrono::duration_cast<milliseconds>(Clock::now() - hooks_started).count());
         lock.lock();
         opening_ = false;
         if (stopping_ || wanted_ != generation || current_ != generation) return;
       }
       established_ = true;
       snapshot_.state = TermState::kEstablished;
-      snapshot_.generation = generation;
       ++snapshot_.terms;
       snapshot_.problem.clear();
-      snapshot_.established_at = std::chrono::system_clock::now();
-      spdlog::info("leader term established (generation {}): earlier leaders fenced in {} ms", generation,
-                   std::chrono::duration_cast<milliseconds>(Clock::now() - started).count());
       callbacks_.established(generation);
       return;
     }

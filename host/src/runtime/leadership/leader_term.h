@@ -51,7 +51,9 @@ enum class TermState { kNone, kEstablishing, kEstablished };
 
 struct LeaderTermSnapshot {
   TermState state = TermState::kNone;
-  std::int32_t generation = -1;       // the leader group's generation of the current term
+  // The term's number: the leader group's generation it began in. It stays while rebalances hand
+  // the leader partition back (the group's generation moves on), and is what services are told.
+  std::int32_t generation = -1;
   std::uint64_t terms = 0;            // terms established so far by this worker
   std::uint64_t committed = 0;        // units committed
   std::uint64_t aborted = 0;          // units aborted or failed
