@@ -10,18 +10,26 @@
 //   dispatch       timer, on_leader: each tick sends every due source (at most max_per_tick) to
 //                  `crawl` and records the dispatch in the state: both commit in the tick's
 //                  transaction, so a dispatch is recorded exactly when it is delivered.
-//   crawl          agent, every worker: fetches the feed, parses RSS 2.0 or Atom, and sends the
-//                  items of the dispatch's window to the results topic. Fetch and parse errors are
-//                  logged and counted, never failures of the message.
+//                    {"crawled": "http://host/feed.xml", ...}   a crawl's report (from `crawl`):
+//                  validators, seen item identities, failures and backoff, kept with the source
+//   crawl          agent, every worker: fetches the feed (conditionally, at most
+//                  per_host_concurrency at once per host), parses RSS 2.0 or Atom, sends the new
+//                  items (by identity once the source has a report, else those of the dispatch's
+//                  window) to the results topic and a report to `subscriptions`. Fetch and parse
+//                  errors are logged and counted once per crawl, never failures of the message.
 //   page           GET /plugins/crawler/subscriptions (from the dispatch timer): the subscriptions
 //                  and their last dispatch as the leader's last tick saw them.
 //
 // Config (manifest `config:`):
-//   subscriptions: default_period (seconds, for an add without "period"; default 60)
+//   subscriptions: default_period (seconds, for an add without "period"; default 60), max_seen
+//                  (item identities kept per source; default 200), max_backoff (seconds; default
+//                  21600)
 //   dispatch:      agent (default "crawl"), max_per_tick (default 100)
 //   crawl:         results_topic (default "<app-id>-crawl-results"), timeout (seconds, default 10),
 //                  max_body_kib (default 4096), max_redirects (default 3), worker_id (default
-//                  "<hostname>:<pid>")
+//                  "<hostname>:<pid>"), ca_file (default: the system's CA store), user_agent,
+//                  allow_private_addresses (default false), allowed_addresses (comma-separated),
+//                  per_host_concurrency (default 2), report_agent (default "subscriptions")
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,6 +47,7 @@
 #include <vector>
 
 #include "feed.hpp"
+#include "host_slots.hpp"
 #include "http_fetch.hpp"
 #include "subscription.hpp"
 
@@ -81,6 +90,8 @@ class SubscriptionsAgent : public faust::sdk::Agent {
  public:
   explicit SubscriptionsAgent(faust::sdk::Host& host)
       : host_(host),
+        rules_{static_cast<std::size_t>(config_number(host, "max_seen", 200)),
+               static_cast<std::int64_t>(config_number(host, "max_backoff", 21600) * 1000)},
         default_period_ms_(static_cast<std::int64_t>(config_number(host, "default_period", 60) * 1000)),
         commands_(host.counter("crawler_commands_total", "Subscription commands carried out")),
         rejected_(host.counter("crawler_commands_rejected_total", "Subscription commands rejected as malformed")) {
@@ -96,7 +107,9 @@ class SubscriptionsAgent : public faust::sdk::Agent {
       host_.warn("skipping command at offset " + std::to_string(message.offset()) + ": " + rejected->reason);
       return;
     }
-    if (const auto* add = std::get_if<crawler::AddCommand>(&command)) {
+    if (const auto* report = std::get_if<crawler::CrawlReport>(&command)) {
+      apply(*report);
+    } else if (const auto* add = std::get_if<crawler::AddCommand>(&command)) {
       const std::string key = crawler::subscription_key(add->url);
       std::optional<crawler::Subscription> existing;
       if (const std::optional<std::string> stored = host_.state_get(key)) {
@@ -121,7 +134,28 @@ class SubscriptionsAgent : public faust::sdk::Agent {
   }
 
  private:
+  // A crawl's report: kept with its subscription unless that was removed meanwhile.
+  void apply(const crawler::CrawlReport& report) {
+    const std::string key = crawler::subscription_key(report.url);
+    const std::optional<std::string> stored = host_.state_get(key);
+    if (!stored) return;
+    std::string problem;
+    const std::optional<crawler::Subscription> subscription = crawler::subscription_from_json(*stored, problem);
+    if (!subscription) {
+      host_.warn("dropping the crawl report of " + report.url + ": its subscription is unreadable: " + problem);
+      return;
+    }
+    const crawler::Subscription next = crawler::apply_report(*subscription, report, rules_, now_ms());
+    host_.state_put(key, crawler::to_json(next));
+    if (next.backoff_until_ms && next.backoff_until_ms != subscription->backoff_until_ms) {
+      host_.info("backing off " + report.url + " until " + crawler::format_rfc3339(*next.backoff_until_ms) + " (" +
+                 (report.error.empty() ? "Retry-After" : report.error) + "; " + std::to_string(next.failures) +
+                 " failures in a row)");
+    }
+  }
+
   faust::sdk::Host& host_;
+  crawler::ReportRules rules_;
   std::int64_t default_period_ms_;
   faust::sdk::Counter commands_;
   faust::sdk::Counter rejected_;
@@ -204,6 +238,17 @@ class DispatchTimer : public faust::sdk::Timer {
                    {"next_due", crawler::format_rfc3339(each.next_due_ms)},
                    {"dispatches", each.dispatches}};
         if (each.last_dispatch_ms) entry["last_dispatch"] = crawler::format_rfc3339(*each.last_dispatch_ms);
+        if (each.last_crawl_ms) {
+          entry["last_crawl"] = crawler::format_rfc3339(*each.last_crawl_ms);
+          entry["last_outcome"] = each.last_outcome;
+          entry["failures"] = each.failures;
+          entry["last_error"] = each.last_error.empty() ? json(nullptr) : json(each.last_error);
+          entry["backoff_until"] =
+              each.backoff_until_ms ? json(crawler::format_rfc3339(*each.backoff_until_ms)) : json(nullptr);
+          entry["etag"] = each.etag.empty() ? json(nullptr) : json(each.etag);
+          entry["last_modified"] = each.last_modified.empty() ? json(nullptr) : json(each.last_modified);
+          entry["seen"] = each.seen.size();
+        }
         list.push_back(std::move(entry));
       }
       body = {{"leader", true},
@@ -238,6 +283,10 @@ struct Dispatch {
   std::string url;
   std::optional<std::int64_t> since_ms;
   std::int64_t dispatched_ms = 0;
+  crawler::Validators validators;
+  // The identities already sent; nullopt until a crawl of the source reported (then the items
+  // of the dispatch window are the new ones).
+  std::optional<std::set<std::string>> seen;
 };
 
 std::optional<Dispatch> parse_dispatch(std::string_view text, std::string& problem) {
@@ -250,15 +299,70 @@ std::optional<Dispatch> parse_dispatch(std::string_view text, std::string& probl
   const auto url = value.find("url");
   const auto dispatched = value.find("dispatched_ms");
   const auto since = value.find("since_ms");
+  const auto etag = value.find("etag");
+  const auto modified = value.find("last_modified");
+  const auto seen = value.find("seen");
+  const auto string_or_absent = [&](const json::const_iterator& found) {
+    return found == value.end() || found->is_string();
+  };
   if (url == value.end() || !url->is_string() || dispatched == value.end() || !dispatched->is_number_integer() ||
-      (since != value.end() && !since->is_null() && !since->is_number_integer())) {
-    problem = "expected {\"url\": string, \"since_ms\": integer or null, \"dispatched_ms\": integer}";
+      (since != value.end() && !since->is_null() && !since->is_number_integer()) || !string_or_absent(etag) ||
+      !string_or_absent(modified) || (seen != value.end() && !seen->is_array())) {
+    problem = "expected {\"url\": string, \"since_ms\": integer or null, \"dispatched_ms\": integer, optional "
+              "\"etag\" and \"last_modified\" strings and \"seen\" array}";
     return std::nullopt;
   }
   out.url = url->get<std::string>();
   out.dispatched_ms = dispatched->get<std::int64_t>();
   if (since != value.end() && !since->is_null()) out.since_ms = since->get<std::int64_t>();
+  if (etag != value.end()) out.validators.etag = etag->get<std::string>();
+  if (modified != value.end()) out.validators.last_modified = modified->get<std::string>();
+  if (seen != value.end()) {
+    out.seen.emplace();
+    for (const json& id : *seen) {
+      if (id.is_string()) out.seen->insert(id.get<std::string>());
+    }
+  }
   return out;
+}
+
+// "true" or "false" from the config, or `fallback`.
+bool config_flag(const faust::sdk::Host& host, const char* key, bool fallback) {
+  const std::optional<std::string> text = host.config(key);
+  if (!text) return fallback;
+  if (*text == "true") return true;
+  if (*text == "false") return false;
+  throw faust::sdk::Error(std::string("config ") + key + ": expected true or false, got '" + *text + "'");
+}
+
+crawler::FetchLimits fetch_limits(const faust::sdk::Host& host) {
+  crawler::FetchLimits limits;
+  limits.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(config_number(host, "timeout", 10) * 1000));
+  limits.max_body_bytes = static_cast<std::size_t>(config_number(host, "max_body_kib", 4096) * 1024);
+  limits.max_redirects = static_cast<int>(config_number(host, "max_redirects", 3));
+  limits.ca_file = host.config("ca_file", "");
+  limits.user_agent = host.config("user_agent", limits.user_agent);
+  limits.allow_private_addresses = config_flag(host, "allow_private_addresses", false);
+  // "10.0.0.5, fd00::7": non-public addresses of feeds this worker may still fetch.
+  const std::string allowed = host.config("allowed_addresses", "");
+  std::size_t start = 0;
+  while (start < allowed.size()) {
+    std::size_t end = allowed.find(',', start);
+    if (end == std::string::npos) end = allowed.size();
+    std::string address = allowed.substr(start, end - start);
+    address.erase(0, address.find_first_not_of(' '));
+    address.erase(address.find_last_not_of(' ') + 1);
+    if (!address.empty()) limits.allowed_addresses.push_back(address);
+    start = end + 1;
+  }
+  return limits;
+}
+
+// The crawl agent's instances (one per concurrency lane) share one per worker process: the plugin
+// is loaded once per process, so a function-local static is exactly "across a worker".
+crawler::HostSlots& worker_host_slots() {
+  static crawler::HostSlots slots;
+  return slots;
 }
 
 class CrawlAgent : public faust::sdk::Agent {
@@ -266,17 +370,18 @@ class CrawlAgent : public faust::sdk::Agent {
   explicit CrawlAgent(faust::sdk::Host& host)
       : host_(host),
         results_topic_(host.config("results_topic", std::string(host.app_id()) + "-crawl-results")),
+        report_agent_(host.config("report_agent", "subscriptions")),
         worker_id_(host.config("worker_id", default_worker_id())),
+        per_host_(static_cast<std::size_t>(config_number(host, "per_host_concurrency", 2))),
+        limits_(fetch_limits(host)),
+        client_(limits_),
         fetches_(host.counter("crawler_fetches_total", "Feeds fetched and parsed")),
+        not_modified_(host.counter("crawler_not_modified_total", "Fetches answered 304 Not Modified")),
         items_(host.counter("crawler_items_total", "Feed items sent to the results topic")),
         errors_(host.counter("crawler_fetch_errors_total", "Fetches that failed: network, HTTP status or XML")),
         rejected_(host.counter("crawler_dispatches_rejected_total", "Dispatch messages that were not readable")),
         duration_(host.histogram("crawler_fetch_duration_seconds", "Time to fetch and parse one feed",
-                                 {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30})) {
-    limits_.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(config_number(host, "timeout", 10) * 1000));
-    limits_.max_body_bytes = static_cast<std::size_t>(config_number(host, "max_body_kib", 4096) * 1024);
-    limits_.max_redirects = static_cast<int>(config_number(host, "max_redirects", 3));
-  }
+                                 {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30})) {}
 
   void handle(const faust::sdk::Message& message) override {
     std::string problem;
@@ -287,41 +392,92 @@ class CrawlAgent : public faust::sdk::Agent {
       return;
     }
     const auto started = std::chrono::steady_clock::now();
-    const crawler::FetchResult fetched = crawler::http_get(dispatch->url, limits_);
+    crawler::CrawlReport report;
+    report.url = dispatch->url;
+    report.dispatched_ms = dispatch->dispatched_ms;
     std::optional<crawler::ParsedFeed> feed;
-    if (fetched.ok()) feed = crawler::parse_feed(fetched.body, problem);
+    crawler::FetchResult fetched;
+    const std::string host_name = crawler::url_host(dispatch->url);
+    if (const crawler::HostSlots::Slot slot =
+            worker_host_slots().acquire(host_name, per_host_, started + limits_.timeout);
+        !slot.held()) {
+      fetched.error = "no free slot for host " + host_name + " within " + std::to_string(limits_.timeout.count()) +
+                      " ms (per_host_concurrency " + std::to_string(per_host_) + ")";
+    } else {
+      fetched = client_.get(dispatch->url, dispatch->validators);
+    }
+    if (fetched.ok() && !fetched.not_modified) {
+      feed = crawler::parse_feed(fetched.body, problem);
+      if (!feed) fetched.error = problem;
+    }
     duration_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    if (!fetched.ok() || !feed) {
+    report.crawled_ms = now_ms();
+    if (fetched.retry_after) report.retry_after_ms = fetched.retry_after->count() * 1000;
+    if (!fetched.ok()) {
+      report.outcome = crawler::CrawlReport::Outcome::failed;
+      report.error = fetched.error;
       errors_.inc();
-      host_.warn("fetch " + dispatch->url + " failed: " + (fetched.ok() ? problem : fetched.error));
-      return;
+      host_.warn("fetch " + dispatch->url + " failed: " + fetched.error);
+    } else if (fetched.not_modified) {
+      report.outcome = crawler::CrawlReport::Outcome::not_modified;
+      not_modified_.inc();
+      host_.info("fetched " + dispatch->url + ": not modified; dispatched_ms=" + std::to_string(dispatch->dispatched_ms));
+    } else {
+      fetches_.inc();
+      report.etag = fetched.validators.etag;
+      report.last_modified = fetched.validators.last_modified;
+      const std::size_t sent = send_new_items(*dispatch, *feed, report.ids);
+      host_.info("fetched " + dispatch->url + " (" + feed->format + ", " + std::to_string(feed->items.size()) +
+                 " items): sent " + std::to_string(sent) + " new; dispatched_ms=" +
+                 std::to_string(dispatch->dispatched_ms) +
+                 " since_ms=" + (dispatch->since_ms ? std::to_string(*dispatch->since_ms) : "none"));
     }
-    fetches_.inc();
-    std::size_t sent = 0;
-    for (const crawler::FeedItem& item : feed->items) {
-      if (!crawler::in_dispatch_window(item, dispatch->since_ms, dispatch->dispatched_ms)) continue;
-      json result{{"title", item.title},       {"link", item.link},
-                  {"source", dispatch->url},   {"published", nullptr},
-                  {"dispatched_ms", dispatch->dispatched_ms}, {"worker", worker_id_}};
-      if (item.published_ms) result["published"] = crawler::format_rfc3339(*item.published_ms);
-      // A failed send is the host's failure (the broker), not the feed's: it fails the message,
-      // and the agent's on_error policy decides.
-      host_.send_to_topic(results_topic_, result.dump(), dispatch->url);
-      items_.inc();
-      ++sent;
-    }
-    host_.info("fetched " + dispatch->url + " (" + feed->format + ", " + std::to_string(feed->items.size()) +
-               " items): sent " + std::to_string(sent) + " new; dispatched_ms=" +
-               std::to_string(dispatch->dispatched_ms) +
-               " since_ms=" + (dispatch->since_ms ? std::to_string(*dispatch->since_ms) : "none"));
+    // Back to the leader, which keeps the validators, the seen identities and the failures.
+    host_.send_to_agent(report_agent_, crawler::crawl_report_message(report), dispatch->url);
   }
 
  private:
+  // Sends the feed's new items; `ids` gets the identities of the items that are now sent (new
+  // ones and those seen before), for the leader's memory.
+  std::size_t send_new_items(const Dispatch& dispatch, const crawler::ParsedFeed& feed, std::vector<std::string>& ids) {
+    std::size_t sent = 0;
+    std::set<std::string> in_this_feed;
+    for (const crawler::FeedItem& item : feed.items) {
+      const std::string id = crawler::item_identity(item);
+      if (!in_this_feed.insert(id).second) continue;  // the same item twice in one feed
+      const bool seen_before = dispatch.seen && dispatch.seen->count(id) > 0;
+      const bool is_new = dispatch.seen ? !seen_before
+                                        : crawler::in_dispatch_window(item, dispatch.since_ms, dispatch.dispatched_ms);
+      // Without a memory yet, the items of earlier windows were sent by earlier dispatches; only
+      // those dated after this dispatch are still to come.
+      const bool sent_earlier =
+          seen_before || (!dispatch.seen && !is_new && !(item.published_ms && *item.published_ms > dispatch.dispatched_ms));
+      if (sent_earlier) ids.push_back(id);
+      if (!is_new) continue;
+      ids.insert(ids.begin() + static_cast<std::ptrdiff_t>(sent), id);  // new ones first
+      json result{{"title", item.title},     {"link", item.link},
+                  {"id", id},                {"source", dispatch.url},
+                  {"published", nullptr},    {"dispatched_ms", dispatch.dispatched_ms},
+                  {"worker", worker_id_}};
+      if (item.published_ms) result["published"] = crawler::format_rfc3339(*item.published_ms);
+      // A failed send is the host's failure (the broker), not the feed's: it fails the message,
+      // and the agent's on_error policy decides.
+      host_.send_to_topic(results_topic_, result.dump(), dispatch.url);
+      items_.inc();
+      ++sent;
+    }
+    return sent;
+  }
+
   faust::sdk::Host& host_;
   std::string results_topic_;
+  std::string report_agent_;
   std::string worker_id_;
+  std::size_t per_host_;
   crawler::FetchLimits limits_;
+  crawler::HttpClient client_;
   faust::sdk::Counter fetches_;
+  faust::sdk::Counter not_modified_;
   faust::sdk::Counter items_;
   faust::sdk::Counter errors_;
   faust::sdk::Counter rejected_;

@@ -64,9 +64,10 @@ std::vector<FeedItem> rss_items(const pugi::xml_node& channel) {
     FeedItem out;
     out.title = all_text(child(item, "title"));
     out.link = text_of(child(item, "link"));
-    if (out.link.empty()) {
-      const pugi::xml_node guid = child(item, "guid");
-      if (guid && std::string_view(guid.attribute("isPermaLink").as_string("true")) != "false") out.link = text_of(guid);
+    const pugi::xml_node guid = child(item, "guid");
+    out.guid = text_of(guid);
+    if (out.link.empty() && guid && std::string_view(guid.attribute("isPermaLink").as_string("true")) != "false") {
+      out.link = out.guid;
     }
     if (const pugi::xml_node date = child(item, "pubDate")) {
       out.published_ms = parse_rfc822_date(text_of(date));
@@ -84,6 +85,7 @@ std::vector<FeedItem> atom_items(const pugi::xml_node& feed) {
     if (entry.type() != pugi::node_element || local_name(entry) != "entry") continue;
     FeedItem out;
     out.title = all_text(child(entry, "title"));
+    out.guid = text_of(child(entry, "id"));
     for (pugi::xml_node link : entry.children()) {
       if (link.type() != pugi::node_element || local_name(link) != "link") continue;
       const std::string_view rel = link.attribute("rel").as_string("alternate");
@@ -322,6 +324,19 @@ std::optional<ParsedFeed> parse_feed(std::string_view text, std::string& problem
   if (name == "feed") return ParsedFeed{"atom", atom_items(root)};
   problem = "neither RSS nor Atom: root element <" + std::string(root.name()) + ">";
   return std::nullopt;
+}
+
+std::string item_identity(const FeedItem& item) {
+  const std::string& name = !item.guid.empty() ? item.guid : !item.link.empty() ? item.link : item.title;
+  // FNV-1a, 64 bits, of which 48 are kept.
+  std::uint64_t hash = 14695981039346656037ULL;
+  for (const char c : name) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 1099511628211ULL;
+  }
+  std::array<char, 16> text{};
+  std::snprintf(text.data(), text.size(), "%012llx", static_cast<unsigned long long>(hash >> 16));
+  return text.data();
 }
 
 bool in_dispatch_window(const FeedItem& item, std::optional<std::int64_t> since_ms, std::int64_t dispatched_ms) {
