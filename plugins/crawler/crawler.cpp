@@ -9,7 +9,9 @@
 //                  it would never help, and it must not block the commands behind it.
 //   dispatch       timer, on_leader: each tick sends every due source (at most max_per_tick) to
 //                  `crawl` and records the dispatch in the state: both commit in the tick's
-//                  transaction, so a dispatch is recorded exactly when it is delivered.
+//                  transaction, so a dispatch is recorded exactly when it is delivered. Due
+//                  sources come from an in-memory index (DueIndex), read whole at a term's first
+//                  tick and every `resync` seconds, and kept up by "due/<url>" marks of adds.
 //                    {"crawled": "http://host/feed.xml", ...}   a crawl's report (from `crawl`):
 //                  validators, seen item identities, failures and backoff, kept with the source
 //   crawl          agent, every worker: fetches the feed (conditionally, at most
@@ -24,7 +26,8 @@
 //   subscriptions: default_period (seconds, for an add without "period"; default 60), max_seen
 //                  (item identities kept per source; default 200), max_backoff (seconds; default
 //                  21600)
-//   dispatch:      agent (default "crawl"), max_per_tick (default 100)
+//   dispatch:      agent (default "crawl"), max_per_tick (default 100), resync (seconds between
+//                  full reads of the subscriptions; default 300)
 //   crawl:         results_topic (default "<app-id>-crawl-results"), timeout (seconds, default 10),
 //                  max_body_kib (default 4096), max_redirects (default 3), worker_id (default
 //                  "<hostname>:<pid>"), ca_file (default: the system's CA store), user_agent,
@@ -37,6 +40,7 @@
 #include <charconv>
 #include <chrono>
 #include <faust/plugin.hpp>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -46,6 +50,7 @@
 #include <variant>
 #include <vector>
 
+#include "due_index.hpp"
 #include "feed.hpp"
 #include "host_slots.hpp"
 #include "http_fetch.hpp"
@@ -119,6 +124,7 @@ class SubscriptionsAgent : public faust::sdk::Agent {
       }
       const crawler::Subscription subscription = crawler::apply_add(existing, *add, now_ms());
       host_.state_put(key, crawler::to_json(subscription));
+      host_.state_put(crawler::due_marker_key(add->url), "");
       host_.info(std::string(existing ? "updated " : "added ") + add->url + " every " + seconds_text(add->period_ms));
     } else {
       const auto& remove = std::get<crawler::RemoveCommand>(command);
@@ -127,6 +133,7 @@ class SubscriptionsAgent : public faust::sdk::Agent {
         host_.info("not subscribed, nothing to remove: " + remove.url);
       } else {
         host_.state_delete(key);
+        host_.state_delete(crawler::due_marker_key(remove.url));
         host_.info("removed " + remove.url);
       }
     }
@@ -163,10 +170,11 @@ class SubscriptionsAgent : public faust::sdk::Agent {
 
 // ---- dispatch -----------------------------------------------------------------------------------
 
-// What the page shows: the subscriptions as the leader's last tick left them.
+// What the page shows: the subscriptions as the leader's last full read and later dispatches
+// left them.
 struct Snapshot {
   std::int64_t taken_ms = 0;
-  std::vector<crawler::Subscription> subscriptions;
+  std::map<std::string, crawler::Subscription> subscriptions;  // by URL
 };
 
 class DispatchTimer : public faust::sdk::Timer {
@@ -175,50 +183,118 @@ class DispatchTimer : public faust::sdk::Timer {
       : host_(host),
         agent_(host.config("agent", "crawl")),
         max_per_tick_(static_cast<std::size_t>(config_number(host, "max_per_tick", 100))),
+        resync_ms_(static_cast<std::int64_t>(config_number(host, "resync", 300) * 1000)),
+        index_id_(std::to_string(now_ms()) + "-" + std::to_string(reinterpret_cast<std::uintptr_t>(this))),
         dispatches_(host.counter("crawler_dispatches_total", "Sources sent to the crawl agent")),
         backlog_(host.gauge("crawler_dispatch_backlog", "Due sources left for a later tick by max_per_tick")),
-        subscriptions_(host.gauge("crawler_subscriptions", "Subscriptions the leader keeps")) {
+        subscriptions_(host.gauge("crawler_subscriptions", "Subscriptions the leader keeps")),
+        tick_seconds_(host.histogram("crawler_dispatch_tick_seconds", "Time of one dispatch tick",
+                                     {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1})) {
     host_.page("subscriptions", [this](const faust::sdk::PageRequest&) { return page(); });
   }
 
   void tick() override {
+    const auto started = std::chrono::steady_clock::now();
     const std::int64_t now = now_ms();
-    std::vector<crawler::Subscription> all;
+    const std::optional<std::string> mark = host_.state_get(crawler::kIndexMarkKey);
+    if (!mark || *mark != expected_mark_ || now - last_full_read_ms_ >= resync_ms_) {
+      read_all(now);
+    } else {
+      read_due_markers();
+    }
+    std::size_t count = 0;
+    try {
+      count = dispatch_due(now);
+    } catch (...) {
+      expected_mark_.clear();  // the tick fails and is rolled back: the index is ahead of the state
+      throw;
+    }
+    if (count > 0) {
+      expected_mark_ = index_id_ + ":" + std::to_string(++ticks_);
+      host_.state_put(crawler::kIndexMarkKey, expected_mark_);
+    }
+    const std::size_t left = index_.count_due(now);
+    dispatches_.inc(static_cast<double>(count));
+    backlog_.set(static_cast<double>(left));
+    subscriptions_.set(static_cast<double>(index_.size()));
+    if (count > 0) {
+      host_.debug("dispatched " + std::to_string(count) + " of " + std::to_string(index_.size()) + " sources" +
+                  (left > 0 ? " (" + std::to_string(left) + " due left for the next tick)" : ""));
+    }
+    tick_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  }
+
+ private:
+  // Every subscription into the index and the page's snapshot: at a term's first tick, after a
+  // tick that did not commit, and every `resync` seconds so reports show on the page.
+  void read_all(std::int64_t now) {
+    index_.clear();
+    std::map<std::string, crawler::Subscription> all;
     for (const auto& [key, value] : host_.state_scan(crawler::kSubscriptionPrefix)) {
       std::string problem;
       if (std::optional<crawler::Subscription> subscription = crawler::subscription_from_json(value, problem)) {
-        all.push_back(std::move(*subscription));
+        index_.set(subscription->url, subscription->next_due_ms);
+        all.emplace(subscription->url, std::move(*subscription));
       } else if (unreadable_.insert(key).second) {
-        // Once per key: the entry stays until someone removes it, and every tick would repeat it.
+        // Once per key: the entry stays until someone removes it, and every read would repeat it.
         host_.warn("skipping unreadable state entry " + key + ": " + problem);
       }
     }
-    // The most overdue first, so a bounded tick is fair and no source starves.
-    std::vector<std::size_t> due;
-    for (std::size_t i = 0; i < all.size(); ++i) {
-      if (crawler::is_due(all[i], now)) due.push_back(i);
-    }
-    std::sort(due.begin(), due.end(), [&](std::size_t a, std::size_t b) {
-      return std::tie(all[a].next_due_ms, all[a].url) < std::tie(all[b].next_due_ms, all[b].url);
-    });
-    const std::size_t count = std::min(due.size(), max_per_tick_);
-    for (std::size_t n = 0; n < count; ++n) {
-      crawler::Subscription& subscription = all[due[n]];
-      // Keyed by URL: one source's dispatches stay in order on one partition of the crawl topic.
-      host_.send_to_agent(agent_, crawler::dispatch_message(subscription, now), subscription.url);
-      subscription = crawler::after_dispatch(subscription, now);
-      host_.state_put(crawler::subscription_key(subscription.url), crawler::to_json(subscription));
-    }
-    dispatches_.inc(static_cast<double>(count));
-    backlog_.set(static_cast<double>(due.size() - count));
-    subscriptions_.set(static_cast<double>(all.size()));
-    if (count > 0) {
-      host_.debug("dispatched " + std::to_string(count) + " of " + std::to_string(all.size()) + " sources" +
-                  (due.size() > count ? " (" + std::to_string(due.size() - count) + " due left for the next tick)" : ""));
-    }
-    // If the tick's transaction fails after this, the next tick corrects the snapshot.
+    for (const auto& [key, value] : host_.state_scan(crawler::kDueMarkerPrefix)) host_.state_delete(key);
+    last_full_read_ms_ = now;
+    expected_mark_ = index_id_ + ":" + std::to_string(++ticks_);
+    host_.state_put(crawler::kIndexMarkKey, expected_mark_);
     std::lock_guard lock(snapshot_mutex_);
     snapshot_ = Snapshot{now, std::move(all)};
+  }
+
+  // The sources added since the last tick.
+  void read_due_markers() {
+    for (const auto& [key, value] : host_.state_scan(crawler::kDueMarkerPrefix)) {
+      const std::string url = key.substr(crawler::kDueMarkerPrefix.size());
+      host_.state_delete(key);
+      refresh(url);
+    }
+  }
+
+  // Re-reads one source into the index and the snapshot; nullopt when it is gone or unreadable.
+  std::optional<crawler::Subscription> refresh(const std::string& url) {
+    std::optional<crawler::Subscription> subscription;
+    if (const std::optional<std::string> stored = host_.state_get(crawler::subscription_key(url))) {
+      std::string problem;
+      subscription = crawler::subscription_from_json(*stored, problem);
+    }
+    std::lock_guard lock(snapshot_mutex_);
+    if (subscription) {
+      index_.set(url, subscription->next_due_ms);
+      snapshot_.subscriptions.insert_or_assign(url, *subscription);
+    } else {
+      index_.erase(url);
+      snapshot_.subscriptions.erase(url);
+    }
+    return subscription;
+  }
+
+  // Sends the due sources, the most overdue first, at most max_per_tick, so a bounded tick is fair
+  // and no source starves. Each is checked against the state: a source the index thinks due may
+  // have been removed or backed off since.
+  std::size_t dispatch_due(std::int64_t now) {
+    std::size_t count = 0;
+    while (count < max_per_tick_) {
+      const std::optional<std::string> url = index_.first_due(now);
+      if (!url) break;
+      std::optional<crawler::Subscription> subscription = refresh(*url);
+      if (!subscription || !crawler::is_due(*subscription, now)) continue;  // refresh moved or dropped it
+      // Keyed by URL: one source's dispatches stay in order on one partition of the crawl topic.
+      host_.send_to_agent(agent_, crawler::dispatch_message(*subscription, now), subscription->url);
+      const crawler::Subscription next = crawler::after_dispatch(*subscription, now);
+      host_.state_put(crawler::subscription_key(next.url), crawler::to_json(next));
+      std::lock_guard lock(snapshot_mutex_);
+      index_.set(next.url, next.next_due_ms);
+      snapshot_.subscriptions.insert_or_assign(next.url, next);
+      ++count;
+    }
+    return count;
   }
 
  private:
@@ -230,7 +306,7 @@ class DispatchTimer : public faust::sdk::Timer {
     } else {
       std::lock_guard lock(snapshot_mutex_);
       json list = json::array();
-      for (const crawler::Subscription& each : snapshot_.subscriptions) {
+      for (const auto& [url, each] : snapshot_.subscriptions) {
         json entry{{"url", each.url},
                    {"period", static_cast<double>(each.period_ms) / 1000.0},
                    {"added", crawler::format_rfc3339(each.added_ms)},
@@ -262,10 +338,17 @@ class DispatchTimer : public faust::sdk::Timer {
   faust::sdk::Host& host_;
   std::string agent_;
   std::size_t max_per_tick_;
+  std::int64_t resync_ms_;
+  std::string index_id_;  // names this instance's index in kIndexMarkKey
   faust::sdk::Counter dispatches_;
   faust::sdk::Gauge backlog_;
   faust::sdk::Gauge subscriptions_;
+  faust::sdk::Histogram tick_seconds_;
   std::set<std::string> unreadable_;
+  crawler::DueIndex index_;
+  std::string expected_mark_;  // empty: read everything at the next tick
+  std::uint64_t ticks_ = 0;
+  std::int64_t last_full_read_ms_ = 0;
   mutable std::mutex snapshot_mutex_;  // the page runs on the host's page threads
   Snapshot snapshot_;
 };

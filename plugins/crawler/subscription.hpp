@@ -24,6 +24,15 @@ inline constexpr std::int64_t kMaxPeriodMs = 365LL * 24 * 3600 * 1000;
 inline std::string subscription_key(std::string_view url) {
   return std::string(kSubscriptionPrefix) + std::string(url);
 }
+// "due/<url>": written with an add, so the dispatch timer's in-memory index (DueIndex) learns of a
+// new or rescheduled source on its next tick without reading every subscription. The timer
+// deletes it once indexed.
+inline constexpr std::string_view kDueMarkerPrefix = "due/";
+inline std::string due_marker_key(std::string_view url) { return std::string(kDueMarkerPrefix) + std::string(url); }
+// The timer's mark of its last committed tick ("<index id>:<tick>"): a tick that finds another
+// value knows its index missed something (its last tick was rolled back, or another leader ran)
+// and reads every subscription again.
+inline constexpr std::string_view kIndexMarkKey = "dispatch/index";
 
 // One source as the leader keeps it (the value of "sub/<url>", as JSON).
 struct Subscription {

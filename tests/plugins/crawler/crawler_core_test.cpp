@@ -5,6 +5,7 @@
 #include <string>
 #include <thread>
 
+#include "due_index.hpp"
 #include "feed.hpp"
 #include "host_slots.hpp"
 #include "subscription.hpp"
@@ -373,6 +374,24 @@ TEST(CrawlerHostSlots, AtMostTheLimitPerHostAndOtherHostsAreNotHeldUp) {
   { HostSlots::Slot released = std::move(first); }
   EXPECT_TRUE(waiter.get());
   EXPECT_EQ(slots.in_use("a.test"), 1u);
+}
+
+TEST(CrawlerDueIndex, GivesTheMostOverdueFirstAndMovesAndDropsSources) {
+  DueIndex index;
+  index.set("http://b/", 2000);
+  index.set("http://a/", 2000);
+  index.set("http://c/", 1000);
+  index.set("http://late/", 9000);
+  EXPECT_EQ(index.first_due(500), std::nullopt);
+  EXPECT_EQ(index.first_due(2000), "http://c/");
+  EXPECT_EQ(index.count_due(2000), 3u);
+  index.set("http://c/", 5000);  // moved, not duplicated
+  EXPECT_EQ(index.size(), 4u);
+  EXPECT_EQ(index.first_due(2000), "http://a/");  // ties by URL
+  index.erase("http://a/");
+  index.erase("http://never/");
+  EXPECT_EQ(index.first_due(2000), "http://b/");
+  EXPECT_EQ(index.count_due(10'000), 3u);
 }
 
 }  // namespace

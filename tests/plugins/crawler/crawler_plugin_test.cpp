@@ -121,7 +121,10 @@ TEST_F(CrawlerPluginTest, ARemoveCommandDeletesTheSubscription) {
   ASSERT_TRUE(agent.handle_on_leader(R"({"remove": "http://feeds.test/1.xml"})"));
   ASSERT_TRUE(agent.handle_on_leader(R"({"remove": "http://feeds.test/9.xml"})"));
 
-  EXPECT_EQ(harness_.leader_state().size(), 1u);
+  // The subscription and its mark for the dispatch timer's index.
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : harness_.leader_state()) keys.push_back(key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"due/http://feeds.test/2.xml", "sub/http://feeds.test/2.xml"}));
   EXPECT_TRUE(state("http://feeds.test/2.xml").is_object());
   EXPECT_EQ(state("http://feeds.test/2.xml")["period_ms"], 60000);  // default_period
   EXPECT_THAT(harness_.log_lines(), ::testing::Contains("[subscriptions] removed http://feeds.test/1.xml"));
@@ -239,6 +242,38 @@ TEST_F(CrawlerPluginTest, AFailingTickSendsNothingAndLeavesTheStateAsItWas) {
   harness_.accept_sends();
   ASSERT_TRUE(timer.tick_on_leader());
   EXPECT_EQ(harness_.sent().size(), 2u);
+}
+
+TEST_F(CrawlerPluginTest, TheIndexPicksUpAddsAndRemovesBetweenTicksWithoutReadingEverySubscription) {
+  const std::int64_t now = now_ms();
+  harness_.set_leader_state("sub/http://a/", subscription("http://a/", 60'000, now - 10).dump());
+  auto subscriptions = harness_.agent("subscriptions");
+  auto timer = harness_.timer("dispatch");
+  ASSERT_TRUE(timer.tick_on_leader());  // the first tick reads everything
+  ASSERT_EQ(harness_.sent().size(), 1u);
+
+  // Added after the first tick: due at once, dispatched by the next tick, its mark consumed.
+  ASSERT_TRUE(subscriptions.handle_on_leader(json{{"add", "http://b/"}, {"period", 60}}.dump()));
+  ASSERT_TRUE(subscriptions.handle_on_leader(json{{"add", "http://c/"}, {"period", 60}}.dump()));
+  ASSERT_TRUE(subscriptions.handle_on_leader(json{{"remove", "http://c/"}}.dump()));
+  harness_.clear();
+  ASSERT_TRUE(timer.tick_on_leader());
+  ASSERT_EQ(harness_.sent().size(), 1u);
+  EXPECT_EQ(harness_.sent()[0].key, "http://b/");
+  EXPECT_EQ(harness_.leader_state().count("due/http://b/"), 0u);
+  EXPECT_EQ(metric("crawler_subscriptions"), 2);
+  EXPECT_EQ(harness_.metric("crawler_dispatch_tick_seconds")->count, 2u);
+
+  // A subscription written behind the index's back is not seen (ticks do not read everything)...
+  harness_.set_leader_state("sub/http://d/", subscription("http://d/", 60'000, now - 5).dump());
+  harness_.clear();
+  ASSERT_TRUE(timer.tick_on_leader());
+  EXPECT_TRUE(harness_.sent().empty());
+  // ...until the index mark shows another leader's timer ran meanwhile: then it reads again.
+  harness_.set_leader_state("dispatch/index", "another-leader:1");
+  ASSERT_TRUE(timer.tick_on_leader());
+  ASSERT_EQ(harness_.sent().size(), 1u);
+  EXPECT_EQ(harness_.sent()[0].key, "http://d/");
 }
 
 TEST_F(CrawlerPluginTest, AnUnreadableStateEntryIsSkippedAndReportedOnce) {
