@@ -569,7 +569,7 @@ class CrawlAgent : public faust::sdk::Agent {
 
 }  // namespace
 
-FAUST_PLUGIN("crawler", "1.0.0",
+FAUST_PLUGIN("crawler", "2.0.0",
              FAUST_AGENTS(faust::sdk::agent<SubscriptionsAgent>("subscriptions"),
                           faust::sdk::agent<CrawlAgent>("crawl")),
              FAUST_TIMERS(faust::sdk::timer<DispatchTimer>("dispatch")));

@@ -549,7 +549,8 @@ TEST_F(CrawlerAppTest, HostileFeedsAreCountedAndLoggedOncePerCrawlAndNothingFloo
   zipped_huge.content_encoding = "gzip";
   server_.set("/huge.xml", huge);
   server_.set("/zipped.xml", zipped_huge);
-  server_.set("/garbage.xml", FeedServer::ok(std::string("\x00\xff<<>>&&\x01garbage", 18)));
+  constexpr char kGarbage[] = "\x00\xff<<>>&&\x01garbage";
+  server_.set("/garbage.xml", FeedServer::ok(std::string(kGarbage, sizeof kGarbage - 1)));
   server_.set("/bomb.xml", FeedServer::ok(bomb));
   server_.set("/silent.xml", FeedServer::ok("<rss/>", 1h));
   server_.set("/loop.xml", FeedServer::redirect(302, "/loop.xml"));
