@@ -112,9 +112,10 @@ set(CPACK_DEBIAN_HOST_PACKAGE_NAME "${faust_deb_host_package}")
 set(CPACK_DEBIAN_HOST_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_HOST_PACKAGE_SHLIBDEPS ON)
 # adduser for postinst; tzdata for cron timers' time zones, which are read from
-# /usr/share/zoneinfo at run time (no library links it). The libraries, libdate-tz3 and the
-# crawler plugin's libpugixml1v5 among them, come from dpkg-shlibdeps.
-set(CPACK_DEBIAN_HOST_PACKAGE_DEPENDS "adduser, tzdata")
+# /usr/share/zoneinfo at run time (no library links it); ca-certificates for the system CA store
+# the crawler plugin's HTTPS fetches trust (read at run time too). The libraries, libdate-tz3 and
+# the crawler plugin's libpugixml1v5 and libcurl4 among them, come from dpkg-shlibdeps.
+set(CPACK_DEBIAN_HOST_PACKAGE_DEPENDS "adduser, tzdata, ca-certificates")
 set(CPACK_DEBIAN_HOST_PACKAGE_SUGGESTS "${faust_deb_sdk_package}")
 set(CPACK_DEBIAN_HOST_PACKAGE_CONTROL_EXTRA
   "${faust_packaging_out}/conffiles"

@@ -62,7 +62,8 @@ show_subscriptions() {
 page = json.load(sys.stdin)
 print("   leader :%s keeps %d subscriptions (as of %s):" % (sys.argv[1], page.get("count", 0), page.get("as_of")))
 for s in page.get("subscriptions", []):
-    print("     %-40s every %4.1f s  dispatched %3d times, last %s" % (s["url"], s["period"], s["dispatches"], s["last_dispatch"]))' "${port}"
+    print("     %-40s every %4.1f s  dispatched %3d times, last %s, last crawl %s%s" % (s["url"], s["period"], s["dispatches"],
+          s["last_dispatch"], s.get("last_outcome"), " (" + s["last_error"] + ")" if s.get("last_error") else ""))' "${port}"
 }
 
 faust_step "install what is missing and build"

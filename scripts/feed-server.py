@@ -4,7 +4,9 @@
 Serves N generated feeds at /feeds/<n>.xml (n = 1..N): odd ones RSS 2.0, even ones Atom 1.0.
 Every feed gains a new item every --item-interval seconds (feed n starts n seconds later than
 feed 1, so they do not all change at once) and lists its newest 10 items, so a crawler that
-fetches it again sees only the items published since. /feeds/ lists the feed URLs, one a line.
+fetches it again sees only the items published since. Each answer has an ETag and a
+Last-Modified of its newest item; a GET with a matching If-None-Match gets a 304. /feeds/ lists
+the feed URLs, one a line.
 
   scripts/feed-server.py 8000                 # 5 feeds on http://127.0.0.1:8000/feeds/<n>.xml
   scripts/feed-server.py 0 --feeds 20         # a free port; the first line printed names it
@@ -70,15 +72,26 @@ def make_handler(feeds, start, interval, quiet):
                 if name.isdigit() and 1 <= int(name) <= feeds:
                     feed = int(name)
                     items = items_of(feed, time.time(), start, interval)
+                    # Validators change with the newest item: a conditional GET of an unchanged
+                    # feed gets a 304 and no body.
+                    etag = f'"{feed}-{items[0][0] if items else -1}"'
+                    validators = {"ETag": etag}
+                    if items:
+                        validators["Last-Modified"] = email.utils.formatdate(items[0][1], usegmt=True)
+                    if self.headers.get("If-None-Match") == etag:
+                        return self.answer(304, None, "", validators)
                     if feed % 2:
-                        return self.answer(200, "application/rss+xml", rss(feed, items, escape(base)))
-                    return self.answer(200, "application/atom+xml", atom(feed, items, escape(base)))
+                        return self.answer(200, "application/rss+xml", rss(feed, items, escape(base)), validators)
+                    return self.answer(200, "application/atom+xml", atom(feed, items, escape(base)), validators)
             return self.answer(404, "text/plain; charset=utf-8", "not found\n")
 
-        def answer(self, status, content_type, body):
+        def answer(self, status, content_type, body, headers=None):
             data = body.encode("utf-8")
             self.send_response(status)
-            self.send_header("Content-Type", content_type)
+            if content_type:
+                self.send_header("Content-Type", content_type)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

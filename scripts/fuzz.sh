@@ -22,7 +22,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 FAUST_LOG_TAG="fuzz"
 
-readonly ALL_TARGETS=(fuzz_manifest fuzz_broker_url fuzz_cron fuzz_http_request)
+readonly ALL_TARGETS=(fuzz_manifest fuzz_broker_url fuzz_cron fuzz_http_request fuzz_feed)
 readonly FUZZ_DIR="${FAUST_REPO_ROOT}/tests/fuzz"
 readonly BUILD_DIR="${FAUST_FUZZ_BUILD_DIR:-${FAUST_REPO_ROOT}/build-fuzz}"
 readonly WORK_DIR="${FAUST_FUZZ_WORK_DIR:-${BUILD_DIR}/fuzz-work}"
@@ -36,6 +36,7 @@ max_len_of() {
     fuzz_http_request) echo 16384 ;;
     fuzz_broker_url) echo 512 ;;
     fuzz_cron) echo 256 ;;
+    fuzz_feed) echo 16384 ;;
     *) echo 8192 ;;
   esac
 }

@@ -14,7 +14,9 @@ readonly PACKAGES=(
   # libraries
   librdkafka-dev libboost-dev libboost-filesystem-dev libyaml-cpp-dev libspdlog-dev
   libcli11-dev nlohmann-json3-dev prometheus-cpp-dev libhowardhinnant-date-dev tzdata
-  libpugixml-dev
+  libpugixml-dev libcurl4-openssl-dev
+  # the crawler tests: a TLS feed server, gzip bodies, a test CA made with openssl
+  libssl-dev zlib1g-dev openssl
   # tests, sanitizers, fuzzing, benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3 python3-venv curl
   # the Kafka test broker (jars come from Maven) and its command-line client; the JDK's javac

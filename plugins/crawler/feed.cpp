@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <chrono>
+#include <date/date.h>
 #include <pugixml.hpp>
 
 namespace crawler {
@@ -64,9 +66,10 @@ std::vector<FeedItem> rss_items(const pugi::xml_node& channel) {
     FeedItem out;
     out.title = all_text(child(item, "title"));
     out.link = text_of(child(item, "link"));
-    if (out.link.empty()) {
-      const pugi::xml_node guid = child(item, "guid");
-      if (guid && std::string_view(guid.attribute("isPermaLink").as_string("true")) != "false") out.link = text_of(guid);
+    const pugi::xml_node guid = child(item, "guid");
+    out.guid = text_of(guid);
+    if (out.link.empty() && guid && std::string_view(guid.attribute("isPermaLink").as_string("true")) != "false") {
+      out.link = out.guid;
     }
     if (const pugi::xml_node date = child(item, "pubDate")) {
       out.published_ms = parse_rfc822_date(text_of(date));
@@ -84,6 +87,7 @@ std::vector<FeedItem> atom_items(const pugi::xml_node& feed) {
     if (entry.type() != pugi::node_element || local_name(entry) != "entry") continue;
     FeedItem out;
     out.title = all_text(child(entry, "title"));
+    out.guid = text_of(child(entry, "id"));
     for (pugi::xml_node link : entry.children()) {
       if (link.type() != pugi::node_element || local_name(link) != "link") continue;
       const std::string_view rel = link.attribute("rel").as_string("alternate");
@@ -100,16 +104,6 @@ std::vector<FeedItem> atom_items(const pugi::xml_node& feed) {
   return items;
 }
 
-// Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (H. Hinnant's days_from_civil).
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
 bool valid_date_time(int year, int month, int day, int hour, int minute, int second) {
   static constexpr std::array<int, 12> kDays{31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   return year >= 1970 && year <= 9999 && month >= 1 && month <= 12 && day >= 1 && day <= kDays[month - 1] &&
@@ -118,9 +112,10 @@ bool valid_date_time(int year, int month, int day, int hour, int minute, int sec
 
 std::int64_t epoch_ms(int year, int month, int day, int hour, int minute, int second, int millis,
                       int offset_minutes) {
-  const std::int64_t days = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  const std::int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_minutes * 60LL;
-  return seconds * 1000 + millis;
+  const date::sys_days days{date::year(year) / static_cast<unsigned>(month) / static_cast<unsigned>(day)};
+  const auto local = days + std::chrono::hours(hour) + std::chrono::minutes(minute - offset_minutes) +
+                     std::chrono::seconds(second) + std::chrono::milliseconds(millis);
+  return local.time_since_epoch().count();
 }
 
 // Reads min_digits..max_digits decimal digits at `pos` and moves past them.
@@ -277,27 +272,8 @@ std::optional<std::int64_t> parse_rfc3339_date(std::string_view text) {
 }
 
 std::string format_rfc3339(std::int64_t epoch_ms_value) {
-  std::int64_t days = epoch_ms_value / 86400000;
-  std::int64_t rest = epoch_ms_value % 86400000;
-  if (rest < 0) {
-    rest += 86400000;
-    --days;
-  }
-  // H. Hinnant's civil_from_days.
-  const std::int64_t z = days + 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2);
-  std::array<char, 96> buffer{};
-  std::snprintf(buffer.data(), buffer.size(), "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ", static_cast<long long>(y),
-                m, d, static_cast<long long>(rest / 3600000), static_cast<long long>(rest / 60000 % 60),
-                static_cast<long long>(rest / 1000 % 60), static_cast<long long>(rest % 1000));
-  return buffer.data();
+  const date::sys_time<std::chrono::milliseconds> when{std::chrono::milliseconds(epoch_ms_value)};
+  return date::format("%FT%TZ", when);
 }
 
 std::optional<ParsedFeed> parse_feed(std::string_view text, std::string& problem) {
@@ -322,6 +298,19 @@ std::optional<ParsedFeed> parse_feed(std::string_view text, std::string& problem
   if (name == "feed") return ParsedFeed{"atom", atom_items(root)};
   problem = "neither RSS nor Atom: root element <" + std::string(root.name()) + ">";
   return std::nullopt;
+}
+
+std::string item_identity(const FeedItem& item) {
+  const std::string& name = !item.guid.empty() ? item.guid : !item.link.empty() ? item.link : item.title;
+  // FNV-1a, 64 bits, of which 48 are kept.
+  std::uint64_t hash = 14695981039346656037ULL;
+  for (const char c : name) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 1099511628211ULL;
+  }
+  std::array<char, 16> text{};
+  std::snprintf(text.data(), text.size(), "%012llx", static_cast<unsigned long long>(hash >> 16));
+  return text.data();
 }
 
 bool in_dispatch_window(const FeedItem& item, std::optional<std::int64_t> since_ms, std::int64_t dispatched_ms) {

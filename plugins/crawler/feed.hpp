@@ -12,6 +12,7 @@ namespace crawler {
 struct FeedItem {
   std::string title;
   std::string link;
+  std::string guid;  // RSS <guid>, Atom <id>; empty when the item has none
   // Milliseconds since the epoch (UTC); nullopt when the item has no date or one we cannot read.
   std::optional<std::int64_t> published_ms;
 };
@@ -35,6 +36,10 @@ std::optional<std::int64_t> parse_rfc822_date(std::string_view text);
 std::optional<std::int64_t> parse_rfc3339_date(std::string_view text);
 // "2006-01-02T15:04:05.000Z".
 std::string format_rfc3339(std::int64_t epoch_ms);
+
+// What names an item across fetches, whatever its dates do: a short hash of its guid, else its
+// link, else its title (12 hex digits: 48 bits, no collision in a source's few hundred items).
+std::string item_identity(const FeedItem& item);
 
 // Whether an item belongs to the dispatch window (since_ms, dispatched_ms]: on a source's first
 // dispatch (no since_ms) every item published up to dispatched_ms, and items without a date;

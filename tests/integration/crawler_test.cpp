@@ -52,6 +52,7 @@ ClusterManifest crawler_manifest() {
       "agents:\n"
       "  subscriptions:\n    library: crawler\n    on_leader: true\n"
       "  crawl:\n    library: crawler\n    concurrency: 2\n    config:\n      timeout: \"5\"\n"
+      "      allow_private_addresses: \"true\"\n"
       "timers:\n"
       "  dispatch:\n    library: crawler\n    interval: 1.0\n    on_leader: true\n";
   return manifest;

@@ -81,10 +81,10 @@ done
 [[ "$(field "${sdk_deb}" Package)" == faust-plugin-sdk-dev ]] || fail "unexpected Package in ${sdk_deb}"
 [[ "$(field "${host_deb}" Section)" == net ]] || fail "faust-host: Section is not net"
 [[ "$(field "${sdk_deb}" Section)" == libdevel ]] || fail "faust-plugin-sdk-dev: Section is not libdevel"
-# dpkg-shlibdeps ran: the libraries the binary links are dependencies, next to adduser and tzdata
-# (the time zones of cron timers).
+# dpkg-shlibdeps ran: the libraries the binary and plugins link are dependencies (libcurl4: the
+# crawler's fetches), next to adduser, tzdata (the time zones of cron timers) and ca-certificates.
 depends=$(field "${host_deb}" Depends)
-for package in adduser tzdata libc6 librdkafka++1 libyaml-cpp0.7 libboost-filesystem1.74.0 libdate-tz3 libstdc++6; do
+for package in adduser tzdata ca-certificates libcurl4 libc6 librdkafka++1 libyaml-cpp0.7 libboost-filesystem1.74.0 libdate-tz3 libstdc++6; do
   [[ ", ${depends}," == *", ${package}"[\ ,]* ]] || fail "faust-host does not depend on ${package}: ${depends}"
 done
 # Headers only; GoogleTest for the tests of a project made from the template.

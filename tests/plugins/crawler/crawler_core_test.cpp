@@ -1,18 +1,31 @@
-// The crawler's rules on their own: commands, the dispatch grid, feed parsing and dates, URLs,
-// and the HTTP client against a local server.
+// The crawler's rules on their own: commands, the dispatch grid, feed parsing and dates.
 #include <gtest/gtest.h>
 
+#include <future>
 #include <string>
+#include <thread>
 
+#include "due_index.hpp"
 #include "feed.hpp"
-#include "feed_server.h"
-#include "http_fetch.hpp"
+#include "host_slots.hpp"
 #include "subscription.hpp"
 
 namespace crawler {
 namespace {
 
 using namespace std::chrono_literals;
+
+Subscription source(std::string url, std::int64_t period_ms, std::int64_t added_ms,
+                    std::optional<std::int64_t> last_dispatch_ms, std::int64_t next_due_ms, std::int64_t dispatches) {
+  Subscription subscription;
+  subscription.url = std::move(url);
+  subscription.period_ms = period_ms;
+  subscription.added_ms = added_ms;
+  subscription.last_dispatch_ms = last_dispatch_ms;
+  subscription.next_due_ms = next_due_ms;
+  subscription.dispatches = dispatches;
+  return subscription;
+}
 
 TEST(CrawlerCommands, AddTakesAUrlAndAPeriodInSeconds) {
   const Command command = parse_command(R"({"add": "http://example.test/feed.xml", "period": 2.5})", 60000);
@@ -41,7 +54,8 @@ TEST(CrawlerCommands, MalformedCommandsAreRejectedWithTheReason) {
       {"{}", "expected exactly one of \"add\" or \"remove\""},
       {R"({"add": "http://a/", "remove": "http://a/"})", "expected exactly one of \"add\" or \"remove\""},
       {R"({"add": 5})", "\"add\" is not a string"},
-      {R"({"add": "https://a/feed"})", "only http:// URLs are supported: https://a/feed"},
+      {R"({"add": "ftp://a/feed"})", "only http:// and https:// URLs are supported: ftp://a/feed"},
+      {R"({"add": "https:///feed"})", "URL has no host: https:///feed"},
       {R"({"add": "http:///feed"})", "URL has no host: http:///feed"},
       {R"({"add": "http://a/ b"})", "URL contains a space or control character: http://a/ b"},
       {R"({"add": "http://a/", "period": "2"})", "\"period\" is not a number of seconds"},
@@ -59,7 +73,7 @@ TEST(CrawlerCommands, MalformedCommandsAreRejectedWithTheReason) {
 }
 
 TEST(CrawlerSubscriptions, RoundTripThroughJson) {
-  const Subscription subscription{"http://a/feed", 2000, 1000, 5000, 7000, 3};
+  const Subscription subscription = source("http://a/feed", 2000, 1000, 5000, 7000, 3);
   std::string problem;
   const auto back = subscription_from_json(to_json(subscription), problem);
   ASSERT_TRUE(back) << problem;
@@ -82,7 +96,7 @@ TEST(CrawlerSubscriptions, ANewSubscriptionIsDueAtOnce) {
 }
 
 TEST(CrawlerSubscriptions, AddingAgainChangesThePeriodAndKeepsTheHistory) {
-  const Subscription existing{"http://a/", 2000, 1000, 9000, 11'000, 4};
+  const Subscription existing = source("http://a/", 2000, 1000, 9000, 11'000, 4);
   const Subscription changed = apply_add(existing, AddCommand{"http://a/", 5000}, 10'000);
   EXPECT_EQ(changed.period_ms, 5000);
   EXPECT_EQ(changed.added_ms, 1000);
@@ -92,7 +106,7 @@ TEST(CrawlerSubscriptions, AddingAgainChangesThePeriodAndKeepsTheHistory) {
 }
 
 TEST(CrawlerSubscriptions, DispatchesKeepToTheGridWhenATickComesLate) {
-  Subscription subscription{"http://a/", 2000, 0, std::nullopt, 10'000, 0};
+  Subscription subscription = source("http://a/", 2000, 0, std::nullopt, 10'000, 0);
   subscription = after_dispatch(subscription, 10'900);  // 900 ms late
   EXPECT_EQ(subscription.last_dispatch_ms, 10'900);
   EXPECT_EQ(subscription.next_due_ms, 12'000);
@@ -102,16 +116,132 @@ TEST(CrawlerSubscriptions, DispatchesKeepToTheGridWhenATickComesLate) {
 }
 
 TEST(CrawlerSubscriptions, ADispatchAWholePeriodLateRestartsTheGridInsteadOfCatchingUp) {
-  Subscription subscription{"http://a/", 2000, 0, 8000, 10'000, 1};
+  Subscription subscription = source("http://a/", 2000, 0, 8000, 10'000, 1);
   subscription = after_dispatch(subscription, 17'500);  // a failover of 7.5 s
   EXPECT_EQ(subscription.next_due_ms, 19'500);
 }
 
 TEST(CrawlerSubscriptions, TheDispatchMessageCarriesThePreviousDispatchAsSince) {
-  EXPECT_EQ(dispatch_message(Subscription{"http://a/", 2000, 0, std::nullopt, 0, 0}, 5000),
+  EXPECT_EQ(dispatch_message(source("http://a/", 2000, 0, std::nullopt, 0, 0), 5000),
             R"({"dispatched_ms":5000,"since_ms":null,"url":"http://a/"})");
-  EXPECT_EQ(dispatch_message(Subscription{"http://a/", 2000, 0, 3000, 5000, 1}, 5000),
+  EXPECT_EQ(dispatch_message(source("http://a/", 2000, 0, 3000, 5000, 1), 5000),
             R"({"dispatched_ms":5000,"since_ms":3000,"url":"http://a/"})");
+}
+
+TEST(CrawlerReports, ASuccessfulCrawlKeepsTheValidatorsAndTheSeenIdentitiesWithinTheBound) {
+  Subscription subscription = source("http://a/", 2000, 0, 3000, 5000, 1);
+  subscription.seen = {"old1", "old2", "old3"};
+  CrawlReport report;
+  report.url = "http://a/";
+  report.crawled_ms = 3500;
+  report.etag = "\"v2\"";
+  report.last_modified = "Mon, 02 Jan 2006 15:04:05 GMT";
+  report.ids = {"new1", "old1"};
+  const Subscription next = apply_report(subscription, report, ReportRules{4, 60'000}, 3600);
+  EXPECT_EQ(next.etag, "\"v2\"");
+  EXPECT_EQ(next.last_modified, "Mon, 02 Jan 2006 15:04:05 GMT");
+  EXPECT_EQ(next.seen, (std::vector<std::string>{"new1", "old1", "old2", "old3"}));
+  EXPECT_EQ(next.last_outcome, "ok");
+  EXPECT_EQ(next.next_due_ms, 5000);
+  // The memory is bounded: the oldest identities go first.
+  report.ids = {"new2", "new3"};
+  EXPECT_EQ(apply_report(next, report, ReportRules{4, 60'000}, 3600).seen,
+            (std::vector<std::string>{"new2", "new3", "new1", "old1"}));
+  // The next dispatch carries them.
+  const std::string message = dispatch_message(next, 5000);
+  EXPECT_NE(message.find(R"("etag":"\"v2\"")"), std::string::npos) << message;
+  EXPECT_NE(message.find(R"("seen":["new1","old1","old2","old3"])"), std::string::npos) << message;
+  // And the state keeps them.
+  std::string problem;
+  const auto back = subscription_from_json(to_json(next), problem);
+  ASSERT_TRUE(back) << problem;
+  EXPECT_EQ(back->seen, next.seen);
+  EXPECT_EQ(back->etag, next.etag);
+  EXPECT_EQ(back->last_crawl_ms, 3500);
+}
+
+TEST(CrawlerReports, AFailingSourceBacksOffAndSaysWhyAndUntilWhen) {
+  Subscription subscription = source("http://a/", 10'000, 0, 100'000, 110'000, 5);
+  CrawlReport failed;
+  failed.url = "http://a/";
+  failed.outcome = CrawlReport::Outcome::failed;
+  failed.error = "HTTP 500 Other";
+  failed.crawled_ms = 100'500;
+  const ReportRules rules{200, 60'000};
+  subscription = apply_report(subscription, failed, rules, 100'600);  // the first failure: no backoff yet
+  EXPECT_EQ(subscription.failures, 1);
+  EXPECT_EQ(subscription.last_error, "HTTP 500 Other");
+  EXPECT_FALSE(subscription.backoff_until_ms);
+  EXPECT_EQ(subscription.next_due_ms, 110'000);
+  subscription = apply_report(subscription, failed, rules, 100'600);  // twice the period
+  EXPECT_EQ(subscription.failures, 2);
+  EXPECT_EQ(subscription.backoff_until_ms, 120'500);
+  EXPECT_EQ(subscription.next_due_ms, 120'500);
+  subscription = apply_report(subscription, failed, rules, 100'600);
+  subscription = apply_report(subscription, failed, rules, 100'600);  // 80 s, capped at 60 s
+  EXPECT_EQ(subscription.backoff_until_ms, 160'500);
+  // A success clears it all.
+  CrawlReport ok;
+  ok.url = "http://a/";
+  ok.outcome = CrawlReport::Outcome::not_modified;
+  ok.crawled_ms = 170'000;
+  subscription = apply_report(subscription, ok, rules, 170'100);
+  EXPECT_EQ(subscription.failures, 0);
+  EXPECT_EQ(subscription.last_error, "");
+  EXPECT_FALSE(subscription.backoff_until_ms);
+  EXPECT_EQ(subscription.last_outcome, "not_modified");
+}
+
+TEST(CrawlerReports, RetryAfterHoldsTheNextDispatchUpToTheMaximumBackoff) {
+  const Subscription subscription = source("http://a/", 2000, 0, 1000, 3000, 1);
+  CrawlReport busy;
+  busy.url = "http://a/";
+  busy.outcome = CrawlReport::Outcome::failed;
+  busy.error = "HTTP 503 Service Unavailable";
+  busy.crawled_ms = 1500;
+  busy.retry_after_ms = 30'000;
+  Subscription next = apply_report(subscription, busy, ReportRules{200, 60'000}, 1600);
+  EXPECT_EQ(next.backoff_until_ms, 31'500);
+  EXPECT_EQ(next.next_due_ms, 31'500);
+  EXPECT_FALSE(is_due(next, 31'499));
+  busy.retry_after_ms = 3'600'000;
+  next = apply_report(subscription, busy, ReportRules{200, 60'000}, 1600);
+  EXPECT_EQ(next.next_due_ms, 61'500);
+}
+
+TEST(CrawlerReports, ReportsRoundTripAndBadOnesAreRejected) {
+  CrawlReport report;
+  report.url = "http://a/";
+  report.dispatched_ms = 10;
+  report.crawled_ms = 20;
+  report.outcome = CrawlReport::Outcome::failed;
+  report.error = "boom";
+  report.retry_after_ms = 5000;
+  const Command command = parse_command(crawl_report_message(report), 60'000);
+  const auto* back = std::get_if<CrawlReport>(&command);
+  ASSERT_NE(back, nullptr);
+  EXPECT_EQ(back->url, "http://a/");
+  EXPECT_EQ(back->outcome, CrawlReport::Outcome::failed);
+  EXPECT_EQ(back->error, "boom");
+  EXPECT_EQ(back->retry_after_ms, 5000);
+  const Command bad = parse_command(R"({"crawled": "http://a/", "dispatched_ms": 1, "crawled_ms": 2, "outcome": "meh"})", 60'000);
+  ASSERT_TRUE(std::holds_alternative<RejectedCommand>(bad));
+  EXPECT_NE(std::get<RejectedCommand>(bad).reason.find("a crawl report needs"), std::string::npos);
+}
+
+TEST(CrawlerFeeds, AnItemIsKnownByItsGuidElseItsLinkElseItsTitleWhateverItsDates) {
+  const FeedItem with_guid{"t", "http://x/1", "tag:1", 1000};
+  FeedItem moved = with_guid;
+  moved.published_ms = 99'000;
+  moved.title = "t (updated)";
+  EXPECT_EQ(item_identity(with_guid), item_identity(moved));
+  EXPECT_EQ(item_identity(with_guid).size(), 12u);
+  EXPECT_EQ(item_identity(FeedItem{"a", "http://x/1", "", std::nullopt}),
+            item_identity(FeedItem{"b", "http://x/1", "", 5}));
+  EXPECT_EQ(item_identity(FeedItem{"only a title", "", "", std::nullopt}),
+            item_identity(FeedItem{"only a title", "", "", 7}));
+  EXPECT_NE(item_identity(FeedItem{"a", "http://x/1", "", std::nullopt}),
+            item_identity(FeedItem{"a", "http://x/2", "", std::nullopt}));
 }
 
 TEST(CrawlerDates, Rfc822AsRssWritesIt) {
@@ -208,97 +338,60 @@ TEST(CrawlerFeeds, RejectsWhatIsNotAFeed) {
 }
 
 TEST(CrawlerFeeds, TheDispatchWindowHoldsEachDatedItemOnce) {
-  const FeedItem early{"a", "l", 1000};
-  const FeedItem late{"b", "l", 3000};
-  const FeedItem undated{"c", "l", std::nullopt};
+  const FeedItem early{"a", "l", "", 1000};
+  const FeedItem late{"b", "l", "", 3000};
+  const FeedItem undated{"c", "l", "", std::nullopt};
   EXPECT_TRUE(in_dispatch_window(early, std::nullopt, 2000));
   EXPECT_FALSE(in_dispatch_window(late, std::nullopt, 2000));  // after the dispatch: the next one takes it
   EXPECT_TRUE(in_dispatch_window(undated, std::nullopt, 2000));
   EXPECT_FALSE(in_dispatch_window(early, 1000, 4000));  // (since, dispatched]: since itself is out
   EXPECT_TRUE(in_dispatch_window(late, 1000, 4000));
-  EXPECT_TRUE(in_dispatch_window(FeedItem{"d", "l", 4000}, 1000, 4000));
+  EXPECT_TRUE(in_dispatch_window(FeedItem{"d", "l", "", 4000}, 1000, 4000));
   EXPECT_FALSE(in_dispatch_window(undated, 1000, 4000));
 }
 
-TEST(CrawlerUrls, ParsesHttpUrls) {
-  std::string problem;
-  auto url = parse_http_url("http://example.test/feeds/1.xml?x=1#top", problem);
-  ASSERT_TRUE(url) << problem;
-  EXPECT_EQ(url->host, "example.test");
-  EXPECT_EQ(url->port, 80);
-  EXPECT_EQ(url->target, "/feeds/1.xml?x=1");
-  url = parse_http_url("http://127.0.0.1:8080", problem);
-  ASSERT_TRUE(url) << problem;
-  EXPECT_EQ(url->port, 8080);
-  EXPECT_EQ(url->target, "/");
-  url = parse_http_url("http://[::1]:81?q", problem);
-  ASSERT_TRUE(url) << problem;
-  EXPECT_EQ(url->host, "::1");
-  EXPECT_EQ(url->target, "/?q");
-  EXPECT_FALSE(parse_http_url("https://example.test/", problem));
-  EXPECT_FALSE(parse_http_url("http://example.test:0/", problem));
-  EXPECT_EQ(problem, "bad port in http://example.test:0/");
-  EXPECT_FALSE(parse_http_url("http://user@example.test/", problem));
+TEST(CrawlerHostSlots, NamesTheHostOfAUrl) {
+  EXPECT_EQ(url_host("https://User@Example.TEST:8443/feed?x#y"), "example.test");
+  EXPECT_EQ(url_host("http://[::1]:80/feed"), "[::1]");
+  EXPECT_EQ(url_host("http://example.test"), "example.test");
+  EXPECT_EQ(url_host("no scheme"), "");
 }
 
-class CrawlerHttp : public ::testing::Test {
- protected:
-  testing::FeedServer server_;
-};
-
-TEST_F(CrawlerHttp, GetsTheBody) {
-  server_.set("/feed.xml", testing::FeedServer::ok(kRss));
-  const FetchResult result = http_get(server_.url("/feed.xml"), FetchLimits{});
-  EXPECT_TRUE(result.ok()) << result.error;
-  EXPECT_EQ(result.body, kRss);
+TEST(CrawlerHostSlots, AtMostTheLimitPerHostAndOtherHostsAreNotHeldUp) {
+  HostSlots slots;
+  const auto soon = [] { return std::chrono::steady_clock::now() + 50ms; };
+  HostSlots::Slot first = slots.acquire("a.test", 2, soon());
+  HostSlots::Slot second = slots.acquire("a.test", 2, soon());
+  ASSERT_TRUE(first.held() && second.held());
+  EXPECT_EQ(slots.in_use("a.test"), 2u);
+  EXPECT_FALSE(slots.acquire("a.test", 2, soon()).held());  // a third waits, and times out
+  EXPECT_TRUE(slots.acquire("b.test", 2, soon()).held());   // another host does not wait
+  // A waiter gets the slot as soon as one is released.
+  auto waiter = std::async(std::launch::async, [&] {
+    return slots.acquire("a.test", 2, std::chrono::steady_clock::now() + 5s).held();
+  });
+  std::this_thread::sleep_for(20ms);
+  { HostSlots::Slot released = std::move(first); }
+  EXPECT_TRUE(waiter.get());
+  EXPECT_EQ(slots.in_use("a.test"), 1u);
 }
 
-TEST_F(CrawlerHttp, AnHttpErrorStatusIsAnError) {
-  const FetchResult result = http_get(server_.url("/missing.xml"), FetchLimits{});
-  EXPECT_EQ(result.error, "HTTP 404 Not Found");
-}
-
-TEST_F(CrawlerHttp, FollowsRedirectsUpToTheLimit) {
-  server_.set("/old", testing::FeedServer::redirect(301, "/new"));
-  server_.set("/new", testing::FeedServer::redirect(302, server_.url("/feed.xml")));
-  server_.set("/feed.xml", testing::FeedServer::ok("<feed/>"));
-  FetchResult result = http_get(server_.url("/old"), FetchLimits{});
-  EXPECT_TRUE(result.ok()) << result.error;
-  EXPECT_EQ(result.body, "<feed/>");
-  EXPECT_EQ(result.final_url, server_.url("/feed.xml"));
-
-  FetchLimits one;
-  one.max_redirects = 1;
-  result = http_get(server_.url("/old"), one);
-  EXPECT_EQ(result.error, "more than 1 redirects");
-  server_.set("/loop", testing::FeedServer::redirect(302, "/loop"));
-  EXPECT_EQ(http_get(server_.url("/loop"), FetchLimits{}).error, "more than 3 redirects");
-  server_.set("/tls", testing::FeedServer::redirect(302, "https://example.test/"));
-  EXPECT_EQ(http_get(server_.url("/tls"), FetchLimits{}).error,
-            "redirect to a URL that is not http://: https://example.test/");
-}
-
-TEST_F(CrawlerHttp, ABodyOverTheCapIsAnError) {
-  server_.set("/big.xml", testing::FeedServer::ok(std::string(5000, 'x')));
-  FetchLimits limits;
-  limits.max_body_bytes = 4096;
-  EXPECT_EQ(http_get(server_.url("/big.xml"), limits).error, "body larger than 4096 bytes");
-}
-
-TEST_F(CrawlerHttp, ASlowServerTimesOut) {
-  server_.set("/slow.xml", testing::FeedServer::ok("<feed/>", 3s));
-  FetchLimits limits;
-  limits.timeout = 300ms;
-  const auto started = std::chrono::steady_clock::now();
-  const FetchResult result = http_get(server_.url("/slow.xml"), limits);
-  EXPECT_EQ(result.error, "timed out after 300 ms (read response)");
-  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
-}
-
-TEST(CrawlerHttpUnreachable, ARefusedConnectionIsAnError) {
-  const FetchResult result =
-      http_get("http://127.0.0.1:" + std::to_string(testing::closed_port()) + "/feed.xml", FetchLimits{});
-  EXPECT_EQ(result.error, "connect: Connection refused");
+TEST(CrawlerDueIndex, GivesTheMostOverdueFirstAndMovesAndDropsSources) {
+  DueIndex index;
+  index.set("http://b/", 2000);
+  index.set("http://a/", 2000);
+  index.set("http://c/", 1000);
+  index.set("http://late/", 9000);
+  EXPECT_EQ(index.first_due(500), std::nullopt);
+  EXPECT_EQ(index.first_due(2000), "http://c/");
+  EXPECT_EQ(index.count_due(2000), 3u);
+  index.set("http://c/", 5000);  // moved, not duplicated
+  EXPECT_EQ(index.size(), 4u);
+  EXPECT_EQ(index.first_due(2000), "http://a/");  // ties by URL
+  index.erase("http://a/");
+  index.erase("http://never/");
+  EXPECT_EQ(index.first_due(2000), "http://b/");
+  EXPECT_EQ(index.count_due(10'000), 3u);
 }
 
 }  // namespace

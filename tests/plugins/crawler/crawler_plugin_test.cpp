@@ -121,7 +121,10 @@ TEST_F(CrawlerPluginTest, ARemoveCommandDeletesTheSubscription) {
   ASSERT_TRUE(agent.handle_on_leader(R"({"remove": "http://feeds.test/1.xml"})"));
   ASSERT_TRUE(agent.handle_on_leader(R"({"remove": "http://feeds.test/9.xml"})"));
 
-  EXPECT_EQ(harness_.leader_state().size(), 1u);
+  // The subscription and its mark for the dispatch timer's index.
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : harness_.leader_state()) keys.push_back(key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"due/http://feeds.test/2.xml", "sub/http://feeds.test/2.xml"}));
   EXPECT_TRUE(state("http://feeds.test/2.xml").is_object());
   EXPECT_EQ(state("http://feeds.test/2.xml")["period_ms"], 60000);  // default_period
   EXPECT_THAT(harness_.log_lines(), ::testing::Contains("[subscriptions] removed http://feeds.test/1.xml"));
@@ -144,7 +147,7 @@ TEST_F(CrawlerPluginTest, MalformedCommandsAreLoggedCountedAndSkippedWithoutFail
   ASSERT_EQ(logs.size(), 4u);
   EXPECT_EQ(logs[0].level, FAUST_LOG_WARN);
   EXPECT_EQ(logs[0].message, "skipping command at offset 0: not JSON");
-  EXPECT_EQ(logs[1].message, "skipping command at offset 1: only http:// URLs are supported: ftp://x/feed");
+  EXPECT_EQ(logs[1].message, "skipping command at offset 1: only http:// and https:// URLs are supported: ftp://x/feed");
 }
 
 TEST_F(CrawlerPluginTest, OutsideALeaderTermTheSubscriptionsAgentFailsRatherThanLoseACommand) {
@@ -241,6 +244,38 @@ TEST_F(CrawlerPluginTest, AFailingTickSendsNothingAndLeavesTheStateAsItWas) {
   EXPECT_EQ(harness_.sent().size(), 2u);
 }
 
+TEST_F(CrawlerPluginTest, TheIndexPicksUpAddsAndRemovesBetweenTicksWithoutReadingEverySubscription) {
+  const std::int64_t now = now_ms();
+  harness_.set_leader_state("sub/http://a/", subscription("http://a/", 60'000, now - 10).dump());
+  auto subscriptions = harness_.agent("subscriptions");
+  auto timer = harness_.timer("dispatch");
+  ASSERT_TRUE(timer.tick_on_leader());  // the first tick reads everything
+  ASSERT_EQ(harness_.sent().size(), 1u);
+
+  // Added after the first tick: due at once, dispatched by the next tick, its mark consumed.
+  ASSERT_TRUE(subscriptions.handle_on_leader(json{{"add", "http://b/"}, {"period", 60}}.dump()));
+  ASSERT_TRUE(subscriptions.handle_on_leader(json{{"add", "http://c/"}, {"period", 60}}.dump()));
+  ASSERT_TRUE(subscriptions.handle_on_leader(json{{"remove", "http://c/"}}.dump()));
+  harness_.clear();
+  ASSERT_TRUE(timer.tick_on_leader());
+  ASSERT_EQ(harness_.sent().size(), 1u);
+  EXPECT_EQ(harness_.sent()[0].key, "http://b/");
+  EXPECT_EQ(harness_.leader_state().count("due/http://b/"), 0u);
+  EXPECT_EQ(metric("crawler_subscriptions"), 2);
+  EXPECT_EQ(harness_.metric("crawler_dispatch_tick_seconds")->count, 2u);
+
+  // A subscription written behind the index's back is not seen (ticks do not read everything)...
+  harness_.set_leader_state("sub/http://d/", subscription("http://d/", 60'000, now - 5).dump());
+  harness_.clear();
+  ASSERT_TRUE(timer.tick_on_leader());
+  EXPECT_TRUE(harness_.sent().empty());
+  // ...until the index mark shows another leader's timer ran meanwhile: then it reads again.
+  harness_.set_leader_state("dispatch/index", "another-leader:1");
+  ASSERT_TRUE(timer.tick_on_leader());
+  ASSERT_EQ(harness_.sent().size(), 1u);
+  EXPECT_EQ(harness_.sent()[0].key, "http://d/");
+}
+
 TEST_F(CrawlerPluginTest, AnUnreadableStateEntryIsSkippedAndReportedOnce) {
   harness_.set_leader_state("sub/http://bad/", "{oops");
   harness_.set_leader_state("sub/http://a/", subscription("http://a/", 2000, 0).dump());
@@ -285,11 +320,18 @@ TEST_F(CrawlerPluginTest, ThePageListsTheSubscriptionsOnTheLeaderAndSaysSoElsewh
 
 class CrawlerCrawlTest : public CrawlerPluginTest {
  protected:
-  std::vector<json> results() const {
+  // What the crawl agent sent to the results topic, and its reports to the subscriptions agent.
+  std::vector<json> results(const std::string& topic = "test-app-crawl-results") const {
     std::vector<json> out;
     for (const auto& message : harness_.sent()) {
-      EXPECT_EQ(message.topic, "test-app-crawl-results");
-      out.push_back(json::parse(message.value));
+      if (message.topic == topic) out.push_back(json::parse(message.value));
+    }
+    return out;
+  }
+  std::vector<json> reports() const {
+    std::vector<json> out;
+    for (const auto& message : harness_.sent()) {
+      if (message.agent == "subscriptions") out.push_back(json::parse(message.value));
     }
     return out;
   }
@@ -303,7 +345,7 @@ class CrawlerCrawlTest : public CrawlerPluginTest {
 TEST_F(CrawlerCrawlTest, SendsTheRssItemsOfTheDispatchWindowToTheResultsTopic) {
   const std::int64_t t = 1'700'000'000'000;
   server_.set("/feeds/1.xml", FeedServer::ok(rss({{"old", t - 10'000}, {"new", t - 1000}, {"future", t + 5000}})));
-  auto agent = harness_.agent("crawl", {{"worker_id", "w1"}});
+  auto agent = harness_.agent("crawl", {{"allow_private_addresses", "true"}, {"worker_id", "w1"}});
   const std::string url = server_.url("/feeds/1.xml");
 
   const Outcome outcome = agent.handle(dispatch(url, t - 5000, t));
@@ -324,12 +366,21 @@ TEST_F(CrawlerCrawlTest, SendsTheRssItemsOfTheDispatchWindowToTheResultsTopic) {
   EXPECT_EQ(harness_.log_lines(),
             std::vector<std::string>{"[crawl] fetched " + url + " (rss, 3 items): sent 1 new; dispatched_ms=" +
                                      std::to_string(t) + " since_ms=" + std::to_string(t - 5000)});
+  // The leader learns what is sent now: the new item and the one of an earlier window, not the
+  // one still to come.
+  const auto reported = reports();
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_EQ(reported[0]["crawled"], url);
+  EXPECT_EQ(reported[0]["outcome"], "ok");
+  EXPECT_EQ(reported[0]["dispatched_ms"], t);
+  ASSERT_EQ(reported[0]["ids"].size(), 2u);
+  EXPECT_EQ(reported[0]["ids"][0], sent[0]["id"]);
 }
 
 TEST_F(CrawlerCrawlTest, TheFirstDispatchSendsEveryItemUpToItsTime) {
   const std::int64_t t = 1'700'000'000'000;
   server_.set("/feeds/1.xml", FeedServer::ok(rss({{"old", t - 10'000'000}, {"new", t - 1000}, {"future", t + 5000}})));
-  auto agent = harness_.agent("crawl");
+  auto agent = harness_.agent("crawl", {{"allow_private_addresses", "true"}});
 
   ASSERT_TRUE(agent.handle(dispatch(server_.url("/feeds/1.xml"), std::nullopt, t)));
 
@@ -344,20 +395,19 @@ TEST_F(CrawlerCrawlTest, ParsesAtomFeeds) {
   server_.set("/feeds/a.xml", FeedServer::ok(R"(<feed xmlns="http://www.w3.org/2005/Atom"><title>x</title>
       <entry><title>Atom entry</title><link href="http://example.test/e"/><updated>2023-11-14T22:13:19Z</updated></entry>
     </feed>)"));
-  auto agent = harness_.agent("crawl", {{"results_topic", "news"}});
+  auto agent = harness_.agent("crawl", {{"allow_private_addresses", "true"}, {"results_topic", "news"}});
 
   ASSERT_TRUE(agent.handle(dispatch(server_.url("/feeds/a.xml"), 1'699'999'998'000, 1'700'000'000'000)));
 
-  const auto sent = harness_.sent();
+  const auto sent = results("news");
   ASSERT_EQ(sent.size(), 1u);
-  EXPECT_EQ(sent[0].topic, "news");
-  EXPECT_EQ(json::parse(sent[0].value)["title"], "Atom entry");
+  EXPECT_EQ(sent[0]["title"], "Atom entry");
 }
 
 TEST_F(CrawlerCrawlTest, FetchAndParseErrorsAreCountedAndLoggedButNeverFailTheMessage) {
   server_.set("/bad.xml", FeedServer::ok("<rss><channel><item>"));
   server_.set("/slow.xml", FeedServer::ok(rss({}), 3s));
-  auto agent = harness_.agent("crawl", {{"timeout", "0.3"}});
+  auto agent = harness_.agent("crawl", {{"allow_private_addresses", "true"}, {"timeout", "0.3"}});
   const std::string refused = "http://127.0.0.1:" + std::to_string(crawler::testing::closed_port()) + "/feed.xml";
 
   for (const std::string& url : {server_.url("/bad.xml"), server_.url("/missing.xml"), server_.url("/slow.xml"), refused}) {
@@ -365,7 +415,11 @@ TEST_F(CrawlerCrawlTest, FetchAndParseErrorsAreCountedAndLoggedButNeverFailTheMe
     EXPECT_TRUE(outcome) << url << ": " << outcome.error();
   }
 
-  EXPECT_TRUE(harness_.sent().empty());
+  EXPECT_TRUE(results().empty());
+  const auto reported = reports();
+  ASSERT_EQ(reported.size(), 4u);
+  for (const json& report : reported) EXPECT_EQ(report["outcome"], "failed");
+  EXPECT_EQ(reported[1]["error"], "HTTP 404 Not Found");
   EXPECT_EQ(metric("crawler_fetch_errors_total"), 4);
   EXPECT_EQ(metric("crawler_fetches_total"), 0);
   const auto lines = harness_.log_lines();
@@ -373,11 +427,11 @@ TEST_F(CrawlerCrawlTest, FetchAndParseErrorsAreCountedAndLoggedButNeverFailTheMe
   EXPECT_THAT(lines[0], HasSubstr("/bad.xml failed: not XML: "));
   EXPECT_THAT(lines[1], HasSubstr("/missing.xml failed: HTTP 404 Not Found"));
   EXPECT_THAT(lines[2], HasSubstr("/slow.xml failed: timed out after 300 ms"));
-  EXPECT_EQ(lines[3], "[crawl] fetch " + refused + " failed: connect: Connection refused");
+  EXPECT_THAT(lines[3], HasSubstr("[crawl] fetch " + refused + " failed: Failed to connect to 127.0.0.1 port "));
 }
 
 TEST_F(CrawlerCrawlTest, AnUnreadableDispatchIsSkipped) {
-  auto agent = harness_.agent("crawl");
+  auto agent = harness_.agent("crawl", {{"allow_private_addresses", "true"}});
 
   EXPECT_TRUE(agent.handle("{\"url\": 3}"));
 
@@ -387,7 +441,7 @@ TEST_F(CrawlerCrawlTest, AnUnreadableDispatchIsSkipped) {
 
 TEST_F(CrawlerCrawlTest, AFailedResultSendFailsTheMessageSoTheHostCanRetryIt) {
   server_.set("/feeds/1.xml", FeedServer::ok(rss({{"new", 1'700'000'000'000 - 1000}})));
-  auto agent = harness_.agent("crawl");
+  auto agent = harness_.agent("crawl", {{"allow_private_addresses", "true"}});
   harness_.fail_sends("broker down");
 
   const Outcome outcome = agent.handle(dispatch(server_.url("/feeds/1.xml"), std::nullopt, 1'700'000'000'000));
@@ -398,38 +452,129 @@ TEST_F(CrawlerCrawlTest, AFailedResultSendFailsTheMessageSoTheHostCanRetryIt) {
 
 // ---- the whole app, through the harness ----
 
-TEST_F(CrawlerCrawlTest, ASubscriptionIsDispatchedAndCrawledAndItsNextDispatchSendsOnlyNewItems) {
+// One period of the app: the dispatch timer ticks, the crawl agent handles what it dispatched,
+// and the subscriptions agent takes the crawl's report. Returns the results sent.
+class CrawlerAppTest : public CrawlerCrawlTest {
+ protected:
+  std::vector<json> period() {
+    harness_.clear();
+    EXPECT_TRUE(timer_.tick_on_leader());
+    const auto dispatches = harness_.sent();
+    harness_.clear();
+    for (const auto& message : dispatches) {
+      last_dispatch_ = json::parse(message.value);
+      EXPECT_TRUE(crawl_.handle(message.value));
+    }
+    const auto sent = results();
+    for (const json& report : reports()) EXPECT_TRUE(subscriptions_.handle_on_leader(report.dump()));
+    return sent;
+  }
+  static std::vector<std::string> titles(const std::vector<json>& sent) {
+    std::vector<std::string> out;
+    for (const json& each : sent) out.push_back(each["title"]);
+    return out;
+  }
+
+  AgentUnderTest subscriptions_ = harness_.agent("subscriptions");
+  TimerUnderTest timer_ = harness_.timer("dispatch");
+  AgentUnderTest crawl_ = harness_.agent("crawl", {{"allow_private_addresses", "true"}});
+  json last_dispatch_;
+};
+
+TEST_F(CrawlerAppTest, NewItemsByIdentityConditionalFetchesAndRetryAfter) {
   const std::int64_t start = now_ms();
-  server_.set("/feeds/1.xml", FeedServer::ok(rss({{"before", start - 60'000}})));
   const std::string url = server_.url("/feeds/1.xml");
-  auto subscriptions = harness_.agent("subscriptions");
-  auto timer = harness_.timer("dispatch");
-  auto crawl = harness_.agent("crawl");
+  const auto feed = [&](std::int64_t shift, bool with_c) {
+    std::string out = "<rss version=\"2.0\"><channel><title>t</title>"
+                      "<item><title>A</title><guid>tag:a</guid><pubDate>" + rfc822(start - 60'000 + shift) +
+                      "</pubDate></item><item><title>B</title><link>http://example.test/b</link></item>";
+    if (with_c) out += "<item><title>C</title><guid>tag:c</guid><pubDate>" + rfc822(start - 50'000 + shift) + "</pubDate></item>";
+    return out + "</channel></rss>";
+  };
+  FeedServer::Response response = FeedServer::ok(feed(0, false));
+  response.etag = "\"v1\"";
+  server_.set("/feeds/1.xml", response);
+  ASSERT_TRUE(subscriptions_.handle_on_leader(json{{"add", url}, {"period", 1}}.dump()));
 
-  ASSERT_TRUE(subscriptions.handle_on_leader(json{{"add", url}, {"period", 1}}.dump()));
-  ASSERT_TRUE(timer.tick_on_leader());
-  ASSERT_EQ(harness_.sent().size(), 1u);
-  const std::string first_dispatch = harness_.sent()[0].value;
-  harness_.clear();
-  ASSERT_TRUE(crawl.handle(first_dispatch));
-  ASSERT_EQ(results().size(), 1u);
-  EXPECT_EQ(results()[0]["title"], "before");
+  // The first period sends every item, dated or not; the leader keeps the etag and both items.
+  EXPECT_EQ(titles(period()), (std::vector<std::string>{"A", "B"}));
+  EXPECT_EQ(state(url)["etag"], "\"v1\"");
+  EXPECT_EQ(state(url)["seen"].size(), 2u);
+  EXPECT_EQ(state(url)["last_outcome"], "ok");
 
-  // A new item appears; the next period's dispatch sends it, and only it.
-  const std::int64_t first_ms = json::parse(first_dispatch)["dispatched_ms"];
-  // pubDate has whole seconds: the first second after the first dispatch.
-  const std::int64_t fresh_ms = (first_ms / 1000 + 1) * 1000;
-  server_.set("/feeds/1.xml", FeedServer::ok(rss({{"before", start - 60'000}, {"fresh", fresh_ms}})));
-  std::this_thread::sleep_for(1100ms);
+  // Every date moves and C appears: only C is new. The fetch was conditional.
+  response.body = feed(3'600'000, true);
+  response.etag = "\"v2\"";
+  server_.set("/feeds/1.xml", response);
+  std::this_thread::sleep_for(1050ms);
+  EXPECT_EQ(titles(period()), (std::vector<std::string>{"C"}));
+  EXPECT_EQ(server_.last_headers("/feeds/1.xml")["if-none-match"], "\"v1\"");
+  EXPECT_EQ(state(url)["seen"].size(), 3u);
+
+  // Unchanged: a 304, a successful crawl with nothing new.
+  std::this_thread::sleep_for(1050ms);
+  EXPECT_TRUE(period().empty());
+  EXPECT_EQ(metric("crawler_not_modified_total"), 1);
+  EXPECT_EQ(state(url)["last_outcome"], "not_modified");
+  EXPECT_EQ(state(url)["etag"], "\"v2\"");
+
+  // Overloaded, come back in 30 s: the source is held until then, and its state says why.
+  FeedServer::Response busy;
+  busy.status = 503;
+  busy.retry_after = "30";
+  server_.set("/feeds/1.xml", busy);
+  std::this_thread::sleep_for(1050ms);
+  EXPECT_TRUE(period().empty());
+  const json held = state(url);
+  EXPECT_EQ(held["last_outcome"], "failed");
+  EXPECT_EQ(held["last_error"], "HTTP 503 Service Unavailable");
+  EXPECT_EQ(held["failures"], 1);
+  ASSERT_TRUE(held["backoff_until_ms"].is_number_integer());
+  EXPECT_GE(held["backoff_until_ms"].get<std::int64_t>(), now_ms() + 25'000);
+  EXPECT_EQ(held["next_due_ms"], held["backoff_until_ms"]);
+  std::this_thread::sleep_for(1050ms);
   harness_.clear();
-  ASSERT_TRUE(timer.tick_on_leader());
-  ASSERT_EQ(harness_.sent().size(), 1u);
-  const std::string second_dispatch = harness_.sent()[0].value;
-  EXPECT_EQ(json::parse(second_dispatch)["since_ms"], first_ms);
-  harness_.clear();
-  ASSERT_TRUE(crawl.handle(second_dispatch));
-  ASSERT_EQ(results().size(), 1u);
-  EXPECT_EQ(results()[0]["title"], "fresh");
+  ASSERT_TRUE(timer_.tick_on_leader());
+  EXPECT_TRUE(harness_.sent().empty());
+}
+
+TEST_F(CrawlerAppTest, HostileFeedsAreCountedAndLoggedOncePerCrawlAndNothingFloods) {
+  const std::string bomb = R"(<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+<!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]>
+<rss version="2.0"><channel><item><title>&lol4;</title><guid>tag:bomb</guid></item></channel></rss>)";
+  FeedServer::Response huge = FeedServer::ok(std::string(8u << 20, ' '));
+  FeedServer::Response zipped_huge = FeedServer::ok("<rss>" + std::string(64u << 20, ' ') + "</rss>");
+  zipped_huge.content_encoding = "gzip";
+  server_.set("/huge.xml", huge);
+  server_.set("/zipped.xml", zipped_huge);
+  constexpr char kGarbage[] = "\x00\xff<<>>&&\x01garbage";
+  server_.set("/garbage.xml", FeedServer::ok(std::string(kGarbage, sizeof kGarbage - 1)));
+  server_.set("/bomb.xml", FeedServer::ok(bomb));
+  server_.set("/silent.xml", FeedServer::ok("<rss/>", 1h));
+  server_.set("/loop.xml", FeedServer::redirect(302, "/loop.xml"));
+  auto crawl = harness_.agent("crawl", {{"allow_private_addresses", "true"}, {"timeout", "0.3"}, {"max_body_kib", "1024"}});
+
+  const std::vector<std::string> paths{"/huge.xml", "/zipped.xml", "/garbage.xml", "/silent.xml", "/loop.xml"};
+  for (const std::string& path : paths) {
+    EXPECT_TRUE(crawl.handle(dispatch(server_.url(path), std::nullopt, now_ms()))) << path;
+  }
+  // The entity bomb is not expanded (no DTD processing): one item, its title as written.
+  EXPECT_TRUE(crawl.handle(dispatch(server_.url("/bomb.xml"), std::nullopt, now_ms())));
+
+  EXPECT_EQ(metric("crawler_fetch_errors_total"), 5);
+  const auto lines = harness_.log_lines();
+  ASSERT_EQ(lines.size(), 6u);
+  EXPECT_THAT(lines[0], HasSubstr("/huge.xml failed: body larger than 1048576 bytes"));
+  EXPECT_THAT(lines[1], HasSubstr("/zipped.xml failed: body larger than 1048576 bytes"));
+  EXPECT_THAT(lines[2], HasSubstr("/garbage.xml failed: not XML"));
+  EXPECT_THAT(lines[3], HasSubstr("/silent.xml failed: timed out after 300 ms"));
+  EXPECT_THAT(lines[4], HasSubstr("/loop.xml failed: more than 3 redirects"));
+  const auto sent = results();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_LT(sent[0]["title"].get<std::string>().size(), 100u);
+  EXPECT_EQ(reports().size(), 6u);
 }
 
 }  // namespace
