@@ -143,7 +143,11 @@ void AgentRunner::on_revoked(const GroupEvent& event) {
       }
     }
   }
-  if (auto status = consumer_->commit(offsets, true); !status) spdlog::warn("{}", status.error().message);
+  // Under incremental rebalancing the partitions kept go on meanwhile: the commit does not hold
+  // up their poll (their next owner is assigned them only in the rebalance that follows).
+  if (auto status = consumer_->commit(offsets, !event.incremental); !status) {
+    spdlog::warn("{}", status.error().message);
+  }
   if (event.incremental) {
     // Another rebalance follows at once. librdkafka 2.0.2 holds a commit made meanwhile until the
     // group has moved on, sends it with the generation the group left, and on the broker's
