@@ -446,7 +446,6 @@ KafkaTransport::KafkaTransport(KafkaSettings settings)
     : settings_(std::move(settings)),
       principal_(kafka_principal(settings_.properties)),
       producer_events_(std::make_unique<KafkaClientEvents>(broker_state_, nullptr, settings_.on_fatal, principal_)),
-      pipelined_events_(std::make_unique<KafkaClientEvents>(broker_state_, nullptr, settings_.on_fatal, principal_)),
       delivery_reports_(std::make_unique<DeliveryReports>(principal_, settings_.on_fatal)) {}
 
 Result<std::unique_ptr<KafkaTransport>> KafkaTransport::create(const KafkaSettings& settings) {
@@ -458,12 +457,10 @@ Result<std::unique_ptr<KafkaTransport>> KafkaTransport::create(const KafkaSettin
 KafkaTransport::~KafkaTransport() {
   stopping_ = true;
   if (poller_.joinable()) poller_.join();
-  if (pipelined_poller_.joinable()) pipelined_poller_.join();
   delivery_reports_->give_up();
-  for (RdKafka::Producer* producer : {producer_.get(), pipelined_producer_.get()}) {
-    if (producer == nullptr) continue;
-    producer->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
-    producer->poll(0);  // deliver the purge reports so no sender waits for ever
+  if (producer_) {
+    producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+    producer_->poll(0);  // deliver the purge reports so no sender waits for ever
   }
 }
 
@@ -475,7 +472,7 @@ Result<std::unique_ptr<RdKafka::Producer>> KafkaTransport::create_producer(std::
                                                                           const char* what, KafkaClientEvents& events,
                                                                           RdKafka::DeliveryReportCb& reports) {
   settings.merge(client_settings());
-  settings.try_emplace("linger.ms", "0");  // a send that waits for its ack has nothing to batch with
+  settings["linger.ms"] = "0";  // every send waits for its ack: nothing to batch for
   auto conf = make_kafka_conf(settings, settings_.properties, events);
   if (!conf) return conf.error();
   std::string error;
@@ -486,35 +483,22 @@ Result<std::unique_ptr<RdKafka::Producer>> KafkaTransport::create_producer(std::
   return producer;
 }
 
-// Two producers, each with a thread serving its delivery reports: one for sends that wait for
-// their acknowledgement (timers, services, dead letters), which must not linger, and one for
-// pipelined sends, which linger up to 5 ms (librdkafka's default) to travel in larger batches:
-// the difference between about 73 k and 170 k forwarded messages a second here.
 Status KafkaTransport::start_producer() {
-  const std::map<std::string, std::string> idempotent{{"enable.idempotence", "true"},  // broker-side dedup
-                                                      {"message.timeout.ms", "30000"},
-                                                      {"statistics.interval.ms", "1000"}};
-  auto producer = create_producer(idempotent, "producer", *producer_events_, *delivery_reports_);
+  auto producer = create_producer({{"enable.idempotence", "true"},  // broker-side dedup of retries
+                                   {"message.timeout.ms", "30000"},
+                                   {"statistics.interval.ms", "1000"}},
+                                  "producer", *producer_events_, *delivery_reports_);
   if (!producer) return producer.error();
-  auto lingering = idempotent;
-  lingering["linger.ms"] = "5";
-  auto pipelined = create_producer(lingering, "producer", *pipelined_events_, *delivery_reports_);
-  if (!pipelined) return pipelined.error();
   producer_ = std::move(producer).value();
-  pipelined_producer_ = std::move(pipelined).value();
-  poller_ = std::thread([this] {
-    while (!stopping_) producer_->poll(50);
-  });
-  pipelined_poller_ = std::thread([this] { poll_pipelined_producer(); });
+  poller_ = std::thread([this] { poll_producer(); });
   return ok_status();
 }
 
-void KafkaTransport::poll_pipelined_producer() {
+void KafkaTransport::poll_producer() {
   while (!stopping_) {
-    pipelined_producer_->poll(50);
+    producer_->poll(50);
     for (auto& requeued : delivery_reports_->take_requeued()) {
-      const auto err =
-          produce_ticket(*pipelined_producer_, requeued.record, requeued.ticket, Clock::now() + kRequeueWait);
+      const auto err = produce_ticket(*producer_, requeued.record, requeued.ticket, Clock::now() + kRequeueWait);
       if (err == RdKafka::ERR_NO_ERROR) continue;
       static_cast<AsyncTicket&>(*requeued.ticket).callbacks.delivered(send_error(requeued.record.topic, err));
     }
@@ -523,7 +507,7 @@ void KafkaTransport::poll_pipelined_producer() {
 
 Status KafkaTransport::send_async(const ProducedRecord& record, DeliveryCallbacks callbacks) {
   std::unique_ptr<DeliveryTicket> ticket = std::make_unique<AsyncTicket>(std::move(callbacks));
-  const auto err = produce_ticket(*pipelined_producer_, record, ticket, Clock::now() + kRequeueWait);
+  const auto err = produce_ticket(*producer_, record, ticket, Clock::now() + kRequeueWait);
   if (err == RdKafka::ERR_NO_ERROR) return ok_status();
   return send_error(record.topic, err);
 }
@@ -603,13 +587,8 @@ Status KafkaTransport::send_all(const std::vector<ProducedRecord>& records, std:
 }
 
 Status KafkaTransport::flush(std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  for (RdKafka::Producer* producer : {producer_.get(), pipelined_producer_.get()}) {
-    const auto left = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()),
-                               std::chrono::milliseconds(0));
-    const auto err = producer->flush(static_cast<int>(left.count()));
-    if (err != RdKafka::ERR_NO_ERROR) return Error{ExitCode::kFailure, "kafka: flush: " + describe(err)};
-  }
+  const auto err = producer_->flush(static_cast<int>(timeout.count()));
+  if (err != RdKafka::ERR_NO_ERROR) return Error{ExitCode::kFailure, "kafka: flush: " + describe(err)};
   return ok_status();
 }
 

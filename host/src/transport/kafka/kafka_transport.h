@@ -69,7 +69,7 @@ class KafkaTransport final : public Transport {
   Result<std::unique_ptr<KafkaTransactionalProducer>> create_transactional_producer(const std::string& transactional_id,
                                                                                   std::chrono::milliseconds timeout);
   Status start_producer();
-  void poll_pipelined_producer();
+  void poll_producer();
   Result<std::vector<TopicSpec>> missing_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout);
   Status create_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout);
   Status await_topics(const std::vector<TopicSpec>& topics, std::chrono::steady_clock::time_point deadline);
@@ -82,13 +82,10 @@ class KafkaTransport final : public Transport {
   const std::string principal_;  // kafka_principal() of the properties, for refusals
   std::atomic<BrokerState> broker_state_{BrokerState::kConnecting};
   std::unique_ptr<KafkaClientEvents> producer_events_;
-  std::unique_ptr<KafkaClientEvents> pipelined_events_;
   std::unique_ptr<DeliveryReports> delivery_reports_;
-  std::unique_ptr<RdKafka::Producer> producer_;            // sends that wait for their ack
-  std::unique_ptr<RdKafka::Producer> pipelined_producer_;  // send_async
+  std::unique_ptr<RdKafka::Producer> producer_;
   std::atomic<bool> stopping_{false};
-  std::thread poller_;            // serves the delivery reports of producer_
-  std::thread pipelined_poller_;  // and of pipelined_producer_, queueing again what timed out
+  std::thread poller_;  // serves the delivery reports of producer_
 };
 
 }  // namespace faust
