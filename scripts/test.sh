@@ -209,13 +209,15 @@ run_tests() {
   return "${status}"
 }
 
-# The at-least-once run of the exactly-once copy (a minute of the same faults on the same worker
-# code as its exactly-once run, which stays) is left to the main stage.
+# Two long fault tests are left to the main stage: the at-least-once run of the exactly-once copy
+# (a minute of the same faults on the same worker code as its exactly-once run, which stays) and
+# the crawler's three-worker failover (a minute and a half; the crawler's own code runs here
+# through its unit tests).
 run_sanitized_tests() {
   without_cluster=1
   ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-    run_tests "${ASAN_BUILD_DIR}" -E "^ExactlyOnceCopy\.AtLeastOnce"
+    run_tests "${ASAN_BUILD_DIR}" -E "^(ExactlyOnceCopy\.AtLeastOnce|Crawler\.)"
 }
 
 # The concurrency tests (runtime and transports) under ThreadSanitizer: only what they need is built.
