@@ -70,29 +70,42 @@ std::optional<std::string> referenced_value(const YAML::Node& scalar, const std:
   return read_secret_file(scalar.Mark(), text, secret_file_path(name, manifest_file));
 }
 
+// `ancestors`: the collections that contain `node`. An alias can make a collection contain itself
+// (`a: &x {b: *x}`), and such a cycle is walked once.
 void resolve(YAML::Node node, const std::string& path, const std::filesystem::path& manifest_file,
-             std::vector<std::string>& taken) {
+             std::vector<std::string>& taken, std::vector<YAML::Node>& ancestors) {
   if (node.IsScalar()) {
     if (auto value = referenced_value(node, path, manifest_file)) {
       node = *value;  // in place: the node keeps its mark for later messages
       taken.push_back(std::move(*value));
     }
-  } else if (node.IsMap()) {
+    return;
+  }
+  if (!node.IsMap() && !node.IsSequence()) return;
+  for (const auto& ancestor : ancestors) {
+    if (ancestor.is(node)) return;
+  }
+  ancestors.push_back(node);
+  if (node.IsMap()) {
     for (auto item : node) {
       const std::string key = item.first.IsScalar() ? item.first.Scalar() : "?";
-      resolve(item.second, path.empty() ? key : path + "." + key, manifest_file, taken);
+      resolve(item.second, path.empty() ? key : path + "." + key, manifest_file, taken, ancestors);
     }
-  } else if (node.IsSequence()) {
+  } else {
     std::size_t index = 0;
-    for (auto item : node) resolve(item, path + "[" + std::to_string(index++) + "]", manifest_file, taken);
+    for (auto item : node) {
+      resolve(item, path + "[" + std::to_string(index++) + "]", manifest_file, taken, ancestors);
+    }
   }
+  ancestors.pop_back();
 }
 
 }  // namespace
 
 std::vector<std::string> resolve_references(YAML::Node& root, const std::filesystem::path& manifest_file) {
   std::vector<std::string> taken;
-  resolve(root, "", manifest_file, taken);
+  std::vector<YAML::Node> ancestors;
+  resolve(root, "", manifest_file, taken, ancestors);
   return taken;
 }
 
