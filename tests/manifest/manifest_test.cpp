@@ -923,7 +923,7 @@ agents:
   EXPECT_EQ(m.agents[0].batch->max_wait, std::chrono::milliseconds(50));
   EXPECT_EQ(m.agents[1].processing_guarantee, ProcessingGuarantee::kAtLeastOnce);
   EXPECT_FALSE(m.agents[1].batch.has_value());
-  EXPECT_EQ(m.agent_transactional_id(m.agents[0], 3), "x-__agent-copy-3");
+  EXPECT_EQ(m.agent_transactional_id(m.agents[0], "x-1765000000000-42", 3), "x-__agent-copy-1765000000000-42-3");
 }
 
 TEST(ManifestDeliveryTest, BadValuesArePinpointed) {

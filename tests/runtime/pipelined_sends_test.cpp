@@ -131,7 +131,9 @@ class PipelinedSendsTest : public ::testing::Test {
     agent.on_error = on_error;
     agent.max_retries = max_retries;
     agent.lanes = {std::move(handle)};
-    agent.transactional_id = [](std::int32_t partition) { return "app-agent-" + std::to_string(partition); };
+    agent.transactional_id = [](const std::string& /*instance*/, std::size_t lane) {
+      return "app-agent-" + std::to_string(lane);
+    };
     agent.dead_letter.topic = "app-agent-dead-letter";
     agent.dead_letter.plugin = "copy";
     return agent;
@@ -280,6 +282,7 @@ TEST_F(PipelinedSendsTest, ExactlyOnceReadsAPartitionAgainAfterACommitOfUnknownO
   AgentBinding agent = binding([](const ConsumedMessage& m) { return forward(m); });
   agent.guarantee = ProcessingGuarantee::kExactlyOnce;
   agent.batch = BatchConfig{5, 0ms};
+  agent.commit_interval = 0ms;  // a transaction per batch: the second one's outcome is unknown
   AgentRunner runner(unknown, group(), {agent}, events_);
   ASSERT_TRUE(runner.start().ok());
   ASSERT_TRUE(eventually(10s, [&] { return read_all(kOutput).size() >= kMessages; }));

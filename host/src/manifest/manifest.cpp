@@ -519,8 +519,12 @@ const char* on_error_name(OnError on_error) {
 std::string Manifest::leader_topic() const { return app.id + "-__assignor-__leader"; }
 std::string Manifest::leader_state_topic() const { return app.id + "-__leader-state"; }
 std::string Manifest::leader_agents_group() const { return app.id + "-__leader-agents"; }
-std::string Manifest::agent_transactional_id(const AgentConfig& agent, std::int32_t partition) const {
-  return app.id + "-__agent-" + agent.name + "-" + std::to_string(partition);
+std::string Manifest::agent_transactional_id(const AgentConfig& agent, const std::string& instance,
+                                             std::size_t lane) const {
+  // A worker's client id starts with the app id already.
+  const std::string prefix = app.id + "-";
+  const std::string worker = instance.rfind(prefix, 0) == 0 ? instance.substr(prefix.size()) : instance;
+  return prefix + "__agent-" + agent.name + "-" + worker + "-" + std::to_string(lane);
 }
 
 const AgentConfig* Manifest::find_agent(std::string_view name) const {

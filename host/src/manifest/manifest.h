@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -180,7 +181,7 @@ struct Manifest {
   const AgentConfig* find_agent(std::string_view name) const;
   // The transactional id of an exactly-once agent's producer for one partition of its topic:
   // fixed, so the partition's next owner fences the previous one.
-  std::string agent_transactional_id(const AgentConfig& agent, std::int32_t partition) const;
+  std::string agent_transactional_id(const AgentConfig& agent, const std::string& instance, std::size_t lane) const;
 };
 
 // `text` with every one of `secrets` (of 4 characters or more) replaced by "[redacted]".

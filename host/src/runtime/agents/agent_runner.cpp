@@ -20,7 +20,7 @@ AgentRunner::AgentRunner(Transport& transport, GroupOptions group, std::vector<A
       const InFlightMessages::Limits limits{static_cast<std::size_t>(state->binding.max_in_flight),
                                             options_.max_in_flight_bytes};
       state->lanes.push_back(std::make_unique<AgentLane>(
-          *state, state->binding.lanes[i], std::move(batch), transport_, events_, limits,
+          *state, i, group_.client_id, state->binding.lanes[i], std::move(batch), transport_, events_, limits,
           [this](const TopicPartition& partition) {
             std::lock_guard lock(rewind_mutex_);
             rewind_requests_.insert(partition);

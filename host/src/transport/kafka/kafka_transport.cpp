@@ -522,7 +522,7 @@ Status KafkaTransport::send(const ProducedRecord& record, std::chrono::milliseco
 
 
 Result<std::unique_ptr<KafkaTransactionalProducer>> KafkaTransport::create_transactional_producer(
-    const std::string& transactional_id, std::chrono::milliseconds timeout) {
+    const std::string& transactional_id, std::chrono::milliseconds timeout, std::chrono::milliseconds transaction_timeout) {
   auto events = std::make_unique<KafkaClientEvents>(broker_state_);
   auto refusals = std::make_unique<RecordRefusals>();
   // Right after a commit the coordinator is still writing its markers and answers the next
@@ -530,7 +530,7 @@ Result<std::unique_ptr<KafkaTransactionalProducer>> KafkaTransport::create_trans
   // retry.backoff.ms, whose 100 ms default would cap back-to-back transactions (an exactly-once
   // agent's batches) near ten a second per producer. The Java client retries this after 20 ms.
   auto created = create_producer({{"transactional.id", transactional_id},
-                                  {"transaction.timeout.ms", "60000"},
+                                  {"transaction.timeout.ms", std::to_string(transaction_timeout.count())},
                                   {"retry.backoff.ms", "20"}},
                                  "transactional producer", *events, *refusals);
   if (!created) return created.error();
@@ -552,7 +552,7 @@ Result<std::unique_ptr<KafkaTransactionalProducer>> KafkaTransport::create_trans
 
 Result<std::unique_ptr<TransactionalProducer>> KafkaTransport::start_leader_producer(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
-  auto leader = create_transactional_producer(settings_.leader_transactional_id, timeout);
+  auto leader = create_transactional_producer(settings_.leader_transactional_id, timeout, std::chrono::seconds(60));
   if (!leader) return leader.error();
   for (const auto& topic : settings_.leader_topics) {
     (*leader)->learn(topic, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
@@ -562,7 +562,10 @@ Result<std::unique_ptr<TransactionalProducer>> KafkaTransport::start_leader_prod
 
 Result<std::unique_ptr<TransactionalProducer>> KafkaTransport::start_transactional_producer(
     const std::string& transactional_id, std::chrono::milliseconds timeout) {
-  auto producer = create_transactional_producer(transactional_id, timeout);
+  // An agent lane's id is its worker's own: no successor's init_transactions aborts what a worker
+  // that died left open, so its partitions' next owners wait for the broker to (Kafka Streams'
+  // exactly-once default too). Transactions commit every commit interval, far below it.
+  auto producer = create_transactional_producer(transactional_id, timeout, std::chrono::seconds(10));
   if (!producer) return producer.error();
   return std::unique_ptr<TransactionalProducer>(std::move(producer).value());
 }
