@@ -338,12 +338,12 @@ TEST_F(PluginsEndToEndTest, RefusesANameTheLibraryDoesNotProvide) {
                                " provides no timer 'say' (agents: say; timers: none; services: none)");
 
   // Two agents and neither named like the entry: which one is meant cannot be inferred.
-  manifest_.timers.clear();
-  manifest_.agents.push_back(agent("other", "lane_pages"));
-  manifest_.agents.back().library_at = "leader.yaml:14:14: agents.other.library";
+  Result<Manifest> parsed = parse_manifest("app: {id: x}\nagents:\n  other:\n    library: lane_pages\n", "m.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  manifest_ = *parsed;
   error = refusal();
   EXPECT_EQ(error.code, ExitCode::kPluginNameUnknown);
-  EXPECT_EQ(error.message, "leader.yaml:14:14: agents.other.library: agent 'other': plugin " +
+  EXPECT_EQ(error.message, "m.yaml:4:14: agents.other.library: agent 'other': plugin " +
                                testing::fixture("lane_pages").string() +
                                " provides no agent 'other' and 2 agents to choose from (lanes, page_per_lane): name "
                                "the entry after one of them");
