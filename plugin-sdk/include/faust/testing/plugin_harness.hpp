@@ -594,21 +594,32 @@ inline const faust_plugin_descriptor* load_plugin(const std::string& file) {
   return descriptor;
 }
 
-// Finds the agent or timer definition named `name`; throws HarnessError naming the ones there are.
+// Finds the definition a manifest entry named `name` uses, as faust-host does: the one of that name
+// or, when the plugin has one of the kind only, that one. Throws HarnessError naming the ones
+// there are.
 template <typename Def>
 const Def& find_def(const std::string& file, const char* kind, const Def* const* defs, std::size_t count,
                     std::string_view name) {
   std::string known;
+  const Def* only = nullptr;
+  std::size_t listed = 0;
   for (std::size_t i = 0; i < count; ++i) {
     const Def* def = defs[i];
     if (def == nullptr || def->name == nullptr) continue;
     if (def->name == name) {
-      if (def->create == nullptr || def->destroy == nullptr) {
-        throw HarnessError("plugin " + file + ": " + kind + " '" + def->name + "' lacks create or destroy");
-      }
-      return *def;
+      only = def;
+      listed = 1;
+      break;
     }
+    only = def;
+    ++listed;
     known += (known.empty() ? "" : ", ") + std::string(def->name);
+  }
+  if (listed == 1) {
+    if (only->create == nullptr || only->destroy == nullptr) {
+      throw HarnessError("plugin " + file + ": " + kind + " '" + only->name + "' lacks create or destroy");
+    }
+    return *only;
   }
   throw HarnessError("plugin " + file + " has no " + kind + " '" + std::string(name) + "' (its " + kind +
                      "s: " + (known.empty() ? "none" : known) + ")");
@@ -674,15 +685,18 @@ class SharedPart {
 template <typename Def>
 class Instance {
  public:
-  Instance(std::shared_ptr<HarnessState> state, const Def& def, const char* kind, Config config)
+  // `name`: the manifest entry's name the instance runs under (logs, topic); the definition's own
+  // name when empty.
+  Instance(std::shared_ptr<HarnessState> state, const Def& def, const char* kind, Config config,
+           std::string_view name = {})
       : def_(&def),
         shared_(state->shared_part.lock()),
-        context_(std::make_unique<InstanceContext>(
-            InstanceContext{std::move(state), def.name, std::move(config)})) {
+        context_(std::make_unique<InstanceContext>(InstanceContext{
+            std::move(state), name.empty() ? std::string(def.name) : std::string(name), std::move(config)})) {
     faust_error error{};
     instance_ = def.create(&host_api(), reinterpret_cast<faust_host_context*>(context_.get()), &error);
     if (instance_ == nullptr) {
-      throw HarnessError(std::string(kind) + " '" + def.name +
+      throw HarnessError(std::string(kind) + " '" + context_->component +
                          "': create failed: " + error_text(error, "create"));
     }
   }
@@ -975,24 +989,25 @@ class PluginHarness {
     return names(defs, count);
   }
 
-  // Creates an instance of the agent named `name` with the given `config:` values.
+  // Creates an instance of the agent a manifest entry named `name` would run (the plugin's agent of
+  // that name, or its only one) with the given `config:` values; it logs and sends as `name`.
   AgentUnderTest agent(std::string_view name, Config config = {}) const {
     const faust_plugin_descriptor& d = *state_->descriptor;
     return AgentUnderTest(state_, detail::find_def(state_->file, "agent", d.agents, d.agent_count, name),
-                          "agent", std::move(config));
+                          "agent", std::move(config), name);
   }
-  // Creates an instance of the timer named `name` with the given `config:` values.
+  // Creates an instance of the timer named `name` (or the plugin's only one), as agent() does.
   TimerUnderTest timer(std::string_view name, Config config = {}) const {
     const faust_plugin_descriptor& d = *state_->descriptor;
     return TimerUnderTest(state_, detail::find_def(state_->file, "timer", d.timers, d.timer_count, name),
-                          "timer", std::move(config));
+                          "timer", std::move(config), name);
   }
 
   // Creates an instance of the service named `name` (ABI 1.1) with the given `config:` values.
   ServiceUnderTest service(std::string_view name, Config config = {}) const {
     const auto [defs, count] = services();
     return ServiceUnderTest(state_, detail::find_def(state_->file, "service", defs, count, name), "service",
-                            std::move(config));
+                            std::move(config), name);
   }
 
   // What wait_for_stop() answers from now on: the term ended, or the worker stops (faust-host
