@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <set>
+#include <utility>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
@@ -749,7 +750,17 @@ Status KafkaTransport::create_topics(const std::vector<TopicSpec>& topics, std::
       rd_kafka_NewTopic_destroy_array(new_topics.data(), new_topics.size());
       return Error{ExitCode::kManifestInvalid, "topic '" + topic.name + "': " + errstr};
     }
-    if (topic.compacted) rd_kafka_NewTopic_set_config(new_topics.back(), "cleanup.policy", "compact");
+    if (topic.compacted) {
+      // The log cleaner never compacts a topic's active segment, which by Kafka's defaults rolls
+      // at 1 GiB or after 7 days: a small, busy state topic would keep its whole history that
+      // long, and every restore would read it. Segments that roll within minutes, and a cleaner
+      // that runs once a tenth of the log is stale, keep a restore near the state's own size.
+      for (const auto& [name, value] : {std::pair{"cleanup.policy", "compact"}, std::pair{"segment.ms", "600000"},
+                                        std::pair{"segment.bytes", "67108864"},
+                                        std::pair{"min.cleanable.dirty.ratio", "0.1"}}) {
+        rd_kafka_NewTopic_set_config(new_topics.back(), name, value);
+      }
+    }
   }
   rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
   rd_kafka_AdminOptions_set_request_timeout(options, static_cast<int>(timeout.count()), errstr, sizeof errstr);
