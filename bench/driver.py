@@ -896,6 +896,7 @@ FORWARD_ROWS: dict[str, tuple[str, dict | str]] = {
     "faust-host": ("faust-host", {}),
     "faust-host batch": ("faust-host", {"batch": FORWARD_BATCH}),
     "faust-host exactly_once": ("faust-host", {"batch": FORWARD_BATCH, "processing_guarantee": "exactly_once"}),
+    "faust-host exactly_once defaults": ("faust-host", {"processing_guarantee": "exactly_once"}),
     "faust": ("faust", {}),
     "faust take": ("faust", FAUST_TAKE),
     "faust take exactly_once": ("faust", {**FAUST_TAKE, "BENCH_GUARANTEE": "exactly_once"}),
@@ -909,10 +910,13 @@ FORWARD_TARGETS = (
     ("faust-host", "kafka-streams", 1.0, "forwarding one at a time ≥ Kafka Streams' at_least_once"),
     ("faust-host", "bare", 0.5, "forwarding one at a time ≥ 50% of the bare copy loop"),
     ("faust-host", "faust-host batch", 0.5, "forwarding one at a time ≥ 50% of the same agent in batches"),
-    ("faust-host exactly_once", "kafka-streams exactly_once_v2", 1.0, "exactly_once ≥ Kafka Streams' exactly_once_v2"),
+    ("faust-host exactly_once defaults", "kafka-streams exactly_once_v2", 1.0,
+     "exactly_once at its defaults ≥ Kafka Streams' exactly_once_v2"),
+    ("faust-host exactly_once", "kafka-streams exactly_once_v2", 1.0, "exactly_once in batches ≥ Kafka Streams' exactly_once_v2"),
 )
 # The cost of exactly-once: (exactly-once row, at-least-once row of the same batching, label).
-FORWARD_RATIOS = (("faust-host exactly_once", "faust-host batch", "faust-host (both in batches)"),
+FORWARD_RATIOS = (("faust-host exactly_once defaults", "faust-host", "faust-host (both at their defaults)"),
+                  ("faust-host exactly_once", "faust-host batch", "faust-host (both in batches)"),
                   ("faust take exactly_once", "faust take", "Python Faust (both with take())"),
                   ("kafka-streams exactly_once_v2", "kafka-streams", "Kafka Streams"),
                   ("bare exactly_once", "bare", "bare librdkafka"))
@@ -1334,6 +1338,7 @@ FORWARD_LABELS = {
     "faust-host": "faust-host, at_least_once, one message at a time",
     "faust-host batch": "faust-host, at_least_once, `batch:` {batch}",
     "faust-host exactly_once": "faust-host, exactly_once, `batch:` {batch}",
+    "faust-host exactly_once defaults": "faust-host, exactly_once, its defaults (what is queued, up to 500 at a time)",
     "faust": "Python Faust, `async for value in stream`",
     "faust take": "Python Faust, `stream.take({take}, within={within})`",
     "faust take exactly_once": "Python Faust, `take()`, `processing_guarantee='exactly_once'`",

@@ -981,6 +981,21 @@ agents:
             "m.yaml:3:34: agents.a.max_in_flight: must be in 1..1000000, got 0");
 }
 
+TEST(ManifestDeliveryTest, CommitIntervalIsAnExactlyOnceAgentsOnly) {
+  const Manifest m = parse_ok(R"(app: {id: x}
+agents:
+  copy: {library: copy, processing_guarantee: exactly_once, commit_interval: 0.5}
+  plain: {library: plain, processing_guarantee: exactly_once}
+)");
+  EXPECT_EQ(m.agents[0].commit_interval, std::chrono::milliseconds(500));
+  EXPECT_EQ(m.agents[1].commit_interval, std::chrono::milliseconds(100));
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, commit_interval: 0.5}\n"),
+            "m.yaml:3:19: agents.a.commit_interval: applies to exactly_once agents only (at least once, a message "
+            "commits once its sends are acknowledged)");
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, processing_guarantee: exactly_once, commit_interval: 6}\n"),
+            "m.yaml:3:72: agents.a.commit_interval: must be at most 5 seconds, got 6");
+}
+
 TEST(ManifestDeliveryTest, ALeaderOnlyAgentTakesNeither) {
   EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a:\n    library: a\n    on_leader: true\n    batch: {max_messages: 5}\n"),
             "m.yaml:6:5: agents.a.batch: a leader-only agent (on_leader: true) handles each message in a transaction of "

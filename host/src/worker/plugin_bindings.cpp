@@ -80,6 +80,7 @@ Result<PluginBindings> bind_plugins(const Manifest& manifest, HostServices& serv
     binding.on_error = agent.config.on_error;
     binding.max_retries = agent.config.max_retries;
     binding.max_in_flight = agent.config.max_in_flight;
+    binding.commit_interval = agent.config.commit_interval;
     const bool handles_batches = agent.instances.front().handles_batches();
     for (auto& instance : agent.instances) {
       binding.lanes.push_back(lane_handler(instance, manifest.app));
