@@ -98,8 +98,10 @@ bool AgentLane::stopping() const {
 }
 
 std::map<TopicPartition, std::int64_t> AgentLane::release(const std::set<TopicPartition>& revoked,
-                                                          std::chrono::milliseconds wait) {
+                                                          std::chrono::milliseconds wait,
+                                                          const std::optional<GroupMember>& member) {
   std::unique_lock lock(mutex_);
+  if (agent_.exactly_once() && member) generation_ = member;
   std::erase_if(queue_, [&](const ConsumedMessage& m) {
     if (revoked.count(m.source) == 0) return false;
     queued_bytes_ -= size_of(m);
@@ -203,7 +205,11 @@ void AgentLane::run() {
       }
       if (flush_requested_ || (transaction_pending_ && Clock::now() >= transaction_due_)) {
         flush_requested_ = false;
+        // A revocation's flush commits as of the generation the group is in now: the broker
+        // refuses offsets of the one it left.
+        generation.swap(generation_);
         lock.unlock();
+        if (generation) follow_assignment({}, {}, generation);
         outcome = flush();
         continue;
       }
@@ -548,7 +554,7 @@ AgentLane::Outcome AgentLane::handle_one_in_unit(const ConsumedMessage& message)
       return Outcome::kDone;
     }
     if (agent_.exactly_once() && (run.unit.failure == UnitFailure::kLost || run.unit.failure == UnitFailure::kRetriable)) {
-      return read_again({message.source}, run.unit, true);
+      return read_again({message.source}, run.unit, needs_new_producer(run.unit));
     }
     if (run.unit.failure == UnitFailure::kRetriable) {
       if (const auto outcome = retry_unit(run.unit, message, unit_attempt++)) return *outcome;
@@ -645,7 +651,7 @@ AgentLane::Outcome AgentLane::handle_in_transaction(std::vector<ConsumedMessage>
     staged_messages_ = staged_batches_ = 0;
     transaction_closed();
     const bool record = !run.handler || run.unit.failure == UnitFailure::kRecord;
-    if (!record) return read_again(partitions, run.unit, unit->broken() || run.unit.failure == UnitFailure::kRetriable);
+    if (!record) return read_again(partitions, run.unit, needs_new_producer(run.unit));
     const std::string failure = run.handler ? run.unit.message : run.handler.error().message;
     if (batch.size() > 1) {
       spdlog::warn("agent '{}': the batch {}..{} failed ({}); handling its {} messages one by one",
@@ -678,8 +684,7 @@ AgentLane::Outcome AgentLane::flush() {
         // A record refused at the commit may be any unit's: each message of it goes alone.
         if (committed.failure == UnitFailure::kRecord) alone_[partition] = range.second - 1;
       }
-      outcome = read_again(partitions, committed,
-                           committed.failure != UnitFailure::kRecord || transaction_->broken());
+      outcome = read_again(partitions, committed, needs_new_producer(committed));
     }
   }
   staged_messages_ = staged_batches_ = 0;
@@ -731,6 +736,11 @@ void AgentLane::follow_assignment(const std::map<TopicPartition, GroupMember>& o
   if (transaction_ && member_) transaction_->rejoin(*member_);
   // The lane's producer is started before the first message of its first partition.
   if (!opening.empty()) transaction_for(opening.begin()->first);
+}
+
+bool AgentLane::needs_new_producer(const UnitResult& result) const {
+  if (transaction_ && transaction_->broken()) return true;
+  return result.failure != UnitFailure::kRecord && !result.aborted;
 }
 
 AgentLane::Outcome AgentLane::read_again(const std::set<TopicPartition>& partitions, const UnitResult& result,

@@ -69,13 +69,14 @@ class AgentLane {
   bool stopping() const;
 
   // Forgets queued messages of `revoked`, waits (up to `wait`) for a handler working on one of
-  // them to return, and hands back (and forgets) their finished offsets. Exactly-once: waits
-  // (within `wait`) for the lane's open transaction to commit, so the revoked partitions' part of
-  // it is settled before their next owner reads their positions (Kafka Streams commits in
-  // onPartitionsRevoked too). A handler that takes
-  // longer is left to finish, but its message no longer counts as done here.
+  // them to return, and hands back (and forgets) their finished offsets. A handler that takes
+  // longer is left to finish, but its message no longer counts as done here. Exactly-once: waits
+  // (within `wait`) for the lane's open transaction to commit, as of `member` (the group's
+  // generation now), so the revoked partitions' part of it is settled before their next owner
+  // reads their positions (Kafka Streams commits in onPartitionsRevoked too).
   std::map<TopicPartition, std::int64_t> release(const std::set<TopicPartition>& revoked,
-                                                 std::chrono::milliseconds wait);
+                                                 std::chrono::milliseconds wait,
+                                                 const std::optional<GroupMember>& member = std::nullopt);
 
   // After the lane stopped: waits up to `deadline` for its sends in flight to be acknowledged, so
   // the final commit carries their messages.
@@ -250,6 +251,10 @@ class AgentLane {
   // read again from the positions the group then has. A fenced producer, or a generation the
   // group has left, ends the same way: what is still the lane's is read again.
   Outcome read_again(const std::set<TopicPartition>& partitions, const UnitResult& result, bool replace);
+  // A transaction that failed needs a new producer of the lane to settle it when its outcome is
+  // unknown (a commit that timed out) or the producer is unusable; one the broker refused and
+  // that aborted does not.
+  bool needs_new_producer(const UnitResult& result) const;
 
   // init_transactions waits for this id's previous transaction to end; past this the producer
   // is started again on the next message.

@@ -49,9 +49,12 @@ UnitResult TransactionalUnit::fail(const TxnStatus& status) {
   if (status.failure == TxnFailure::kFatal) broken_ = true;
   discard();
   if (fenced_) return {UnitFailure::kLost, status.message};
+  // A refusal (a record, or offsets of a generation the group has left) aborts the transaction:
+  // its outcome is known once the abort went through. A timeout leaves it unknown.
+  const bool aborted = only_aborts(status.failure) && !broken_;
   // The same records would be refused again: the unit shrinks to the message that made them.
-  if (status.failure == TxnFailure::kRefused) return {UnitFailure::kRecord, status.message};
-  return {UnitFailure::kRetriable, status.message};
+  if (status.failure == TxnFailure::kRefused) return {UnitFailure::kRecord, status.message, aborted};
+  return {UnitFailure::kRetriable, status.message, aborted};
 }
 
 UnitResult TransactionalUnit::open() {

@@ -51,6 +51,9 @@ enum class UnitFailure {
 struct [[nodiscard]] UnitResult {
   UnitFailure failure = UnitFailure::kNone;
   std::string message;
+  // exactly_once: the transaction is known not to have committed (the broker refused it and the
+  // abort went through), so no new producer is needed to settle its outcome.
+  bool aborted = false;
   bool ok() const { return failure == UnitFailure::kNone; }
 };
 
