@@ -1002,5 +1002,51 @@ TEST(ManifestDeliveryTest, ALeaderOnlyAgentTakesNeither) {
             "the leader's term already; remove batch");
 }
 
+// --- isolation: process -----------------------------------------------------------------------------
+
+TEST(ManifestIsolationTest, ReadsIsolationWithItsLimitsAndDefaults) {
+  const Manifest m = parse_ok(R"(app: {id: x}
+agents:
+  plain: {library: a}
+  isolated: {library: a, isolation: process}
+  tuned: {library: a, isolation: process, max_crashes: 5, handler_timeout: 1.5}
+  explicit: {library: a, isolation: in-process}
+timers:
+  t: {library: a, interval: 1, isolation: in-process}
+services:
+  s: {library: a, isolation: in-process}
+)");
+  ASSERT_EQ(m.agents.size(), 4u);
+  EXPECT_EQ(m.agents[0].isolation, Isolation::kInProcess);
+  EXPECT_EQ(m.agents[1].isolation, Isolation::kProcess);
+  EXPECT_EQ(m.agents[1].max_crashes, 2);
+  EXPECT_EQ(m.agents[1].handler_timeout, std::chrono::milliseconds(30000));
+  EXPECT_EQ(m.agents[2].max_crashes, 5);
+  EXPECT_EQ(m.agents[2].handler_timeout, std::chrono::milliseconds(1500));
+  EXPECT_EQ(m.agents[3].isolation, Isolation::kInProcess);
+}
+
+TEST(ManifestIsolationTest, RefusesWhatIsolationCannotDoInOneLine) {
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, isolation: container}\n"),
+            "m.yaml:3:30: agents.a.isolation: unknown value 'container' (expected in-process or process)");
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, max_crashes: 3}\n"),
+            "m.yaml:3:19: agents.a.max_crashes: only goes with isolation: process");
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, isolation: in-process, handler_timeout: 3}\n"),
+            "m.yaml:3:42: agents.a.handler_timeout: only goes with isolation: process");
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, isolation: process, max_crashes: 0}\n"),
+            "m.yaml:3:52: agents.a.max_crashes: must be in 1..100, got 0");
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, isolation: process, handler_timeout: 0.001}\n"),
+            "m.yaml:3:56: agents.a.handler_timeout: must be at least 0.01 seconds, got 0.001");
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, on_leader: true, isolation: process}\n"),
+            "m.yaml:3:47: agents.a.isolation: process isolation is not available to a leader-only agent "
+            "(on_leader: true)");
+  EXPECT_EQ(error_of("app: {id: x}\ntimers:\n  t: {library: a, interval: 1, isolation: process}\n"),
+            "m.yaml:3:43: timers.t.isolation: process isolation covers agents only so far; use in-process");
+  EXPECT_EQ(error_of("app: {id: x}\nservices:\n  s: {library: a, isolation: process}\n"),
+            "m.yaml:3:30: services.s.isolation: process isolation covers agents only so far; use in-process");
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, isolaton: process}\n"),
+            "m.yaml:3:19: unknown key 'isolaton' in agents.a (did you mean 'isolation'?)");
+}
+
 }  // namespace
 }  // namespace faust

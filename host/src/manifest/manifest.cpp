@@ -235,6 +235,42 @@ void read_dead_letter(const Section& fields, const Entry& item, const AppConfig&
   }
 }
 
+constexpr std::string_view kProcessOnly = "only goes with isolation: process";
+
+Isolation read_isolation(const Entry& entry) {
+  return schema::read_choice<Isolation>(entry, {{"in-process", Isolation::kInProcess}, {"process", Isolation::kProcess}});
+}
+
+// `isolation:`, `max_crashes:` and `handler_timeout:` of an agent. An in-process handler cannot be
+// stopped or survived, so the two limits are refused without isolation rather than ignored.
+void read_isolation(const Section& fields, AgentConfig& agent) {
+  if (const Entry* e = fields.find("isolation")) {
+    agent.isolation = read_isolation(*e);
+    if (agent.isolation == Isolation::kProcess && agent.on_leader) {
+      // Its sends and state writes join the leader's transaction, which a restarted child would
+      // write into twice.
+      fail(e->value_mark(), e->path + ": process isolation is not available to a leader-only agent (on_leader: true)");
+    }
+  }
+  const Entry* crashes = fields.find("max_crashes");
+  const Entry* timeout = fields.find("handler_timeout");
+  if (agent.isolation != Isolation::kProcess) {
+    for (const Entry* e : {crashes, timeout}) {
+      if (e != nullptr) fail(e->key.Mark(), e->path + ": " + std::string(kProcessOnly));
+    }
+    return;
+  }
+  if (crashes != nullptr) agent.max_crashes = schema::read_int(*crashes, 1, 100);
+  if (timeout != nullptr) agent.handler_timeout = read_milliseconds(*timeout, kHandlerTimeoutRange);
+}
+
+// Timers and services run in the worker in this version: `isolation: in-process` only.
+void refuse_process_isolation(const Section& fields) {
+  const Entry* e = fields.find("isolation");
+  if (e == nullptr || read_isolation(*e) == Isolation::kInProcess) return;
+  fail(e->value_mark(), e->path + ": process isolation covers agents only so far; use in-process");
+}
+
 void check_name(const Entry& entry, std::string_view kind) {
   if (!is_name(entry.name())) {
     fail(entry.key.Mark(),
@@ -281,7 +317,8 @@ std::vector<AgentConfig> read_agents(const Entry* entry, const AppConfig& app,
     check_name(item, "agent");
     const Section fields(item.value, item.path, item.key.Mark(),
                          {"library", "topic", "concurrency", "on_error", "max_retries", "dead_letter_topic",
-                          "on_leader", "processing_guarantee", "batch", "commit_interval", "max_in_flight", "config"});
+                          "on_leader", "processing_guarantee", "batch", "commit_interval", "max_in_flight",
+                          "isolation", "max_crashes", "handler_timeout", "config"});
     AgentConfig agent;
     agent.name = item.name();
     agent.library = read_library(fields, item, manifest_file, agent.library_at);
@@ -302,6 +339,7 @@ std::vector<AgentConfig> read_agents(const Entry* entry, const AppConfig& app,
                                       "concurrency must be 1");
     }
     read_delivery(fields, agent);
+    read_isolation(fields, agent);
     agent.config = read_config(fields.find("config"));
     agents.push_back(std::move(agent));
   }
@@ -329,7 +367,8 @@ std::vector<TimerConfig> read_timers(const Entry* entry, const std::filesystem::
                                                "a map of timer names to their settings")) {
     check_name(item, "timer");
     const Section fields(item.value, item.path, item.key.Mark(),
-                         {"library", "interval", "cron", "timezone", "on_leader", "config"});
+                         {"library", "interval", "cron", "timezone", "on_leader", "isolation", "config"});
+    refuse_process_isolation(fields);
     TimerConfig timer;
     timer.name = item.name();
     timer.library = read_library(fields, item, manifest_file, timer.library_at);
@@ -365,7 +404,8 @@ std::vector<ServiceConfig> read_services(const Entry* entry, const std::filesyst
   for (const Entry& item : schema::map_entries(entry->value, entry->path, entry->key.Mark(),
                                                "a map of service names to their settings")) {
     check_name(item, "service");
-    const Section fields(item.value, item.path, item.key.Mark(), {"library", "stop_timeout", "config"});
+    const Section fields(item.value, item.path, item.key.Mark(), {"library", "stop_timeout", "isolation", "config"});
+    refuse_process_isolation(fields);
     ServiceConfig service;
     service.name = item.name();
     service.library = read_library(fields, item, manifest_file, service.library_at);

@@ -43,6 +43,9 @@ struct BatchConfig {
 // transaction or acknowledgement wait covers what is queued, up to this many, without waiting.
 inline constexpr BatchConfig kDefaultBatch{500, std::chrono::milliseconds(0)};
 inline constexpr int kMaxBatchMessages = 100000;
+// Where an entry's plugin code runs: in the worker (default), or in a child process of its own
+// (`isolation: process`), so that a crash or a hang in it cannot take the worker down.
+enum class Isolation { kInProcess, kProcess };
 // The manifest's spelling: "skip", "retry", "stop" or "dead_letter".
 const char* on_error_name(OnError on_error);
 
@@ -92,6 +95,9 @@ inline constexpr DurationRange kCommitIntervalRange{0.001, 5};
 // A plugin page's deadline: under 10 ms no handler could answer; over 5 minutes a client (and a
 // page thread) is held longer than any status view deserves.
 inline constexpr DurationRange kPageTimeoutRange{0.01, 300};
+// How long an isolated agent's child may take to answer one call before it is killed: under 10 ms
+// a restart costs more than the call; an hour bounds how long a partition waits on a hung one.
+inline constexpr DurationRange kHandlerTimeoutRange{0.01, 3600};
 
 struct AppConfig {
   std::string id;
@@ -142,6 +148,12 @@ struct AgentConfig {
   std::chrono::milliseconds commit_interval{100};
   // Message by message at least once: sends per lane queued and not yet acknowledged.
   int max_in_flight = 10000;
+  // isolation: process: each lane's instance lives in a child process. A child that crashes or
+  // does not answer within handler_timeout is restarted; a message in hand at max_crashes crashes
+  // gets on_error.
+  Isolation isolation = Isolation::kInProcess;
+  int max_crashes = 2;
+  std::chrono::milliseconds handler_timeout{30000};
   ConfigMap config;
 };
 
