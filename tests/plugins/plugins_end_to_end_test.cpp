@@ -79,7 +79,7 @@ TEST_F(PluginsEndToEndTest, SayLogsEachGreeting) {
   LoadedComponents loaded = load();
   ASSERT_THAT(loaded.agents, SizeIs(1));
   ASSERT_THAT(loaded.agents[0].instances, SizeIs(1));
-  AgentInstance& say = loaded.agents[0].instances[0];
+  AgentCalls& say = *loaded.agents[0].instances[0];
   EXPECT_EQ(say.component().name, "say");
   EXPECT_EQ(say.component().plugin, "say");
   EXPECT_EQ(say.component().kind, ComponentRef::Kind::kAgent);
@@ -155,11 +155,11 @@ TEST_F(PluginsEndToEndTest, AnExceptionInAHandlerBecomesAnErrorWithItsText) {
   manifest_.agents.push_back(agent("throws", "sdk_probe"));
   manifest_.agents.push_back(agent("throws_unknown", "sdk_probe"));
   LoadedComponents loaded = load();
-  Status thrown = loaded.agents[0].instances[0].handle(message_with_value("hi"));
+  Status thrown = loaded.agents[0].instances[0]->handle(message_with_value("hi"));
   ASSERT_FALSE(thrown.ok());
   EXPECT_EQ(thrown.error().code, ExitCode::kFailure);
   EXPECT_EQ(thrown.error().message, "sdk_probe agent 'throws' failed: bad greeting: hi");
-  Status unknown = loaded.agents[1].instances[0].handle(message_with_value("hi"));
+  Status unknown = loaded.agents[1].instances[0]->handle(message_with_value("hi"));
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.error().message, "sdk_probe agent 'throws_unknown' failed: unknown exception");
 }
@@ -167,7 +167,7 @@ TEST_F(PluginsEndToEndTest, AnExceptionInAHandlerBecomesAnErrorWithItsText) {
 TEST_F(PluginsEndToEndTest, AnExceptionEscapingARawPluginIsReportedNotFatal) {
   manifest_.agents.push_back(agent("throws_across", "throws_across"));
   LoadedComponents loaded = load();
-  Status thrown = loaded.agents[0].instances[0].handle(message_with_value("hi"));
+  Status thrown = loaded.agents[0].instances[0]->handle(message_with_value("hi"));
   ASSERT_FALSE(thrown.ok());
   EXPECT_EQ(thrown.error().message,
             "throws_across agent 'throws_across' failed: exception thrown across the plugin ABI: escaped");
@@ -176,7 +176,7 @@ TEST_F(PluginsEndToEndTest, AnExceptionEscapingARawPluginIsReportedNotFatal) {
 TEST_F(PluginsEndToEndTest, ALongErrorIsTruncatedOnACharacterBoundary) {
   manifest_.agents.push_back(agent("long_error", "sdk_probe"));
   LoadedComponents loaded = load();
-  Status thrown = loaded.agents[0].instances[0].handle(message_with_value(""));
+  Status thrown = loaded.agents[0].instances[0]->handle(message_with_value(""));
   ASSERT_FALSE(thrown.ok());
   const std::string prefix = "sdk_probe agent 'long_error' failed: ";
   ASSERT_EQ(thrown.error().message.rfind(prefix, 0), 0U);
@@ -196,7 +196,7 @@ TEST_F(PluginsEndToEndTest, TheSdkSeesTheHostAndTheMessage) {
   message.partition = 3;
   message.offset = 42;
   message.timestamp_ms = 1700000000000;
-  ASSERT_TRUE(loaded.agents[0].instances[0].handle(message).ok());
+  ASSERT_TRUE(loaded.agents[0].instances[0]->handle(message).ok());
   EXPECT_THAT(
       services_.log_lines(),
       ElementsAre("app_id=leader-example", "is_leader=false", "greeting=hej", "missing=unset", "key='k1'",
@@ -210,9 +210,9 @@ TEST_F(PluginsEndToEndTest, NoKeyAndAnEmptyKeyAreDifferent) {
   manifest_.agents.push_back(agent("probe", "sdk_probe"));
   LoadedComponents loaded = load();
   IncomingMessage message = message_with_value("v");
-  ASSERT_TRUE(loaded.agents[0].instances[0].handle(message).ok());
+  ASSERT_TRUE(loaded.agents[0].instances[0]->handle(message).ok());
   message.key = "";
-  ASSERT_TRUE(loaded.agents[0].instances[0].handle(message).ok());
+  ASSERT_TRUE(loaded.agents[0].instances[0]->handle(message).ok());
   const auto lines = services_.log_lines();
   EXPECT_EQ(lines[4], "key=none");
   ASSERT_THAT(lines, SizeIs(20));  // 10 lines per message without headers
@@ -247,8 +247,8 @@ TEST_F(PluginsEndToEndTest, ConcurrencyCreatesOneInstancePerLane) {
   manifest_.agents.push_back(agent("say", "say", {}, 3));
   LoadedComponents loaded = load();
   ASSERT_THAT(loaded.agents[0].instances, SizeIs(3));
-  for (AgentInstance& instance : loaded.agents[0].instances) {
-    ASSERT_TRUE(instance.handle(message_with_value("hi")).ok());
+  for (auto& instance : loaded.agents[0].instances) {
+    ASSERT_TRUE(instance->handle(message_with_value("hi")).ok());
   }
   EXPECT_THAT(services_.log_lines(), ElementsAre("hi", "hi", "hi"));
   EXPECT_THAT(loaded.plugins, SizeIs(1));
@@ -263,7 +263,7 @@ TEST_F(PluginsEndToEndTest, InstancesKeepTheirLibraryLoadedAfterTheRegistryIsGon
     ASSERT_TRUE(result.ok()) << result.error().message;
     loaded = std::move(result).value();
   }
-  ASSERT_TRUE(loaded.agents[0].instances[0].handle(message_with_value("still here")).ok());
+  ASSERT_TRUE(loaded.agents[0].instances[0]->handle(message_with_value("still here")).ok());
   EXPECT_THAT(services_.log_lines(), ElementsAre("still here"));
 }
 
@@ -283,7 +283,7 @@ TEST_F(PluginsEndToEndTest, HelloCRunsThroughTheSamePath) {
   manifest_.agents.push_back(agent("hello_c", "hello_c"));
   manifest_.timers.push_back(timer("hello_c_timer", "hello_c", {{"agent", "say"}}));
   LoadedComponents loaded = load();
-  ASSERT_TRUE(loaded.agents[0].instances[0].handle(message_with_value("world")).ok());
+  ASSERT_TRUE(loaded.agents[0].instances[0]->handle(message_with_value("world")).ok());
   ASSERT_TRUE(loaded.timers[0].instance.tick().ok());
   const auto events = services_.events();
   ASSERT_THAT(events, SizeIs(2));
@@ -322,7 +322,7 @@ TEST_F(PluginsEndToEndTest, AnEntryUsesTheLibrarysOnlyComponentOfItsKind) {
   manifest_.agents.push_back(agent("printer", "say"));
   LoadedComponents loaded = load();
   ASSERT_THAT(loaded.agents, SizeIs(1));
-  AgentInstance& printer = loaded.agents[0].instances[0];
+  AgentCalls& printer = *loaded.agents[0].instances[0];
   EXPECT_EQ(printer.component().name, "printer");
   ASSERT_TRUE(printer.handle(message_with_value("hi")).ok());
   ASSERT_THAT(services_.events(), SizeIs(1));
@@ -363,9 +363,9 @@ TEST_F(PluginsEndToEndTest, APluginWidePageSeesEveryLaneOfAnAgent) {
   LoadedComponents loaded = load();
   ASSERT_THAT(loaded.agents, SizeIs(1));
   ASSERT_THAT(loaded.agents[0].instances, SizeIs(2));
-  ASSERT_TRUE(loaded.agents[0].instances[0].handle(message_with_value("a")).ok());
-  ASSERT_TRUE(loaded.agents[0].instances[1].handle(message_with_value("b")).ok());
-  ASSERT_TRUE(loaded.agents[0].instances[1].handle(message_with_value("c")).ok());
+  ASSERT_TRUE(loaded.agents[0].instances[0]->handle(message_with_value("a")).ok());
+  ASSERT_TRUE(loaded.agents[0].instances[1]->handle(message_with_value("b")).ok());
+  ASSERT_TRUE(loaded.agents[0].instances[1]->handle(message_with_value("c")).ok());
 
   const auto page = services_.get_page("/plugins/lane_pages/lanes");
   ASSERT_TRUE(page.has_value());

@@ -17,6 +17,7 @@
 
 #include "cli/broker_check.h"
 #include "cli/redaction.h"
+#include "isolation/plugin_runner.h"
 #include "manifest/manifest.h"
 #include "runtime/agents/dead_letter_replay.h"
 #include "worker/plugin_bindings.h"
@@ -308,6 +309,18 @@ int run_send(const Manifest& manifest, const Options& options) {
 }  // namespace
 
 int run_cli(int argc, char** argv) {
+  // `faust-host plugin-runner --fd N`: the child process of an isolated agent, started by a
+  // worker only. Not in --help: nothing else has a use for it.
+  if (argc == 4 && std::string_view(argv[1]) == "plugin-runner" && std::string_view(argv[2]) == "--fd") {
+    int fd = -1;
+    const std::string_view text(argv[3]);
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), fd);
+    if (error != std::errc() || end != text.data() + text.size() || fd < 0) {
+      std::cerr << "faust-host: plugin-runner: --fd: expected a file descriptor, got '" << text << "'\n";
+      return to_int(ExitCode::kUsage);
+    }
+    return isolation::run_plugin_runner(fd);
+  }
   Options options;
   CLI::App app{"faust-host: a native worker host for Kafka stream agents"};
   app.set_version_flag("--version", std::string("faust-host ") + FAUST_HOST_VERSION);

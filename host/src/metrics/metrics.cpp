@@ -115,6 +115,11 @@ Metrics::Metrics(std::string_view version)
                       .Help("Consumer group rebalances this worker went through")
                       .Register(*registry_)
                       .Add({})),
+      plugin_crashes_(prometheus::BuildCounter()
+                          .Name("faust_plugin_crashes_total")
+                          .Help("Times the process of an isolated plugin (isolation: process) crashed or hung and "
+                                "was restarted; reason: signal, exit, timeout or protocol")
+                          .Register(*registry_)),
       up_(prometheus::BuildGauge()
               .Name("faust_up")
               .Help("1 while the worker serves, 0 while it shuts down")
@@ -149,6 +154,10 @@ SendMetrics Metrics::send_target(const std::string& target) {
 void Metrics::set_leader(bool leader) { is_leader_.Set(leader ? 1 : 0); }
 
 void Metrics::rebalance() { rebalances_.Increment(); }
+
+void Metrics::plugin_crashed(const std::string& plugin, const std::string& reason) {
+  plugin_crashes_.Add({{"plugin", plugin}, {"reason", reason}}).Increment();
+}
 
 void Metrics::set_lag(const std::string& topic, std::int32_t partition, std::int64_t lag) {
   consumer_lag_.Add(lag_labels(topic, partition)).Set(static_cast<double>(lag));

@@ -92,6 +92,8 @@ class Metrics {
 
   void set_leader(bool leader);
   void rebalance();
+  // An isolated plugin's process crashed or hung (reason: signal, exit, timeout or protocol).
+  void plugin_crashed(const std::string& plugin, const std::string& reason);
   void set_lag(const std::string& topic, std::int32_t partition, std::int64_t lag);
   // Drops the lag series of a partition this worker no longer owns, so it does not go stale.
   void remove_lag(const std::string& topic, std::int32_t partition);
@@ -120,6 +122,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& consumer_lag_;
   prometheus::Gauge& is_leader_;
   prometheus::Counter& rebalances_;
+  prometheus::Family<prometheus::Counter>& plugin_crashes_;
   prometheus::Gauge& up_;
 };
 

@@ -7,6 +7,7 @@
 
 #include "common/result.h"
 #include "faust/plugin.h"
+#include "plugins/agent_calls.h"
 #include "plugins/host_services.h"
 #include "plugins/incoming_message.h"
 #include "plugins/plugin_instance.h"
@@ -14,9 +15,8 @@
 
 namespace faust {
 
-// One instance of a plugin agent. Call handle() from one thread at a time; different instances
-// may run on different threads at once.
-class AgentInstance {
+// One instance of a plugin agent, in the worker's process.
+class AgentInstance final : public AgentCalls {
  public:
   // Creates the instance through the plugin's create(); fails with kPluginCreateFailed.
   static Result<AgentInstance> create(std::shared_ptr<const PluginLibrary> library,
@@ -24,15 +24,10 @@ class AgentInstance {
                                       ComponentRef component, ConfigMap config,
                                 std::shared_ptr<const PluginInstance> shared = {});
 
-  // Hands one message to the plugin. A plugin error becomes
-  // Error{kFailure, "<plugin> agent '<name>' failed: <message>"}.
-  Status handle(const IncomingMessage& message);
-  // Whether the plugin handles this agent's messages in batches too (ABI 1.2).
-  bool handles_batches() const { return handle_batch_ != nullptr; }
-  // Hands the plugin messages of one partition at once; only when handles_batches().
-  Status handle_batch(std::span<const IncomingMessage> messages);
-
-  const ComponentRef& component() const { return instance_.component(); }
+  Status handle(const IncomingMessage& message) override;
+  bool handles_batches() const override { return handle_batch_ != nullptr; }
+  Status handle_batch(std::span<const IncomingMessage> messages) override;
+  const ComponentRef& component() const override { return instance_.component(); }
 
  private:
   AgentInstance(PluginInstance instance, const faust_agent_def& def, faust_agent_handle_batch_fn batch_fn);

@@ -66,17 +66,9 @@ Result<std::map<const PluginLibrary*, std::shared_ptr<const PluginInstance>>> cr
     const std::vector<std::shared_ptr<const PluginLibrary>>& libraries, HostServices& services) {
   std::map<const PluginLibrary*, std::shared_ptr<const PluginInstance>> parts;
   for (const auto& library : libraries) {
-    const faust_shared_def* def = library->shared_def();
-    if (def == nullptr) continue;
-    ComponentRef component;
-    component.kind = ComponentRef::Kind::kPlugin;
-    component.name = library->info().name;
-    component.plugin = library->info().name;
-    Result<PluginInstance> part =
-        PluginInstance::create(library, library->info().name.c_str(), def->create, def->destroy, services,
-                               std::move(component), {});
+    Result<std::shared_ptr<const PluginInstance>> part = create_shared_part(library, services);
     if (!part) return part.error();
-    parts.emplace(library.get(), std::make_shared<const PluginInstance>(std::move(*part)));
+    if (*part != nullptr) parts.emplace(library.get(), std::move(*part));
   }
   return parts;
 }
@@ -91,10 +83,27 @@ struct Match {
 
 }  // namespace
 
+Result<std::shared_ptr<const PluginInstance>> create_shared_part(const std::shared_ptr<const PluginLibrary>& library,
+                                                                 HostServices& services) {
+  const faust_shared_def* def = library->shared_def();
+  if (def == nullptr) return std::shared_ptr<const PluginInstance>();
+  ComponentRef component;
+  component.kind = ComponentRef::Kind::kPlugin;
+  component.name = library->info().name;
+  component.plugin = library->info().name;
+  Result<PluginInstance> part = PluginInstance::create(library, library->info().name.c_str(), def->create,
+                                                       def->destroy, services, std::move(component), {});
+  if (!part) return part.error();
+  return std::make_shared<const PluginInstance>(std::move(*part));
+}
+
 Result<LoadedComponents> instantiate(const Manifest& manifest, HostServices& services,
                                      PluginRegistry& registry,
-                                     std::span<const std::filesystem::path> search_dirs) {
+                                     std::span<const std::filesystem::path> search_dirs,
+                                     const IsolatedAgentFactory& isolate) {
   std::vector<std::shared_ptr<const PluginLibrary>> used;
+  // The libraries whose code runs in this process: only these get their plugin-wide part here.
+  std::vector<std::shared_ptr<const PluginLibrary>> in_process;
   std::vector<Match<AgentConfig, faust_agent_def>> agents;
   std::vector<Match<TimerConfig, faust_timer_def>> timers;
   std::vector<Match<ServiceConfig, faust_service_def>> service_matches;
@@ -107,6 +116,12 @@ Result<LoadedComponents> instantiate(const Manifest& manifest, HostServices& ser
     if (!component) return component.error();
     const faust_agent_def* def = (*library)->find_agent(*component);
     agents.push_back({&agent, def, *library});
+    if (agent.isolation == Isolation::kInProcess) {
+      in_process.push_back(*library);
+    } else if (!isolate) {
+      return Error{ExitCode::kFailure, agent.library_at + ": agent '" + agent.name +
+                                           "': isolation: process is not available here"};
+    }
   }
   for (const TimerConfig& timer : manifest.timers) {
     Result<std::shared_ptr<const PluginLibrary>> library =
@@ -116,6 +131,7 @@ Result<LoadedComponents> instantiate(const Manifest& manifest, HostServices& ser
     if (!component) return component.error();
     const faust_timer_def* def = (*library)->find_timer(*component);
     timers.push_back({&timer, def, *library});
+    in_process.push_back(*library);
   }
   for (const ServiceConfig& service : manifest.services) {
     Result<std::shared_ptr<const PluginLibrary>> library =
@@ -125,10 +141,14 @@ Result<LoadedComponents> instantiate(const Manifest& manifest, HostServices& ser
     if (!component) return component.error();
     const faust_service_def* def = (*library)->find_service(*component);
     service_matches.push_back({&service, def, *library});
+    in_process.push_back(*library);
   }
 
   LoadedComponents loaded;
   for (const auto& library : used) loaded.plugins.push_back(library->info());
+  std::erase_if(used, [&](const auto& library) {
+    return std::find(in_process.begin(), in_process.end(), library) == in_process.end();
+  });
   auto shared = create_shared_parts(used, services);
   if (!shared) return shared.error();
   const auto shared_of = [&](const std::shared_ptr<const PluginLibrary>& library) {
@@ -140,11 +160,18 @@ Result<LoadedComponents> instantiate(const Manifest& manifest, HostServices& ser
     const int count = std::max(config->concurrency, 1);
     agent.instances.reserve(static_cast<std::size_t>(count));
     for (int n = 0; n < count; ++n) {
-      Result<AgentInstance> instance = AgentInstance::create(
-          library, *def, services, component_ref(config->name, *library, config->on_leader), config->config,
-          shared_of(library));
+      ComponentRef component = component_ref(config->name, *library, config->on_leader);
+      if (config->isolation == Isolation::kProcess) {
+        component.kind = ComponentRef::Kind::kAgent;
+        Result<std::unique_ptr<AgentCalls>> isolated = isolate(*config, *library, def->name, std::move(component));
+        if (!isolated) return isolated.error();
+        agent.instances.push_back(std::move(*isolated));
+        continue;
+      }
+      Result<AgentInstance> instance = AgentInstance::create(library, *def, services, std::move(component),
+                                                             config->config, shared_of(library));
       if (!instance) return instance.error();
-      agent.instances.push_back(std::move(*instance));
+      agent.instances.push_back(std::make_unique<AgentInstance>(std::move(*instance)));
     }
     loaded.agents.push_back(std::move(agent));
   }

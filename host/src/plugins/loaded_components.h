@@ -1,6 +1,8 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -18,8 +20,13 @@ namespace faust {
 // An agent from the manifest with its `concurrency` instances, one per worker thread.
 struct LoadedAgent {
   AgentConfig config;
-  std::vector<AgentInstance> instances;
+  std::vector<std::unique_ptr<AgentCalls>> instances;
 };
+
+// Starts one instance of an agent with `isolation: process` in a process of its own: the agent
+// `def_name` of `library`, for the manifest entry `config`.
+using IsolatedAgentFactory = std::function<Result<std::unique_ptr<AgentCalls>>(
+    const AgentConfig& config, const PluginLibrary& library, const char* def_name, ComponentRef component)>;
 
 // A timer from the manifest with its one instance (ticks never overlap).
 struct LoadedTimer {
@@ -42,13 +49,20 @@ struct LoadedComponents {
   std::vector<LoadedService> services;  // in manifest order
 };
 
+// The plugin-wide part (ABI 1.4) of `library`, created; null when it has none.
+Result<std::shared_ptr<const PluginInstance>> create_shared_part(const std::shared_ptr<const PluginLibrary>& library,
+                                                                 HostServices& services);
+
 // Loads every library the manifest names (bare names are looked up in `search_dirs`), checks that
 // each provides the agent or timer named (kPluginNameUnknown otherwise), then creates
-// the plugin-wide part of each library that has one (ABI 1.4), then `concurrency` instances per
-// agent and one per timer and service, each holding its plugin's part. All libraries are loaded and checked
-// before any instance is created, so a refusal never runs plugin code.
+// the plugin-wide part of each library that an in-process entry uses (ABI 1.4), then `concurrency`
+// instances per agent and one per timer and service, each holding its plugin's part. All libraries
+// are loaded and checked before any instance is created, so a refusal never runs plugin code.
+// Agents with `isolation: process` are started through `isolate`: their plugin code never runs
+// in this process (without a factory they are refused).
 Result<LoadedComponents> instantiate(const Manifest& manifest, HostServices& services,
                                      PluginRegistry& registry,
-                                     std::span<const std::filesystem::path> search_dirs);
+                                     std::span<const std::filesystem::path> search_dirs,
+                                     const IsolatedAgentFactory& isolate = {});
 
 }  // namespace faust

@@ -9,7 +9,7 @@ namespace faust {
 namespace {
 
 // Checks the message against the app's serializers.
-Status check_message(const AgentInstance& instance, const AppConfig& app, const ConsumedMessage& message) {
+Status check_message(const AgentCalls& instance, const AppConfig& app, const ConsumedMessage& message) {
   auto refuse = [&](const Status& status) -> Status {
     return Error{ExitCode::kFailure, "agent '" + instance.component().name + "': " + status.error().message};
   };
@@ -33,7 +33,7 @@ IncomingMessage view_of(const ConsumedMessage& message) {
 }
 
 // Checks the message against the app's serializers, then hands the plugin a view of it.
-MessageHandler lane_handler(AgentInstance& instance, const AppConfig& app) {
+MessageHandler lane_handler(AgentCalls& instance, const AppConfig& app) {
   return [&instance, &app](const ConsumedMessage& message) -> Status {
     if (auto status = check_message(instance, app, message); !status) return status;
     return instance.handle(view_of(message));
@@ -42,7 +42,7 @@ MessageHandler lane_handler(AgentInstance& instance, const AppConfig& app) {
 
 // The same for a batch: a message the serializers refuse fails the batch, so it is then found
 // and dealt with alone.
-BatchHandler lane_batch_handler(AgentInstance& instance, const AppConfig& app) {
+BatchHandler lane_batch_handler(AgentCalls& instance, const AppConfig& app) {
   return [&instance, &app, views = std::vector<IncomingMessage>()](std::span<const ConsumedMessage> messages) mutable {
     views.clear();
     for (const auto& message : messages) {
@@ -63,10 +63,11 @@ BatchConfig batch_of(const AgentConfig& agent, bool handles_batches) {
 
 }  // namespace
 
-Result<PluginBindings> bind_plugins(const Manifest& manifest, HostServices& services) {
+Result<PluginBindings> bind_plugins(const Manifest& manifest, HostServices& services,
+                                    const isolation::IsolationSettings& isolation) {
   PluginRegistry registry;  // the instances keep their libraries loaded after it is gone
   const auto search_dirs = default_plugin_search_dirs();
-  auto loaded = instantiate(manifest, services, registry, search_dirs);
+  auto loaded = instantiate(manifest, services, registry, search_dirs, isolation::isolated_agent_factory(services, isolation));
   if (!loaded) return loaded.error();
   // Handlers refer into these vectors, which never change size again.
   auto components = std::make_shared<LoadedComponents>(std::move(loaded).value());
@@ -81,10 +82,10 @@ Result<PluginBindings> bind_plugins(const Manifest& manifest, HostServices& serv
     binding.max_retries = agent.config.max_retries;
     binding.max_in_flight = agent.config.max_in_flight;
     binding.commit_interval = agent.config.commit_interval;
-    const bool handles_batches = agent.instances.front().handles_batches();
+    const bool handles_batches = agent.instances.front()->handles_batches();
     for (auto& instance : agent.instances) {
-      binding.lanes.push_back(lane_handler(instance, manifest.app));
-      if (handles_batches) binding.batch_lanes.push_back(lane_batch_handler(instance, manifest.app));
+      binding.lanes.push_back(lane_handler(*instance, manifest.app));
+      if (handles_batches) binding.batch_lanes.push_back(lane_batch_handler(*instance, manifest.app));
     }
     binding.guarantee = agent.config.processing_guarantee;
     binding.batch = batch_of(agent.config, handles_batches);
@@ -93,7 +94,7 @@ Result<PluginBindings> bind_plugins(const Manifest& manifest, HostServices& serv
     };
     // Its writer comes from the worker, which owns the sends.
     binding.dead_letter.topic = manifest.dead_letter_topic(agent.config);
-    binding.dead_letter.plugin = agent.instances.front().component().plugin;
+    binding.dead_letter.plugin = agent.instances.front()->component().plugin;
     (agent.config.on_leader ? bindings.leader_agents : bindings.agents).push_back(std::move(binding));
   }
   for (auto& timer : components->timers) {

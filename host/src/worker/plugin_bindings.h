@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "isolation/isolated_agent.h"
 #include "manifest/manifest.h"
 #include "plugins/host_services.h"
 #include "plugins/plugin_info.h"
@@ -28,7 +29,9 @@ struct PluginBindings {
 };
 
 // Loads every plugin the manifest names (search path: FAUST_HOST_PLUGIN_PATH, then the
-// installation's plugin folder) and creates the instances. Errors carry the loader's exit code.
-Result<PluginBindings> bind_plugins(const Manifest& manifest, HostServices& services);
+// installation's plugin folder) and creates the instances, those of agents with `isolation:
+// process` in child processes started as `isolation` says. Errors carry the loader's exit code.
+Result<PluginBindings> bind_plugins(const Manifest& manifest, HostServices& services,
+                                    const isolation::IsolationSettings& isolation = {});
 
 }  // namespace faust

@@ -175,7 +175,9 @@ class WorkerRun {
 // Plugins first, so a bad plugin fails before anything connects; then the transport, the
 // runtime and the web port.
 Status WorkerRun::build() {
-  auto bindings = bind_plugins(manifest_, services_);
+  isolation::IsolationSettings isolation;
+  isolation.crashed = [this](const std::string& plugin, const char* reason) { metrics_.plugin_crashed(plugin, reason); };
+  auto bindings = bind_plugins(manifest_, services_, isolation);
   if (!bindings) return bindings.error();
   bindings_ = std::move(bindings).value();
   for (AgentBinding& agent : bindings_->agents) {

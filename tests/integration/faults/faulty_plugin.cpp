@@ -3,6 +3,10 @@
 //   "fail..."   fails with a faust::sdk::Error (a std::exception)
 //   "throw..."  throws something that is not a std::exception
 //   "block:N"   blocks for N seconds, then is handled
+//   "segv..."   dereferences a null pointer (isolation: process tests)
+//   "abort..."  calls abort()
+//   "hang..."   never returns
+//   "forward-segv..."  sends the value to the agent named by config `forward_to`, then crashes
 //   otherwise   handled
 //
 // Every call is logged first as "received <value>" (so retries can be counted) and every
@@ -11,6 +15,7 @@
 // config: `fixed_by: PATH`: once a file exists at PATH, "fail..." values are handled too (the
 // plugin has been "fixed"), so a dead-letter test can replay what failed before.
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <faust/plugin.hpp>
 #include <string>
@@ -33,13 +38,18 @@ struct NotAStdException {
 
 class FaultyAgent : public faust::sdk::Agent {
  public:
-  explicit FaultyAgent(faust::sdk::Host& host) : host_(host), fixed_by_(host.config("fixed_by", "")) {}
+  explicit FaultyAgent(faust::sdk::Host& host)
+      : host_(host), fixed_by_(host.config("fixed_by", "")), forward_to_(host.config("forward_to", "")) {}
 
   void handle(const faust::sdk::Message& message) override {
     const std::string_view value = message.value();
     host_.info("received " + printable(value));
     if (value.starts_with("fail") && !fixed()) throw faust::sdk::Error("refused " + printable(value));
     if (value.starts_with("throw")) throw NotAStdException{};
+    if (value.starts_with("forward-segv") && !forward_to_.empty()) host_.send_to_agent(forward_to_, value);
+    if (value.starts_with("segv") || value.starts_with("forward-segv")) crash();
+    if (value.starts_with("abort")) std::abort();
+    while (value.starts_with("hang")) std::this_thread::sleep_for(std::chrono::hours(1));
     if (value.starts_with("block:")) {
       const int seconds = std::stoi(std::string(value.substr(6)));
       std::this_thread::sleep_for(std::chrono::seconds(seconds));
@@ -50,8 +60,14 @@ class FaultyAgent : public faust::sdk::Agent {
  private:
   bool fixed() const { return !fixed_by_.empty() && std::filesystem::exists(fixed_by_); }
 
+  static void crash() {
+    volatile int* nowhere = nullptr;
+    *nowhere = 1;
+  }
+
   faust::sdk::Host& host_;
   const std::string fixed_by_;
+  const std::string forward_to_;
 };
 
 }  // namespace

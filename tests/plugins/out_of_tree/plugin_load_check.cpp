@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
   faust::IncomingMessage message;
   message.value = argv[3];
   message.topic = "plugin-load-check";
-  if (faust::Status handled = loaded->agents[0].instances[0].handle(message); !handled) {
+  if (faust::Status handled = loaded->agents[0].instances[0]->handle(message); !handled) {
     std::cerr << handled.error().message << "\n";
     return faust::to_int(handled.error().code);
   }

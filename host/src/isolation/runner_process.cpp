@@ -1,0 +1,131 @@
+#include "isolation/runner_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <thread>
+
+extern char** environ;
+
+namespace faust::isolation {
+namespace {
+
+Error spawn_error(const std::string& what, int error) {
+  return Error{ExitCode::kPluginCreateFailed, "cannot start a plugin process: " + what + ": " + std::strerror(error)};
+}
+
+// The same numbers as the shell uses, for the log: "SIGSEGV".
+std::string signal_name(int number) {
+  const char* abbreviation = sigabbrev_np(number);
+  return abbreviation != nullptr ? std::string("SIG") + abbreviation : "signal " + std::to_string(number);
+}
+
+ProcessEnd end_of(int status) {
+  if (WIFSIGNALED(status)) return ProcessEnd{true, WTERMSIG(status)};
+  return ProcessEnd{false, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+}
+
+}  // namespace
+
+std::string ProcessEnd::describe() const {
+  if (signaled) return "killed by signal " + std::to_string(number) + " (" + signal_name(number) + ")";
+  return "exited with status " + std::to_string(number);
+}
+
+Result<std::unique_ptr<RunnerProcess>> RunnerProcess::spawn(const std::filesystem::path& executable) {
+  // Both ends close on exec: a runner spawned by another lane at the same moment must not inherit
+  // this one's end, or this one's death would go unnoticed while that one lives.
+  int ends[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) return spawn_error("socketpair", errno);
+  const int parent_end = ends[0];
+  int child_end = ends[1];
+  if (child_end == kRunnerFd) {
+    // dup2 onto itself would keep close-on-exec set.
+    const int moved = ::fcntl(child_end, F_DUPFD_CLOEXEC, kRunnerFd + 1);
+    ::close(child_end);
+    if (moved < 0) {
+      ::close(parent_end);
+      return spawn_error("fcntl", errno);
+    }
+    child_end = moved;
+  }
+
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attributes;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_init(&attributes);
+  posix_spawn_file_actions_adddup2(&actions, child_end, kRunnerFd);
+  posix_spawn_file_actions_addclosefrom_np(&actions, kRunnerFd + 1);
+  // The worker's threads block the signals its handler thread waits for, and ignore SIGPIPE; the
+  // runner starts with none blocked and every signal at its default, and sets its own.
+  sigset_t none;
+  sigset_t all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attributes, &none);
+  posix_spawnattr_setsigdefault(&attributes, &all);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+  std::string program = executable.string();
+  std::string command = "plugin-runner";
+  std::string fd_option = "--fd";
+  std::string fd_value = std::to_string(kRunnerFd);
+  char* argv[] = {program.data(), command.data(), fd_option.data(), fd_value.data(), nullptr};
+  pid_t pid = 0;
+  const int failed = ::posix_spawn(&pid, program.c_str(), &actions, &attributes, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
+  ::close(child_end);
+  if (failed != 0) {
+    ::close(parent_end);
+    return spawn_error(program, failed);
+  }
+  return std::unique_ptr<RunnerProcess>(new RunnerProcess(pid, parent_end));
+}
+
+ProcessEnd RunnerProcess::reap(std::chrono::milliseconds grace) {
+  // A child whose end of the socket closed is usually gone already, or about to be: poll briefly
+  // rather than block, so that one that only closed its descriptor cannot hold the worker.
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  int status = 0;
+  while (true) {
+    const pid_t done = ::waitpid(pid_, &status, WNOHANG);
+    if (done == pid_) {
+      reaped_ = true;
+      return end_of(status);
+    }
+    if (done < 0 && errno != EINTR) {
+      reaped_ = true;  // not our child any more (reaped elsewhere): nothing to wait for
+      return ProcessEnd{false, -1};
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return kill();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+ProcessEnd RunnerProcess::kill() {
+  if (reaped_) return ProcessEnd{false, -1};
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0) {
+    if (errno != EINTR) {
+      reaped_ = true;
+      return ProcessEnd{false, -1};
+    }
+  }
+  reaped_ = true;
+  return end_of(status);
+}
+
+RunnerProcess::~RunnerProcess() {
+  if (!reaped_) kill();
+}
+
+}  // namespace faust::isolation
