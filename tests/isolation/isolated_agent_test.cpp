@@ -200,6 +200,29 @@ TEST_F(IsolatedAgentTest, AHangIsKilledAfterTheHandlerTimeoutAndCountedAsOne) {
   EXPECT_TRUE(agent->handle(message("ok-6", 6)).ok());
 }
 
+TEST_F(IsolatedAgentTest, ABatchIsOneCallThatStopsAtTheFirstFailureAndFailsWholeWhenItCrashes) {
+  auto agent = faulty();
+  ASSERT_TRUE(agent);
+  EXPECT_FALSE(agent->handles_batches()) << "the plugin handles messages alone";
+  EXPECT_TRUE(agent->takes_batches());
+  const std::vector<IncomingMessage> batch = {message("ok-1", 1), message("ok-2", 2), message("fail-3", 3),
+                                              message("ok-4", 4)};
+  const Status failed = agent->handle_batch(batch);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().message, "faulty agent 'faulty' failed: refused fail-3");
+  EXPECT_THAT(services_.log_lines(), ElementsAre("received ok-1", "handled ok-1", "received ok-2", "handled ok-2",
+                                                 "received fail-3"));
+
+  const std::vector<IncomingMessage> crashing = {message("ok-5", 5), message("segv-6", 6), message("ok-7", 7)};
+  const Status crashed = agent->handle_batch(crashing);
+  ASSERT_FALSE(crashed.ok());
+  EXPECT_EQ(crashed.error().message,
+            std::string("faulty agent 'faulty' failed: its process ") + kSegfaultEnd + " handling a batch");
+  EXPECT_EQ(crashes().size(), 1u) << "not tried again: the lane goes message by message";
+  EXPECT_EQ(received("segv-6"), 1u);
+  ASSERT_TRUE(agent->handle(message("ok-5", 5)).ok()) << "and a new process takes the messages";
+}
+
 TEST_F(IsolatedAgentTest, ACrashedCallsSendsAreDroppedAndAnAnsweredCallsReachTheUnit) {
   AgentConfig config;
   config.max_crashes = 2;

@@ -171,8 +171,15 @@ int run_check(const Manifest& manifest) {
       if (binding.batch.max_messages > 1) {
         std::cout << ", batches of up to " << binding.batch.max_messages << " (max_wait "
                   << std::chrono::duration<double>(binding.batch.max_wait).count() << " s"
-                  << (binding.batch_lanes.empty() ? "" : ", handle_batch") << ")";
+                  << (binding.batch_lanes.empty()                   ? ""
+                      : agent.isolation == Isolation::kProcess ? ", one call per batch"
+                                                                : ", handle_batch")
+                  << ")";
       }
+    }
+    if (agent.isolation == Isolation::kProcess) {
+      std::cout << ", isolation: process (max_crashes " << agent.max_crashes << ", handler_timeout "
+                << std::chrono::duration<double>(agent.handler_timeout).count() << " s)";
     }
     std::cout << "\n";
   }

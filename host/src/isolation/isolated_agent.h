@@ -55,6 +55,9 @@ class IsolatedAgent final : public AgentCalls {
 
   Status handle(const IncomingMessage& message) override;
   bool handles_batches() const override { return handles_batches_; }
+  // A batch is one call to the child, which hands a plugin without handle_batch its messages one
+  // by one and stops at the first that fails, as the lane would.
+  bool takes_batches() const override { return true; }
   Status handle_batch(std::span<const IncomingMessage> messages) override;
   const ComponentRef& component() const override { return component_; }
 

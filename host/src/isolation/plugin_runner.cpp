@@ -313,7 +313,15 @@ int run_plugin_runner(int fd) {
     if (!read_messages(in, messages, headers) || (!batch && messages.size() != 1)) protocol_failure("malformed messages");
 
     services.begin_call();
-    const Status status = batch ? agent.handle_batch(messages) : agent.handle(messages.front());
+    Status status = ok_status();
+    if (batch && agent.handles_batches()) {
+      status = agent.handle_batch(messages);
+    } else {
+      for (const IncomingMessage& message : messages) {
+        status = agent.handle(message);
+        if (!status) break;
+      }
+    }
     answer.clear();
     FrameWriter result(answer, FrameType::kResult);
     result.u8(status ? 1 : 0);

@@ -19,7 +19,10 @@ class AgentCalls {
   virtual Status handle(const IncomingMessage& message) = 0;
   // Whether the plugin handles this agent's messages in batches too (ABI 1.2).
   virtual bool handles_batches() const = 0;
-  // Hands the plugin messages of one partition at once; only when handles_batches().
+  // Whether handle_batch may be called: the plugin handles batches, or the instance hands a batch
+  // to handle() message by message where its code runs (an isolated one: one call for the batch).
+  virtual bool takes_batches() const { return handles_batches(); }
+  // Hands the plugin messages of one partition at once; only when takes_batches().
   virtual Status handle_batch(std::span<const IncomingMessage> messages) = 0;
   virtual const ComponentRef& component() const = 0;
 };

@@ -83,12 +83,15 @@ Result<PluginBindings> bind_plugins(const Manifest& manifest, HostServices& serv
     binding.max_in_flight = agent.config.max_in_flight;
     binding.commit_interval = agent.config.commit_interval;
     const bool handles_batches = agent.instances.front()->handles_batches();
-    for (auto& instance : agent.instances) {
-      binding.lanes.push_back(lane_handler(*instance, manifest.app));
-      if (handles_batches) binding.batch_lanes.push_back(lane_batch_handler(*instance, manifest.app));
-    }
     binding.guarantee = agent.config.processing_guarantee;
     binding.batch = batch_of(agent.config, handles_batches);
+    // An isolated instance takes a batch in one call even when its plugin handles messages alone.
+    const bool batch_calls =
+        handles_batches || (agent.instances.front()->takes_batches() && binding.batch.max_messages > 1);
+    for (auto& instance : agent.instances) {
+      binding.lanes.push_back(lane_handler(*instance, manifest.app));
+      if (batch_calls) binding.batch_lanes.push_back(lane_batch_handler(*instance, manifest.app));
+    }
     binding.transactional_id = [&manifest, &config = agent.config](const std::string& instance, std::size_t lane) {
       return manifest.agent_transactional_id(config, instance, lane);
     };

@@ -1,0 +1,131 @@
+// isolation: process on the real broker: one faust-host worker leads (its on_leader timer sends
+// greetings to `say`) and runs the test plugin `faulty` in child processes. Messages that
+// segfault, abort or hang its handler are mixed with ordinary ones: the worker stays up and
+// keeps its leadership and its group membership, the ordinary messages are handled once each,
+// each marked one is tried max_crashes times and then dead-lettered with the crash as its error,
+// and the crashes are counted on /metrics.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "../broker_env.h"
+#include "../support/committed_reader.h"
+#include "../support/http_get.h"
+#include "../support/prometheus_text.h"
+#include "../support/topic_seeder.h"
+#include "../support/worker_cluster.h"
+
+namespace faust::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Under the sanitizers a segfault ends the runner through AddressSanitizer's report (exit 1).
+#ifdef FAUST_SANITIZED_BUILD
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
+const std::vector<std::string> kValues = {"ok-00", "segv-01", "ok-02", "abort-03", "ok-04",
+                                          "hang-05", "ok-06", "ok-07"};
+
+std::string header(const CommittedReader::Record& record, const std::string& name) {
+  for (const auto& [key, value] : record.headers) {
+    if (key == name) return value;
+  }
+  return "<missing " + name + ">";
+}
+
+double metric(std::uint16_t port, const std::string& series) {
+  const auto reply = http_get(port, "/metrics");
+  if (!reply || reply->status != 200) return -1;
+  return prometheus_sample(reply->body, series).value_or(0);
+}
+
+ClusterManifest isolated_manifest() {
+  ClusterManifest manifest;
+  manifest.app_lines = "  topic_partitions: 1\n";
+  manifest.sections = std::string("agents:\n") +
+                      "  faulty:\n    library: " + FAUST_FAULTY_PLUGIN + "\n" +
+                      "    isolation: process\n    max_crashes: 2\n    handler_timeout: 1\n" +
+                      "    on_error: dead_letter\n    max_retries: 1\n" +
+                      "  say:\n    library: say\n" +
+                      "timers:\n  publish_greetings:\n    library: publish_greetings\n    interval: 0.2\n"
+                      "    on_leader: true\n";
+  return manifest;
+}
+
+TEST(ProcessIsolation, CrashesAndHangsOfAPluginTakeNeitherTheWorkerNorItsLeadershipAndPoisonIsDeadLettered) {
+  WorkerCluster cluster("isolation", {}, isolated_manifest());
+  auto& worker = cluster.worker(cluster.start_worker());
+  const WorkerProcess& process = *worker.process;
+  ASSERT_EQ(await_single_leader(cluster, 30s), 0u);
+  ASSERT_TRUE(eventually(20s, [&] { return !cluster.sent_greetings(0).empty(); })) << process.log();
+  const double rebalances = metric(worker.web_port, "faust_rebalances_total");
+  const std::string topic = cluster.app_id() + "-faulty";
+  const std::string dead_letter_topic = topic + "-dead-letter";
+
+  TopicSeeder seeder(broker_address());
+  ASSERT_EQ(seeder.produce_spaced(topic, 0, kValues, 0ms), static_cast<std::int64_t>(kValues.size()));
+  const auto greetings_before = cluster.sent_greetings(0).size();
+  ASSERT_TRUE(eventually(30s, [&] {
+    return count_lines(process, "(on_error: dead_letter)") == 3 && count_lines(process, "[faulty] handled ok-07") == 1;
+  })) << process.log();
+
+  // Every ordinary message handled once; every marked one tried max_crashes times, never again.
+  for (const std::string& value : kValues) {
+    const bool marked = !value.starts_with("ok-");
+    EXPECT_EQ(count_lines(process, "[faulty] received " + value), marked ? 2u : 1u) << value << "\n" << process.log();
+    EXPECT_EQ(count_lines(process, "[faulty] handled " + value), marked ? 0u : 1u) << value;
+  }
+  // One line per crash, with the message in hand.
+  const std::string segv_end = kSanitized ? "exited with status 1" : "killed by signal 11 (SIGSEGV)";
+  EXPECT_EQ(count_lines(process, segv_end + " while handling " + topic + "[0]@1 (crash 1 of max_crashes 2); "
+                                            "restarting it and handling the message again"), 1u) << process.log();
+  EXPECT_EQ(count_lines(process, "killed by signal 6 (SIGABRT) while handling " + topic + "[0]@3 (crash 2 of max_crashes 2); "
+                                 "restarting it, on_error dead_letter applies to the message"), 1u) << process.log();
+  EXPECT_EQ(count_lines(process, "did not answer within handler_timeout 1 s and was killed while handling " + topic + "[0]@5"),
+            2u) << process.log();
+
+  // The marked messages are in the dead-letter topic, each once, with the crash as the error.
+  const std::map<std::string, std::string> errors = {
+      {"segv-01", segv_end}, {"abort-03", "killed by signal 6 (SIGABRT)"},
+      {"hang-05", "did not answer within handler_timeout 1 s and was killed"}};
+  CommittedReader reader(broker_address(), dead_letter_topic, 0);
+  std::map<std::string, CommittedReader::Record> dead_letters;
+  while (dead_letters.size() < errors.size()) {
+    const auto record = reader.next(10s);
+    if (!record) break;
+    EXPECT_EQ(dead_letters.count(record->value), 0u) << record->value << " dead-lettered twice";
+    dead_letters[record->value] = *record;
+  }
+  ASSERT_EQ(dead_letters.size(), errors.size());
+  for (const auto& [value, how] : errors) {
+    ASSERT_EQ(dead_letters.count(value), 1u) << value;
+    EXPECT_EQ(header(dead_letters.at(value), "faust.dead-letter.error"),
+              "faulty agent 'faulty' failed: its process " + how + " handling this message (crash 2 of max_crashes 2)");
+    EXPECT_EQ(header(dead_letters.at(value), "faust.dead-letter.attempts"), "2") << "max_retries 1: failed at once";
+  }
+
+  // Counted by reason.
+  EXPECT_EQ(metric(worker.web_port, "faust_plugin_crashes_total{plugin=\"faulty\",reason=\"signal\"}"),
+            kSanitized ? 2 : 4);
+  EXPECT_EQ(metric(worker.web_port, "faust_plugin_crashes_total{plugin=\"faulty\",reason=\"timeout\"}"), 2);
+  EXPECT_EQ(metric(worker.web_port, "faust_plugin_crashes_total{plugin=\"faulty\",reason=\"exit\"}"),
+            kSanitized ? 2 : 0);
+  EXPECT_EQ(metric(worker.web_port, "faust_agent_dead_lettered_total{agent=\"faulty\"}"), 3);
+
+  // The worker never left its group nor its leadership, and its timer kept ticking meanwhile.
+  EXPECT_EQ(metric(worker.web_port, "faust_rebalances_total"), rebalances);
+  EXPECT_EQ(cluster.is_leader(0), std::optional<bool>(true));
+  EXPECT_GT(cluster.sent_greetings(0).size(), greetings_before + 5) << process.log();
+  expect_acknowledged_greetings_printed(cluster, 20s);
+  expect_workers_running_without_critical(cluster);
+}
+
+}  // namespace
+}  // namespace faust::testing
