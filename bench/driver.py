@@ -8,7 +8,7 @@ file with the environment's Python. Run by hand:
     python bench/driver.py --build-dir build-bench --broker 127.0.0.1:PORT --results bench/results
 
 Scenarios (all by default; --only picks some):
-  throughput  pre-produced messages through a no-op agent, one worker
+  throughput  pre-produced messages through a no-op agent, one worker (in-process and isolated)
   latency     a 10 ms timer on one worker to an agent on another, send to handler
   failover    three workers running the tutorial; SIGINT the leader, then SIGKILL the next
   footprint   an idle tutorial worker: RSS, CPU over a window, start-up time
@@ -57,7 +57,9 @@ FAUST_LEADER = "BENCH LEADER"
 KAFKA_STREAMS_READY = "kafka-streams: RUNNING"
 # The systems a scenario can run rows of (BENCH_SYSTEMS picks some; throughput, tutorial and forward
 # heed it).
-SYSTEMS = ("faust-host", "faust", "bare", "kafka-streams")
+SYSTEMS = ("faust-host", "faust", "bare", "kafka-streams", "faust-host-isolated")
+# The no-op agent with isolation: process (throughput only), beside in-process batches.
+ISOLATED = "faust-host-isolated"
 # faust-host over SASL_SSL (SCRAM-SHA-512) on a secured broker beside the plain one: throughput and
 # tutorial rows, only when BENCH_SYSTEMS names it.
 SASL = "faust-host-sasl"
@@ -159,8 +161,16 @@ class Process:
         return stamp
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+        """The process's CPU time, with its live children's (an isolated agent's plugin runners)."""
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            if stat.parent.name == str(self.pid) or int(fields[1]) == self.pid:  # itself, or a child
+                total += int(fields[11]) + int(fields[12])  # utime + stime
+        return total / CLOCK_TICKS
 
     def status_kb(self, key: str) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
@@ -372,14 +382,22 @@ def throughput(bench: Bench) -> dict:
     # queued.min.messages: librdkafka 2.0.2 stops prefetching a partition at 100k queued
     # messages and backs off; the "tuned" rows show both consumers with a deeper queue.
     tuned = {"queued.min.messages": "1000000"}
-    rows = {"faust-host": ["faust-host", "faust-host (tuned)"], SASL: [SASL_THROUGHPUT], "faust": ["faust"],
-            "bare": ["bare", "bare (tuned)"]}
+    # The same no-op agent in a child process (isolation: process), message by message and in
+    # batches, beside the in-process agent in the same batches.
+    batch = {"batch": {"max_messages": 500, "max_wait": 0}}
+    isolated = (("faust-host (batch 500)", batch), ("faust-host (isolated)", {"isolation": "process"}),
+                ("faust-host (isolated, batch 500)", {"isolation": "process", **batch}))
+    rows = {"faust-host": ["faust-host", "faust-host (tuned)"], ISOLATED: [label for label, _ in isolated],
+            SASL: [SASL_THROUGHPUT], "faust": ["faust"], "bare": ["bare", "bare (tuned)"]}
     systems: dict[str, list[dict]] = {label: [] for name, labels in rows.items() if bench.runs(name)
                                       for label in labels}
     for run in range(1, bench.repeats + 1):
         if bench.runs("faust-host"):
             for label, kafka in (("faust-host", None), ("faust-host (tuned)", tuned)):
                 systems[label].append(throughput_faust_host(bench, run, topic, messages, kafka, label))
+        if bench.runs(ISOLATED):
+            for label, agent in isolated:
+                systems[label].append(throughput_faust_host(bench, run, topic, messages, None, label, agent))
         if bench.runs(SASL):
             systems[SASL_THROUGHPUT].append(
                 throughput_faust_host(bench.secured, run, topic, messages, None, SASL_THROUGHPUT))
@@ -417,12 +435,13 @@ def rates(count: int, ready_ns: int, first_ns: int, last_ns: int, committed_ns: 
 
 
 def throughput_faust_host(bench: Bench, run: int, topic: str, messages: int, kafka: dict | None,
-                          label: str) -> dict:
-    app_id = f"bench-tp-fh{'-tuned' if kafka else ''}-{run}"
+                          label: str, agent: dict | None = None) -> dict:
+    variant = re.sub(r"[^a-z0-9]+", "-", label.removeprefix("faust-host")).strip("-")
+    app_id = f"bench-tp-fh{'-' + variant if variant else ''}-{run}"
     report = bench.work_dir / f"{app_id}.txt"
     watcher = watch_commits(bench, app_id, topic, messages)
     manifest = bench.manifest(app_id, kafka=kafka, agents={
-        "noop": {"library": bench.plugin("noop"), "topic": topic,
+        "noop": {"library": bench.plugin("noop"), "topic": topic, **(agent or {}),
                  "config": {"expect": messages, "output": str(report)}}})
     worker = bench.start_faust_host(app_id, manifest)
     try:
@@ -1199,7 +1218,8 @@ def build_tables(data: dict) -> tuple[str, list[tuple[str, str, str]], dict]:
                 f"{data['repeats']} runs.", "",
                 "| system | ready → last handled | first → last handled | ready → all committed | CPU µs/msg |",
                 "|---|---|---|---|---|"]
-        for name in ("faust-host", SASL_THROUGHPUT, "faust", "bare", "faust-host (tuned)", "bare (tuned)"):
+        for name in ("faust-host", SASL_THROUGHPUT, "faust", "bare", "faust-host (tuned)", "bare (tuned)",
+                     "faust-host (batch 500)", "faust-host (isolated)", "faust-host (isolated, batch 500)"):
             if name in stat:
                 st = stat[name]
                 label = {"faust": "Python Faust", "bare": "bare librdkafka", SASL_THROUGHPUT: SASL_LABEL,
@@ -1225,6 +1245,13 @@ def build_tables(data: dict) -> tuple[str, list[tuple[str, str, str]], dict]:
         if fh and sasl:
             out += ["", f"SASL_SSL / plaintext (ready → last handled): **{ratio(sasl['rate'], fh['rate'], '.2f')}**, "
                     f"CPU per message {ratio(sasl['cpu_us_per_msg'], fh['cpu_us_per_msg'], '.2f')}. {SASL_NOTE}", ""]
+        isolated = stat.get("faust-host (isolated)")
+        if fh and isolated:
+            out += [f"Isolated (`isolation: process`) / in-process: message by message "
+                    f"**{ratio(isolated['rate'], fh['rate'], '.2f')}**, in batches of 500 "
+                    f"**{ratio(stat['faust-host (isolated, batch 500)']['rate'], stat['faust-host (batch 500)']['rate'], '.2f')}**; "
+                    f"CPU per message (the worker's and its plugin runner's) "
+                    f"{ratio(isolated['cpu_us_per_msg'], fh['cpu_us_per_msg'], '.2f')}.", ""]
         chart["throughput"] = {k: v["rate"]["median"] for k, v in stat.items()}
 
     if "latency" in data["scenarios"]:
