@@ -82,18 +82,21 @@ class IsolatedAgentTest : public ::testing::Test {
     };
   }
 
-  // An instance of `agent` from the plugin at `file`.
-  std::unique_ptr<IsolatedAgent> start(const std::string& file, const std::string& agent, AgentConfig config = {}) {
+  // An instance of `agent` from the plugin at `file`, or why it did not start.
+  Result<std::unique_ptr<AgentCalls>> try_start(const std::string& file, const std::string& agent,
+                                                AgentConfig config = {}) {
     auto library = PluginLibrary::open(file);
-    EXPECT_TRUE(library.ok()) << library.error().message;
-    if (!library) return nullptr;
+    if (!library) return library.error();
     library_ = *library;
     config.name = agent;
     config.isolation = Isolation::kProcess;
     ComponentRef component;
     component.name = agent;
     component.plugin = (*library)->info().name;
-    auto started = IsolatedAgent::start(config, **library, agent.c_str(), component, services_, settings_);
+    return IsolatedAgent::start(config, **library, agent.c_str(), component, services_, settings_);
+  }
+  std::unique_ptr<IsolatedAgent> start(const std::string& file, const std::string& agent, AgentConfig config = {}) {
+    auto started = try_start(file, agent, std::move(config));
     EXPECT_TRUE(started.ok()) << started.error().message;
     if (!started) return nullptr;
     return std::unique_ptr<IsolatedAgent>(static_cast<IsolatedAgent*>(started->release()));
@@ -244,14 +247,7 @@ TEST_F(IsolatedAgentTest, ACrashedCallsSendsAreDroppedAndAnAnsweredCallsReachThe
 }
 
 TEST_F(IsolatedAgentTest, APluginThatRefusesToStartKeepsItsExitCodeAndMessage) {
-  auto library = PluginLibrary::open(FAUST_CREATE_FAILS_PLUGIN);
-  ASSERT_TRUE(library.ok());
-  AgentConfig config;
-  config.isolation = Isolation::kProcess;
-  ComponentRef component;
-  component.name = "create_fails";
-  component.plugin = "create_fails";
-  auto started = IsolatedAgent::start(config, **library, "create_fails", component, services_, settings_);
+  const auto started = try_start(FAUST_CREATE_FAILS_PLUGIN, "create_fails");
   ASSERT_FALSE(started.ok());
   EXPECT_EQ(started.error().code, ExitCode::kPluginCreateFailed);
   EXPECT_THAT(started.error().message, HasSubstr("database unreachable"));
@@ -260,14 +256,7 @@ TEST_F(IsolatedAgentTest, APluginThatRefusesToStartKeepsItsExitCodeAndMessage) {
 
 TEST_F(IsolatedAgentTest, ARunnerThatCannotBeStartedIsAClearError) {
   settings_.runner = "/nonexistent/faust-host";
-  auto library = PluginLibrary::open(FAUST_FAULTY_PLUGIN);
-  ASSERT_TRUE(library.ok());
-  AgentConfig config;
-  config.isolation = Isolation::kProcess;
-  ComponentRef component;
-  component.name = "faulty";
-  component.plugin = "faulty";
-  auto started = IsolatedAgent::start(config, **library, "faulty", component, services_, settings_);
+  const auto started = try_start(FAUST_FAULTY_PLUGIN, "faulty");
   ASSERT_FALSE(started.ok());
   EXPECT_EQ(started.error().code, ExitCode::kPluginCreateFailed);
   EXPECT_THAT(started.error().message, HasSubstr("/nonexistent/faust-host"));

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <system_error>
 #include <thread>
 
 extern char** environ;
@@ -74,10 +75,14 @@ Result<std::unique_ptr<RunnerProcess>> RunnerProcess::spawn(const std::filesyste
   posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
   std::string program = executable.string();
+  // ps shows the binary's name rather than /proc/self/exe.
+  std::error_code unresolved;
+  std::string shown = std::filesystem::read_symlink(executable, unresolved).string();
+  if (unresolved || shown.empty()) shown = program;
   std::string command = "plugin-runner";
   std::string fd_option = "--fd";
   std::string fd_value = std::to_string(kRunnerFd);
-  char* argv[] = {program.data(), command.data(), fd_option.data(), fd_value.data(), nullptr};
+  char* argv[] = {shown.data(), command.data(), fd_option.data(), fd_value.data(), nullptr};
   pid_t pid = 0;
   const int failed = ::posix_spawn(&pid, program.c_str(), &actions, &attributes, argv, environ);
   posix_spawn_file_actions_destroy(&actions);
