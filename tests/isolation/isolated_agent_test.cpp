@@ -61,7 +61,8 @@ class RecordingUnit final : public UnitSends {
   std::vector<std::string> values;
 };
 
-IncomingMessage message(const std::string& value, std::int64_t offset) {
+// `value`: a literal, so the view outlives the message (batches hold several).
+IncomingMessage message(std::string_view value, std::int64_t offset) {
   IncomingMessage message;
   message.value = value;
   message.topic = "in";

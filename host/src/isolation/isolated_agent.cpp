@@ -12,8 +12,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A restarted child's first call must not wait on a shutdown that takes a whole handler_timeout.
+// How long a child may take to destroy its instance at shutdown (at most its handler_timeout).
 constexpr std::chrono::milliseconds kShutdownGrace{5000};
+// How long a child whose end of the socket closed may take to be gone before it is killed.
 constexpr std::chrono::milliseconds kReapGrace{1000};
 constexpr std::chrono::milliseconds kFirstBackoff{100};
 constexpr std::chrono::milliseconds kLongestBackoff{5000};
