@@ -298,7 +298,9 @@ TEST_F(AgentRunnerKafkaTest, PartitionsThatDoNotMoveKeepFlowingWhenAMemberJoins)
             << eager.revoked << "\n";
   EXPECT_EQ(incremental.revoked, 4u) << "only the partitions that moved were revoked";
   EXPECT_EQ(eager.revoked, 8u) << "an eager rebalance revokes every partition";
-  EXPECT_LT(incremental.longest_gap, 0.5) << "a partition that did not move stopped while a member joined";
+  // Tens of milliseconds on a quiet machine; the bound leaves room for a loaded one (a sanitizer
+  // build, a busy CI host) while still catching a stop of the kept partitions.
+  EXPECT_LT(incremental.longest_gap, 1.0) << "a partition that did not move stopped while a member joined";
 }
 
 TEST_F(AgentRunnerKafkaTest, ExactlyOncePartitionsThatDoNotMoveKeepFlowingAndTheirProducerWhenAMemberJoins) {
