@@ -146,6 +146,56 @@ TEST(LeaderElection, AJoiningWorkerDoesNotTakeLeadership) {
   EXPECT_NE(cluster.worker(newcomer).process->log().find("this worker is a follower"), std::string::npos);
 }
 
+// Once the joiners are in, the leader's ticks go on: the group has settled (a takeover happens in
+// the rebalance of the join). Then worker 0 must be the only leader it ever had.
+void expect_worker_0_kept_leading(WorkerCluster& cluster) {
+  const std::size_t before = cluster.sent_greetings(0).size();
+  EXPECT_TRUE(eventually(15s, [&] { return cluster.sent_greetings(0).size() >= before + 4; }))
+      << "the leader stopped ticking";
+  EXPECT_EQ(cluster.leaders(), std::vector<std::size_t>{0});
+  EXPECT_EQ(count_lines(*cluster.worker(0).process, "this worker is now the leader"), 1u) << "a new term";
+  EXPECT_EQ(cluster.worker(0).process->log().find("lost leadership"), std::string::npos);
+  for (std::size_t i = 1; i < cluster.size(); ++i) {
+    EXPECT_EQ(cluster.worker(i).process->log().find("leader term established"), std::string::npos)
+        << "worker " << i << " took leadership";
+  }
+}
+
+// A start race: workers that made their ids before the leader made its own, but joined after
+// it led. Here their clocks run 20 s and 40 s behind, so their ids (and member ids) sort first.
+TEST(LeaderElection, WorkersWhoseIdsSayTheyAreOlderJoinLaterWithoutTakingLeadership) {
+  WorkerCluster cluster("race");
+  cluster.start_worker();
+  ASSERT_EQ(await_single_leader(cluster, {0}), 0u);
+  for (const int behind : {20, 40}) {
+    WorkerCluster::StartOptions older;
+    older.environment = skewed_clock(-behind);
+    cluster.start_worker(older);  // ready: a member of the leader group
+  }
+  expect_worker_0_kept_leading(cluster);
+}
+
+// A worker whose clock is an hour behind joins a running group: the leader stays. Killing the
+// leader still moves leadership to one of the others, the skewed one included.
+TEST(LeaderElection, AWorkerWithAClockAnHourBehindDoesNotTakeLeadershipAndFailoverStillWorks) {
+  WorkerCluster cluster("skew");
+  cluster.start_worker();
+  ASSERT_EQ(await_single_leader(cluster, {0}), 0u);
+  cluster.start_worker();
+  WorkerCluster::StartOptions behind;
+  behind.environment = skewed_clock(-3600);
+  const std::size_t skewed = cluster.start_worker(behind);
+  expect_worker_0_kept_leading(cluster);
+
+  cluster.worker(0).process->signal(SIGKILL);
+  ASSERT_TRUE(cluster.worker(0).process->wait_exit(5s).has_value());
+  const std::size_t successor = await_single_leader(cluster, {1, 2});
+  ASSERT_NE(successor, SIZE_MAX);
+  EXPECT_TRUE(greetings_continue(cluster, 3));
+  std::cout << "[ report ] after the SIGKILL worker " << successor << (successor == skewed ? " (clock an hour behind)" : "")
+            << " leads\n";
+}
+
 TEST(LeaderElection, NothingAcknowledgedIsLostAcrossSigintAndSigkillFailovers) {
   WorkerCluster cluster("lossless");
   for (int i = 0; i < 3; ++i) cluster.start_worker();
