@@ -60,7 +60,7 @@ TEST(LeaderElection, ThreeWorkersElectOneLeaderAndEachGreetingIsPrintedOnce) {
   for (int i = 0; i < 3; ++i) cluster.start_worker();
 
   const std::size_t leader = await_single_leader(cluster, {0, 1, 2});
-  EXPECT_EQ(leader, 0u) << "the oldest worker leads";
+  EXPECT_EQ(leader, 0u) << "the first worker to join leads";
   ASSERT_TRUE(eventually(30s, [&] { return cluster.acknowledged_greetings().size() >= 12; }));
   const auto sent = cluster.acknowledged_greetings();
   ASSERT_TRUE(eventually(10s, [&] {

@@ -7,16 +7,9 @@
 
 namespace faust {
 
-std::string time_ordered_client_id(const std::string& app_id, const std::vector<std::string>& members) {
-  std::int64_t stamp = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::system_clock::now().time_since_epoch()).count();
-  const std::string prefix = app_id + "-";
-  for (const auto& member : members) {
-    if (member.size() < prefix.size() + 13 || member.compare(0, prefix.size(), prefix) != 0) continue;
-    const std::string digits = member.substr(prefix.size(), 13);
-    if (digits.find_first_not_of("0123456789") != std::string::npos) continue;
-    stamp = std::max<std::int64_t>(stamp, std::stoll(digits) + 1);
-  }
+std::string worker_client_id(const std::string& app_id) {
+  const std::int64_t stamp = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch()).count();
   return fmt::format("{}-{:013d}-{}", app_id, stamp, ::getpid());
 }
 
@@ -56,7 +49,7 @@ LeaderElector::~LeaderElector() { stop(); }
 // A fresh membership each time: the client id names the worker (app, time of joining, pid) in the
 // broker's group listings; it decides nothing, since partition 0 stays with the member that owns it.
 Status LeaderElector::join() {
-  options_.client_id = time_ordered_client_id(app_id_);
+  options_.client_id = worker_client_id(app_id_);
   auto consumer = transport_.join_group(options_, *this);
   if (!consumer) return consumer.error();
   consumer_ = std::move(consumer).value();

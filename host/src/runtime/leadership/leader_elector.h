@@ -74,8 +74,8 @@ class LeaderElector final : private GroupListener {
   LeaderTerm term_;
 };
 
-// A client id that sorts by time (zero-padded epoch milliseconds), then pid: now, or just after
-// the newest of `members` (client ids of the same form) if that is later.
-std::string time_ordered_client_id(const std::string& app_id, const std::vector<std::string>& members = {});
+// A client id, `<app-id>-<epoch ms>-<pid>`: it names the worker and its time
+// of joining in the broker's group listings. It decides nothing: see LeaderElector.
+std::string worker_client_id(const std::string& app_id);
 
 }  // namespace faust
