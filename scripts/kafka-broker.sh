@@ -14,8 +14,9 @@
 #   scripts/kafka-broker.sh start-secured  a single broker that takes only authenticated clients:
 #                                    a SASL_SSL listener (SCRAM-SHA-512 users 'admin' and 'app'),
 #                                    an SSL listener that requires a client certificate (mTLS,
-#                                    principal User:<certificate CN>), a throwaway CA made at
-#                                    start-up, and the StandardAuthorizer with
+#                                    principal User:CN=app,O=faust-host; an expired one and one
+#                                    of a CA the broker does not trust too), a
+#                                    throwaway CA made at start-up, and the StandardAuthorizer with
 #                                    allow.everyone.if.no.acl.found=false (super users: the broker
 #                                    and 'admin'); prints the connection facts (FAUST_SECURED_*) and
 #                                    writes them to the state file; `stop` stops it. Runs Kafka
@@ -459,19 +460,59 @@ random_password() {
   python3 -c 'import secrets, string; print("".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(24)))'
 }
 
-# An EC key and a certificate for CN=$2 signed by the CA in dir, with the extensions in $3.
+# The client certificate's subject (openssl's form) and the principal name the broker derives
+# from it by Kafka's default rule (the subject as RFC 2253 writes it: most specific first).
+readonly CLIENT_SUBJECT="/O=faust-host/CN=app"
+readonly CLIENT_PRINCIPAL_NAME="CN=app,O=faust-host"
+
+# An EC key and a certificate named $2 for the subject $3 signed by the CA in dir (ca.pem, or
+# $5.pem), with the extensions in $4.
 issue_certificate() {
-  local dir="$1" name="$2" extensions="$3"
+  local dir="$1" name="$2" subject="$3" extensions="$4" ca="${5:-ca}"
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "${dir}/${name}.key" \
-    -subj "/CN=${name}" -out "${dir}/${name}.csr" 2>/dev/null
-  openssl x509 -req -in "${dir}/${name}.csr" -CA "${dir}/ca.pem" -CAkey "${dir}/ca.key" -CAcreateserial \
+    -subj "${subject}" -out "${dir}/${name}.csr" 2>/dev/null
+  openssl x509 -req -in "${dir}/${name}.csr" -CA "${dir}/${ca}.pem" -CAkey "${dir}/${ca}.key" -CAcreateserial \
     -days 2 -out "${dir}/${name}.pem" -extfile <(printf '%s\n' "${extensions}") 2>/dev/null
   rm -f "${dir}/${name}.csr"
 }
 
+# A client certificate for the subject $3, named $2, signed by the CA in dir, that expired a year
+# ago (valid for one day then): openssl 3.0's x509 cannot backdate, its `ca` takes explicit dates
+# (and orders the subject as its policy lists the names: as in CLIENT_SUBJECT).
+issue_expired_certificate() {
+  local dir="$1" name="$2" subject="$3"
+  local ca_dir="${dir}/backdating-ca"
+  mkdir -p "${ca_dir}"
+  : >"${ca_dir}/index.txt"
+  printf '%s\n' 1000 >"${ca_dir}/serial"
+  cat >"${ca_dir}/ca.cnf" <<EOF
+[ca]
+default_ca = backdating
+[backdating]
+database = ${ca_dir}/index.txt
+new_certs_dir = ${ca_dir}
+serial = ${ca_dir}/serial
+default_md = sha256
+policy = any
+unique_subject = no
+[any]
+organizationName = optional
+commonName = supplied
+[client]
+extendedKeyUsage = clientAuth
+EOF
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "${dir}/${name}.key" \
+    -subj "${subject}" -out "${dir}/${name}.csr" 2>/dev/null
+  openssl ca -batch -config "${ca_dir}/ca.cnf" -cert "${dir}/ca.pem" -keyfile "${dir}/ca.key" \
+    -startdate "$(date -u -d '-366 days' +%Y%m%d%H%M%SZ)" -enddate "$(date -u -d '-365 days' +%Y%m%d%H%M%SZ)" \
+    -extensions client -notext -in "${dir}/${name}.csr" -out "${dir}/${name}.pem" 2>/dev/null
+  rm -rf "${dir}/${name}.csr" "${ca_dir}"
+}
+
 # The secured broker's TLS material and users in data_dir/secured, and its listeners appended to
-# data_dir/server.properties (later keys win). The broker's own principal is User:broker (its
-# certificate's CN, on the SSL listener it talks to itself and its controller through).
+# data_dir/server.properties (later keys win). Certificates map to principals by Kafka's default
+# rule: the broker's own is User:CN=broker (on the SSL listener it talks to itself and its
+# controller through), the client's User:CN=app,O=faust-host.
 secure_broker() {
   local data_dir="$1" sasl_port="$2" ssl_port="$3" controller_port="$4"
   local dir="${data_dir}/secured"
@@ -481,13 +522,17 @@ secure_broker() {
   store_password="$(random_password)"
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "${dir}/ca.key" \
     -out "${dir}/ca.pem" -days 2 -subj "/CN=faust-test-ca" 2>/dev/null
-  issue_certificate "${dir}" broker $'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth'
-  issue_certificate "${dir}" app 'extendedKeyUsage=clientAuth'
+  issue_certificate "${dir}" broker "/CN=broker" \
+    $'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth'
+  issue_certificate "${dir}" app "${CLIENT_SUBJECT}" 'extendedKeyUsage=clientAuth'
+  issue_expired_certificate "${dir}" app-expired "${CLIENT_SUBJECT}"
   openssl pkcs12 -export -in "${dir}/broker.pem" -inkey "${dir}/broker.key" -certfile "${dir}/ca.pem" \
     -name broker -out "${dir}/broker.p12" -passout "pass:${store_password}"
   # A CA the broker does not know, for clients that must fail to trust it.
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "${dir}/untrusted-ca.key" \
     -out "${dir}/untrusted-ca.pem" -days 2 -subj "/CN=faust-untrusted-ca" 2>/dev/null
+  # A client certificate of that CA: the broker refuses it (after the handshake, on TLS 1.3).
+  issue_certificate "${dir}" app-untrusted "${CLIENT_SUBJECT}" 'extendedKeyUsage=clientAuth' untrusted-ca
   random_password >"${dir}/admin.password"
   random_password >"${dir}/app.password"
 
@@ -506,10 +551,9 @@ ssl.truststore.type=PEM
 ssl.truststore.location=${dir}/ca.pem
 listener.name.ssl.ssl.client.auth=required
 listener.name.controller.ssl.client.auth=required
-ssl.principal.mapping.rules=RULE:^CN=([^,]+)\$/\$1/,DEFAULT
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
-super.users=User:broker;User:admin
+super.users=User:CN=broker;User:admin
 EOF
   cat >"${dir}/admin.kcat.conf" <<EOF
 security.protocol=SASL_SSL
@@ -537,7 +581,10 @@ secured_facts() {
     "FAUST_SECURED_APP_USER=app" "FAUST_SECURED_APP_PASSWORD_FILE=${dir}/app.password" \
     "FAUST_SECURED_ADMIN_USER=admin" "FAUST_SECURED_ADMIN_PASSWORD_FILE=${dir}/admin.password" \
     "FAUST_SECURED_CLIENT_CERT=${dir}/app.pem" "FAUST_SECURED_CLIENT_KEY=${dir}/app.key" \
-    "FAUST_SECURED_CLIENT_PRINCIPAL=User:app" \
+    "FAUST_SECURED_EXPIRED_CLIENT_CERT=${dir}/app-expired.pem" "FAUST_SECURED_EXPIRED_CLIENT_KEY=${dir}/app-expired.key" \
+    "FAUST_SECURED_UNTRUSTED_CLIENT_CERT=${dir}/app-untrusted.pem" \
+    "FAUST_SECURED_UNTRUSTED_CLIENT_KEY=${dir}/app-untrusted.key" \
+    "FAUST_SECURED_CLIENT_PRINCIPAL=User:${CLIENT_PRINCIPAL_NAME}" \
     "FAUST_SECURED_ADMIN_CONFIG=${dir}/admin.properties" "FAUST_SECURED_ADMIN_KCAT_CONFIG=${dir}/admin.kcat.conf"
 }
 

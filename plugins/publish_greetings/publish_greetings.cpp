@@ -22,28 +22,21 @@ std::string python_float_text(double value) {
   return text;
 }
 
-class PublishGreetingsTimer : public faust::sdk::Timer {
- public:
-  explicit PublishGreetingsTimer(faust::sdk::Host& host)
-      : host_(host), agent_(host.config("agent", "say")), random_(std::random_device{}()) {}
-
+struct PublishGreetings : faust::sdk::Timer {
   void tick() override {
-    host_.info("PUBLISHING ON LEADER!");
+    host().info("PUBLISHING ON LEADER!");
     const std::string greeting = python_float_text(next_random());
-    host_.send_to_agent(agent_, greeting);
-    host_.info("sent greeting " + greeting);
+    host().send_to_agent(agent, greeting);
+    host().info("sent greeting " + greeting);
   }
 
- private:
   // Uniform in [0, 1) from 53 random bits, as Python's random.random() does; never 1.0.
-  double next_random() { return static_cast<double>(random_() >> 11) * 0x1.0p-53; }
+  double next_random() { return static_cast<double>(random_bits() >> 11) * 0x1.0p-53; }
 
-  faust::sdk::Host& host_;
-  std::string agent_;
-  std::mt19937_64 random_;
+  std::string agent = host().config("agent", "say");
+  std::mt19937_64 random_bits{std::random_device{}()};
 };
 
 }  // namespace
 
-FAUST_PLUGIN("publish_greetings", "1.0.0", FAUST_AGENTS(),
-             FAUST_TIMERS(faust::sdk::timer<PublishGreetingsTimer>("publish_greetings")));
+FAUST_PLUGIN("publish_greetings", "1.0.0", faust::sdk::timer<PublishGreetings>());

@@ -3,16 +3,10 @@
 
 namespace {
 
-class SayAgent : public faust::sdk::Agent {
- public:
-  explicit SayAgent(faust::sdk::Host& host) : host_(host) {}
-
-  void handle(const faust::sdk::Message& greeting) override { host_.info(greeting.value()); }
-
- private:
-  faust::sdk::Host& host_;
+struct Say : faust::sdk::Agent {
+  void handle(const faust::sdk::Message& greeting) override { host().info(greeting.value()); }
 };
 
 }  // namespace
 
-FAUST_PLUGIN("say", "1.0.0", FAUST_AGENTS(faust::sdk::agent<SayAgent>("say")), FAUST_TIMERS());
+FAUST_PLUGIN("say", "1.0.0", faust::sdk::agent<Say>());

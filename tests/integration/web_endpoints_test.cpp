@@ -89,7 +89,7 @@ TEST(WebEndpoints, EveryEndpointDescribesTheRunningWorker) {
   std::set<std::string> plugins;
   for (const auto& plugin : status["plugins"]) {
     plugins.insert(plugin["name"].get<std::string>());
-    EXPECT_EQ(plugin["abi"], "1.3");
+    EXPECT_EQ(plugin["abi"], "1.4");
   }
   EXPECT_EQ(plugins, (std::set<std::string>{"say", "publish_greetings"}));
 

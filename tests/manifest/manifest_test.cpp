@@ -206,6 +206,38 @@ agents:
   EXPECT_TRUE(m.timers.empty());
 }
 
+// Without `library:` an entry's library is its own name, looked up on the plugin path; where the
+// library is named (or would be) is kept for the errors found once it is loaded.
+TEST(ManifestTest, LibraryDefaultsToTheEntrysName) {
+  const Manifest m = parse_ok(R"(app: {id: x}
+agents:
+  say:
+  shout:
+    topic: loud
+timers:
+  publish_greetings:
+    interval: 2.0
+    on_leader: true
+services:
+  crawler: {}
+  other:
+    library: ./lib/crawler.so
+)");
+  ASSERT_EQ(m.agents.size(), 2u);
+  EXPECT_EQ(m.agents[0].library, "say");
+  EXPECT_EQ(m.agents[0].library_at, "m.yaml:3:3: agents.say.library");
+  EXPECT_EQ(m.agents[1].library, "shout");
+  EXPECT_EQ(m.agents[1].topic, "loud");
+  ASSERT_EQ(m.timers.size(), 1u);
+  EXPECT_EQ(m.timers[0].library, "publish_greetings");
+  EXPECT_EQ(m.timers[0].library_at, "m.yaml:7:3: timers.publish_greetings.library");
+  ASSERT_EQ(m.services.size(), 2u);
+  EXPECT_EQ(m.services[0].library, "crawler");
+  EXPECT_EQ(m.services[0].library_at, "m.yaml:11:3: services.crawler.library");
+  EXPECT_EQ(m.services[1].library_at, "m.yaml:13:14: services.other.library");
+  EXPECT_TRUE(fs::path(m.services[1].library).is_absolute());
+}
+
 TEST(ManifestTest, EmptySectionsReadAsEmpty) {
   const Manifest m = parse_ok(R"(
 app:
@@ -396,10 +428,6 @@ TEST(ManifestErrorTest, MissingRequiredKeysPointAtTheParent) {
             "m.yaml:1:1: missing required key 'app' at the top level");
   EXPECT_EQ(error_of("# c\napp:\n  broker: memory://\nagents: {a: {library: a}}\n"),
             "m.yaml:2:1: missing required key 'id' in app");
-  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  say:\n    topic: t\n"),
-            "m.yaml:3:3: missing required key 'library' in agents.say");
-  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  say:\n"),
-            "m.yaml:3:3: missing required key 'library' in agents.say");
   EXPECT_EQ(error_of("app: {id: x}\ntimers:\n  t:\n    library: t\n"),
             "m.yaml:3:3: missing required key 'interval' or 'cron' in timers.t");
 }

@@ -360,11 +360,11 @@ step "a plugin from the template, with its service on: built, installed with def
 "${cmake}" -DNAME=greeter -DDEST="${work}/greeter" \
   -P "${root}/usr/lib/${multiarch}/cmake/FaustPluginSDK/FaustNewPlugin.cmake" >/dev/null ||
   fail "FaustNewPlugin.cmake did not create the project"
-# Switched on as its comments say: the class, the FAUST_PLUGIN_WITH_SERVICES line, the manifest's
-# services: section. The manifest names the plugin by its bare name.
+# Switched on as its comments say: the class, its entry in FAUST_PLUGIN, the manifest's services:
+# section. The manifest names the plugin by its bare name.
 greeter_cpp="${work}/greeter/src/greeter.cpp"
-sed -i -e '/^\/\/ class GreeterService/,/^\/\/ };/ s|^// \{0,1\}||' \
-  -e '/^FAUST_PLUGIN(/,/;$/ d' -e '/^\/\/ FAUST_PLUGIN_WITH_SERVICES(/,$ s|^// ||' "${greeter_cpp}"
+sed -i -e '/^\/\/ struct GreeterService/,/^\/\/ };/ s|^// \{0,1\}||' \
+  -e 's|/\*, \(faust::sdk::service<GreeterService>()\) \*/|, \1|' "${greeter_cpp}"
 sed -i -e 's|^# services:|services:|' -e 's|^#   greeter_service:|  greeter_service:|' -e 's|^#     |    |' \
   -e 's|library: build/greeter.so.*|library: greeter|' "${work}/greeter/greeter.yaml"
 # No CMAKE_BUILD_TYPE and no CMAKE_INSTALL_PREFIX: the template's defaults. Its tests are built and

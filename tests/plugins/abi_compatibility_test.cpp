@@ -54,6 +54,29 @@ TEST(AbiCompatibilityTest, TheAbi10LayoutIsFrozen) {
   // 1.1 appended after the 1.0 fields.
   EXPECT_EQ(offsetof(faust_plugin_descriptor, services), 64u);
   EXPECT_EQ(offsetof(faust_host_api, wait_for_stop), 48u);
+  // 1.4 appended after 1.3's last fields.
+  EXPECT_EQ(offsetof(faust_plugin_descriptor, shared), 96u);
+  EXPECT_EQ(offsetof(faust_host_api, shared_object), 136u);
+}
+
+// A 1.3 descriptor ends before `shared`: the host reads no plugin-wide part from it, whatever
+// lies beyond its struct_size, and its agents run without one.
+TEST(AbiCompatibilityTest, APluginBuiltFor13LoadsWithoutAPluginWidePart) {
+  Result<std::shared_ptr<const PluginLibrary>> library = PluginLibrary::open(fixture("abi_1_3"));
+  ASSERT_TRUE(library.ok()) << library.error().message;
+  EXPECT_EQ((*library)->info().abi, "1.3");
+  EXPECT_EQ((*library)->shared_def(), nullptr);
+
+  testing::RecordingHostServices services;
+  const faust_agent_def* agent_def = (*library)->find_agent("agent_1_3");
+  ASSERT_NE(agent_def, nullptr);
+  auto agent = AgentInstance::create(*library, *agent_def, services,
+                                     ComponentRef{ComponentRef::Kind::kAgent, "agent_1_3", "abi_1_3", false}, {});
+  ASSERT_TRUE(agent.ok()) << agent.error().message;
+  IncomingMessage message;
+  message.value = "hello";
+  message.topic = "t";
+  EXPECT_TRUE(agent->handle(message).ok());
 }
 
 TEST(AbiCompatibilityTest, APluginBuiltAgainstTheFrozen10HeaderLoadsAndRuns) {
@@ -94,7 +117,7 @@ TEST(AbiCompatibilityTest, APluginBuiltAgainstTheFrozen10HeaderLoadsAndRuns) {
 TEST(AbiCompatibilityTest, AHostOfAnOlderMinorRefusesAPluginBuiltForThisOne) {
   Result<std::shared_ptr<const PluginLibrary>> say = PluginLibrary::open(plugin("say"));
   ASSERT_TRUE(say.ok()) << say.error().message;
-  ASSERT_EQ((*say)->info().abi, "1.3") << "the SDK builds plugins for 1.3";
+  ASSERT_EQ((*say)->info().abi, "1.4") << "the SDK builds plugins for 1.4";
   // A descriptor as a 1.1 plugin exports it, checked the way a 1.0 host checks it.
   faust_plugin_descriptor built_for_1_1{};
   built_for_1_1.abi_major = 1;

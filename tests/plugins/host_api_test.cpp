@@ -94,6 +94,7 @@ class HostApiTableTest : public ::testing::Test {
                  ComponentRef{ComponentRef::Kind::kTimer, "tick", "clock", true},
                  {{"agent", "say"}},
                  "leader-example",
+                 {},
                  {}} {}
 
   RecordingHostServices services_;
@@ -224,7 +225,10 @@ TEST_F(HostApiTableTest, RegistersPagesUntilTheInstanceGoes) {
   EXPECT_EQ(answer->body, "page failed: broken\n");
 
   EXPECT_EQ(api_.page_register(&context_, "state/now", &probe_page, &probe, &error), FAUST_ERROR);
-  EXPECT_STREQ(error.message, "page 'state/now' of plugin 'clock': already registered");
+  EXPECT_STREQ(error.message,
+               "page 'state/now' of plugin 'clock': already registered (each lane of an agent with concurrency "
+               "above 1 is an instance of its own; register a page once, from the plugin-wide part: "
+               "faust::sdk::Shared, ABI 1.4)");
   EXPECT_EQ(api_.page_register(&context_, "../x", &probe_page, &probe, &error), FAUST_ERROR);
   EXPECT_STREQ(error.message,
                "page '../x' of plugin 'clock': invalid path (use segments of [A-Za-z0-9._~-] separated by '/', "

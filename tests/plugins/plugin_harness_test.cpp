@@ -371,7 +371,9 @@ TEST(PluginHarness, RefusesPagesAsTheHostDoes) {
   EXPECT_EQ(create_error("ok/v1.2/~x_y-z"), "created");
   auto holder = harness.timer("configured", {{"path", "taken"}});
   EXPECT_EQ(create_error("taken"),
-            "timer 'configured': create failed: page 'taken' of plugin 'metrics_pages': already registered");
+            "timer 'configured': create failed: page 'taken' of plugin 'metrics_pages': already registered (each lane "
+            "of an agent with concurrency above 1 is an instance of its own; register a page once, from the "
+            "plugin-wide part: faust::sdk::Shared, ABI 1.4)");
 }
 
 }  // namespace
@@ -540,6 +542,87 @@ TEST(PluginHarnessBatches, AnAgentWithoutBatchHandlingSaysSo) {
   auto old_echo = old_harness.agent("echo_1_0");
   EXPECT_FALSE(old_echo.handles_batches());
   EXPECT_FALSE(old_echo.handle_batch({"a"}));
+}
+
+}  // namespace
+}  // namespace faust::testing
+
+namespace faust::testing {
+namespace {
+
+std::string lane_pages_file() { return fixture("lane_pages").string(); }
+
+// ABI 1.4: the plugin-wide part is created with the harness, its page sees every instance, and it
+// goes after the last instance, as in faust-host.
+TEST(PluginHarnessSharedPart, OnePageAndCounterForEveryLane) {
+  std::optional<AgentUnderTest> second;
+  {
+    PluginHarness harness(lane_pages_file());
+    EXPECT_TRUE(harness.has_shared_part());
+    auto first = harness.agent("lanes");
+    second.emplace(harness.agent("lanes"));  // the second lane of concurrency: 2
+    ASSERT_TRUE(first.handle("a"));
+    ASSERT_TRUE(second->handle("b"));
+
+    EXPECT_EQ(harness.get_page("lanes").body, "handled=2 lanes=2");
+    ASSERT_TRUE(harness.metric("lane_messages_total"));
+    EXPECT_EQ(harness.metric("lane_messages_total")->value, 2);
+    EXPECT_EQ(harness.log_lines(), (std::vector<std::string>{"[lane_pages] plugin-wide part created",
+                                                              "[lanes] lane 1", "[lanes] lane 2"}));
+  }
+  ASSERT_TRUE(second->handle("c"));  // the part outlives the harness while an instance lives
+  second.reset();
+}
+
+TEST(PluginHarnessSharedPart, APagePerLaneIsRefusedAsFaustHostRefusesIt) {
+  PluginHarness harness(lane_pages_file());
+  auto first = harness.agent("page_per_lane");
+  try {
+    harness.agent("page_per_lane");
+    FAIL() << "the second lane's page was accepted";
+  } catch (const HarnessError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "agent 'page_per_lane': create failed: page 'own' of plugin 'lane_pages': already registered (each "
+              "lane of an agent with concurrency above 1 is an instance of its own; register a page once, from the "
+              "plugin-wide part: faust::sdk::Shared, ABI 1.4)");
+  }
+}
+
+TEST(PluginHarnessSharedPart, APluginWithoutOneHasNone) {
+  PluginHarness harness(probe_file());
+  EXPECT_FALSE(harness.has_shared_part());
+}
+
+}  // namespace
+}  // namespace faust::testing
+
+namespace faust::testing {
+namespace {
+
+// FAUST_PLUGIN("compact", "0.1.0", agent<Echo>(), timer<Greet>(), service<Lonely>("lonely")).
+TEST(PluginHarnessShortForm, UnnamedComponentsTakeThePluginsName) {
+  PluginHarness harness(fixture("compact").string());
+  EXPECT_EQ(harness.agent_names(), std::vector<std::string>{"compact"});
+  EXPECT_EQ(harness.timer_names(), std::vector<std::string>{"compact"});
+  EXPECT_EQ(harness.service_names(), std::vector<std::string>{"lonely"});
+
+  auto echo = harness.agent("compact");
+  ASSERT_TRUE(echo.handle("hi"));
+  EXPECT_EQ(harness.log_lines(), std::vector<std::string>{"[compact] got hi"});
+
+  auto greet = harness.timer("compact", {{"greeting", "hey"}});  // host() in a member initializer
+  ASSERT_TRUE(greet.tick());
+  ASSERT_EQ(harness.sent().size(), 1u);
+  EXPECT_EQ(harness.sent()[0].agent, "compact");
+  EXPECT_EQ(harness.sent()[0].value, "hey");
+}
+
+TEST(PluginHarnessShortForm, AskingForAMissingPluginWidePartFails) {
+  PluginHarness harness(fixture("compact").string());
+  auto lonely = harness.service("lonely");
+  EXPECT_EQ(lonely.start().error(),
+            "the plugin has no plugin-wide part (list faust::sdk::shared<T>() in FAUST_PLUGIN), or it is still "
+            "being created");
 }
 
 }  // namespace

@@ -34,7 +34,7 @@ TEST(PluginLibraryTest, LoadsSayAndDescribesIt) {
   const PluginInfo& info = (*say)->info();
   EXPECT_EQ(info.name, "say");
   EXPECT_EQ(info.version, "1.0.0");
-  EXPECT_EQ(info.abi, "1.3");
+  EXPECT_EQ(info.abi, "1.4");
   EXPECT_EQ(info.file, std::filesystem::canonical(plugin("say")));
   EXPECT_THAT(info.agents, ElementsAre("say"));
   EXPECT_THAT(info.timers, IsEmpty());
@@ -106,7 +106,7 @@ TEST(PluginLibraryTest, RefusesANewerAbiMinor) {
   EXPECT_EQ(error.code, ExitCode::kPluginAbiMinorNewer);
   EXPECT_EQ(error.message,
             "plugin " + fixture("abi_minor_newer").string() +
-                ": plugin ABI 1.4 is newer than faust-host's 1.3; upgrade faust-host or rebuild the "
+                ": plugin ABI 1.5 is newer than faust-host's 1.4; upgrade faust-host or rebuild the "
                 "plugin against an older SDK");
 }
 

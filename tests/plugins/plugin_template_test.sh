@@ -46,7 +46,7 @@ for file in CMakeLists.txt README.md good_greeter.yaml src/good_greeter.cpp test
   [[ -f "$project/$file" ]] || fail "the project lacks $file"
 done
 if grep -rq "@PLUGIN_" "$project"; then fail "placeholders left in the project"; fi
-grep -q "class GoodGreeterAgent" "$project/src/good_greeter.cpp" || fail "the class prefix is not GoodGreeter"
+grep -q "struct GoodGreeterAgent" "$project/src/good_greeter.cpp" || fail "the class prefix is not GoodGreeter"
 
 echo "== build it against the installed SDK"
 "$cmake" -S "$project" -B "$project/build" -G "$generator" -DCMAKE_PREFIX_PATH="$prefix" \
@@ -58,7 +58,7 @@ echo "== run its tests"
 ctest_bin="$(dirname "$cmake")/ctest"
 [[ -x "$ctest_bin" ]] || ctest_bin=ctest
 "$ctest_bin" --test-dir "$project/build" --output-on-failure | tee "$work/ctest.out"
-grep -q "100% tests passed, 0 tests failed out of 3" "$work/ctest.out" || fail "the project's 3 tests did not all pass"
+grep -q "100% tests passed, 0 tests failed out of 4" "$work/ctest.out" || fail "the project's 4 tests did not all pass"
 
 echo "== faust-host check on the project's manifest"
 "$faust_host" check --manifest "$project/good_greeter.yaml" | tee "$work/check.out"

@@ -317,19 +317,36 @@ TEST_F(PluginsEndToEndTest, AThrowingConstructorFailsCreation) {
                                ": creating agent 'create_fails' failed: database unreachable");
 }
 
-TEST_F(PluginsEndToEndTest, RefusesANameTheLibraryDoesNotProvide) {
-  manifest_.agents.push_back(agent("sey", "say"));
-  Error error = refusal();
-  EXPECT_EQ(error.code, ExitCode::kPluginNameUnknown);
-  EXPECT_EQ(error.message, "leader.yaml: agent 'sey': plugin " + testing::plugin("say").string() +
-                               " provides no agent 'sey' (agents: say; timers: none; services: none)");
+// An entry named otherwise than the library's only agent uses that agent, under the entry's name.
+TEST_F(PluginsEndToEndTest, AnEntryUsesTheLibrarysOnlyComponentOfItsKind) {
+  manifest_.agents.push_back(agent("printer", "say"));
+  LoadedComponents loaded = load();
+  ASSERT_THAT(loaded.agents, SizeIs(1));
+  AgentInstance& printer = loaded.agents[0].instances[0];
+  EXPECT_EQ(printer.component().name, "printer");
+  ASSERT_TRUE(printer.handle(message_with_value("hi")).ok());
+  ASSERT_THAT(services_.events(), SizeIs(1));
+  EXPECT_EQ(services_.events()[0].component, "printer");
+  EXPECT_EQ(services_.events()[0].text, "hi");
+}
 
-  manifest_.agents.clear();
+TEST_F(PluginsEndToEndTest, RefusesANameTheLibraryDoesNotProvide) {
   manifest_.timers.push_back(timer("say", "say"));
-  error = refusal();
+  Error error = refusal();
   EXPECT_EQ(error.code, ExitCode::kPluginNameUnknown);
   EXPECT_EQ(error.message, "leader.yaml: timer 'say': plugin " + testing::plugin("say").string() +
                                " provides no timer 'say' (agents: say; timers: none; services: none)");
+
+  // Two agents and neither named like the entry: which one is meant cannot be inferred.
+  Result<Manifest> parsed = parse_manifest("app: {id: x}\nagents:\n  other:\n    library: lane_pages\n", "m.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  manifest_ = *parsed;
+  error = refusal();
+  EXPECT_EQ(error.code, ExitCode::kPluginNameUnknown);
+  EXPECT_EQ(error.message, "m.yaml:4:14: agents.other.library: agent 'other': plugin " +
+                               testing::fixture("lane_pages").string() +
+                               " provides no agent 'other' and 2 agents to choose from (lanes, page_per_lane): name "
+                               "the entry after one of them");
 }
 
 TEST_F(PluginsEndToEndTest, RefusesAMissingLibrary) {
@@ -338,6 +355,47 @@ TEST_F(PluginsEndToEndTest, RefusesAMissingLibrary) {
   EXPECT_EQ(error.code, ExitCode::kPluginMissing);
   EXPECT_EQ(error.message, "plugin 'nope' not found: no nope.so in " + testing::kFixtureDir.string() + ", " +
                                testing::kPluginDir.string() + " (FAUST_HOST_PLUGIN_PATH adds directories)");
+}
+
+// Issue 25: an agent with concurrency 2 serves one page and one counter for both lanes.
+TEST_F(PluginsEndToEndTest, APluginWidePageSeesEveryLaneOfAnAgent) {
+  manifest_.agents.push_back(agent("lanes", "lane_pages", {}, 2));
+  LoadedComponents loaded = load();
+  ASSERT_THAT(loaded.agents, SizeIs(1));
+  ASSERT_THAT(loaded.agents[0].instances, SizeIs(2));
+  ASSERT_TRUE(loaded.agents[0].instances[0].handle(message_with_value("a")).ok());
+  ASSERT_TRUE(loaded.agents[0].instances[1].handle(message_with_value("b")).ok());
+  ASSERT_TRUE(loaded.agents[0].instances[1].handle(message_with_value("c")).ok());
+
+  const auto page = services_.get_page("/plugins/lane_pages/lanes");
+  ASSERT_TRUE(page.has_value());
+  EXPECT_EQ(page->body, "handled=3 lanes=2");
+  EXPECT_NE(services_.metrics().serialize().find("lane_messages_total{plugin=\"lane_pages\"} 3"), std::string::npos);
+}
+
+// The plugin-wide part is created before any instance and destroyed after the last one.
+TEST_F(PluginsEndToEndTest, APluginWidePartOutlivesEveryInstance) {
+  manifest_.agents.push_back(agent("lanes", "lane_pages", {}, 2));
+  {
+    LoadedComponents loaded = load();
+    ASSERT_THAT(loaded.agents[0].instances, SizeIs(2));
+  }
+  std::vector<std::string> lines;
+  for (const auto& event : services_.events()) lines.push_back(event.component + ": " + event.text);
+  EXPECT_THAT(lines, ElementsAre("lane_pages: plugin-wide part created", "lanes: lane 1", "lanes: lane 2",
+                                 "lanes: lane gone", "lanes: lane gone", "lane_pages: plugin-wide part destroyed"));
+  EXPECT_FALSE(services_.get_page("/plugins/lane_pages/lanes").has_value());
+}
+
+// A page registered by every lane of an agent is refused with a line that says what to do.
+TEST_F(PluginsEndToEndTest, APagePerLaneIsRefusedWithTheRemedy) {
+  manifest_.agents.push_back(agent("page_per_lane", "lane_pages", {}, 2));
+  const Error error = refusal();
+  EXPECT_EQ(error.code, ExitCode::kPluginCreateFailed);
+  EXPECT_EQ(error.message, "plugin " + testing::fixture("lane_pages").string() +
+                               ": creating agent 'page_per_lane' failed: page 'own' of plugin 'lane_pages': already "
+                               "registered (each lane of an agent with concurrency above 1 is an instance of its "
+                               "own; register a page once, from the plugin-wide part: faust::sdk::Shared, ABI 1.4)");
 }
 
 TEST_F(PluginsEndToEndTest, RefusesBeforeCreatingAnything) {

@@ -1,5 +1,10 @@
 #include "transport/kafka/kafka_client_events.h"
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 namespace faust {
@@ -81,10 +86,36 @@ TEST(KafkaAccessTest, ThePrincipalComesFromTheSecurityProperties) {
   EXPECT_EQ(kafka_principal({{"security.protocol", "SASL_SSL"}, {"sasl.mechanisms", "SCRAM-SHA-512"},
                              {"sasl.username", "app"}}),
             "User:app");
-  EXPECT_EQ(kafka_principal({{"security.protocol", "ssl"}, {"ssl.certificate.location", "/etc/app.pem"}}),
-            "the principal of certificate /etc/app.pem");
+  EXPECT_EQ(kafka_principal({{"security.protocol", "ssl"}, {"ssl.certificate.location", "/nonexistent/app.pem"}}),
+            "the principal of certificate /nonexistent/app.pem");
   EXPECT_EQ(kafka_principal({{"security.protocol", "SASL_SSL"}, {"sasl.mechanism", "GSSAPI"}}),
             "the Kerberos principal of this host");
+}
+
+// A client certificate's principal is what Kafka's default mapping makes of its subject: RFC 2253,
+// most specific name first, a comma in a name escaped.
+TEST(KafkaAccessTest, ACertificatesPrincipalIsItsSubjectAsTheBrokerNamesIt) {
+  // openssl req -x509 -subj "/C=DE/O=Faust Host, Inc./OU=Stream Ops/CN=app"
+  const std::string pem = R"(-----BEGIN CERTIFICATE-----
+MIIB6zCCAZGgAwIBAgIUcKAuwmv/CJAaLZ194TI4JnUTjZAwCgYIKoZIzj0EAwIw
+SzELMAkGA1UEBhMCREUxGTAXBgNVBAoMEEZhdXN0IEhvc3QsIEluYy4xEzARBgNV
+BAsMClN0cmVhbSBPcHMxDDAKBgNVBAMMA2FwcDAeFw0yNjEyMDYxNDA3MzRaFw0y
+NjEyMDcxNDA3MzRaMEsxCzAJBgNVBAYTAkRFMRkwFwYDVQQKDBBGYXVzdCBIb3N0
+LCBJbmMuMRMwEQYDVQQLDApTdHJlYW0gT3BzMQwwCgYDVQQDDANhcHAwWTATBgcq
+hkjOPQIBBggqhkjOPQMBBwNCAATe4eXzVxN20UvUQk3ivAjeFSJXiwNPC7xuPUZW
+Ekjeg88Jeau8GsKDGvMbTNrRDY4nfG2nFMzKx9kAQuTggou2o1MwUTAdBgNVHQ4E
+FgQUvwUpRc0/P7YevJ05wZcc7QNI4oAwHwYDVR0jBBgwFoAUvwUpRc0/P7YevJ05
+wZcc7QNI4oAwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiA1IcYu
+C1i2Pqu4VN8czkCT4INLsjb260HALJHsfM0ljwIhAIb9KHJTjWKtFZzHaK8ontrY
+E72KQ8IS6qz1r+9em7ts
+-----END CERTIFICATE-----
+)";
+  const std::string expected = "User:CN=app,OU=Stream Ops,O=Faust Host\\, Inc.,C=DE";
+  EXPECT_EQ(kafka_principal({{"security.protocol", "SSL"}, {"ssl.certificate.pem", pem}}), expected);
+  const auto file = std::filesystem::temp_directory_path() / ("kafka-access-" + std::to_string(::getpid()) + ".pem");
+  std::ofstream(file) << pem;
+  EXPECT_EQ(kafka_principal({{"security.protocol", "SSL"}, {"ssl.certificate.location", file.string()}}), expected);
+  std::filesystem::remove(file);
 }
 
 TEST(KafkaAccessTest, EachAuthorizationErrorNamesItsResourceAndOperation) {

@@ -771,7 +771,9 @@ TEST(PluginPagesTest, RefusesBadAndDuplicatePaths) {
   ASSERT_TRUE(first);
   auto again = pages.add("p", "a/b", handler);
   ASSERT_FALSE(again);
-  EXPECT_EQ(again.error().message, "page 'a/b' of plugin 'p': already registered");
+  EXPECT_EQ(again.error().message, "page 'a/b' of plugin 'p': already registered (each lane of an agent with "
+                                   "concurrency above 1 is an instance of its own; register a page once, from the "
+                                   "plugin-wide part: faust::sdk::Shared, ABI 1.4)");
   EXPECT_TRUE(pages.add("q", "a/b", handler));  // another plugin's
   auto bad = pages.add("p", "/a", handler);
   ASSERT_FALSE(bad);

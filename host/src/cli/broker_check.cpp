@@ -194,6 +194,10 @@ int run_broker_check(const Manifest& manifest, std::ostream& out) {
   }
   LoginWatch watch;
   watch.principal = kafka_principal(manifest.kafka);
+  if (auto refusal = client_certificate_error(manifest.kafka)) {
+    out << "faust-host: " << refusal->message << "\n";
+    return to_int(refusal->code);
+  }
   const auto refused = [&]() -> std::optional<Error> {
     std::lock_guard lock(watch.mutex);
     return watch.refusal;
@@ -217,7 +221,8 @@ int run_broker_check(const Manifest& manifest, std::ostream& out) {
   }
   out << "broker " << bootstrap << ": connected as " << watch.principal << "\n";
 
-  // The broker's own ACLs need a principal name to filter on: a SASL user's is known here.
+  // The broker's own ACLs need a principal name to filter on: a SASL user's, or a readable client
+  // certificate's (by Kafka's default mapping), is known here.
   std::string why;
   std::optional<std::vector<Binding>> bindings;
   if (watch.principal.starts_with("User:")) {
@@ -229,7 +234,7 @@ int run_broker_check(const Manifest& manifest, std::ostream& out) {
       why = "the broker shows none: Describe on the cluster is missing, or " + watch.principal + " has no ACL at all";
     }
   } else {
-    why = "the principal of a client certificate is the broker's to derive";
+    why = "the client certificate's principal is unknown";
   }
   out << (bindings ? "ACLs read from the broker (DescribeAcls)\n"
                    : "ACLs not readable (" + why + "): probing what can be probed without side effects\n");

@@ -71,6 +71,17 @@ std::string resolve_library(const Entry& entry, const std::filesystem::path& man
   return library.lexically_normal().string();
 }
 
+// The library of an agent, timer or service entry: `library:`, or the entry's own name without
+// one. `where` receives the place errors about it point at.
+std::string read_library(const Section& fields, const Entry& item, const std::filesystem::path& manifest_file,
+                         std::string& where) {
+  const Entry* library = fields.find("library");
+  const std::string located =
+      schema::located_message(manifest_file, library != nullptr ? library->value_mark() : item.key.Mark(), "");
+  where = located.substr(0, located.size() - 2) + ": " + item.path + ".library";
+  return library != nullptr ? resolve_library(*library, manifest_file) : item.name();
+}
+
 std::string read_scalar_value(const Entry& item) {
   if (!item.value.IsScalar()) {
     // A null value is rejected too: an empty string and "unset" must not look alike.
@@ -266,7 +277,7 @@ std::vector<AgentConfig> read_agents(const Entry* entry, const AppConfig& app,
                           "on_leader", "processing_guarantee", "batch", "max_in_flight", "config"});
     AgentConfig agent;
     agent.name = item.name();
-    agent.library = resolve_library(fields.require("library"), manifest_file);
+    agent.library = read_library(fields, item, manifest_file, agent.library_at);
     agent.topic = read_topic(fields.find("topic"), item, app.id + "-" + agent.name, "topic");
     if (const Entry* e = fields.find("concurrency")) agent.concurrency = schema::read_int(*e, 1, 1024);
     if (const Entry* e = fields.find("on_error")) {
@@ -314,7 +325,7 @@ std::vector<TimerConfig> read_timers(const Entry* entry, const std::filesystem::
                          {"library", "interval", "cron", "timezone", "on_leader", "config"});
     TimerConfig timer;
     timer.name = item.name();
-    timer.library = resolve_library(fields.require("library"), manifest_file);
+    timer.library = read_library(fields, item, manifest_file, timer.library_at);
     const Entry* interval = fields.find("interval");
     const Entry* cron = fields.find("cron");
     const Entry* zone = fields.find("timezone");
@@ -350,7 +361,7 @@ std::vector<ServiceConfig> read_services(const Entry* entry, const std::filesyst
     const Section fields(item.value, item.path, item.key.Mark(), {"library", "stop_timeout", "config"});
     ServiceConfig service;
     service.name = item.name();
-    service.library = resolve_library(fields.require("library"), manifest_file);
+    service.library = read_library(fields, item, manifest_file, service.library_at);
     if (const Entry* e = fields.find("stop_timeout")) service.stop_timeout = read_milliseconds(*e, kServiceStopTimeoutRange);
     service.config = read_config(fields.find("config"));
     services.push_back(std::move(service));

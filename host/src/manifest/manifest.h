@@ -119,9 +119,12 @@ using ConfigMap = std::map<std::string, std::string>;
 
 // `library` is what the manifest wrote, resolved: a bare name (no '/') stays as written and is
 // looked up on the plugin search path; a path is made absolute against the manifest's folder.
+// Without `library:` it is the entry's own name. `library_at` says where, for errors found once
+// the library is loaded: "FILE:LINE:COL: agents.<name>.library" (empty for manifests built in code).
 struct AgentConfig {
   std::string name;
   std::string library;
+  std::string library_at;
   std::string topic;  // empty: "<app-id>-<agent>"
   int concurrency = 1;
   OnError on_error = OnError::kSkip;
@@ -140,6 +143,7 @@ struct AgentConfig {
 struct TimerConfig {
   std::string name;
   std::string library;
+  std::string library_at;
   std::chrono::duration<double> interval{1.0};  // unused when `cron` is set
   std::optional<CronSchedule> cron;               // `cron:` read in `timezone:` (default UTC)
   bool on_leader = false;
@@ -150,6 +154,7 @@ struct TimerConfig {
 struct ServiceConfig {
   std::string name;
   std::string library;
+  std::string library_at;
   std::chrono::milliseconds stop_timeout{5000};
   ConfigMap config;
 };

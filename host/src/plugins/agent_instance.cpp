@@ -9,12 +9,12 @@ namespace faust {
 
 Result<AgentInstance> AgentInstance::create(std::shared_ptr<const PluginLibrary> library,
                                             const faust_agent_def& def, HostServices& services,
-                                            ComponentRef component, ConfigMap config) {
+                                            ComponentRef component, ConfigMap config, std::shared_ptr<const PluginInstance> shared) {
   component.kind = ComponentRef::Kind::kAgent;
   const faust_agent_handle_batch_fn batch_fn = library->find_agent_batch(def.name);
   Result<PluginInstance> instance =
       PluginInstance::create(std::move(library), def.name, def.create, def.destroy, services,
-                             std::move(component), std::move(config));
+                             std::move(component), std::move(config), std::move(shared));
   if (!instance) return instance.error();
   return AgentInstance(std::move(*instance), def, batch_fn);
 }

@@ -21,7 +21,8 @@ class AgentInstance {
   // Creates the instance through the plugin's create(); fails with kPluginCreateFailed.
   static Result<AgentInstance> create(std::shared_ptr<const PluginLibrary> library,
                                       const faust_agent_def& def, HostServices& services,
-                                      ComponentRef component, ConfigMap config);
+                                      ComponentRef component, ConfigMap config,
+                                std::shared_ptr<const PluginInstance> shared = {});
 
   // Hands one message to the plugin. A plugin error becomes
   // Error{kFailure, "<plugin> agent '<name>' failed: <message>"}.

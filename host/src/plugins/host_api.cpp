@@ -8,6 +8,7 @@
 #include "common/plugin_metric.h"
 #include "faust/detail/abi_checks.hpp"
 #include "plugins/error_buffer.h"
+#include "plugins/plugin_instance.h"
 
 // The C ABI's opaque page answer: the host's PageAnswer.
 struct faust_page_response {
@@ -252,6 +253,10 @@ faust_status state_scan_for_plugin(faust_host_context* context, const void* pref
   });
 }
 
+void* shared_object_for_plugin(faust_host_context* context) noexcept {
+  return context == nullptr || context->shared == nullptr ? nullptr : context->shared->object();
+}
+
 constexpr faust_host_api kHostApi{
     static_cast<std::uint32_t>(sizeof(faust_host_api)),
     &log_from_plugin,
@@ -270,6 +275,7 @@ constexpr faust_host_api kHostApi{
     &state_delete_for_plugin,
     &state_scan_for_plugin,
     &await_sends_for_plugin,
+    &shared_object_for_plugin,
 };
 
 }  // namespace

@@ -9,6 +9,10 @@
 #include "manifest/manifest.h"
 #include "plugins/host_services.h"
 
+namespace faust {
+class PluginInstance;
+}
+
 // What the opaque faust_host_context of the C ABI is on the host side: one per agent or timer
 // instance, alive exactly as long as the instance. Strings handed to the plugin from here
 // (app id, config values) therefore live as long as the instance, as plugin.h promises.
@@ -20,6 +24,9 @@ struct faust_host_context {
   // The instance's page registrations: dropped before the instance is destroyed, so no page
   // handler runs into a destroyed instance.
   std::vector<std::shared_ptr<void>> pages;
+  // The plugin-wide part (ABI 1.4) the instance reaches through shared_object, or null. Held, so
+  // it is destroyed after the plugin's last instance.
+  std::shared_ptr<const faust::PluginInstance> shared;
 };
 
 namespace faust {

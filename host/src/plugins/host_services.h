@@ -16,14 +16,15 @@ namespace faust {
 
 // Which agent, timer or service instance is calling the host.
 struct ComponentRef {
-  enum class Kind { kAgent, kTimer, kService };
+  // kPlugin: the plugin-wide part (ABI 1.4), named after the plugin.
+  enum class Kind { kAgent, kTimer, kService, kPlugin };
   Kind kind = Kind::kAgent;
-  std::string name;    // agent/timer name from the manifest
+  std::string name;    // agent/timer/service name from the manifest; the plugin's for kPlugin
   std::string plugin;  // plugin name from its descriptor
   bool on_leader = false;  // a timer or agent with on_leader: true (its sends are fenced)
 };
 
-// "agent", "timer" or "service".
+// "agent", "timer", "service" or "plugin-wide part".
 inline const char* component_kind_name(ComponentRef::Kind kind) {
   switch (kind) {
     case ComponentRef::Kind::kAgent:
@@ -31,9 +32,11 @@ inline const char* component_kind_name(ComponentRef::Kind kind) {
     case ComponentRef::Kind::kTimer:
       return "timer";
     case ComponentRef::Kind::kService:
+      return "service";
+    case ComponentRef::Kind::kPlugin:
       break;
   }
-  return "service";
+  return "plugin-wide part";
 }
 
 // A send request in host terms. Exactly one of agent and topic is non-empty.

@@ -1,6 +1,7 @@
 #include "plugins/loaded_components.h"
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -19,13 +20,25 @@ std::string join_or_none(const std::vector<std::string>& names) {
   return text;
 }
 
-Error name_unknown(const Manifest& manifest, const char* kind, const std::string& name,
-                   const PluginInfo& info) {
-  return Error{ExitCode::kPluginNameUnknown, manifest.file.string() + ": " + kind + " '" + name +
-                                                 "': plugin " + info.file.string() + " provides no " + kind +
-                                                 " '" + name + "' (agents: " + join_or_none(info.agents) +
-                                                 "; timers: " + join_or_none(info.timers) +
-                                                 "; services: " + join_or_none(info.services) + ")"};
+// The name of the library's component an entry uses: the one named like the entry or, failing
+// that, the library's only one of its kind. kPluginNameUnknown when there is none, or several to
+// choose from.
+template <typename Config>
+Result<std::string> component_of(const Manifest& manifest, const char* kind, const Config& config,
+                                 const std::vector<std::string>& provided, const PluginInfo& info) {
+  if (std::find(provided.begin(), provided.end(), config.name) != provided.end()) return config.name;
+  if (provided.size() == 1) return provided.front();
+  const std::string where = config.library_at.empty() ? manifest.file.string() : config.library_at;
+  std::string message = where + ": " + kind + " '" + config.name + "': plugin " + info.file.string() +
+                        " provides no " + kind + " '" + config.name + "'";
+  if (provided.empty()) {
+    message += " (agents: " + join_or_none(info.agents) + "; timers: " + join_or_none(info.timers) +
+               "; services: " + join_or_none(info.services) + ")";
+  } else {
+    message += " and " + std::to_string(provided.size()) + " " + kind + "s to choose from (" + join_or_none(provided) +
+               "): name the entry after one of them";
+  }
+  return Error{ExitCode::kPluginNameUnknown, std::move(message)};
 }
 
 // Resolves and loads one library, remembering it in `used` the first time.
@@ -46,6 +59,26 @@ ComponentRef component_ref(const std::string& name, const PluginLibrary& library
   ref.plugin = library.info().name;
   ref.on_leader = on_leader;
   return ref;
+}
+
+// Creates the plugin-wide part (ABI 1.4) of each library that has one, before any instance.
+Result<std::map<const PluginLibrary*, std::shared_ptr<const PluginInstance>>> create_shared_parts(
+    const std::vector<std::shared_ptr<const PluginLibrary>>& libraries, HostServices& services) {
+  std::map<const PluginLibrary*, std::shared_ptr<const PluginInstance>> parts;
+  for (const auto& library : libraries) {
+    const faust_shared_def* def = library->shared_def();
+    if (def == nullptr) continue;
+    ComponentRef component;
+    component.kind = ComponentRef::Kind::kPlugin;
+    component.name = library->info().name;
+    component.plugin = library->info().name;
+    Result<PluginInstance> part =
+        PluginInstance::create(library, library->info().name.c_str(), def->create, def->destroy, services,
+                               std::move(component), {});
+    if (!part) return part.error();
+    parts.emplace(library.get(), std::make_shared<const PluginInstance>(std::move(*part)));
+  }
+  return parts;
 }
 
 // A manifest entry matched to the definition its library provides, before anything is created.
@@ -70,36 +103,46 @@ Result<LoadedComponents> instantiate(const Manifest& manifest, HostServices& ser
     Result<std::shared_ptr<const PluginLibrary>> library =
         load_library(agent.library, registry, search_dirs, used);
     if (!library) return library.error();
-    const faust_agent_def* def = (*library)->find_agent(agent.name);
-    if (def == nullptr) return name_unknown(manifest, "agent", agent.name, (*library)->info());
+    Result<std::string> component = component_of(manifest, "agent", agent, (*library)->info().agents, (*library)->info());
+    if (!component) return component.error();
+    const faust_agent_def* def = (*library)->find_agent(*component);
     agents.push_back({&agent, def, *library});
   }
   for (const TimerConfig& timer : manifest.timers) {
     Result<std::shared_ptr<const PluginLibrary>> library =
         load_library(timer.library, registry, search_dirs, used);
     if (!library) return library.error();
-    const faust_timer_def* def = (*library)->find_timer(timer.name);
-    if (def == nullptr) return name_unknown(manifest, "timer", timer.name, (*library)->info());
+    Result<std::string> component = component_of(manifest, "timer", timer, (*library)->info().timers, (*library)->info());
+    if (!component) return component.error();
+    const faust_timer_def* def = (*library)->find_timer(*component);
     timers.push_back({&timer, def, *library});
   }
   for (const ServiceConfig& service : manifest.services) {
     Result<std::shared_ptr<const PluginLibrary>> library =
         load_library(service.library, registry, search_dirs, used);
     if (!library) return library.error();
-    const faust_service_def* def = (*library)->find_service(service.name);
-    if (def == nullptr) return name_unknown(manifest, "service", service.name, (*library)->info());
+    Result<std::string> component = component_of(manifest, "service", service, (*library)->info().services, (*library)->info());
+    if (!component) return component.error();
+    const faust_service_def* def = (*library)->find_service(*component);
     service_matches.push_back({&service, def, *library});
   }
 
   LoadedComponents loaded;
   for (const auto& library : used) loaded.plugins.push_back(library->info());
+  auto shared = create_shared_parts(used, services);
+  if (!shared) return shared.error();
+  const auto shared_of = [&](const std::shared_ptr<const PluginLibrary>& library) {
+    const auto found = shared->find(library.get());
+    return found == shared->end() ? nullptr : found->second;
+  };
   for (const auto& [config, def, library] : agents) {
     LoadedAgent agent{*config, {}};
     const int count = std::max(config->concurrency, 1);
     agent.instances.reserve(static_cast<std::size_t>(count));
     for (int n = 0; n < count; ++n) {
       Result<AgentInstance> instance = AgentInstance::create(
-          library, *def, services, component_ref(config->name, *library, config->on_leader), config->config);
+          library, *def, services, component_ref(config->name, *library, config->on_leader), config->config,
+          shared_of(library));
       if (!instance) return instance.error();
       agent.instances.push_back(std::move(*instance));
     }
@@ -107,13 +150,14 @@ Result<LoadedComponents> instantiate(const Manifest& manifest, HostServices& ser
   }
   for (const auto& [config, def, library] : timers) {
     Result<TimerInstance> instance = TimerInstance::create(
-        library, *def, services, component_ref(config->name, *library, config->on_leader), config->config);
+        library, *def, services, component_ref(config->name, *library, config->on_leader), config->config,
+        shared_of(library));
     if (!instance) return instance.error();
     loaded.timers.push_back(LoadedTimer{*config, std::move(*instance)});
   }
   for (const auto& [config, def, library] : service_matches) {
     Result<ServiceInstance> instance = ServiceInstance::create(
-        library, *def, services, component_ref(config->name, *library, false), config->config);
+        library, *def, services, component_ref(config->name, *library, false), config->config, shared_of(library));
     if (!instance) return instance.error();
     loaded.services.push_back(LoadedService{*config, std::move(*instance)});
   }

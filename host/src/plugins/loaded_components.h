@@ -44,7 +44,8 @@ struct LoadedComponents {
 
 // Loads every library the manifest names (bare names are looked up in `search_dirs`), checks that
 // each provides the agent or timer named (kPluginNameUnknown otherwise), then creates
-// `concurrency` instances per agent and one per timer and service. All libraries are loaded and checked
+// the plugin-wide part of each library that has one (ABI 1.4), then `concurrency` instances per
+// agent and one per timer and service, each holding its plugin's part. All libraries are loaded and checked
 // before any instance is created, so a refusal never runs plugin code.
 Result<LoadedComponents> instantiate(const Manifest& manifest, HostServices& services,
                                      PluginRegistry& registry,

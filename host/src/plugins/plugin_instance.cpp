@@ -10,19 +10,22 @@ namespace faust {
 Result<PluginInstance> PluginInstance::create(std::shared_ptr<const PluginLibrary> library, const char* name,
                                               faust_create_fn create, faust_destroy_fn destroy,
                                               HostServices& services, ComponentRef component,
-                                              ConfigMap config) {
+                                              ConfigMap config, std::shared_ptr<const PluginInstance> shared) {
   const char* kind = component_kind_name(component.kind);
   const std::string app_id = services.app_id();
   auto context = std::unique_ptr<faust_host_context>(
-      new faust_host_context{services, std::move(component), std::move(config), app_id, {}});
+      new faust_host_context{services, std::move(component), std::move(config), app_id, {}, std::move(shared)});
 
   faust_error error;
   error.message[0] = '\0';
   void* object = call_plugin(error, static_cast<void*>(nullptr),
                              [&] { return create(&host_api(), context.get(), &error); });
   if (object == nullptr) {
-    return Error{ExitCode::kPluginCreateFailed, "plugin " + library->file().string() + ": creating " + kind +
-                                                    " '" + name + "' failed: " + read_error(error)};
+    const std::string what = context->component.kind == ComponentRef::Kind::kPlugin
+                                 ? std::string(kind)
+                                 : std::string(kind) + " '" + name + "'";
+    return Error{ExitCode::kPluginCreateFailed,
+                 "plugin " + library->file().string() + ": creating " + what + " failed: " + read_error(error)};
   }
   return PluginInstance(std::move(library), std::move(context),
                         std::unique_ptr<void, Destroyer>(object, Destroyer{destroy}));

@@ -11,7 +11,8 @@
 
 namespace faust {
 
-// One object a plugin created through an agent's or timer's create(), with the context it was
+// One object a plugin created through an agent's, timer's, service's or its plugin-wide part's
+// create(), with the context it was
 // given and the library its code lives in. Destroys the object through the plugin's destroy()
 // first, then the context, then drops its hold on the library. Move-only.
 class PluginInstance {
@@ -19,7 +20,8 @@ class PluginInstance {
   // Calls `create`; a failure is kPluginCreateFailed with the plugin's message.
   static Result<PluginInstance> create(std::shared_ptr<const PluginLibrary> library, const char* name,
                                        faust_create_fn create, faust_destroy_fn destroy,
-                                       HostServices& services, ComponentRef component, ConfigMap config);
+                                       HostServices& services, ComponentRef component, ConfigMap config,
+                                       std::shared_ptr<const PluginInstance> shared = {});
 
   PluginInstance(PluginInstance&&) noexcept = default;
   PluginInstance& operator=(PluginInstance&&) noexcept = default;

@@ -138,6 +138,9 @@ Result<PluginInfo> read_info(const std::filesystem::path& path, const faust_plug
                  });
   if (!services) return services.error();
   if (Status batches = check_agent_batches(file, descriptor, *agents); !batches) return batches.error();
+  if (const faust_shared_def* shared = abi::shared_def(descriptor); shared != nullptr) {
+    if (std::optional<std::string> problem = abi::shared_def_problem(*shared)) return malformed(file, *problem);
+  }
   return PluginInfo{descriptor.name,
                     descriptor.version,
                     abi_text(descriptor.abi_major, descriptor.abi_minor),

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "common/result.h"
+#include "faust/detail/abi_checks.hpp"
 #include "faust/plugin.h"
 #include "plugins/plugin_info.h"
 
@@ -45,6 +46,8 @@ class PluginLibrary {
   const faust_service_def* find_service(std::string_view name) const;
   // The agent's batch handling (ABI 1.2), or nullptr when it handles one message at a time.
   faust_agent_handle_batch_fn find_agent_batch(std::string_view agent) const;
+  // The plugin-wide part (ABI 1.4), or nullptr when the plugin has none.
+  const faust_shared_def* shared_def() const { return abi::shared_def(descriptor_); }
 
  private:
   PluginLibrary(std::unique_ptr<boost::dll::shared_library> library,

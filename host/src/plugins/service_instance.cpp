@@ -10,10 +10,10 @@ namespace faust {
 
 Result<ServiceInstance> ServiceInstance::create(std::shared_ptr<const PluginLibrary> library,
                                                 const faust_service_def& def, HostServices& services,
-                                                ComponentRef component, ConfigMap config) {
+                                                ComponentRef component, ConfigMap config, std::shared_ptr<const PluginInstance> shared) {
   component.kind = ComponentRef::Kind::kService;
   Result<PluginInstance> instance = PluginInstance::create(std::move(library), def.name, def.create, def.destroy,
-                                                           services, std::move(component), std::move(config));
+                                                           services, std::move(component), std::move(config), std::move(shared));
   if (!instance) return instance.error();
   return ServiceInstance(std::move(*instance), def);
 }

@@ -25,7 +25,8 @@ class ServiceInstance {
   // Creates the instance through the plugin's create(); fails with kPluginCreateFailed.
   static Result<ServiceInstance> create(std::shared_ptr<const PluginLibrary> library,
                                         const faust_service_def& def, HostServices& services,
-                                        ComponentRef component, ConfigMap config);
+                                        ComponentRef component, ConfigMap config,
+                                std::shared_ptr<const PluginInstance> shared = {});
 
   // A plugin error becomes Error{kFailure, "<plugin> service '<name>' <callback> failed: <message>"}.
   Status start();

@@ -8,11 +8,11 @@ namespace faust {
 
 Result<TimerInstance> TimerInstance::create(std::shared_ptr<const PluginLibrary> library,
                                             const faust_timer_def& def, HostServices& services,
-                                            ComponentRef component, ConfigMap config) {
+                                            ComponentRef component, ConfigMap config, std::shared_ptr<const PluginInstance> shared) {
   component.kind = ComponentRef::Kind::kTimer;
   Result<PluginInstance> instance =
       PluginInstance::create(std::move(library), def.name, def.create, def.destroy, services,
-                             std::move(component), std::move(config));
+                             std::move(component), std::move(config), std::move(shared));
   if (!instance) return instance.error();
   return TimerInstance(std::move(*instance), def);
 }

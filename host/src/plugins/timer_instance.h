@@ -16,7 +16,8 @@ class TimerInstance {
   // Creates the instance through the plugin's create(); fails with kPluginCreateFailed.
   static Result<TimerInstance> create(std::shared_ptr<const PluginLibrary> library,
                                       const faust_timer_def& def, HostServices& services,
-                                      ComponentRef component, ConfigMap config);
+                                      ComponentRef component, ConfigMap config,
+                                std::shared_ptr<const PluginInstance> shared = {});
 
   // Runs one tick. A plugin error becomes Error{kFailure, "<plugin> timer '<name>' failed: <message>"}.
   Status tick();

@@ -24,8 +24,9 @@
  * faust_host_api wait_for_stop, plugin metrics (metric_*), web pages (page_*) and the leader
  * state (state_*). ABI 1.2 added batch handling (faust_agent_batch_def,
  * faust_plugin_descriptor.agent_batches). ABI 1.3 added faust_host_api.await_sends, with agents'
- * sends pipelined (see send). A plugin runs only on a host of its minor or newer, so
- * it may use what its minor has without checking faust_host_api.struct_size.
+ * sends pipelined (see send). ABI 1.4 added the plugin-wide part (faust_shared_def,
+ * faust_plugin_descriptor.shared, faust_host_api.shared_object). A plugin runs only on a host of
+ * its minor or newer, so it may use what its minor has without checking faust_host_api.struct_size.
  */
 #ifndef FAUST_PLUGIN_H
 #define FAUST_PLUGIN_H
@@ -38,7 +39,7 @@ extern "C" {
 #endif
 
 #define FAUST_PLUGIN_ABI_MAJOR 1
-#define FAUST_PLUGIN_ABI_MINOR 3
+#define FAUST_PLUGIN_ABI_MINOR 4
 
 #define FAUST_PLUGIN_ENTRY_SYMBOL faust_plugin_entry
 #define FAUST_PLUGIN_ENTRY_NAME "faust_plugin_entry"
@@ -99,7 +100,7 @@ typedef struct faust_send_request {
   size_t header_count;
 } faust_send_request;
 
-/* Opaque per-instance context owned by the host. */
+/* Opaque per-instance context owned by the host (the plugin-wide part has one too). */
 typedef struct faust_host_context faust_host_context;
 
 /* ABI 1.1: plugin metrics. */
@@ -219,6 +220,14 @@ typedef struct faust_host_api {
    * by itself). FAUST_OK at once where sends are already acknowledged when send returns or are
    * delivered with a unit (timers, services, batches, transactions). */
   faust_status (*await_sends)(faust_host_context* ctx, faust_error* error);
+
+  /* ---- ABI 1.4 ---- */
+
+  /* The plugin-wide object: what faust_shared_def.create returned for this library, the same for
+   * every instance of every agent, timer and service of the plugin in this worker. NULL when the
+   * plugin has no faust_shared_def, and inside that create itself. Valid as long as the calling
+   * instance: the host destroys it after the plugin's last instance. */
+  void* (*shared_object)(faust_host_context* ctx);
 } faust_host_api;
 
 /* Creates an instance; returns NULL and fills `error` on failure. */
@@ -293,6 +302,18 @@ typedef struct faust_agent_batch_def {
   faust_agent_handle_batch_fn handle_batch;
 } faust_agent_batch_def;
 
+/* ABI 1.4: the plugin-wide part: created once per loaded library and worker, before any agent,
+ * timer or service instance, and destroyed after the last one. Its create gets a context of its
+ * own, whose pages and metrics belong to the plugin rather than to one instance (log lines are
+ * tagged with the plugin's name; config_get answers NULL; the leader state refuses, as it is no
+ * leader work). Every instance reaches the object through faust_host_api.shared_object. Pages and
+ * other calls may reach it from several threads at once: guard what it holds. */
+typedef struct faust_shared_def {
+  uint32_t struct_size;
+  faust_create_fn create;
+  faust_destroy_fn destroy;
+} faust_shared_def;
+
 typedef struct faust_plugin_descriptor {
   uint32_t abi_major;
   uint32_t abi_minor;
@@ -309,6 +330,8 @@ typedef struct faust_plugin_descriptor {
   /* ---- ABI 1.2 ---- */
   const faust_agent_batch_def* const* agent_batches; /* array of agent_batch_count pointers */
   size_t agent_batch_count;
+  /* ---- ABI 1.4 ---- */
+  const faust_shared_def* shared; /* NULL: no plugin-wide part */
 } faust_plugin_descriptor;
 
 typedef const faust_plugin_descriptor* (*faust_plugin_entry_fn)(void);

@@ -1,21 +1,21 @@
 // faust-host plugin SDK: a header-only C++ layer over the C ABI in faust/plugin.h.
 //
 // A plugin author writes one class per agent (derived from faust::sdk::Agent), timer (derived
-// from faust::sdk::Timer) or service (derived from faust::sdk::Service, ABI 1.1), each
-// constructible from `faust::sdk::Host&`, and ends the file with one macro:
+// from faust::sdk::Timer) or service (derived from faust::sdk::Service, ABI 1.1), reaches the
+// host through host() (or a constructor taking `faust::sdk::Host&`), and ends the file with one
+// macro listing them:
 //
-//   class SayAgent : public faust::sdk::Agent {
-//    public:
-//     explicit SayAgent(faust::sdk::Host& host) : host_(host) {}
-//     void handle(const faust::sdk::Message& message) override { host_.info(message.value()); }
-//    private:
-//     faust::sdk::Host& host_;
+//   struct SayAgent : faust::sdk::Agent {
+//     void handle(const faust::sdk::Message& message) override { host().info(message.value()); }
 //   };
 //
-//   FAUST_PLUGIN("say", "1.0.0", FAUST_AGENTS(faust::sdk::agent<SayAgent>("say")), FAUST_TIMERS())
+//   FAUST_PLUGIN("say", "1.0.0", faust::sdk::agent<SayAgent>());
 //
-// or, with services, FAUST_PLUGIN_WITH_SERVICES(name, version, FAUST_AGENTS(...), FAUST_TIMERS(...),
-// FAUST_SERVICES(faust::sdk::service<S>("s"), ...)).
+// A component listed without a name takes the plugin's; a manifest entry uses the component of
+// its own name or, when the library has one of the kind only, that one. A plugin-wide part
+// (faust::sdk::Shared, ABI 1.4) holds what all instances share: pages, metrics, state. The older
+// forms FAUST_PLUGIN(name, version, FAUST_AGENTS(...), FAUST_TIMERS(...)) and
+// FAUST_PLUGIN_WITH_SERVICES(..., FAUST_SERVICES(...)) still work.
 //
 // Exceptions thrown by constructors, handle() or tick() never cross into the host: the
 // trampolines below catch them and report FAUST_ERROR with the exception's message. Host calls
@@ -347,6 +347,12 @@ class Host {
     return entries;
   }
 
+  // ABI 1.4. The plugin-wide part, faust::sdk::shared<SharedType>() in FAUST_PLUGIN: one object
+  // for every instance of the plugin in this worker. Throws faust::sdk::Error when the plugin has
+  // none, has one of another type, or from the part's own constructor.
+  template <typename SharedType>
+  SharedType& shared() const;
+
   const faust_host_api* api() const noexcept { return api_; }
   faust_host_context* context() const noexcept { return context_; }
 
@@ -409,10 +415,52 @@ class Host {
   std::vector<std::unique_ptr<detail::PageSlot>> pages_;
 };
 
-// Base of every agent: handle() is called once per message, never concurrently on one instance.
-class Agent {
+namespace detail {
+
+// The Host of the instance being created on this thread, for Component's constructor.
+inline Host*& constructing_host() noexcept {
+  static thread_local Host* host = nullptr;
+  return host;
+}
+
+// Sets constructing_host() while an instance's object is constructed.
+class ConstructionScope {
  public:
-  virtual ~Agent() = default;
+  explicit ConstructionScope(Host& host) noexcept : previous_(constructing_host()) { constructing_host() = &host; }
+  ~ConstructionScope() { constructing_host() = previous_; }
+  ConstructionScope(const ConstructionScope&) = delete;
+  ConstructionScope& operator=(const ConstructionScope&) = delete;
+
+ private:
+  Host* previous_;
+};
+
+}  // namespace detail
+
+// What every agent, timer, service and plugin-wide part derives from: host() is the Host of the
+// instance, usable from the constructor on (and in default member initializers), as long as the
+// SDK creates the object.
+class Component {
+ public:
+  virtual ~Component() = default;
+
+  Host& host() const {
+    if (host_ == nullptr) throw Error("host() is only available in objects the plugin SDK created");
+    return *host_;
+  }
+
+ protected:
+  Component() noexcept : host_(detail::constructing_host()) {}
+  Component(const Component&) = default;
+  Component& operator=(const Component&) = default;
+
+ private:
+  Host* host_;
+};
+
+// Base of every agent: handle() is called once per message, never concurrently on one instance.
+class Agent : public Component {
+ public:
   virtual void handle(const Message& message) = 0;
 };
 
@@ -426,11 +474,18 @@ class BatchAgent : public Agent {
 };
 
 // Base of every timer: tick() is called once per interval, never concurrently on one instance.
-class Timer {
+class Timer : public Component {
  public:
-  virtual ~Timer() = default;
   virtual void tick() = 0;
 };
+
+// Base of the plugin-wide part (ABI 1.4): one object per loaded plugin and worker, created before
+// any agent, timer or service instance and destroyed after the last one. Register pages and
+// metrics that describe the whole plugin here (its host() belongs to the plugin, not to one
+// instance), and keep what instances share; every instance reaches it with
+// host().shared<T>(). Pages and instances call it from several threads at once: guard what it
+// holds (a mutex, atomics).
+class Shared : public Component {};
 
 // The leadership term a service was elected for (ABI 1.1).
 struct Term {
@@ -444,9 +499,8 @@ struct Term {
 // returns once host.wait_for_stop(...) says so. Every method does nothing unless overridden.
 // An exception from start(), elected() or lead() is logged by the host as the call's failure;
 // revoked() follows a failed elected() too.
-class Service {
+class Service : public Component {
  public:
-  virtual ~Service() = default;
   virtual void start() {}
   virtual void elected(const Term& /*term*/) {}
   virtual void lead() {}
@@ -474,35 +528,85 @@ faust_status guarded(faust_error* error, Body&& body) noexcept {
   return FAUST_ERROR;
 }
 
-// One live agent/timer: the Host it was given and the author's object, destroyed together.
-template <typename Component>
+// One live agent/timer/service: the Host it was given and the author's object, destroyed together.
+template <typename Object>
 struct Instance {
   Instance(const faust_host_api* api, faust_host_context* context) : host(api, context), component(make()) {}
 
   Host host;
-  Component component;
+  Object component;
 
  private:
-  Component make() {
-    if constexpr (std::is_constructible_v<Component, Host&>) {
-      return Component(host);
+  Object make() {
+    const ConstructionScope scope(host);
+    if constexpr (std::is_constructible_v<Object, Host&>) {
+      return Object(host);
     } else {
-      return Component();
+      return Object();
     }
   }
 };
 
-template <typename Component>
+template <typename Object>
 void* create(const faust_host_api* api, faust_host_context* context, faust_error* error) noexcept {
   void* instance = nullptr;
-  guarded(error, [&] { instance = new Instance<Component>(api, context); });
+  guarded(error, [&] { instance = new Instance<Object>(api, context); });
   return instance;
 }
 
-template <typename Component>
+template <typename Object>
 void destroy(void* instance) noexcept {
-  delete static_cast<Instance<Component>*>(instance);
+  delete static_cast<Instance<Object>*>(instance);
 }
+
+// ---- ABI 1.4: the plugin-wide part ----
+
+// One address per type within the plugin: tells Host::shared<T>() which type the part has.
+template <typename T>
+inline constexpr char kTypeTag = 0;
+
+// What faust_host_api.shared_object returns points at one of these.
+struct SharedHolder {
+  const void* type;
+  Shared* object;
+};
+
+template <typename SharedType>
+struct SharedInstance : SharedHolder {
+  SharedInstance(const faust_host_api* api, faust_host_context* context)
+      : SharedHolder{&kTypeTag<SharedType>, nullptr}, instance(api, context) {
+    object = &instance.component;
+  }
+  Instance<SharedType> instance;
+};
+
+template <typename SharedType>
+void* create_shared(const faust_host_api* api, faust_host_context* context, faust_error* error) noexcept {
+  SharedHolder* holder = nullptr;
+  guarded(error, [&] { holder = new SharedInstance<SharedType>(api, context); });
+  return holder;
+}
+
+template <typename SharedType>
+void destroy_shared(void* holder) noexcept {
+  delete static_cast<SharedInstance<SharedType>*>(static_cast<SharedHolder*>(holder));
+}
+
+}  // namespace detail
+
+template <typename SharedType>
+SharedType& Host::shared() const {
+  static_assert(std::is_base_of_v<Shared, SharedType>, "shared<T>: T must derive from faust::sdk::Shared");
+  const auto* holder = static_cast<const detail::SharedHolder*>(api_->shared_object(context_));
+  if (holder == nullptr || holder->object == nullptr) {
+    throw Error("the plugin has no plugin-wide part (list faust::sdk::shared<T>() in FAUST_PLUGIN), or it is "
+                "still being created");
+  }
+  if (holder->type != &detail::kTypeTag<SharedType>) throw Error("the plugin-wide part is of another type");
+  return static_cast<SharedType&>(*holder->object);
+}
+
+namespace detail {
 
 template <typename AgentType>
 faust_status handle(void* instance, const faust_message* message, faust_error* error) noexcept {
@@ -560,33 +664,15 @@ void service_notify(void* instance) noexcept {
   }
 }
 
-// The definitions a plugin exports plus the pointer array the descriptor refers to. Lives in a
-// function-local static, so the addresses stay valid for the life of the library.
-template <typename Def, std::size_t N>
-class DefTable {
- public:
-  explicit DefTable(const std::array<Def, N>& defs) noexcept : defs_(defs) {
-    std::size_t index = 0;
-    for (const Def& def : defs_) pointers_[index++] = &def;
-  }
-  DefTable(const DefTable&) = delete;
-  DefTable& operator=(const DefTable&) = delete;
-
-  const Def* const* pointers() const noexcept { return N == 0 ? nullptr : pointers_.data(); }
-  static constexpr std::size_t size() noexcept { return N; }
-
- private:
-  std::array<Def, N> defs_;
-  std::array<const Def*, N> pointers_{};
-};
-
-template <typename Def, std::size_t N>
-DefTable(const std::array<Def, N>&) -> DefTable<Def, N>;
-
 // What FAUST_AGENTS lists: an agent's definition, and its batch handling when it has one.
 struct AgentEntry {
   faust_agent_def def;
   faust_agent_handle_batch_fn handle_batch;  // null unless the agent is a BatchAgent
+};
+
+// What faust::sdk::shared<T>() gives FAUST_PLUGIN (ABI 1.4).
+struct SharedEntry {
+  faust_shared_def def;
 };
 
 template <typename... Entries>
@@ -595,43 +681,6 @@ constexpr std::array<AgentEntry, sizeof...(Entries)> agent_list(const Entries&..
                 "FAUST_AGENTS takes faust::sdk::agent<T>(\"name\") entries");
   return {entries...};
 }
-
-// The agents' definitions and the batch definitions of those that have one, with the pointer
-// arrays the descriptor refers to.
-template <std::size_t N>
-class AgentTable {
- public:
-  explicit AgentTable(const std::array<AgentEntry, N>& entries) noexcept {
-    for (std::size_t i = 0; i < N; ++i) {
-      defs_[i] = entries[i].def;
-      def_pointers_[i] = &defs_[i];
-      if (entries[i].handle_batch == nullptr) continue;
-      batches_[batch_count_] = faust_agent_batch_def{static_cast<std::uint32_t>(sizeof(faust_agent_batch_def)),
-                                                     entries[i].def.name, entries[i].handle_batch};
-      batch_pointers_[batch_count_] = &batches_[batch_count_];
-      ++batch_count_;
-    }
-  }
-  AgentTable(const AgentTable&) = delete;
-  AgentTable& operator=(const AgentTable&) = delete;
-
-  const faust_agent_def* const* pointers() const noexcept { return N == 0 ? nullptr : def_pointers_.data(); }
-  static constexpr std::size_t size() noexcept { return N; }
-  const faust_agent_batch_def* const* batch_pointers() const noexcept {
-    return batch_count_ == 0 ? nullptr : batch_pointers_.data();
-  }
-  std::size_t batch_count() const noexcept { return batch_count_; }
-
- private:
-  std::array<faust_agent_def, N> defs_{};
-  std::array<const faust_agent_def*, N> def_pointers_{};
-  std::array<faust_agent_batch_def, N> batches_{};
-  std::array<const faust_agent_batch_def*, N> batch_pointers_{};
-  std::size_t batch_count_ = 0;
-};
-
-template <std::size_t N>
-AgentTable(const std::array<AgentEntry, N>&) -> AgentTable<N>;
 
 template <typename... Defs>
 constexpr std::array<faust_timer_def, sizeof...(Defs)> timer_list(const Defs&... defs) noexcept {
@@ -647,32 +696,116 @@ constexpr std::array<faust_service_def, sizeof...(Defs)> service_list(const Defs
   return {defs...};
 }
 
-template <typename Agents, typename Timers, typename Services>
-faust_plugin_descriptor make_descriptor(const char* name, const char* version, const Agents& agents,
-                                        const Timers& timers, const Services& services) noexcept {
-  faust_plugin_descriptor descriptor{};
-  descriptor.abi_major = FAUST_PLUGIN_ABI_MAJOR;
-  descriptor.abi_minor = FAUST_PLUGIN_ABI_MINOR;
-  descriptor.struct_size = static_cast<std::uint32_t>(sizeof(faust_plugin_descriptor));
-  descriptor.name = name;
-  descriptor.version = version;
-  descriptor.agents = agents.pointers();
-  descriptor.agent_count = agents.size();
-  descriptor.timers = timers.pointers();
-  descriptor.timer_count = timers.size();
-  descriptor.services = services.pointers();
-  descriptor.service_count = services.size();
-  descriptor.agent_batches = agents.batch_pointers();
-  descriptor.agent_batch_count = agents.batch_count();
-  return descriptor;
-}
+// How many entries of type Entry one argument of FAUST_PLUGIN holds: an entry, or a list of them.
+template <typename Entry, typename Arg>
+struct EntryCount : std::integral_constant<std::size_t, 0> {};
+template <typename Entry>
+struct EntryCount<Entry, Entry> : std::integral_constant<std::size_t, 1> {};
+template <typename Entry, std::size_t N>
+struct EntryCount<Entry, std::array<Entry, N>> : std::integral_constant<std::size_t, N> {};
+
+template <typename Arg>
+struct IsPluginArgument
+    : std::bool_constant<std::is_same_v<Arg, AgentEntry> || std::is_same_v<Arg, faust_timer_def> ||
+                         std::is_same_v<Arg, faust_service_def> || std::is_same_v<Arg, SharedEntry>> {};
+template <typename Entry, std::size_t N>
+struct IsPluginArgument<std::array<Entry, N>> : IsPluginArgument<Entry> {};
+
+// Everything FAUST_PLUGIN exports: the definitions, the pointer arrays and the descriptor that
+// refers to them. Lives in a function-local static, so the addresses stay valid for the life of
+// the library. A component listed without a name takes the plugin's.
+template <typename... Args>
+class PluginTable {
+  static constexpr std::size_t kAgents = (EntryCount<AgentEntry, Args>::value + ... + 0);
+  static constexpr std::size_t kTimers = (EntryCount<faust_timer_def, Args>::value + ... + 0);
+  static constexpr std::size_t kServices = (EntryCount<faust_service_def, Args>::value + ... + 0);
+  static_assert((IsPluginArgument<Args>::value && ...),
+                "FAUST_PLUGIN(name, version, ...) takes faust::sdk::agent<T>(), timer<T>(), service<T>() and "
+                "shared<T>() entries, or FAUST_AGENTS/FAUST_TIMERS/FAUST_SERVICES lists");
+  static_assert((EntryCount<SharedEntry, Args>::value + ... + 0) <= 1,
+                "FAUST_PLUGIN takes one faust::sdk::shared<T>() at most");
+
+ public:
+  PluginTable(const char* name, const char* version, const Args&... args) noexcept : plugin_(name) {
+    (add(args), ...);
+    descriptor_.abi_major = FAUST_PLUGIN_ABI_MAJOR;
+    descriptor_.abi_minor = FAUST_PLUGIN_ABI_MINOR;
+    descriptor_.struct_size = static_cast<std::uint32_t>(sizeof(faust_plugin_descriptor));
+    descriptor_.name = name;
+    descriptor_.version = version;
+    descriptor_.agents = kAgents == 0 ? nullptr : agent_pointers_.data();
+    descriptor_.agent_count = kAgents;
+    descriptor_.timers = kTimers == 0 ? nullptr : timer_pointers_.data();
+    descriptor_.timer_count = kTimers;
+    descriptor_.services = kServices == 0 ? nullptr : service_pointers_.data();
+    descriptor_.service_count = kServices;
+    descriptor_.agent_batches = batch_count_ == 0 ? nullptr : batch_pointers_.data();
+    descriptor_.agent_batch_count = batch_count_;
+    descriptor_.shared = shared_.create == nullptr ? nullptr : &shared_;
+  }
+  PluginTable(const PluginTable&) = delete;
+  PluginTable& operator=(const PluginTable&) = delete;
+
+  const faust_plugin_descriptor* descriptor() const noexcept { return &descriptor_; }
+
+ private:
+  const char* name_or_plugin(const char* name) const noexcept { return name == nullptr ? plugin_ : name; }
+
+  void add(const AgentEntry& entry) noexcept {
+    faust_agent_def& def = agents_[agent_count_];
+    def = entry.def;
+    def.name = name_or_plugin(def.name);
+    agent_pointers_[agent_count_++] = &def;
+    if (entry.handle_batch == nullptr) return;
+    batches_[batch_count_] =
+        faust_agent_batch_def{static_cast<std::uint32_t>(sizeof(faust_agent_batch_def)), def.name, entry.handle_batch};
+    batch_pointers_[batch_count_] = &batches_[batch_count_];
+    ++batch_count_;
+  }
+  void add(const faust_timer_def& entry) noexcept {
+    faust_timer_def& def = timers_[timer_count_];
+    def = entry;
+    def.name = name_or_plugin(def.name);
+    timer_pointers_[timer_count_++] = &def;
+  }
+  void add(const faust_service_def& entry) noexcept {
+    faust_service_def& def = services_[service_count_];
+    def = entry;
+    def.name = name_or_plugin(def.name);
+    service_pointers_[service_count_++] = &def;
+  }
+  void add(const SharedEntry& entry) noexcept { shared_ = entry.def; }
+  template <typename Entry, std::size_t N>
+  void add(const std::array<Entry, N>& entries) noexcept {
+    for (const Entry& entry : entries) add(entry);
+  }
+
+  const char* plugin_;
+  std::array<faust_agent_def, kAgents> agents_{};
+  std::array<const faust_agent_def*, kAgents> agent_pointers_{};
+  std::size_t agent_count_ = 0;
+  std::array<faust_agent_batch_def, kAgents> batches_{};
+  std::array<const faust_agent_batch_def*, kAgents> batch_pointers_{};
+  std::size_t batch_count_ = 0;
+  std::array<faust_timer_def, kTimers> timers_{};
+  std::array<const faust_timer_def*, kTimers> timer_pointers_{};
+  std::size_t timer_count_ = 0;
+  std::array<faust_service_def, kServices> services_{};
+  std::array<const faust_service_def*, kServices> service_pointers_{};
+  std::size_t service_count_ = 0;
+  faust_shared_def shared_{};
+  faust_plugin_descriptor descriptor_{};
+};
+
+template <typename... Args>
+PluginTable(const char*, const char*, const Args&...) -> PluginTable<Args...>;
 
 }  // namespace detail
 
-// An agent entry for FAUST_AGENTS: `name` is what the manifest's `agents:` refers to. A
-// BatchAgent also gets its batch handling registered.
+// An agent entry for FAUST_PLUGIN (or FAUST_AGENTS): `name` is what the manifest's `agents:`
+// refers to; without one, the plugin's name. A BatchAgent also gets its batch handling registered.
 template <typename AgentType>
-constexpr detail::AgentEntry agent(const char* name) noexcept {
+constexpr detail::AgentEntry agent(const char* name = nullptr) noexcept {
   static_assert(std::is_base_of_v<Agent, AgentType>, "agent<T>: T must derive from faust::sdk::Agent");
   static_assert(std::is_constructible_v<AgentType, Host&> || std::is_default_constructible_v<AgentType>,
                 "agent<T>: T needs a constructor taking faust::sdk::Host& (or a default constructor)");
@@ -683,9 +816,10 @@ constexpr detail::AgentEntry agent(const char* name) noexcept {
       handle_batch};
 }
 
-// A timer entry for FAUST_TIMERS: `name` is what the manifest's `timers:` refers to.
+// A timer entry for FAUST_PLUGIN (or FAUST_TIMERS): `name` is what the manifest's `timers:` refers
+// to; without one, the plugin's name.
 template <typename TimerType>
-constexpr faust_timer_def timer(const char* name) noexcept {
+constexpr faust_timer_def timer(const char* name = nullptr) noexcept {
   static_assert(std::is_base_of_v<Timer, TimerType>, "timer<T>: T must derive from faust::sdk::Timer");
   static_assert(std::is_constructible_v<TimerType, Host&> || std::is_default_constructible_v<TimerType>,
                 "timer<T>: T needs a constructor taking faust::sdk::Host& (or a default constructor)");
@@ -693,9 +827,10 @@ constexpr faust_timer_def timer(const char* name) noexcept {
                          &detail::tick<TimerType>};
 }
 
-// A service entry for FAUST_SERVICES: `name` is what the manifest's `services:` refers to.
+// A service entry for FAUST_PLUGIN (or FAUST_SERVICES): `name` is what the manifest's `services:`
+// refers to; without one, the plugin's name.
 template <typename ServiceType>
-constexpr faust_service_def service(const char* name) noexcept {
+constexpr faust_service_def service(const char* name = nullptr) noexcept {
   static_assert(std::is_base_of_v<Service, ServiceType>, "service<T>: T must derive from faust::sdk::Service");
   static_assert(std::is_constructible_v<ServiceType, Host&> || std::is_default_constructible_v<ServiceType>,
                 "service<T>: T needs a constructor taking faust::sdk::Host& (or a default constructor)");
@@ -710,29 +845,38 @@ constexpr faust_service_def service(const char* name) noexcept {
                            &detail::service_notify<ServiceType, &Service::revoked>};
 }
 
+// The plugin-wide part for FAUST_PLUGIN (ABI 1.4): one SharedType per loaded plugin and worker,
+// reached from every instance with host().shared<SharedType>().
+template <typename SharedType>
+constexpr detail::SharedEntry shared() noexcept {
+  static_assert(std::is_base_of_v<Shared, SharedType>, "shared<T>: T must derive from faust::sdk::Shared");
+  static_assert(std::is_constructible_v<SharedType, Host&> || std::is_default_constructible_v<SharedType>,
+                "shared<T>: T needs a constructor taking faust::sdk::Host& (or a default constructor)");
+  return detail::SharedEntry{faust_shared_def{static_cast<std::uint32_t>(sizeof(faust_shared_def)),
+                                              &detail::create_shared<SharedType>,
+                                              &detail::destroy_shared<SharedType>}};
+}
+
 }  // namespace faust::sdk
 
-// The agents a plugin provides: FAUST_AGENTS(faust::sdk::agent<A>("a"), ...), or FAUST_AGENTS().
+// Lists for the older form FAUST_PLUGIN(name, version, FAUST_AGENTS(...), FAUST_TIMERS(...)).
 #define FAUST_AGENTS(...) ::faust::sdk::detail::agent_list(__VA_ARGS__)
-// The timers a plugin provides: FAUST_TIMERS(faust::sdk::timer<T>("t"), ...), or FAUST_TIMERS().
 #define FAUST_TIMERS(...) ::faust::sdk::detail::timer_list(__VA_ARGS__)
-// The services a plugin provides (ABI 1.1): FAUST_SERVICES(faust::sdk::service<S>("s"), ...).
 #define FAUST_SERVICES(...) ::faust::sdk::detail::service_list(__VA_ARGS__)
 
-// Defines the plugin's exported entry point. Use once per plugin, at namespace scope, followed by
-// a semicolon. (Declared first so -Wmissing-prototypes stays quiet.)
-#define FAUST_PLUGIN_WITH_SERVICES(name, version, agents, timers, services)                               \
-  extern "C" FAUST_PLUGIN_EXPORT const faust_plugin_descriptor* FAUST_PLUGIN_ENTRY_SYMBOL(void);           \
-  extern "C" FAUST_PLUGIN_EXPORT const faust_plugin_descriptor* FAUST_PLUGIN_ENTRY_SYMBOL(void) {          \
-    static const ::faust::sdk::detail::AgentTable faust_plugin_agents_(agents);                            \
-    static const ::faust::sdk::detail::DefTable faust_plugin_timers_(timers);                              \
-    static const ::faust::sdk::detail::DefTable faust_plugin_services_(services);                          \
-    static const faust_plugin_descriptor faust_plugin_descriptor_ = ::faust::sdk::detail::make_descriptor( \
-        (name), (version), faust_plugin_agents_, faust_plugin_timers_, faust_plugin_services_);            \
-    return &faust_plugin_descriptor_;                                                                      \
-  }                                                                                                        \
+// Defines the plugin's exported entry point: FAUST_PLUGIN(name, version, components...), where a
+// component is faust::sdk::agent<T>(), timer<T>(), service<T>() (each with an optional name) or
+// shared<T>(), in any order, or a FAUST_AGENTS/FAUST_TIMERS/FAUST_SERVICES list. Use once per
+// plugin, at namespace scope, followed by a semicolon. (Declared first so -Wmissing-prototypes
+// stays quiet.)
+#define FAUST_PLUGIN(name, version, ...)                                                                \
+  extern "C" FAUST_PLUGIN_EXPORT const faust_plugin_descriptor* FAUST_PLUGIN_ENTRY_SYMBOL(void);        \
+  extern "C" FAUST_PLUGIN_EXPORT const faust_plugin_descriptor* FAUST_PLUGIN_ENTRY_SYMBOL(void) {       \
+    static const ::faust::sdk::detail::PluginTable faust_plugin_table_((name), (version), __VA_ARGS__); \
+    return faust_plugin_table_.descriptor();                                                            \
+  }                                                                                                     \
   static_assert(true, "FAUST_PLUGIN(...) ends with a semicolon")
 
-// A plugin without services.
-#define FAUST_PLUGIN(name, version, agents, timers) \
-  FAUST_PLUGIN_WITH_SERVICES(name, version, agents, timers, FAUST_SERVICES())
+// The older form with services: the same as FAUST_PLUGIN.
+#define FAUST_PLUGIN_WITH_SERVICES(name, version, agents, timers, services) \
+  FAUST_PLUGIN(name, version, agents, timers, services)

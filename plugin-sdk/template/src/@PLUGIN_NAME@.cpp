@@ -1,8 +1,9 @@
-// The @PLUGIN_NAME@ plugin: one agent and one timer.
+// The @PLUGIN_NAME@ plugin: one agent, one timer and a plugin-wide part.
 //
-//   agent @PLUGIN_NAME@        logs every message it receives
-//   timer @PLUGIN_NAME@_timer  sends "<greeting> <n>" to the agent at every tick
-//                             (config `greeting`, default "hello")
+//   agent             logs every message it receives (manifest entry `@PLUGIN_NAME@`)
+//   timer             sends "<greeting> <n>" to the agent at every tick (entry `@PLUGIN_NAME@_timer`;
+//                     config `greeting`, default "hello")
+//   plugin-wide part  one counter and one page, /plugins/@PLUGIN_NAME@/stats, for every instance
 //
 // faust-host calls an instance from one thread at a time. Anything thrown from a constructor,
 // handle() or tick() becomes that call's error: faust-host logs it and applies the agent's
@@ -12,22 +13,34 @@
 // agent; see "Services" and "Batch agents" in the SDK's guide.
 #include <faust/plugin.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
 
 namespace {
 
-class @PLUGIN_CLASS@Agent : public faust::sdk::Agent {
- public:
-  explicit @PLUGIN_CLASS@Agent(faust::sdk::Host& host) : host_(host) {}
-
-  void handle(const faust::sdk::Message& message) override {
-    host_.info("received " + std::string(message.value()));
+// Created once per worker before the agent's and timer's instances, shared by all of them (an
+// agent with `concurrency: 4` has four). Pages and lanes call it at once: atomics only.
+struct @PLUGIN_CLASS@Stats : faust::sdk::Shared {
+  @PLUGIN_CLASS@Stats() {
+    host().page("stats", [this](const faust::sdk::PageRequest&) {
+      return faust::sdk::Page{200, "text/plain; charset=utf-8", "received " + std::to_string(count) + "\n"};
+    });
   }
 
- private:
-  faust::sdk::Host& host_;
+  faust::sdk::Counter received = host().counter("@PLUGIN_NAME@_received_total", "Messages received");
+  std::atomic<std::uint64_t> count{0};
+};
+
+struct @PLUGIN_CLASS@Agent : faust::sdk::Agent {
+  void handle(const faust::sdk::Message& message) override {
+    stats.received.inc();
+    ++stats.count;
+    host().info("received " + std::string(message.value()));
+  }
+
+  @PLUGIN_CLASS@Stats& stats = host().shared<@PLUGIN_CLASS@Stats>();
 };
 
 // To take the messages in batches too (plugin ABI 1.2), derive the agent from
@@ -35,61 +48,45 @@ class @PLUGIN_CLASS@Agent : public faust::sdk::Agent {
 // sizes the batches. A batch that throws is handled again message by message through handle().
 //
 //   void handle_batch(const std::vector<faust::sdk::Message>& messages) override {
-//     host_.info("received " + std::to_string(messages.size()) + " messages of partition " +
-//                std::to_string(messages.front().partition()));
+//     host().info("received " + std::to_string(messages.size()) + " messages of partition " +
+//                 std::to_string(messages.front().partition()));
 //   }
 
-class @PLUGIN_CLASS@Timer : public faust::sdk::Timer {
- public:
-  explicit @PLUGIN_CLASS@Timer(faust::sdk::Host& host) : host_(host), greeting_(host.config("greeting", "hello")) {}
-
+struct @PLUGIN_CLASS@Timer : faust::sdk::Timer {
   void tick() override {
-    const std::string value = greeting_ + " " + std::to_string(++ticks_);
-    host_.send_to_agent("@PLUGIN_NAME@", value);
-    host_.info("sent " + value);
+    const std::string value = greeting + " " + std::to_string(++ticks);
+    host().send_to_agent("@PLUGIN_NAME@", value);
+    host().info("sent " + value);
   }
 
- private:
-  faust::sdk::Host& host_;
-  std::string greeting_;
-  std::uint64_t ticks_ = 0;
+  std::string greeting = host().config("greeting", "hello");
+  std::uint64_t ticks = 0;
 };
 
 // A service follows the worker's and the leader's lifecycle: start(); per leadership term of this
-// worker elected(), lead(), revoked(); stop() at shutdown. To add one, uncomment the class, the
-// FAUST_PLUGIN_WITH_SERVICES below (instead of FAUST_PLUGIN) and the services: section of
-// @PLUGIN_NAME@.yaml.
+// worker elected(), lead(), revoked(); stop() at shutdown. To add one, uncomment the class, its
+// entry in FAUST_PLUGIN below and the services: section of @PLUGIN_NAME@.yaml.
 //
-// class @PLUGIN_CLASS@Service : public faust::sdk::Service {
-//  public:
-//   explicit @PLUGIN_CLASS@Service(faust::sdk::Host& host) : host_(host) {}
-//
+// struct @PLUGIN_CLASS@Service : faust::sdk::Service {
 //   // Each time this worker's leadership term begins. Its sends and leader state writes commit
 //   // together, as one transaction, when it returns.
 //   void elected(const faust::sdk::Term& term) override {
-//     host_.state_put("@PLUGIN_NAME@/term", std::to_string(term.generation));
-//     host_.info("leading, term " + std::to_string(term.generation));
+//     host().state_put("@PLUGIN_NAME@/term", std::to_string(term.generation));
+//     host().info("leading, term " + std::to_string(term.generation));
 //   }
 //   // The term's long task: return soon after wait_for_stop() says the term is over.
 //   void lead() override {
-//     while (!host_.wait_for_stop(std::chrono::seconds(1))) {
+//     while (!host().wait_for_stop(std::chrono::seconds(1))) {
 //     }
 //   }
 //   // When the term ends; follows every elected().
-//   void revoked() override { host_.info("term over"); }
-//
-//  private:
-//   faust::sdk::Host& host_;
+//   void revoked() override { host().info("term over"); }
 // };
 
 }  // namespace
 
-FAUST_PLUGIN("@PLUGIN_NAME@", "0.1.0", FAUST_AGENTS(faust::sdk::agent<@PLUGIN_CLASS@Agent>("@PLUGIN_NAME@")),
-             FAUST_TIMERS(faust::sdk::timer<@PLUGIN_CLASS@Timer>("@PLUGIN_NAME@_timer")));
-
-// With the service:
-// FAUST_PLUGIN_WITH_SERVICES("@PLUGIN_NAME@", "0.1.0",
-//                            FAUST_AGENTS(faust::sdk::agent<@PLUGIN_CLASS@Agent>("@PLUGIN_NAME@")),
-//                            FAUST_TIMERS(faust::sdk::timer<@PLUGIN_CLASS@Timer>("@PLUGIN_NAME@_timer")),
-//                            FAUST_SERVICES(
-//                                faust::sdk::service<@PLUGIN_CLASS@Service>("@PLUGIN_NAME@_service")));
+// Components without a name take the plugin's; a manifest entry uses the plugin's only agent
+// (timer, service) whatever the entry is called.
+FAUST_PLUGIN("@PLUGIN_NAME@", "0.1.0", faust::sdk::shared<@PLUGIN_CLASS@Stats>(),
+             faust::sdk::agent<@PLUGIN_CLASS@Agent>(), faust::sdk::timer<@PLUGIN_CLASS@Timer>()
+             /*, faust::sdk::service<@PLUGIN_CLASS@Service>() */);

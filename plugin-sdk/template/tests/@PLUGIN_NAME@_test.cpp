@@ -21,6 +21,19 @@ TEST(@PLUGIN_CLASS@Agent, LogsWhatItReceives) {
   EXPECT_TRUE(harness.sent().empty());
 }
 
+// The plugin-wide part's page and counter see every instance, as the lanes of `concurrency: 2`.
+TEST(@PLUGIN_CLASS@Stats, CountsTheMessagesOfEveryLane) {
+  PluginHarness harness(PLUGIN_FILE);
+  auto lane1 = harness.agent("@PLUGIN_NAME@");
+  auto lane2 = harness.agent("@PLUGIN_NAME@");
+
+  ASSERT_TRUE(lane1.handle("a"));
+  ASSERT_TRUE(lane2.handle("b"));
+
+  EXPECT_EQ(harness.get_page("stats").body, "received 2\n");
+  EXPECT_EQ(harness.metric("@PLUGIN_NAME@_received_total")->value, 2);
+}
+
 TEST(@PLUGIN_CLASS@Timer, SendsNumberedGreetingsToTheAgent) {
   PluginHarness harness(PLUGIN_FILE);
   auto timer = harness.timer("@PLUGIN_NAME@_timer", {{"greeting", "hey"}});

@@ -62,20 +62,24 @@ std::string SecuredKafka::app_password() const {
   return password;
 }
 
-rd_kafka_t* SecuredKafka::admin() {
-  if (admin_) return admin_.get();
+std::map<std::string, std::string> SecuredKafka::admin_settings() const {
   std::ifstream in(fact("FAUST_SECURED_ADMIN_PASSWORD_FILE"));
   std::string password;
   std::getline(in, password);
+  return {{"security.protocol", "SASL_SSL"},
+          {"sasl.mechanisms", "SCRAM-SHA-512"},
+          {"sasl.username", fact("FAUST_SECURED_ADMIN_USER")},
+          {"sasl.password", password},
+          {"ssl.ca.location", fact("FAUST_SECURED_CA")}};
+}
+
+rd_kafka_t* SecuredKafka::admin() {
+  if (admin_) return admin_.get();
   char error[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  for (const auto& [name, value] : std::map<std::string, std::string>{{"bootstrap.servers", sasl_ssl()},
-                                                                      {"security.protocol", "SASL_SSL"},
-                                                                      {"sasl.mechanisms", "SCRAM-SHA-512"},
-                                                                      {"sasl.username", fact("FAUST_SECURED_ADMIN_USER")},
-                                                                      {"sasl.password", password},
-                                                                      {"ssl.ca.location", fact("FAUST_SECURED_CA")},
-                                                                      {"client.id", "faust-secured-test-admin"}}) {
+  auto settings = admin_settings();
+  settings.insert({{"bootstrap.servers", sasl_ssl()}, {"client.id", "faust-secured-test-admin"}});
+  for (const auto& [name, value] : settings) {
     if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof error) != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);
       throw std::runtime_error(error);
@@ -93,16 +97,23 @@ rd_kafka_t* SecuredKafka::admin() {
 void SecuredKafka::grant(const std::string& principal, const std::vector<AclRule>& rules) { change(principal, rules, true); }
 void SecuredKafka::revoke(const std::string& principal, const std::vector<AclRule>& rules) { change(principal, rules, false); }
 
-void SecuredKafka::grant_transactional_ids(const std::string& principal, const std::vector<std::string>& prefixes) {
-  std::vector<std::string> args = {"acls", "--add", "--allow-principal", principal, "--operation", "Write",
-                                   "--operation", "Describe", "--resource-pattern-type", "prefixed"};
-  for (const auto& prefix : prefixes) {
-    args.push_back("--transactional-id");
-    args.push_back(prefix);
+void SecuredKafka::grant_transactional_ids(
+    const std::map<std::string, std::vector<std::string>>& prefixes_by_principal) {
+  std::vector<std::unique_ptr<WorkerProcess>> scripts;
+  for (const auto& [principal, prefixes] : prefixes_by_principal) {
+    std::vector<std::string> args = {"acls", "--add", "--allow-principal", principal, "--operation", "Write",
+                                     "--operation", "Describe", "--resource-pattern-type", "prefixed"};
+    for (const auto& prefix : prefixes) {
+      args.push_back("--transactional-id");
+      args.push_back(prefix);
+    }
+    scripts.push_back(
+        broker_.run_script_in_background(args, "script-acls-" + std::to_string(scripts.size()) + ".log"));
   }
-  const auto script = broker_.run_script_in_background(args, "script-acls.log");
-  const auto code = script->wait_exit(std::chrono::seconds(60));
-  if (code != 0) throw std::runtime_error("kafka-acls failed:\n" + script->log());
+  for (const auto& script : scripts) {
+    const auto code = script->wait_exit(std::chrono::seconds(60));
+    if (code != 0) throw std::runtime_error("kafka-acls failed:\n" + script->log());
+  }
 }
 
 void SecuredKafka::change(const std::string& principal, const std::vector<AclRule>& rules, bool add) {

@@ -5,6 +5,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,9 +35,12 @@ class SecuredKafka {
   // Transactional-id rules are left out: librdkafka 2.0.2 has no such resource type.
   void grant(const std::string& principal, const std::vector<AclRule>& rules);
   void revoke(const std::string& principal, const std::vector<AclRule>& rules);
-  // Grants Write and Describe on transactional ids starting with each prefix, through Kafka's own
-  // kafka-acls (scripts/kafka-broker.sh acls): one JVM start, some seconds, for all of them.
-  void grant_transactional_ids(const std::string& principal, const std::vector<std::string>& prefixes);
+  // Grants each principal Write and Describe on transactional ids starting with each of its
+  // prefixes, through Kafka's own kafka-acls (scripts/kafka-broker.sh acls): one JVM start, some
+  // seconds, per principal, all at once.
+  void grant_transactional_ids(const std::map<std::string, std::vector<std::string>>& prefixes_by_principal);
+  // The client properties of the admin user (a super user): for the tests' own clients.
+  std::map<std::string, std::string> admin_settings() const;
 
  private:
   rd_kafka_t* admin();

@@ -1,6 +1,7 @@
 // faust-host on a secured broker (SASL_SSL with SCRAM-SHA-512, mTLS, the StandardAuthorizer with
-// allow.everyone.if.no.acl.found=false): the tutorial with exactly the documented ACLs, and the
-// line and exit code of each refusal. One broker for the whole binary, started by the binary.
+// allow.everyone.if.no.acl.found=false): the tutorial through SIGINT and SIGKILL failovers and an
+// exactly-once agent, with exactly the documented ACLs; the line and exit code of each refusal.
+// One broker for the whole binary, started by the binary.
 #include <signal.h>
 #include <stdlib.h>
 
@@ -10,11 +11,15 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <set>
 
 #include <gtest/gtest.h>
 
 #include "common/exit_code.h"
+#include "support/committed_reader.h"
+#include "support/topic_seeder.h"
 #include "manifest/manifest.h"
 #include "manifest/required_acls.h"
 #include "secured/secured_kafka.h"
@@ -26,12 +31,28 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// The principal of both the SCRAM user and the client certificate (CN=app, mapped to its CN).
+// The SCRAM user's principal. The client certificate's is the broker's fact
+// FAUST_SECURED_CLIENT_PRINCIPAL (its subject, by Kafka's default mapping).
 constexpr const char* kPrincipal = "User:app";
 // Refusals that cannot heal stop a worker within this.
 constexpr auto kRefusalDeadline = 20s;
 
 SecuredKafka* secured = nullptr;
+
+std::string certificate_principal() { return secured->fact("FAUST_SECURED_CLIENT_PRINCIPAL"); }
+
+// The app id of each test's cluster, known before the clusters exist so that the environment
+// grants their transactional-id ACLs in one go: "it-<name>-<pid>" (the broker is the binary's own).
+std::string app_id(const std::string& name) { return "it-" + name + "-" + std::to_string(::getpid()); }
+
+// The apps whose transactional ids the environment grants, by principal. The test of a missing
+// transactional-id ACL uses an app outside these.
+const std::map<std::string, std::vector<std::string>>& apps_by_principal() {
+  static const std::map<std::string, std::vector<std::string>> apps = {
+      {kPrincipal, {"scram", "eos", "no-topic-write", "no-group-read", "check", "quiet"}},
+      {"", {"mtls"}}};  // the certificate's principal
+  return apps;
+}
 
 class SecuredKafkaEnvironment final : public ::testing::Environment {
  public:
@@ -46,11 +67,15 @@ class SecuredKafkaEnvironment final : public ::testing::Environment {
     const auto started = std::chrono::steady_clock::now();
     std::cout << "[ report ] the secured broker started in " << std::chrono::duration<double>(started - began).count()
               << " s\n";
-    // The documented transactional-id ACL (prefixed "<app-id>-") for each test's apps, whose ids
-    // start "it-<name>-" (WorkerCluster): librdkafka 2.0.2 cannot create transactional-id ACLs,
-    // Kafka's kafka-acls can, one JVM start for all. The test without it has a name of its own.
-    secured->grant_transactional_ids(kPrincipal, {"it-scram-", "it-mtls-", "it-no-topic-write-", "it-no-group-read-",
-                                                  "it-check-", "it-quiet-"});
+    // The documented transactional-id ACL (prefixed "<app-id>-") of each test's app, for its
+    // principal: librdkafka 2.0.2 cannot create transactional-id ACLs, Kafka's kafka-acls can, one
+    // JVM start per principal. Each test checks that the host documents just this one.
+    std::map<std::string, std::vector<std::string>> prefixes;
+    for (const auto& [principal, names] : apps_by_principal()) {
+      auto& of_principal = prefixes[principal.empty() ? certificate_principal() : principal];
+      for (const auto& name : names) of_principal.push_back(app_id(name) + "-");
+    }
+    secured->grant_transactional_ids(prefixes);
     std::cout << "[ report ] transactional-id ACLs granted in "
               << std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() << " s\n";
   }
@@ -86,6 +111,8 @@ ClusterManifest tutorial(const std::string& kafka) {
   return manifest;
 }
 
+std::string principal_of(Login login) { return login == Login::kScram ? kPrincipal : certificate_principal(); }
+
 std::string broker_of(Login login) { return "kafka://" + (login == Login::kScram ? secured->sasl_ssl() : secured->ssl()); }
 
 WorkerCluster::StartOptions start_on(Login login, bool wait = true) {
@@ -103,6 +130,21 @@ std::vector<AclRule> documented_acls(const WorkerCluster& cluster) {
   return required_acls(*manifest);
 }
 
+// Grants `principal` the documented ACLs of the cluster's app. The transactional-id ones were
+// granted by the environment: the documented ones must be exactly those.
+void grant_documented_acls(const std::string& principal, const WorkerCluster& cluster) {
+  const auto rules = documented_acls(cluster);
+  std::vector<std::string> transactional;
+  for (const auto& rule : rules) {
+    if (rule.resource_type != "transactional-id") continue;
+    std::string operations;
+    for (const auto& op : rule.operations) operations += " " + op;
+    transactional.push_back((rule.prefixed ? "prefixed " : "literal ") + rule.name + operations);
+  }
+  EXPECT_EQ(transactional, std::vector<std::string>{"prefixed " + cluster.app_id() + "- Write Describe"});
+  secured->grant(principal, rules);
+}
+
 // No worker log holds the password (nor anything it printed).
 void expect_no_secret(const WorkerCluster& cluster, const std::string& secret) {
   ASSERT_GE(secret.size(), 8u);
@@ -111,10 +153,81 @@ void expect_no_secret(const WorkerCluster& cluster, const std::string& secret) {
   }
 }
 
-void run_tutorial_with_failover(Login login, std::size_t workers) {
-  WorkerCluster cluster(login == Login::kScram ? "scram" : "mtls", ClusterSettings{}, tutorial(kafka_section(login)));
-  secured->grant(kPrincipal, documented_acls(cluster));
-  for (std::size_t i = 0; i < workers; ++i) cluster.start_worker(start_on(login));
+// A handover of leadership: the leader that died and the worker that leads after it.
+struct Handover {
+  std::size_t dead = 0;
+  std::size_t successor = 0;
+  std::chrono::system_clock::time_point elected;  // the successor's "now the leader" line
+};
+
+// Fenced greetings: once a greeting of the successor's term has been printed, none of the dead
+// leader's is. The say topic has one partition, read by one worker at a time in offset order, so
+// the printed order is the committed order: a greeting of the dead term printed later would be one
+// the dead leader got through after its successor's term began.
+void expect_no_greeting_of_the_dead_term_after_the_new_one(const WorkerCluster& cluster, const Handover& handover) {
+  std::set<std::string> dead_term, new_term;
+  for (const auto& sent : cluster.sent_greetings(handover.dead)) dead_term.insert(sent.greeting);
+  for (const auto& sent : cluster.sent_greetings(handover.successor)) {
+    if (sent.logged >= handover.elected) new_term.insert(sent.greeting);
+  }
+  std::vector<std::pair<std::chrono::system_clock::time_point, std::string>> printed;  // by log time
+  for (std::size_t i = 0; i < cluster.size(); ++i) {
+    for (const auto& line : cluster.worker(i).process->log_lines()) {
+      const auto at = line.find("[say] ");
+      const auto time = log_time(line);
+      if (at != std::string::npos && time) printed.emplace_back(*time, line.substr(at + 6));
+    }
+  }
+  std::stable_sort(printed.begin(), printed.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  bool new_term_printed = false;
+  std::size_t of_new_term = 0;
+  for (const auto& [time, greeting] : printed) {
+    if (new_term.count(greeting) > 0) {
+      new_term_printed = true;
+      ++of_new_term;
+    }
+    EXPECT_FALSE(new_term_printed && dead_term.count(greeting) > 0)
+        << "greeting " << greeting << " of worker " << handover.dead << "'s dead term printed after worker "
+        << handover.successor << "'s term had greetings printed";
+  }
+  EXPECT_GT(of_new_term, 0u) << "no greeting of worker " << handover.successor << "'s term printed";
+}
+
+// The leader stops with `signal`; another worker takes over and its greetings go on.
+Handover fail_over(WorkerCluster& cluster, std::size_t leader, int signal) {
+  const auto stopped = std::chrono::system_clock::now() - 1ms;
+  cluster.worker(leader).process->signal(signal);
+  const auto code = cluster.worker(leader).process->wait_exit(20s);
+  EXPECT_EQ(code, signal == SIGKILL ? std::optional(128 + SIGKILL) : std::optional(0));
+  Handover handover{leader, SIZE_MAX, {}};
+  std::vector<std::size_t> successors;
+  EXPECT_TRUE(eventually(20s, [&] {
+    successors = cluster.leaders();
+    return successors.size() == 1;
+  })) << "no successor leader after signal " << signal;
+  if (successors.size() != 1) return handover;
+  handover.successor = successors.front();
+  const auto elected = first_log_time(*cluster.worker(handover.successor).process, "this worker is now the leader", stopped);
+  EXPECT_TRUE(elected.has_value());
+  handover.elected = elected.value_or(stopped);
+  std::cout << "[ report ] " << (signal == SIGKILL ? "SIGKILL" : "SIGINT") << " failover: new leader after "
+            << std::chrono::duration<double>(handover.elected - stopped).count() << " s\n";
+  const std::size_t before = cluster.acknowledged_greetings().size();
+  EXPECT_TRUE(eventually(20s, [&] { return cluster.acknowledged_greetings().size() >= before + 3; }))
+      << "the successor sends no greetings";
+  return handover;
+}
+
+void run_tutorial_with_failover(Login login) {
+  const std::string name = login == Login::kScram ? "scram" : "mtls";
+  // A short session timeout: a SIGKILLed leader's partitions move on quickly.
+  auto manifest = tutorial(kafka_section(login));
+  manifest.app_id = app_id(name);
+  manifest.app_lines = "  topic_partitions: 1\n";  // one say partition: printed in committed order
+  WorkerCluster cluster(name, ClusterSettings{.session_timeout = 2.0, .heartbeat_interval = 0.3}, manifest);
+  grant_documented_acls(principal_of(login), cluster);
+  for (std::size_t i = 0; i < 3; ++i) cluster.start_worker(start_on(login));
 
   const std::size_t leader = await_single_leader(cluster, 20s);
   ASSERT_NE(leader, SIZE_MAX);
@@ -125,28 +238,90 @@ void run_tutorial_with_failover(Login login, std::size_t workers) {
     ASSERT_TRUE(reply.has_value()) << page;
     EXPECT_EQ(reply->body.find(secured->app_password()), std::string::npos) << page;
   }
-  cluster.worker(leader).process->signal(SIGINT);
-  ASSERT_EQ(cluster.worker(leader).process->wait_exit(20s), 0);
-  std::vector<std::size_t> successors;
-  ASSERT_TRUE(eventually(20s, [&] {
-    successors = cluster.leaders();
-    return successors.size() == 1;
-  })) << "no successor leader";
-  const std::size_t before = cluster.acknowledged_greetings().size();
-  EXPECT_TRUE(eventually(20s, [&] { return cluster.acknowledged_greetings().size() >= before + 3; }))
-      << "the successor sends no greetings";
+  const Handover interrupted = fail_over(cluster, leader, SIGINT);
+  ASSERT_NE(interrupted.successor, SIZE_MAX);
+  const Handover killed = fail_over(cluster, interrupted.successor, SIGKILL);
+  ASSERT_NE(killed.successor, SIZE_MAX);
   expect_acknowledged_greetings_printed(cluster, 20s);
+  expect_no_greeting_of_the_dead_term_after_the_new_one(cluster, interrupted);
+  expect_no_greeting_of_the_dead_term_after_the_new_one(cluster, killed);
   for (std::size_t i = 0; i < cluster.size(); ++i) {
     auto& process = *cluster.worker(i).process;
-    EXPECT_TRUE(i == leader || process.running()) << "worker " << i << "\n" << process.log();
+    EXPECT_TRUE(i == interrupted.dead || i == killed.dead || process.running()) << "worker " << i << "\n" << process.log();
     EXPECT_EQ(process.log().find("[critical]"), std::string::npos) << "worker " << i << "\n" << process.log();
   }
   expect_no_secret(cluster, secured->app_password());
+
+  // check --broker connects as the principal the broker sees.
+  const auto check = cluster.run_faust_host(
+      {"check", "--manifest", cluster.manifest_path().string(), "--broker", broker_of(login)});
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_NE(check.output.find("connected as " + principal_of(login) + "\n"), std::string::npos) << check.output;
 }
 
-TEST(SecuredKafka, TutorialOverScramWithTheDocumentedAclsFailsOver) { run_tutorial_with_failover(Login::kScram, 3); }
+TEST(SecuredKafka, TutorialOverScramWithTheDocumentedAclsFailsOverAfterSigintAndSigkill) {
+  run_tutorial_with_failover(Login::kScram);
+}
 
-TEST(SecuredKafka, TutorialOverMutualTlsWithTheDocumentedAclsFailsOver) { run_tutorial_with_failover(Login::kMtls, 3); }
+TEST(SecuredKafka, TutorialOverMutualTlsWithTheDocumentedAclsFailsOverAfterSigintAndSigkill) {
+  run_tutorial_with_failover(Login::kMtls);
+}
+
+// An exactly-once agent (the test plugin `copy`) with the documented ACLs only: it copies numbers
+// from its topic to another of the app's topics while one of its two workers is SIGKILLed
+// mid-copy; read read_committed, each number is there exactly once.
+TEST(SecuredKafka, ExactlyOnceAgentWithTheDocumentedAclsCopiesEachMessageOnceThroughASigkill) {
+  constexpr int kMessages = 3000;
+  constexpr int kPartitions = 4;
+  ClusterManifest manifest;
+  manifest.app_id = app_id("eos");
+  manifest.app_lines = "  topic_partitions: " + std::to_string(kPartitions) + "\n";
+  const std::string output_topic = manifest.app_id + "-copies";
+  manifest.sections = kafka_section(Login::kScram) + "agents:\n  copy:\n    library: " + FAUST_COPY_PLUGIN +
+                      "\n    concurrency: 2\n    processing_guarantee: exactly_once\n"
+                      "    batch:\n      max_messages: 50\n      max_wait: 0.1\n"
+                      "    config:\n      to: " + output_topic + "\n      delay_us: 4000\n";
+  WorkerCluster cluster("eos", ClusterSettings{.session_timeout = 2.0, .heartbeat_interval = 0.3}, manifest);
+  grant_documented_acls(kPrincipal, cluster);
+  // The tests' own clients are the admin user's; the output topic is made beforehand, as an
+  // operator makes the topics the app only writes to.
+  const TopicSeeder seeder(secured->sasl_ssl(), secured->admin_settings());
+  ASSERT_EQ(seeder.create_topics({{cluster.app_id() + "-copy", kPartitions}, {output_topic, 1}}), "");
+  for (int i = 0; i < 2; ++i) cluster.start_worker(start_on(Login::kScram));
+  ASSERT_EQ(seeder.produce_numbered(cluster.app_id() + "-copy", kMessages).size(), static_cast<std::size_t>(kPartitions));
+
+  CommittedReader reader(secured->sasl_ssl(), output_topic, 0, secured->admin_settings());
+  std::map<std::string, int> copies;
+  std::size_t total = 0;
+  const auto read_new = [&] {
+    while (const auto record = reader.next(10ms)) {
+      ++copies[record->value];
+      ++total;
+    }
+  };
+  ASSERT_TRUE(eventually(30s, [&] {
+    read_new();
+    return copies.size() >= kMessages / 4;
+  })) << copies.size() << " numbers copied\n" << cluster.worker(0).process->log();
+  cluster.worker(0).process->signal(SIGKILL);
+  ASSERT_TRUE(cluster.worker(0).process->wait_exit(10s).has_value());
+  EXPECT_TRUE(eventually(60s, [&] {
+    read_new();
+    return copies.size() >= static_cast<std::size_t>(kMessages);
+  })) << copies.size() << " of " << kMessages << " numbers copied\n" << cluster.worker(1).process->log();
+  // A late duplicate would land within this.
+  const auto quiet_until = std::chrono::steady_clock::now() + 2s;
+  while (std::chrono::steady_clock::now() < quiet_until) read_new();
+  std::cout << "[ report ] exactly-once over SASL_SSL: " << total << " copies of " << copies.size()
+            << " numbers after a SIGKILL\n";
+  EXPECT_EQ(copies.size(), static_cast<std::size_t>(kMessages));
+  EXPECT_EQ(total, static_cast<std::size_t>(kMessages)) << "duplicates in the read_committed output";
+  EXPECT_EQ(copies.begin()->first, numbered_value(0));
+  EXPECT_EQ(copies.rbegin()->first, numbered_value(kMessages - 1));
+  EXPECT_TRUE(cluster.worker(1).process->running()) << cluster.worker(1).process->log();
+  EXPECT_EQ(cluster.worker(1).process->log().find("[critical]"), std::string::npos) << cluster.worker(1).process->log();
+  expect_no_secret(cluster, secured->app_password());
+}
 
 // The documented ACLs but one operation: the worker stops with the refusal's line and code.
 struct MissingAcl {
@@ -160,13 +335,16 @@ class SecuredKafkaMissingAcl : public ::testing::TestWithParam<MissingAcl> {};
 
 TEST_P(SecuredKafkaMissingAcl, StopsTheWorkerNamingPrincipalResourceAndOperation) {
   const MissingAcl& missing = GetParam();
-  WorkerCluster cluster("no-" + missing.name, ClusterSettings{}, tutorial(kafka_section(Login::kScram)));
+  auto manifest = tutorial(kafka_section(Login::kScram));
+  manifest.app_id = app_id("no-" + missing.name);
+  WorkerCluster cluster("no-" + missing.name, ClusterSettings{}, manifest);
   auto rules = documented_acls(cluster);
   for (auto& rule : rules) {
     if (rule.resource_type == missing.resource_type) std::erase(rule.operations, missing.operation);
   }
   std::erase_if(rules, [](const AclRule& rule) { return rule.operations.empty(); });
-  // Transactional ids: granted for the other tests' apps by the environment, not for this one's.
+  // Transactional ids: granted by the environment for the apps it lists, which are all but the
+  // one without it.
   secured->grant(kPrincipal, rules);
 
   const auto began = std::chrono::steady_clock::now();
@@ -201,9 +379,10 @@ INSTANTIATE_TEST_SUITE_P(
 
 // A worker the broker does not let in: exit 24 within seconds, its reason in one line, and not
 // the password it tried.
-void expect_authentication_refused(WorkerCluster& cluster, const std::string& reason, const std::string& secret) {
+void expect_authentication_refused(WorkerCluster& cluster, const std::string& reason, const std::string& secret,
+                                   Login login = Login::kScram) {
   const auto began = std::chrono::steady_clock::now();
-  const std::size_t index = cluster.start_worker(start_on(Login::kScram, false));
+  const std::size_t index = cluster.start_worker(start_on(login, false));
   auto& process = *cluster.worker(index).process;
   const auto code = process.wait_exit(kRefusalDeadline);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
@@ -231,9 +410,63 @@ TEST(SecuredKafka, UntrustedCertificateAuthorityStopsTheWorker) {
   expect_authentication_refused(cluster, "kafka: TLS handshake failed for User:app", secured->app_password());
 }
 
+// The mTLS kafka: section with the client certificate and key the broker facts `cert` and `key` name.
+std::string kafka_section_with_certificate(const std::string& cert, const std::string& key) {
+  std::string kafka = kafka_section(Login::kMtls);
+  for (const auto& [valid, other] : {std::pair{"FAUST_SECURED_CLIENT_CERT", cert}, std::pair{"FAUST_SECURED_CLIENT_KEY", key}}) {
+    const std::string file = secured->fact(valid);
+    kafka.replace(kafka.find(file), file.size(), secured->fact(other));
+  }
+  return kafka;
+}
+
+// A line of the private key itself: no output may hold it.
+std::string private_key_line(const std::string& file) {
+  std::ifstream key(file);
+  std::string last;
+  for (std::string line; std::getline(key, line);) {
+    if (!line.starts_with("-----")) last = line;
+  }
+  return last;
+}
+
+// A client certificate that expired a year ago (signed by the trusted CA): the broker would
+// refuse it after the handshake with an alert that does not say why, so the worker says it
+// before connecting, naming the certificate's principal as the broker does.
+TEST(SecuredKafka, ExpiredClientCertificateStopsTheWorker) {
+  WorkerCluster cluster("expired", ClusterSettings{},
+                        tutorial(kafka_section_with_certificate("FAUST_SECURED_EXPIRED_CLIENT_CERT",
+                                                                "FAUST_SECURED_EXPIRED_CLIENT_KEY")));
+  expect_authentication_refused(cluster,
+                                "kafka: the client certificate of " + certificate_principal() + " (" +
+                                    secured->fact("FAUST_SECURED_EXPIRED_CLIENT_CERT") + ") expired on ",
+                                private_key_line(secured->fact("FAUST_SECURED_EXPIRED_CLIENT_KEY")), Login::kMtls);
+  // check --broker says the same.
+  const auto check = cluster.run_faust_host(
+      {"check", "--manifest", cluster.manifest_path().string(), "--broker", broker_of(Login::kMtls)});
+  EXPECT_EQ(check.exit_code, to_int(ExitCode::kKafkaAuthentication)) << check.output;
+  EXPECT_NE(check.output.find("faust-host: kafka: the client certificate of " + certificate_principal()),
+            std::string::npos)
+      << check.output;
+}
+
+// A valid client certificate of a CA the broker does not trust: refused after the handshake (TLS
+// 1.3), the worker stops all the same.
+TEST(SecuredKafka, ClientCertificateOfAnUntrustedAuthorityStopsTheWorker) {
+  WorkerCluster cluster("foreign", ClusterSettings{},
+                        tutorial(kafka_section_with_certificate("FAUST_SECURED_UNTRUSTED_CLIENT_CERT",
+                                                                "FAUST_SECURED_UNTRUSTED_CLIENT_KEY")));
+  expect_authentication_refused(cluster,
+                                "kafka: TLS handshake failed for " + certificate_principal() +
+                                    " (the broker refuses the client certificate): ",
+                                private_key_line(secured->fact("FAUST_SECURED_UNTRUSTED_CLIENT_KEY")), Login::kMtls);
+}
+
 TEST(SecuredKafka, CheckAndSendShowNoSecret) {
-  WorkerCluster cluster("quiet", ClusterSettings{}, tutorial(kafka_section(Login::kScram)));
-  secured->grant(kPrincipal, documented_acls(cluster));
+  auto manifest = tutorial(kafka_section(Login::kScram));
+  manifest.app_id = app_id("quiet");
+  WorkerCluster cluster("quiet", ClusterSettings{}, manifest);
+  grant_documented_acls(kPrincipal, cluster);
   const auto check = cluster.run_faust_host({"check", "--manifest", cluster.manifest_path().string()});
   EXPECT_EQ(check.exit_code, 0) << check.output;
   const auto sent = cluster.run_faust_host(
@@ -245,9 +478,11 @@ TEST(SecuredKafka, CheckAndSendShowNoSecret) {
 }
 
 TEST(SecuredKafka, CheckBrokerReportsEachMissingAclWithItsKafkaAclsLine) {
-  WorkerCluster cluster("check", ClusterSettings{}, tutorial(kafka_section(Login::kScram)));
+  auto manifest = tutorial(kafka_section(Login::kScram));
+  manifest.app_id = app_id("check");
+  WorkerCluster cluster("check", ClusterSettings{}, manifest);
   const auto rules = documented_acls(cluster);
-  secured->grant(kPrincipal, rules);
+  grant_documented_acls(kPrincipal, cluster);
   const std::vector<std::string> args = {"check", "--manifest", cluster.manifest_path().string(), "--broker",
                                          broker_of(Login::kScram)};
   // Without Describe on the cluster the principal cannot read its ACLs: what can be probed is.

@@ -29,17 +29,17 @@ std::unique_ptr<RdKafka::KafkaConsumer> make_consumer(std::map<std::string, std:
 
 }  // namespace
 
-CommittedReader::CommittedReader(const std::string& broker, const std::string& topic, std::int32_t partition)
+CommittedReader::CommittedReader(const std::string& broker, const std::string& topic, std::int32_t partition,
+                                 std::map<std::string, std::string> settings)
     : topic_(topic), partition_(partition) {
-  consumer_ = make_consumer(
-      {
-          {"bootstrap.servers", broker},
-          // Required by the KafkaConsumer API; the reader is assigned its partition, it joins no group.
-          {"group.id", unique_name("it-committed-reader")},
-          // Also makes the broker answer "latest offset" with the last stable offset.
-          {"isolation.level", "read_committed"},
-      },
-      "a read_committed consumer");
+  settings.insert({
+      {"bootstrap.servers", broker},
+      // Required by the KafkaConsumer API; the reader is assigned its partition, it joins no group.
+      {"group.id", unique_name("it-committed-reader")},
+      // Also makes the broker answer "latest offset" with the last stable offset.
+      {"isolation.level", "read_committed"},
+  });
+  consumer_ = make_consumer(std::move(settings), "a read_committed consumer");
   if (!consumer_) return;
   std::unique_ptr<RdKafka::TopicPartition> start(
       RdKafka::TopicPartition::create(topic, partition, RdKafka::Topic::OFFSET_BEGINNING));

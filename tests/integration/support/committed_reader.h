@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,8 +27,10 @@ class CommittedReader {
     std::int64_t timestamp_ms = 0;
   };
 
-  // Fails the test (ADD_FAILURE) when the consumer cannot be created.
-  CommittedReader(const std::string& broker, const std::string& topic, std::int32_t partition = 0);
+  // Fails the test (ADD_FAILURE) when the consumer cannot be created. `settings`: more client
+  // properties (a secured broker's security.protocol, sasl.*, ssl.*).
+  CommittedReader(const std::string& broker, const std::string& topic, std::int32_t partition = 0,
+                  std::map<std::string, std::string> settings = {});
   ~CommittedReader();
   CommittedReader(const CommittedReader&) = delete;
   CommittedReader& operator=(const CommittedReader&) = delete;

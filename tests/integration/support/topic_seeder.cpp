@@ -49,6 +49,12 @@ std::string TopicSeeder::create_topics(const std::map<std::string, int>& partiti
   std::array<char, 512> error{};
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", broker_.c_str(), error.data(), error.size());
+  for (const auto& [key, value] : settings_) {
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), error.data(), error.size()) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      return key + ": " + error.data();
+    }
+  }
   Owned<rd_kafka_t, rd_kafka_destroy> admin(rd_kafka_new(RD_KAFKA_PRODUCER, conf, error.data(), error.size()));
   if (!admin) {
     rd_kafka_conf_destroy(conf);  // rd_kafka_new owns conf only once it succeeded
@@ -80,12 +86,13 @@ std::string TopicSeeder::create_topics(const std::map<std::string, int>& partiti
 namespace {
 
 // A producer whose delivery reports go to `tally`; null (and a test failure) when it cannot be made.
-std::unique_ptr<RdKafka::Producer> make_producer(const std::string& broker, DeliveryTally& tally,
+std::unique_ptr<RdKafka::Producer> make_producer(const std::string& broker,
+                                                 std::map<std::string, std::string> settings, DeliveryTally& tally,
                                                  const std::string& linger_ms) {
   std::string error;
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  for (const auto& [key, value] : std::map<std::string, std::string>{
-           {"bootstrap.servers", broker}, {"linger.ms", linger_ms}, {"enable.idempotence", "true"}}) {
+  settings.insert({{"bootstrap.servers", broker}, {"linger.ms", linger_ms}, {"enable.idempotence", "true"}});
+  for (const auto& [key, value] : settings) {
     if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) ADD_FAILURE() << key << ": " << error;
   }
   if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(&tally), error) != RdKafka::Conf::CONF_OK) {
@@ -124,7 +131,7 @@ std::map<std::int32_t, std::int64_t> TopicSeeder::produce_numbered(const std::st
                                                                    std::int64_t count) const {
   DeliveryTally tally;
   // Batches of many small messages: 100,000 of them take about a second.
-  const std::unique_ptr<RdKafka::Producer> producer = make_producer(broker_, tally, "20");
+  const std::unique_ptr<RdKafka::Producer> producer = make_producer(broker_, settings_, tally, "20");
   if (!producer) return {};
   for (std::int64_t n = 0; n < count; ++n) {
     if (!queue_message(*producer, topic, RdKafka::Topic::PARTITION_UA, numbered_value(n))) return {};
@@ -143,7 +150,7 @@ std::int64_t TopicSeeder::produce_spaced(const std::string& topic, std::int32_t 
                                          const std::vector<std::string>& values,
                                          std::chrono::milliseconds interval) const {
   DeliveryTally tally;
-  const std::unique_ptr<RdKafka::Producer> producer = make_producer(broker_, tally, "0");
+  const std::unique_ptr<RdKafka::Producer> producer = make_producer(broker_, settings_, tally, "0");
   if (!producer) return 0;
   const auto start = std::chrono::steady_clock::now();
   for (std::size_t n = 0; n < values.size(); ++n) {

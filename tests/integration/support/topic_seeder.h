@@ -13,7 +13,9 @@ namespace faust::testing {
 // messages in place before the first worker starts.
 class TopicSeeder {
  public:
-  explicit TopicSeeder(std::string broker) : broker_(std::move(broker)) {}
+  // `settings`: more client properties (a secured broker's security.protocol, sasl.*, ssl.*).
+  explicit TopicSeeder(std::string broker, std::map<std::string, std::string> settings = {})
+      : broker_(std::move(broker)), settings_(std::move(settings)) {}
 
   // Creates each topic (name → partitions, replication 1) in one request and waits for the
   // broker's answer; empty on success, else the first reason the broker gave.
@@ -33,6 +35,7 @@ class TopicSeeder {
 
  private:
   std::string broker_;
+  std::map<std::string, std::string> settings_;
 };
 
 // n as six or more digits with leading zeros ("000042"): sorts and reads back as the number.

@@ -34,7 +34,7 @@ WorkerCluster::WorkerCluster(const std::string& name, ClusterSettings settings)
 
 WorkerCluster::WorkerCluster(const std::string& name, ClusterSettings settings, ClusterManifest manifest)
     : settings_(settings) {
-  app_id_ = "it-" + name + "-" + unique_suffix();
+  app_id_ = manifest.app_id.empty() ? "it-" + name + "-" + unique_suffix() : manifest.app_id;
   dir_ = std::filesystem::temp_directory_path() / app_id_;
   std::filesystem::create_directories(dir_);
   manifest_ = write_manifest("leader.yaml", manifest);

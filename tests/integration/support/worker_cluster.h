@@ -21,6 +21,9 @@ struct ClusterSettings {
 // The parts of a cluster's manifest a test chooses; the cluster always writes app.id,
 // app.broker, the session timeout and the heartbeat interval itself.
 struct ClusterManifest {
+  // Empty: "it-<name>-<unique suffix>". Set for a test that must know it before the cluster exists
+  // (e.g. to grant ACLs on it once for many tests).
+  std::string app_id;
   std::string value_serializer = "raw";
   // More lines of the app: section, each indented by two spaces ("  topic_partitions: 1\n").
   std::string app_lines;

@@ -44,7 +44,7 @@ case "$mode" in
   load)
     echo "== load it"
     "$runner" "$plugin" echo "ping" | tee "$work/out"
-    grep -qx 'loaded echo 0.1.0 (ABI 1.3) agents=echo timers=' "$work/out" || fail "unexpected plugin info"
+    grep -qx 'loaded echo 0.1.0 (ABI 1.4) agents=echo timers=' "$work/out" || fail "unexpected plugin info"
     grep -qx '\[echo\] echo: echo: ping' "$work/out" || fail "the agent did not log its message"
 
     echo "== build a C plugin with pkg-config and load it"

@@ -17,9 +17,17 @@
 namespace faust {
 
 // Who the clients authenticate as, from the `kafka:` properties, for messages: "User:NAME" for
-// SASL/PLAIN and SCRAM (sasl.username), "the principal of certificate FILE" for TLS client
-// certificates (the broker derives it from the certificate), else "User:ANONYMOUS".
+// SASL/PLAIN and SCRAM (sasl.username); for a TLS client certificate (ssl.certificate.location or
+// .pem, or ssl.keystore.location) what Kafka's default ssl.principal.mapping.rules make of it,
+// "User:" and its subject as RFC 2253 writes it ("User:CN=app,O=example"), or "the principal of
+// certificate FILE" when it cannot be read; else "User:ANONYMOUS".
 std::string kafka_principal(const std::map<std::string, std::string>& properties);
+
+// The refusal a TLS client certificate of the properties is sure to meet: it expired, or is not
+// valid yet (exit code kKafkaAuthentication); nullopt when it is valid or there is none. Asked
+// before connecting: a broker on TLS 1.3 refuses such a certificate only after the handshake, with
+// an alert ("certificate unknown") that does not say why.
+std::optional<Error> client_certificate_error(const std::map<std::string, std::string>& properties);
 
 // What a client was doing when the broker answered: the resources a refusal can be about.
 struct KafkaAccess {

@@ -449,6 +449,7 @@ KafkaTransport::KafkaTransport(KafkaSettings settings)
       delivery_reports_(std::make_unique<DeliveryReports>(principal_, settings_.on_fatal)) {}
 
 Result<std::unique_ptr<KafkaTransport>> KafkaTransport::create(const KafkaSettings& settings) {
+  if (auto refusal = client_certificate_error(settings.properties)) return *refusal;
   std::unique_ptr<KafkaTransport> transport(new KafkaTransport(settings));
   if (auto status = transport->start_producer(); !status) return status.error();
   return transport;

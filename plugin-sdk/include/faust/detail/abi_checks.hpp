@@ -31,6 +31,8 @@ inline constexpr std::size_t kDescriptorServicesEnd =
 inline constexpr std::size_t kDescriptorAgentBatchesEnd =
     offsetof(faust_plugin_descriptor, agent_batch_count) + sizeof(std::size_t);
 inline constexpr std::size_t kAgentBatchDefSize_1_2 = offsetof(faust_agent_batch_def, handle_batch) + sizeof(void*);
+inline constexpr std::size_t kDescriptorSharedEnd = offsetof(faust_plugin_descriptor, shared) + sizeof(void*);
+inline constexpr std::size_t kSharedDefSize_1_4 = offsetof(faust_shared_def, destroy) + sizeof(void*);
 // The first service_def: every later minor only appends.
 inline constexpr std::size_t kServiceDefSize_1_1 = offsetof(faust_service_def, revoked) + sizeof(void*);
 inline constexpr std::size_t kMetricSpecSize_1_1 = offsetof(faust_metric_spec, bucket_count) + sizeof(std::size_t);
@@ -243,7 +245,22 @@ inline std::optional<std::string> page_path_problem(std::string_view plugin, con
 }
 
 inline std::string page_duplicate_message(std::string_view plugin, std::string_view path) {
-  return "page '" + std::string(path) + "' of plugin '" + std::string(plugin) + "': already registered";
+  return "page '" + std::string(path) + "' of plugin '" + std::string(plugin) +
+         "': already registered (each lane of an agent with concurrency above 1 is an instance of its own; "
+         "register a page once, from the plugin-wide part: faust::sdk::Shared, ABI 1.4)";
+}
+
+// The plugin-wide part of a descriptor (ABI 1.4), or null: none, or a plugin built before 1.4.
+inline const faust_shared_def* shared_def(const faust_plugin_descriptor& descriptor) {
+  return covers(descriptor.struct_size, kDescriptorSharedEnd) ? descriptor.shared : nullptr;
+}
+
+// Why a plugin-wide part cannot be used, or nullopt.
+inline std::optional<std::string> shared_def_problem(const faust_shared_def& def) {
+  if (def.struct_size < kSharedDefSize_1_4 || def.create == nullptr || def.destroy == nullptr) {
+    return std::string("the plugin-wide part lacks create or destroy, or is smaller than ABI 1.4's");
+  }
+  return std::nullopt;
 }
 
 // A page's status as served: 100..599, anything else is the handler's fault (500).

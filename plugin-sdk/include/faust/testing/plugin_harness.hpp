@@ -28,6 +28,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -175,6 +176,7 @@ struct RecordedMetric {
 };
 
 struct InstanceContext;
+class SharedPart;
 
 // A page the plugin registered, and the instance that did (its pages go with it).
 struct RecordedPage {
@@ -215,6 +217,10 @@ struct HarnessState {
   // Held while a page runs and while pages are dropped, so dropping waits for a call in progress.
   std::mutex page_mutex;
   std::map<std::string, RecordedPage, std::less<>> pages;  // guarded by page_mutex
+  // ABI 1.4: the plugin-wide part, held by the harness and every instance (weak here: the part's
+  // own context holds this state), and the object its create returned (null while it runs).
+  std::weak_ptr<SharedPart> shared_part;
+  std::atomic<void*> shared_object{nullptr};
 };
 
 // One agent or timer instance as the host sees it; passed to the plugin as its context.
@@ -296,6 +302,10 @@ inline faust_status host_await_sends(faust_host_context* context, faust_error* e
   write_error(error, *self.state->unawaited_refusal);
   self.state->unawaited_refusal.reset();
   return FAUST_ERROR;
+}
+
+inline void* host_shared_object(faust_host_context* context) noexcept {
+  return context_of(context).state->shared_object.load();
 }
 
 inline int host_is_leader(faust_host_context* context) noexcept {
@@ -539,7 +549,8 @@ inline const faust_host_api& host_api() noexcept {
                                   &host_state_put,
                                   &host_state_delete,
                                   &host_state_scan,
-                                  &host_await_sends};
+                                  &host_await_sends,
+                                  &host_shared_object};
   return api;
 }
 
@@ -571,6 +582,11 @@ inline const faust_plugin_descriptor* load_plugin(const std::string& file) {
   if (descriptor->version == nullptr) {
     throw HarnessError("plugin " + file + ": malformed descriptor: no plugin version");
   }
+  if (const faust_shared_def* shared = abi::shared_def(*descriptor)) {
+    if (auto problem = abi::shared_def_problem(*shared)) {
+      throw HarnessError("plugin " + file + ": malformed descriptor: " + *problem);
+    }
+  }
   if ((descriptor->agent_count > 0 && descriptor->agents == nullptr) ||
       (descriptor->timer_count > 0 && descriptor->timers == nullptr)) {
     throw HarnessError("plugin " + file + ": malformed descriptor: null agent or timer list");
@@ -578,21 +594,32 @@ inline const faust_plugin_descriptor* load_plugin(const std::string& file) {
   return descriptor;
 }
 
-// Finds the agent or timer definition named `name`; throws HarnessError naming the ones there are.
+// Finds the definition a manifest entry named `name` uses, as faust-host does: the one of that name
+// or, when the plugin has one of the kind only, that one. Throws HarnessError naming the ones
+// there are.
 template <typename Def>
 const Def& find_def(const std::string& file, const char* kind, const Def* const* defs, std::size_t count,
                     std::string_view name) {
   std::string known;
+  const Def* only = nullptr;
+  std::size_t listed = 0;
   for (std::size_t i = 0; i < count; ++i) {
     const Def* def = defs[i];
     if (def == nullptr || def->name == nullptr) continue;
     if (def->name == name) {
-      if (def->create == nullptr || def->destroy == nullptr) {
-        throw HarnessError("plugin " + file + ": " + kind + " '" + def->name + "' lacks create or destroy");
-      }
-      return *def;
+      only = def;
+      listed = 1;
+      break;
     }
+    only = def;
+    ++listed;
     known += (known.empty() ? "" : ", ") + std::string(def->name);
+  }
+  if (listed == 1) {
+    if (only->create == nullptr || only->destroy == nullptr) {
+      throw HarnessError("plugin " + file + ": " + kind + " '" + only->name + "' lacks create or destroy");
+    }
+    return *only;
   }
   throw HarnessError("plugin " + file + " has no " + kind + " '" + std::string(name) + "' (its " + kind +
                      "s: " + (known.empty() ? "none" : known) + ")");
@@ -630,29 +657,59 @@ Outcome in_transaction(HarnessState& state, Body&& body, UnitKind kind = UnitKin
   return outcome;
 }
 
+// The plugin-wide part (ABI 1.4), as faust-host keeps it: created before any instance, with a
+// context named after the plugin, and destroyed after the last instance (and the harness).
+class SharedPart {
+ public:
+  SharedPart(const std::shared_ptr<HarnessState>& state, const faust_shared_def& def)
+      : def_(def), context_(std::make_unique<InstanceContext>(InstanceContext{state, state->descriptor->name, {}})) {
+    faust_error error{};
+    void* object = def.create(&host_api(), reinterpret_cast<faust_host_context*>(context_.get()), &error);
+    if (object == nullptr) throw HarnessError("plugin-wide part: create failed: " + error_text(error, "create"));
+    state->shared_object = object;
+  }
+  SharedPart(const SharedPart&) = delete;
+  SharedPart& operator=(const SharedPart&) = delete;
+  ~SharedPart() {
+    void* object = context_->state->shared_object.exchange(nullptr);
+    drop_pages(*context_->state, context_.get());
+    def_.destroy(object);
+  }
+
+ private:
+  faust_shared_def def_;
+  std::unique_ptr<InstanceContext> context_;  // its address is the plugin's context: never moves
+};
+
 // One live instance: created by the plugin, destroyed with this object.
 template <typename Def>
 class Instance {
  public:
-  Instance(std::shared_ptr<HarnessState> state, const Def& def, const char* kind, Config config)
+  // `name`: the manifest entry's name the instance runs under (logs, topic); the definition's own
+  // name when empty.
+  Instance(std::shared_ptr<HarnessState> state, const Def& def, const char* kind, Config config,
+           std::string_view name = {})
       : def_(&def),
-        context_(std::make_unique<InstanceContext>(
-            InstanceContext{std::move(state), def.name, std::move(config)})) {
+        shared_(state->shared_part.lock()),
+        context_(std::make_unique<InstanceContext>(InstanceContext{
+            std::move(state), name.empty() ? std::string(def.name) : std::string(name), std::move(config)})) {
     faust_error error{};
     instance_ = def.create(&host_api(), reinterpret_cast<faust_host_context*>(context_.get()), &error);
     if (instance_ == nullptr) {
-      throw HarnessError(std::string(kind) + " '" + def.name +
+      throw HarnessError(std::string(kind) + " '" + context_->component +
                          "': create failed: " + error_text(error, "create"));
     }
   }
   Instance(Instance&& other) noexcept
       : def_(other.def_),
+        shared_(std::move(other.shared_)),
         context_(std::move(other.context_)),
         instance_(std::exchange(other.instance_, nullptr)) {}
   Instance& operator=(Instance&& other) noexcept {
     if (this != &other) {
       destroy();
       def_ = other.def_;
+      shared_ = std::move(other.shared_);
       context_ = std::move(other.context_);
       instance_ = std::exchange(other.instance_, nullptr);
     }
@@ -680,6 +737,7 @@ class Instance {
   }
 
   const Def* def_;
+  std::shared_ptr<SharedPart> shared_;  // the plugin-wide part outlives the instance
   std::unique_ptr<InstanceContext> context_;  // its address is the plugin's context: never moves
   void* instance_ = nullptr;
 };
@@ -909,7 +967,14 @@ class PluginHarness {
   explicit PluginHarness(const std::string& plugin_file) : state_(std::make_shared<detail::HarnessState>()) {
     state_->file = plugin_file;
     state_->descriptor = detail::load_plugin(plugin_file);
+    if (const faust_shared_def* def = abi::shared_def(*state_->descriptor)) {
+      shared_ = std::make_shared<detail::SharedPart>(state_, *def);
+      state_->shared_part = shared_;
+    }
   }
+
+  // Whether the plugin has a plugin-wide part (ABI 1.4), created with the harness.
+  bool has_shared_part() const { return shared_ != nullptr; }
 
   std::string plugin_name() const { return state_->descriptor->name; }
   std::string plugin_version() const { return state_->descriptor->version; }
@@ -924,24 +989,25 @@ class PluginHarness {
     return names(defs, count);
   }
 
-  // Creates an instance of the agent named `name` with the given `config:` values.
+  // Creates an instance of the agent a manifest entry named `name` would run (the plugin's agent of
+  // that name, or its only one) with the given `config:` values; it logs and sends as `name`.
   AgentUnderTest agent(std::string_view name, Config config = {}) const {
     const faust_plugin_descriptor& d = *state_->descriptor;
     return AgentUnderTest(state_, detail::find_def(state_->file, "agent", d.agents, d.agent_count, name),
-                          "agent", std::move(config));
+                          "agent", std::move(config), name);
   }
-  // Creates an instance of the timer named `name` with the given `config:` values.
+  // Creates an instance of the timer named `name` (or the plugin's only one), as agent() does.
   TimerUnderTest timer(std::string_view name, Config config = {}) const {
     const faust_plugin_descriptor& d = *state_->descriptor;
     return TimerUnderTest(state_, detail::find_def(state_->file, "timer", d.timers, d.timer_count, name),
-                          "timer", std::move(config));
+                          "timer", std::move(config), name);
   }
 
   // Creates an instance of the service named `name` (ABI 1.1) with the given `config:` values.
   ServiceUnderTest service(std::string_view name, Config config = {}) const {
     const auto [defs, count] = services();
     return ServiceUnderTest(state_, detail::find_def(state_->file, "service", defs, count, name), "service",
-                            std::move(config));
+                            std::move(config), name);
   }
 
   // What wait_for_stop() answers from now on: the term ended, or the worker stops (faust-host
@@ -1079,6 +1145,7 @@ class PluginHarness {
   }
 
   std::shared_ptr<detail::HarnessState> state_;
+  std::shared_ptr<detail::SharedPart> shared_;
 };
 
 }  // namespace faust::testing
