@@ -92,6 +92,9 @@ TEST(LeaderElection, SigintOfTheLeaderElectsOneSurvivorAndExitsZero) {
   const auto exit_code = cluster.worker(0).process->wait_exit(20s);
   ASSERT_TRUE(exit_code.has_value()) << "the old leader did not exit";
   EXPECT_EQ(*exit_code, 0) << cluster.worker(0).process->log();
+  // Leaving is not losing: the leader hands the partition over as it leaves the group.
+  EXPECT_NE(cluster.worker(0).process->log().find("leadership released: left the group"), std::string::npos);
+  EXPECT_EQ(cluster.worker(0).process->log().find("lost leadership"), std::string::npos);
 
   const std::size_t successor = await_single_leader(cluster, {1, 2});
   ASSERT_NE(successor, SIZE_MAX);
@@ -161,6 +164,16 @@ void expect_worker_0_kept_leading(WorkerCluster& cluster) {
   }
 }
 
+// The worker's wall clock really runs `behind` seconds behind: its latest log line says so.
+void expect_clock_behind(const WorkerProcess& process, int behind) {
+  const auto lines = process.log_lines();
+  ASSERT_FALSE(lines.empty());
+  const auto logged = log_time(lines.back());
+  ASSERT_TRUE(logged.has_value()) << lines.back();
+  const double lag = std::chrono::duration<double>(SystemClock::now() - *logged).count();
+  EXPECT_NEAR(lag, behind, 5.0) << "the worker's clock is not skewed (libfaketime)";
+}
+
 // A start race: workers that made their ids before the leader made its own, but joined after
 // it led. Here their clocks run 20 s and 40 s behind, so their ids (and member ids) sort first.
 TEST(LeaderElection, WorkersWhoseIdsSayTheyAreOlderJoinLaterWithoutTakingLeadership) {
@@ -170,7 +183,8 @@ TEST(LeaderElection, WorkersWhoseIdsSayTheyAreOlderJoinLaterWithoutTakingLeaders
   for (const int behind : {20, 40}) {
     WorkerCluster::StartOptions older;
     older.environment = skewed_clock(-behind);
-    cluster.start_worker(older);  // ready: a member of the leader group
+    const std::size_t index = cluster.start_worker(older);  // ready: a member of the leader group
+    expect_clock_behind(*cluster.worker(index).process, behind);
   }
   expect_worker_0_kept_leading(cluster);
 }
@@ -185,6 +199,7 @@ TEST(LeaderElection, AWorkerWithAClockAnHourBehindDoesNotTakeLeadershipAndFailov
   WorkerCluster::StartOptions behind;
   behind.environment = skewed_clock(-3600);
   const std::size_t skewed = cluster.start_worker(behind);
+  expect_clock_behind(*cluster.worker(skewed).process, 3600);
   expect_worker_0_kept_leading(cluster);
 
   cluster.worker(0).process->signal(SIGKILL);

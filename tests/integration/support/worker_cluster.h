@@ -58,7 +58,9 @@ class WorkerCluster {
     bool wait_serving = true;  // false: returns at once, before the worker serves its web port
     bool wait_ready = true;
     std::vector<std::string> extra_args;  // e.g. {"--broker", "kafka://127.0.0.1:1"}
-    std::vector<std::string> environment;  // e.g. skewed_clock(-3600)
+    // "NAME=value" on top of the test's environment, e.g. skewed_clock(-3600). Initialized here so
+    // that designated initializers may leave it out.
+    std::vector<std::string> environment{};
   };
 
   explicit WorkerCluster(const std::string& name, ClusterSettings settings = {});

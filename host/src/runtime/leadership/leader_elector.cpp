@@ -111,8 +111,11 @@ void LeaderElector::on_assigned(const GroupEvent& event) {
   const bool kept = event.incremental && owns_leader_partition_ && !gained;
   owns_leader_partition_ = gained || kept;
   if (kept) {
-    std::lock_guard lock(mutex_);
-    snapshot_.generation = event.generation;
+    {
+      std::lock_guard lock(mutex_);
+      snapshot_.generation = event.generation;
+    }
+    term_.kept(event.generation);
     return;
   }
   if (gained) {
@@ -167,6 +170,8 @@ void LeaderElector::on_revoked(const GroupEvent& event) {
   }
   if (!has_leader_partition(event)) return;
   owns_leader_partition_ = false;
+  // Leaving the group (stop): the term has ended already, and stop() announces the release.
+  if (!running_) return;
   if (event.incremental) {
     // The sticky assignor takes partition 0 from a live member only to give it to another (its
     // claim was stale): leadership has moved.
