@@ -12,6 +12,9 @@
 //   faust-bench-kafka copy-transactional --broker B --group G --from T --to U --expect N
 //   faust-bench-kafka version
 //
+// `faust-bench-kafka --config FILE COMMAND ...` adds the librdkafka properties of FILE (`name=value`
+// lines, as kcat's -F reads them: the secured broker's admin.kcat.conf) to every client.
+//
 // Results are one JSON object on stdout; errors one line on stderr and exit code 1.
 #include <librdkafka/rdkafka.h>
 #include <sys/resource.h>
@@ -23,6 +26,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,15 +50,43 @@ struct Failure {
   std::string message;
 };
 
-// Builds a client from `settings`, or says which setting librdkafka refused.
+// The --config properties, which every client gets after its own settings.
+std::vector<std::pair<std::string, std::string>>& config_settings() {
+  static std::vector<std::pair<std::string, std::string>> settings;
+  return settings;
+}
+
+// Reads --config: `name=value` lines; blank lines and lines starting with '#' are skipped.
+bool read_config(const std::string& file, Failure& failure) {
+  std::ifstream in(file);
+  if (!in) {
+    failure.message = "--config " + file + ": cannot read it";
+    return false;
+  }
+  int number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++number;
+    if (line.empty() || line.front() == '#') continue;
+    const auto equals = line.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      failure.message = "--config " + file + ":" + std::to_string(number) + ": expected name=value";
+      return false;
+    }
+    config_settings().emplace_back(line.substr(0, equals), line.substr(equals + 1));
+  }
+  return true;
+}
+
+// Builds a client from `settings` and the --config ones, or says which setting librdkafka refused.
 std::optional<KafkaHandle> make_client(rd_kafka_type_t type,
-                                       const std::vector<std::pair<std::string, std::string>>& settings,
+                                       std::vector<std::pair<std::string, std::string>> settings,
                                        void (*delivery_report)(rd_kafka_t*, const rd_kafka_message_t*, void*),
                                        void* opaque, Failure& failure,
                                        void (*rebalance)(rd_kafka_t*, rd_kafka_resp_err_t,
                                                          rd_kafka_topic_partition_list_t*, void*) = nullptr) {
   char error[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  settings.insert(settings.end(), config_settings().begin(), config_settings().end());
   for (const auto& [name, value] : settings) {
     if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof(error)) != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);
@@ -742,6 +774,8 @@ int main(int argc, char** argv) {
       "copy-transactional",
       "Copy EXPECT messages FROM a topic TO another, exactly once (a transaction a batch)");
   auto* version = app.add_subcommand("version", "Print the librdkafka version in use");
+  std::string config;
+  app.add_option("--config", config, "librdkafka properties (name=value lines) for every client");
   faust::bench::CopyOptions copy_options;
   for (auto* command : {copy_plain, copy_transactional}) {
     command->add_option("--broker", copy_options.broker, "host:port")->required();
@@ -796,6 +830,9 @@ int main(int argc, char** argv) {
   watch->add_option("--timeout", timeout_seconds, "seconds");
   watch->add_option("--interval-ms", poll_interval_ms)->check(CLI::Range(1, 10000));
   CLI11_PARSE(app, argc, argv);
+  if (faust::bench::Failure failure; !config.empty() && !faust::bench::read_config(config, failure)) {
+    return faust::bench::fail(failure);
+  }
 
   if (*create) return faust::bench::create_topic(broker, topic, partitions);
   if (*produce) return faust::bench::produce(broker, topic, partitions, count, size);

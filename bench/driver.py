@@ -18,6 +18,9 @@ Scenarios (all by default; --only picks some):
   forward     an agent copies a topic to another: at least once, in batches, exactly once;
               Kafka Streams forwards at at_least_once and exactly_once_v2
 
+With faust-host-sasl in --systems, throughput and tutorial also run faust-host over SASL_SSL
+(SCRAM-SHA-512) on the secured broker whose state file --secured-state names.
+
 Writes results.md, chart.png and raw.json into --results.
 """
 
@@ -39,7 +42,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -52,8 +55,20 @@ FH_LEADER = "this worker is now the leader"
 FAUST_READY = "[^Worker]: Ready"
 FAUST_LEADER = "BENCH LEADER"
 KAFKA_STREAMS_READY = "kafka-streams: RUNNING"
-# The systems a scenario can run rows of (BENCH_SYSTEMS picks some; tutorial and forward heed it).
+# The systems a scenario can run rows of (BENCH_SYSTEMS picks some; throughput, tutorial and forward
+# heed it).
 SYSTEMS = ("faust-host", "faust", "bare", "kafka-streams")
+# faust-host over SASL_SSL (SCRAM-SHA-512) on a secured broker beside the plain one: throughput and
+# tutorial rows, only when BENCH_SYSTEMS names it.
+SASL = "faust-host-sasl"
+OPTIONAL_SYSTEMS = (SASL,)
+SASL_LABEL = "faust-host over SASL_SSL (SCRAM-SHA-512)"
+SASL_THROUGHPUT = "faust-host (SASL_SSL)"  # its throughput row
+# What the faust-host-sasl rows run on, for the tables.
+SASL_NOTE = ("faust-host over SASL_SSL: the same worker with `security.protocol: SASL_SSL`, logged in with "
+             "SCRAM-SHA-512 as a user with the documented prefixed ACLs (`bench-`), on a second broker of the same "
+             "Kafka version and JVM flags (`scripts/kafka-broker.sh start-secured`; TLS 1.3, "
+             "TLS_AES_256_GCM_SHA384); its topics are created and filled there.")
 TICK = "PUBLISHING ON LEADER!"
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -229,9 +244,24 @@ class Bench:
     # The Kafka Streams peer's build (bench/kafka_streams, built by run.sh): its jar and lib/.
     kafka_streams: Path | None = None
     systems: tuple[str, ...] = SYSTEMS
+    # The broker's client settings: for the workers' manifests (`kafka:`) and for faust-bench-kafka
+    # (--config FILE); none on the plain broker.
+    security: dict = field(default_factory=dict)
+    tool_config: str | None = None
+    # The same bench on the secured broker, for the faust-host-sasl rows.
+    secured: Bench | None = None
 
     def runs(self, system: str) -> bool:
         return system in self.systems
+
+    def tool(self) -> list[str]:
+        """faust-bench-kafka with this broker's client settings."""
+        return [self.kafka_tool] + (["--config", self.tool_config] if self.tool_config else [])
+
+    def manifest(self, app_id: str, **fields) -> str:
+        """manifest_text on this broker, its security properties first under `kafka:`."""
+        kafka = {**self.security, **(fields.pop("kafka", None) or {})}
+        return manifest_text(app_id, broker=self.broker, kafka=kafka or None, **fields)
 
     @property
     def faust_host(self) -> str:
@@ -249,7 +279,7 @@ class Bench:
         return str(self.build_dir / "bench" / "plugins" / f"{name}.so")
 
     def create_topic(self, topic: str, partitions: int) -> None:
-        run_tool([self.kafka_tool, "create-topic", "--broker", self.broker, "--topic", topic,
+        run_tool([*self.tool(), "create-topic", "--broker", self.broker, "--topic", topic,
                   "--partitions", str(partitions)])
 
     def start_faust_host(self, name: str, manifest: str, web_port: int = 0) -> Process:
@@ -295,6 +325,22 @@ def manifest_text(app_id: str, *, broker: str, agents: dict | None = None, timer
     return "\n".join(lines) + "\n"
 
 
+def secured_bench(bench: Bench, state_file: Path) -> Bench:
+    """The bench on the secured broker of `state_file` (scripts/kafka-broker.sh start-secured): its
+    SASL_SSL listener; the workers log in as its user 'app' with SCRAM-SHA-512, the password read
+    from its file through ${file:}; the bench's own clients as 'admin'. Its logs and reports go to
+    a folder of their own, so the app ids can be the plain rows' ones."""
+    facts = dict(line.split("=", 1) for line in state_file.read_text().splitlines() if "=" in line)
+    security = {"security.protocol": "SASL_SSL", "sasl.mechanisms": "SCRAM-SHA-512",
+                "sasl.username": facts["FAUST_SECURED_APP_USER"],
+                "sasl.password": "${file:" + facts["FAUST_SECURED_APP_PASSWORD_FILE"] + "}",
+                "ssl.ca.location": facts["FAUST_SECURED_CA"]}
+    work_dir = bench.work_dir / "sasl_ssl"
+    work_dir.mkdir(exist_ok=True)
+    return replace(bench, broker=facts["FAUST_SECURED_SASL_SSL"], work_dir=work_dir, security=security,
+                   tool_config=facts["FAUST_SECURED_ADMIN_KCAT_CONFIG"], secured=None)
+
+
 def read_report(path: Path) -> dict:
     """The noop agents' line: count=N first_ns=F last_ns=L."""
     return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", path.read_text())}
@@ -310,28 +356,43 @@ def throughput(bench: Bench) -> dict:
     size = int(bench.settings["message_size"])
     topic, faust_topic = "bench-throughput", "bench-throughput-faust"
     produced = {}
-    for name, count in ((topic, messages), (faust_topic, faust_messages)):
-        bench.create_topic(name, 8)
-        produced[name] = run_tool([bench.kafka_tool, "produce", "--broker", bench.broker, "--topic", name,
-                                   "--partitions", "8", "--count", str(count), "--size", str(size)])
-        log(f"produced {count} x {size} B to {name} at {produced[name]['rate']:.0f} msg/s")
+    topics = []  # (bench, topic, count, key in `produced`)
+    if bench.runs("faust-host") or bench.runs("bare"):
+        topics.append((bench, topic, messages, topic))
+    if bench.runs("faust"):
+        topics.append((bench, faust_topic, faust_messages, faust_topic))
+    if bench.runs(SASL):
+        topics.append((bench.secured, topic, messages, f"{topic} (SASL_SSL)"))
+    for on, name, count, key in topics:
+        on.create_topic(name, 8)
+        produced[key] = run_tool([*on.tool(), "produce", "--broker", on.broker, "--topic", name,
+                                  "--partitions", "8", "--count", str(count), "--size", str(size)])
+        log(f"produced {count} x {size} B to {key} at {produced[key]['rate']:.0f} msg/s")
 
     # queued.min.messages: librdkafka 2.0.2 stops prefetching a partition at 100k queued
     # messages and backs off; the "tuned" rows show both consumers with a deeper queue.
     tuned = {"queued.min.messages": "1000000"}
-    systems: dict[str, list[dict]] = {"faust-host": [], "faust-host (tuned)": [], "faust": [],
-                                      "bare": [], "bare (tuned)": []}
+    rows = {"faust-host": ["faust-host", "faust-host (tuned)"], SASL: [SASL_THROUGHPUT], "faust": ["faust"],
+            "bare": ["bare", "bare (tuned)"]}
+    systems: dict[str, list[dict]] = {label: [] for name, labels in rows.items() if bench.runs(name)
+                                      for label in labels}
     for run in range(1, bench.repeats + 1):
-        for label, kafka in (("faust-host", None), ("faust-host (tuned)", tuned)):
-            systems[label].append(throughput_faust_host(bench, run, topic, messages, kafka, label))
-        systems["faust"].append(throughput_faust(bench, run, faust_topic, faust_messages))
-        for label, kafka in (("bare", None), ("bare (tuned)", tuned)):
-            systems[label].append(throughput_bare(bench, run, topic, messages, kafka, label))
+        if bench.runs("faust-host"):
+            for label, kafka in (("faust-host", None), ("faust-host (tuned)", tuned)):
+                systems[label].append(throughput_faust_host(bench, run, topic, messages, kafka, label))
+        if bench.runs(SASL):
+            systems[SASL_THROUGHPUT].append(
+                throughput_faust_host(bench.secured, run, topic, messages, None, SASL_THROUGHPUT))
+        if bench.runs("faust"):
+            systems["faust"].append(throughput_faust(bench, run, faust_topic, faust_messages))
+        if bench.runs("bare"):
+            for label, kafka in (("bare", None), ("bare (tuned)", tuned)):
+                systems[label].append(throughput_bare(bench, run, topic, messages, kafka, label))
     return {"produced": produced, "runs": systems}
 
 
 def watch_commits(bench: Bench, group: str, topic: str, target: int) -> subprocess.Popen:
-    return subprocess.Popen([bench.kafka_tool, "wait-committed", "--broker", bench.broker, "--group", group,
+    return subprocess.Popen([*bench.tool(), "wait-committed", "--broker", bench.broker, "--group", group,
                              "--topic", topic, "--partitions", "8", "--target", str(target), "--timeout", "600",
                              "--interval-ms", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -360,7 +421,7 @@ def throughput_faust_host(bench: Bench, run: int, topic: str, messages: int, kaf
     app_id = f"bench-tp-fh{'-tuned' if kafka else ''}-{run}"
     report = bench.work_dir / f"{app_id}.txt"
     watcher = watch_commits(bench, app_id, topic, messages)
-    manifest = manifest_text(app_id, broker=bench.broker, kafka=kafka, agents={
+    manifest = bench.manifest(app_id, kafka=kafka, agents={
         "noop": {"library": bench.plugin("noop"), "topic": topic,
                  "config": {"expect": messages, "output": str(report)}}})
     worker = bench.start_faust_host(app_id, manifest)
@@ -679,7 +740,9 @@ TUTORIAL_WARMUP_S = 2.0
 def tutorial(bench: Bench) -> dict:
     seconds = float(bench.settings["tutorial_seconds"])
     interval = float(bench.settings["tutorial_interval"])
-    systems = {"faust-host": tutorial_faust_host, "faust": tutorial_faust, "bare": tutorial_bare}
+    systems = {"faust-host": tutorial_faust_host,
+               SASL: lambda b, run, s, i: tutorial_faust_host(b.secured, run, s, i, SASL_LABEL),
+               "faust": tutorial_faust, "bare": tutorial_bare}
     runs: dict[str, list[dict]] = {name: [] for name in systems if bench.runs(name)}
     for run in range(1, bench.repeats + 1):
         for name in runs:
@@ -713,7 +776,7 @@ def tutorial_result(label: str, run: int, output: Path, window: tuple[int, int],
     return result
 
 
-def tutorial_faust_host(bench: Bench, run: int, seconds: float, interval: float) -> dict:
+def tutorial_faust_host(bench: Bench, run: int, seconds: float, interval: float, label: str = "faust-host") -> dict:
     """Two manifests of one app, as the latency scenario, but the timer is on_leader: its sends
     take the fenced (transactional) path and its worker must lead. That worker starts first
     and leads before the agent's joins; leadership stays with the live leader."""
@@ -722,16 +785,16 @@ def tutorial_faust_host(bench: Bench, run: int, seconds: float, interval: float)
     output = bench.work_dir / f"{app_id}.txt"
     bench.create_topic(topic, 1)
     port = free_port()
-    leader = bench.start_faust_host(f"{app_id}-leader", manifest_text(
-        app_id, broker=bench.broker, app_extra={"topic_partitions": 1},
+    leader = bench.start_faust_host(f"{app_id}-leader", bench.manifest(
+        app_id, app_extra={"topic_partitions": 1},
         timers={"latency_probe": {"library": bench.plugin("latency"), "interval": interval,
                                   "on_leader": True, "config": {"topic": topic}}}), web_port=port)
     agent = None
     try:
         leader.wait_for(FH_READY, 60)
         wait_http(leader, port, "/leader", lambda body: json.loads(body).get("is_leader") is True)
-        agent = bench.start_faust_host(f"{app_id}-agent", manifest_text(
-            app_id, broker=bench.broker, app_extra={"topic_partitions": 1},
+        agent = bench.start_faust_host(f"{app_id}-agent", bench.manifest(
+            app_id, app_extra={"topic_partitions": 1},
             agents={"latency_sink": {"library": bench.plugin("latency"), "config": {"output": str(output)}}}))
         agent.wait_for(FH_READY, 60)
         window = sample_window(output, seconds)
@@ -741,7 +804,7 @@ def tutorial_faust_host(bench: Bench, run: int, seconds: float, interval: float)
         time.sleep(0.5)
         if agent:
             agent.stop()
-    return tutorial_result("faust-host", run, output, window, moved)
+    return tutorial_result(label, run, output, window, moved)
 
 
 def tutorial_faust(bench: Bench, run: int, seconds: float, interval: float) -> dict:
@@ -896,6 +959,7 @@ FORWARD_ROWS: dict[str, tuple[str, dict | str]] = {
     "faust-host": ("faust-host", {}),
     "faust-host batch": ("faust-host", {"batch": FORWARD_BATCH}),
     "faust-host exactly_once": ("faust-host", {"batch": FORWARD_BATCH, "processing_guarantee": "exactly_once"}),
+    "faust-host exactly_once defaults": ("faust-host", {"processing_guarantee": "exactly_once"}),
     "faust": ("faust", {}),
     "faust take": ("faust", FAUST_TAKE),
     "faust take exactly_once": ("faust", {**FAUST_TAKE, "BENCH_GUARANTEE": "exactly_once"}),
@@ -909,10 +973,13 @@ FORWARD_TARGETS = (
     ("faust-host", "kafka-streams", 1.0, "forwarding one at a time ≥ Kafka Streams' at_least_once"),
     ("faust-host", "bare", 0.5, "forwarding one at a time ≥ 50% of the bare copy loop"),
     ("faust-host", "faust-host batch", 0.5, "forwarding one at a time ≥ 50% of the same agent in batches"),
-    ("faust-host exactly_once", "kafka-streams exactly_once_v2", 1.0, "exactly_once ≥ Kafka Streams' exactly_once_v2"),
+    ("faust-host exactly_once defaults", "kafka-streams exactly_once_v2", 1.0,
+     "exactly_once at its defaults ≥ Kafka Streams' exactly_once_v2"),
+    ("faust-host exactly_once", "kafka-streams exactly_once_v2", 1.0, "exactly_once in batches ≥ Kafka Streams' exactly_once_v2"),
 )
 # The cost of exactly-once: (exactly-once row, at-least-once row of the same batching, label).
-FORWARD_RATIOS = (("faust-host exactly_once", "faust-host batch", "faust-host (both in batches)"),
+FORWARD_RATIOS = (("faust-host exactly_once defaults", "faust-host", "faust-host (both at their defaults)"),
+                  ("faust-host exactly_once", "faust-host batch", "faust-host (both in batches)"),
                   ("faust take exactly_once", "faust take", "Python Faust (both with take())"),
                   ("kafka-streams exactly_once_v2", "kafka-streams", "Kafka Streams"),
                   ("bare exactly_once", "bare", "bare librdkafka"))
@@ -1132,28 +1199,32 @@ def build_tables(data: dict) -> tuple[str, list[tuple[str, str, str]], dict]:
                 f"{data['repeats']} runs.", "",
                 "| system | ready → last handled | first → last handled | ready → all committed | CPU µs/msg |",
                 "|---|---|---|---|---|"]
-        for name in ("faust-host", "faust", "bare", "faust-host (tuned)", "bare (tuned)"):
+        for name in ("faust-host", SASL_THROUGHPUT, "faust", "bare", "faust-host (tuned)", "bare (tuned)"):
             if name in stat:
                 st = stat[name]
-                label = {"faust": "Python Faust", "bare": "bare librdkafka",
+                label = {"faust": "Python Faust", "bare": "bare librdkafka", SASL_THROUGHPUT: SASL_LABEL,
                          "bare (tuned)": "bare librdkafka (tuned)"}.get(name, name)
                 out.append(f"| {label} | {cell(st['rate'], ',.0f')} | {cell(st['rate_steady'], ',.0f')} | "
                            f"{cell(st['rate_committed'], ',.0f')} | {cell(st['cpu_us_per_msg'], '.2f')} |")
-        fh, fa, bare = stat["faust-host"], stat["faust"], stat["bare"]
-        out += ["", f"Ratios (ready → last handled): faust-host / Faust **{ratio(fh['rate'], fa['rate'])}**, "
-                f"faust-host / bare **{ratio(fh['rate'], bare['rate'], '.2f')}**; tuned: faust-host / bare "
-                f"**{ratio(stat['faust-host (tuned)']['rate'], stat['bare (tuned)']['rate'], '.2f')}**. "
-                f"Committed: faust-host / Faust {ratio(fh['rate_committed'], fa['rate_committed'])}, "
-                f"faust-host / bare {ratio(fh['rate_committed'], bare['rate_committed'], '.2f')}.", ""]
-        tuned = stat["faust-host (tuned)"]
-        vs_faust = fh["rate"]["median"] / fa["rate"]["median"]
-        vs_bare = fh["rate"]["median"] / bare["rate"]["median"]
-        tuned_vs_faust = tuned["rate"]["median"] / fa["rate"]["median"]
-        tuned_vs_bare = tuned["rate"]["median"] / stat["bare (tuned)"]["rate"]["median"]
-        targets.append(("throughput ≥ 20× Faust", f"{vs_faust:.1f}× (tuned: {tuned_vs_faust:.1f}×)",
-                        "met" if vs_faust >= 20 else ("NOT met (met when tuned)" if tuned_vs_faust >= 20 else "NOT met")))
-        targets.append(("throughput ≥ 80% of bare librdkafka", f"{vs_bare * 100:.0f}% (tuned: {tuned_vs_bare * 100:.0f}%)",
-                        "met" if vs_bare >= 0.8 and tuned_vs_bare >= 0.8 else "NOT met"))
+        fh, fa, bare = stat.get("faust-host"), stat.get("faust"), stat.get("bare")
+        tuned, bare_tuned, sasl = stat.get("faust-host (tuned)"), stat.get("bare (tuned)"), stat.get(SASL_THROUGHPUT)
+        if fh and fa and bare:
+            out += ["", f"Ratios (ready → last handled): faust-host / Faust **{ratio(fh['rate'], fa['rate'])}**, "
+                    f"faust-host / bare **{ratio(fh['rate'], bare['rate'], '.2f')}**; tuned: faust-host / bare "
+                    f"**{ratio(tuned['rate'], bare_tuned['rate'], '.2f')}**. "
+                    f"Committed: faust-host / Faust {ratio(fh['rate_committed'], fa['rate_committed'])}, "
+                    f"faust-host / bare {ratio(fh['rate_committed'], bare['rate_committed'], '.2f')}.", ""]
+            vs_faust = fh["rate"]["median"] / fa["rate"]["median"]
+            vs_bare = fh["rate"]["median"] / bare["rate"]["median"]
+            tuned_vs_faust = tuned["rate"]["median"] / fa["rate"]["median"]
+            tuned_vs_bare = tuned["rate"]["median"] / bare_tuned["rate"]["median"]
+            targets.append(("throughput ≥ 20× Faust", f"{vs_faust:.1f}× (tuned: {tuned_vs_faust:.1f}×)",
+                            "met" if vs_faust >= 20 else ("NOT met (met when tuned)" if tuned_vs_faust >= 20 else "NOT met")))
+            targets.append(("throughput ≥ 80% of bare librdkafka", f"{vs_bare * 100:.0f}% (tuned: {tuned_vs_bare * 100:.0f}%)",
+                            "met" if vs_bare >= 0.8 and tuned_vs_bare >= 0.8 else "NOT met"))
+        if fh and sasl:
+            out += ["", f"SASL_SSL / plaintext (ready → last handled): **{ratio(sasl['rate'], fh['rate'], '.2f')}**, "
+                    f"CPU per message {ratio(sasl['cpu_us_per_msg'], fh['cpu_us_per_msg'], '.2f')}. {SASL_NOTE}", ""]
         chart["throughput"] = {k: v["rate"]["median"] for k, v in stat.items()}
 
     if "latency" in data["scenarios"]:
@@ -1257,19 +1328,24 @@ def build_tables(data: dict) -> tuple[str, list[tuple[str, str, str]], dict]:
                 f"arrival; its first {tut['warmup_s']:.0f} s of ticks dropped.", "",
                 "| system | p50 | p99 | max | samples/run | p50 vs floor | p99 vs floor |", "|---|---|---|---|---|---|---|"]
         floor = stat.get("bare", {})
-        for name, label in (("faust-host", "faust-host"), ("faust", "Python Faust (plain sends)"),
+        for name, label in (("faust-host", "faust-host"), (SASL, SASL_LABEL), ("faust", "Python Faust (plain sends)"),
                             ("bare", "bare librdkafka: the floor (a transaction per tick, read_committed)")):
             if name not in stat:
                 continue
             st = stat[name]
-            vs_floor = [ratio(st[m], floor.get(m, {}), '.2f') if name != "bare" else "–" for m in ("p50_ms", "p99_ms")]
+            # The floor runs on the plain broker.
+            vs_floor = [ratio(st[m], floor.get(m, {}), '.2f') if name not in ("bare", SASL) else "–"
+                        for m in ("p50_ms", "p99_ms")]
             out.append(f"| {label} | {cell(st['p50_ms'], '.2f')} | {cell(st['p99_ms'], '.2f')} | "
                        f"{cell(st['max_ms'], '.2f')} | {cell(st['samples'], '.0f')} | {vs_floor[0]} | {vs_floor[1]} |")
         moved = [f"{name} run {i + 1}" for name, runs in tut["runs"].items() for i, r in enumerate(runs)
                  if r.get("leader_moved")]
         if moved:
             out += ["", f"Leadership left the timer's worker in: {', '.join(moved)} (those runs measured less)."]
-        fh, fa = stat.get("faust-host"), stat.get("faust")
+        fh, fa, sasl = stat.get("faust-host"), stat.get("faust"), stat.get(SASL)
+        if fh and sasl:
+            out += ["", f"SASL_SSL / plaintext: p50 **{ratio(sasl['p50_ms'], fh['p50_ms'], '.2f')}**, "
+                    f"p99 **{ratio(sasl['p99_ms'], fh['p99_ms'], '.2f')}**. {SASL_NOTE}"]
         tutorial_targets = []
         if fh and fa:
             out += ["", f"Ratios Faust / faust-host: p50 **{ratio(fa['p50_ms'], fh['p50_ms'], '.2f')}**, "
@@ -1334,6 +1410,7 @@ FORWARD_LABELS = {
     "faust-host": "faust-host, at_least_once, one message at a time",
     "faust-host batch": "faust-host, at_least_once, `batch:` {batch}",
     "faust-host exactly_once": "faust-host, exactly_once, `batch:` {batch}",
+    "faust-host exactly_once defaults": "faust-host, exactly_once, its defaults (what is queued, up to 500 at a time)",
     "faust": "Python Faust, `async for value in stream`",
     "faust take": "Python Faust, `stream.take({take}, within={within})`",
     "faust take exactly_once": "Python Faust, `take()`, `processing_guarantee='exactly_once'`",
@@ -1433,17 +1510,19 @@ def draw_chart(chart: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FormatStrFormatter
 
-    colors = {"faust-host": "#2b6cb0", "faust": "#dd6b20", "bare": "#718096", "kafka-streams": "#38a169"}
-    system_names = {"faust-host": "faust-host", "faust": "Python Faust", "bare": "bare librdkafka"}
+    colors = {"faust-host": "#2b6cb0", SASL: "#63b3ed", "faust": "#dd6b20", "bare": "#718096", "kafka-streams": "#38a169"}
+    system_names = {"faust-host": "faust-host", SASL: "faust-host\nSASL_SSL", "faust": "Python Faust",
+                    "bare": "bare librdkafka"}
     fig, axes = plt.subplots(4, 2, figsize=(12, 16.5))
     fig.suptitle("faust-host vs Python Faust (faust-streaming) vs bare librdkafka (vs Kafka Streams) — medians")
 
     ax = axes[0][0]
     if "throughput" in chart:
-        names = [n for n in ("faust-host", "faust", "bare", "faust-host (tuned)", "bare (tuned)") if n in chart["throughput"]]
+        names = [n for n in ("faust-host", SASL_THROUGHPUT, "faust", "bare", "faust-host (tuned)", "bare (tuned)")
+                 if n in chart["throughput"]]
         values = [chart["throughput"][n] for n in names]
-        bars = ax.bar([n.replace("faust-host", "faust-\nhost").replace(" (tuned)", "\n(tuned)") for n in names], values,
-                      color=[colors[n.split(" ")[0]] for n in names])
+        bars = ax.bar([n.replace("faust-host", "faust-\nhost").replace(" (", "\n(") for n in names], values,
+                      color=[colors[SASL if n == SASL_THROUGHPUT else n.split(" ")[0]] for n in names])
         ax.set_yscale("log")
         ax.set_ylabel("messages / s (log)")
         ax.set_title("1. Agent throughput (no-op agent)")
@@ -1553,7 +1632,11 @@ def main() -> int:
     parser.add_argument("--kafka-streams", type=Path,
                         help="the Kafka Streams peer's build (its jar and lib/); without it, no Kafka Streams rows")
     parser.add_argument("--systems", default=os.environ.get("BENCH_SYSTEMS", ",".join(SYSTEMS)),
-                        help="comma-separated systems whose rows the tutorial and forward scenarios run")
+                        help="comma-separated systems whose rows the throughput, tutorial and forward scenarios "
+                             f"run; {SASL} (not by default) needs --secured-state")
+    parser.add_argument("--secured-state", type=Path,
+                        help="state file (broker.env) of a broker from `scripts/kafka-broker.sh start-secured`, "
+                             f"with the ACLs run.sh grants, for the {SASL} rows")
     parser.add_argument("--build-flags", default=os.environ.get("BENCH_BUILD_FLAGS", "?"))
     parser.add_argument("--report-only", action="store_true",
                         help="rewrite results.md and chart.png from --results/raw.json, running nothing")
@@ -1586,8 +1669,10 @@ def main() -> int:
     work_dir.mkdir(parents=True, exist_ok=True)
     args.results.mkdir(parents=True, exist_ok=True)
     systems = tuple(name.strip() for name in args.systems.split(",") if name.strip())
-    if unknown := [name for name in systems if name not in SYSTEMS]:
-        parser.error(f"unknown system '{unknown[0]}' (known: {', '.join(SYSTEMS)})")
+    if unknown := [name for name in systems if name not in SYSTEMS + OPTIONAL_SYSTEMS]:
+        parser.error(f"unknown system '{unknown[0]}' (known: {', '.join(SYSTEMS + OPTIONAL_SYSTEMS)})")
+    if SASL in systems and args.secured_state is None:
+        parser.error(f"{SASL} needs --secured-state (bench/run.sh starts the secured broker for it)")
     if args.kafka_streams is None and "kafka-streams" in systems:
         systems = tuple(name for name in systems if name != "kafka-streams")
         log("no --kafka-streams build: no Kafka Streams rows")
@@ -1595,6 +1680,9 @@ def main() -> int:
         settings["systems"] = ",".join(systems)
     bench = Bench(args.build_dir.resolve(), args.broker, work_dir, sys.executable, args.repeats, settings,
                   kafka_streams=args.kafka_streams.resolve() if args.kafka_streams else None, systems=systems)
+    if SASL in systems:
+        bench.secured = secured_bench(bench, args.secured_state)
+        settings["secured_broker"] = bench.secured.broker
     log(f"work folder (logs): {work_dir}")
 
     def on_signal(signum, _frame):

@@ -14,8 +14,10 @@
 #   BENCH_REPEATS          runs of every scenario [3]
 #   BENCH_ONLY             comma-separated scenarios: throughput,latency,failover,footprint,tutorial,
 #                          dispatch,forward [all]
-#   BENCH_SYSTEMS          comma-separated systems whose rows the tutorial and forward scenarios
-#                          run: faust-host,faust,bare,kafka-streams [all]
+#   BENCH_SYSTEMS          comma-separated systems whose rows the throughput, tutorial and forward
+#                          scenarios run: faust-host,faust,bare,kafka-streams [all]; faust-host-sasl,
+#                          named only, adds faust-host over SASL_SSL (SCRAM-SHA-512) to throughput
+#                          and tutorial, on a secured broker (start-secured) beside the plain one
 #   BENCH_MESSAGES         messages for faust-host and bare librdkafka [1000000]
 #   BENCH_FAUST_MESSAGES   messages for Python Faust, which is far slower [200000]
 #   BENCH_MESSAGE_SIZE     bytes per message [100]
@@ -51,6 +53,8 @@ VENV="${BENCH_VENV:-${XDG_CACHE_HOME:-${HOME}/.cache}/faust-host/bench-venv-faus
 export KAFKA_VERSION="${KAFKA_VERSION:-3.9.2}"
 # A broker of the benchmark's own, beside its build.
 export FAUST_BROKER_STATE="${BUILD_DIR}/bench-kafka"
+# The secured one, for the faust-host-sasl rows.
+readonly SECURED_STATE="${BUILD_DIR}/bench-kafka-secured"
 # Kafka's own start-script JVM settings (1 GiB heap, G1 with short pauses), not the test
 # broker's quick-start ones (serial GC, C1 only), so the broker adds as little jitter as it can.
 export KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms1g -Xmx1g}"
@@ -103,8 +107,29 @@ python_env() {
   touch "${marker}"
 }
 
+# scripts/kafka-broker.sh for the secured broker: its state folder, and the script's own Kafka
+# version for it (librdkafka 2.0.2 fails SCRAM against Kafka 4).
+secured_broker() {
+  FAUST_BROKER_STATE="${SECURED_STATE}" KAFKA_VERSION="" "${REPO_ROOT}/scripts/kafka-broker.sh" "$@"
+}
+
 stop_broker() {
   "${REPO_ROOT}/scripts/kafka-broker.sh" stop || true
+  secured_broker stop >/dev/null 2>&1 || true
+}
+
+# The broker of the faust-host-sasl rows, and the ACLs the README documents, prefixed "bench-"
+# (every app id and topic of the benchmark), for its user 'app' that the workers log in as.
+start_secured_broker() {
+  secured_broker start-secured >/dev/null
+  local log="${SECURED_STATE}/acls.log"
+  local -a acl=(acls --add --allow-principal User:app --resource-pattern-type prefixed)
+  {
+    secured_broker "${acl[@]}" --operation Describe --operation Create --operation Read --operation Write \
+      --topic bench- &&
+      secured_broker "${acl[@]}" --operation Read --group bench- &&
+      secured_broker "${acl[@]}" --operation Write --operation Describe --transactional-id bench-
+  } >"${log}" 2>&1 || { tail -n 20 "${log}" >&2; faust_die "granting the secured broker's ACLs failed (log ${log})"; }
 }
 
 main() {
@@ -119,10 +144,15 @@ main() {
   local broker_line
   broker_line="$("${REPO_ROOT}/scripts/kafka-broker.sh" start | grep '^FAUST_TEST_BROKER=')"
   local broker="${broker_line#FAUST_TEST_BROKER=}"
+  local -a secured=()
+  if [[ ",${BENCH_SYSTEMS:-}," == *,faust-host-sasl,* ]]; then
+    start_secured_broker
+    secured=(--secured-state "${SECURED_STATE}/broker.env")
+  fi
 
   "${VENV}/bin/python" "${BENCH_DIR}/driver.py" --build-dir "${BUILD_DIR}" --broker "${broker}" \
     --results "${RESULTS_DIR}" --kafka-streams "${BUILD_DIR}/kafka-streams" \
-    --build-flags "Release, ${OPT_FLAGS}, $(c++ --version | head -n 1)"
+    --build-flags "Release, ${OPT_FLAGS}, $(c++ --version | head -n 1)" "${secured[@]}"
   faust_log "done in $(faust_elapsed_since "${started}") s: ${RESULTS_DIR}/results.md, chart.png, raw.json"
 }
 

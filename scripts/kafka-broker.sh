@@ -16,7 +16,9 @@
 #                                    an SSL listener that requires a client certificate (mTLS,
 #                                    principal User:CN=app,O=faust-host; an expired one and one
 #                                    of a CA the broker does not trust too), a
-#                                    throwaway CA made at start-up, and the StandardAuthorizer with
+#                                    throwaway CA made at start-up, three listeners that present a
+#                                    broker certificate no client may trust (expired: SASL_SSL and
+#                                    SSL; not yet valid: SASL_SSL), and the StandardAuthorizer with
 #                                    allow.everyone.if.no.acl.found=false (super users: the broker
 #                                    and 'admin'); prints the connection facts (FAUST_SECURED_*) and
 #                                    writes them to the state file; `stop` stops it. Runs Kafka
@@ -476,19 +478,20 @@ issue_certificate() {
   rm -f "${dir}/${name}.csr"
 }
 
-# A client certificate for the subject $3, named $2, signed by the CA in dir, that expired a year
-# ago (valid for one day then): openssl 3.0's x509 cannot backdate, its `ca` takes explicit dates
-# (and orders the subject as its policy lists the names: as in CLIENT_SUBJECT).
-issue_expired_certificate() {
-  local dir="$1" name="$2" subject="$3"
-  local ca_dir="${dir}/backdating-ca"
+# A certificate named $2 for the subject $3 with the extensions in $4 (one a line), signed by the
+# CA in dir, valid only from $5 to $6 (dates as `date -d` reads them): openssl 3.0's x509 cannot
+# backdate nor postdate, its `ca` takes explicit dates (and orders the subject as its policy lists
+# the names: as in CLIENT_SUBJECT).
+issue_dated_certificate() {
+  local dir="$1" name="$2" subject="$3" extensions="$4" start="$5" end="$6"
+  local ca_dir="${dir}/dating-ca"
   mkdir -p "${ca_dir}"
   : >"${ca_dir}/index.txt"
   printf '%s\n' 1000 >"${ca_dir}/serial"
   cat >"${ca_dir}/ca.cnf" <<EOF
 [ca]
-default_ca = backdating
-[backdating]
+default_ca = dating
+[dating]
 database = ${ca_dir}/index.txt
 new_certs_dir = ${ca_dir}
 serial = ${ca_dir}/serial
@@ -498,23 +501,27 @@ unique_subject = no
 [any]
 organizationName = optional
 commonName = supplied
-[client]
-extendedKeyUsage = clientAuth
+[extensions]
+${extensions}
 EOF
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "${dir}/${name}.key" \
     -subj "${subject}" -out "${dir}/${name}.csr" 2>/dev/null
   openssl ca -batch -config "${ca_dir}/ca.cnf" -cert "${dir}/ca.pem" -keyfile "${dir}/ca.key" \
-    -startdate "$(date -u -d '-366 days' +%Y%m%d%H%M%SZ)" -enddate "$(date -u -d '-365 days' +%Y%m%d%H%M%SZ)" \
-    -extensions client -notext -in "${dir}/${name}.csr" -out "${dir}/${name}.pem" 2>/dev/null
+    -startdate "$(date -u -d "${start}" +%Y%m%d%H%M%SZ)" -enddate "$(date -u -d "${end}" +%Y%m%d%H%M%SZ)" \
+    -extensions extensions -notext -in "${dir}/${name}.csr" -out "${dir}/${name}.pem" 2>/dev/null
   rm -rf "${dir}/${name}.csr" "${ca_dir}"
 }
 
 # The secured broker's TLS material and users in data_dir/secured, and its listeners appended to
 # data_dir/server.properties (later keys win). Certificates map to principals by Kafka's default
 # rule: the broker's own is User:CN=broker (on the SSL listener it talks to itself and its
-# controller through), the client's User:CN=app,O=faust-host.
+# controller through), the client's User:CN=app,O=faust-host. Three more listeners, which no
+# client learns from metadata, present a broker certificate a client must refuse: one that
+# expired a year ago (SASL_SSL, and SSL with client certificates) and one valid only from a year on
+# (SASL_SSL); the broker itself never connects to them.
 secure_broker() {
   local data_dir="$1" sasl_port="$2" ssl_port="$3" controller_port="$4"
+  local expired_sasl_port="$5" expired_ssl_port="$6" not_yet_valid_sasl_port="$7"
   local dir="${data_dir}/secured"
   mkdir -p "${dir}"
   chmod 700 "${dir}"
@@ -525,9 +532,16 @@ secure_broker() {
   issue_certificate "${dir}" broker "/CN=broker" \
     $'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth'
   issue_certificate "${dir}" app "${CLIENT_SUBJECT}" 'extendedKeyUsage=clientAuth'
-  issue_expired_certificate "${dir}" app-expired "${CLIENT_SUBJECT}"
-  openssl pkcs12 -export -in "${dir}/broker.pem" -inkey "${dir}/broker.key" -certfile "${dir}/ca.pem" \
-    -name broker -out "${dir}/broker.p12" -passout "pass:${store_password}"
+  issue_dated_certificate "${dir}" app-expired "${CLIENT_SUBJECT}" 'extendedKeyUsage=clientAuth' \
+    '-366 days' '-365 days'
+  local broker_extensions=$'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth'
+  issue_dated_certificate "${dir}" broker-expired "/CN=broker" "${broker_extensions}" '-366 days' '-365 days'
+  issue_dated_certificate "${dir}" broker-not-yet-valid "/CN=broker" "${broker_extensions}" '+365 days' '+366 days'
+  local keystore
+  for keystore in broker broker-expired broker-not-yet-valid; do
+    openssl pkcs12 -export -in "${dir}/${keystore}.pem" -inkey "${dir}/${keystore}.key" -certfile "${dir}/ca.pem" \
+      -name broker -out "${dir}/${keystore}.p12" -passout "pass:${store_password}"
+  done
   # A CA the broker does not know, for clients that must fail to trust it.
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "${dir}/untrusted-ca.key" \
     -out "${dir}/untrusted-ca.pem" -days 2 -subj "/CN=faust-untrusted-ca" 2>/dev/null
@@ -537,12 +551,18 @@ secure_broker() {
   random_password >"${dir}/app.password"
 
   cat >>"${data_dir}/server.properties" <<EOF
-listeners=SASL_SSL://127.0.0.1:${sasl_port},SSL://127.0.0.1:${ssl_port},CONTROLLER://127.0.0.1:${controller_port}
+listeners=SASL_SSL://127.0.0.1:${sasl_port},SSL://127.0.0.1:${ssl_port},CONTROLLER://127.0.0.1:${controller_port},EXPIRED_SASL_SSL://127.0.0.1:${expired_sasl_port},EXPIRED_SSL://127.0.0.1:${expired_ssl_port},NOT_YET_VALID_SASL_SSL://127.0.0.1:${not_yet_valid_sasl_port}
 advertised.listeners=SASL_SSL://127.0.0.1:${sasl_port},SSL://127.0.0.1:${ssl_port}
 inter.broker.listener.name=SSL
-listener.security.protocol.map=SASL_SSL:SASL_SSL,SSL:SSL,CONTROLLER:SSL
+listener.security.protocol.map=SASL_SSL:SASL_SSL,SSL:SSL,CONTROLLER:SSL,EXPIRED_SASL_SSL:SASL_SSL,EXPIRED_SSL:SSL,NOT_YET_VALID_SASL_SSL:SASL_SSL
 sasl.enabled.mechanisms=SCRAM-SHA-512
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.expired_sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.not_yet_valid_sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.expired_sasl_ssl.ssl.keystore.location=${dir}/broker-expired.p12
+listener.name.expired_ssl.ssl.keystore.location=${dir}/broker-expired.p12
+listener.name.expired_ssl.ssl.client.auth=required
+listener.name.not_yet_valid_sasl_ssl.ssl.keystore.location=${dir}/broker-not-yet-valid.p12
 ssl.keystore.type=PKCS12
 ssl.keystore.location=${dir}/broker.p12
 ssl.keystore.password=${store_password}
@@ -575,8 +595,12 @@ EOF
 
 # The secured broker's connection facts, as KEY=VALUE lines for the state file and stdout.
 secured_facts() {
-  local dir="$1" sasl_address="$2" ssl_address="$3"
-  printf '%s\n' "FAUST_SECURED_SASL_SSL=${sasl_address}" "FAUST_SECURED_SSL=${ssl_address}" \
+  local dir="$1" sasl_address="$2" ssl_port="$3" expired_sasl_port="$4" expired_ssl_port="$5"
+  local not_yet_valid_sasl_port="$6"
+  printf '%s\n' "FAUST_SECURED_SASL_SSL=${sasl_address}" "FAUST_SECURED_SSL=127.0.0.1:${ssl_port}" \
+    "FAUST_SECURED_EXPIRED_BROKER_SASL_SSL=127.0.0.1:${expired_sasl_port}" \
+    "FAUST_SECURED_EXPIRED_BROKER_SSL=127.0.0.1:${expired_ssl_port}" \
+    "FAUST_SECURED_NOT_YET_VALID_BROKER_SASL_SSL=127.0.0.1:${not_yet_valid_sasl_port}" \
     "FAUST_SECURED_CA=${dir}/ca.pem" "FAUST_SECURED_UNTRUSTED_CA=${dir}/untrusted-ca.pem" \
     "FAUST_SECURED_APP_USER=app" "FAUST_SECURED_APP_PASSWORD_FILE=${dir}/app.password" \
     "FAUST_SECURED_ADMIN_USER=admin" "FAUST_SECURED_ADMIN_PASSWORD_FILE=${dir}/admin.password" \
@@ -621,9 +645,12 @@ cmd_start_cluster() {
 # Starts the broker once. Returns 0 when it answers and 2 when a port was taken (worth a
 # retry); exits non-zero on any other failure.
 launch_broker() {
-  local data_dir broker_port controller_port ssl_port
+  local data_dir broker_port controller_port
   data_dir="$(mktemp -d "${TMPDIR:-/tmp}/faust-kafka.XXXXXX")"
-  read -r broker_port controller_port ssl_port < <(free_ports 3)
+  # The secured broker's other listeners: SSL, and the three of secure_broker's bad certificates.
+  local -a secured_ports
+  read -r broker_port controller_port secured_ports[0] secured_ports[1] secured_ports[2] secured_ports[3] \
+    < <(free_ports 6)
   local address="127.0.0.1:${broker_port}"
   local log_file="${STATE_DIR}/broker.log"
   write_server_properties "${data_dir}/server.properties" "${data_dir}" "${broker_port}" "${controller_port}"
@@ -632,10 +659,10 @@ launch_broker() {
   local -a format_args=()
   local secured_facts=""
   if ((SECURED)); then
-    secure_broker "${data_dir}" "${broker_port}" "${ssl_port}" "${controller_port}"
+    secure_broker "${data_dir}" "${broker_port}" "${secured_ports[0]}" "${controller_port}" "${secured_ports[@]:1}"
     format_args=(--add-scram "SCRAM-SHA-512=[name=admin,password=$(cat "${data_dir}/secured/admin.password")]"
       --add-scram "SCRAM-SHA-512=[name=app,password=$(cat "${data_dir}/secured/app.password")]")
-    secured_facts="$(secured_facts "${data_dir}/secured" "${address}" "127.0.0.1:${ssl_port}")"
+    secured_facts="$(secured_facts "${data_dir}/secured" "${address}" "${secured_ports[@]}")"
     FAUST_SECURED_ADMIN_KCAT_CONFIG="${data_dir}/secured/admin.kcat.conf"
   fi
 

@@ -16,6 +16,7 @@
 
 #include "broker_env.h"
 #include "support/committed_reader.h"
+#include "support/topic_seeder.h"
 #include "support/worker_cluster.h"
 
 namespace faust::testing {
@@ -62,6 +63,11 @@ TEST(LeaderState, ANewLeaderRestoresTheStateAndTheLeaderOnlyAgentResumesAfterThe
   ASSERT_NE(first, SIZE_MAX);
   ASSERT_TRUE(cluster.worker(first).process->wait_for_log("[probe_service] filled", 30s))
       << cluster.worker(first).process->log();
+  // Segments that roll, so the cleaner can compact the state while it is written.
+  const auto config = TopicSeeder(broker).topic_config(cluster.app_id() + "-__leader-state");
+  EXPECT_EQ(config.count("cleanup.policy") ? config.at("cleanup.policy") : "", "compact");
+  EXPECT_EQ(config.count("segment.ms") ? config.at("segment.ms") : "", "600000");
+  EXPECT_EQ(config.count("min.cleanable.dirty.ratio") ? config.at("min.cleanable.dirty.ratio") : "", "0.1");
   // Values sent one by one; the leader-only agent counts them in the leader state.
   int sent = 0;
   const auto send_values = [&](int count) {

@@ -950,7 +950,7 @@ agents:
   EXPECT_EQ(m.agents[0].batch->max_wait, std::chrono::milliseconds(50));
   EXPECT_EQ(m.agents[1].processing_guarantee, ProcessingGuarantee::kAtLeastOnce);
   EXPECT_FALSE(m.agents[1].batch.has_value());
-  EXPECT_EQ(m.agent_transactional_id(m.agents[0], 3), "x-__agent-copy-3");
+  EXPECT_EQ(m.agent_transactional_id(m.agents[0], "x-1765000000000-42", 3), "x-__agent-copy-1765000000000-42-3");
 }
 
 TEST(ManifestDeliveryTest, BadValuesArePinpointed) {
@@ -978,6 +978,21 @@ agents:
             "m.yaml:1:25: app.rebalance: unknown value 'sticky' (expected incremental or eager)");
   EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, max_in_flight: 0}\n"),
             "m.yaml:3:34: agents.a.max_in_flight: must be in 1..1000000, got 0");
+}
+
+TEST(ManifestDeliveryTest, CommitIntervalIsAnExactlyOnceAgentsOnly) {
+  const Manifest m = parse_ok(R"(app: {id: x}
+agents:
+  copy: {library: copy, processing_guarantee: exactly_once, commit_interval: 0.5}
+  plain: {library: plain, processing_guarantee: exactly_once}
+)");
+  EXPECT_EQ(m.agents[0].commit_interval, std::chrono::milliseconds(500));
+  EXPECT_EQ(m.agents[1].commit_interval, std::chrono::milliseconds(100));
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, commit_interval: 0.5}\n"),
+            "m.yaml:3:19: agents.a.commit_interval: applies to exactly_once agents only (at least once, a message "
+            "commits once its sends are acknowledged)");
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, processing_guarantee: exactly_once, commit_interval: 6}\n"),
+            "m.yaml:3:72: agents.a.commit_interval: must be at most 5 seconds, got 6");
 }
 
 TEST(ManifestDeliveryTest, ALeaderOnlyAgentTakesNeither) {

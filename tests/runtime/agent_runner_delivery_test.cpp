@@ -62,7 +62,9 @@ class AgentRunnerDeliveryTest : public ::testing::Test {
     if (handle_batch) agent.batch_lanes = {std::move(handle_batch)};
     agent.guarantee = guarantee;
     agent.batch = BatchConfig{max_messages, 0ms};
-    agent.transactional_id = [](std::int32_t partition) { return "app-agent-" + std::to_string(partition); };
+    agent.transactional_id = [](const std::string& /*instance*/, std::size_t lane) {
+      return "app-agent-" + std::to_string(lane);
+    };
     return agent;
   }
 
@@ -212,6 +214,8 @@ TEST_F(AgentRunnerDeliveryTest, ExactlyOnceCommitsNothingThroughTheConsumerAndRe
   {
     AgentBinding agent = binding(ProcessingGuarantee::kExactlyOnce, 1, stop_after_ten);
     agent.on_error = OnError::kStop;
+    // A transaction per message: the ten before the failure commit before it runs.
+    agent.commit_interval = 0ms;
     AgentRunner runner(transport_, group(), {agent}, events_);
     ASSERT_TRUE(runner.start().ok());
     ASSERT_TRUE(eventually(10s, [&] { return !events_.fatal_errors().empty(); }));

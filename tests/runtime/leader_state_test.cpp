@@ -3,10 +3,13 @@
 // or not at all.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <thread>
 
 #include "../integration/support/worker_process.h"
+#include "forwarding_transport.h"
 #include "recording_events.h"
 #include "runtime/leadership/leader_agent_runner.h"
 #include "runtime/leadership/leader_state.h"
@@ -101,6 +104,73 @@ TEST(LeaderTermStateTest, ANewTermRestoresWhatEarlierTermsCommittedAndNothingOfA
   Term second(transport, 2);
   EXPECT_EQ(*second.term.state_scan(""), (LeaderStateStore::Entries{{"alone", "x"}, {"sub/a", "1"}}));
   EXPECT_EQ(second.term.snapshot().state_entries, 2u);
+}
+
+// Hands out the state topic a few records at a time, each handful after a pause: a state that
+// takes longer to read than the term's deadline, yet keeps coming.
+class SlowStateTransport : public testing::ForwardingTransport {
+ public:
+  using ForwardingTransport::ForwardingTransport;
+  Result<std::unique_ptr<PartitionReader>> read_partition(const TopicPartition& partition, const std::string& group_id,
+                                                          std::chrono::milliseconds timeout) override {
+    auto reader = inner_.read_partition(partition, group_id, timeout);
+    if (!reader) return reader.error();
+    return std::unique_ptr<PartitionReader>(std::make_unique<Reader>(std::move(reader).value()));
+  }
+
+ private:
+  class Reader : public PartitionReader {
+   public:
+    explicit Reader(std::unique_ptr<PartitionReader> inner) : inner_(std::move(inner)) {}
+    Result<std::vector<ConsumedMessage>> poll(std::chrono::milliseconds timeout) override {
+      if (pending_.empty()) {
+        auto batch = inner_->poll(timeout);
+        if (!batch) return batch.error();
+        pending_ = std::move(batch).value();
+      }
+      std::this_thread::sleep_for(30ms);
+      const auto count = static_cast<std::ptrdiff_t>(std::min<std::size_t>(5, pending_.size()));
+      std::vector<ConsumedMessage> handful(pending_.begin(), pending_.begin() + count);
+      pending_.erase(pending_.begin(), pending_.begin() + count);
+      return handful;
+    }
+    bool at_end() const override { return pending_.empty() && inner_->at_end(); }
+
+   private:
+    std::unique_ptr<PartitionReader> inner_;
+    std::vector<ConsumedMessage> pending_;
+  };
+};
+
+TEST(LeaderTermStateTest, AStateThatTakesLongerThanTheTermsDeadlineToReadIsRestoredWhileItKeepsComing) {
+  MemoryTransport memory;
+  {
+    Term first(memory, 1);
+    ASSERT_TRUE(*first.term.run_unit("fill", [&] {
+      for (int i = 0; i < 100; ++i) {
+        if (Status put = first.term.state_put("key/" + std::to_string(i), "v"); !put) return put;
+      }
+      return ok_status();
+    }));
+  }
+  SlowStateTransport slow(memory);  // 20 handfuls, 30 ms apart: about 600 ms
+  LeaderTermOptions options = Term::options();
+  options.establish_within = 300ms;
+  std::vector<std::string> reasons;
+  std::mutex reasons_mutex;
+  LeaderTerm second(slow, options,
+                    LeaderTermCallbacks{[](std::int32_t) {},
+                                        [&](const std::string& why) {
+                                          std::lock_guard lock(reasons_mutex);
+                                          reasons.push_back(why);
+                                        },
+                                        {}});
+  second.gained(2);
+  ASSERT_TRUE(eventually(10s, [&] { return second.established(); }));
+  EXPECT_EQ(second.snapshot().state_entries, 100u);
+  EXPECT_GE(second.snapshot().state_restore_took, 300ms);
+  std::lock_guard lock(reasons_mutex);
+  EXPECT_TRUE(reasons.empty()) << reasons.front();
 }
 
 TEST(LeaderTermStateTest, TheStateIsRestoredBeforeTheOpeningHookRuns) {

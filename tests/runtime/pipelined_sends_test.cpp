@@ -103,6 +103,47 @@ class UnknownCommitTransport final : public testing::ForwardingTransport {
   std::atomic<int> commits_{0};
 };
 
+// memory:// whose exactly-once producers have their second offsets refused, as the broker
+// refuses offsets of a group generation it has left (KIP-447); counts the producers started.
+class RefusedGenerationTransport final : public testing::ForwardingTransport {
+ public:
+  using ForwardingTransport::ForwardingTransport;
+
+  Result<std::unique_ptr<TransactionalProducer>> start_transactional_producer(
+      const std::string& transactional_id, std::chrono::milliseconds timeout) override {
+    auto producer = inner_.start_transactional_producer(transactional_id, timeout);
+    if (!producer) return producer;
+    ++started;
+    return std::unique_ptr<TransactionalProducer>(std::make_unique<Producer>(std::move(producer).value(), offsets_));
+  }
+
+  std::atomic<int> started{0};
+
+ private:
+  class Producer final : public TransactionalProducer {
+   public:
+    Producer(std::unique_ptr<TransactionalProducer> inner, std::atomic<int>& offsets)
+        : inner_(std::move(inner)), offsets_(offsets) {}
+    TxnStatus begin() override { return inner_->begin(); }
+    TxnStatus send(const ProducedRecord& record) override { return inner_->send(record); }
+    TxnStatus commit(std::chrono::milliseconds timeout) override { return inner_->commit(timeout); }
+    TxnStatus abort(std::chrono::milliseconds timeout) override { return inner_->abort(timeout); }
+    TxnStatus send_offsets(const std::vector<std::pair<TopicPartition, std::int64_t>>& next_offsets,
+                           const GroupMember& member) override {
+      if (++offsets_ == 2) {
+        return {TxnFailure::kAbortable, "send_offsets: Broker: Specified group generation id is not valid"};
+      }
+      return inner_->send_offsets(next_offsets, member);
+    }
+
+   private:
+    std::unique_ptr<TransactionalProducer> inner_;
+    std::atomic<int>& offsets_;
+  };
+
+  std::atomic<int> offsets_{0};
+};
+
 class PipelinedSendsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -131,7 +172,9 @@ class PipelinedSendsTest : public ::testing::Test {
     agent.on_error = on_error;
     agent.max_retries = max_retries;
     agent.lanes = {std::move(handle)};
-    agent.transactional_id = [](std::int32_t partition) { return "app-agent-" + std::to_string(partition); };
+    agent.transactional_id = [](const std::string& /*instance*/, std::size_t lane) {
+      return "app-agent-" + std::to_string(lane);
+    };
     agent.dead_letter.topic = "app-agent-dead-letter";
     agent.dead_letter.plugin = "copy";
     return agent;
@@ -280,6 +323,7 @@ TEST_F(PipelinedSendsTest, ExactlyOnceReadsAPartitionAgainAfterACommitOfUnknownO
   AgentBinding agent = binding([](const ConsumedMessage& m) { return forward(m); });
   agent.guarantee = ProcessingGuarantee::kExactlyOnce;
   agent.batch = BatchConfig{5, 0ms};
+  agent.commit_interval = 0ms;  // a transaction per batch: the second one's outcome is unknown
   AgentRunner runner(unknown, group(), {agent}, events_);
   ASSERT_TRUE(runner.start().ok());
   ASSERT_TRUE(eventually(10s, [&] { return read_all(kOutput).size() >= kMessages; }));
@@ -291,6 +335,25 @@ TEST_F(PipelinedSendsTest, ExactlyOnceReadsAPartitionAgainAfterACommitOfUnknownO
   EXPECT_EQ(copies.size(), static_cast<std::size_t>(kMessages));
   for (const auto& [value, count] : copies) EXPECT_EQ(count, 1) << value << ": its transaction ran again from memory";
   EXPECT_EQ(redelivered(), 0u);
+}
+
+TEST_F(PipelinedSendsTest, ExactlyOnceReadsAgainAfterARefusedGenerationWithTheSameProducer) {
+  RefusedGenerationTransport refusing(transport_);
+  AgentBinding agent = binding([](const ConsumedMessage& m) { return forward(m); });
+  agent.guarantee = ProcessingGuarantee::kExactlyOnce;
+  agent.batch = BatchConfig{5, 0ms};
+  agent.commit_interval = 0ms;  // a transaction per batch: the second one's offsets are refused
+  AgentRunner runner(refusing, group(), {agent}, events_);
+  ASSERT_TRUE(runner.start().ok());
+  ASSERT_TRUE(eventually(10s, [&] { return read_all(kOutput).size() >= kMessages; }));
+  std::this_thread::sleep_for(300ms);  // a transaction run again from memory would land by now
+  runner.stop();
+  EXPECT_GE(runner.snapshot().front().units_retried, 1u) << "the refused transaction was read again";
+  EXPECT_EQ(refusing.started, 1) << "a transaction known to be aborted needs no new producer to settle it";
+  std::map<std::string, int> copies;
+  for (const auto& value : read_all(kOutput)) ++copies[value];
+  EXPECT_EQ(copies.size(), static_cast<std::size_t>(kMessages));
+  for (const auto& [value, count] : copies) EXPECT_EQ(count, 1) << value;
 }
 
 }  // namespace

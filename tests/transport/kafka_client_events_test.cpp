@@ -2,8 +2,13 @@
 
 #include <unistd.h>
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
 #include <gtest/gtest.h>
 
@@ -92,11 +97,9 @@ TEST(KafkaAccessTest, ThePrincipalComesFromTheSecurityProperties) {
             "the Kerberos principal of this host");
 }
 
-// A client certificate's principal is what Kafka's default mapping makes of its subject: RFC 2253,
-// most specific name first, a comma in a name escaped.
-TEST(KafkaAccessTest, ACertificatesPrincipalIsItsSubjectAsTheBrokerNamesIt) {
-  // openssl req -x509 -subj "/C=DE/O=Faust Host, Inc./OU=Stream Ops/CN=app"
-  const std::string pem = R"(-----BEGIN CERTIFICATE-----
+// openssl req -x509 -subj "/C=DE/O=Faust Host, Inc./OU=Stream Ops/CN=app": valid from
+// 2026-12-06 14:07:34 to 2026-12-07 14:07:34 UTC.
+const char* const kCertificate = R"(-----BEGIN CERTIFICATE-----
 MIIB6zCCAZGgAwIBAgIUcKAuwmv/CJAaLZ194TI4JnUTjZAwCgYIKoZIzj0EAwIw
 SzELMAkGA1UEBhMCREUxGTAXBgNVBAoMEEZhdXN0IEhvc3QsIEluYy4xEzARBgNV
 BAsMClN0cmVhbSBPcHMxDDAKBgNVBAMMA2FwcDAeFw0yNjEyMDYxNDA3MzRaFw0y
@@ -110,7 +113,57 @@ C1i2Pqu4VN8czkCT4INLsjb260HALJHsfM0ljwIhAIb9KHJTjWKtFZzHaK8ontrY
 E72KQ8IS6qz1r+9em7ts
 -----END CERTIFICATE-----
 )";
-  const std::string expected = "User:CN=app,OU=Stream Ops,O=Faust Host\\, Inc.,C=DE";
+// Its subject as RFC 2253 writes it: most specific name first, a comma in a name escaped.
+const char* const kSubject = "CN=app,OU=Stream Ops,O=Faust Host\\, Inc.,C=DE";
+
+// The certificate's DER bytes, as librdkafka hands them to the verification callback.
+std::string der_of(const char* pem) {
+  std::unique_ptr<BIO, void (*)(BIO*)> in(BIO_new_mem_buf(pem, -1), BIO_free_all);
+  std::unique_ptr<X509, void (*)(X509*)> certificate(PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr), X509_free);
+  unsigned char* bytes = nullptr;
+  const int size = i2d_X509(certificate.get(), &bytes);
+  std::string der(reinterpret_cast<const char*>(bytes), static_cast<std::size_t>(std::max(size, 0)));
+  OPENSSL_free(bytes);
+  return der;
+}
+
+// The broker certificate a handshake failed on is named by the refusal, instead of librdkafka's
+// "certificate verify failed" that points at ssl.ca.location; the verdict stays OpenSSL's.
+TEST(KafkaClientEventsTest, AnExpiredBrokerCertificateIsNamedByTheHandshakeFailure) {
+  std::atomic<BrokerState> state{BrokerState::kUp};
+  std::vector<Error> refusals;
+  KafkaClientEvents events(state, nullptr, [&](const Error& error) { refusals.push_back(error); }, "User:app");
+  const std::string der = der_of(kCertificate);
+  std::string why;
+  int error = X509_V_OK;
+  EXPECT_TRUE(events.ssl_cert_verify_cb("b:9093", -1, &error, 1, der.data(), der.size(), why));
+  error = X509_V_ERR_CERT_HAS_EXPIRED;
+  EXPECT_FALSE(events.ssl_cert_verify_cb("b:9093", -1, &error, 0, der.data(), der.size(), why));
+  EXPECT_EQ(error, X509_V_ERR_CERT_HAS_EXPIRED);
+  EXPECT_EQ(why, std::string("the broker certificate of b:9093 (") + kSubject +
+                     ") expired on 2026-12-07 14:07:34 UTC: the client cannot trust it; the broker needs a renewed one");
+  ErrorEvent handshake(RdKafka::ERR__SSL, false, "ssl://b:9093/bootstrap: SSL handshake failed: certificate verify failed");
+  events.event_cb(handshake);
+  ASSERT_EQ(refusals.size(), 1u);
+  EXPECT_EQ(refusals[0].code, ExitCode::kKafkaAuthentication);
+  EXPECT_EQ(refusals[0].message, "kafka: TLS handshake failed for User:app: " + why);
+
+  // A CA of the chain, not valid yet; an issuer not trusted is OpenSSL's reason only.
+  KafkaClientEvents other(state, nullptr, [&](const Error& e) { refusals.push_back(e); }, "User:app");
+  error = X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY;
+  EXPECT_FALSE(other.ssl_cert_verify_cb("b:9093", -1, &error, 0, der.data(), der.size(), why));
+  EXPECT_EQ(why, "unable to get local issuer certificate");
+  error = X509_V_ERR_CERT_NOT_YET_VALID;
+  EXPECT_FALSE(other.ssl_cert_verify_cb("b:9093", -1, &error, 1, der.data(), der.size(), why));
+  EXPECT_EQ(why, std::string("the CA certificate ") + kSubject +
+                     " of broker b:9093 is not valid before 2026-12-06 14:07:34 UTC: the client cannot trust it until "
+                     "then (is this host's clock right?)");
+}
+
+// A client certificate's principal is what Kafka's default mapping makes of its subject.
+TEST(KafkaAccessTest, ACertificatesPrincipalIsItsSubjectAsTheBrokerNamesIt) {
+  const std::string pem = kCertificate;
+  const std::string expected = std::string("User:") + kSubject;
   EXPECT_EQ(kafka_principal({{"security.protocol", "SSL"}, {"ssl.certificate.pem", pem}}), expected);
   const auto file = std::filesystem::temp_directory_path() / ("kafka-access-" + std::to_string(::getpid()) + ".pem");
   std::ofstream(file) << pem;

@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -18,20 +19,35 @@ namespace faust {
 namespace {
 
 constexpr int kTimeoutMs = 10000;
+constexpr int kStepMs = 250;
 
 using Handle = std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)>;
 
-// The first refused login a client reports, from its error callback.
+// The first refused login a client reports, from its error callback, and why a broker
+// certificate failed verification.
 struct LoginWatch {
   std::mutex mutex;
   std::string principal;
   std::optional<Error> refusal;
+  BrokerCertificates certificates;
 };
 
 void on_error(rd_kafka_t* /*rk*/, int err, const char* reason, void* opaque) {
   auto* watch = static_cast<LoginWatch*>(opaque);
   std::lock_guard lock(watch->mutex);
-  if (!watch->refusal) watch->refusal = authentication_error(static_cast<RdKafka::ErrorCode>(err), watch->principal, reason);
+  if (!watch->refusal) {
+    watch->refusal =
+        authentication_error(static_cast<RdKafka::ErrorCode>(err), watch->principal, reason, &watch->certificates);
+  }
+}
+
+int on_certificate(rd_kafka_t* /*rk*/, const char* broker_name, int32_t /*broker_id*/, int* x509_error, int depth,
+                   const char* buf, size_t size, char* errstr, size_t errstr_size, void* opaque) {
+  std::string why;
+  const bool passed = static_cast<LoginWatch*>(opaque)->certificates.verify(broker_name, *x509_error, depth,
+                                                                            std::string_view(buf, size), why);
+  std::snprintf(errstr, errstr_size, "%s", why.c_str());
+  return passed ? 1 : 0;
 }
 
 // A consumer-type client (it never creates topics by asking for them) with the manifest's
@@ -53,6 +69,7 @@ Result<Handle> connect(const Manifest& manifest, LoginWatch& watch, const std::s
     }
   }
   rd_kafka_conf_set_error_cb(conf, on_error);
+  rd_kafka_conf_set_ssl_cert_verify_cb(conf, on_certificate);
   rd_kafka_conf_set_opaque(conf, &watch);
   rd_kafka_t* handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof error);
   if (handle == nullptr) {
@@ -207,9 +224,16 @@ int run_broker_check(const Manifest& manifest, std::ostream& out) {
     out << "faust-host: " << handle.error().message << "\n";
     return to_int(handle.error().code);
   }
-  const rd_kafka_metadata_t* metadata = nullptr;
-  const auto err = rd_kafka_metadata(handle->get(), 0, nullptr, &metadata, kTimeoutMs);
-  if (metadata != nullptr) rd_kafka_metadata_destroy(metadata);
+  // A refused login or certificate is an error event, delivered only by polling, while the
+  // metadata request waits out its whole timeout: ask in short steps and poll between them.
+  auto err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+  for (int waited = 0; waited < kTimeoutMs && err != RD_KAFKA_RESP_ERR_NO_ERROR && !refused();
+       waited += kStepMs) {
+    const rd_kafka_metadata_t* metadata = nullptr;
+    err = rd_kafka_metadata(handle->get(), 0, nullptr, &metadata, kStepMs);
+    if (metadata != nullptr) rd_kafka_metadata_destroy(metadata);
+    rd_kafka_poll(handle->get(), 0);
+  }
   if (auto refusal = refused()) {
     out << "faust-host: " << refusal->message << "\n";
     return to_int(refusal->code);

@@ -242,8 +242,8 @@ void check_name(const Entry& entry, std::string_view kind) {
   }
 }
 
-// `processing_guarantee:` and `batch:`. A leader-only agent already handles each message in one
-// transaction of the leader's term, so neither applies to it.
+// `processing_guarantee:`, `batch:` and `commit_interval:`. A leader-only agent already handles
+// each message in one transaction of the leader's term, so none applies to it.
 void read_delivery(const Section& fields, AgentConfig& agent) {
   if (const Entry* e = fields.find("processing_guarantee")) {
     agent.processing_guarantee = schema::read_choice<ProcessingGuarantee>(
@@ -256,8 +256,15 @@ void read_delivery(const Section& fields, AgentConfig& agent) {
     if (const Entry* wait = batch.find("max_wait")) config.max_wait = read_milliseconds(*wait, kBatchWaitRange);
     agent.batch = config;
   }
+  if (const Entry* e = fields.find("commit_interval")) {
+    agent.commit_interval = read_milliseconds(*e, kCommitIntervalRange);
+    if (agent.processing_guarantee != ProcessingGuarantee::kExactlyOnce && !agent.on_leader) {
+      fail(e->key.Mark(), e->path + ": applies to exactly_once agents only (at least once, a message commits once "
+                                    "its sends are acknowledged)");
+    }
+  }
   if (!agent.on_leader) return;
-  for (const char* key : {"processing_guarantee", "batch"}) {
+  for (const char* key : {"processing_guarantee", "batch", "commit_interval"}) {
     if (const Entry* e = fields.find(key)) {
       fail(e->key.Mark(), e->path + ": a leader-only agent (on_leader: true) handles each message in a transaction "
                                     "of the leader's term already; remove " + std::string(key));
@@ -274,7 +281,7 @@ std::vector<AgentConfig> read_agents(const Entry* entry, const AppConfig& app,
     check_name(item, "agent");
     const Section fields(item.value, item.path, item.key.Mark(),
                          {"library", "topic", "concurrency", "on_error", "max_retries", "dead_letter_topic",
-                          "on_leader", "processing_guarantee", "batch", "max_in_flight", "config"});
+                          "on_leader", "processing_guarantee", "batch", "commit_interval", "max_in_flight", "config"});
     AgentConfig agent;
     agent.name = item.name();
     agent.library = read_library(fields, item, manifest_file, agent.library_at);
@@ -530,8 +537,12 @@ const char* on_error_name(OnError on_error) {
 std::string Manifest::leader_topic() const { return app.id + "-__assignor-__leader"; }
 std::string Manifest::leader_state_topic() const { return app.id + "-__leader-state"; }
 std::string Manifest::leader_agents_group() const { return app.id + "-__leader-agents"; }
-std::string Manifest::agent_transactional_id(const AgentConfig& agent, std::int32_t partition) const {
-  return app.id + "-__agent-" + agent.name + "-" + std::to_string(partition);
+std::string Manifest::agent_transactional_id(const AgentConfig& agent, const std::string& instance,
+                                             std::size_t lane) const {
+  // A worker's client id starts with the app id already.
+  const std::string prefix = app.id + "-";
+  const std::string worker = instance.rfind(prefix, 0) == 0 ? instance.substr(prefix.size()) : instance;
+  return prefix + "__agent-" + agent.name + "-" + worker + "-" + std::to_string(lane);
 }
 
 const AgentConfig* Manifest::find_agent(std::string_view name) const {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -82,11 +83,14 @@ inline constexpr DurationRange kHeartbeatIntervalRange{0.1, kSessionTimeoutRange
 // How long a service may take to return from lead() or revoked() once its term ends, and from
 // stop() at shutdown, before the worker goes on without it.
 inline constexpr DurationRange kServiceStopTimeoutRange{0.1, 300};
-// A plugin page's deadline: under 10 ms no handler could answer; over 5 minutes a client (and a
-// page thread) is held longer than any status view deserves.
 // A batch waits at most a minute for its messages: longer would hold a partition's offsets
 // (and a transaction) open past any session or transaction timeout worth having.
 inline constexpr DurationRange kBatchWaitRange{0, 60};
+// An exactly-once lane's transaction stays open at most this long: well within the 10 s after
+// which the broker aborts a transaction (the lanes' transaction.timeout.ms).
+inline constexpr DurationRange kCommitIntervalRange{0.001, 5};
+// A plugin page's deadline: under 10 ms no handler could answer; over 5 minutes a client (and a
+// page thread) is held longer than any status view deserves.
 inline constexpr DurationRange kPageTimeoutRange{0.01, 300};
 
 struct AppConfig {
@@ -134,6 +138,8 @@ struct AgentConfig {
   bool on_leader = false;
   ProcessingGuarantee processing_guarantee = ProcessingGuarantee::kAtLeastOnce;
   std::optional<BatchConfig> batch;  // as written; see batch_for
+  // exactly_once: how long a lane's transaction gathers messages before it commits.
+  std::chrono::milliseconds commit_interval{100};
   // Message by message at least once: sends per lane queued and not yet acknowledged.
   int max_in_flight = 10000;
   ConfigMap config;
@@ -185,7 +191,7 @@ struct Manifest {
   const AgentConfig* find_agent(std::string_view name) const;
   // The transactional id of an exactly-once agent's producer for one partition of its topic:
   // fixed, so the partition's next owner fences the previous one.
-  std::string agent_transactional_id(const AgentConfig& agent, std::int32_t partition) const;
+  std::string agent_transactional_id(const AgentConfig& agent, const std::string& instance, std::size_t lane) const;
 };
 
 // `text` with every one of `secrets` (of 4 characters or more) replaced by "[redacted]".

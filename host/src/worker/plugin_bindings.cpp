@@ -80,6 +80,7 @@ Result<PluginBindings> bind_plugins(const Manifest& manifest, HostServices& serv
     binding.on_error = agent.config.on_error;
     binding.max_retries = agent.config.max_retries;
     binding.max_in_flight = agent.config.max_in_flight;
+    binding.commit_interval = agent.config.commit_interval;
     const bool handles_batches = agent.instances.front().handles_batches();
     for (auto& instance : agent.instances) {
       binding.lanes.push_back(lane_handler(instance, manifest.app));
@@ -87,8 +88,8 @@ Result<PluginBindings> bind_plugins(const Manifest& manifest, HostServices& serv
     }
     binding.guarantee = agent.config.processing_guarantee;
     binding.batch = batch_of(agent.config, handles_batches);
-    binding.transactional_id = [&manifest, &config = agent.config](std::int32_t partition) {
-      return manifest.agent_transactional_id(config, partition);
+    binding.transactional_id = [&manifest, &config = agent.config](const std::string& instance, std::size_t lane) {
+      return manifest.agent_transactional_id(config, instance, lane);
     };
     // Its writer comes from the worker, which owns the sends.
     binding.dead_letter.topic = manifest.dead_letter_topic(agent.config);

@@ -115,9 +115,10 @@ std::string principal_of(Login login) { return login == Login::kScram ? kPrincip
 
 std::string broker_of(Login login) { return "kafka://" + (login == Login::kScram ? secured->sasl_ssl() : secured->ssl()); }
 
-WorkerCluster::StartOptions start_on(Login login, bool wait = true) {
+// On the login's listener, or the broker URL `broker`.
+WorkerCluster::StartOptions start_on(Login login, bool wait = true, const std::string& broker = {}) {
   WorkerCluster::StartOptions options;
-  options.extra_args = {"--broker", broker_of(login)};
+  options.extra_args = {"--broker", broker.empty() ? broker_of(login) : broker};
   options.wait_serving = wait;
   options.wait_ready = wait;
   return options;
@@ -377,12 +378,22 @@ INSTANTIATE_TEST_SUITE_P(
       return name;
     });
 
-// A worker the broker does not let in: exit 24 within seconds, its reason in one line, and not
-// the password it tried.
+// A line of the private key itself: no output may hold it.
+std::string private_key_line(const std::string& file) {
+  std::ifstream key(file);
+  std::string last;
+  for (std::string line; std::getline(key, line);) {
+    if (!line.starts_with("-----")) last = line;
+  }
+  return last;
+}
+
+// A worker the broker does not let in (on the login's listener, or the broker URL `broker`): exit 24
+// within seconds, its reason in one line, and not the password it tried.
 void expect_authentication_refused(WorkerCluster& cluster, const std::string& reason, const std::string& secret,
-                                   Login login = Login::kScram) {
+                                   Login login = Login::kScram, const std::string& broker = {}) {
   const auto began = std::chrono::steady_clock::now();
-  const std::size_t index = cluster.start_worker(start_on(login, false));
+  const std::size_t index = cluster.start_worker(start_on(login, false, broker));
   auto& process = *cluster.worker(index).process;
   const auto code = process.wait_exit(kRefusalDeadline);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
@@ -397,12 +408,63 @@ void expect_authentication_refused(WorkerCluster& cluster, const std::string& re
   expect_no_secret(cluster, secret);
 }
 
+// `check --broker URL` refuses as the worker does: exit 24, the reason, not the secret.
+void expect_check_refused(WorkerCluster& cluster, const std::string& reason, const std::string& secret,
+                          const std::string& broker) {
+  const auto began = std::chrono::steady_clock::now();
+  const auto check =
+      cluster.run_faust_host({"check", "--manifest", cluster.manifest_path().string(), "--broker", broker});
+  std::cout << "[ report ] check --broker: exit " << check.exit_code << " after "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count() << " s\n";
+  EXPECT_EQ(check.exit_code, to_int(ExitCode::kKafkaAuthentication)) << check.output;
+  EXPECT_NE(check.output.find("faust-host: " + reason), std::string::npos) << check.output;
+  EXPECT_EQ(check.output.find(secret), std::string::npos) << check.output;
+}
+
 TEST(SecuredKafka, WrongPasswordStopsTheWorkerWithoutShowingIt) {
   const std::string wrong = "not-the-password-" + std::to_string(::getpid());
   std::ofstream(secured->secrets_dir() / "wrong.password") << wrong << "\n";
   WorkerCluster cluster("password", ClusterSettings{}, tutorial(kafka_section(Login::kScram, "wrong.password")));
-  expect_authentication_refused(cluster, "kafka: authentication failed for User:app: ", wrong);
+  const std::string reason = "kafka: authentication failed for User:app: ";
+  expect_authentication_refused(cluster, reason, wrong);
+  expect_check_refused(cluster, reason, wrong, broker_of(Login::kScram));
 }
+
+// A listener of the broker that presents a broker certificate of the trusted CA that no client may
+// trust: it expired a year ago, or is valid only from a year on. The worker stops within seconds
+// naming the certificate, its broker and its date (librdkafka's own text blames ssl.ca.location),
+// and so does `check --broker`.
+struct BadBrokerCertificate {
+  std::string name;
+  Login login;
+  std::string listener;  // the broker fact of its address
+  std::string problem;   // what the line says after the certificate's name
+};
+
+void PrintTo(const BadBrokerCertificate& bad, std::ostream* out) { *out << bad.name; }
+
+class SecuredKafkaBadBrokerCertificate : public ::testing::TestWithParam<BadBrokerCertificate> {};
+
+TEST_P(SecuredKafkaBadBrokerCertificate, StopsTheWorkerNamingTheCertificate) {
+  const BadBrokerCertificate& bad = GetParam();
+  WorkerCluster cluster("broker-cert-" + bad.name, ClusterSettings{}, tutorial(kafka_section(bad.login)));
+  const std::string address = secured->fact(bad.listener);
+  const std::string reason = "kafka: TLS handshake failed for " + principal_of(bad.login) +
+                             ": the broker certificate of " + address + " (CN=broker) " + bad.problem;
+  const std::string secret = bad.login == Login::kScram ? secured->app_password()
+                                                        : private_key_line(secured->fact("FAUST_SECURED_CLIENT_KEY"));
+  expect_authentication_refused(cluster, reason, secret, bad.login, "kafka://" + address);
+  expect_check_refused(cluster, reason, secret, "kafka://" + address);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EachListener, SecuredKafkaBadBrokerCertificate,
+    ::testing::Values(
+        BadBrokerCertificate{"expired_scram", Login::kScram, "FAUST_SECURED_EXPIRED_BROKER_SASL_SSL", "expired on "},
+        BadBrokerCertificate{"expired_mtls", Login::kMtls, "FAUST_SECURED_EXPIRED_BROKER_SSL", "expired on "},
+        BadBrokerCertificate{"not_yet_valid_scram", Login::kScram, "FAUST_SECURED_NOT_YET_VALID_BROKER_SASL_SSL",
+                             "is not valid before "}),
+    [](const ::testing::TestParamInfo<BadBrokerCertificate>& param_info) { return param_info.param.name; });
 
 TEST(SecuredKafka, UntrustedCertificateAuthorityStopsTheWorker) {
   WorkerCluster cluster("untrusted", ClusterSettings{},
@@ -420,16 +482,6 @@ std::string kafka_section_with_certificate(const std::string& cert, const std::s
   return kafka;
 }
 
-// A line of the private key itself: no output may hold it.
-std::string private_key_line(const std::string& file) {
-  std::ifstream key(file);
-  std::string last;
-  for (std::string line; std::getline(key, line);) {
-    if (!line.starts_with("-----")) last = line;
-  }
-  return last;
-}
-
 // A client certificate that expired a year ago (signed by the trusted CA): the broker would
 // refuse it after the handshake with an alert that does not say why, so the worker says it
 // before connecting, naming the certificate's principal as the broker does.
@@ -442,12 +494,8 @@ TEST(SecuredKafka, ExpiredClientCertificateStopsTheWorker) {
                                     secured->fact("FAUST_SECURED_EXPIRED_CLIENT_CERT") + ") expired on ",
                                 private_key_line(secured->fact("FAUST_SECURED_EXPIRED_CLIENT_KEY")), Login::kMtls);
   // check --broker says the same.
-  const auto check = cluster.run_faust_host(
-      {"check", "--manifest", cluster.manifest_path().string(), "--broker", broker_of(Login::kMtls)});
-  EXPECT_EQ(check.exit_code, to_int(ExitCode::kKafkaAuthentication)) << check.output;
-  EXPECT_NE(check.output.find("faust-host: kafka: the client certificate of " + certificate_principal()),
-            std::string::npos)
-      << check.output;
+  expect_check_refused(cluster, "kafka: the client certificate of " + certificate_principal(),
+                       private_key_line(secured->fact("FAUST_SECURED_EXPIRED_CLIENT_KEY")), broker_of(Login::kMtls));
 }
 
 // A valid client certificate of a CA the broker does not trust: refused after the handshake (TLS

@@ -45,21 +45,36 @@ std::string numbered_value(std::int64_t number) {
   return text.data();
 }
 
-std::string TopicSeeder::create_topics(const std::map<std::string, int>& partitions_by_topic) const {
+namespace {
+
+// An admin client for `broker` with `settings`; null with `why` filled when it cannot be made.
+Owned<rd_kafka_t, rd_kafka_destroy> make_admin(const std::string& broker, const std::map<std::string, std::string>& settings,
+                                               std::string& why) {
   std::array<char, 512> error{};
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", broker_.c_str(), error.data(), error.size());
-  for (const auto& [key, value] : settings_) {
+  rd_kafka_conf_set(conf, "bootstrap.servers", broker.c_str(), error.data(), error.size());
+  for (const auto& [key, value] : settings) {
     if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), error.data(), error.size()) != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);
-      return key + ": " + error.data();
+      why = key + ": " + error.data();
+      return nullptr;
     }
   }
   Owned<rd_kafka_t, rd_kafka_destroy> admin(rd_kafka_new(RD_KAFKA_PRODUCER, conf, error.data(), error.size()));
   if (!admin) {
     rd_kafka_conf_destroy(conf);  // rd_kafka_new owns conf only once it succeeded
-    return "cannot create an admin client: " + std::string(error.data());
+    why = "cannot create an admin client: " + std::string(error.data());
   }
+  return admin;
+}
+
+}  // namespace
+
+std::string TopicSeeder::create_topics(const std::map<std::string, int>& partitions_by_topic) const {
+  std::array<char, 512> error{};
+  std::string why;
+  auto admin = make_admin(broker_, settings_, why);
+  if (!admin) return why;
   std::vector<Owned<rd_kafka_NewTopic_t, rd_kafka_NewTopic_destroy>> new_topics;
   std::vector<rd_kafka_NewTopic_t*> requested;
   for (const auto& [topic, partitions] : partitions_by_topic) {
@@ -165,6 +180,39 @@ std::int64_t TopicSeeder::produce_spaced(const std::string& topic, std::int32_t 
                   << "] acknowledged; first error: " << tally.first_error;
   }
   return delivered;
+}
+
+std::map<std::string, std::string> TopicSeeder::topic_config(const std::string& topic) const {
+  std::map<std::string, std::string> config;
+  std::string why;
+  auto admin = make_admin(broker_, settings_, why);
+  if (!admin) {
+    ADD_FAILURE() << why;
+    return config;
+  }
+  Owned<rd_kafka_ConfigResource_t, rd_kafka_ConfigResource_destroy> resource(
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str()));
+  rd_kafka_ConfigResource_t* requested = resource.get();
+  Owned<rd_kafka_queue_t, rd_kafka_queue_destroy> answers(rd_kafka_queue_new(admin.get()));
+  rd_kafka_DescribeConfigs(admin.get(), &requested, 1, nullptr, answers.get());
+  Owned<rd_kafka_event_t, rd_kafka_event_destroy> answer(rd_kafka_queue_poll(answers.get(), kCreateTimeoutMs));
+  if (!answer || rd_kafka_event_error(answer.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    ADD_FAILURE() << "describe configs of " << topic << ": "
+                  << (answer ? rd_kafka_event_error_string(answer.get()) : "no answer");
+    return config;
+  }
+  std::size_t resources = 0;
+  const rd_kafka_ConfigResource_t** described =
+      rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(answer.get()), &resources);
+  for (std::size_t i = 0; i < resources; ++i) {
+    std::size_t entries = 0;
+    const rd_kafka_ConfigEntry_t** entry = rd_kafka_ConfigResource_configs(described[i], &entries);
+    for (std::size_t j = 0; j < entries; ++j) {
+      const char* value = rd_kafka_ConfigEntry_value(entry[j]);
+      config[rd_kafka_ConfigEntry_name(entry[j])] = value ? value : "";
+    }
+  }
+  return config;
 }
 
 }  // namespace faust::testing

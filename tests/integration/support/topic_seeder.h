@@ -21,6 +21,10 @@ class TopicSeeder {
   // broker's answer; empty on success, else the first reason the broker gave.
   std::string create_topics(const std::map<std::string, int>& partitions_by_topic) const;
 
+  // The topic's configuration as the broker describes it (name → value); a test failure when it
+  // cannot be read.
+  std::map<std::string, std::string> topic_config(const std::string& topic) const;
+
   // Produces `count` messages to `topic`, the n-th (from 0) with key and value numbered_value(n),
   // spread over the partitions by key; returns once every one is acknowledged. Messages
   // delivered per partition; empty (and a test failure) when any was not.

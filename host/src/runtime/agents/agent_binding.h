@@ -1,5 +1,7 @@
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -32,8 +34,12 @@ struct AgentBinding {
   // Message by message at least once: sends per lane queued and not yet acknowledged, past which
   // a handler's send waits.
   int max_in_flight = 10000;
-  // exactly_once: the transactional id of the producer for one partition of the topic.
-  std::function<std::string(std::int32_t partition)> transactional_id{};
+  // exactly_once: the transactional id of one lane's producer in this worker (`instance`: the
+  // worker's client id). The lane's partitions share its transactions, fenced by the group's
+  // generation (KIP-447), so the id only has to be the lane's own while the worker lives.
+  std::function<std::string(const std::string& instance, std::size_t lane)> transactional_id{};
+  // exactly_once: how long a lane's transaction gathers units before it commits.
+  std::chrono::milliseconds commit_interval{100};
   // on_error: dead_letter; its writer is called from the lanes' threads.
   DeadLetterSink dead_letter{};
 };

@@ -17,10 +17,12 @@ std::size_t size_of(const ConsumedMessage& message) {
 
 }  // namespace
 
-AgentLane::AgentLane(AgentState& agent, MessageHandler handler, BatchHandler batch_handler, Transport& transport,
-                     RuntimeEvents& events, InFlightMessages::Limits limits,
-                     std::function<void(const TopicPartition&)> rewind)
+AgentLane::AgentLane(AgentState& agent, std::size_t index, std::string instance, MessageHandler handler,
+                     BatchHandler batch_handler, Transport& transport, RuntimeEvents& events,
+                     InFlightMessages::Limits limits, std::function<void(const TopicPartition&)> rewind)
     : agent_(agent),
+      index_(index),
+      instance_(std::move(instance)),
       rewind_(std::move(rewind)),
       handler_(std::move(handler)),
       batch_handler_(std::move(batch_handler)),
@@ -96,8 +98,10 @@ bool AgentLane::stopping() const {
 }
 
 std::map<TopicPartition, std::int64_t> AgentLane::release(const std::set<TopicPartition>& revoked,
-                                                          std::chrono::milliseconds wait) {
+                                                          std::chrono::milliseconds wait,
+                                                          const std::optional<GroupMember>& member) {
   std::unique_lock lock(mutex_);
+  if (agent_.exactly_once() && member) generation_ = member;
   std::erase_if(queue_, [&](const ConsumedMessage& m) {
     if (revoked.count(m.source) == 0) return false;
     queued_bytes_ -= size_of(m);
@@ -119,6 +123,17 @@ std::map<TopicPartition, std::int64_t> AgentLane::release(const std::set<TopicPa
   // Sends in flight are given the rest of the time to be acknowledged, so their messages can be
   // committed before the partition goes; the rest is handled again by its next owner.
   idle_.wait_until(lock, deadline, [&] { return !in_flight_.waiting(revoked); });
+  if (agent_.exactly_once() && transaction_pending_) {
+    // The lane commits its open transaction (with the unit in hand) before its next one.
+    const std::uint64_t target = flushes_ + 1;
+    flush_requested_ = true;
+    wake_.notify_all();
+    if (!idle_.wait_until(lock, deadline, [&] { return flushes_ >= target || !transaction_pending_; })) {
+      spdlog::warn("agent '{}': the open transaction did not commit within {} ms of the revocation; its partitions' "
+                   "next owners wait for its outcome",
+                   agent_.binding.name, wait.count());
+    }
+  }
   in_flight_.drop(revoked);
   std::erase_if(refused_, [&](const InFlightMessages::EntryPtr& entry) { return entry->dropped; });
   for (const auto& partition : revoked) rewinding_.erase(partition);
@@ -169,12 +184,35 @@ void AgentLane::run() {
         busy_.reset();
         idle_.notify_all();
       }
-      if (outcome == Outcome::kStop) return;  // nothing after it may be committed
-      wake_.wait(lock, [&] {
-        return stopping_ || !refused_.empty() || (!queue_.empty() && !in_flight_.full()) || !opening_.empty() ||
-               !closing_.empty() || generation_;
-      });
-      if (stopping_) return;
+      if (outcome == Outcome::kStop) {  // nothing after it may be committed
+        lock.unlock();
+        finish_transaction(false);
+        return;
+      }
+      const auto ready = [&] {
+        return stopping_ || flush_requested_ || !refused_.empty() || (!queue_.empty() && !in_flight_.full()) ||
+               !opening_.empty() || !closing_.empty() || generation_;
+      };
+      if (transaction_pending_) {
+        wake_.wait_until(lock, transaction_due_, ready);
+      } else {
+        wake_.wait(lock, ready);
+      }
+      if (stopping_) {
+        lock.unlock();
+        finish_transaction(true);
+        return;
+      }
+      if (flush_requested_ || (transaction_pending_ && Clock::now() >= transaction_due_)) {
+        flush_requested_ = false;
+        // A revocation's flush commits as of the generation the group is in now: the broker
+        // refuses offsets of the one it left.
+        generation.swap(generation_);
+        lock.unlock();
+        if (generation) follow_assignment({}, {}, generation);
+        outcome = flush();
+        continue;
+      }
       if (!refused_.empty()) {
         InFlightMessages::EntryPtr entry = std::move(refused_.front());
         refused_.pop_front();
@@ -469,6 +507,7 @@ std::optional<AgentLane::Outcome> AgentLane::retry_unit(const UnitResult& result
 }
 
 AgentLane::Outcome AgentLane::handle_in_units(std::vector<ConsumedMessage>& batch) {
+  if (agent_.exactly_once()) return handle_in_transaction(batch);
   std::string failure;
   for (int attempt = 0;; ++attempt) {
     DeliveryUnit* unit = unit_for(batch.front().source);
@@ -483,8 +522,6 @@ AgentLane::Outcome AgentLane::handle_in_units(std::vector<ConsumedMessage>& batc
       agent_.batches.fetch_add(1, std::memory_order_relaxed);
       return Outcome::kDone;
     }
-    if (run.unit.failure == UnitFailure::kLost) return lose(batch.front().source, run.unit);
-    if (agent_.exactly_once()) return read_again(batch.front().source, run.unit);
     if (const auto outcome = retry_unit(run.unit, batch.front(), attempt)) return *outcome;
   }
   if (batch.size() > 1) {
@@ -516,9 +553,10 @@ AgentLane::Outcome AgentLane::handle_one_in_unit(const ConsumedMessage& message)
       }
       return Outcome::kDone;
     }
-    if (run.unit.failure == UnitFailure::kLost) return lose(message.source, run.unit);
+    if (agent_.exactly_once() && (run.unit.failure == UnitFailure::kLost || run.unit.failure == UnitFailure::kRetriable)) {
+      return read_again({message.source}, run.unit, needs_new_producer(run.unit));
+    }
     if (run.unit.failure == UnitFailure::kRetriable) {
-      if (agent_.exactly_once()) return read_again(message.source, run.unit);
       if (const auto outcome = retry_unit(run.unit, message, unit_attempt++)) return *outcome;
       continue;
     }
@@ -543,26 +581,136 @@ AgentLane::Outcome AgentLane::handle_one_in_unit(const ConsumedMessage& message)
 }
 
 DeliveryUnit* AgentLane::unit_for(const TopicPartition& partition) {
-  if (!agent_.exactly_once()) {
-    if (!acknowledged_) acknowledged_ = std::make_unique<AcknowledgedUnit>(transport_);
-    return acknowledged_.get();
-  }
-  const auto member = members_.find(partition);
-  if (member == members_.end()) return nullptr;  // not ours (any more)
-  auto& unit = units_[partition];
-  if (unit && !unit->broken()) return unit.get();
-  unit.reset();
-  const std::string id = agent_.binding.transactional_id(partition.partition);
+  if (agent_.exactly_once()) return transaction_for(partition);
+  if (!acknowledged_) acknowledged_ = std::make_unique<AcknowledgedUnit>(transport_);
+  return acknowledged_.get();
+}
+
+TransactionalUnit* AgentLane::transaction_for(const TopicPartition& partition) {
+  if (members_.count(partition) == 0) return nullptr;  // not ours (any more)
+  if (transaction_ && !transaction_->broken()) return transaction_.get();
+  transaction_.reset();
+  const std::string id = agent_.binding.transactional_id(instance_, index_);
   while (true) {
     auto producer = transport_.start_transactional_producer(id, kProducerStartTimeout);
     if (producer) {
-      unit = std::make_unique<TransactionalUnit>(std::move(producer).value(), member->second);
-      return unit.get();
+      transaction_ = std::make_unique<TransactionalUnit>(std::move(producer).value(), *member_);
+      return transaction_.get();
     }
     spdlog::warn("agent '{}': {}; trying again", agent_.binding.name, producer.error().message);
-    // Once the partition is someone else's, starting its producer here would fence theirs.
     if (!backoff(0) || revoked_meanwhile(partition)) return nullptr;
   }
+}
+
+AgentLane::Outcome AgentLane::handle_in_transaction(std::vector<ConsumedMessage>& batch) {
+  const TopicPartition partition = batch.front().source;
+  if (const auto alone = alone_.find(partition); alone != alone_.end()) {
+    if (batch.front().offset <= alone->second) {
+      // Its own transactions, after the open one.
+      if (flush() != Outcome::kDone) {
+        read_again({partition}, {UnitFailure::kRetriable, "the transaction before it did not commit"}, false);
+        return Outcome::kLeftUncommitted;
+      }
+      const std::int64_t last_alone = alone->second;
+      for (const auto& message : batch) {
+        if (const Outcome outcome = handle_one_in_unit(message); outcome != Outcome::kDone) return outcome;
+      }
+      if (batch.back().offset >= last_alone) alone_.erase(partition);
+      return Outcome::kDone;
+    }
+    alone_.erase(alone);
+  }
+  TransactionalUnit* unit = transaction_for(partition);
+  if (unit == nullptr) return Outcome::kLeftUncommitted;
+  UnitRun run;
+  run.unit = unit->open();
+  if (run.unit.ok()) {
+    {
+      UnitSends::Scope scope(*unit);
+      run.handler = run_handlers(batch);
+    }
+    if (!run.handler) {
+      unit->discard();
+    } else {
+      run.unit = unit->stage(partition, batch.front().offset, batch.back().offset + 1);
+    }
+  }
+  if (run.handler && run.unit.ok()) {
+    staged_messages_ += batch.size();
+    ++staged_batches_;
+    std::lock_guard lock(mutex_);
+    if (!transaction_pending_) {
+      transaction_pending_ = true;
+      transaction_due_ = Clock::now() + agent_.binding.commit_interval;
+    }
+    if (Clock::now() < transaction_due_) return Outcome::kDone;
+  } else {
+    const auto staged = unit->forget_staged();
+    std::set<TopicPartition> partitions{partition};
+    for (const auto& [held, range] : staged) partitions.insert(held);
+    staged_messages_ = staged_batches_ = 0;
+    transaction_closed();
+    const bool record = !run.handler || run.unit.failure == UnitFailure::kRecord;
+    if (!record) return read_again(partitions, run.unit, needs_new_producer(run.unit));
+    const std::string failure = run.handler ? run.unit.message : run.handler.error().message;
+    if (batch.size() > 1) {
+      spdlog::warn("agent '{}': the batch {}..{} failed ({}); handling its {} messages one by one",
+                   agent_.binding.name, where(batch.front()), batch.back().offset, failure, batch.size());
+    }
+    if (!staged.empty()) {
+      // The transaction held other units: all of it is read again, this batch then alone.
+      alone_[partition] = batch.back().offset;
+      return read_again(partitions, {UnitFailure::kRecord, failure}, unit->broken());
+    }
+    for (const auto& message : batch) {
+      if (const Outcome outcome = handle_one_in_unit(message); outcome != Outcome::kDone) return outcome;
+    }
+    return Outcome::kDone;
+  }
+  return flush();
+}
+
+AgentLane::Outcome AgentLane::flush() {
+  Outcome outcome = Outcome::kDone;
+  if (transaction_ && transaction_->has_staged()) {
+    const UnitResult committed = transaction_->commit_staged();
+    if (committed.ok()) {
+      agent_.handled.fetch_add(staged_messages_, std::memory_order_relaxed);
+      agent_.batches.fetch_add(staged_batches_, std::memory_order_relaxed);
+    } else {
+      std::set<TopicPartition> partitions;
+      for (const auto& [partition, range] : transaction_->forget_staged()) {
+        partitions.insert(partition);
+        // A record refused at the commit may be any unit's: each message of it goes alone.
+        if (committed.failure == UnitFailure::kRecord) alone_[partition] = range.second - 1;
+      }
+      outcome = read_again(partitions, committed, needs_new_producer(committed));
+    }
+  }
+  staged_messages_ = staged_batches_ = 0;
+  transaction_closed();
+  return outcome;
+}
+
+void AgentLane::transaction_closed() {
+  {
+    std::lock_guard lock(mutex_);
+    transaction_pending_ = false;
+    ++flushes_;
+  }
+  idle_.notify_all();
+}
+
+void AgentLane::finish_transaction(bool commit) {
+  if (!transaction_) return;
+  if (commit) {
+    (void)flush();
+  } else {
+    transaction_->discard();
+    (void)transaction_->forget_staged();
+    transaction_closed();
+  }
+  transaction_.reset();
 }
 
 bool AgentLane::revoked_meanwhile(const TopicPartition& partition) const {
@@ -573,52 +721,54 @@ bool AgentLane::revoked_meanwhile(const TopicPartition& partition) const {
 void AgentLane::follow_assignment(const std::map<TopicPartition, GroupMember>& opening,
                                   const std::set<TopicPartition>& closing,
                                   const std::optional<GroupMember>& generation) {
-  for (const auto& partition : closing) {
-    units_.erase(partition);
-    members_.erase(partition);
-  }
+  // What the open transaction holds of the partitions that go commits (or fails) as of the
+  // generation it was made in.
+  if (!closing.empty() && transaction_ && transaction_->has_staged()) (void)flush();
+  for (const auto& partition : closing) members_.erase(partition);
   if (generation) {
+    member_ = *generation;
     for (auto& [partition, member] : members_) member = *generation;
-    for (auto& [partition, unit] : units_) {
-      if (unit) unit->rejoin(*generation);
-    }
   }
   for (const auto& [partition, member] : opening) {
-    units_.erase(partition);
     members_.insert_or_assign(partition, member);
-    unit_for(partition);
+    member_ = member;
   }
+  if (transaction_ && member_) transaction_->rejoin(*member_);
+  // The lane's producer is started before the first message of its first partition.
+  if (!opening.empty()) transaction_for(opening.begin()->first);
 }
 
-AgentLane::Outcome AgentLane::lose(const TopicPartition& partition, const UnitResult& result) {
-  spdlog::warn("agent '{}': {}[{}] is no longer this worker's ({}); its uncommitted messages are left to its "
-               "next owner",
-               agent_.binding.name, partition.topic, partition.partition, result.message);
-  // Its queued messages are left alone: if the partition was assigned here again meanwhile,
-  // they belong to the new assignment, whose producer starts before they are taken; if not,
-  // its revocation drops them.
-  units_.erase(partition);
-  members_.erase(partition);
-  return Outcome::kLeftUncommitted;
+bool AgentLane::needs_new_producer(const UnitResult& result) const {
+  if (transaction_ && transaction_->broken()) return true;
+  return result.failure != UnitFailure::kRecord && !result.aborted;
 }
 
-AgentLane::Outcome AgentLane::read_again(const TopicPartition& partition, const UnitResult& result) {
+AgentLane::Outcome AgentLane::read_again(const std::set<TopicPartition>& partitions, const UnitResult& result,
+                                         bool replace) {
   agent_.units_retried.fetch_add(1, std::memory_order_relaxed);
-  spdlog::warn("agent '{}': a transaction of {}[{}] did not commit ({}); reading the partition again from its "
-               "committed position",
-               agent_.binding.name, partition.topic, partition.partition, result.message);
+  std::string names;
+  for (const auto& partition : partitions) {
+    names += fmt::format("{}{}[{}]", names.empty() ? "" : ", ", partition.topic, partition.partition);
+  }
+  spdlog::warn("agent '{}': a transaction of {} did not commit ({}); reading again from the committed positions",
+               agent_.binding.name, names, result.message);
   {
     std::lock_guard lock(mutex_);
-    rewinding_.insert(partition);
+    for (const auto& partition : partitions) rewinding_.insert(partition);
     std::erase_if(queue_, [&](const ConsumedMessage& m) {
-      if (m.source != partition) return false;
+      if (partitions.count(m.source) == 0) return false;
       queued_bytes_ -= size_of(m);
       return true;
     });
   }
-  units_.erase(partition);
-  if (unit_for(partition) == nullptr) return Outcome::kLeftUncommitted;  // not ours any more
-  rewind_(partition);
+  if (replace) {
+    // A new producer with the lane's id settles the transaction before its positions are read.
+    transaction_.reset();
+    const auto held = std::find_if(partitions.begin(), partitions.end(),
+                                   [&](const TopicPartition& partition) { return members_.count(partition) > 0; });
+    if (held == partitions.end() || transaction_for(*held) == nullptr) return Outcome::kLeftUncommitted;
+  }
+  for (const auto& partition : partitions) rewind_(partition);
   return Outcome::kLeftUncommitted;
 }
 

@@ -34,8 +34,10 @@ class AgentLane {
   using Clock = std::chrono::steady_clock;
 
   // `rewind` asks the poll thread to read a partition again from its committed position.
-  AgentLane(AgentState& agent, MessageHandler handler, BatchHandler batch_handler, Transport& transport,
-            RuntimeEvents& events, InFlightMessages::Limits limits,
+  // `index`: the lane's place among its agent's lanes; `instance`: the worker's client id (both
+  // name the lane's exactly-once producer).
+  AgentLane(AgentState& agent, std::size_t index, std::string instance, MessageHandler handler,
+            BatchHandler batch_handler, Transport& transport, RuntimeEvents& events, InFlightMessages::Limits limits,
             std::function<void(const TopicPartition&)> rewind);
   ~AgentLane();
 
@@ -51,10 +53,11 @@ class AgentLane {
   // from now on was fetched after that.
   void rewound(const TopicPartition& partition);
 
-  // Exactly-once: the lane's producers follow its partitions. They are started on the lane's
-  // thread before its next message, so a producer is never replaced while a unit uses it. The
-  // partitions it keeps (an incremental rebalance) keep their producers and commit from now on
-  // as of the group's new generation.
+  // Exactly-once: the lane's one producer serves whichever partitions it holds; its transaction
+  // spans them and commits each commit interval (Kafka Streams' exactly_once_v2). The producer
+  // is started on the lane's thread before its next message, so it is never replaced while a
+  // unit uses it. The partitions it keeps (an incremental rebalance) keep flowing, and commit
+  // from now on as of the group's new generation.
   void assigned(const std::vector<TopicPartition>& partitions, const GroupMember& member);
 
   struct Backlog {
@@ -67,9 +70,13 @@ class AgentLane {
 
   // Forgets queued messages of `revoked`, waits (up to `wait`) for a handler working on one of
   // them to return, and hands back (and forgets) their finished offsets. A handler that takes
-  // longer is left to finish, but its message no longer counts as done here.
+  // longer is left to finish, but its message no longer counts as done here. Exactly-once: waits
+  // (within `wait`) for the lane's open transaction to commit, as of `member` (the group's
+  // generation now), so the revoked partitions' part of it is settled before their next owner
+  // reads their positions (Kafka Streams commits in onPartitionsRevoked too).
   std::map<TopicPartition, std::int64_t> release(const std::set<TopicPartition>& revoked,
-                                                 std::chrono::milliseconds wait);
+                                                 std::chrono::milliseconds wait,
+                                                 const std::optional<GroupMember>& member = std::nullopt);
 
   // After the lane stopped: waits up to `deadline` for its sends in flight to be acknowledged, so
   // the final commit carries their messages.
@@ -203,6 +210,25 @@ class AgentLane {
   // one, each a unit of its own with on_error applied alone.
   Outcome handle_in_units(std::vector<ConsumedMessage>& batch);
 
+  // exactly_once: the batch is staged into the lane's open transaction, which commits once the
+  // commit interval has passed. If its handler fails (or a record is refused), the transaction
+  // aborts; when it held other units, every partition of it is read again from its committed
+  // position, and the failed batch's messages then go one by one (see alone_).
+  Outcome handle_in_transaction(std::vector<ConsumedMessage>& batch);
+
+  // Commits the lane's open transaction; one that does not commit is read again (read_again).
+  Outcome flush();
+
+  // The lane ends: its open transaction commits (`commit`), or is dropped.
+  void finish_transaction(bool commit);
+
+  // After the open transaction ended (committed, aborted or dropped): tells release().
+  void transaction_closed();
+
+  // The lane's producer for a unit of `partition` (nullptr: the partition is not the lane's any
+  // more); started if it is not yet or was broken.
+  TransactionalUnit* transaction_for(const TopicPartition& partition);
+
   // One message as a unit of its own. Skipped, only its position moves; dead-lettered, the
   // dead-letter record goes in the unit with the position (one transaction under exactly_once).
   Outcome handle_one_in_unit(const ConsumedMessage& message);
@@ -218,19 +244,20 @@ class AgentLane {
   void follow_assignment(const std::map<TopicPartition, GroupMember>& opening, const std::set<TopicPartition>& closing,
                          const std::optional<GroupMember>& generation);
 
-  // Fenced by a newer producer of the partition, or the group moved on: its work is someone
-  // else's now, until it is assigned here again.
-  Outcome lose(const TopicPartition& partition, const UnitResult& result);
+  // An exactly-once transaction the broker did not take is never run again from memory: it may
+  // have committed after all (a commit that timed out, a producer that failed during it), and
+  // running it again would deliver its output twice. A new producer of the lane (`replace`)
+  // settles that transaction (init_transactions completes or aborts it), and its partitions are
+  // read again from the positions the group then has. A fenced producer, or a generation the
+  // group has left, ends the same way: what is still the lane's is read again.
+  Outcome read_again(const std::set<TopicPartition>& partitions, const UnitResult& result, bool replace);
+  // A transaction that failed needs a new producer of the lane to settle it when its outcome is
+  // unknown (a commit that timed out) or the producer is unusable; one the broker refused and
+  // that aborted does not.
+  bool needs_new_producer(const UnitResult& result) const;
 
-  // An exactly-once unit the broker did not take is never run again from memory: its transaction
-  // may have committed after all (a commit that timed out, a producer that failed during it), and
-  // running it again would deliver its output twice. A new producer of the partition settles that
-  // transaction (init_transactions completes or aborts it), and the partition is read again from
-  // the position the group then has.
-  Outcome read_again(const TopicPartition& partition, const UnitResult& result);
-
-  // init_transactions waits for a previous owner's transaction to end; past this the producer
-  // is started again on the partition's next message.
+  // init_transactions waits for this id's previous transaction to end; past this the producer
+  // is started again on the next message.
   static constexpr auto kProducerStartTimeout = std::chrono::seconds(30);
 
   // Writes a message the handler gave up on to the agent's dead-letter topic. True (it may be
@@ -243,6 +270,8 @@ class AgentLane {
   Outcome dead_letter_refused(const ConsumedMessage& message, const std::string& error, const std::string& why);
 
   AgentState& agent_;
+  const std::size_t index_;
+  const std::string instance_;
   std::function<void(const TopicPartition&)> rewind_;
   MessageHandler handler_;
   BatchHandler batch_handler_;
@@ -267,10 +296,20 @@ class AgentLane {
   std::set<TopicPartition> closing_;
   std::optional<GroupMember> generation_;  // the group's generation changed
   std::set<TopicPartition> rewinding_;      // fetched messages of these are dropped until rewound
+  bool transaction_pending_ = false;        // units are staged in the lane's open transaction
+  Clock::time_point transaction_due_;       // when it commits
+  bool flush_requested_ = false;            // a revocation waits for the open transaction
+  std::uint64_t flushes_ = 0;               // transactions ended since the start
   // The lane's thread only.
   std::unique_ptr<AcknowledgedUnit> acknowledged_;
-  std::map<TopicPartition, GroupMember> members_;
-  std::map<TopicPartition, std::unique_ptr<TransactionalUnit>> units_;
+  std::map<TopicPartition, GroupMember> members_;  // exactly_once: the partitions the lane holds
+  std::optional<GroupMember> member_;             // as of the group's latest generation
+  std::unique_ptr<TransactionalUnit> transaction_;
+  // Messages up to this offset (inclusive) of a partition go one by one, each a transaction of its
+  // own: a transaction that held them failed for one of them.
+  std::map<TopicPartition, std::int64_t> alone_;
+  std::uint64_t staged_messages_ = 0;  // of the open transaction, counted once it commits
+  std::uint64_t staged_batches_ = 0;
 
  public:
   // Poll thread only.

@@ -1,5 +1,7 @@
 #include "runtime/agents/agent_runner.h"
 
+#include <optional>
+
 #include <spdlog/spdlog.h>
 
 #include "runtime/agents/agent_lane.h"
@@ -20,7 +22,7 @@ AgentRunner::AgentRunner(Transport& transport, GroupOptions group, std::vector<A
       const InFlightMessages::Limits limits{static_cast<std::size_t>(state->binding.max_in_flight),
                                             options_.max_in_flight_bytes};
       state->lanes.push_back(std::make_unique<AgentLane>(
-          *state, state->binding.lanes[i], std::move(batch), transport_, events_, limits,
+          *state, i, group_.client_id, state->binding.lanes[i], std::move(batch), transport_, events_, limits,
           [this](const TopicPartition& partition) {
             std::lock_guard lock(rewind_mutex_);
             rewind_requests_.insert(partition);
@@ -134,11 +136,13 @@ void AgentRunner::on_revoked(const GroupEvent& event) {
   partitions_revoked_ += event.partitions.size();
   assigned_ = false;
   const std::set<TopicPartition> revoked(event.partitions.begin(), event.partitions.end());
+  std::optional<GroupMember> member;
+  if (!event.lost && event.generation >= 0) member = GroupMember{group_.group_id, event.generation, event.member_id};
   std::vector<std::pair<TopicPartition, std::int64_t>> offsets;
   for (auto& agent : agents_) {
     for (auto& lane : agent->lanes) {
       // All of them, even those an asynchronous commit already carried: it may have failed.
-      for (const auto& [partition, offset] : lane->release(revoked, options_.revoke_wait)) {
+      for (const auto& [partition, offset] : lane->release(revoked, options_.revoke_wait, member)) {
         offsets.emplace_back(partition, offset);
       }
     }

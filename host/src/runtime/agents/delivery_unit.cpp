@@ -49,14 +49,19 @@ UnitResult TransactionalUnit::fail(const TxnStatus& status) {
   if (status.failure == TxnFailure::kFatal) broken_ = true;
   discard();
   if (fenced_) return {UnitFailure::kLost, status.message};
+  // A refusal (a record, or offsets of a generation the group has left) aborts the transaction:
+  // its outcome is known once the abort went through. A timeout leaves it unknown.
+  const bool aborted = only_aborts(status.failure) && !broken_;
   // The same records would be refused again: the unit shrinks to the message that made them.
-  if (status.failure == TxnFailure::kRefused) return {UnitFailure::kRecord, status.message};
-  return {UnitFailure::kRetriable, status.message};
+  if (status.failure == TxnFailure::kRefused) return {UnitFailure::kRecord, status.message, aborted};
+  return {UnitFailure::kRetriable, status.message, aborted};
 }
 
 UnitResult TransactionalUnit::open() {
-  if (fenced_) return {UnitFailure::kLost, "fenced by a newer producer of the partition"};
+  if (fenced_) return {UnitFailure::kLost, "fenced by a newer producer of the lane"};
+  if (open_) return {};
   send_failure_ = {};
+  staged_.clear();
   TxnStatus begun = producer_->begin();
   if (!begun) return fail(begun);
   open_ = true;
@@ -71,10 +76,30 @@ Status TransactionalUnit::send(const ProducedRecord& record) {
   return Error{ExitCode::kFailure, sent.message};
 }
 
-UnitResult TransactionalUnit::commit(const TopicPartition& partition, std::int64_t next_offset) {
-  // A send that did not join the transaction would make the commit deliver a partial unit.
+UnitResult TransactionalUnit::stage(const TopicPartition& partition, std::int64_t first_offset,
+                                    std::int64_t next_offset) {
+  // A send that did not join the transaction would make the commit deliver a partial unit; it
+  // was this unit's (the earlier ones staged without one).
   if (!send_failure_.ok()) return fail(send_failure_);
-  if (TxnStatus offsets = producer_->send_offsets({{partition, next_offset}}, member_); !offsets) return fail(offsets);
+  auto [it, inserted] = staged_.try_emplace(partition, first_offset, next_offset);
+  it->second.second = next_offset;
+  return {};
+}
+
+UnitResult TransactionalUnit::commit(const TopicPartition& partition, std::int64_t next_offset) {
+  if (UnitResult staged = stage(partition, next_offset - 1, next_offset); !staged.ok()) return staged;
+  return commit_staged();
+}
+
+UnitResult TransactionalUnit::commit_staged() {
+  if (!open_) return {};
+  if (!send_failure_.ok()) return fail(send_failure_);
+  std::vector<std::pair<TopicPartition, std::int64_t>> offsets;
+  offsets.reserve(staged_.size());
+  for (const auto& [partition, range] : staged_) offsets.emplace_back(partition, range.second);
+  if (!offsets.empty()) {
+    if (TxnStatus sent = producer_->send_offsets(offsets, member_); !sent) return fail(sent);
+  }
   TxnStatus committed;
   for (int attempt = 0; attempt < kCommitAttempts; ++attempt) {
     committed = producer_->commit(kCommitTimeout);
@@ -82,6 +107,7 @@ UnitResult TransactionalUnit::commit(const TopicPartition& partition, std::int64
   }
   if (!committed) return fail(committed);
   open_ = false;
+  staged_.clear();
   return {};
 }
 

@@ -2,8 +2,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -49,6 +51,9 @@ enum class UnitFailure {
 struct [[nodiscard]] UnitResult {
   UnitFailure failure = UnitFailure::kNone;
   std::string message;
+  // exactly_once: the transaction is known not to have committed (the broker refused it and the
+  // abort went through), so no new producer is needed to settle its outcome.
+  bool aborted = false;
   bool ok() const { return failure == UnitFailure::kNone; }
 };
 
@@ -80,22 +85,32 @@ class AcknowledgedUnit final : public DeliveryUnit {
   std::vector<ProducedRecord> records_;
 };
 
-// exactly_once: the sends and the position are one transaction of the partition's producer, whose
-// transactional id is fixed per partition, so the partition's next owner fences this one. The
-// position is committed as of `member`'s generation: once the group has moved on, the broker
-// refuses it and the transaction aborts (KIP-447).
+// exactly_once: the sends and the positions are one transaction of the lane's producer, which
+// may span several units and partitions (KIP-447): each unit is staged into the open transaction,
+// and the transaction commits every staged position at once. The positions are committed as of
+// `member`'s generation: once the group has moved on, the broker refuses them and the
+// transaction aborts, so a worker that lost its partitions cannot commit work their next owner
+// redoes. commit() stages its position and commits at once (a unit of its own).
 class TransactionalUnit final : public DeliveryUnit {
  public:
   TransactionalUnit(std::unique_ptr<TransactionalProducer> producer, GroupMember member);
   Status send(const ProducedRecord& record) override;
+  // Begins a transaction, or joins the one open.
   UnitResult open() override;
   UnitResult commit(const TopicPartition& partition, std::int64_t next_offset) override;
   void discard() override;
-  // The partition stays this worker's under the group's new generation (an incremental
-  // rebalance): later positions are committed as of it.
+  // Adds a unit's position to the open transaction, once its sends all joined it.
+  UnitResult stage(const TopicPartition& partition, std::int64_t first_offset, std::int64_t next_offset);
+  // Commits the open transaction with every staged position.
+  UnitResult commit_staged();
+  // What the open (or just failed) transaction held, per partition: its first and next offset.
+  // Forgotten here; a transaction that did not commit must be read again from them.
+  std::map<TopicPartition, std::pair<std::int64_t, std::int64_t>> forget_staged() { return std::exchange(staged_, {}); }
+  bool has_staged() const { return !staged_.empty(); }
+  // The group's new generation (an incremental rebalance): later positions are committed as of it.
   void rejoin(GroupMember member) { member_ = std::move(member); }
   // The producer failed in a way only a new one (same transactional id) repairs.
-  bool broken() const { return broken_; }
+  bool broken() const { return broken_ || fenced_; }
 
  private:
   UnitResult fail(const TxnStatus& status);
@@ -106,6 +121,7 @@ class TransactionalUnit final : public DeliveryUnit {
   bool fenced_ = false;     // by a newer producer: nothing more may be committed
   bool broken_ = false;     // a fatal error, or an abort that failed
   TxnStatus send_failure_;  // the first send that did not join the transaction
+  std::map<TopicPartition, std::pair<std::int64_t, std::int64_t>> staged_;
 };
 
 }  // namespace faust

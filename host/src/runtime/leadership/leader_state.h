@@ -23,8 +23,9 @@ class LeaderStateStore {
 
   explicit LeaderStateStore(std::size_t limit_bytes) : limit_bytes_(limit_bytes) {}
 
-  // Forgets everything, then applies the records of the state topic in order (a tombstone
-  // deletes its key). Records without a key are ignored.
+  // Applies records of the state topic in order (a tombstone deletes its key), on top of what
+  // is there: clear() first, then restore() each batch as it is read. Records without a key are
+  // ignored.
   void restore(const std::vector<ConsumedMessage>& records);
   void clear();
 

@@ -150,7 +150,7 @@ void LeaderTerm::establish(std::int32_t generation) {
     // init_transactions alone: what fencing the earlier leaders took (restore and hooks are timed apart).
     const auto fenced_in = std::chrono::duration_cast<milliseconds>(Clock::now() - fencing_started);
     // Once fenced, the state topic holds every earlier leader's last word: read it to its end.
-    Status restored = producer ? restore_state(deadline) : Status(producer.error());
+    Status restored = producer ? restore_state(generation) : Status(producer.error());
     if (producer && !restored) producer = restored.error();
     if (producer) {
       {
@@ -184,6 +184,7 @@ void LeaderTerm::establish(std::int32_t generation) {
       callbacks_.established(generation);
       return;
     }
+    if (wait_or_changed(milliseconds(0), generation)) return;  // another term is wanted now
     if (Clock::now() >= deadline) {
       give_up("leader term not established within " + std::to_string(options_.establish_within.count()) +
               " ms: " + producer.error().message);
@@ -195,28 +196,44 @@ void LeaderTerm::establish(std::int32_t generation) {
   }
 }
 
-Status LeaderTerm::restore_state(Clock::time_point deadline) {
+Status LeaderTerm::restore_state(std::int32_t generation) {
   if (options_.state_topic.empty()) return ok_status();
   const auto started = Clock::now();
-  const auto left = [&] { return std::max(std::chrono::duration_cast<milliseconds>(deadline - Clock::now()), milliseconds(1)); };
-  auto reader = transport_.read_partition(TopicPartition{options_.state_topic, 0}, "", left());
+  // The restore has a budget of its own: a large state may take longer than the term's deadline
+  // to read, and giving up then would only make the next worker give up in turn. It stops when
+  // the topic yields nothing for establish_within, or when the term is no longer wanted.
+  const auto stalled_within = options_.establish_within;
+  auto reader = transport_.read_partition(TopicPartition{options_.state_topic, 0}, "", stalled_within);
   if (!reader) return reader.error();
-  std::vector<ConsumedMessage> records;
+  auto progress = Clock::now();
+  std::size_t records = 0;
+  {
+    std::lock_guard unit(unit_mutex_);
+    state_.clear();
+  }
   while (!(*reader)->at_end()) {
-    if (Clock::now() >= deadline) {
-      return Error{ExitCode::kBrokerUnreachable, "leader state: topic '" + options_.state_topic + "' not read to its end in time"};
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_ || wanted_ != generation) return Error{ExitCode::kFailure, "leader state: the term ended while restoring"};
     }
-    auto batch = (*reader)->poll(std::min(left(), milliseconds(500)));
+    if (Clock::now() - progress >= stalled_within) {
+      return Error{ExitCode::kBrokerUnreachable, "leader state: topic '" + options_.state_topic + "' yielded no record for " +
+                                                     std::to_string(stalled_within.count()) + " ms before its end"};
+    }
+    auto batch = (*reader)->poll(milliseconds(500));
     if (!batch) return batch.error();
-    std::move(batch->begin(), batch->end(), std::back_inserter(records));
+    if (batch->empty()) continue;
+    progress = Clock::now();
+    records += batch->size();
+    // Applied as they stream: memory holds the state, not the topic's uncompacted history.
+    std::lock_guard unit(unit_mutex_);
+    state_.restore(*batch);
   }
   const auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - started);
   std::size_t entries = 0;
   std::size_t bytes = 0;
   {
     std::lock_guard unit(unit_mutex_);
-    state_.clear();
-    state_.restore(records);
     entries = state_.entries();
     bytes = state_.bytes();
   }
@@ -225,7 +242,7 @@ Status LeaderTerm::restore_state(Clock::time_point deadline) {
   snapshot_.state_bytes = bytes;
   snapshot_.state_restored_at = std::chrono::system_clock::now();
   snapshot_.state_restore_took = took;
-  spdlog::info("leader state restored: {} entries ({} bytes) from {} records in {} ms", entries, bytes, records.size(),
+  spdlog::info("leader state restored: {} entries ({} bytes) from {} records in {} ms", entries, bytes, records,
                took.count());
   return ok_status();
 }

@@ -19,7 +19,9 @@ namespace faust {
 
 struct LeaderTermOptions {
   // A term that is not established (fenced) within this long is given up: the worker steps
-  // down so another can lead. The leader group's session timeout.
+  // down so another can lead. The leader group's session timeout. The leader state's restore is
+  // not held to it: it goes on while the state topic keeps yielding records, and gives up when
+  // none came for this long.
   std::chrono::milliseconds establish_within{6000};
   // How long a unit's commit or abort may take before the producer is replaced.
   std::chrono::milliseconds finish_within{30000};
@@ -122,7 +124,7 @@ class LeaderTerm {
   void establish(std::int32_t generation);
   void end_producer();
   // Reads the state topic to its end into state_; false (with why) when it could not.
-  Status restore_state(std::chrono::steady_clock::time_point deadline);
+  Status restore_state(std::int32_t generation);
   // Runs `op` on the state inside a unit: the calling thread's, or one of its own.
   Status in_state_unit(const std::string& what, const std::function<Status()>& op);
   bool in_unit_here() const { return unit_thread_.load() == std::this_thread::get_id(); }

@@ -58,9 +58,9 @@ Owned<X509, X509_free> client_certificate(const std::map<std::string, std::strin
   return Owned<X509, X509_free>(nullptr);
 }
 
-// The principal Kafka's default mapping gives a certificate: "User:" and its subject as RFC 2253
-// writes it (most specific name first, "CN=app,O=example"), UTF-8 kept as it is.
-std::string certificate_principal(X509* certificate) {
+// A certificate's subject as RFC 2253 writes it (most specific name first, "CN=app,O=example"),
+// UTF-8 kept as it is.
+std::string certificate_subject(X509* certificate) {
   Owned<BIO, BIO_free_all> out(BIO_new(BIO_s_mem()));
   if (!out || X509_NAME_print_ex(out.get(), X509_get_subject_name(certificate), 0,
                                  XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0) {
@@ -68,7 +68,13 @@ std::string certificate_principal(X509* certificate) {
   }
   char* text = nullptr;
   const long size = BIO_get_mem_data(out.get(), &text);
-  return size > 0 ? "User:" + std::string(text, static_cast<std::size_t>(size)) : std::string();
+  return size > 0 ? std::string(text, static_cast<std::size_t>(size)) : std::string();
+}
+
+// The principal Kafka's default mapping gives a certificate: "User:" and its subject.
+std::string certificate_principal(X509* certificate) {
+  const std::string subject = certificate_subject(certificate);
+  return subject.empty() ? subject : "User:" + subject;
 }
 
 // "2025-12-06 14:06:55 UTC"
@@ -88,6 +94,32 @@ std::string certificate_source(const std::map<std::string, std::string>& propert
 }
 
 }  // namespace
+
+bool BrokerCertificates::verify(std::string_view broker, int x509_error, int depth, std::string_view der,
+                                std::string& why) {
+  if (x509_error == X509_V_OK) return true;
+  why = X509_verify_cert_error_string(x509_error);
+  if (x509_error != X509_V_ERR_CERT_HAS_EXPIRED && x509_error != X509_V_ERR_CERT_NOT_YET_VALID) return false;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(der.data());
+  const Owned<X509, X509_free> certificate(d2i_X509(nullptr, &bytes, static_cast<long>(der.size())));
+  if (!certificate) return false;
+  const std::string subject = certificate_subject(certificate.get());
+  const std::string whose = depth == 0 ? "the broker certificate of " + std::string(broker) + " (" + subject + ")"
+                                       : "the CA certificate " + subject + " of broker " + std::string(broker);
+  why = x509_error == X509_V_ERR_CERT_HAS_EXPIRED
+            ? whose + " expired on " + utc_text(X509_get0_notAfter(certificate.get())) +
+                  ": the client cannot trust it; the broker needs a renewed one"
+            : whose + " is not valid before " + utc_text(X509_get0_notBefore(certificate.get())) +
+                  ": the client cannot trust it until then (is this host's clock right?)";
+  const std::lock_guard lock(mutex_);
+  if (!problem_) problem_ = why;
+  return false;
+}
+
+std::optional<std::string> BrokerCertificates::problem() const {
+  const std::lock_guard lock(mutex_);
+  return problem_;
+}
 
 std::optional<Error> client_certificate_error(const std::map<std::string, std::string>& properties) {
   const auto certificate = client_certificate(properties);
@@ -147,7 +179,7 @@ std::optional<Error> authorization_error(RdKafka::ErrorCode code, const std::str
 }
 
 std::optional<Error> authentication_error(RdKafka::ErrorCode code, const std::string& principal,
-                                          std::string_view detail) {
+                                          std::string_view detail, const BrokerCertificates* certificates) {
   if (code == RdKafka::ERR__AUTHENTICATION) {
     return Error{ExitCode::kKafkaAuthentication,
                  "kafka: authentication failed for " + principal + ": " + std::string(detail)};
@@ -162,6 +194,9 @@ std::optional<Error> authentication_error(RdKafka::ErrorCode code, const std::st
                                                      std::string(detail)};
   }
   if (code == RdKafka::ERR__SSL) {
+    if (const auto problem = certificates != nullptr ? certificates->problem() : std::nullopt) {
+      return Error{ExitCode::kKafkaAuthentication, "kafka: TLS handshake failed for " + principal + ": " + *problem};
+    }
     return Error{ExitCode::kKafkaAuthentication,
                  "kafka: TLS handshake failed for " + principal + " (check ssl.ca.location and the certificate): " +
                      std::string(detail)};

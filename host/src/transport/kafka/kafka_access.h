@@ -6,6 +6,7 @@
 // resource and the operation, with its own exit code, instead of a retry loop.
 
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +30,25 @@ std::string kafka_principal(const std::map<std::string, std::string>& properties
 // an alert ("certificate unknown") that does not say why.
 std::optional<Error> client_certificate_error(const std::map<std::string, std::string>& properties);
 
+// Why a broker's certificate failed a client's TLS verification, kept for the handshake failure
+// librdkafka reports next: that only says "certificate verify failed" and points at
+// ssl.ca.location, also when the broker's certificate expired. Fed by librdkafka's
+// ssl.certificate.verify_cb (from its broker threads); read by the error handler that follows.
+class BrokerCertificates {
+ public:
+  // One certificate of the chain `broker` presented, as OpenSSL verified it: `x509_error` its
+  // verdict (X509_V_OK when it passed), `depth` 0 the broker's own certificate, `der` its bytes.
+  // Notes an expired or not yet valid one; returns OpenSSL's verdict (whether it passed) and sets
+  // `why` to the reason when it did not.
+  bool verify(std::string_view broker, int x509_error, int depth, std::string_view der, std::string& why);
+  // The first certificate noted: "the broker certificate of HOST:PORT (CN=broker) expired on ...".
+  std::optional<std::string> problem() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::optional<std::string> problem_;
+};
+
 // What a client was doing when the broker answered: the resources a refusal can be about.
 struct KafkaAccess {
   std::string topic;            // the topic used, if any
@@ -44,8 +64,9 @@ std::optional<Error> authorization_error(RdKafka::ErrorCode code, const std::str
 
 // The authentication error for a client error event (SASL authentication or TLS handshake
 // failed), exit code kKafkaAuthentication; nullopt for any other code. `detail` is librdkafka's
-// text, which names the broker and the cause but never the password.
+// text, which names the broker and the cause but never the password; a failed handshake is named
+// by what `certificates` noted of the broker's certificate instead, when it noted anything.
 std::optional<Error> authentication_error(RdKafka::ErrorCode code, const std::string& principal,
-                                          std::string_view detail);
+                                          std::string_view detail, const BrokerCertificates* certificates = nullptr);
 
 }  // namespace faust

@@ -23,7 +23,7 @@ std::string describe(RdKafka::ErrorCode code) { return RdKafka::err2str(code); }
 bool KafkaClientEvents::report_refusal(RdKafka::ErrorCode code, std::string_view detail,
                                        const KafkaAccess& access) const {
   if (!fatal_observer_) return false;
-  auto refusal = authentication_error(code, principal_, detail);
+  auto refusal = authentication_error(code, principal_, detail, &broker_certificates_);
   if (!refusal) refusal = authorization_error(code, principal_, access);
   if (!refusal) return false;
   fatal_observer_(*refusal);
@@ -54,9 +54,11 @@ void KafkaClientEvents::event_cb(RdKafka::Event& event) {
       return;
     case RdKafka::Event::EVENT_LOG:
       // Connection failures repeat several times a second while a broker is down; the error
-      // event above already says so once, as a warning.
-      spdlog::log(event.fac() == "FAIL" ? spdlog::level::debug : to_spdlog(event.severity()), "[kafka] {}: {}",
-                  event.fac(), event.str());
+      // event above already says so once, as a warning. A refused broker certificate
+      // (SSLCERTVRFY) is named by the handshake failure's refusal line.
+      spdlog::log(event.fac() == "FAIL" || event.fac() == "SSLCERTVRFY" ? spdlog::level::debug
+                                                                        : to_spdlog(event.severity()),
+                  "[kafka] {}: {}", event.fac(), event.str());
       return;
     case RdKafka::Event::EVENT_STATS:
       on_stats(event.str());
@@ -64,6 +66,11 @@ void KafkaClientEvents::event_cb(RdKafka::Event& event) {
     default:
       return;
   }
+}
+
+bool KafkaClientEvents::ssl_cert_verify_cb(const std::string& broker_name, int32_t /*broker_id*/, int* x509_error,
+                                           int depth, const char* buf, size_t size, std::string& errstr) {
+  return broker_certificates_.verify(broker_name, *x509_error, depth, std::string_view(buf, size), errstr);
 }
 
 // librdkafka's statistics (STATISTICS.md): a learned broker (nodeid >= 0) in state "UP" means the
@@ -111,7 +118,12 @@ Result<std::unique_ptr<RdKafka::Conf>> make_kafka_conf(const std::map<std::strin
   for (const auto& [key, value] : user_properties) {
     if (auto status = set(key, value, "manifest kafka."); !status) return status.error();
   }
-  if (conf->set("event_cb", &events, error) != RdKafka::Conf::CONF_OK) {
+  if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(&events), error) != RdKafka::Conf::CONF_OK) {
+    return Error{ExitCode::kFailure, "kafka: " + error};
+  }
+  // Decides as OpenSSL did (librdkafka verifies the same without it); only notes why.
+  if (conf->set("ssl_cert_verify_cb", static_cast<RdKafka::SslCertificateVerifyCb*>(&events), error) !=
+      RdKafka::Conf::CONF_OK) {
     return Error{ExitCode::kFailure, "kafka: " + error};
   }
   return conf;

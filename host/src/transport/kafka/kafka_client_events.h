@@ -16,8 +16,9 @@
 namespace faust {
 
 // Receives librdkafka's log, error and statistics events for every client of one transport:
-// routes logs to spdlog as "[kafka] ..." and keeps the broker state /readyz reports.
-class KafkaClientEvents final : public RdKafka::EventCb {
+// routes logs to spdlog as "[kafka] ..." and keeps the broker state /readyz reports. Also sees
+// each broker certificate's TLS verification, so that a refused one is named.
+class KafkaClientEvents final : public RdKafka::EventCb, public RdKafka::SslCertificateVerifyCb {
  public:
   using LagObserver = std::function<void(const TopicPartition&, std::int64_t lag)>;
   // A fatal error leaves the client unusable, and a refused login or operation will be refused
@@ -34,6 +35,8 @@ class KafkaClientEvents final : public RdKafka::EventCb {
         principal_(std::move(principal)),
         access_(std::move(access)) {}
   void event_cb(RdKafka::Event& event) override;
+  bool ssl_cert_verify_cb(const std::string& broker_name, int32_t broker_id, int* x509_error, int depth,
+                          const char* buf, size_t size, std::string& errstr) override;
 
   // Hands an authentication or authorization refusal (`code`, librdkafka's `detail`) to the fatal
   // observer; false for any other code, or without an observer.
@@ -49,6 +52,7 @@ class KafkaClientEvents final : public RdKafka::EventCb {
   const FatalObserver fatal_observer_;
   const std::string principal_;
   const KafkaAccess access_;
+  BrokerCertificates broker_certificates_;
 };
 
 // Builds a librdkafka configuration: the host's settings first, then the manifest's `kafka:`

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <set>
+#include <utility>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
@@ -523,7 +524,7 @@ Status KafkaTransport::send(const ProducedRecord& record, std::chrono::milliseco
 
 
 Result<std::unique_ptr<KafkaTransactionalProducer>> KafkaTransport::create_transactional_producer(
-    const std::string& transactional_id, std::chrono::milliseconds timeout) {
+    const std::string& transactional_id, std::chrono::milliseconds timeout, std::chrono::milliseconds transaction_timeout) {
   auto events = std::make_unique<KafkaClientEvents>(broker_state_);
   auto refusals = std::make_unique<RecordRefusals>();
   // Right after a commit the coordinator is still writing its markers and answers the next
@@ -531,7 +532,7 @@ Result<std::unique_ptr<KafkaTransactionalProducer>> KafkaTransport::create_trans
   // retry.backoff.ms, whose 100 ms default would cap back-to-back transactions (an exactly-once
   // agent's batches) near ten a second per producer. The Java client retries this after 20 ms.
   auto created = create_producer({{"transactional.id", transactional_id},
-                                  {"transaction.timeout.ms", "60000"},
+                                  {"transaction.timeout.ms", std::to_string(transaction_timeout.count())},
                                   {"retry.backoff.ms", "20"}},
                                  "transactional producer", *events, *refusals);
   if (!created) return created.error();
@@ -553,7 +554,7 @@ Result<std::unique_ptr<KafkaTransactionalProducer>> KafkaTransport::create_trans
 
 Result<std::unique_ptr<TransactionalProducer>> KafkaTransport::start_leader_producer(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
-  auto leader = create_transactional_producer(settings_.leader_transactional_id, timeout);
+  auto leader = create_transactional_producer(settings_.leader_transactional_id, timeout, std::chrono::seconds(60));
   if (!leader) return leader.error();
   for (const auto& topic : settings_.leader_topics) {
     (*leader)->learn(topic, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
@@ -563,7 +564,10 @@ Result<std::unique_ptr<TransactionalProducer>> KafkaTransport::start_leader_prod
 
 Result<std::unique_ptr<TransactionalProducer>> KafkaTransport::start_transactional_producer(
     const std::string& transactional_id, std::chrono::milliseconds timeout) {
-  auto producer = create_transactional_producer(transactional_id, timeout);
+  // An agent lane's id is its worker's own: no successor's init_transactions aborts what a worker
+  // that died left open, so its partitions' next owners wait for the broker to (Kafka Streams'
+  // exactly-once default too). Transactions commit every commit interval, far below it.
+  auto producer = create_transactional_producer(transactional_id, timeout, std::chrono::seconds(10));
   if (!producer) return producer.error();
   return std::unique_ptr<TransactionalProducer>(std::move(producer).value());
 }
@@ -746,7 +750,17 @@ Status KafkaTransport::create_topics(const std::vector<TopicSpec>& topics, std::
       rd_kafka_NewTopic_destroy_array(new_topics.data(), new_topics.size());
       return Error{ExitCode::kManifestInvalid, "topic '" + topic.name + "': " + errstr};
     }
-    if (topic.compacted) rd_kafka_NewTopic_set_config(new_topics.back(), "cleanup.policy", "compact");
+    if (topic.compacted) {
+      // The log cleaner never compacts a topic's active segment, which by Kafka's defaults rolls
+      // at 1 GiB or after 7 days: a small, busy state topic would keep its whole history that
+      // long, and every restore would read it. Segments that roll within minutes, and a cleaner
+      // that runs once a tenth of the log is stale, keep a restore near the state's own size.
+      for (const auto& [name, value] : {std::pair{"cleanup.policy", "compact"}, std::pair{"segment.ms", "600000"},
+                                        std::pair{"segment.bytes", "67108864"},
+                                        std::pair{"min.cleanable.dirty.ratio", "0.1"}}) {
+        rd_kafka_NewTopic_set_config(new_topics.back(), name, value);
+      }
+    }
   }
   rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
   rd_kafka_AdminOptions_set_request_timeout(options, static_cast<int>(timeout.count()), errstr, sizeof errstr);

@@ -66,8 +66,11 @@ class KafkaTransport final : public Transport {
   Result<std::unique_ptr<RdKafka::Producer>> create_producer(std::map<std::string, std::string> settings,
                                                              const char* what, KafkaClientEvents& events,
                                                              RdKafka::DeliveryReportCb& reports);
-  Result<std::unique_ptr<KafkaTransactionalProducer>> create_transactional_producer(const std::string& transactional_id,
-                                                                                  std::chrono::milliseconds timeout);
+  // `transaction_timeout`: how long the broker keeps a transaction open before it aborts it (and
+  // fences the producer); a worker that died with one open holds its partitions' positions that long.
+  Result<std::unique_ptr<KafkaTransactionalProducer>> create_transactional_producer(
+      const std::string& transactional_id, std::chrono::milliseconds timeout,
+      std::chrono::milliseconds transaction_timeout);
   Status start_producer();
   void poll_producer();
   Result<std::vector<TopicSpec>> missing_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout);
