@@ -65,7 +65,8 @@ class GroupListener {
 struct GroupOptions {
   std::string group_id;
   std::vector<std::string> topics;
-  // Prefix of the member id: names the member in the broker's group listings.
+  // Prefix of the member id: names the member in the broker's group listings (in the agents'
+  // group, also the worker in its exactly-once lanes' transactional ids). Decides no assignment.
   std::string client_id;
   std::chrono::milliseconds session_timeout{6000};
   std::chrono::milliseconds heartbeat_interval{500};
