@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "../integration/support/worker_process.h"
+#include "forwarding_transport.h"
 #include "recording_events.h"
 #include "transport/memory/memory_transport.h"
 
@@ -19,6 +20,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::eventually;
+using testing::ForwardingTransport;
 using testing::RecordingEvents;
 
 constexpr const char* kLeaderTopic = "app-__assignor-__leader";
@@ -26,9 +28,9 @@ constexpr const char* kLeaderTopic = "app-__assignor-__leader";
 // The memory transport, but the leader group is the test's: its consumer hands the elector the
 // incremental events a test queues, as librdkafka does under cooperative-sticky, and its close()
 // revokes what the member owns, as librdkafka's does.
-class IncrementalGroup final : public Transport {
+class IncrementalGroup final : public ForwardingTransport {
  public:
-  explicit IncrementalGroup(MemoryTransport& memory) : memory_(memory) {}
+  explicit IncrementalGroup(MemoryTransport& memory) : ForwardingTransport(memory) {}
 
   void assign(std::vector<std::int32_t> partitions, std::int32_t generation) {
     queue(GroupEvent{topic_partitions(partitions), generation, "member-1", false, true}, true);
@@ -46,25 +48,6 @@ class IncrementalGroup final : public Transport {
     std::lock_guard lock(mutex_);
     incremental_rebalance_ = options.incremental_rebalance;
     return std::unique_ptr<GroupConsumer>(std::make_unique<Consumer>(*this, listener));
-  }
-  Status ensure_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout) override {
-    return memory_.ensure_topics(topics, timeout);
-  }
-  Status send(const ProducedRecord& record, std::chrono::milliseconds timeout) override {
-    return memory_.send(record, timeout);
-  }
-  Result<std::unique_ptr<TransactionalProducer>> start_leader_producer(std::chrono::milliseconds timeout) override {
-    return memory_.start_leader_producer(timeout);
-  }
-  Status flush(std::chrono::milliseconds timeout) override { return memory_.flush(timeout); }
-  BrokerState broker_state() const override { return memory_.broker_state(); }
-  Result<std::unique_ptr<PartitionReader>> read_partition(const TopicPartition& partition, const std::string& group_id,
-                                                          std::chrono::milliseconds timeout) override {
-    return memory_.read_partition(partition, group_id, timeout);
-  }
-  Result<std::unique_ptr<TopicReader>> read_topic(const TopicReadRequest& request,
-                                                  std::chrono::milliseconds timeout) override {
-    return memory_.read_topic(request, timeout);
   }
 
  private:
@@ -133,7 +116,6 @@ class IncrementalGroup final : public Transport {
     return topic_partitions(std::vector<std::int32_t>(owned_.begin(), owned_.end()));
   }
 
-  MemoryTransport& memory_;
   mutable std::mutex mutex_;
   std::deque<Pending> pending_;
   std::set<std::int32_t> owned_;
@@ -167,14 +149,19 @@ class CapturedLog {
   std::shared_ptr<spdlog::logger> previous_;
 };
 
-// Whatever the worker's options say, the leader group rebalances incrementally, and a rebalance
-// that leaves partition 0 where it is (an empty incremental assignment) keeps the term.
-TEST(LeaderElectorTest, UnderCooperativeStickyTheLeaderKeepsItsTermUntilThePartitionMoves) {
+// An elector on the test's incremental leader group, with the log captured.
+class LeaderElectorIncrementalTest : public ::testing::Test {
+ protected:
   CapturedLog log;
   MemoryTransport memory;
-  IncrementalGroup group(memory);
+  IncrementalGroup group{memory};
   RecordingEvents events;
-  LeaderElector elector(group, "app", leader_group(), events);
+  LeaderElector elector{group, "app", leader_group(), events};
+};
+
+// Whatever the worker's options say, the leader group rebalances incrementally, and a rebalance
+// that leaves partition 0 where it is (an empty incremental assignment) keeps the term.
+TEST_F(LeaderElectorIncrementalTest, UnderCooperativeStickyTheLeaderKeepsItsTermUntilThePartitionMoves) {
   ASSERT_TRUE(elector.start().ok());
   EXPECT_TRUE(group.incremental_rebalance()) << "the leader group must use the cooperative-sticky assignor";
 
@@ -197,12 +184,7 @@ TEST(LeaderElectorTest, UnderCooperativeStickyTheLeaderKeepsItsTermUntilTheParti
 }
 
 // close() revokes partition 0 on the way out of the group: that is a release, not a loss.
-TEST(LeaderElectorTest, LeavingTheGroupReleasesLeadershipRatherThanLosingIt) {
-  CapturedLog log;
-  MemoryTransport memory;
-  IncrementalGroup group(memory);
-  RecordingEvents events;
-  LeaderElector elector(group, "app", leader_group(), events);
+TEST_F(LeaderElectorIncrementalTest, LeavingTheGroupReleasesLeadershipRatherThanLosingIt) {
   ASSERT_TRUE(elector.start().ok());
   group.assign({0}, 1);
   ASSERT_TRUE(eventually(5s, [&] { return events.leadership() == std::vector<bool>{true}; }));
