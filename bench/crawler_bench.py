@@ -155,7 +155,7 @@ timers:
             workers[port] = subprocess.Popen([faust_host, "--manifest", manifest, "--web-port", str(port), "-l", "warn"],
                                              stdout=log, stderr=subprocess.STDOUT, env=env)
             processes.append(workers[port])
-            time.sleep(0.5)  # in order: the oldest worker leads
+            time.sleep(0.5)  # in order: the first worker to join leads, and keeps leading
         wait_for("a leader", lambda: leader_port(ports), 60)
 
         lines = "".join(json.dumps({"add": f"http://127.0.0.1:{feed_port}/feeds/{n}.xml", "period": args.period}) + "\n"

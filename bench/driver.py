@@ -798,7 +798,7 @@ def tutorial_result(label: str, run: int, output: Path, window: tuple[int, int],
 def tutorial_faust_host(bench: Bench, run: int, seconds: float, interval: float, label: str = "faust-host") -> dict:
     """Two manifests of one app, as the latency scenario, but the timer is on_leader: its sends
     take the fenced (transactional) path and its worker must lead. That worker starts first
-    and leads before the agent's joins; leadership stays with the oldest member."""
+    and leads before the agent's joins; leadership stays with the live leader."""
     app_id = f"bench-tut-fh-{run}"
     topic = f"{app_id}-latency_sink"
     output = bench.work_dir / f"{app_id}.txt"

@@ -78,7 +78,7 @@ for port in "${PORTS[@]}"; do
   "${FAUST_HOST}" --manifest "${FAUST_REPO_ROOT}/configs/leader.yaml" --broker "kafka://${broker}" \
     --web-port "${port}" -l info > >(sed -u "s/^/[:${port}] /" >"${LOG_DIR}/${port}.log") 2>&1 &
   worker_pid[${port}]=$!
-  sleep 0.5 # start in order: the oldest worker leads
+  sleep 0.5 # start in order: the first worker to join leads, and keeps leading
 done
 
 leader="$(faust_wait_for_leader "${!worker_pid[@]}")"

@@ -19,6 +19,8 @@ readonly PACKAGES=(
   libssl-dev zlib1g-dev openssl
   # tests, sanitizers, fuzzing, benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3 python3-venv curl
+  # the leader-election tests run a worker whose clock is skewed
+  faketime
   # the Kafka test broker (jars come from Maven) and its command-line client; the JDK's javac
   # builds the benchmarks' Kafka Streams peer
   openjdk-17-jdk-headless maven kcat

@@ -60,7 +60,7 @@ TEST(LeaderElection, ThreeWorkersElectOneLeaderAndEachGreetingIsPrintedOnce) {
   for (int i = 0; i < 3; ++i) cluster.start_worker();
 
   const std::size_t leader = await_single_leader(cluster, {0, 1, 2});
-  EXPECT_EQ(leader, 0u) << "the oldest worker leads";
+  EXPECT_EQ(leader, 0u) << "the first worker to join leads";
   ASSERT_TRUE(eventually(30s, [&] { return cluster.acknowledged_greetings().size() >= 12; }));
   const auto sent = cluster.acknowledged_greetings();
   ASSERT_TRUE(eventually(10s, [&] {
@@ -92,6 +92,9 @@ TEST(LeaderElection, SigintOfTheLeaderElectsOneSurvivorAndExitsZero) {
   const auto exit_code = cluster.worker(0).process->wait_exit(20s);
   ASSERT_TRUE(exit_code.has_value()) << "the old leader did not exit";
   EXPECT_EQ(*exit_code, 0) << cluster.worker(0).process->log();
+  // Leaving is not losing: the leader hands the partition over as it leaves the group.
+  EXPECT_NE(cluster.worker(0).process->log().find("leadership released: left the group"), std::string::npos);
+  EXPECT_EQ(cluster.worker(0).process->log().find("lost leadership"), std::string::npos);
 
   const std::size_t successor = await_single_leader(cluster, {1, 2});
   ASSERT_NE(successor, SIZE_MAX);
@@ -144,6 +147,68 @@ TEST(LeaderElection, AJoiningWorkerDoesNotTakeLeadership) {
   EXPECT_EQ(leaders.front(), 0u);
   EXPECT_EQ(cluster.worker(0).process->log().find("lost leadership"), std::string::npos);
   EXPECT_NE(cluster.worker(newcomer).process->log().find("this worker is a follower"), std::string::npos);
+}
+
+// Once the joiners are in, the leader's ticks go on: the group has settled (a takeover happens in
+// the rebalance of the join). Then worker 0 must be the only leader it ever had.
+void expect_worker_0_kept_leading(WorkerCluster& cluster) {
+  const std::size_t before = cluster.sent_greetings(0).size();
+  EXPECT_TRUE(eventually(15s, [&] { return cluster.sent_greetings(0).size() >= before + 4; }))
+      << "the leader stopped ticking";
+  EXPECT_EQ(cluster.leaders(), std::vector<std::size_t>{0});
+  EXPECT_EQ(count_lines(*cluster.worker(0).process, "this worker is now the leader"), 1u) << "a new term";
+  EXPECT_EQ(cluster.worker(0).process->log().find("lost leadership"), std::string::npos);
+  for (std::size_t i = 1; i < cluster.size(); ++i) {
+    EXPECT_EQ(cluster.worker(i).process->log().find("leader term established"), std::string::npos)
+        << "worker " << i << " took leadership";
+  }
+}
+
+// The worker's wall clock really runs `behind` seconds behind: its latest log line says so.
+void expect_clock_behind(const WorkerProcess& process, int behind) {
+  const auto lines = process.log_lines();
+  ASSERT_FALSE(lines.empty());
+  const auto logged = log_time(lines.back());
+  ASSERT_TRUE(logged.has_value()) << lines.back();
+  const double lag = std::chrono::duration<double>(SystemClock::now() - *logged).count();
+  EXPECT_NEAR(lag, behind, 5.0) << "the worker's clock is not skewed (libfaketime)";
+}
+
+// A start race: workers that made their ids before the leader made its own, but joined after
+// it led. Here their clocks run 20 s and 40 s behind, so their ids (and member ids) sort first.
+TEST(LeaderElection, WorkersWhoseIdsSayTheyAreOlderJoinLaterWithoutTakingLeadership) {
+  WorkerCluster cluster("race");
+  cluster.start_worker();
+  ASSERT_EQ(await_single_leader(cluster, {0}), 0u);
+  for (const int behind : {20, 40}) {
+    WorkerCluster::StartOptions older;
+    older.environment = skewed_clock(-behind);
+    const std::size_t index = cluster.start_worker(older);  // ready: a member of the leader group
+    expect_clock_behind(*cluster.worker(index).process, behind);
+  }
+  expect_worker_0_kept_leading(cluster);
+}
+
+// A worker whose clock is an hour behind joins a running group: the leader stays. Killing the
+// leader still moves leadership to one of the others, the skewed one included.
+TEST(LeaderElection, AWorkerWithAClockAnHourBehindDoesNotTakeLeadershipAndFailoverStillWorks) {
+  WorkerCluster cluster("skew");
+  cluster.start_worker();
+  ASSERT_EQ(await_single_leader(cluster, {0}), 0u);
+  cluster.start_worker();
+  WorkerCluster::StartOptions behind;
+  behind.environment = skewed_clock(-3600);
+  const std::size_t skewed = cluster.start_worker(behind);
+  expect_clock_behind(*cluster.worker(skewed).process, 3600);
+  expect_worker_0_kept_leading(cluster);
+
+  cluster.worker(0).process->signal(SIGKILL);
+  ASSERT_TRUE(cluster.worker(0).process->wait_exit(5s).has_value());
+  const std::size_t successor = await_single_leader(cluster, {1, 2});
+  ASSERT_NE(successor, SIZE_MAX);
+  EXPECT_TRUE(greetings_continue(cluster, 3));
+  std::cout << "[ report ] after the SIGKILL worker " << successor << (successor == skewed ? " (clock an hour behind)" : "")
+            << " leads\n";
 }
 
 TEST(LeaderElection, NothingAcknowledgedIsLostAcrossSigintAndSigkillFailovers) {

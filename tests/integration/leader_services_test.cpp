@@ -102,7 +102,7 @@ TEST(LeaderServices, ElectedAndRevokedFollowLeadershipThroughSigintAndSigkillWit
   ASSERT_TRUE(exit_code.has_value());
   EXPECT_EQ(*exit_code, 0);
   const auto& stopped_log = *cluster.worker(first).process;
-  // A leader-group rebalance (a worker joining) ends a term too: one lead per elected.
+  // Every term it had ended before it stopped: one lead per elected.
   EXPECT_EQ(count_lines(stopped_log, "[term_watch] lead returned"), count_lines(stopped_log, "[term_watch] elected"))
       << stopped_log.log();
   EXPECT_EQ(count_lines(stopped_log, "[term_watch] stopped"), 1u);
@@ -139,8 +139,8 @@ TEST(LeaderServices, ElectedAndRevokedFollowLeadershipThroughSigintAndSigkillWit
   }
 }
 
-// A worker joining rebalances the leader group and hands the leader partition back: the term goes
-// on, and keeps the number its service was told, on /leader too (the group's generation moves on).
+// A worker joining rebalances the leader group, and the leader keeps the leader partition: the term
+// goes on, and keeps the number its service was told, on /leader too (the group's generation moves on).
 TEST(LeaderServices, ATermKeepsItsNumberWhenAJoiningWorkerRebalancesTheGroup) {
   WorkerCluster cluster("term-number", ClusterSettings{}, term_watch_manifest());
   const std::size_t leader = cluster.start_worker();

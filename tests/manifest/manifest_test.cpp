@@ -659,8 +659,7 @@ TEST(ManifestErrorTest, KafkaPropertiesTheHostSetsAreRefusedWithTheReason) {
   };
   const Refusal refusals[] = {
       {"client.id", "myapp",
-       "set by faust-host for sticky leadership (client ids sort by start time, so the oldest worker "
-       "leads)"},
+       "set by faust-host: one per worker and group, naming the app, its time of joining and its pid"},
       {"isolation.level", "read_uncommitted",
        "set by faust-host to read_committed, so agents never see a fenced leader's sends"},
       {"group.id", "x",
@@ -669,8 +668,8 @@ TEST(ManifestErrorTest, KafkaPropertiesTheHostSetsAreRefusedWithTheReason) {
        "static membership is not supported: every worker would share this one member id and fence the "
        "others out of the group"},
       {"partition.assignment.strategy", "roundrobin",
-       "set by faust-host to range for sticky leadership (the oldest worker is assigned the leader "
-       "partition)"},
+       "set by faust-host: cooperative-sticky in the leader group (the live leader keeps the leader "
+       "partition); the agents' group follows app.rebalance"},
       {"transactional.id", "x",
        "set by faust-host to '<app.id>-leader' on the leader's producer only, for fenced leadership"},
       {"transaction.timeout.ms", "900000",

@@ -1,5 +1,7 @@
 #include "runtime/agents/agent_runner.h"
 
+#include <unistd.h>
+
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -200,12 +202,11 @@ TEST(LeaderElectorTest, TheOnlyMemberLeadsAndAnnouncesLeavingTheGroup) {
   EXPECT_EQ(events.leadership(), (std::vector<bool>{true, false}));
 }
 
-TEST(LeaderElectorTest, ClientIdsSortAfterTheCurrentMembers) {
-  EXPECT_EQ(time_ordered_client_id("app", {"app-9999999999998-1"}).rfind("app-9999999999999-", 0), 0u);
-  const std::string now = time_ordered_client_id("app");
-  EXPECT_LT(time_ordered_client_id("app", {"app-0000000000001-7", "other-9999999999999-1", "app-x"}).substr(0, 17),
-            std::string("app-9"));
-  EXPECT_GE(time_ordered_client_id("app", {now}), now);
+TEST(LeaderElectorTest, ClientIdsNameTheAppTheTimeOfJoiningAndThePid) {
+  const std::string id = worker_client_id("app");
+  ASSERT_EQ(id.rfind("app-", 0), 0u);
+  EXPECT_EQ(id.find_first_not_of("0123456789", 4), 17u) << id;
+  EXPECT_EQ(id.substr(18), std::to_string(::getpid()));
 }
 
 }  // namespace

@@ -25,12 +25,13 @@ constexpr std::pair<std::string_view, std::string_view> kRefused[] = {
     // Where the brokers are: app.broker.
     {"bootstrap.servers", kBrokers},
     {"metadata.broker.list", kBrokers},
-    // Leader election: one client id per worker that sorts by start time, the range assignor, and
+    // Leader election: one client id per worker, the assignors (sticky in the leader group), and
     // the two groups named after the app.
     {"client.id",
-     "set by faust-host for sticky leadership (client ids sort by start time, so the oldest worker leads)"},
+     "set by faust-host: one per worker and group, naming the app, its time of joining and its pid"},
     {"partition.assignment.strategy",
-     "set by faust-host to range for sticky leadership (the oldest worker is assigned the leader partition)"},
+     "set by faust-host: cooperative-sticky in the leader group (the live leader keeps the leader "
+     "partition); the agents' group follows app.rebalance"},
     {"group.id",
      "set by faust-host from app.id (groups '<app.id>' and '<app.id>-__leader'); change app.id instead"},
     {"group.instance.id",

@@ -65,14 +65,14 @@ class GroupListener {
 struct GroupOptions {
   std::string group_id;
   std::vector<std::string> topics;
-  // Prefix of the member id. Members are ordered by it when partitions are assigned, so a
-  // prefix that sorts by start time keeps partition 0 (leadership) with the oldest member.
+  // Prefix of the member id: names the member in the broker's group listings (in the agents'
+  // group, also the worker in its exactly-once lanes' transactional ids). Decides no assignment.
   std::string client_id;
   std::chrono::milliseconds session_timeout{6000};
   std::chrono::milliseconds heartbeat_interval{500};
   // Incremental rebalancing (cooperative-sticky, KIP-429): a member that joins or leaves moves
   // only the partitions that must move, and the others keep flowing. Off: every rebalance
-  // revokes every partition of every member (range, the order leadership relies on).
+  // revokes every partition of every member (range).
   bool incremental_rebalance = false;
   bool read_committed = true;
   std::size_t max_batch = 500;

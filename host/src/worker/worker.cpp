@@ -93,7 +93,7 @@ Result<std::unique_ptr<Transport>> make_transport(const Manifest& manifest, std:
   settings.leader_transactional_id = manifest.app.id + "-leader";
   for (const auto& agent : manifest.agents) settings.leader_topics.push_back(manifest.agent_topic(agent));
   settings.leader_topics.push_back(manifest.leader_state_topic());
-  settings.client_id = time_ordered_client_id(manifest.app.id);
+  settings.client_id = worker_client_id(manifest.app.id);
   settings.on_fatal = std::move(on_fatal);
   auto transport = KafkaTransport::create(settings);
   if (!transport) return transport.error();
@@ -222,7 +222,7 @@ Status WorkerRun::build() {
   agent_group.on_lag = [this](const TopicPartition& partition, std::int64_t lag) {
     services_.consumer_lag(partition, lag);
   };
-  agent_group.client_id = time_ordered_client_id(manifest_.app.id);
+  agent_group.client_id = worker_client_id(manifest_.app.id);
   agent_group.incremental_rebalance = manifest_.app.incremental_rebalance;
   AgentRunnerOptions agent_options;
   agent_options.pause_above_bytes = static_cast<std::size_t>(manifest_.app.agent_queue_mib) * 1024 * 1024;

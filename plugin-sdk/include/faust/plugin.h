@@ -258,7 +258,7 @@ typedef struct faust_timer_def {
 typedef struct faust_term {
   uint32_t struct_size;
   int32_t generation;      /* the term's number: the leader group's generation it began in (larger for
-                            every later term; kept while rebalances hand the partition back) */
+                            every later term; kept while rebalances leave the partition with it) */
   int64_t established_ms;  /* when the term was established (fenced), Unix epoch milliseconds */
 } faust_term;
 

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <regex>
@@ -74,7 +76,7 @@ std::size_t WorkerCluster::start_worker(const StartOptions& options, const std::
   std::vector<std::string> args{"--manifest", manifest.string(), "--web-port", "0", "-l", "debug"};
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   Worker worker;
-  worker.process = std::make_unique<WorkerProcess>(FAUST_HOST_BINARY, args, log);
+  worker.process = std::make_unique<WorkerProcess>(FAUST_HOST_BINARY, args, log, options.environment);
   if (!options.wait_serving) {
     workers_.push_back(std::move(worker));
     return index;
@@ -183,6 +185,20 @@ std::vector<std::string> WorkerCluster::unprinted_greetings() const {
     if (printed.count(greeting) == 0) out.push_back(greeting);
   }
   return out;
+}
+
+std::vector<std::string> skewed_clock(int offset_seconds) {
+  // Preloading a missing library only warns, and the worker would run on the true clock.
+  if (!std::filesystem::exists(FAUST_LIBFAKETIME)) {
+    ADD_FAILURE() << "libfaketime not found (" << FAUST_LIBFAKETIME << "): install the package faketime "
+                  << "(scripts/setup.sh) and configure the build again";
+  }
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  return {std::string("LD_PRELOAD=") + FAUST_FAKETIME_C11_WAITS + " " + FAUST_LIBFAKETIME,
+          (offset_seconds < 0 ? "FAKETIME=" : "FAKETIME=+") + std::to_string(offset_seconds),
+          "FAKETIME_DONT_FAKE_MONOTONIC=1",
+          // Under AddressSanitizer its runtime must otherwise be the first library loaded.
+          std::string("ASAN_OPTIONS=") + (asan != nullptr ? std::string(asan) + ":" : "") + "verify_asan_link_order=0"};
 }
 
 void expect_acknowledged_greetings_printed(const WorkerCluster& cluster, std::chrono::milliseconds timeout) {

@@ -58,6 +58,9 @@ class WorkerCluster {
     bool wait_serving = true;  // false: returns at once, before the worker serves its web port
     bool wait_ready = true;
     std::vector<std::string> extra_args;  // e.g. {"--broker", "kafka://127.0.0.1:1"}
+    // "NAME=value" on top of the test's environment, e.g. skewed_clock(-3600). Initialized here so
+    // that designated initializers may leave it out.
+    std::vector<std::string> environment{};
   };
 
   explicit WorkerCluster(const std::string& name, ClusterSettings settings = {});
@@ -110,6 +113,11 @@ class WorkerCluster {
   std::vector<Worker> workers_;
   int commands_run_ = 0;
 };
+
+// Environment that runs a worker with its wall clock `offset_seconds` off: libfaketime (package
+// faketime), its monotonic clock left true, and fixtures/faketime_c11_waits.c for the waits
+// libfaketime leaves on the true clock.
+std::vector<std::string> skewed_clock(int offset_seconds);
 
 // Waits until every acknowledged greeting has been printed; if some never is, a test failure
 // that says how many and names the first.

@@ -16,7 +16,7 @@ extern char** environ;
 namespace faust::testing {
 
 WorkerProcess::WorkerProcess(const std::filesystem::path& binary, const std::vector<std::string>& args,
-                             std::filesystem::path log_file)
+                             std::filesystem::path log_file, const std::vector<std::string>& environment)
     : log_file_(std::move(log_file)) {
   std::vector<std::string> argv_storage{binary.string()};
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
@@ -24,12 +24,25 @@ WorkerProcess::WorkerProcess(const std::filesystem::path& binary, const std::vec
   for (auto& arg : argv_storage) argv.push_back(arg.data());
   argv.push_back(nullptr);
 
+  std::vector<std::string> env_storage;
+  for (char** variable = environ; *variable != nullptr; ++variable) {
+    const std::string entry = *variable;
+    const auto name = entry.substr(0, entry.find('=') + 1);
+    const bool replaced = std::any_of(environment.begin(), environment.end(),
+                                      [&](const std::string& e) { return e.rfind(name, 0) == 0; });
+    if (!replaced) env_storage.push_back(entry);
+  }
+  env_storage.insert(env_storage.end(), environment.begin(), environment.end());
+  std::vector<char*> env;
+  for (auto& entry : env_storage) env.push_back(entry.data());
+  env.push_back(nullptr);
+
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  const int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(), environ);
+  const int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(), env.data());
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw std::runtime_error("cannot start " + binary.string());
 }

@@ -13,8 +13,9 @@ namespace faust::testing {
 // A real faust-host process whose stdout and stderr go to a log file the test reads.
 class WorkerProcess {
  public:
+  // `environment`: variables set for the process on top of the test's own ("NAME=value").
   WorkerProcess(const std::filesystem::path& binary, const std::vector<std::string>& args,
-                std::filesystem::path log_file);
+                std::filesystem::path log_file, const std::vector<std::string>& environment = {});
   ~WorkerProcess();  // kills the process if it still runs
   WorkerProcess(const WorkerProcess&) = delete;
   WorkerProcess& operator=(const WorkerProcess&) = delete;

@@ -7,24 +7,36 @@
 
 namespace faust {
 
-std::string time_ordered_client_id(const std::string& app_id, const std::vector<std::string>& members) {
-  std::int64_t stamp = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::system_clock::now().time_since_epoch()).count();
-  const std::string prefix = app_id + "-";
-  for (const auto& member : members) {
-    if (member.size() < prefix.size() + 13 || member.compare(0, prefix.size(), prefix) != 0) continue;
-    const std::string digits = member.substr(prefix.size(), 13);
-    if (digits.find_first_not_of("0123456789") != std::string::npos) continue;
-    stamp = std::max<std::int64_t>(stamp, std::stoll(digits) + 1);
-  }
+std::string worker_client_id(const std::string& app_id) {
+  const std::int64_t stamp = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch()).count();
   return fmt::format("{}-{:013d}-{}", app_id, stamp, ::getpid());
 }
+
+namespace {
+
+// The leader group uses the cooperative-sticky assignor: each member's JoinGroup names the
+// partitions it owns, and the assignor keeps them with it (librdkafka's sticky assignor keeps a
+// valid owner's partitions, the highest generation winning a contested claim). Partition 0 thus
+// stays with the live leader whoever joins and whatever the members' ids or clocks say; it moves
+// only when its owner leaves or is evicted.
+GroupOptions sticky(GroupOptions options) {
+  options.incremental_rebalance = true;
+  return options;
+}
+
+bool has_leader_partition(const GroupEvent& event) {
+  return std::any_of(event.partitions.begin(), event.partitions.end(),
+                     [](const TopicPartition& p) { return p.partition == 0; });
+}
+
+}  // namespace
 
 LeaderElector::LeaderElector(Transport& transport, std::string app_id, GroupOptions options, RuntimeEvents& events,
                              LeaderTermOptions term_options, TermHooks term_hooks)
     : transport_(transport),
       app_id_(std::move(app_id)),
-      options_(std::move(options)),
+      options_(sticky(std::move(options))),
       events_(events),
       term_(transport, term_options,
             LeaderTermCallbacks{[this](std::int32_t generation) { on_term_established(generation); },
@@ -34,15 +46,10 @@ LeaderElector::LeaderElector(Transport& transport, std::string app_id, GroupOpti
 
 LeaderElector::~LeaderElector() { stop(); }
 
-// Partition 0 goes to the member whose id sorts first, and ids start with the client id. The
-// client id is the time of joining, so it sorts after every member that joined before: a worker
-// that joins (or rejoins after losing its membership) never takes leadership from a live leader.
+// A fresh membership each time: the client id names the worker (app, time of joining, pid) in the
+// broker's group listings; it decides nothing, since partition 0 stays with the member that owns it.
 Status LeaderElector::join() {
-  // The member list (DescribeConsumerGroups) would let the id sort after members whose clocks
-  // run ahead, but librdkafka 2.0.2 aborts the process some time after such a request timed out
-  // (rd_kafka_enq_once assertion, e.g. on a cold coordinator, then a broker restart): a client
-  // id of now already sorts after every member that joined before.
-  options_.client_id = time_ordered_client_id(app_id_);
+  options_.client_id = worker_client_id(app_id_);
   auto consumer = transport_.join_group(options_, *this);
   if (!consumer) return consumer.error();
   consumer_ = std::move(consumer).value();
@@ -59,7 +66,7 @@ Status LeaderElector::start() {
 void LeaderElector::run() {
   while (running_) {
     if (step_down_requested_.exchange(false)) {
-      spdlog::warn("stepping down: rejoining the leader group as its newest member");
+      spdlog::warn("stepping down: rejoining the leader group as a new member");
       consumer_->close();
       consumer_.reset();
       if (auto status = join(); !status) {
@@ -96,30 +103,54 @@ LeadershipSnapshot LeaderElector::snapshot() const {
   return snapshot_;
 }
 
+// Incremental: the event names only what this worker gains, so a leader that keeps partition 0
+// (every rebalance where it stays a member) hears nothing of it, or an empty assignment, and
+// its term simply goes on. Eager (the memory transport): the event is the whole assignment.
 void LeaderElector::on_assigned(const GroupEvent& event) {
-  const bool leader = std::any_of(event.partitions.begin(), event.partitions.end(),
-                                  [](const TopicPartition& p) { return p.partition == 0; });
-  bool announce_follower = false;
+  const bool gained = has_leader_partition(event);
+  const bool kept = event.incremental && owns_leader_partition_ && !gained;
+  owns_leader_partition_ = gained || kept;
+  if (kept) {
+    {
+      std::lock_guard lock(mutex_);
+      snapshot_.generation = event.generation;
+    }
+    term_.kept(event.generation);
+    return;
+  }
+  if (gained) {
+    {
+      std::lock_guard lock(mutex_);
+      snapshot_.joined = true;
+      snapshot_.generation = event.generation;
+      snapshot_.member_id = event.member_id;
+    }
+    // This worker leads only once the term is established: see on_term_established.
+    term_.gained(event.generation);
+    return;
+  }
+  follow(event);
+}
+
+// The group settled on another member (or none yet) for partition 0: whatever term this worker
+// had ends, and the change is announced once.
+void LeaderElector::follow(const GroupEvent& event) {
+  bool announce = false;
   bool was_leader = false;
   {
     std::lock_guard lock(mutex_);
-    announce_follower = !leader && (!snapshot_.joined || snapshot_.leader);
+    announce = !snapshot_.joined || snapshot_.leader;
     was_leader = snapshot_.leader;
     snapshot_.joined = true;
     snapshot_.generation = event.generation;
     snapshot_.member_id = event.member_id;
-    if (announce_follower) {
+    if (announce) {
       snapshot_.leader = false;
       snapshot_.since = std::chrono::system_clock::now();
     }
   }
-  // This worker leads only once the term is established: see on_term_established.
-  if (leader) {
-    term_.gained(event.generation);
-    return;
-  }
   term_.lost(/*another_leads=*/true);
-  if (!announce_follower) return;
+  if (!announce) return;
   if (was_leader) {
     spdlog::warn("this worker lost leadership (generation {})", event.generation);
   } else {
@@ -128,20 +159,27 @@ void LeaderElector::on_assigned(const GroupEvent& event) {
   events_.leadership_changed(false, event.generation);
 }
 
-// Leadership (every unit) stops at once, but the term ends, and the change is announced, only once
-// the group's next assignment shows whether it really moved: a rebalance that hands the
-// partition back is not news.
-// A member whose membership was lost (paused past the session timeout, cut off) rejoins as the
-// newest member: the group has elected another leader meanwhile, and the oldest client id would
-// otherwise take leadership back from it.
+// A member whose membership was lost (paused past the session timeout, cut off) rejoins as a
+// new member: the group has elected another leader meanwhile, which keeps the partition.
 void LeaderElector::on_revoked(const GroupEvent& event) {
   if (event.lost) {
+    owns_leader_partition_ = false;
     term_.lost();
     step_down_requested_ = true;
     return;
   }
-  // Most rebalances (a worker joining or leaving) hand partition 0 straight back: the term is
-  // only suspended, and resumes without a new one if it does.
+  if (!has_leader_partition(event)) return;
+  owns_leader_partition_ = false;
+  // Leaving the group (stop): the term has ended already, and stop() announces the release.
+  if (!running_) return;
+  if (event.incremental) {
+    // The sticky assignor takes partition 0 from a live member only to give it to another (its
+    // claim was stale): leadership has moved.
+    follow(event);
+    return;
+  }
+  // Eager rebalances (a worker joining or leaving) revoke everything and usually hand partition
+  // 0 straight back: the term is only suspended, and resumes without a new one if it does.
   term_.suspend();
 }
 

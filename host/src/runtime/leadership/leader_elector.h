@@ -24,13 +24,15 @@ struct LeadershipSnapshot {
 // Elects the app's leader as Faust does: the member assigned partition 0 of the 1-partition
 // topic "<app-id>-__assignor-__leader". It uses a consumer group of its own so agent
 // rebalances never disturb leadership and leadership changes never pause agents.
-// Sticky: members are ordered by client id, which sorts by start time, so the oldest live
-// worker leads and a joining worker never takes over.
+// Sticky: the group's cooperative-sticky assignor keeps partition 0 with the member that owns
+// it, so a live leader leads until it leaves or is evicted; a joining worker never takes over,
+// whatever its start time, id or clock.
 // Being assigned the partition starts a LeaderTerm; this worker leads once the term is
 // established (earlier leaders fenced), not at the assignment.
 class LeaderElector final : private GroupListener {
  public:
-  // options.client_id is set here, from app_id and the time of joining.
+  // options.client_id is set here, from app_id and the time of joining; the group's rebalancing
+  // is incremental (cooperative-sticky) whatever `options` say.
   LeaderElector(Transport& transport, std::string app_id, GroupOptions options, RuntimeEvents& events,
                 LeaderTermOptions term_options = {}, TermHooks term_hooks = {});
   ~LeaderElector() override;
@@ -49,6 +51,7 @@ class LeaderElector final : private GroupListener {
   void on_assigned(const GroupEvent& event) override;
   void on_revoked(const GroupEvent& event) override;
   void on_messages(std::vector<ConsumedMessage>& /*batch*/) override {}
+  void follow(const GroupEvent& event);
   void run();
   void on_term_established(std::int32_t generation);
   Status join();
@@ -60,8 +63,10 @@ class LeaderElector final : private GroupListener {
   std::unique_ptr<GroupConsumer> consumer_;
   std::thread poller_;
   std::atomic<bool> running_{false};
+  // Whether this member holds partition 0 (incremental events name only what moves). Poller only.
+  bool owns_leader_partition_ = false;
   // Set when the term gave up (fenced, not established in time) or the membership was lost:
-  // the poller rejoins as the newest member.
+  // the poller rejoins as a new member.
   std::atomic<bool> step_down_requested_{false};
   mutable std::mutex mutex_;  // guards snapshot_; never held while calling into term_
   LeadershipSnapshot snapshot_;
@@ -69,8 +74,8 @@ class LeaderElector final : private GroupListener {
   LeaderTerm term_;
 };
 
-// A client id that sorts by time (zero-padded epoch milliseconds), then pid: now, or just after
-// the newest of `members` (client ids of the same form) if that is later.
-std::string time_ordered_client_id(const std::string& app_id, const std::vector<std::string>& members = {});
+// A client id, `<app-id>-<epoch ms>-<pid>`: it names the worker and its time
+// of joining in the broker's group listings. It decides nothing: see LeaderElector.
+std::string worker_client_id(const std::string& app_id);
 
 }  // namespace faust

@@ -12,6 +12,15 @@ namespace faust {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
+namespace {
+
+// The same term through a rebalance of the leader group: its number, the group's new generation.
+void log_goes_on(std::int32_t term, std::int32_t group) {
+  spdlog::info("leader term (generation {}) goes on in the leader group's generation {}", term, group);
+}
+
+}  // namespace
+
 const char* term_state_name(TermState state) {
   switch (state) {
     case TermState::kNone: return "none";
@@ -37,14 +46,19 @@ void LeaderTerm::gained(std::int32_t generation) {
     // The same term goes on under the group's new generation: its producer still fences
     // everyone else, so nothing needs establishing again. It keeps its number (the generation
     // it began in, the one its services were told), so /leader, the logs and the hooks agree.
-    spdlog::info("leader term (generation {}) goes on in the leader group's generation {}",
-                 snapshot_.generation, generation);
+    log_goes_on(snapshot_.generation, generation);
     wanted_ = current_ = opened_ = generation;
     established_ = true;
     return;
   }
   wanted_ = generation;
   changed_.notify_all();
+}
+
+void LeaderTerm::kept(std::int32_t generation) {
+  std::lock_guard lock(mutex_);
+  if (!established_) return;  // no term yet, or one still being established: nothing goes on
+  log_goes_on(snapshot_.generation, generation);
 }
 
 void LeaderTerm::suspend() {

@@ -53,8 +53,9 @@ enum class TermState { kNone, kEstablishing, kEstablished };
 
 struct LeaderTermSnapshot {
   TermState state = TermState::kNone;
-  // The term's number: the leader group's generation it began in. It stays while rebalances hand
-  // the leader partition back (the group's generation moves on), and is what services are told.
+  // The term's number: the leader group's generation it began in. It stays while rebalances leave
+  // the leader partition with this worker (the group's generation moves on), and is what services
+  // are told.
   std::int32_t generation = -1;
   std::uint64_t terms = 0;            // terms established so far by this worker
   std::uint64_t committed = 0;        // units committed
@@ -91,6 +92,9 @@ class LeaderTerm {
   // to this worker, which resumes the same term (producer, state, services) without a new one,
   // or lost() ends it.
   void suspend();
+  // An incremental rebalance left the leader partition with this worker: the term simply goes on
+  // (logged, as a resumed one is).
+  void kept(std::int32_t generation);
   // Ends the term and its thread; a unit in progress finishes first.
   void stop();
 

@@ -10,8 +10,8 @@
 
 namespace faust {
 
-// A GroupConsumer over RdKafka::KafkaConsumer with manual commits and the eager range assignor
-// (members sorted by member id, so partition 0 goes to the lowest client.id).
+// A GroupConsumer over RdKafka::KafkaConsumer with manual commits, and the cooperative-sticky
+// assignor (incremental rebalances) or the eager range assignor, per GroupOptions.
 class KafkaGroupConsumer final : public GroupConsumer, private RdKafka::RebalanceCb {
  public:
   static Result<std::unique_ptr<KafkaGroupConsumer>> create(const GroupOptions& options,
