@@ -118,12 +118,13 @@ class AgentRunnerKafkaTest : public ::testing::Test {
   class ProducerCounter final : public testing::ForwardingTransport {
    public:
     using ForwardingTransport::ForwardingTransport;
-    Result<std::unique_ptr<TransactionalProducer>> start_transactional_producer(
-        const std::string& transactional_id, std::chrono::milliseconds timeout) override {
-      ++started;
-      return inner_.start_transactional_producer(transactional_id, timeout);
-    }
     std::atomic<int> started{0};
+
+   private:
+    std::unique_ptr<TransactionalProducer> wrap(std::unique_ptr<TransactionalProducer> producer) override {
+      ++started;
+      return producer;
+    }
   };
 
   struct JoinSeenByFirst {

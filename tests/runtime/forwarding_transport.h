@@ -1,5 +1,9 @@
 #pragma once
 
+#include <memory>
+#include <utility>
+#include <vector>
+
 #include "transport/transport.h"
 
 namespace faust::testing {
@@ -27,7 +31,9 @@ class ForwardingTransport : public Transport {
   }
   Result<std::unique_ptr<TransactionalProducer>> start_transactional_producer(
       const std::string& transactional_id, std::chrono::milliseconds timeout) override {
-    return inner_.start_transactional_producer(transactional_id, timeout);
+    auto producer = inner_.start_transactional_producer(transactional_id, timeout);
+    if (!producer) return producer;
+    return wrap(std::move(producer).value());
   }
   Status flush(std::chrono::milliseconds timeout) override { return inner_.flush(timeout); }
   BrokerState broker_state() const override { return inner_.broker_state(); }
@@ -41,7 +47,31 @@ class ForwardingTransport : public Transport {
   }
 
  protected:
+  // Each exactly-once producer started: a test returns its own around it.
+  virtual std::unique_ptr<TransactionalProducer> wrap(std::unique_ptr<TransactionalProducer> producer) {
+    return producer;
+  }
+
   Transport& inner_;
+};
+
+// A TransactionalProducer that hands every call to another one: tests derive from it and override
+// the call they change.
+class ForwardingProducer : public TransactionalProducer {
+ public:
+  explicit ForwardingProducer(std::unique_ptr<TransactionalProducer> inner) : inner_(std::move(inner)) {}
+
+  TxnStatus begin() override { return inner_->begin(); }
+  TxnStatus send(const ProducedRecord& record) override { return inner_->send(record); }
+  TxnStatus commit(std::chrono::milliseconds timeout) override { return inner_->commit(timeout); }
+  TxnStatus abort(std::chrono::milliseconds timeout) override { return inner_->abort(timeout); }
+  TxnStatus send_offsets(const std::vector<std::pair<TopicPartition, std::int64_t>>& next_offsets,
+                         const GroupMember& member) override {
+    return inner_->send_offsets(next_offsets, member);
+  }
+
+ protected:
+  std::unique_ptr<TransactionalProducer> inner_;
 };
 
 }  // namespace faust::testing

@@ -66,20 +66,11 @@ class UnknownCommitTransport final : public testing::ForwardingTransport {
  public:
   using ForwardingTransport::ForwardingTransport;
 
-  Result<std::unique_ptr<TransactionalProducer>> start_transactional_producer(
-      const std::string& transactional_id, std::chrono::milliseconds timeout) override {
-    auto producer = inner_.start_transactional_producer(transactional_id, timeout);
-    if (!producer) return producer;
-    return std::unique_ptr<TransactionalProducer>(std::make_unique<Producer>(std::move(producer).value(), commits_));
-  }
-
  private:
-  class Producer final : public TransactionalProducer {
+  class Producer final : public testing::ForwardingProducer {
    public:
     Producer(std::unique_ptr<TransactionalProducer> inner, std::atomic<int>& commits)
-        : inner_(std::move(inner)), commits_(commits) {}
-    TxnStatus begin() override { return inner_->begin(); }
-    TxnStatus send(const ProducedRecord& record) override { return inner_->send(record); }
+        : ForwardingProducer(std::move(inner)), commits_(commits) {}
     // From the second commit on (of any partition), this producer's commits go through but
     // are reported as timed out, however often they are called again.
     TxnStatus commit(std::chrono::milliseconds timeout) override {
@@ -88,17 +79,15 @@ class UnknownCommitTransport final : public testing::ForwardingTransport {
       if (committed && ++commits_ == 2) stuck_ = true;
       return stuck_ ? TxnStatus{TxnFailure::kRetriable, "commit: Local: Timed out"} : committed;
     }
-    TxnStatus abort(std::chrono::milliseconds timeout) override { return inner_->abort(timeout); }
-    TxnStatus send_offsets(const std::vector<std::pair<TopicPartition, std::int64_t>>& next_offsets,
-                           const GroupMember& member) override {
-      return inner_->send_offsets(next_offsets, member);
-    }
 
    private:
-    std::unique_ptr<TransactionalProducer> inner_;
     std::atomic<int>& commits_;
     bool stuck_ = false;
   };
+
+  std::unique_ptr<TransactionalProducer> wrap(std::unique_ptr<TransactionalProducer> producer) override {
+    return std::make_unique<Producer>(std::move(producer), commits_);
+  }
 
   std::atomic<int> commits_{0};
 };
@@ -109,25 +98,13 @@ class RefusedGenerationTransport final : public testing::ForwardingTransport {
  public:
   using ForwardingTransport::ForwardingTransport;
 
-  Result<std::unique_ptr<TransactionalProducer>> start_transactional_producer(
-      const std::string& transactional_id, std::chrono::milliseconds timeout) override {
-    auto producer = inner_.start_transactional_producer(transactional_id, timeout);
-    if (!producer) return producer;
-    ++started;
-    return std::unique_ptr<TransactionalProducer>(std::make_unique<Producer>(std::move(producer).value(), offsets_));
-  }
-
   std::atomic<int> started{0};
 
  private:
-  class Producer final : public TransactionalProducer {
+  class Producer final : public testing::ForwardingProducer {
    public:
     Producer(std::unique_ptr<TransactionalProducer> inner, std::atomic<int>& offsets)
-        : inner_(std::move(inner)), offsets_(offsets) {}
-    TxnStatus begin() override { return inner_->begin(); }
-    TxnStatus send(const ProducedRecord& record) override { return inner_->send(record); }
-    TxnStatus commit(std::chrono::milliseconds timeout) override { return inner_->commit(timeout); }
-    TxnStatus abort(std::chrono::milliseconds timeout) override { return inner_->abort(timeout); }
+        : ForwardingProducer(std::move(inner)), offsets_(offsets) {}
     TxnStatus send_offsets(const std::vector<std::pair<TopicPartition, std::int64_t>>& next_offsets,
                            const GroupMember& member) override {
       if (++offsets_ == 2) {
@@ -137,9 +114,13 @@ class RefusedGenerationTransport final : public testing::ForwardingTransport {
     }
 
    private:
-    std::unique_ptr<TransactionalProducer> inner_;
     std::atomic<int>& offsets_;
   };
+
+  std::unique_ptr<TransactionalProducer> wrap(std::unique_ptr<TransactionalProducer> producer) override {
+    ++started;
+    return std::make_unique<Producer>(std::move(producer), offsets_);
+  }
 
   std::atomic<int> offsets_{0};
 };

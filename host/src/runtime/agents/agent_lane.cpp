@@ -587,7 +587,7 @@ DeliveryUnit* AgentLane::unit_for(const TopicPartition& partition) {
 }
 
 TransactionalUnit* AgentLane::transaction_for(const TopicPartition& partition) {
-  if (members_.count(partition) == 0) return nullptr;  // not ours (any more)
+  if (held_.count(partition) == 0) return nullptr;  // not ours (any more)
   if (transaction_ && !transaction_->broken()) return transaction_.get();
   transaction_.reset();
   const std::string id = agent_.binding.transactional_id(instance_, index_);
@@ -724,13 +724,10 @@ void AgentLane::follow_assignment(const std::map<TopicPartition, GroupMember>& o
   // What the open transaction holds of the partitions that go commits (or fails) as of the
   // generation it was made in.
   if (!closing.empty() && transaction_ && transaction_->has_staged()) (void)flush();
-  for (const auto& partition : closing) members_.erase(partition);
-  if (generation) {
-    member_ = *generation;
-    for (auto& [partition, member] : members_) member = *generation;
-  }
+  for (const auto& partition : closing) held_.erase(partition);
+  if (generation) member_ = *generation;
   for (const auto& [partition, member] : opening) {
-    members_.insert_or_assign(partition, member);
+    held_.insert(partition);
     member_ = member;
   }
   if (transaction_ && member_) transaction_->rejoin(*member_);
@@ -765,7 +762,7 @@ AgentLane::Outcome AgentLane::read_again(const std::set<TopicPartition>& partiti
     // A new producer with the lane's id settles the transaction before its positions are read.
     transaction_.reset();
     const auto held = std::find_if(partitions.begin(), partitions.end(),
-                                   [&](const TopicPartition& partition) { return members_.count(partition) > 0; });
+                                   [&](const TopicPartition& partition) { return held_.count(partition) > 0; });
     if (held == partitions.end() || transaction_for(*held) == nullptr) return Outcome::kLeftUncommitted;
   }
   for (const auto& partition : partitions) rewind_(partition);

@@ -302,8 +302,8 @@ class AgentLane {
   std::uint64_t flushes_ = 0;               // transactions ended since the start
   // The lane's thread only.
   std::unique_ptr<AcknowledgedUnit> acknowledged_;
-  std::map<TopicPartition, GroupMember> members_;  // exactly_once: the partitions the lane holds
-  std::optional<GroupMember> member_;             // as of the group's latest generation
+  std::set<TopicPartition> held_;      // exactly_once: the partitions the lane holds
+  std::optional<GroupMember> member_;  // as of the group's latest generation
   std::unique_ptr<TransactionalUnit> transaction_;
   // Messages up to this offset (inclusive) of a partition go one by one, each a transaction of its
   // own: a transaction that held them failed for one of them.
