@@ -238,23 +238,17 @@ class CommitRecordingTransport final : public testing::ForwardingTransport {
   }
 
  private:
-  class Recording final : public GroupConsumer {
+  class Recording final : public testing::ForwardingConsumer {
    public:
     Recording(std::unique_ptr<GroupConsumer> inner, CommitRecordingTransport& owner)
-        : inner_(std::move(inner)), owner_(owner) {}
-    void poll(std::chrono::milliseconds timeout) override { inner_->poll(timeout); }
+        : ForwardingConsumer(std::move(inner)), owner_(owner) {}
     Status commit(const std::vector<std::pair<TopicPartition, std::int64_t>>& offsets, bool wait) override {
       std::lock_guard lock(owner_.mutex_);
       owner_.commits_.push_back(Commit{offsets, wait});
       return ok_status();  // accepted; an asynchronous commit's failure comes later, unseen
     }
-    void pause(const std::vector<TopicPartition>& partitions) override { inner_->pause(partitions); }
-    void resume(const std::vector<TopicPartition>& partitions) override { inner_->resume(partitions); }
-    Status rewind(const std::vector<TopicPartition>& partitions) override { return inner_->rewind(partitions); }
-    void close() override { inner_->close(); }
 
    private:
-    std::unique_ptr<GroupConsumer> inner_;
     CommitRecordingTransport& owner_;
   };
 

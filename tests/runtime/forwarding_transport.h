@@ -74,4 +74,23 @@ class ForwardingProducer : public TransactionalProducer {
   std::unique_ptr<TransactionalProducer> inner_;
 };
 
+// A GroupConsumer that hands every call to another one: tests derive from it and override the
+// call they change.
+class ForwardingConsumer : public GroupConsumer {
+ public:
+  explicit ForwardingConsumer(std::unique_ptr<GroupConsumer> inner) : inner_(std::move(inner)) {}
+
+  void poll(std::chrono::milliseconds timeout) override { inner_->poll(timeout); }
+  Status commit(const std::vector<std::pair<TopicPartition, std::int64_t>>& next_offsets, bool wait) override {
+    return inner_->commit(next_offsets, wait);
+  }
+  void pause(const std::vector<TopicPartition>& partitions) override { inner_->pause(partitions); }
+  void resume(const std::vector<TopicPartition>& partitions) override { inner_->resume(partitions); }
+  Status rewind(const std::vector<TopicPartition>& partitions) override { return inner_->rewind(partitions); }
+  void close() override { inner_->close(); }
+
+ protected:
+  std::unique_ptr<GroupConsumer> inner_;
+};
+
 }  // namespace faust::testing

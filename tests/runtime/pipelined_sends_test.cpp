@@ -8,7 +8,10 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
+#include <thread>
+#include <utility>
 
 #include "../integration/support/worker_process.h"
 #include "forwarding_transport.h"
@@ -123,6 +126,103 @@ class RefusedGenerationTransport final : public testing::ForwardingTransport {
   }
 
   std::atomic<int> offsets_{0};
+};
+
+// memory:// where a rebalance hands the partitions back only when the test says so (Kafka's
+// cooperative protocol takes them away in one generation and may give them back in a later one),
+// and whose first exactly-once commit of offsets waits for the test, then is refused as of a
+// generation the group has left.
+class LateReassignmentTransport final : public testing::ForwardingTransport {
+ public:
+  using ForwardingTransport::ForwardingTransport;
+
+  Result<std::unique_ptr<GroupConsumer>> join_group(const GroupOptions& options, GroupListener& listener) override {
+    listener_ = &listener;
+    auto consumer = inner_.join_group(options, relay_);
+    if (!consumer) return consumer;
+    return std::unique_ptr<GroupConsumer>(std::make_unique<Consumer>(std::move(consumer).value(), *this));
+  }
+
+  std::atomic<bool> offsets_waiting{false};  // the first commit of offsets waits for the test
+  std::atomic<bool> refuse_offsets{false};   // ... which lets it go on, refused
+  std::atomic<bool> revoked{false};          // a rebalance took the partitions away
+  std::atomic<bool> give_back{false};        // ... and may hand them back now
+
+ private:
+  // Holds an assignment, and the messages fetched with it, until give_back.
+  class Relay final : public GroupListener {
+   public:
+    explicit Relay(LateReassignmentTransport& owner) : owner_(owner) {}
+    void on_assigned(const GroupEvent& event) override {
+      if (owner_.revoked) {
+        held_ = event;
+      } else {
+        owner_.listener_->on_assigned(event);
+      }
+    }
+    void on_revoked(const GroupEvent& event) override {
+      owner_.listener_->on_revoked(event);
+      owner_.revoked = true;
+    }
+    void on_messages(std::vector<ConsumedMessage>& batch) override {
+      if (held_) {
+        held_messages_.insert(held_messages_.end(), batch.begin(), batch.end());
+      } else {
+        owner_.listener_->on_messages(batch);
+      }
+    }
+    // On the poll thread: the held assignment, then what was fetched with it.
+    bool deliver_held() {
+      if (!held_ || !owner_.give_back) return !held_;
+      owner_.listener_->on_assigned(*std::exchange(held_, std::nullopt));
+      if (!held_messages_.empty()) owner_.listener_->on_messages(held_messages_);
+      held_messages_.clear();
+      return true;
+    }
+
+   private:
+    LateReassignmentTransport& owner_;
+    std::optional<GroupEvent> held_;
+    std::vector<ConsumedMessage> held_messages_;
+  };
+
+  class Consumer final : public testing::ForwardingConsumer {
+   public:
+    Consumer(std::unique_ptr<GroupConsumer> inner, LateReassignmentTransport& owner)
+        : ForwardingConsumer(std::move(inner)), owner_(owner) {}
+    void poll(std::chrono::milliseconds timeout) override {
+      if (owner_.relay_.deliver_held()) {
+        inner_->poll(timeout);
+      } else {
+        std::this_thread::sleep_for(timeout);  // no member gets messages between two generations
+      }
+    }
+
+   private:
+    LateReassignmentTransport& owner_;
+  };
+
+  class Producer final : public testing::ForwardingProducer {
+   public:
+    Producer(std::unique_ptr<TransactionalProducer> inner, LateReassignmentTransport& owner)
+        : ForwardingProducer(std::move(inner)), owner_(owner) {}
+    TxnStatus send_offsets(const std::vector<std::pair<TopicPartition, std::int64_t>>& next_offsets,
+                           const GroupMember& member) override {
+      if (owner_.offsets_waiting.exchange(true)) return inner_->send_offsets(next_offsets, member);
+      while (!owner_.refuse_offsets) std::this_thread::sleep_for(1ms);
+      return {TxnFailure::kAbortable, "send_offsets: Broker: Specified group generation id is not valid"};
+    }
+
+   private:
+    LateReassignmentTransport& owner_;
+  };
+
+  std::unique_ptr<TransactionalProducer> wrap(std::unique_ptr<TransactionalProducer> producer) override {
+    return std::make_unique<Producer>(std::move(producer), *this);
+  }
+
+  GroupListener* listener_ = nullptr;
+  Relay relay_{*this};
 };
 
 class PipelinedSendsTest : public ::testing::Test {
@@ -328,6 +428,42 @@ TEST_F(PipelinedSendsTest, ExactlyOnceReadsAgainAfterARefusedGenerationWithTheSa
   RefusedGenerationTransport refusing(transport_);  // the second transaction's offsets are refused
   EXPECT_GE(copy_exactly_once(refusing), 1u) << "the refused transaction was read again";
   EXPECT_EQ(refusing.started, 1) << "a transaction known to be aborted needs no new producer to settle it";
+}
+
+
+// A rebalance takes a partition away while its lane commits, the commit is refused, and the
+// partition comes back in a later generation: the lane's request to read it again waits for it,
+// and it flows again from its committed position (before, the request was dropped and the lane
+// dropped every message of the partition from then on).
+TEST_F(PipelinedSendsTest, ExactlyOnceAPartitionTakenAwayWhileItsCommitFailsFlowsAgainWhenItComesBack) {
+  LateReassignmentTransport rebalancing(transport_);
+  AgentBinding agent = binding([](const ConsumedMessage& m) { return forward(m); });
+  agent.guarantee = ProcessingGuarantee::kExactlyOnce;
+  agent.batch = BatchConfig{5, 0ms};
+  agent.commit_interval = 0ms;
+  // The group's other topic appears during the copy: a rebalance of the whole group.
+  AgentBinding later = binding([](const ConsumedMessage&) { return ok_status(); });
+  later.name = "later";
+  later.topic = "app-later";
+  AgentRunnerOptions options;
+  options.revoke_wait = 50ms;  // the revocation goes on without the commit in hand
+  AgentRunner runner(rebalancing, group(), {agent, later}, events_, options);
+  ASSERT_TRUE(runner.start().ok());
+  ASSERT_TRUE(eventually(10s, [&] { return rebalancing.offsets_waiting.load(); }));
+  ASSERT_TRUE(transport_.ensure_topics({TopicSpec{"app-later", 1, 1}}, 1s).ok());
+  ASSERT_TRUE(eventually(10s, [&] { return rebalancing.revoked.load(); }));
+  rebalancing.refuse_offsets = true;
+  ASSERT_TRUE(eventually(10s, [&] { return runner.snapshot().front().units_retried >= 1; }))
+      << "the refused commit is read again";
+  rebalancing.give_back = true;
+  EXPECT_TRUE(eventually(10s, [&] { return read_all(kOutput).size() >= kMessages; }))
+      << read_all(kOutput).size() << " of " << kMessages << " copied";
+  runner.stop();
+  std::map<std::string, int> copies;
+  for (const auto& value : read_all(kOutput)) ++copies[value];
+  EXPECT_EQ(copies.size(), static_cast<std::size_t>(kMessages));
+  for (const auto& [value, count] : copies) EXPECT_EQ(count, 1) << value;
+  EXPECT_EQ(redelivered(), 0u);
 }
 
 }  // namespace

@@ -136,7 +136,6 @@ std::map<TopicPartition, std::int64_t> AgentLane::release(const std::set<TopicPa
   }
   in_flight_.drop(revoked);
   std::erase_if(refused_, [&](const InFlightMessages::EntryPtr& entry) { return entry->dropped; });
-  for (const auto& partition : revoked) rewinding_.erase(partition);
   std::map<TopicPartition, std::int64_t> released;
   last_done_ = done_.end();
   for (auto it = done_.begin(); it != done_.end();) {

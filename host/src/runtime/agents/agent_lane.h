@@ -33,7 +33,8 @@ class AgentLane {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // `rewind` asks the poll thread to read a partition again from its committed position.
+  // `rewind` asks the poll thread to read a partition again from its committed position (once
+  // the worker holds it again, if it was given up meanwhile).
   // `index`: the lane's place among its agent's lanes; `instance`: the worker's client id (both
   // name the lane's exactly-once producer).
   AgentLane(AgentState& agent, std::size_t index, std::string instance, MessageHandler handler,
@@ -295,7 +296,8 @@ class AgentLane {
   std::map<TopicPartition, GroupMember> opening_;
   std::set<TopicPartition> closing_;
   std::optional<GroupMember> generation_;  // the group's generation changed
-  std::set<TopicPartition> rewinding_;      // fetched messages of these are dropped until rewound
+  std::set<TopicPartition> rewinding_;      // fetched messages of these are dropped until rewound,
+                                            // also while a rebalance takes them away and back
   bool transaction_pending_ = false;        // units are staged in the lane's open transaction
   Clock::time_point transaction_due_;       // when it commits
   bool flush_requested_ = false;            // a revocation waits for the open transaction

@@ -193,19 +193,29 @@ void AgentRunner::rewind_requested() {
     requested.swap(rewind_requests_);
   }
   if (requested.empty()) return;
+  // A partition given up meanwhile waits until it is this worker's again (an incremental
+  // rebalance may give it back): its lane drops what is fetched of it until it is rewound.
+  std::vector<TopicPartition> partitions;
   {
     std::lock_guard lock(assignment_mutex_);
-    std::erase_if(requested, [&](const TopicPartition& partition) { return assignment_.count(partition) == 0; });
+    std::erase_if(requested, [&](const TopicPartition& partition) {
+      if (assignment_.count(partition) == 0) return false;
+      partitions.push_back(partition);
+      return true;
+    });
   }
-  const std::vector<TopicPartition> partitions(requested.begin(), requested.end());
-  if (auto status = consumer_->rewind(partitions); !status) {
-    spdlog::warn("{}; trying again in 1 s", status.error().message);
-    next_rewind_ = Clock::now() + std::chrono::seconds(1);
-    std::lock_guard lock(rewind_mutex_);
-    rewind_requests_.insert(requested.begin(), requested.end());
-    return;
+  if (!partitions.empty()) {
+    if (auto status = consumer_->rewind(partitions); status) {
+      for (const auto& partition : partitions) lane_for(partition).rewound(partition);
+    } else {
+      spdlog::warn("{}; trying again in 1 s", status.error().message);
+      next_rewind_ = Clock::now() + std::chrono::seconds(1);
+      requested.insert(partitions.begin(), partitions.end());
+    }
   }
-  for (const auto& partition : partitions) lane_for(partition).rewound(partition);
+  if (requested.empty()) return;
+  std::lock_guard lock(rewind_mutex_);
+  rewind_requests_.insert(requested.begin(), requested.end());
 }
 
 void AgentRunner::apply_backpressure() {
