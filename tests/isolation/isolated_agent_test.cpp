@@ -218,7 +218,7 @@ TEST_F(IsolatedAgentTest, AHangIsKilledAfterTheHandlerTimeoutAndCountedAsOne) {
 TEST_F(IsolatedAgentTest, AChildPastItsMemoryLimitIsKilledCountedAsACrashAndRestarted) {
   AgentConfig config;
   config.max_crashes = 2;
-  config.memory_limit_mib = 128;
+  config.memory_limit_mib = 512;  // a runner takes about 130 MiB under the sanitizers
   config.handler_timeout = 10s;  // the hog never returns: only the memory limit ends it in time
   auto agent = faulty(config);
   ASSERT_TRUE(agent);
@@ -230,7 +230,7 @@ TEST_F(IsolatedAgentTest, AChildPastItsMemoryLimitIsKilledCountedAsACrashAndRest
   EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
   ASSERT_FALSE(hog.ok());
   EXPECT_THAT(hog.error().message, ::testing::MatchesRegex("faulty agent 'faulty' failed: its process used [0-9]+ MiB "
-                                                           "of resident memory, past memory_limit_mib 128, and was "
+                                                           "of resident memory, past memory_limit_mib 512, and was "
                                                            "killed handling this message \\(crash 2 of max_crashes 2\\)"));
   EXPECT_EQ(received("hog-2"), 2u) << "handled again once after the first kill";
   EXPECT_THAT(crashes(), ElementsAre("faulty/memory", "faulty/memory"));

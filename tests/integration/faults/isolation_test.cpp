@@ -138,9 +138,10 @@ ClusterManifest faulty_manifest(const std::string& agent_lines) {
 }
 
 TEST(ProcessIsolation, AChildPastItsMemoryLimitIsKilledCountedAndRestartedAndItsMessageDeadLettered) {
-  // handler_timeout is long: the hog never returns, and only the memory limit ends it soon.
+  // handler_timeout is long: the hog never returns, and only the memory limit ends it soon. A
+  // runner alone takes about 130 MiB of resident memory under the sanitizers.
   WorkerCluster cluster("isolation-memory", {},
-                        faulty_manifest("    memory_limit_mib: 128\n    max_crashes: 2\n    handler_timeout: 20\n"
+                        faulty_manifest("    memory_limit_mib: 512\n    max_crashes: 2\n    handler_timeout: 20\n"
                                         "    on_error: dead_letter\n    max_retries: 1\n"));
   auto& worker = cluster.worker(cluster.start_worker());
   const WorkerProcess& process = *worker.process;
@@ -157,7 +158,7 @@ TEST(ProcessIsolation, AChildPastItsMemoryLimitIsKilledCountedAndRestartedAndIts
   std::vector<std::string> kills;
   for (const std::string& line : lines) {
     if (line.find("(plugin faulty): process ") != std::string::npos &&
-        line.find("MiB of resident memory, past memory_limit_mib 128, and was killed") != std::string::npos) {
+        line.find("MiB of resident memory, past memory_limit_mib 512, and was killed") != std::string::npos) {
       kills.push_back(line);
     }
   }
@@ -176,7 +177,7 @@ TEST(ProcessIsolation, AChildPastItsMemoryLimitIsKilledCountedAndRestartedAndIts
   const auto dead_letter = reader.next(10s);
   ASSERT_TRUE(dead_letter.has_value());
   EXPECT_EQ(dead_letter->value, "hog-01");
-  EXPECT_NE(header(*dead_letter, "faust.dead-letter.error").find("past memory_limit_mib 128, and was killed handling "
+  EXPECT_NE(header(*dead_letter, "faust.dead-letter.error").find("past memory_limit_mib 512, and was killed handling "
                                                                  "this message (crash 2 of max_crashes 2)"),
             std::string::npos) << header(*dead_letter, "faust.dead-letter.error");
   EXPECT_EQ(metric(worker.web_port, "faust_plugin_crashes_total{plugin=\"faulty\",reason=\"memory\"}"), 2);
