@@ -45,14 +45,15 @@ struct IsolationSettings {
 // handler_timeout (time spent answering its host calls excluded) or is found past its
 // memory_limit_mib of resident memory is killed if need be, logged with the message in hand,
 // counted, and started again (at once after one crash, then after a backoff of 100 ms doubling to
-// 5 s while calls keep crashing). Its memory is read only while a call is in hand, at most every
-// memory_check_interval: when the call starts and while it runs, so a fast stream of messages
-// pays one read per interval, not one per message. A restart past the agent's
-// max_restarts_per_minute (counted over all its lanes) is refused and stops the worker instead. A single message is then handled
-// again, until it has crashed max_crashes times: its call fails with the crash as the error, so
-// the agent's on_error applies, and the message is not handed to the plugin again (on_error's
-// retries fail at once). A batch that crashes fails at once: the lane handles its messages again
-// one by one.
+// 5 s while calls keep crashing). A single message is then handled again, until it has crashed
+// max_crashes times: its call fails with the crash as the error, so the agent's on_error applies,
+// and the message is not handed to the plugin again (on_error's retries fail at once). A batch
+// that crashes fails at once: the lane handles its messages again one by one.
+//
+// A child's memory is read only while a call is in hand, at most every memory_check_interval:
+// when the call starts and while it runs, so a fast stream of messages pays one read per
+// interval, not one per message. A restart past the agent's max_restarts_per_minute (counted over
+// all its lanes) is refused and stops the worker instead.
 class IsolatedAgent final : public AgentCalls {
  public:
   // Starts the child and creates the instance in it; the plugin's own refusal keeps its exit code.
