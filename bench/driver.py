@@ -17,6 +17,8 @@ Scenarios (all by default; --only picks some):
   dispatch    one on_leader tick sends 10,000 messages: tick start until all are committed
   forward     an agent copies a topic to another: at least once, in batches, exactly once;
               Kafka Streams forwards at at_least_once and exactly_once_v2
+  isolation   an agent with isolation: process whose plugin segfaults on every 100th message:
+              from a crash to the next message the restarted process handles
 
 With faust-host-sasl in --systems, throughput and tutorial also run faust-host over SASL_SSL
 (SCRAM-SHA-512) on the secured broker whose state file --secured-state names.
@@ -1132,6 +1134,69 @@ def wait_all_seen(counter: Process, copier: Process, count: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# Scenario 8: crash recovery of an isolated agent (isolation: process)
+
+CRASH_EVERY = 100
+# max_crashes 1: the crashing message is skipped at once, so the next message goes to the new
+# process; 2 (the default): it is handed to a new process once more and crashes it again, and the
+# process after that starts only after the 100 ms backoff of a second crash in a row.
+CRASH_CASES = (("skipped", 1), ("poison", 2))
+
+
+def isolation(bench: Bench) -> dict:
+    messages = int(bench.settings["crash_messages"])
+    topic = "bench-isolation"
+    bench.create_topic(topic, 1)
+    produced = run_tool([*bench.tool(), "produce", "--broker", bench.broker, "--topic", topic,
+                         "--partitions", "1", "--count", str(messages), "--size", str(bench.settings["message_size"])])
+    log(f"produced {messages} to {topic} at {produced['rate']:.0f} msg/s")
+    runs: dict[str, list[dict]] = {case: [] for case, _ in CRASH_CASES}
+    for run in range(1, bench.repeats + 1):
+        for case, max_crashes in CRASH_CASES:
+            runs[case].append(crash_recovery(bench, run, topic, messages, case, max_crashes))
+    return {"crash_every": CRASH_EVERY, "messages": messages, "runs": runs}
+
+
+def crash_recovery(bench: Bench, run: int, topic: str, messages: int, case: str, max_crashes: int) -> dict:
+    app_id = f"bench-iso-{case}-{run}"
+    timings = bench.work_dir / f"{app_id}.timings"
+    timings.unlink(missing_ok=True)
+    # The bound on restarts is lifted: this plugin crashes on purpose, many times a minute.
+    manifest = bench.manifest(app_id, agents={
+        "crashing": {"library": bench.plugin("crashing"), "topic": topic, "isolation": "process",
+                     "max_crashes": max_crashes, "on_error": "skip", "max_restarts_per_minute": 10000,
+                     "config": {"crash_every": CRASH_EVERY, "last": messages - 1, "timings": str(timings)}}})
+    worker = bench.start_faust_host(app_id, manifest)
+    try:
+        worker.wait_for(FH_READY, 60)
+        wait_until(lambda: timings.exists() and "done" in timings.read_text(), 60, f"{app_id}: offset {messages - 1}")
+    finally:
+        worker.stop()
+    # From the first crash on each crashing offset to the next first message of a process.
+    recoveries, crashed_at = [], None
+    for line in timings.read_text().splitlines():
+        kind, *fields = line.split()
+        if kind == "crash" and crashed_at is None:
+            crashed_at = int(fields[1])
+        elif kind == "first" and crashed_at is not None:
+            recoveries.append((int(fields[1]) - crashed_at) / 1e6)
+            crashed_at = None
+    expected = (messages + CRASH_EVERY // 2 - 2) // CRASH_EVERY  # the crashing offsets before the last
+    if len(recoveries) != expected:
+        raise RuntimeError(f"{app_id}: {len(recoveries)} recoveries in {timings}, expected {expected}")
+    result = {"recoveries_ms": recoveries, "median_ms": statistics.median(recoveries),
+              "p90_ms": percentile(recoveries, 90), "max_ms": max(recoveries)}
+    log(f"isolation {case} run {run}: crash → next handled median {result['median_ms']:.1f} ms, "
+        f"max {result['max_ms']:.1f} ms over {len(recoveries)} crashes")
+    return result
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
+
+
+# ---------------------------------------------------------------------------------------------
 # Environment and report
 
 
@@ -1430,7 +1495,42 @@ def build_tables(data: dict) -> tuple[str, list[tuple[str, str, str]], dict]:
         targets += forward_targets
         chart["forward"] = {k: summarize([r["rate"] for r in runs if r["status"] == "ok"]).get("median")
                             for k, runs in data["scenarios"]["forward"]["runs"].items()}
+
+    if "isolation" in data["scenarios"]:
+        lines, isolation_targets = isolation_table(data["scenarios"]["isolation"], data["repeats"])
+        out += lines
+        targets += isolation_targets
     return "\n".join(out), targets, chart
+
+
+CRASH_LABELS = {
+    "skipped": "a crashing message, skipped at once (`max_crashes: 1`, `on_error: skip`)",
+    "poison": "a poison message at the default `max_crashes: 2` (crashes a second process too; the third starts "
+              "after the 100 ms backoff of a second crash in a row)",
+}
+
+
+def isolation_table(iso: dict, repeats: int) -> tuple[list[str], list[tuple[str, str, str]]]:
+    out = [f"### 8. Crash recovery (`isolation: process`: the plugin segfaults on every {iso['crash_every']}th "
+           f"of {iso['messages']:,} messages of one partition)", "",
+           "Milliseconds from the crash (the plugin's clock just before its null dereference) to the next message "
+           "handled on that lane (the new process's clock once handled): the worker notices the closed socket, "
+           "reaps the process, logs and counts the crash, applies `on_error`, spawns `faust-host plugin-runner`, "
+           "which loads the library and creates the instance, and hands it the next message. Over every crash of "
+           f"{repeats} run(s); per-run medians in brackets.", "",
+           "| case | crashes | crash → next handled: median ms | p90 ms | max ms |", "|---|---|---|---|---|"]
+    targets = []
+    for case, runs in iso["runs"].items():
+        pooled = [ms for r in runs for ms in r["recoveries_ms"]]
+        medians = ", ".join(f"{r['median_ms']:.1f}" for r in runs)
+        out.append(f"| {CRASH_LABELS.get(case, case)} | {len(pooled)} | {statistics.median(pooled):.1f} "
+                   f"({medians}) | {percentile(pooled, 90):.1f} | {max(pooled):.1f} |")
+        if case == "skipped":
+            stat = {"median": statistics.median(pooled), "min": min(pooled), "max": max(pooled), "n": len(pooled)}
+            targets.append(("crash to next handled message < 200 ms",
+                            f"median {stat['median']:.1f} ms, worst {stat['max']:.1f} ms", verdict(stat, 200)))
+    out += [""] + [target_line(target) for target in targets] + [""]
+    return out, targets
 
 
 FORWARD_LABELS = {
@@ -1644,7 +1744,7 @@ def draw_chart(chart: dict, path: Path) -> None:
 
 
 SCENARIOS = {"throughput": throughput, "latency": latency, "failover": failover, "footprint": footprint,
-             "tutorial": tutorial, "dispatch": dispatch, "forward": forward}
+             "tutorial": tutorial, "dispatch": dispatch, "forward": forward, "isolation": isolation}
 
 
 def main() -> int:
@@ -1688,6 +1788,7 @@ def main() -> int:
         "dispatch_count": int(os.environ.get("BENCH_DISPATCH_COUNT", "10000")),
         "forward_messages": int(os.environ.get("BENCH_FORWARD_MESSAGES", "200000")),
         "faust_forward_messages": int(os.environ.get("BENCH_FAUST_FORWARD_MESSAGES", "50000")),
+        "crash_messages": int(os.environ.get("BENCH_CRASH_MESSAGES", "2000")),
         "broker_jvm": " ".join(filter(None, [os.environ.get("KAFKA_HEAP_OPTS"), os.environ.get("KAFKA_JVM_OPTS")])) or "script defaults",
         "build": args.build_flags,
     }

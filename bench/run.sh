@@ -13,7 +13,7 @@
 # Environment (defaults in brackets):
 #   BENCH_REPEATS          runs of every scenario [3]
 #   BENCH_ONLY             comma-separated scenarios: throughput,latency,failover,footprint,tutorial,
-#                          dispatch,forward [all]
+#                          dispatch,forward,isolation [all]
 #   BENCH_SYSTEMS          comma-separated systems whose rows the throughput, tutorial and forward
 #                          scenarios run: faust-host,faust,bare,kafka-streams,faust-host-isolated
 #                          (throughput: the no-op agent with isolation: process) [all]; faust-host-sasl,
@@ -31,6 +31,7 @@
 #   BENCH_DISPATCH_COUNT   messages the one dispatching tick sends [10000]
 #   BENCH_FORWARD_MESSAGES messages each forwarding run of faust-host and bare librdkafka copies [200000]
 #   BENCH_FAUST_FORWARD_MESSAGES  messages each forwarding run of Python Faust copies [50000]
+#   BENCH_CRASH_MESSAGES   messages of one isolation run; its plugin crashes on every 100th [2000]
 #   BENCH_BUILD_DIR        build folder [<repo>/build-bench]
 #   BENCH_RESULTS          output folder [bench/results]
 #   BENCH_VENV             Python environment [~/.cache/faust-host/bench-venv-faust-streaming-<version>]
@@ -71,7 +72,7 @@ build() {
     "-DCMAKE_CXX_FLAGS_RELEASE=${OPT_FLAGS}" "-DCMAKE_C_FLAGS_RELEASE=${OPT_FLAGS}" \
     -DFAUST_BUILD_BENCH=ON -DFAUST_BUILD_TESTS=OFF >"${BUILD_DIR}.configure.log" 2>&1 ||
     { tail -n 30 "${BUILD_DIR}.configure.log" >&2; faust_die "configure failed"; }
-  ninja -C "${BUILD_DIR}" -j "${BENCH_JOBS:-2}" faust-host say publish_greetings noop latency dispatch forward \
+  ninja -C "${BUILD_DIR}" -j "${BENCH_JOBS:-2}" faust-host say publish_greetings noop latency dispatch forward crashing \
     faust-bench-kafka faust-bench-bare-consumer
 }
 

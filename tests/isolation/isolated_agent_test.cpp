@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <string>
@@ -36,7 +37,7 @@ constexpr const char* kSegfaultEnd = "killed by signal 11 (SIGSEGV)";
 #endif
 
 // Records plugin calls like the host's fake, routes sends to the unit in hand as the worker does,
-// and waits for real in wait_for_stop (the worker is never stopping here).
+// and waits for real in wait_for_stop (until stop() is called, as a worker's fatal error would).
 class Services final : public testing::RecordingHostServices {
  public:
   Status send(const ComponentRef& from, OutgoingMessage message) override {
@@ -46,9 +47,19 @@ class Services final : public testing::RecordingHostServices {
     return RecordingHostServices::send(from, std::move(message));
   }
   bool wait_for_stop(const ComponentRef& /*from*/, std::chrono::milliseconds timeout) override {
-    std::this_thread::sleep_for(timeout);
-    return false;
+    std::unique_lock lock(stop_mutex_);
+    return stop_wake_.wait_for(lock, timeout, [&] { return stopping_; });
   }
+  void stop() {
+    std::lock_guard lock(stop_mutex_);
+    stopping_ = true;
+    stop_wake_.notify_all();
+  }
+
+ private:
+  std::mutex stop_mutex_;
+  std::condition_variable stop_wake_;
+  bool stopping_ = false;
 };
 
 // The unit a lane would have in hand: what reaches it.
@@ -202,6 +213,86 @@ TEST_F(IsolatedAgentTest, AHangIsKilledAfterTheHandlerTimeoutAndCountedAsOne) {
   EXPECT_THAT(crashes(), ElementsAre("faulty/timeout"));
   EXPECT_FALSE(alive(pid));
   EXPECT_TRUE(agent->handle(message("ok-6", 6)).ok());
+}
+
+TEST_F(IsolatedAgentTest, AChildPastItsMemoryLimitIsKilledCountedAsACrashAndRestarted) {
+  AgentConfig config;
+  config.max_crashes = 2;
+  config.memory_limit_mib = 512;  // a runner takes about 130 MiB under the sanitizers
+  config.handler_timeout = 10s;  // the hog never returns: only the memory limit ends it in time
+  auto agent = faulty(config);
+  ASSERT_TRUE(agent);
+  ASSERT_TRUE(agent->handle(message("ok-1", 1)).ok()) << "a runner alone stays far below the limit";
+  const int pid = agent->child_pid();
+
+  const auto started = std::chrono::steady_clock::now();
+  const Status hog = agent->handle(message("hog-2", 2));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+  ASSERT_FALSE(hog.ok());
+  EXPECT_THAT(hog.error().message, ::testing::MatchesRegex("faulty agent 'faulty' failed: its process used [0-9]+ MiB "
+                                                           "of resident memory, past memory_limit_mib 512, and was "
+                                                           "killed handling this message \\(crash 2 of max_crashes 2\\)"));
+  EXPECT_EQ(received("hog-2"), 2u) << "handled again once after the first kill";
+  EXPECT_THAT(crashes(), ElementsAre("faulty/memory", "faulty/memory"));
+  EXPECT_FALSE(alive(pid));
+
+  ASSERT_TRUE(agent->handle(message("ok-3", 3)).ok()) << "a new process takes the next message";
+  EXPECT_TRUE(alive(agent->child_pid()));
+  EXPECT_EQ(crashes().size(), 2u);
+}
+
+TEST_F(IsolatedAgentTest, ARestartPastMaxRestartsPerMinuteStopsTheWorkerInsteadOfStartingAChild) {
+  std::vector<Error> fatal;
+  settings_.fatal = [&](const Error& error) {
+    fatal.push_back(error);
+    services_.stop();
+  };
+  AgentConfig config;
+  config.max_crashes = 1;
+  config.max_restarts_per_minute = 2;
+  auto agent = faulty(config);
+  ASSERT_TRUE(agent);
+  // The first crash needs no restart yet; the next two messages each get a new process (2 restarts).
+  for (int offset = 1; offset <= 3; ++offset) {
+    EXPECT_FALSE(agent->handle(message("segv", offset)).ok());
+    EXPECT_TRUE(fatal.empty()) << offset;
+  }
+  EXPECT_EQ(crashes().size(), 3u);
+  const Status refused = agent->handle(message("ok-4", 4));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ExitCode::kPluginRestartLimit);
+  EXPECT_EQ(refused.error().message, "agent 'faulty' (plugin faulty) crashed again after 2 restarts of its processes "
+                                     "within a minute (max_restarts_per_minute 2); stopping the worker");
+  ASSERT_EQ(fatal.size(), 1u);
+  EXPECT_EQ(fatal[0].code, ExitCode::kPluginRestartLimit);
+  EXPECT_EQ(agent->child_pid(), 0) << "no process started";
+  EXPECT_EQ(received("ok-4"), 0u);
+  const Status later = agent->handle(message("ok-5", 5));
+  ASSERT_FALSE(later.ok()) << "and none later";
+  EXPECT_EQ(later.error().code, ExitCode::kPluginRestartLimit);
+}
+
+TEST_F(IsolatedAgentTest, TheLanesOfAnAgentShareItsRestartBudget) {
+  AgentConfig config;
+  config.max_crashes = 1;
+  config.max_restarts_per_minute = 1;
+  auto library = PluginLibrary::open(FAUST_FAULTY_PLUGIN);
+  ASSERT_TRUE(library.ok());
+  config.name = "faulty";
+  config.isolation = Isolation::kProcess;
+  ComponentRef component;
+  component.name = "faulty";
+  component.plugin = "faulty";
+  auto factory = isolated_agent_factory(services_, settings_);
+  auto first = factory(config, **library, "faulty", component);
+  auto second = factory(config, **library, "faulty", component);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_FALSE((*first)->handle(message("segv", 1)).ok());
+  EXPECT_FALSE((*second)->handle(message("segv", 2)).ok());
+  EXPECT_TRUE((*first)->handle(message("ok-3", 3)).ok()) << "the agent's one restart";
+  const Status refused = (*second)->handle(message("ok-4", 4));
+  ASSERT_FALSE(refused.ok()) << "no restart left for the other lane";
+  EXPECT_EQ(refused.error().code, ExitCode::kPluginRestartLimit);
 }
 
 TEST_F(IsolatedAgentTest, ABatchIsOneCallThatStopsAtTheFirstFailureAndFailsWholeWhenItCrashes) {

@@ -1047,5 +1047,33 @@ TEST(ManifestIsolationTest, RefusesWhatIsolationCannotDoInOneLine) {
             "m.yaml:3:19: unknown key 'isolaton' in agents.a (did you mean 'isolation'?)");
 }
 
+TEST(ManifestIsolationTest, ReadsTheMemoryAndRestartLimitsOfAnIsolatedAgent) {
+  const Manifest m = parse_ok(R"(app: {id: x}
+agents:
+  isolated: {library: a, isolation: process}
+  limited: {library: a, isolation: process, memory_limit_mib: 256, max_restarts_per_minute: 3}
+)");
+  ASSERT_EQ(m.agents.size(), 2u);
+  EXPECT_EQ(m.agents[0].memory_limit_mib, 0) << "no limit by default";
+  EXPECT_EQ(m.agents[0].max_restarts_per_minute, 10);
+  EXPECT_EQ(m.agents[1].memory_limit_mib, 256);
+  EXPECT_EQ(m.agents[1].max_restarts_per_minute, 3);
+}
+
+TEST(ManifestIsolationTest, RefusesBadMemoryAndRestartLimitsInOneLine) {
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, memory_limit_mib: 64}\n"),
+            "m.yaml:3:19: agents.a.memory_limit_mib: only goes with isolation: process");
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, isolation: in-process, max_restarts_per_minute: 5}\n"),
+            "m.yaml:3:42: agents.a.max_restarts_per_minute: only goes with isolation: process");
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, isolation: process, memory_limit_mib: 8}\n"),
+            "m.yaml:3:57: agents.a.memory_limit_mib: must be in 16..1048576, got 8");
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, isolation: process, memory_limit_mib: 64M}\n"),
+            "m.yaml:3:57: agents.a.memory_limit_mib: expected an integer, got '64M'");
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, isolation: process, max_restarts_per_minute: 0}\n"),
+            "m.yaml:3:64: agents.a.max_restarts_per_minute: must be in 1..10000, got 0");
+  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, isolation: process, memory_limit: 64}\n"),
+            "m.yaml:3:39: unknown key 'memory_limit' in agents.a (did you mean 'memory_limit_mib'?)");
+}
+
 }  // namespace
 }  // namespace faust

@@ -179,7 +179,9 @@ int run_check(const Manifest& manifest) {
     }
     if (agent.isolation == Isolation::kProcess) {
       std::cout << ", isolation: process (max_crashes " << agent.max_crashes << ", handler_timeout "
-                << std::chrono::duration<double>(agent.handler_timeout).count() << " s)";
+                << std::chrono::duration<double>(agent.handler_timeout).count() << " s";
+      if (agent.memory_limit_mib > 0) std::cout << ", memory_limit_mib " << agent.memory_limit_mib;
+      std::cout << ", max_restarts_per_minute " << agent.max_restarts_per_minute << ")";
     }
     std::cout << "\n";
   }

@@ -25,6 +25,7 @@ enum class ExitCode : int {
   kKafkaFatal = 23,          // a Kafka client hit a fatal error and cannot go on
   kKafkaAuthentication = 24,  // the broker refused the credentials (password, certificate, CA)
   kKafkaAuthorization = 25,   // the broker refused an operation: an ACL is missing
+  kPluginRestartLimit = 26,   // an isolated agent's processes needed more restarts than max_restarts_per_minute
 };
 
 inline int to_int(ExitCode code) { return static_cast<int>(code); }

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
 #include <utility>
 
 #include "runtime/agents/delivery_unit.h"
@@ -93,21 +94,25 @@ void reply_status(std::string& reply, const Status& status) {
 
 Result<std::unique_ptr<AgentCalls>> IsolatedAgent::start(const AgentConfig& config, const PluginLibrary& library,
                                                          const char* def_name, ComponentRef component,
-                                                         HostServices& services, const IsolationSettings& settings) {
+                                                         HostServices& services, const IsolationSettings& settings,
+                                                         std::shared_ptr<RestartBudget> restarts) {
+  if (!restarts) restarts = std::make_shared<RestartBudget>(config.max_restarts_per_minute);
   std::unique_ptr<IsolatedAgent> agent(
-      new IsolatedAgent(config, library, def_name, std::move(component), services, settings));
+      new IsolatedAgent(config, library, def_name, std::move(component), services, settings, std::move(restarts)));
   if (Status started = agent->start_child(); !started) return started.error();
   return std::unique_ptr<AgentCalls>(std::move(agent));
 }
 
 IsolatedAgent::IsolatedAgent(const AgentConfig& config, const PluginLibrary& library, const char* def_name,
-                             ComponentRef component, HostServices& services, IsolationSettings settings)
+                             ComponentRef component, HostServices& services, IsolationSettings settings,
+                             std::shared_ptr<RestartBudget> restarts)
     : config_(config),
       library_file_(library.file()),
       def_name_(def_name),
       component_(std::move(component)),
       services_(services),
-      settings_(std::move(settings)) {}
+      settings_(std::move(settings)),
+      restarts_(std::move(restarts)) {}
 
 IsolatedAgent::~IsolatedAgent() {
   if (!child_) return;
@@ -167,6 +172,19 @@ IsolatedAgent::Exchange IsolatedAgent::crashed(const char* reason, std::string h
   return exchange;
 }
 
+std::optional<IsolatedAgent::Exchange> IsolatedAgent::over_memory_limit() {
+  const auto now = Clock::now();
+  if (now < next_memory_check_) return std::nullopt;
+  next_memory_check_ = now + settings_.memory_check_interval;
+  const std::optional<std::uint64_t> resident = child_->resident_bytes();
+  const std::uint64_t limit = static_cast<std::uint64_t>(config_.memory_limit_mib) << 20;
+  if (!resident || *resident <= limit) return std::nullopt;
+  child_->kill();
+  const std::uint64_t mib = (*resident + (1 << 20) - 1) >> 20;  // rounded up: never "128 MiB, past 128"
+  return crashed("memory", "used " + std::to_string(mib) + " MiB of resident memory, past memory_limit_mib " +
+                               std::to_string(config_.memory_limit_mib) + ", and was killed");
+}
+
 IsolatedAgent::Exchange IsolatedAgent::ended() {
   const ProcessEnd end = child_->reap(kReapGrace);
   return crashed(end.signaled ? "signal" : "exit", end.describe());
@@ -181,13 +199,18 @@ IsolatedAgent::Exchange IsolatedAgent::exchange(std::string_view request, FrameT
     scope.emplace(*sends);
   }
   auto deadline = Clock::now() + config_.handler_timeout;
+  const bool watched = config_.memory_limit_mib > 0;
   std::string reply;
   while (true) {
+    if (watched) {
+      if (std::optional<Exchange> killed = over_memory_limit()) return std::move(*killed);
+    }
     Frame frame;
-    switch (child_->channel().read(frame, deadline)) {
+    switch (child_->channel().read(frame, watched ? std::min(deadline, next_memory_check_) : deadline)) {
       case Channel::Read::kFrame:
         break;
       case Channel::Read::kTimeout:
+        if (Clock::now() < deadline) continue;  // woken for a memory check
         child_->kill();
         return crashed("timeout", "did not answer within handler_timeout " + seconds_text(config_.handler_timeout) +
                                       " and was killed");
@@ -314,6 +337,29 @@ bool IsolatedAgent::serve_call(std::string_view payload, std::string& reply) {
   return false;
 }
 
+Status IsolatedAgent::restart_child(const std::string& what) {
+  if (!restarts_->take()) {
+    const std::string count = std::to_string(restarts_->per_minute());
+    Error limit{ExitCode::kPluginRestartLimit,
+                "agent '" + component_.name + "' (plugin " + component_.plugin + ") crashed again after " + count +
+                    " restarts of its processes within a minute (max_restarts_per_minute " + count +
+                    "); stopping the worker"};
+    if (settings_.fatal) {
+      settings_.fatal(limit);
+      // The lane learns of the stop before this call fails: its message stays uncommitted rather
+      // than going to on_error.
+      services_.wait_for_stop(component_, kShutdownGrace);
+    }
+    return limit;
+  }
+  if (!back_off()) return Error{ExitCode::kFailure, what + ": not restarted: the worker is stopping"};
+  if (Status started = start_child(); !started) {
+    ++consecutive_crashes_;
+    return Error{ExitCode::kFailure, what + " failed: its process could not be restarted: " + started.error().message};
+  }
+  return ok_status();
+}
+
 bool IsolatedAgent::back_off() {
   if (consecutive_crashes_ <= 1) return true;
   const auto wait = std::min(kFirstBackoff * (1 << std::min(consecutive_crashes_ - 2, 6)), kLongestBackoff);
@@ -349,11 +395,7 @@ Status IsolatedAgent::call(std::span<const IncomingMessage> messages, bool batch
 
   while (true) {
     if (!child_) {
-      if (!back_off()) return Error{ExitCode::kFailure, what + ": not restarted: the worker is stopping"};
-      if (Status started = start_child(); !started) {
-        ++consecutive_crashes_;
-        return Error{ExitCode::kFailure, what + " failed: its process could not be restarted: " + started.error().message};
-      }
+      if (Status restarted = restart_child(what); !restarted) return restarted;
     }
     const int pid = child_pid();
     Exchange result = exchange(request_, FrameType::kResult);
@@ -402,9 +444,13 @@ Status IsolatedAgent::call(std::span<const IncomingMessage> messages, bool batch
 
 std::function<Result<std::unique_ptr<AgentCalls>>(const AgentConfig&, const PluginLibrary&, const char*, ComponentRef)>
 isolated_agent_factory(HostServices& services, IsolationSettings settings) {
-  return [&services, settings = std::move(settings)](const AgentConfig& config, const PluginLibrary& library,
-                                                     const char* def_name, ComponentRef component) {
-    return IsolatedAgent::start(config, library, def_name, std::move(component), services, settings);
+  // One restart budget per agent, shared by its lanes.
+  auto budgets = std::make_shared<std::map<std::string, std::shared_ptr<RestartBudget>>>();
+  return [&services, settings = std::move(settings), budgets](const AgentConfig& config, const PluginLibrary& library,
+                                                              const char* def_name, ComponentRef component) {
+    std::shared_ptr<RestartBudget>& budget = (*budgets)[config.name];
+    if (!budget) budget = std::make_shared<RestartBudget>(config.max_restarts_per_minute);
+    return IsolatedAgent::start(config, library, def_name, std::move(component), services, settings, budget);
   };
 }
 

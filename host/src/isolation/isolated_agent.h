@@ -13,6 +13,7 @@
 
 #include "common/plugin_metric.h"
 #include "isolation/frame.h"
+#include "isolation/restart_budget.h"
 #include "isolation/runner_process.h"
 #include "manifest/manifest.h"
 #include "plugins/agent_calls.h"
@@ -24,8 +25,14 @@ namespace faust::isolation {
 struct IsolationSettings {
   // Run as `<runner> plugin-runner --fd 3`: the worker's own executable (tests name the built one).
   std::filesystem::path runner = "/proc/self/exe";
-  // Counts a crash of `plugin`'s process: reason "signal", "exit", "timeout" or "protocol".
+  // Counts a crash of `plugin`'s process: reason "signal", "exit", "timeout", "memory" or
+  // "protocol".
   std::function<void(const std::string& plugin, const char* reason)> crashed;
+  // Stops the worker with this error (an agent past its max_restarts_per_minute); without it the
+  // call that would restart once too often only fails.
+  std::function<void(const Error& error)> fatal;
+  // How often a child's resident memory is read while a call is in hand, with memory_limit_mib.
+  std::chrono::milliseconds memory_check_interval{10};
 };
 
 // One lane's instance of an agent with `isolation: process`, in a `faust-host plugin-runner`
@@ -34,20 +41,27 @@ struct IsolationSettings {
 // plugin ran here. The sends of a call are held until the child answers, so a call that crashes
 // leaves none behind and can run again.
 //
-// A child that dies, sends something malformed, or does not answer within the agent's
-// handler_timeout (time spent answering its host calls excluded) is killed if need be, logged
-// with the message in hand, counted, and started again (at once after one crash, then after a
-// backoff of 100 ms doubling to 5 s while calls keep crashing). A single message is then handled
-// again, until it has crashed max_crashes times: its call fails with the crash as the error, so
-// the agent's on_error applies, and the message is not handed to the plugin again (on_error's
-// retries fail at once). A batch that crashes fails at once: the lane handles its messages again
-// one by one.
+// A child that dies, sends something malformed, does not answer within the agent's
+// handler_timeout (time spent answering its host calls excluded) or is found past its
+// memory_limit_mib of resident memory is killed if need be, logged with the message in hand,
+// counted, and started again (at once after one crash, then after a backoff of 100 ms doubling to
+// 5 s while calls keep crashing). A single message is then handled again, until it has crashed
+// max_crashes times: its call fails with the crash as the error, so the agent's on_error applies,
+// and the message is not handed to the plugin again (on_error's retries fail at once). A batch
+// that crashes fails at once: the lane handles its messages again one by one.
+//
+// A child's memory is read only while a call is in hand, at most every memory_check_interval:
+// when the call starts and while it runs, so a fast stream of messages pays one read per
+// interval, not one per message. A restart past the agent's max_restarts_per_minute (counted over
+// all its lanes) is refused and stops the worker instead.
 class IsolatedAgent final : public AgentCalls {
  public:
   // Starts the child and creates the instance in it; the plugin's own refusal keeps its exit code.
+  // `restarts` is shared by the agent's lanes; null: one of its own.
   static Result<std::unique_ptr<AgentCalls>> start(const AgentConfig& config, const PluginLibrary& library,
                                                    const char* def_name, ComponentRef component,
-                                                   HostServices& services, const IsolationSettings& settings);
+                                                   HostServices& services, const IsolationSettings& settings,
+                                                   std::shared_ptr<RestartBudget> restarts = nullptr);
   IsolatedAgent(const IsolatedAgent&) = delete;
   IsolatedAgent& operator=(const IsolatedAgent&) = delete;
   // Asks the child to destroy the instance and exit; kills it if it does not in time.
@@ -66,7 +80,7 @@ class IsolatedAgent final : public AgentCalls {
 
  private:
   IsolatedAgent(const AgentConfig& config, const PluginLibrary& library, const char* def_name, ComponentRef component,
-                HostServices& services, IsolationSettings settings);
+                HostServices& services, IsolationSettings settings, std::shared_ptr<RestartBudget> restarts);
 
   // How one request to the child ended: answered (the answer's payload), or the child is gone.
   struct Exchange {
@@ -85,6 +99,10 @@ class IsolatedAgent final : public AgentCalls {
   bool serve_call(std::string_view payload, std::string& reply);
   void apply_metric(std::string_view payload);
   Exchange crashed(const char* reason, std::string how);
+  // Past memory_limit_mib: the child is killed and the exchange ends as a crash.
+  std::optional<Exchange> over_memory_limit();
+  // Restarts the child after a crash, within the agent's max_restarts_per_minute.
+  Status restart_child(const std::string& what);
   // The child closed its end or cannot be written to: reaped, with how it ended.
   Exchange ended();
   // Waits before a restart while calls keep crashing; false when the worker stops meanwhile.
@@ -109,7 +127,9 @@ class IsolatedAgent final : public AgentCalls {
   IsolationSettings settings_;
   bool handles_batches_ = false;
   std::unique_ptr<RunnerProcess> child_;
+  std::shared_ptr<RestartBudget> restarts_;
   int consecutive_crashes_ = 0;
+  std::chrono::steady_clock::time_point next_memory_check_{};
   std::deque<Poisoned> crash_records_;
   // The worker's metrics the child created, by the id the child knows them by.
   std::vector<faust_metric*> metrics_;

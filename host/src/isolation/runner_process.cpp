@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <system_error>
@@ -95,6 +96,25 @@ Result<std::unique_ptr<RunnerProcess>> RunnerProcess::spawn(const std::filesyste
   return std::unique_ptr<RunnerProcess>(new RunnerProcess(pid, parent_end));
 }
 
+RunnerProcess::RunnerProcess(pid_t pid, int fd) : pid_(pid), channel_(fd) {
+  const std::string statm = "/proc/" + std::to_string(pid) + "/statm";
+  statm_fd_ = ::open(statm.c_str(), O_RDONLY | O_CLOEXEC);
+}
+
+std::optional<std::uint64_t> RunnerProcess::resident_bytes() const {
+  if (statm_fd_ < 0) return std::nullopt;
+  // "size resident shared text lib data dt", in pages. A read at offset 0 renders it anew.
+  char text[128];
+  const ssize_t got = ::pread(statm_fd_, text, sizeof(text) - 1, 0);
+  if (got <= 0) return std::nullopt;
+  text[got] = '\0';
+  unsigned long long size = 0;
+  unsigned long long resident = 0;
+  if (std::sscanf(text, "%llu %llu", &size, &resident) != 2) return std::nullopt;
+  static const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  return static_cast<std::uint64_t>(resident) * page;
+}
+
 ProcessEnd RunnerProcess::reap(std::chrono::milliseconds grace) {
   // A child whose end of the socket closed is usually gone already, or about to be: poll briefly
   // rather than block, so that one that only closed its descriptor cannot hold the worker.
@@ -131,6 +151,7 @@ ProcessEnd RunnerProcess::kill() {
 
 RunnerProcess::~RunnerProcess() {
   if (!reaped_) kill();
+  if (statm_fd_ >= 0) ::close(statm_fd_);
 }
 
 }  // namespace faust::isolation

@@ -3,8 +3,10 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/result.h"
@@ -41,12 +43,16 @@ class RunnerProcess {
   ProcessEnd reap(std::chrono::milliseconds grace);
   // SIGKILL at once, then reap.
   ProcessEnd kill();
+  // Its resident memory in bytes (/proc/<pid>/statm, kept open: one read per call), or nothing
+  // once it is gone or when /proc cannot tell.
+  std::optional<std::uint64_t> resident_bytes() const;
 
  private:
-  RunnerProcess(pid_t pid, int fd) : pid_(pid), channel_(fd) {}
+  RunnerProcess(pid_t pid, int fd);
 
   pid_t pid_;
   Channel channel_;
+  int statm_fd_ = -1;
   bool reaped_ = false;
 };
 

@@ -241,8 +241,9 @@ Isolation read_isolation(const Entry& entry) {
   return schema::read_choice<Isolation>(entry, {{"in-process", Isolation::kInProcess}, {"process", Isolation::kProcess}});
 }
 
-// `isolation:`, `max_crashes:` and `handler_timeout:` of an agent. An in-process handler cannot be
-// stopped or survived, so the two limits are refused without isolation rather than ignored.
+// `isolation:` and the limits of an isolated agent. An in-process handler cannot be stopped,
+// survived or measured apart from the worker, so the limits are refused without isolation rather
+// than ignored.
 void read_isolation(const Section& fields, AgentConfig& agent) {
   if (const Entry* e = fields.find("isolation")) {
     agent.isolation = read_isolation(*e);
@@ -254,14 +255,19 @@ void read_isolation(const Section& fields, AgentConfig& agent) {
   }
   const Entry* crashes = fields.find("max_crashes");
   const Entry* timeout = fields.find("handler_timeout");
+  const Entry* memory = fields.find("memory_limit_mib");
+  const Entry* restarts = fields.find("max_restarts_per_minute");
   if (agent.isolation != Isolation::kProcess) {
-    for (const Entry* e : {crashes, timeout}) {
+    for (const Entry* e : {crashes, timeout, memory, restarts}) {
       if (e != nullptr) fail(e->key.Mark(), e->path + ": " + std::string(kProcessOnly));
     }
     return;
   }
   if (crashes != nullptr) agent.max_crashes = schema::read_int(*crashes, 1, 100);
   if (timeout != nullptr) agent.handler_timeout = read_milliseconds(*timeout, kHandlerTimeoutRange);
+  // A plugin runner alone takes a few MiB: a smaller limit would kill every child at once.
+  if (memory != nullptr) agent.memory_limit_mib = schema::read_int(*memory, 16, 1024 * 1024);
+  if (restarts != nullptr) agent.max_restarts_per_minute = schema::read_int(*restarts, 1, 10000);
 }
 
 // Timers and services run in the worker in this version: `isolation: in-process` only.
@@ -318,7 +324,8 @@ std::vector<AgentConfig> read_agents(const Entry* entry, const AppConfig& app,
     const Section fields(item.value, item.path, item.key.Mark(),
                          {"library", "topic", "concurrency", "on_error", "max_retries", "dead_letter_topic",
                           "on_leader", "processing_guarantee", "batch", "commit_interval", "max_in_flight",
-                          "isolation", "max_crashes", "handler_timeout", "config"});
+                          "isolation", "max_crashes", "handler_timeout", "memory_limit_mib",
+                          "max_restarts_per_minute", "config"});
     AgentConfig agent;
     agent.name = item.name();
     agent.library = read_library(fields, item, manifest_file, agent.library_at);

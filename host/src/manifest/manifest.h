@@ -148,12 +148,15 @@ struct AgentConfig {
   std::chrono::milliseconds commit_interval{100};
   // Message by message at least once: sends per lane queued and not yet acknowledged.
   int max_in_flight = 10000;
-  // isolation: process: each lane's instance lives in a child process. A child that crashes or
-  // does not answer within handler_timeout is restarted; a message in hand at max_crashes crashes
-  // gets on_error.
+  // isolation: process: each lane's instance lives in a child process. A child that crashes, does
+  // not answer within handler_timeout or grows past memory_limit_mib of resident memory is
+  // restarted; a message in hand at max_crashes crashes gets on_error. More restarts than
+  // max_restarts_per_minute (all lanes of the agent together) stop the worker.
   Isolation isolation = Isolation::kInProcess;
   int max_crashes = 2;
   std::chrono::milliseconds handler_timeout{30000};
+  int memory_limit_mib = 0;  // 0: no limit
+  int max_restarts_per_minute = 10;
   ConfigMap config;
 };
 

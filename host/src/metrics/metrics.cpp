@@ -117,8 +117,9 @@ Metrics::Metrics(std::string_view version)
                       .Add({})),
       plugin_crashes_(prometheus::BuildCounter()
                           .Name("faust_plugin_crashes_total")
-                          .Help("Times the process of an isolated plugin (isolation: process) crashed or hung and "
-                                "was restarted; reason: signal, exit, timeout or protocol")
+                          .Help("Times the process of an isolated plugin (isolation: process) crashed, hung or grew "
+                                "past its memory limit and was restarted; reason: signal, exit, timeout, memory or "
+                                "protocol")
                           .Register(*registry_)),
       up_(prometheus::BuildGauge()
               .Name("faust_up")

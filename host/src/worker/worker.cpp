@@ -177,6 +177,7 @@ class WorkerRun {
 Status WorkerRun::build() {
   isolation::IsolationSettings isolation;
   isolation.crashed = [this](const std::string& plugin, const char* reason) { metrics_.plugin_crashed(plugin, reason); };
+  isolation.fatal = [this](const Error& error) { services_.fatal(error); };
   auto bindings = bind_plugins(manifest_, services_, isolation);
   if (!bindings) return bindings.error();
   bindings_ = std::move(bindings).value();

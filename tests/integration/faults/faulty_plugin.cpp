@@ -6,6 +6,8 @@
 //   "segv..."   dereferences a null pointer (isolation: process tests)
 //   "abort..."  calls abort()
 //   "hang..."   never returns
+//   "hog..."    allocates and touches memory, 8 MiB at a time up to 1 GiB, then never returns
+//               (memory_limit_mib tests: killed on its way up)
 //   "forward-segv..."  sends the value to the agent named by config `forward_to`, then crashes
 //   otherwise   handled
 //
@@ -16,11 +18,13 @@
 // plugin has been "fixed"), so a dead-letter test can replay what failed before.
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <faust/plugin.hpp>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -49,6 +53,7 @@ class FaultyAgent : public faust::sdk::Agent {
     if (value.starts_with("forward-segv") && !forward_to_.empty()) host_.send_to_agent(forward_to_, value);
     if (value.starts_with("segv") || value.starts_with("forward-segv")) crash();
     if (value.starts_with("abort")) std::abort();
+    if (value.starts_with("hog")) hog();
     while (value.starts_with("hang")) std::this_thread::sleep_for(std::chrono::hours(1));
     if (value.starts_with("block:")) {
       const int seconds = std::stoi(std::string(value.substr(6)));
@@ -59,6 +64,21 @@ class FaultyAgent : public faust::sdk::Agent {
 
  private:
   bool fixed() const { return !fixed_by_.empty() && std::filesystem::exists(fixed_by_); }
+
+  // Resident memory that only grows: every page written, none freed.
+  [[noreturn]] static void hog() {
+    constexpr std::size_t kChunk = std::size_t{8} << 20;
+    std::vector<char*> held;
+    for (std::size_t total = 0; total < (std::size_t{1} << 30); total += kChunk) {
+      char* chunk = static_cast<char*>(std::malloc(kChunk));
+      if (chunk == nullptr) break;
+      std::memset(chunk, 1, kChunk);
+      asm volatile("" : : "r"(chunk) : "memory");  // the writes are kept
+      held.push_back(chunk);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    while (true) std::this_thread::sleep_for(std::chrono::hours(1));
+  }
 
   static void crash() {
     volatile int* nowhere = nullptr;

@@ -3,7 +3,9 @@
 // segfault, abort or hang its handler are mixed with ordinary ones: the worker stays up and
 // keeps its leadership and its group membership, the ordinary messages are handled once each,
 // each marked one is tried max_crashes times and then dead-lettered with the crash as its error,
-// and the crashes are counted on /metrics.
+// and the crashes are counted on /metrics. A child that grows past memory_limit_mib is killed
+// and restarted the same way; a plugin that crashes on every message stops the worker once its
+// restarts pass max_restarts_per_minute.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -125,6 +127,87 @@ TEST(ProcessIsolation, CrashesAndHangsOfAPluginTakeNeitherTheWorkerNorItsLeaders
   EXPECT_GT(cluster.sent_greetings(0).size(), greetings_before + 5) << process.log();
   expect_acknowledged_greetings_printed(cluster, 20s);
   expect_workers_running_without_critical(cluster);
+}
+
+ClusterManifest faulty_manifest(const std::string& agent_lines) {
+  ClusterManifest manifest;
+  manifest.app_lines = "  topic_partitions: 1\n";
+  manifest.sections = std::string("agents:\n  faulty:\n    library: ") + FAUST_FAULTY_PLUGIN + "\n" +
+                      "    isolation: process\n" + agent_lines;
+  return manifest;
+}
+
+TEST(ProcessIsolation, AChildPastItsMemoryLimitIsKilledCountedAndRestartedAndItsMessageDeadLettered) {
+  // handler_timeout is long: the hog never returns, and only the memory limit ends it soon. A
+  // runner alone takes about 130 MiB of resident memory under the sanitizers.
+  WorkerCluster cluster("isolation-memory", {},
+                        faulty_manifest("    memory_limit_mib: 512\n    max_crashes: 2\n    handler_timeout: 20\n"
+                                        "    on_error: dead_letter\n    max_retries: 1\n"));
+  auto& worker = cluster.worker(cluster.start_worker());
+  const WorkerProcess& process = *worker.process;
+  const std::string topic = cluster.app_id() + "-faulty";
+  const std::vector<std::string> values = {"ok-00", "hog-01", "ok-02", "ok-03"};
+  TopicSeeder seeder(broker_address());
+  ASSERT_EQ(seeder.produce_spaced(topic, 0, values, 0ms), static_cast<std::int64_t>(values.size()));
+  ASSERT_TRUE(eventually(15s, [&] {
+    return count_lines(process, "(on_error: dead_letter)") == 1 && count_lines(process, "[faulty] handled ok-03") == 1;
+  })) << process.log();
+
+  // Killed twice at its limit, each time one line naming the plugin, the limit and the message.
+  const auto lines = process.log_lines();
+  std::vector<std::string> kills;
+  for (const std::string& line : lines) {
+    if (line.find("(plugin faulty): process ") != std::string::npos &&
+        line.find("MiB of resident memory, past memory_limit_mib 512, and was killed") != std::string::npos) {
+      kills.push_back(line);
+    }
+  }
+  ASSERT_EQ(kills.size(), 2u) << process.log();
+  EXPECT_NE(kills[0].find("while handling " + topic + "[0]@1 (crash 1 of max_crashes 2); restarting it and handling "
+                          "the message again"), std::string::npos) << kills[0];
+  EXPECT_NE(kills[1].find("while handling " + topic + "[0]@1 (crash 2 of max_crashes 2); restarting it, on_error "
+                          "dead_letter applies to the message"), std::string::npos) << kills[1];
+  for (const std::string& value : values) {
+    const bool hog = value.starts_with("hog");
+    EXPECT_EQ(count_lines(process, "[faulty] received " + value), hog ? 2u : 1u) << value;
+    EXPECT_EQ(count_lines(process, "[faulty] handled " + value), hog ? 0u : 1u) << value;
+  }
+
+  CommittedReader reader(broker_address(), topic + "-dead-letter", 0);
+  const auto dead_letter = reader.next(10s);
+  ASSERT_TRUE(dead_letter.has_value());
+  EXPECT_EQ(dead_letter->value, "hog-01");
+  EXPECT_NE(header(*dead_letter, "faust.dead-letter.error").find("past memory_limit_mib 512, and was killed handling "
+                                                                 "this message (crash 2 of max_crashes 2)"),
+            std::string::npos) << header(*dead_letter, "faust.dead-letter.error");
+  EXPECT_EQ(metric(worker.web_port, "faust_plugin_crashes_total{plugin=\"faulty\",reason=\"memory\"}"), 2);
+  EXPECT_EQ(metric(worker.web_port, "faust_plugin_crashes_total{plugin=\"faulty\",reason=\"timeout\"}"), 0);
+  expect_workers_running_without_critical(cluster);
+}
+
+TEST(ProcessIsolation, APluginThatCrashesOnEveryMessageStopsTheWorkerPastMaxRestartsPerMinute) {
+  WorkerCluster cluster("isolation-restarts", {},
+                        faulty_manifest("    max_restarts_per_minute: 3\n    max_crashes: 1\n    on_error: skip\n"));
+  auto& worker = cluster.worker(cluster.start_worker());
+  WorkerProcess& process = *worker.process;
+  const std::string topic = cluster.app_id() + "-faulty";
+  std::vector<std::string> values;
+  for (int i = 0; i < 10; ++i) values.push_back("segv-" + std::to_string(i));
+  TopicSeeder seeder(broker_address());
+  ASSERT_EQ(seeder.produce_spaced(topic, 0, values, 0ms), static_cast<std::int64_t>(values.size()));
+
+  // Crashes, restarts 1 to 3 with their backoff (0.1, 0.2 s), then the fourth is refused.
+  const auto code = process.wait_exit(20s);
+  ASSERT_TRUE(code.has_value()) << "still running:\n" << process.log();
+  EXPECT_EQ(*code, 26) << process.log();
+  EXPECT_EQ(count_lines(process, "[critical] agent 'faulty' (plugin faulty) crashed again after 3 restarts of its "
+                                 "processes within a minute (max_restarts_per_minute 3); stopping the worker"),
+            1u) << process.log();
+  // The message that found no process to go to is not skipped: it waits for the next worker.
+  EXPECT_EQ(count_lines(process, "stopping the worker at " + topic + "[0]@4; left uncommitted (the worker is stopping)"),
+            1u) << process.log();
+  EXPECT_EQ(count_lines(process, "[faulty] received segv-"), 4u) << "the first process and three restarts";
+  EXPECT_EQ(count_lines(process, "[faulty] received segv-4"), 0u) << process.log();
 }
 
 }  // namespace
