@@ -381,18 +381,19 @@ Status AgentLane::await_acknowledged(const InFlightMessages::EntryPtr& entry) {
   return ok_status();
 }
 
-void AgentLane::settle(const ConsumedMessage& message, const InFlightMessages::EntryPtr& entry) {
+void AgentLane::settle(ConsumedMessage& message, const InFlightMessages::EntryPtr& entry) {
   std::lock_guard lock(mutex_);
   const auto position = entry ? in_flight_.release(*entry) : in_flight_.finished_untracked(message);
   if (position) record_done(message.source, *position);
+  if (entry && &entry->message != &message) entry->message = std::move(message);
 }
 
-AgentLane::Outcome AgentLane::handle_pipelined(const ConsumedMessage& message) {
+AgentLane::Outcome AgentLane::handle_pipelined(ConsumedMessage& message) {
   InFlightMessages::EntryPtr entry;
   return run_pipelined(message, entry);
 }
 
-AgentLane::Outcome AgentLane::run_pipelined(const ConsumedMessage& message, InFlightMessages::EntryPtr& entry) {
+AgentLane::Outcome AgentLane::run_pipelined(ConsumedMessage& message, InFlightMessages::EntryPtr& entry) {
   int failures = entry ? entry->attempts : 0;
   while (true) {
     Status result = ok_status();
@@ -420,7 +421,7 @@ AgentLane::Outcome AgentLane::run_pipelined(const ConsumedMessage& message, InFl
   }
 }
 
-std::optional<AgentLane::Outcome> AgentLane::finish_failed(AfterFailure action, const ConsumedMessage& message,
+std::optional<AgentLane::Outcome> AgentLane::finish_failed(AfterFailure action, ConsumedMessage& message,
                                                            const InFlightMessages::EntryPtr& entry,
                                                            const std::string& error, int attempt) {
   switch (action) {
@@ -440,7 +441,7 @@ std::optional<AgentLane::Outcome> AgentLane::finish_failed(AfterFailure action, 
 }
 
 AgentLane::Outcome AgentLane::recover(InFlightMessages::EntryPtr entry) {
-  const ConsumedMessage& message = entry->message;
+  ConsumedMessage& message = entry->message;
   std::string error;
   {
     std::lock_guard lock(mutex_);
