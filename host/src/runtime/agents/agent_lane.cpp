@@ -346,10 +346,8 @@ Status AgentLane::send_pipelined(const ConsumedMessage& message, InFlightMessage
     std::lock_guard lock(relay->mutex);
     if (relay->lane != nullptr) relay->lane->acknowledged(entry, bytes, delivered);
   };
-  callbacks.requeued = [relay = reports_, topic = record.topic] {
-    std::lock_guard lock(relay->mutex);
-    if (relay->lane != nullptr) relay->lane->events_.send_requeued(topic);
-  };
+  // The worker's events outlive its transport (no relay needed), and a pointer needs no allocation.
+  callbacks.requeued = [events = &events_](const std::string& topic) { events->send_requeued(topic); };
   Status queued = transport_.send_async(record, std::move(callbacks));
   if (!queued) {
     std::lock_guard lock(mutex_);

@@ -399,7 +399,7 @@ class DeliveryReports final : public RdKafka::DeliveryReportCb {
                                      : Status(send_error(message.topic_name(), err)));
     } else {
       warn_requeued(message.topic_name(), err);
-      if (async->callbacks.requeued) async->callbacks.requeued();
+      if (async->callbacks.requeued) async->callbacks.requeued(message.topic_name());
       std::lock_guard lock(mutex_);
       requeued_.push_back(Requeued{record_of(message), std::move(ticket)});
     }
