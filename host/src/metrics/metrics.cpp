@@ -148,8 +148,12 @@ TimerMetrics Metrics::timer(const std::string& name) {
 }
 
 SendMetrics Metrics::send_target(const std::string& target) {
+  std::lock_guard lock(send_targets_mutex_);
+  if (const auto known = send_targets_.find(target); known != send_targets_.end()) return known->second;
   const prometheus::Labels labels{{"target", target}};
-  return SendMetrics(sends_.Add(labels), send_errors_.Add(labels), send_retries_.Add(labels));
+  return send_targets_
+      .emplace(target, SendMetrics(sends_.Add(labels), send_errors_.Add(labels), send_retries_.Add(labels)))
+      .first->second;
 }
 
 void Metrics::set_leader(bool leader) { is_leader_.Set(leader ? 1 : 0); }

@@ -9,8 +9,10 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "metrics/plugin_metrics.h"
 
@@ -119,6 +121,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& sends_;
   prometheus::Family<prometheus::Counter>& send_errors_;
   prometheus::Family<prometheus::Counter>& send_retries_;
+  // send_target() runs on every send: the families' own lookup builds and hashes a label set.
+  std::mutex send_targets_mutex_;
+  std::unordered_map<std::string, SendMetrics> send_targets_;
   prometheus::Family<prometheus::Gauge>& consumer_lag_;
   prometheus::Gauge& is_leader_;
   prometheus::Counter& rebalances_;

@@ -225,9 +225,9 @@ class Transport {
     // refused it for its own sake; kBrokerUnreachable only when the transport gave it up (it is
     // being destroyed).
     std::function<void(const Status& delivered)> delivered;
-    // Each time the broker did not take it in time (an outage) and it was queued again; may be
-    // empty.
-    std::function<void()> requeued;
+    // Each time the broker did not take it in time (an outage) and it was queued again, with its
+    // topic; may be empty.
+    std::function<void(const std::string& topic)> requeued;
   };
   // Queues the record and returns without waiting for the broker: the pipelined path. A record the
   // broker does not take in time is queued again, so an outage delays it and nothing else. Fails

@@ -128,7 +128,7 @@ Result<ProducedRecord> WorkerServices::to_record(OutgoingMessage message) const 
 }
 
 Status WorkerServices::send(const ComponentRef& from, OutgoingMessage message) {
-  const std::string target = message.agent.empty() ? message.topic : message.agent;
+  const std::string& target = message.agent.empty() ? message.topic : message.agent;
   SendMetrics counters = metrics_.send_target(target);
   Transport* transport = transport_.load();
   if (transport == nullptr) {

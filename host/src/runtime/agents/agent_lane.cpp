@@ -346,10 +346,8 @@ Status AgentLane::send_pipelined(const ConsumedMessage& message, InFlightMessage
     std::lock_guard lock(relay->mutex);
     if (relay->lane != nullptr) relay->lane->acknowledged(entry, bytes, delivered);
   };
-  callbacks.requeued = [relay = reports_, topic = record.topic] {
-    std::lock_guard lock(relay->mutex);
-    if (relay->lane != nullptr) relay->lane->events_.send_requeued(topic);
-  };
+  // The worker's events outlive its transport (no relay needed), and a pointer needs no allocation.
+  callbacks.requeued = [events = &events_](const std::string& topic) { events->send_requeued(topic); };
   Status queued = transport_.send_async(record, std::move(callbacks));
   if (!queued) {
     std::lock_guard lock(mutex_);
@@ -381,18 +379,19 @@ Status AgentLane::await_acknowledged(const InFlightMessages::EntryPtr& entry) {
   return ok_status();
 }
 
-void AgentLane::settle(const ConsumedMessage& message, const InFlightMessages::EntryPtr& entry) {
+void AgentLane::settle(ConsumedMessage& message, const InFlightMessages::EntryPtr& entry) {
   std::lock_guard lock(mutex_);
   const auto position = entry ? in_flight_.release(*entry) : in_flight_.finished_untracked(message);
   if (position) record_done(message.source, *position);
+  if (entry && &entry->message != &message) entry->message = std::move(message);
 }
 
-AgentLane::Outcome AgentLane::handle_pipelined(const ConsumedMessage& message) {
+AgentLane::Outcome AgentLane::handle_pipelined(ConsumedMessage& message) {
   InFlightMessages::EntryPtr entry;
   return run_pipelined(message, entry);
 }
 
-AgentLane::Outcome AgentLane::run_pipelined(const ConsumedMessage& message, InFlightMessages::EntryPtr& entry) {
+AgentLane::Outcome AgentLane::run_pipelined(ConsumedMessage& message, InFlightMessages::EntryPtr& entry) {
   int failures = entry ? entry->attempts : 0;
   while (true) {
     Status result = ok_status();
@@ -420,7 +419,7 @@ AgentLane::Outcome AgentLane::run_pipelined(const ConsumedMessage& message, InFl
   }
 }
 
-std::optional<AgentLane::Outcome> AgentLane::finish_failed(AfterFailure action, const ConsumedMessage& message,
+std::optional<AgentLane::Outcome> AgentLane::finish_failed(AfterFailure action, ConsumedMessage& message,
                                                            const InFlightMessages::EntryPtr& entry,
                                                            const std::string& error, int attempt) {
   switch (action) {
@@ -440,7 +439,7 @@ std::optional<AgentLane::Outcome> AgentLane::finish_failed(AfterFailure action, 
 }
 
 AgentLane::Outcome AgentLane::recover(InFlightMessages::EntryPtr entry) {
-  const ConsumedMessage& message = entry->message;
+  ConsumedMessage& message = entry->message;
   std::string error;
   {
     std::lock_guard lock(mutex_);

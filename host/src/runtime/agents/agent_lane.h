@@ -169,18 +169,19 @@ class AgentLane {
   // refusal it is told of is no longer the host's to act on.
   Status await_acknowledged(const InFlightMessages::EntryPtr& entry);
 
-  // The handler has no more claim on the message: it is done once its sends are.
-  void settle(const ConsumedMessage& message, const InFlightMessages::EntryPtr& entry);
+  // The handler has no more claim on the message: it is done once its sends are. A message that
+  // sent something moves into its entry, where a refusal of one of its sends finds it.
+  void settle(ConsumedMessage& message, const InFlightMessages::EntryPtr& entry);
 
   // One message on the default path: its handler, again as on_error says when it fails; its
   // sends pipelined (see InFlightMessages).
-  Outcome handle_pipelined(const ConsumedMessage& message);
+  Outcome handle_pipelined(ConsumedMessage& message);
 
-  Outcome run_pipelined(const ConsumedMessage& message, InFlightMessages::EntryPtr& entry);
+  Outcome run_pipelined(ConsumedMessage& message, InFlightMessages::EntryPtr& entry);
 
   // What becomes of a pipelined message after a failure, as on_error said (`action`); nullopt:
   // its handler runs again.
-  std::optional<Outcome> finish_failed(AfterFailure action, const ConsumedMessage& message,
+  std::optional<Outcome> finish_failed(AfterFailure action, ConsumedMessage& message,
                                        const InFlightMessages::EntryPtr& entry, const std::string& error, int attempt);
 
   // A send the broker refused for the record's own sake, after its handler returned: on_error

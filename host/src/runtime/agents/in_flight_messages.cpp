@@ -11,10 +11,12 @@ std::size_t size_of(const ConsumedMessage& message) {
 
 InFlightMessages::EntryPtr InFlightMessages::track(const ConsumedMessage& message) {
   auto entry = std::make_shared<Entry>();
-  entry->message = message;
+  entry->message.source = message.source;
+  entry->message.offset = message.offset;
+  entry->bytes = size_of(message);
   partitions_[message.source].push_back(entry);
   ++tracked_;
-  bytes_ += size_of(message);
+  bytes_ += entry->bytes;
   return entry;
 }
 
@@ -76,7 +78,7 @@ void InFlightMessages::drop(const std::set<TopicPartition>& partitions) {
     for (auto& entry : line->second) {
       entry->dropped = true;
       --tracked_;
-      bytes_ -= size_of(entry->message);
+      bytes_ -= entry->bytes;
     }
     partitions_.erase(line);
   }
@@ -99,7 +101,7 @@ std::optional<std::int64_t> InFlightMessages::advance(const TopicPartition& part
     const Entry& done = *entries.front();
     position = done.message.offset + 1;
     --tracked_;
-    bytes_ -= size_of(done.message);
+    bytes_ -= done.bytes;
     entries.pop_front();
   }
   if (entries.empty()) partitions_.erase(line);

@@ -25,9 +25,10 @@ namespace faust {
 class InFlightMessages {
  public:
   struct Entry {
-    // The whole message (key, value, headers) once it sent something: a refused send may need
-    // it handled again or dead-lettered. Else only its place.
+    // Its place; once its handler returned, the whole message (key, value, headers), moved in
+    // by the lane: a refused send may need it handled again or dead-lettered.
     ConsumedMessage message;
+    std::size_t bytes = 0;  // of its key and value, counted against the limit while tracked
     int waiting = 1;     // the handler while it runs, then each unacknowledged send
     int sends = 0;       // unacknowledged sends
     int attempts = 0;    // handler failures and refusals so far, for on_error's retries

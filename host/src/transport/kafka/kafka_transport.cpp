@@ -399,7 +399,7 @@ class DeliveryReports final : public RdKafka::DeliveryReportCb {
                                      : Status(send_error(message.topic_name(), err)));
     } else {
       warn_requeued(message.topic_name(), err);
-      if (async->callbacks.requeued) async->callbacks.requeued();
+      if (async->callbacks.requeued) async->callbacks.requeued(message.topic_name());
       std::lock_guard lock(mutex_);
       requeued_.push_back(Requeued{record_of(message), std::move(ticket)});
     }
@@ -447,7 +447,8 @@ KafkaTransport::KafkaTransport(KafkaSettings settings)
     : settings_(std::move(settings)),
       principal_(kafka_principal(settings_.properties)),
       producer_events_(std::make_unique<KafkaClientEvents>(broker_state_, nullptr, settings_.on_fatal, principal_)),
-      delivery_reports_(std::make_unique<DeliveryReports>(principal_, settings_.on_fatal)) {}
+      delivery_reports_(std::make_unique<DeliveryReports>(principal_, settings_.on_fatal)),
+      pipelined_events_(std::make_unique<KafkaClientEvents>(broker_state_, nullptr, settings_.on_fatal, principal_)) {}
 
 Result<std::unique_ptr<KafkaTransport>> KafkaTransport::create(const KafkaSettings& settings) {
   if (auto refusal = client_certificate_error(settings.properties)) return *refusal;
@@ -459,10 +460,12 @@ Result<std::unique_ptr<KafkaTransport>> KafkaTransport::create(const KafkaSettin
 KafkaTransport::~KafkaTransport() {
   stopping_ = true;
   if (poller_.joinable()) poller_.join();
+  if (pipelined_poller_.joinable()) pipelined_poller_.join();
   delivery_reports_->give_up();
-  if (producer_) {
-    producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
-    producer_->poll(0);  // deliver the purge reports so no sender waits for ever
+  for (RdKafka::Producer* producer : {producer_.get(), pipelined_made_.load()}) {
+    if (producer == nullptr) continue;
+    producer->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+    producer->poll(0);  // deliver the purge reports so no sender waits for ever
   }
 }
 
@@ -474,7 +477,7 @@ Result<std::unique_ptr<RdKafka::Producer>> KafkaTransport::create_producer(std::
                                                                           const char* what, KafkaClientEvents& events,
                                                                           RdKafka::DeliveryReportCb& reports) {
   settings.merge(client_settings());
-  settings["linger.ms"] = "0";  // every send waits for its ack: nothing to batch for
+  settings.try_emplace("linger.ms", "0");  // unless the caller batches: each waits for its ack
   auto conf = make_kafka_conf(settings, settings_.properties, events);
   if (!conf) return conf.error();
   std::string error;
@@ -492,15 +495,31 @@ Status KafkaTransport::start_producer() {
                                   "producer", *producer_events_, *delivery_reports_);
   if (!producer) return producer.error();
   producer_ = std::move(producer).value();
-  poller_ = std::thread([this] { poll_producer(); });
+  poller_ = std::thread([this] { poll_producer(*producer_, false); });
   return ok_status();
 }
 
-void KafkaTransport::poll_producer() {
+Result<RdKafka::Producer*> KafkaTransport::pipelined_producer() {
+  if (RdKafka::Producer* made = pipelined_made_.load(std::memory_order_acquire)) return made;
+  std::lock_guard lock(pipelined_mutex_);
+  if (!pipelined_) {
+    auto producer = create_producer(
+        {{"enable.idempotence", "true"}, {"message.timeout.ms", "30000"}, {"linger.ms", "5"}},
+        "producer of pipelined sends", *pipelined_events_, *delivery_reports_);
+    if (!producer) return producer.error();
+    pipelined_ = std::move(producer).value();
+    pipelined_poller_ = std::thread([this] { poll_producer(*pipelined_, true); });
+    pipelined_made_.store(pipelined_.get(), std::memory_order_release);
+  }
+  return pipelined_.get();
+}
+
+void KafkaTransport::poll_producer(RdKafka::Producer& producer, bool requeues) {
   while (!stopping_) {
-    producer_->poll(50);
+    producer.poll(50);
+    if (!requeues) continue;
     for (auto& requeued : delivery_reports_->take_requeued()) {
-      const auto err = produce_ticket(*producer_, requeued.record, requeued.ticket, Clock::now() + kRequeueWait);
+      const auto err = produce_ticket(producer, requeued.record, requeued.ticket, Clock::now() + kRequeueWait);
       if (err == RdKafka::ERR_NO_ERROR) continue;
       static_cast<AsyncTicket&>(*requeued.ticket).callbacks.delivered(send_error(requeued.record.topic, err));
     }
@@ -508,8 +527,10 @@ void KafkaTransport::poll_producer() {
 }
 
 Status KafkaTransport::send_async(const ProducedRecord& record, DeliveryCallbacks callbacks) {
+  auto producer = pipelined_producer();
+  if (!producer) return producer.error();
   std::unique_ptr<DeliveryTicket> ticket = std::make_unique<AsyncTicket>(std::move(callbacks));
-  const auto err = produce_ticket(*producer_, record, ticket, Clock::now() + kRequeueWait);
+  const auto err = produce_ticket(**producer, record, ticket, Clock::now() + kRequeueWait);
   if (err == RdKafka::ERR_NO_ERROR) return ok_status();
   return send_error(record.topic, err);
 }
@@ -592,8 +613,14 @@ Status KafkaTransport::send_all(const std::vector<ProducedRecord>& records, std:
 }
 
 Status KafkaTransport::flush(std::chrono::milliseconds timeout) {
-  const auto err = producer_->flush(static_cast<int>(timeout.count()));
-  if (err != RdKafka::ERR_NO_ERROR) return Error{ExitCode::kFailure, "kafka: flush: " + describe(err)};
+  const auto deadline = Clock::now() + timeout;
+  for (RdKafka::Producer* producer : {pipelined_made_.load(), producer_.get()}) {
+    if (producer == nullptr) continue;
+    const auto left = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()),
+                               std::chrono::milliseconds(0));
+    const auto err = producer->flush(static_cast<int>(left.count()));
+    if (err != RdKafka::ERR_NO_ERROR) return Error{ExitCode::kFailure, "kafka: flush: " + describe(err)};
+  }
   return ok_status();
 }
 

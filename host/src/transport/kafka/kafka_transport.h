@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -72,7 +73,11 @@ class KafkaTransport final : public Transport {
       const std::string& transactional_id, std::chrono::milliseconds timeout,
       std::chrono::milliseconds transaction_timeout);
   Status start_producer();
-  void poll_producer();
+  // Serves `producer`'s delivery reports until the transport stops; `requeues`: the producer of
+  // pipelined sends, whose records an outage timed out are queued again on it.
+  void poll_producer(RdKafka::Producer& producer, bool requeues);
+  // Made at the first pipelined send, so a worker whose agents send nothing has no second producer.
+  Result<RdKafka::Producer*> pipelined_producer();
   Result<std::vector<TopicSpec>> missing_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout);
   Status create_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout);
   Status await_topics(const std::vector<TopicSpec>& topics, std::chrono::steady_clock::time_point deadline);
@@ -86,9 +91,17 @@ class KafkaTransport final : public Transport {
   std::atomic<BrokerState> broker_state_{BrokerState::kConnecting};
   std::unique_ptr<KafkaClientEvents> producer_events_;
   std::unique_ptr<DeliveryReports> delivery_reports_;
+  // Awaited sends (timers, services, dead-letter writes): each goes out at once.
   std::unique_ptr<RdKafka::Producer> producer_;
+  // Pipelined sends (an agent's sends from its handler): records linger up to 5 ms (librdkafka's
+  // default, as a bare copy loop has it), so that many share one request; nothing waits on one.
+  std::unique_ptr<KafkaClientEvents> pipelined_events_;
+  std::mutex pipelined_mutex_;  // making it
+  std::unique_ptr<RdKafka::Producer> pipelined_;
+  std::atomic<RdKafka::Producer*> pipelined_made_{nullptr};  // once made
   std::atomic<bool> stopping_{false};
-  std::thread poller_;  // serves the delivery reports of producer_
+  std::thread poller_;            // serves the delivery reports of producer_
+  std::thread pipelined_poller_;  // ... and of pipelined_
 };
 
 }  // namespace faust
