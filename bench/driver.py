@@ -508,6 +508,11 @@ def throughput_bare(bench: Bench, run: int, topic: str, messages: int, kafka: di
 # Scenario 2: end-to-end latency
 
 
+def percentile(ordered: list[float], p: float) -> float:
+    """The p-th percentile of values sorted in ascending order."""
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
 def latency_stats(path: Path, skip: int, end: int | None = None) -> dict:
     """Percentiles of the samples in `path` from the skip-th up to the end-th (default: all)."""
     values = [int(line) for line in path.read_text().split()]
@@ -516,7 +521,7 @@ def latency_stats(path: Path, skip: int, end: int | None = None) -> dict:
         raise RuntimeError(f"{path}: no latency samples")
 
     def pct(p: float) -> float:
-        return kept[min(len(kept) - 1, int(round(p / 100 * (len(kept) - 1))))] / 1e6
+        return percentile(kept, p) / 1e6
 
     return {"samples": len(kept), "received": len(values), "p50_ms": pct(50), "p90_ms": pct(90),
             "p99_ms": pct(99), "max_ms": kept[-1] / 1e6, "mean_ms": statistics.fmean(kept) / 1e6}
@@ -1185,15 +1190,10 @@ def crash_recovery(bench: Bench, run: int, topic: str, messages: int, case: str,
     if len(recoveries) != expected:
         raise RuntimeError(f"{app_id}: {len(recoveries)} recoveries in {timings}, expected {expected}")
     result = {"recoveries_ms": recoveries, "median_ms": statistics.median(recoveries),
-              "p90_ms": percentile(recoveries, 90), "max_ms": max(recoveries)}
+              "p90_ms": percentile(sorted(recoveries), 90), "max_ms": max(recoveries)}
     log(f"isolation {case} run {run}: crash → next handled median {result['median_ms']:.1f} ms, "
         f"max {result['max_ms']:.1f} ms over {len(recoveries)} crashes")
     return result
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1524,7 +1524,7 @@ def isolation_table(iso: dict, repeats: int) -> tuple[list[str], list[tuple[str,
         pooled = [ms for r in runs for ms in r["recoveries_ms"]]
         medians = ", ".join(f"{r['median_ms']:.1f}" for r in runs)
         out.append(f"| {CRASH_LABELS.get(case, case)} | {len(pooled)} | {statistics.median(pooled):.1f} "
-                   f"({medians}) | {percentile(pooled, 90):.1f} | {max(pooled):.1f} |")
+                   f"({medians}) | {percentile(sorted(pooled), 90):.1f} | {max(pooled):.1f} |")
         if case == "skipped":
             stat = {"median": statistics.median(pooled), "min": min(pooled), "max": max(pooled), "n": len(pooled)}
             targets.append(("crash to next handled message < 200 ms",

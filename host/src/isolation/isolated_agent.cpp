@@ -110,6 +110,7 @@ IsolatedAgent::IsolatedAgent(const AgentConfig& config, const PluginLibrary& lib
       library_file_(library.file()),
       def_name_(def_name),
       component_(std::move(component)),
+      what_(component_.plugin + " agent '" + component_.name + "'"),
       services_(services),
       settings_(std::move(settings)),
       restarts_(std::move(restarts)) {}
@@ -140,11 +141,10 @@ Status IsolatedAgent::start_child() {
   for (const auto& [key, value] : config_.config) init.bytes(key).bytes(value);
   init.finish();
 
-  const std::string what = component_.plugin + " agent '" + component_.name + "'";
   Exchange ready = exchange(request, FrameType::kReady);
   if (!ready.answered) {
     child_.reset();
-    return Error{ExitCode::kPluginCreateFailed, what + ": its process " + ready.how + " while starting"};
+    return Error{ExitCode::kPluginCreateFailed, what_ + ": its process " + ready.how + " while starting"};
   }
   FrameReader in(ready.answer);
   if (in.u8() == 1) {
@@ -160,7 +160,7 @@ Status IsolatedAgent::start_child() {
     }
   }
   child_.reset();
-  return Error{ExitCode::kPluginCreateFailed, what + ": its process answered its start malformed"};
+  return Error{ExitCode::kPluginCreateFailed, what_ + ": its process answered its start malformed"};
 }
 
 IsolatedAgent::Exchange IsolatedAgent::crashed(const char* reason, std::string how) {
@@ -337,7 +337,7 @@ bool IsolatedAgent::serve_call(std::string_view payload, std::string& reply) {
   return false;
 }
 
-Status IsolatedAgent::restart_child(const std::string& what) {
+Status IsolatedAgent::restart_child() {
   if (!restarts_->take()) {
     const std::string count = std::to_string(restarts_->per_minute());
     Error limit{ExitCode::kPluginRestartLimit,
@@ -352,10 +352,10 @@ Status IsolatedAgent::restart_child(const std::string& what) {
     }
     return limit;
   }
-  if (!back_off()) return Error{ExitCode::kFailure, what + ": not restarted: the worker is stopping"};
+  if (!back_off()) return Error{ExitCode::kFailure, what_ + ": not restarted: the worker is stopping"};
   if (Status started = start_child(); !started) {
     ++consecutive_crashes_;
-    return Error{ExitCode::kFailure, what + " failed: its process could not be restarted: " + started.error().message};
+    return Error{ExitCode::kFailure, what_ + " failed: its process could not be restarted: " + started.error().message};
   }
   return ok_status();
 }
@@ -383,7 +383,6 @@ Status IsolatedAgent::handle_batch(std::span<const IncomingMessage> messages) {
 }
 
 Status IsolatedAgent::call(std::span<const IncomingMessage> messages, bool batch) {
-  const std::string what = component_.plugin + " agent '" + component_.name + "'";
   Poisoned* record = batch ? nullptr : crash_record(messages.front());
   if (record != nullptr && record->crashes >= config_.max_crashes) return Error{ExitCode::kFailure, record->error};
 
@@ -395,7 +394,7 @@ Status IsolatedAgent::call(std::span<const IncomingMessage> messages, bool batch
 
   while (true) {
     if (!child_) {
-      if (Status restarted = restart_child(what); !restarted) return restarted;
+      if (Status restarted = restart_child(); !restarted) return restarted;
     }
     const int pid = child_pid();
     Exchange result = exchange(request_, FrameType::kResult);
@@ -419,7 +418,7 @@ Status IsolatedAgent::call(std::span<const IncomingMessage> messages, bool batch
                              std::to_string(pid) + " " + result.how + " while handling " + where;
     if (batch) {
       spdlog::error("{}; restarting it, the batch goes again message by message", head);
-      return Error{ExitCode::kFailure, what + " failed: its process " + result.how + " handling a batch"};
+      return Error{ExitCode::kFailure, what_ + " failed: its process " + result.how + " handling a batch"};
     }
     if (record == nullptr) {
       if (crash_records_.size() == kCrashRecords) crash_records_.pop_front();
@@ -436,7 +435,7 @@ Status IsolatedAgent::call(std::span<const IncomingMessage> messages, bool batch
     }
     spdlog::error("{} ({}); restarting it, on_error {} applies to the message", head, count,
                   on_error_name(config_.on_error));
-    record->error = what + " failed: its process " + result.how + " handling this message (" + count + ")";
+    record->error = what_ + " failed: its process " + result.how + " handling this message (" + count + ")";
     if (result.sends_flushed) record->crashes = config_.max_crashes;  // handed-on sends: not again
     return Error{ExitCode::kFailure, record->error};
   }

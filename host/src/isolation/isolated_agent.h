@@ -102,7 +102,7 @@ class IsolatedAgent final : public AgentCalls {
   // Past memory_limit_mib: the child is killed and the exchange ends as a crash.
   std::optional<Exchange> over_memory_limit();
   // Restarts the child after a crash, within the agent's max_restarts_per_minute.
-  Status restart_child(const std::string& what);
+  Status restart_child();
   // The child closed its end or cannot be written to: reaped, with how it ended.
   Exchange ended();
   // Waits before a restart while calls keep crashing; false when the worker stops meanwhile.
@@ -123,6 +123,7 @@ class IsolatedAgent final : public AgentCalls {
   const std::filesystem::path library_file_;
   const std::string def_name_;
   ComponentRef component_;
+  const std::string what_;  // "<plugin> agent '<name>'", in errors
   HostServices& services_;
   IsolationSettings settings_;
   bool handles_batches_ = false;
