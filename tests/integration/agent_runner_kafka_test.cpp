@@ -165,7 +165,10 @@ class AgentRunnerKafkaTest : public ::testing::Test {
     ProducerCounter first_transport(*transport_);
     GroupOptions first_group = group("aa-first");
     first_group.incremental_rebalance = incremental;
-    AgentRunner first(first_transport, first_group, {binding}, events_);
+    // What the rebalance itself moves, without a periodic offset commit during the join: one sent
+    // as the join completes goes out with the generation the group left, and librdkafka 2.0.2,
+    // refused, drops the member's whole assignment (a stop of 1-2 s; README, Rebalances).
+    AgentRunner first(first_transport, first_group, {binding}, events_, AgentRunnerOptions{.commit_interval = 60s});
     EXPECT_TRUE(first.start());
     EXPECT_TRUE(eventually(30s, [&] { return first.assignment()[topic_].size() == kPartitions; }));
     EXPECT_TRUE(eventually(10s, [&] {
