@@ -3,22 +3,23 @@
 // is refused and the old child keeps handling. Run on the test plugin `faulty` and fixtures.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
 
 #include "isolation/isolated_agent.h"
+#include "isolation_test_support.h"
 #include "recording_host_services.h"
 
 namespace faust::isolation {
 namespace {
 
 using ::testing::HasSubstr;
+using test::alive;
+using test::message;
 using Outcome = AgentVersions::Outcome;
 
 // Under the sanitizers a segfault ends the runner through AddressSanitizer's report (exit 1).
@@ -27,17 +28,6 @@ constexpr const char* kSegfaultEnd = "exited with status 1";
 #else
 constexpr const char* kSegfaultEnd = "killed by signal 11 (SIGSEGV)";
 #endif
-
-IncomingMessage message(std::string_view value, std::int64_t offset) {
-  IncomingMessage message;
-  message.value = value;
-  message.topic = "in";
-  message.partition = 0;
-  message.offset = offset;
-  return message;
-}
-
-bool alive(int pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno != ESRCH); }
 
 // Whether process `pid` has `file` mapped: the library its child loaded.
 bool maps(int pid, const std::filesystem::path& file) {
