@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "isolation_test_support.h"
 #include "recording_host_services.h"
 #include "runtime/agents/delivery_unit.h"
 
@@ -26,6 +27,8 @@ using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using test::alive;
+using test::message;
 
 // Under the sanitizers a segfault ends the runner through AddressSanitizer's report (exit 1).
 #ifdef FAUST_SANITIZED_BUILD
@@ -71,18 +74,6 @@ class RecordingUnit final : public UnitSends {
   }
   std::vector<std::string> values;
 };
-
-// `value`: a literal, so the view outlives the message (batches hold several).
-IncomingMessage message(std::string_view value, std::int64_t offset) {
-  IncomingMessage message;
-  message.value = value;
-  message.topic = "in";
-  message.partition = 1;
-  message.offset = offset;
-  return message;
-}
-
-bool alive(int pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno != ESRCH); }
 
 class IsolatedAgentTest : public ::testing::Test {
  protected:

@@ -98,16 +98,33 @@ Result<std::unique_ptr<AgentCalls>> IsolatedAgent::start(const AgentConfig& conf
                                                          std::shared_ptr<RestartBudget> restarts) {
   if (!restarts) restarts = std::make_shared<RestartBudget>(config.max_restarts_per_minute);
   std::unique_ptr<IsolatedAgent> agent(
-      new IsolatedAgent(config, library, def_name, std::move(component), services, settings, std::move(restarts)));
+      new IsolatedAgent(config, library.file(), def_name, component, services, settings, std::move(restarts)));
+  if (settings.versions) {
+    // A new version is checked in a child of its own, apart from every lane, then let go. The
+    // check holds no versions of its own: the agent's record does not keep itself alive.
+    IsolationSettings apart = settings;
+    apart.versions = nullptr;
+    auto check = [config, def = std::string(def_name), component, &services, apart](const AgentVersion& version) {
+      AgentConfig next = config;
+      next.config = version.config;
+      IsolatedAgent probe(next, version.library_file, def.c_str(), component, services, apart, nullptr);
+      return probe.start_child();
+    };
+    agent->versions_ = settings.versions->join(
+        config.name, component.plugin, AgentVersion{library.file(), stamp_of(library.file()), config.config}, check);
+    std::lock_guard lock(agent->versions_->mutex);
+    agent->version_ = agent->versions_->current;
+    agent->version_number_ = agent->versions_->number.load(std::memory_order_relaxed);
+  }
   if (Status started = agent->start_child(); !started) return started.error();
   return std::unique_ptr<AgentCalls>(std::move(agent));
 }
 
-IsolatedAgent::IsolatedAgent(const AgentConfig& config, const PluginLibrary& library, const char* def_name,
-                             ComponentRef component, HostServices& services, IsolationSettings settings,
-                             std::shared_ptr<RestartBudget> restarts)
+IsolatedAgent::IsolatedAgent(const AgentConfig& config, const std::filesystem::path& library_file,
+                             const char* def_name, ComponentRef component, HostServices& services,
+                             IsolationSettings settings, std::shared_ptr<RestartBudget> restarts)
     : config_(config),
-      library_file_(library.file()),
+      version_(std::make_shared<const AgentVersion>(AgentVersion{library_file, std::nullopt, config.config})),
       def_name_(def_name),
       component_(std::move(component)),
       what_(component_.plugin + " agent '" + component_.name + "'"),
@@ -116,13 +133,46 @@ IsolatedAgent::IsolatedAgent(const AgentConfig& config, const PluginLibrary& lib
       restarts_(std::move(restarts)) {}
 
 IsolatedAgent::~IsolatedAgent() {
-  if (!child_) return;
+  if (child_) retire(std::move(child_));
+}
+
+void IsolatedAgent::retire(std::unique_ptr<RunnerProcess> child) const {
   std::string request;
   FrameWriter(request, FrameType::kShutdown).finish();
-  if (child_->channel().write(request)) {
-    child_->reap(std::min(config_.handler_timeout, kShutdownGrace));
+  if (child->channel().write(request)) {
+    child->reap(std::min(config_.handler_timeout, kShutdownGrace));
   }
-  child_.reset();  // kills it if it is still there
+  // Destroyed here: killed if it is still there.
+}
+
+void IsolatedAgent::swap_version() {
+  std::shared_ptr<const AgentVersion> next;
+  {
+    std::lock_guard lock(versions_->mutex);
+    next = versions_->current;
+    version_number_ = versions_->number.load(std::memory_order_relaxed);
+  }
+  if (next == version_) return;
+  // The running child stands aside while the new one starts, and comes back if it does not.
+  std::unique_ptr<RunnerProcess> old = std::move(child_);
+  std::vector<faust_metric*> old_metrics = std::move(metrics_);
+  const bool old_batches = handles_batches_;
+  std::shared_ptr<const AgentVersion> previous = std::exchange(version_, std::move(next));
+  const std::string old_process = old ? "process " + std::to_string(old->pid()) : "no process";
+  const std::string head = "agent '" + component_.name + "' (plugin " + component_.plugin + "): ";
+  if (Status started = start_child(); !started) {
+    spdlog::error("{}{} not swapped in, {} keeps the lane: {}", head, version_->library_file.string(), old_process,
+                  started.error().message);
+    child_ = std::move(old);
+    metrics_ = std::move(old_metrics);
+    handles_batches_ = old_batches;
+    version_ = std::move(previous);
+    return;
+  }
+  consecutive_crashes_ = 0;
+  if (old) retire(std::move(old));
+  spdlog::info("{}swapped to {}: process {} took over the lane from {}", head, version_->library_file.string(),
+               child_->pid(), old_process);
 }
 
 int IsolatedAgent::child_pid() const { return child_ ? static_cast<int>(child_->pid()) : 0; }
@@ -135,10 +185,10 @@ Status IsolatedAgent::start_child() {
 
   std::string request;
   FrameWriter init(request, FrameType::kInit);
-  init.bytes(library_file_.string()).bytes(def_name_).bytes(component_.name).bytes(component_.plugin);
+  init.bytes(version_->library_file.string()).bytes(def_name_).bytes(component_.name).bytes(component_.plugin);
   init.bytes(services_.app_id()).u8(lowest_level());
-  init.u32(static_cast<std::uint32_t>(config_.config.size()));
-  for (const auto& [key, value] : config_.config) init.bytes(key).bytes(value);
+  init.u32(static_cast<std::uint32_t>(version_->config.size()));
+  for (const auto& [key, value] : version_->config) init.bytes(key).bytes(value);
   init.finish();
 
   Exchange ready = exchange(request, FrameType::kReady);
@@ -383,6 +433,7 @@ Status IsolatedAgent::handle_batch(std::span<const IncomingMessage> messages) {
 }
 
 Status IsolatedAgent::call(std::span<const IncomingMessage> messages, bool batch) {
+  if (versions_ && versions_->number.load(std::memory_order_acquire) != version_number_) swap_version();
   Poisoned* record = batch ? nullptr : crash_record(messages.front());
   if (record != nullptr && record->crashes >= config_.max_crashes) return Error{ExitCode::kFailure, record->error};
 

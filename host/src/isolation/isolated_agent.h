@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/plugin_metric.h"
+#include "isolation/agent_versions.h"
 #include "isolation/frame.h"
 #include "isolation/restart_budget.h"
 #include "isolation/runner_process.h"
@@ -33,6 +34,9 @@ struct IsolationSettings {
   std::function<void(const Error& error)> fatal;
   // How often a child's resident memory is read while a call is in hand, with memory_limit_mib.
   std::chrono::milliseconds memory_check_interval{10};
+  // Where a reload publishes new versions of the agents (each lane joins its agent's record);
+  // null: the versions the agents started with stay.
+  std::shared_ptr<AgentVersions> versions;
 };
 
 // One lane's instance of an agent with `isolation: process`, in a `faust-host plugin-runner`
@@ -54,6 +58,14 @@ struct IsolationSettings {
 // when the call starts and while it runs, so a fast stream of messages pays one read per
 // interval, not one per message. A restart past the agent's max_restarts_per_minute (counted over
 // all its lanes) is refused and stops the worker instead.
+//
+// A reload: before each call the lane looks whether its agent has a new version (a number
+// compared, see AgentVersions). If so it starts a child of the new version beside the running
+// one, then asks the old child to exit (it is between calls) and reaps it; a new child that fails
+// to start is logged and the old one keeps handling. So the swap happens at a message boundary on
+// the lane's own thread: a message is handled by one version, and an open transaction simply
+// goes on with the new child's sends. A lane without messages keeps its old child until its next
+// call.
 class IsolatedAgent final : public AgentCalls {
  public:
   // Starts the child and creates the instance in it; the plugin's own refusal keeps its exit code.
@@ -79,8 +91,9 @@ class IsolatedAgent final : public AgentCalls {
   int child_pid() const;
 
  private:
-  IsolatedAgent(const AgentConfig& config, const PluginLibrary& library, const char* def_name, ComponentRef component,
-                HostServices& services, IsolationSettings settings, std::shared_ptr<RestartBudget> restarts);
+  IsolatedAgent(const AgentConfig& config, const std::filesystem::path& library_file, const char* def_name,
+                ComponentRef component, HostServices& services, IsolationSettings settings,
+                std::shared_ptr<RestartBudget> restarts);
 
   // How one request to the child ended: answered (the answer's payload), or the child is gone.
   struct Exchange {
@@ -94,6 +107,10 @@ class IsolatedAgent final : public AgentCalls {
 
   Status call(std::span<const IncomingMessage> messages, bool batch);
   Status start_child();
+  // A new version was published: its child replaces the running one, or the running one stays.
+  void swap_version();
+  // Asks a child between calls to destroy its instance and exit; kills it if it does not in time.
+  void retire(std::unique_ptr<RunnerProcess> child) const;
   Exchange exchange(std::string_view request, FrameType answer);
   // Answers one kCall into `reply`; false when it is malformed.
   bool serve_call(std::string_view payload, std::string& reply);
@@ -119,8 +136,10 @@ class IsolatedAgent final : public AgentCalls {
   };
   Poisoned* crash_record(const IncomingMessage& message);
 
-  const AgentConfig config_;
-  const std::filesystem::path library_file_;
+  const AgentConfig config_;  // its `config` is the first version's; version_ has the current one
+  std::shared_ptr<const AgentVersion> version_;  // what this lane's child runs
+  std::shared_ptr<AgentVersions::Agent> versions_;  // null without reloads
+  std::uint64_t version_number_ = 0;
   const std::string def_name_;
   ComponentRef component_;
   const std::string what_;  // "<plugin> agent '<name>'", in errors
