@@ -19,15 +19,10 @@ namespace {
 
 using ::testing::HasSubstr;
 using test::alive;
+using test::kSegfaultEnd;
 using test::message;
 using Outcome = AgentVersions::Outcome;
 
-// Under the sanitizers a segfault ends the runner through AddressSanitizer's report (exit 1).
-#ifdef FAUST_SANITIZED_BUILD
-constexpr const char* kSegfaultEnd = "exited with status 1";
-#else
-constexpr const char* kSegfaultEnd = "killed by signal 11 (SIGSEGV)";
-#endif
 
 // Whether process `pid` has `file` mapped: the library its child loaded.
 bool maps(int pid, const std::filesystem::path& file) {

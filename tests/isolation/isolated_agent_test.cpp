@@ -28,16 +28,10 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using test::alive;
+using test::kSegfaultEnd;
+using test::kSegfaultReason;
 using test::message;
 
-// Under the sanitizers a segfault ends the runner through AddressSanitizer's report (exit 1).
-#ifdef FAUST_SANITIZED_BUILD
-constexpr const char* kSegfaultReason = "exit";
-constexpr const char* kSegfaultEnd = "exited with status 1";
-#else
-constexpr const char* kSegfaultReason = "signal";
-constexpr const char* kSegfaultEnd = "killed by signal 11 (SIGSEGV)";
-#endif
 
 // Records plugin calls like the host's fake, routes sends to the unit in hand as the worker does,
 // and waits for real in wait_for_stop (until stop() is called, as a worker's fatal error would).

@@ -10,6 +10,19 @@
 
 namespace faust::isolation::test {
 
+// How a runner that dereferenced null ends: under the sanitizers through their report
+// (AddressSanitizer exits 1, ThreadSanitizer 66) instead of by the signal.
+#if defined(FAUST_SANITIZED_BUILD)
+inline constexpr const char* kSegfaultReason = "exit";
+inline constexpr const char* kSegfaultEnd = "exited with status 1";
+#elif defined(FAUST_TSAN_BUILD)
+inline constexpr const char* kSegfaultReason = "exit";
+inline constexpr const char* kSegfaultEnd = "exited with status 66";
+#else
+inline constexpr const char* kSegfaultReason = "signal";
+inline constexpr const char* kSegfaultEnd = "killed by signal 11 (SIGSEGV)";
+#endif
+
 // A message of topic "in", partition 1. `value`: a literal, so the view outlives the message
 // (batches hold several).
 inline IncomingMessage message(std::string_view value, std::int64_t offset) {
