@@ -127,6 +127,16 @@ struct WebConfig {
 
 using ConfigMap = std::map<std::string, std::string>;
 
+// The limits of an entry with `isolation: process` (an agent's lanes, a timer, a service): a child
+// that does not answer a call within handler_timeout (the worker's time answering its host calls
+// excluded) or grows past memory_limit_mib of resident memory is killed and counted as crashed;
+// more than max_restarts_per_minute restarts of the entry's children stop the worker.
+struct ProcessLimits {
+  std::chrono::milliseconds handler_timeout{30000};
+  int memory_limit_mib = 0;  // 0: no limit
+  int max_restarts_per_minute = 10;
+};
+
 // `library` is what the manifest wrote, resolved: a bare name (no '/') stays as written and is
 // looked up on the plugin search path; a path is made absolute against the manifest's folder.
 // Without `library:` it is the entry's own name. `library_at` says where, for errors found once
