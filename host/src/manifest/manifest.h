@@ -178,6 +178,11 @@ struct TimerConfig {
   std::chrono::duration<double> interval{1.0};  // unused when `cron` is set
   std::optional<CronSchedule> cron;               // `cron:` read in `timezone:` (default UTC)
   bool on_leader = false;
+  // isolation: process: the timer's instance lives in a child process; a tick is one call to it,
+  // handler_timeout its timeout. A tick that crashes fails (an on_leader one's transaction is
+  // aborted) and the child is restarted for the next.
+  Isolation isolation = Isolation::kInProcess;
+  ProcessLimits limits;
   ConfigMap config;
 };
 
@@ -187,6 +192,12 @@ struct ServiceConfig {
   std::string library;
   std::string library_at;
   std::chrono::milliseconds stop_timeout{5000};
+  // isolation: process: the service's instance lives in a child process; each callback is one
+  // call to it, handler_timeout bounding the plugin's own time between its host calls (a lead that
+  // waits in wait_for_stop is not timed meanwhile). A child that crashes is restarted and brought
+  // back to where the crashed one was (start, and elected in a term) before lead runs again.
+  Isolation isolation = Isolation::kInProcess;
+  ProcessLimits limits;
   ConfigMap config;
 };
 

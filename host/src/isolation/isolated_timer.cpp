@@ -1,0 +1,36 @@
+#include "isolation/isolated_timer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+namespace faust::isolation {
+
+Result<std::unique_ptr<TimerCalls>> IsolatedTimer::start(const TimerConfig& config, const PluginLibrary& library,
+                                                         const char* def_name, ComponentRef component,
+                                                         HostServices& services, const IsolationSettings& settings) {
+  component.kind = ComponentRef::Kind::kTimer;
+  std::unique_ptr<IsolatedTimer> timer(new IsolatedTimer(
+      ChildSpec{library.file(), def_name, std::move(component), config.config, config.limits}, services, settings));
+  if (Status started = timer->process_.start(); !started) return started.error();
+  FrameWriter(timer->request_, FrameType::kTick).finish();
+  return std::unique_ptr<TimerCalls>(std::move(timer));
+}
+
+Status IsolatedTimer::tick() {
+  // Its restart after the last crash failed: tried again at each tick.
+  if (Status running = process_.restart(); !running) return running;
+  PluginProcess::Outcome result = process_.call(request_);
+  if (result.answered) return std::move(result.status);
+  const bool fenced = process_.component().on_leader;
+  spdlog::error("{}: process {} {} during a tick{}; restarting it for the next tick", process_.label(), result.pid,
+                result.how, fenced ? " (its leader transaction is aborted)" : "");
+  Error failed{ExitCode::kFailure, process_.what() + " failed: its process " + result.how + " during this tick"};
+  // Past max_restarts_per_minute the worker stops and says why.
+  if (Status restarted = process_.restart(); !restarted && restarted.error().code != ExitCode::kPluginRestartLimit) {
+    spdlog::error("{}", restarted.error().message);
+  }
+  return failed;
+}
+
+}  // namespace faust::isolation
