@@ -17,20 +17,21 @@ Result<std::unique_ptr<TimerCalls>> IsolatedTimer::start(const TimerConfig& conf
   return std::unique_ptr<TimerCalls>(std::move(timer));
 }
 
-Status IsolatedTimer::tick() {
-  // Its restart after the last crash failed: tried again at each tick.
-  if (Status running = process_.restart(); !running) return running;
-  PluginProcess::Outcome result = process_.call(request_);
-  if (result.answered) return std::move(result.status);
-  const bool fenced = process_.component().on_leader;
-  spdlog::error("{}: process {} {} during a tick{}; restarting it for the next tick", process_.label(), result.pid,
-                result.how, fenced ? " (its leader transaction is aborted)" : "");
-  Error failed{ExitCode::kFailure, process_.what() + " failed: its process " + result.how + " during this tick"};
-  // Past max_restarts_per_minute the worker stops and says why.
+void IsolatedTimer::prepare() {
+  // Past max_restarts_per_minute the worker stops and says why; any other failure is tried again
+  // by the tick.
   if (Status restarted = process_.restart(); !restarted && restarted.error().code != ExitCode::kPluginRestartLimit) {
     spdlog::error("{}", restarted.error().message);
   }
-  return failed;
+}
+
+Status IsolatedTimer::tick() {
+  if (Status running = process_.restart(); !running) return running;
+  PluginProcess::Outcome result = process_.call(request_);
+  if (result.answered) return std::move(result.status);
+  spdlog::error("{}: process {} {} during a tick{}; restarting it for the next tick", process_.label(), result.pid,
+                result.how, process_.component().on_leader ? " (its leader transaction is aborted)" : "");
+  return Error{ExitCode::kFailure, process_.what() + " failed: its process " + result.how + " during this tick"};
 }
 
 }  // namespace faust::isolation

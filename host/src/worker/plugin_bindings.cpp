@@ -101,9 +101,10 @@ Result<PluginBindings> bind_plugins(const Manifest& manifest, HostServices& serv
     (agent.config.on_leader ? bindings.leader_agents : bindings.agents).push_back(std::move(binding));
   }
   for (auto& timer : components->timers) {
+    TimerCalls& instance = *timer.instance;
     bindings.timers.push_back(TimerBinding{timer.config.name, timer.config.interval, timer.config.on_leader,
-                                           [&instance = *timer.instance] { return instance.tick(); },
-                                           timer.config.cron});
+                                           [&instance] { return instance.tick(); }, timer.config.cron,
+                                           [&instance] { instance.prepare(); }});
   }
   for (auto& service : components->services) {
     ServiceCalls& instance = *service.instance;
