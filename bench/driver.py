@@ -1651,9 +1651,10 @@ def draw_chart(chart: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FormatStrFormatter
 
-    colors = {"faust-host": "#2b6cb0", SASL: "#63b3ed", "faust": "#dd6b20", "bare": "#718096", "kafka-streams": "#38a169"}
-    system_names = {"faust-host": "faust-host", SASL: "faust-host\nSASL_SSL", "faust": "Python Faust",
-                    "bare": "bare librdkafka"}
+    colors = {"faust-host": "#2b6cb0", SASL: "#63b3ed", ISOLATED: "#805ad5", "faust": "#dd6b20", "bare": "#718096",
+              "kafka-streams": "#38a169"}
+    system_names = {"faust-host": "faust-host", SASL: "faust-host\nSASL_SSL", ISOLATED: "faust-host\nisolated",
+                    "faust": "Python Faust", "bare": "bare librdkafka"}
     fig, axes = plt.subplots(4, 2, figsize=(12, 16.5))
     fig.suptitle("faust-host vs Python Faust (faust-streaming) vs bare librdkafka (vs Kafka Streams) — medians")
 
