@@ -286,11 +286,25 @@ struct Created {
   bool flag() const { return agent ? agent->handles_batches() : service ? service->has_lead() : false; }
 };
 
-template <typename Def>
-Result<const Def*> find_definition(const Init& init, const Def* def) {
-  if (def != nullptr) return def;
-  return Error{ExitCode::kPluginNameUnknown, "plugin " + init.library_file + " provides no " +
-                                                 component_kind_name(init.kind) + " '" + init.definition + "'"};
+// The instance of `def` (the definition the plugin provides under init's name, or null), after
+// the plugin-wide part it holds: a missing definition is refused before any plugin code runs.
+template <typename Instance, typename Def>
+Result<std::unique_ptr<Instance>> create_instance(Created& created, const Init& init, const Def* def,
+                                                  HostServices& services) {
+  if (def == nullptr) {
+    return Error{ExitCode::kPluginNameUnknown, "plugin " + init.library_file + " provides no " +
+                                                   component_kind_name(init.kind) + " '" + init.definition + "'"};
+  }
+  auto shared = create_shared_part(created.library, services);
+  if (!shared) return shared.error();
+  created.shared = std::move(*shared);
+  ComponentRef component;
+  component.kind = init.kind;
+  component.name = init.entry;
+  component.plugin = init.plugin;
+  auto instance = Instance::create(created.library, *def, services, std::move(component), init.config, created.shared);
+  if (!instance) return instance.error();
+  return std::make_unique<Instance>(std::move(*instance));
 }
 
 Result<Created> create(const Init& init, HostServices& services) {
@@ -299,43 +313,23 @@ Result<Created> create(const Init& init, HostServices& services) {
   if (!library) return library.error();
   created.library = *library;
   const PluginLibrary& plugin = *created.library;
-  ComponentRef component;
-  component.kind = init.kind;
-  component.name = init.entry;
-  component.plugin = init.plugin;
   switch (init.kind) {
     case ComponentRef::Kind::kTimer: {
-      auto def = find_definition(init, plugin.find_timer(init.definition));
-      if (!def) return def.error();
-      auto shared = create_shared_part(created.library, services);
-      if (!shared) return shared.error();
-      created.shared = std::move(*shared);
-      auto timer = TimerInstance::create(created.library, **def, services, std::move(component), init.config, created.shared);
+      auto timer = create_instance<TimerInstance>(created, init, plugin.find_timer(init.definition), services);
       if (!timer) return timer.error();
-      created.timer = std::make_unique<TimerInstance>(std::move(*timer));
+      created.timer = std::move(*timer);
       return created;
     }
     case ComponentRef::Kind::kService: {
-      auto def = find_definition(init, plugin.find_service(init.definition));
-      if (!def) return def.error();
-      auto shared = create_shared_part(created.library, services);
-      if (!shared) return shared.error();
-      created.shared = std::move(*shared);
-      auto service =
-          ServiceInstance::create(created.library, **def, services, std::move(component), init.config, created.shared);
+      auto service = create_instance<ServiceInstance>(created, init, plugin.find_service(init.definition), services);
       if (!service) return service.error();
-      created.service = std::make_unique<ServiceInstance>(std::move(*service));
+      created.service = std::move(*service);
       return created;
     }
     default: {
-      auto def = find_definition(init, plugin.find_agent(init.definition));
-      if (!def) return def.error();
-      auto shared = create_shared_part(created.library, services);
-      if (!shared) return shared.error();
-      created.shared = std::move(*shared);
-      auto agent = AgentInstance::create(created.library, **def, services, std::move(component), init.config, created.shared);
+      auto agent = create_instance<AgentInstance>(created, init, plugin.find_agent(init.definition), services);
       if (!agent) return agent.error();
-      created.agent = std::make_unique<AgentInstance>(std::move(*agent));
+      created.agent = std::move(*agent);
       return created;
     }
   }
