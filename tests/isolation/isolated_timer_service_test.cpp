@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "isolation/isolated_agent.h"
 #include "isolation/isolated_service.h"
 #include "isolation/isolated_timer.h"
 #include "isolation_services.h"
@@ -174,6 +175,39 @@ TEST_F(IsolatedTimerServiceTest, ATimerThatCrashesOnEveryTickStopsTheWorkerPastM
   const Status refused = ticking->tick();
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, ExitCode::kPluginRestartLimit);
+}
+
+TEST_F(IsolatedTimerServiceTest, ALeaderOnlyAgentsCallFailsAtEveryCrashSoItsTransactionAbortsUpToMaxCrashes) {
+  AgentConfig config;
+  config.name = "faulty";
+  config.on_leader = true;
+  config.isolation = Isolation::kProcess;
+  config.max_crashes = 2;
+  config.config = {{"forward_to", "say"}};
+  auto started = IsolatedAgent::start(config, *library_, "faulty", component("faulty", true), services_, settings_);
+  ASSERT_TRUE(started.ok()) << started.error().message;
+  AgentCalls& agent = **started;
+  IncomingMessage poison;
+  poison.value = "forward-segv-4";
+  poison.topic = "leader-in";
+  poison.offset = 4;
+
+  // Its send reached the leader's transaction before the crash: not handled again in this call.
+  const Status first = agent.handle(poison);
+  ASSERT_FALSE(first.ok());
+  EXPECT_EQ(first.error().message, std::string("faulty agent 'faulty' failed: its process ") + kSegfaultEnd +
+                                       " handling this message (crash 1 of max_crashes 2)");
+  EXPECT_THAT(sent_values(), ElementsAre("forward-segv-4"));
+  // on_error retry: a new transaction, a new child, crash 2; then it fails at once.
+  EXPECT_FALSE(agent.handle(poison).ok());
+  EXPECT_FALSE(agent.handle(poison).ok());
+  EXPECT_THAT(services_.log_lines(), ElementsAre("received forward-segv-4", "received forward-segv-4"));
+  EXPECT_EQ(crashes().size(), 2u);
+  IncomingMessage next;
+  next.value = "ok-5";
+  next.topic = "leader-in";
+  next.offset = 5;
+  EXPECT_TRUE(agent.handle(next).ok());
 }
 
 TEST_F(IsolatedTimerServiceTest, AServiceRunsItsLifecycleInAChild) {

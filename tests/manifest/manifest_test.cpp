@@ -1023,6 +1023,8 @@ services:
   EXPECT_EQ(m.agents[2].max_crashes, 5);
   EXPECT_EQ(m.agents[2].handler_timeout, std::chrono::milliseconds(1500));
   EXPECT_EQ(m.agents[3].isolation, Isolation::kInProcess);
+  const Manifest leader = parse_ok("app: {id: x}\nagents:\n  a: {library: a, on_leader: true, isolation: process}\n");
+  EXPECT_EQ(leader.agents[0].isolation, Isolation::kProcess) << "a leader-only agent may be isolated too";
 }
 
 TEST(ManifestIsolationTest, RefusesWhatIsolationCannotDoInOneLine) {
@@ -1036,9 +1038,6 @@ TEST(ManifestIsolationTest, RefusesWhatIsolationCannotDoInOneLine) {
             "m.yaml:3:52: agents.a.max_crashes: must be in 1..100, got 0");
   EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, isolation: process, handler_timeout: 0.001}\n"),
             "m.yaml:3:56: agents.a.handler_timeout: must be at least 0.01 seconds, got 0.001");
-  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, on_leader: true, isolation: process}\n"),
-            "m.yaml:3:47: agents.a.isolation: process isolation is not available to a leader-only agent "
-            "(on_leader: true)");
   EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, isolaton: process}\n"),
             "m.yaml:3:19: unknown key 'isolaton' in agents.a (did you mean 'isolation'?)");
 }

@@ -91,9 +91,17 @@ Status IsolatedAgent::call(std::span<const IncomingMessage> messages, bool batch
     ++record->crashes;
     const std::string count = "crash " + std::to_string(record->crashes) + " of max_crashes " +
                               std::to_string(config_.max_crashes);
-    if (record->crashes < config_.max_crashes && !result.sends_flushed) {
+    // A leader-only agent's sends and state writes went into the leader's open transaction: the
+    // call fails, so the transaction aborts, and the runner's on_error decides what comes next.
+    if (record->crashes < config_.max_crashes && !result.sends_flushed && !config_.on_leader) {
       spdlog::error("{} ({}); restarting it and handling the message again", head, count);
       continue;
+    }
+    if (config_.on_leader && record->crashes < config_.max_crashes) {
+      spdlog::error("{} ({}); restarting it, its leader transaction is aborted and on_error {} applies to the message",
+                    head, count, on_error_name(config_.on_error));
+      return Error{ExitCode::kFailure,
+                   process_.what() + " failed: its process " + result.how + " handling this message (" + count + ")"};
     }
     spdlog::error("{} ({}); restarting it, on_error {} applies to the message", head, count,
                   on_error_name(config_.on_error));

@@ -29,7 +29,10 @@ namespace faust::isolation {
 // logged and the child started again. A single message is then handled again, until it has
 // crashed max_crashes times: its call fails with the crash as the error, so the agent's on_error
 // applies, and the message is not handed to the plugin again (on_error's retries fail at once). A
-// batch that crashes fails at once: the lane handles its messages again one by one. A restart past
+// batch that crashes fails at once: the lane handles its messages again one by one. A leader-only
+// agent's call (on_leader) fails at every crash instead, as its sends and state writes went into
+// the leader's open transaction, which must abort: the runner's on_error decides whether the
+// message is handled again (in a new transaction), up to max_crashes crashes. A restart past
 // the agent's max_restarts_per_minute (counted over all its lanes) is refused and stops the worker.
 class IsolatedAgent final : public AgentCalls {
  public:

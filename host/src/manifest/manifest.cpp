@@ -268,14 +268,7 @@ ProcessLimits read_limits(const Section& fields, Isolation isolation, std::initi
 
 // `isolation:` and the limits of an isolated agent.
 void read_isolation(const Section& fields, AgentConfig& agent) {
-  if (const Entry* e = fields.find("isolation")) {
-    agent.isolation = read_isolation(*e);
-    if (agent.isolation == Isolation::kProcess && agent.on_leader) {
-      // Its sends and state writes join the leader's transaction, which a restarted child would
-      // write into twice.
-      fail(e->value_mark(), e->path + ": process isolation is not available to a leader-only agent (on_leader: true)");
-    }
-  }
+  if (const Entry* e = fields.find("isolation")) agent.isolation = read_isolation(*e);
   const ProcessLimits limits = read_limits(fields, agent.isolation, {"max_crashes"});
   agent.handler_timeout = limits.handler_timeout;
   agent.memory_limit_mib = limits.memory_limit_mib;
