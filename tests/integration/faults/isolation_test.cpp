@@ -7,7 +7,8 @@
 // and restarted the same way; a plugin that crashes on every message stops the worker once its
 // restarts pass max_restarts_per_minute. The tutorial runs with its on_leader timer and its agent
 // isolated, and an isolated on_leader timer that segfaults on one tick has that tick's
-// transaction aborted while the leader keeps its term and the following ticks arrive.
+// transaction aborted while the leader keeps its term and the following ticks arrive; an isolated
+// leader-only agent's message that crashes after a send has each transaction aborted.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -256,9 +257,13 @@ TEST(ProcessIsolation, TheTutorialRunsIsolatedAndATimerThatCrashesOnATickKeepsTh
   const std::string crash_line = segv_end + " during a tick (its leader transaction is aborted); restarting it for "
                                             "the next tick";
   ASSERT_TRUE(eventually(20s, [&] { return count_lines(process, crash_line) == 1; })) << process.log();
-  const auto at_crash = leader_term(worker.web_port);
+  // The line comes first, then the abort.
+  std::optional<TermView> at_crash;
+  EXPECT_TRUE(eventually(10s, [&] {
+    at_crash = leader_term(worker.web_port);
+    return at_crash && at_crash->aborted >= 1;
+  })) << process.log();
   ASSERT_TRUE(at_crash.has_value());
-  EXPECT_GE(at_crash->aborted, 1);
 
   // The ticks after it run in the new child and arrive; the crashed tick's send never does.
   std::set<std::string> pids;
@@ -281,7 +286,8 @@ TEST(ProcessIsolation, TheTutorialRunsIsolatedAndATimerThatCrashesOnATickKeepsTh
   const auto after = leader_term(worker.web_port);
   ASSERT_TRUE(after.has_value());
   EXPECT_EQ(after->generation, at_crash->generation);
-  EXPECT_EQ(after->terms, 1);
+  EXPECT_EQ(after->terms, at_crash->terms) << "the crash ended the term\n" << process.log();
+  EXPECT_EQ(count_lines(process, "leader producer replaced"), 0u) << process.log();
   EXPECT_EQ(cluster.is_leader(0), std::optional<bool>(true));
   const std::size_t greetings = cluster.sent_greetings(0).size();
   EXPECT_TRUE(eventually(10s, [&] { return cluster.sent_greetings(0).size() >= greetings + 3; })) << process.log();
@@ -291,6 +297,39 @@ TEST(ProcessIsolation, TheTutorialRunsIsolatedAndATimerThatCrashesOnATickKeepsTh
             1);
   expect_workers_running_without_critical(cluster);
   std::filesystem::remove(marker);
+}
+
+TEST(ProcessIsolation, AnIsolatedLeaderOnlyAgentsCrashAbortsItsTransactionAndOnErrorApplies) {
+  ClusterManifest manifest;
+  manifest.app_lines = "  topic_partitions: 1\n";
+  manifest.sections = std::string("agents:\n  faulty:\n    library: ") + FAUST_FAULTY_PLUGIN + "\n" +
+                      "    on_leader: true\n    isolation: process\n    max_crashes: 2\n    on_error: retry\n" +
+                      "    max_retries: 3\n    config: {forward_to: say}\n" +
+                      "  say:\n    library: say\n    isolation: process\n";
+  WorkerCluster cluster("isolation-leader-agent", {}, manifest);
+  auto& worker = cluster.worker(cluster.start_worker());
+  const WorkerProcess& process = *worker.process;
+  ASSERT_EQ(await_single_leader(cluster, 30s), 0u);
+  for (const char* value : {"ok-1", "forward-segv-2", "ok-3"}) ASSERT_EQ(cluster.send("faulty", value).exit_code, 0);
+
+  ASSERT_TRUE(eventually(20s, [&] { return count_lines(process, "[faulty] handled ok-3") == 1; })) << process.log();
+  // Two crashes (each aborting the transaction with the forwarded send in it), then on_error's
+  // last retries fail without the plugin, and the message is skipped.
+  EXPECT_EQ(count_lines(process, "[faulty] received forward-segv-2"), 2u) << process.log();
+  EXPECT_EQ(count_lines(process, "its leader transaction is aborted and on_error retry applies to the message"), 1u)
+      << process.log();
+  EXPECT_EQ(count_lines(process, "skipped (on_error: retry)"), 1u) << process.log();
+  EXPECT_EQ(count_lines(process, "[faulty] handled ok-1"), 1u);
+  // say reads its one partition read_committed, in order: once a later message is printed, any
+  // committed record of the aborted transactions would have been printed before it.
+  ASSERT_EQ(cluster.send("say", "after-the-crashes").exit_code, 0);
+  ASSERT_TRUE(eventually(20s, [&] { return count_lines(process, "[say] after-the-crashes") == 1; })) << process.log();
+  EXPECT_EQ(count_lines(process, "[say] forward-segv-2"), 0u) << process.log();
+  const auto term = leader_term(worker.web_port);
+  ASSERT_TRUE(term.has_value());
+  EXPECT_GE(term->aborted, 2);
+  EXPECT_EQ(count_lines(process, "leader producer replaced"), 0u) << process.log();
+  expect_workers_running_without_critical(cluster);
 }
 
 }  // namespace
