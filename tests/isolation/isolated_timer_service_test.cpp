@@ -135,6 +135,34 @@ TEST_F(IsolatedTimerServiceTest, ATimerThatSegfaultsOnATickIsRestartedAndTheNext
   EXPECT_EQ(crashes().size(), 1u);
 }
 
+TEST_F(IsolatedTimerServiceTest, AProcessIsReplacedByANewVersionOnlyOnceItStarts) {
+  TimerConfig config;
+  config.name = "faulty_tick";
+  config.config = {{"send_to", "say"}, {"prefix", "v1"}};
+  ChildSpec spec{FAUST_FAULTY_PLUGIN, "faulty_tick", component("faulty_tick"), config.config, config.limits};
+  spec.component.kind = ComponentRef::Kind::kTimer;
+  PluginProcess process(spec, services_, settings_);
+  ASSERT_TRUE(process.start().ok());
+  std::string tick;
+  FrameWriter(tick, FrameType::kTick).finish();
+  const int first = process.pid();
+  ASSERT_TRUE(process.call(tick).answered);
+
+  // A library that does not load: the error, and the running child stays.
+  const Status refused = process.replace("/nonexistent/faulty.so", {{"send_to", "say"}, {"prefix", "v2"}});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(process.pid(), first);
+  ASSERT_TRUE(process.call(tick).answered);
+
+  ASSERT_TRUE(process.replace(FAUST_FAULTY_PLUGIN, {{"send_to", "say"}, {"prefix", "v2"}}).ok());
+  const int second = process.pid();
+  EXPECT_NE(second, first);
+  EXPECT_FALSE(alive(first)) << "the old child exits once the new one is ready";
+  ASSERT_TRUE(process.call(tick).answered);
+  EXPECT_THAT(sent_values(), ElementsAre("v1-" + std::to_string(first) + "-1", "v1-" + std::to_string(first) + "-2",
+                                         "v2-" + std::to_string(second) + "-1"));
+}
+
 TEST_F(IsolatedTimerServiceTest, AHungTickIsKilledAfterTheHandlerTimeoutAndTheNextTickRuns) {
   TimerConfig config;
   config.limits.handler_timeout = 200ms;

@@ -93,13 +93,33 @@ PluginProcess::PluginProcess(ChildSpec spec, HostServices& services, IsolationSe
       restarts_(restarts ? std::move(restarts) : std::make_shared<RestartBudget>(spec_.limits.max_restarts_per_minute)) {}
 
 PluginProcess::~PluginProcess() {
-  if (!child_) return;
+  if (child_) retire(std::move(child_));
+}
+
+void PluginProcess::retire(std::unique_ptr<RunnerProcess> child) const {
   std::string request;
   FrameWriter(request, FrameType::kShutdown).finish();
-  if (child_->channel().write(request)) {
-    child_->reap(std::min(spec_.limits.handler_timeout, kShutdownGrace));
+  if (child->channel().write(request)) child->reap(std::min(spec_.limits.handler_timeout, kShutdownGrace));
+  // Destroyed here: killed if it is still there.
+}
+
+Status PluginProcess::replace(std::filesystem::path library_file, ConfigMap config) {
+  std::unique_ptr<RunnerProcess> old = std::move(child_);
+  std::vector<faust_metric*> old_metrics = std::move(metrics_);
+  const bool old_flag = ready_flag_;
+  std::filesystem::path old_file = std::exchange(spec_.library_file, std::move(library_file));
+  ConfigMap old_config = std::exchange(spec_.config, std::move(config));
+  if (Status started = start(); !started) {
+    child_ = std::move(old);
+    metrics_ = std::move(old_metrics);
+    ready_flag_ = old_flag;
+    spec_.library_file = std::move(old_file);
+    spec_.config = std::move(old_config);
+    return started;
   }
-  child_.reset();  // kills it if it is still there
+  consecutive_crashes_ = 0;
+  if (old) retire(std::move(old));
+  return ok_status();
 }
 
 Status PluginProcess::start() {

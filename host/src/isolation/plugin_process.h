@@ -72,6 +72,10 @@ class PluginProcess {
   // stopped and this fails with kPluginRestartLimit), after the backoff (none after one crash;
   // 100 ms doubling to 5 s while calls keep crashing). Nothing to do while a child runs.
   Status restart();
+  // Starts a child of `library_file` with `config` beside the running one (a new version of the
+  // plugin, at a call boundary) and, once it is ready, asks the running one to exit; a child that
+  // does not start is the error, and the running one stays. Later restarts start the new version.
+  Status replace(std::filesystem::path library_file, ConfigMap config);
   bool running() const { return child_ != nullptr; }
   // The child's process id; 0 while none runs (between a crash and the next call).
   int pid() const { return child_ ? static_cast<int>(child_->pid()) : 0; }
@@ -123,8 +127,10 @@ class PluginProcess {
   Exchange ended();
   // Waits before a restart while calls keep crashing; false when the worker stops meanwhile.
   bool back_off();
+  // Asks a child between calls to destroy its instance and exit; kills it if it does not in time.
+  void retire(std::unique_ptr<RunnerProcess> child) const;
 
-  const ChildSpec spec_;
+  ChildSpec spec_;  // its library file and config change with replace()
   const std::string what_;
   const std::string label_;
   HostServices& services_;
