@@ -209,23 +209,27 @@ run_tests() {
   return "${status}"
 }
 
-# Two long fault tests are left to the main stage: the at-least-once run of the exactly-once copy
-# (a minute of the same faults on the same worker code as its exactly-once run, which stays) and
-# the crawler's three-worker failover (a minute and a half; the crawler's own code runs here
-# through its unit tests).
+# Four long fault tests are left to the main stage, each a minute or more of waiting out real
+# timeouts on paths that shorter tests here also run: the at-least-once run of the exactly-once
+# copy (its exactly-once run, with the same faults, stays), the crawler's three-worker failover
+# (the crawler's own code runs here through its unit tests), the thirty rounds of leader kills and
+# pauses (the leader-election and fenced-leadership tests stay) and the long broker outage (the
+# broker restart and the agents' send-retry outage stay).
 run_sanitized_tests() {
   without_cluster=1
   ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-    run_tests "${ASAN_BUILD_DIR}" -E "^(ExactlyOnceCopy\.AtLeastOnce|Crawler\.)"
+    run_tests "${ASAN_BUILD_DIR}" -E "^(ExactlyOnceCopy\.AtLeastOnce|Crawler\.|Chaos\.|BrokerOutage\.)"
 }
 
-# The concurrency tests (runtime and transports) under ThreadSanitizer: only what they need is built.
+# The concurrency tests (runtime, transports, and the worker's side of process isolation: its
+# channel, crashes and restarts, isolated timers and services, reloads) under ThreadSanitizer: only
+# what they need is built.
 run_tsan_tests() {
   cmake -S "${FAUST_REPO_ROOT}" -B "${TSAN_BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFAUST_TSAN=ON &&
-    cmake --build "${TSAN_BUILD_DIR}" -j "${JOBS}" --target runtime_test transport_test &&
+    cmake --build "${TSAN_BUILD_DIR}" -j "${JOBS}" --target runtime_test transport_test isolation_test &&
     TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
-      run_tests "${TSAN_BUILD_DIR}" -R "AgentRunner|PipelinedSends|TimerService|LeaderElector|LeaderTerm|LeaderState|LeaderAgentRunner|ServiceRunner|MemoryTransport"
+      run_tests "${TSAN_BUILD_DIR}" -R "AgentRunner|PipelinedSends|TimerService|LeaderElector|LeaderTerm|LeaderState|LeaderAgentRunner|ServiceRunner|MemoryTransport|IsolatedAgent|IsolatedTimerService|AgentReload|Channel|RestartBudget"
 }
 
 # The .deb packages: built by scripts/package.sh inside the test, unpacked into a throwaway root,

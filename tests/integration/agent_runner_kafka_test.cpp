@@ -132,6 +132,11 @@ class AgentRunnerKafkaTest : public ::testing::Test {
     std::uint64_t revoked = 0;  // partitions revoked from the first member
     int producers_started = 0;  // exactly_once: by the first member while the second joined
   };
+  // A pipelined send whose outcome nobody waits for.
+  struct Unheeded final : Transport::PipelinedSend {
+    void delivered(const Status&) override {}
+  };
+
   // Keeps 8 partitions busy (a record each every 5 ms) while a second member joins a first one.
   JoinSeenByFirst second_member_joins(bool incremental,
                                       ProcessingGuarantee guarantee = ProcessingGuarantee::kAtLeastOnce) {
@@ -148,7 +153,7 @@ class AgentRunnerKafkaTest : public ::testing::Test {
     std::atomic<bool> producing{true};
     std::thread producer([&] {
       while (producing) {
-        for (const auto& key : keys) (void)transport_->send_async(ProducedRecord{topic_, key, "v", {}}, {[](const Status&) {}, {}});
+        for (const auto& key : keys) (void)transport_->send_async(ProducedRecord{topic_, key, "v", {}}, std::make_unique<Unheeded>());
         std::this_thread::sleep_for(5ms);
       }
     });

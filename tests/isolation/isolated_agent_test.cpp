@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "isolation_services.h"
+#include "isolation_test_support.h"
 #include "runtime/agents/delivery_unit.h"
 
 namespace faust::isolation {
@@ -26,6 +27,10 @@ using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using test::alive;
+using test::kSegfaultEnd;
+using test::kSegfaultReason;
+using test::message;
 
 // The unit a lane would have in hand: what reaches it.
 class RecordingUnit final : public UnitSends {
@@ -36,17 +41,6 @@ class RecordingUnit final : public UnitSends {
   }
   std::vector<std::string> values;
 };
-
-// `value`: a literal, so the view outlives the message (batches hold several).
-IncomingMessage message(std::string_view value, std::int64_t offset) {
-  IncomingMessage message;
-  message.value = value;
-  message.topic = "in";
-  message.partition = 1;
-  message.offset = offset;
-  return message;
-}
-
 
 class IsolatedAgentTest : public ::testing::Test {
  protected:

@@ -15,12 +15,16 @@
 #include "isolation/isolated_service.h"
 #include "isolation/isolated_timer.h"
 #include "isolation_services.h"
+#include "isolation_test_support.h"
 
 namespace faust::isolation {
 namespace {
 
 using namespace std::chrono_literals;
 using ::testing::ElementsAre;
+using test::alive;
+using test::kSegfaultEnd;
+using test::kSegfaultReason;
 
 class IsolatedTimerServiceTest : public ::testing::Test {
  protected:

@@ -1,8 +1,5 @@
 #pragma once
 
-#include <signal.h>
-
-#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -14,17 +11,6 @@
 #include "runtime/agents/delivery_unit.h"
 
 namespace faust::isolation {
-
-// Under the sanitizers a segfault ends the runner through AddressSanitizer's report (exit 1).
-#ifdef FAUST_SANITIZED_BUILD
-constexpr const char* kSegfaultReason = "exit";
-constexpr const char* kSegfaultEnd = "exited with status 1";
-#else
-constexpr const char* kSegfaultReason = "signal";
-constexpr const char* kSegfaultEnd = "killed by signal 11 (SIGSEGV)";
-#endif
-
-inline bool alive(int pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno != ESRCH); }
 
 // Records plugin calls like the host's fake, routes sends to the unit in hand as the worker does,
 // waits for real in wait_for_stop (until stop() is called, as a worker's fatal error or a term's

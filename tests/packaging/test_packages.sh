@@ -189,7 +189,7 @@ unit="${root}/usr/lib/systemd/system/faust-host@.service"
 for line in 'ExecStart=/usr/bin/faust-host --manifest /etc/faust-host/%i.yaml' 'Restart=on-failure' \
   'User=faust-host' 'Group=faust-host' 'KillSignal=SIGTERM' 'NoNewPrivileges=yes' 'ProtectSystem=strict' \
   'ProtectHome=yes' 'PrivateTmp=yes' 'PrivateDevices=yes' 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX' \
-  'WantedBy=multi-user.target'; do
+  'ExecReload=/bin/kill -HUP $MAINPID' 'WantedBy=multi-user.target'; do
   expect_line "${unit}" "${line}"
 done
 if command -v systemd-analyze >/dev/null 2>&1; then

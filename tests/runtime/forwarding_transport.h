@@ -23,8 +23,8 @@ class ForwardingTransport : public Transport {
   Status send(const ProducedRecord& record, std::chrono::milliseconds timeout) override {
     return inner_.send(record, timeout);
   }
-  Status send_async(const ProducedRecord& record, DeliveryCallbacks callbacks) override {
-    return inner_.send_async(record, std::move(callbacks));
+  Status send_async(const ProducedRecord& record, std::unique_ptr<PipelinedSend> pipelined) override {
+    return inner_.send_async(record, std::move(pipelined));
   }
   Result<std::unique_ptr<TransactionalProducer>> start_leader_producer(std::chrono::milliseconds timeout) override {
     return inner_.start_leader_producer(timeout);

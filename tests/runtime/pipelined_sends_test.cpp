@@ -39,9 +39,9 @@ class HeldAcksTransport final : public testing::ForwardingTransport {
  public:
   using ForwardingTransport::ForwardingTransport;
 
-  Status send_async(const ProducedRecord& record, DeliveryCallbacks callbacks) override {
+  Status send_async(const ProducedRecord& record, std::unique_ptr<PipelinedSend> pipelined) override {
     std::lock_guard lock(mutex_);
-    held_.emplace_back(record, std::move(callbacks.delivered));
+    held_.emplace_back(record, std::move(pipelined));
     return ok_status();
   }
   std::size_t held() {
@@ -50,17 +50,17 @@ class HeldAcksTransport final : public testing::ForwardingTransport {
   }
   // Stores every held record and acknowledges it.
   void acknowledge_all() {
-    std::vector<std::pair<ProducedRecord, std::function<void(const Status&)>>> held;
+    std::vector<std::pair<ProducedRecord, std::unique_ptr<PipelinedSend>>> held;
     {
       std::lock_guard lock(mutex_);
       held.swap(held_);
     }
-    for (auto& [record, on_delivered] : held) on_delivered(inner_.send(record, 1s));
+    for (auto& [record, pipelined] : held) pipelined->delivered(inner_.send(record, 1s));
   }
 
  private:
   std::mutex mutex_;
-  std::vector<std::pair<ProducedRecord, std::function<void(const Status&)>>> held_;
+  std::vector<std::pair<ProducedRecord, std::unique_ptr<PipelinedSend>>> held_;
 };
 
 // memory:// whose exactly-once producer reports the second commit as timed out although it went

@@ -19,10 +19,10 @@ std::string in_hand(std::span<const IncomingMessage> messages, bool batch) {
          std::to_string(messages.back().offset);
 }
 
-ChildSpec child_spec(const AgentConfig& config, const PluginLibrary& library, const char* def_name,
+ChildSpec child_spec(const AgentConfig& config, const std::filesystem::path& library_file, const char* def_name,
                      ComponentRef component) {
   component.kind = ComponentRef::Kind::kAgent;
-  return ChildSpec{library.file(), def_name, std::move(component), config.config,
+  return ChildSpec{library_file, def_name, std::move(component), config.config,
                    ProcessLimits{config.handler_timeout, config.memory_limit_mib, config.max_restarts_per_minute}};
 }
 
@@ -32,15 +32,58 @@ Result<std::unique_ptr<AgentCalls>> IsolatedAgent::start(const AgentConfig& conf
                                                          const char* def_name, ComponentRef component,
                                                          HostServices& services, const IsolationSettings& settings,
                                                          std::shared_ptr<RestartBudget> restarts) {
-  std::unique_ptr<IsolatedAgent> agent(new IsolatedAgent(config, child_spec(config, library, def_name, std::move(component)),
-                                                         services, settings, std::move(restarts)));
+  ChildSpec spec = child_spec(config, library.file(), def_name, std::move(component));
+  std::unique_ptr<IsolatedAgent> agent(new IsolatedAgent(config, spec, services, settings, std::move(restarts)));
+  if (settings.versions) {
+    // A new version is checked in a child of its own, apart from every lane, then let go. The
+    // check holds no versions of its own: the agent's record does not keep itself alive.
+    IsolationSettings apart = settings;
+    apart.versions = nullptr;
+    auto check = [spec, &services, apart](const AgentVersion& version) {
+      ChildSpec next = spec;
+      next.library_file = version.library_file;
+      next.config = version.config;
+      PluginProcess probe(std::move(next), services, apart);
+      return probe.start();
+    };
+    agent->versions_ = settings.versions->join(
+        config.name, spec.component.plugin,
+        AgentVersion{library.file(), stamp_of(library.file()), config.config}, check);
+    std::lock_guard lock(agent->versions_->mutex);
+    agent->version_ = agent->versions_->current;
+    agent->version_number_ = agent->versions_->number.load(std::memory_order_relaxed);
+  }
   if (Status started = agent->process_.start(); !started) return started.error();
   return std::unique_ptr<AgentCalls>(std::move(agent));
 }
 
 IsolatedAgent::IsolatedAgent(const AgentConfig& config, ChildSpec spec, HostServices& services,
                              IsolationSettings settings, std::shared_ptr<RestartBudget> restarts)
-    : config_(config), process_(std::move(spec), services, std::move(settings), std::move(restarts)) {}
+    : config_(config),
+      version_(std::make_shared<const AgentVersion>(AgentVersion{spec.library_file, std::nullopt, config.config})),
+      process_(std::move(spec), services, std::move(settings), std::move(restarts)) {}
+
+void IsolatedAgent::swap_version() {
+  std::shared_ptr<const AgentVersion> next;
+  {
+    std::lock_guard lock(versions_->mutex);
+    next = versions_->current;
+    version_number_ = versions_->number.load(std::memory_order_relaxed);
+  }
+  if (next == version_) return;
+  // The running child stands aside while the new one starts, and comes back if it does not.
+  const int old_pid = process_.pid();
+  const std::string old_process = old_pid != 0 ? "process " + std::to_string(old_pid) : "no process";
+  const std::string head = process_.label() + ": ";
+  if (Status started = process_.replace(next->library_file, next->config); !started) {
+    spdlog::error("{}{} not swapped in, {} keeps the lane: {}", head, next->library_file.string(), old_process,
+                  started.error().message);
+    return;
+  }
+  version_ = std::move(next);
+  spdlog::info("{}swapped to {}: process {} took over the lane from {}", head, version_->library_file.string(),
+               process_.pid(), old_process);
+}
 
 IsolatedAgent::Poisoned* IsolatedAgent::crash_record(const IncomingMessage& message) {
   for (Poisoned& record : crash_records_) {
@@ -59,6 +102,7 @@ Status IsolatedAgent::handle_batch(std::span<const IncomingMessage> messages) {
 }
 
 Status IsolatedAgent::call(std::span<const IncomingMessage> messages, bool batch) {
+  if (versions_ && versions_->number.load(std::memory_order_acquire) != version_number_) swap_version();
   Poisoned* record = batch ? nullptr : crash_record(messages.front());
   if (record != nullptr && record->crashes >= config_.max_crashes) return Error{ExitCode::kFailure, record->error};
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "isolation/agent_versions.h"
 #include "isolation/plugin_process.h"
 #include "isolation/restart_budget.h"
 #include "manifest/manifest.h"
@@ -34,6 +35,14 @@ namespace faust::isolation {
 // the leader's open transaction, which must abort: the runner's on_error decides whether the
 // message is handled again (in a new transaction), up to max_crashes crashes. A restart past
 // the agent's max_restarts_per_minute (counted over all its lanes) is refused and stops the worker.
+//
+// A reload: before each call the lane looks whether its agent has a new version (a number
+// compared, see AgentVersions). If so it starts a child of the new version beside the running
+// one, then asks the old child to exit (it is between calls) and reaps it; a new child that fails
+// to start is logged and the old one keeps handling (PluginProcess::replace). So the swap happens
+// at a message boundary on the lane's own thread: a message is handled by one version, and an
+// open transaction simply goes on with the new child's sends. A lane without messages keeps its
+// old child until its next call.
 class IsolatedAgent final : public AgentCalls {
  public:
   // Starts the child and creates the instance in it; the plugin's own refusal keeps its exit code.
@@ -62,6 +71,8 @@ class IsolatedAgent final : public AgentCalls {
                 std::shared_ptr<RestartBudget> restarts);
 
   Status call(std::span<const IncomingMessage> messages, bool batch);
+  // A new version was published: its child replaces the running one, or the running one stays.
+  void swap_version();
 
   // The messages a poison message's later calls fail with at once: a few are enough, as the
   // lane retries a message right after its failure.
@@ -74,7 +85,10 @@ class IsolatedAgent final : public AgentCalls {
   };
   Poisoned* crash_record(const IncomingMessage& message);
 
-  const AgentConfig config_;
+  const AgentConfig config_;  // its `config` is the first version's; version_ has the current one
+  std::shared_ptr<const AgentVersion> version_;     // what this lane's child runs
+  std::shared_ptr<AgentVersions::Agent> versions_;  // null without reloads
+  std::uint64_t version_number_ = 0;
   PluginProcess process_;
   std::deque<Poisoned> crash_records_;
   std::string request_;  // reused: a steady stream does not allocate

@@ -23,9 +23,9 @@ const char* callback_name(ServiceCallback callback) {
 Result<std::unique_ptr<ServiceCalls>> IsolatedService::create(const ServiceConfig& config, const PluginLibrary& library,
                                                               const char* def_name, ComponentRef component,
                                                               HostServices& services, const IsolationSettings& settings) {
-  component.kind = ComponentRef::Kind::kService;
   std::unique_ptr<IsolatedService> service(new IsolatedService(
-      ChildSpec{library.file(), def_name, std::move(component), config.config, config.limits}, services, settings));
+      entry_child(ComponentRef::Kind::kService, config, library.file(), def_name, std::move(component)), services,
+      settings));
   if (Status started = service->process_.start(); !started) return started.error();
   return std::unique_ptr<ServiceCalls>(std::move(service));
 }

@@ -9,9 +9,9 @@ namespace faust::isolation {
 Result<std::unique_ptr<TimerCalls>> IsolatedTimer::start(const TimerConfig& config, const PluginLibrary& library,
                                                          const char* def_name, ComponentRef component,
                                                          HostServices& services, const IsolationSettings& settings) {
-  component.kind = ComponentRef::Kind::kTimer;
   std::unique_ptr<IsolatedTimer> timer(new IsolatedTimer(
-      ChildSpec{library.file(), def_name, std::move(component), config.config, config.limits}, services, settings));
+      entry_child(ComponentRef::Kind::kTimer, config, library.file(), def_name, std::move(component)), services,
+      settings));
   if (Status started = timer->process_.start(); !started) return started.error();
   FrameWriter(timer->request_, FrameType::kTick).finish();
   return std::unique_ptr<TimerCalls>(std::move(timer));

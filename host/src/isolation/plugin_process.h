@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/plugin_metric.h"
+#include "isolation/agent_versions.h"
 #include "isolation/frame.h"
 #include "isolation/restart_budget.h"
 #include "isolation/runner_process.h"
@@ -30,6 +31,9 @@ struct IsolationSettings {
   std::function<void(const Error& error)> fatal;
   // How often a child's resident memory is read while a call is in hand, with memory_limit_mib.
   std::chrono::milliseconds memory_check_interval{10};
+  // Where a reload publishes new versions of the isolated agents (each lane joins its agent's
+  // record); null: the versions the agents started with stay.
+  std::shared_ptr<AgentVersions> versions;
 };
 
 // What one child runs, and its limits.
@@ -40,6 +44,15 @@ struct ChildSpec {
   ConfigMap config;
   ProcessLimits limits;
 };
+
+// The child of a timer's or a service's entry (`kind`): `def_name` of `library_file`, with the
+// entry's config and limits.
+template <typename EntryConfig>
+ChildSpec entry_child(ComponentRef::Kind kind, const EntryConfig& entry, std::filesystem::path library_file,
+                      const char* def_name, ComponentRef component) {
+  component.kind = kind;
+  return ChildSpec{std::move(library_file), def_name, std::move(component), entry.config, entry.limits};
+}
 
 // The worker's side of one plugin instance (an agent lane's, a timer's or a service's) in a
 // `faust-host plugin-runner` child: starts the child, sends it one request at a time and answers

@@ -616,7 +616,9 @@ Result<Manifest> parse_manifest(std::string_view yaml_text, const std::filesyste
     // A file of comments or blanks yields no document, or a null one.
     if (document.IsNull()) return manifest_error(file.string() + ": manifest is empty");
     secrets = schema::resolve_references(document, file);
-    return read_manifest(document, file, secrets);
+    Manifest manifest = read_manifest(document, file, secrets);
+    manifest.written = schema::written_values(document);
+    return manifest;
   } catch (const schema::Invalid& invalid) {
     return manifest_error(redact_all(schema::located_message(file, invalid.mark, invalid.message), secrets));
   } catch (const YAML::Exception& error) {

@@ -201,6 +201,15 @@ struct ServiceConfig {
   ConfigMap config;
 };
 
+// One value of the manifest file as written, its ${env:} and ${file:} references resolved: what a
+// reload compares. A map is listed (without a value) before its entries.
+struct WrittenValue {
+  std::vector<std::string> path;  // its keys from the top: {"agents", "orders", "concurrency"}
+  std::string value;  // a scalar's text after a 's' ('~' for nothing written, '{' a map, '[' a list)
+  int line = 0;       // 0-based, where it is written (its key, for a map)
+  int column = 0;
+};
+
 struct Manifest {
   std::filesystem::path file;  // as given, for messages
   AppConfig app;
@@ -212,6 +221,8 @@ struct Manifest {
   // Values never to be printed: every value read through ${env:} or ${file:}, and the values of
   // the kafka properties that hold secrets (is_secret_kafka_property). See redact().
   std::vector<std::string> secrets;
+  // Every value the file wrote, in its order (empty for manifests built in code).
+  std::vector<WrittenValue> written;
 
   // `text` with every secret in it replaced by "[redacted]". Secrets under 4 characters are left
   // alone: replacing a "1" everywhere would garble every message and hide nothing worth hiding.
@@ -232,6 +243,13 @@ struct Manifest {
 
 // `text` with every one of `secrets` (of 4 characters or more) replaced by "[redacted]".
 std::string redact(std::string_view text, const std::vector<std::string>& secrets);
+
+// Why `next` (the manifest file read again) may not be applied to a worker running `running`: a
+// reload (SIGHUP) may change only the library and config of agents with isolation: process.
+// One line "FILE:LINE:COL: agents.orders.concurrency: changed; ..." for the first other value,
+// in `next`'s order, that was changed, added or removed (a removed one points at the nearest
+// place left); nothing when the reload may go ahead. Values are never quoted: they may be secrets.
+std::optional<std::string> reload_refusal(const Manifest& running, const Manifest& next);
 
 // Reads and validates a manifest. Errors are one line: "FILE:LINE:COL: what is wrong".
 Result<Manifest> load_manifest(const std::filesystem::path& file);

@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "manifest/manifest.h"
+
 namespace faust::schema {
 
 // Thrown by the walker and caught only in parse_manifest(), which turns it into an Error value.
@@ -74,6 +76,9 @@ class Section {
   YAML::Mark where_;
   std::vector<Entry> entries_;
 };
+
+// Every value under `root`, in document order, for a reload to compare (reload_changes.cpp).
+std::vector<WrittenValue> written_values(const YAML::Node& root);
 
 // Typed readers. Each fails at the value with "<path>: expected ..., got ..." or a range message.
 std::string read_string(const Entry& entry);  // any scalar, as written

@@ -121,6 +121,16 @@ Metrics::Metrics(std::string_view version)
                                 "past its memory limit and was restarted; reason: signal, exit, timeout, memory or "
                                 "protocol")
                           .Register(*registry_)),
+      plugin_reloads_(prometheus::BuildCounter()
+                          .Name("faust_plugin_reloads_total")
+                          .Help("New versions (library file or config) a reload offered an isolated agent's plugin: "
+                                "swapped in, or refused by their checks (the running version stays)")
+                          .Register(*registry_)),
+      manifest_reloads_(prometheus::BuildCounter()
+                            .Name("faust_manifest_reloads_total")
+                            .Help("Reloads (SIGHUP) of the manifest: applied, or refused as a whole (a manifest "
+                                  "that does not parse, or a change a running worker cannot take on)")
+                            .Register(*registry_)),
       up_(prometheus::BuildGauge()
               .Name("faust_up")
               .Help("1 while the worker serves, 0 while it shuts down")
@@ -163,6 +173,12 @@ void Metrics::rebalance() { rebalances_.Increment(); }
 void Metrics::plugin_crashed(const std::string& plugin, const std::string& reason) {
   plugin_crashes_.Add({{"plugin", plugin}, {"reason", reason}}).Increment();
 }
+
+void Metrics::plugin_reloaded(const std::string& plugin, const std::string& outcome) {
+  plugin_reloads_.Add({{"plugin", plugin}, {"outcome", outcome}}).Increment();
+}
+
+void Metrics::manifest_reloaded(const std::string& outcome) { manifest_reloads_.Add({{"outcome", outcome}}).Increment(); }
 
 void Metrics::set_lag(const std::string& topic, std::int32_t partition, std::int64_t lag) {
   consumer_lag_.Add(lag_labels(topic, partition)).Set(static_cast<double>(lag));

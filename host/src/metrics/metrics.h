@@ -96,6 +96,10 @@ class Metrics {
   void rebalance();
   // An isolated plugin's process crashed or hung (reason: signal, exit, timeout or protocol).
   void plugin_crashed(const std::string& plugin, const std::string& reason);
+  // A reload offered an isolated plugin's agent a new version (outcome: swapped or refused).
+  void plugin_reloaded(const std::string& plugin, const std::string& outcome);
+  // A reload (SIGHUP) read the manifest (outcome: applied, or refused as a whole).
+  void manifest_reloaded(const std::string& outcome);
   void set_lag(const std::string& topic, std::int32_t partition, std::int64_t lag);
   // Drops the lag series of a partition this worker no longer owns, so it does not go stale.
   void remove_lag(const std::string& topic, std::int32_t partition);
@@ -128,6 +132,8 @@ class Metrics {
   prometheus::Gauge& is_leader_;
   prometheus::Counter& rebalances_;
   prometheus::Family<prometheus::Counter>& plugin_crashes_;
+  prometheus::Family<prometheus::Counter>& plugin_reloads_;
+  prometheus::Family<prometheus::Counter>& manifest_reloads_;
   prometheus::Gauge& up_;
 };
 

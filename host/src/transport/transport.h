@@ -219,22 +219,25 @@ class Transport {
   // transport (no acknowledgement in time, broker unreachable) has ExitCode::kBrokerUnreachable:
   // the same record may be sent again; any other code is the record's own fault.
   virtual Status send(const ProducedRecord& record, std::chrono::milliseconds timeout) = 0;
-  // What a pipelined send tells its sender, from a transport thread.
-  struct DeliveryCallbacks {
+  // One pipelined send's outcome, told on a transport thread. The transport owns it from
+  // send_async on, and destroys it once it has called delivered() (or when the record could not
+  // be queued): the sender's bookkeeping for the send travels with the record, in one allocation.
+  class PipelinedSend {
+   public:
+    virtual ~PipelinedSend() = default;
     // Once: ok when the broker acknowledged the record; an error with ExitCode::kFailure when it
     // refused it for its own sake; kBrokerUnreachable only when the transport gave it up (it is
     // being destroyed).
-    std::function<void(const Status& delivered)> delivered;
-    // Each time the broker did not take it in time (an outage) and it was queued again, with its
-    // topic; may be empty.
-    std::function<void(const std::string& topic)> requeued;
+    virtual void delivered(const Status& delivered) = 0;
+    // Each time the broker did not take it in time (an outage) and it was queued again.
+    virtual void requeued(const std::string& /*topic*/) {}
   };
   // Queues the record and returns without waiting for the broker: the pipelined path. A record the
   // broker does not take in time is queued again, so an outage delays it and nothing else. Fails
   // at once, without calling back, when the record cannot be queued. This default (memory://,
   // whose sends are stored at once) sends, then reports on this thread.
-  virtual Status send_async(const ProducedRecord& record, DeliveryCallbacks callbacks) {
-    callbacks.delivered(send(record, std::chrono::seconds(30)));
+  virtual Status send_async(const ProducedRecord& record, std::unique_ptr<PipelinedSend> pipelined) {
+    pipelined->delivered(send(record, std::chrono::seconds(30)));
     return ok_status();
   }
   // Sends every record and returns once the broker acknowledged all of them; fails (with the

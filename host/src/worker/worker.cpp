@@ -20,6 +20,7 @@
 #include "transport/kafka/kafka_transport.h"
 #include "transport/memory/memory_transport.h"
 #include "web/web_server.h"
+#include "worker/manifest_reload.h"
 #include "worker/plugin_bindings.h"
 #include "worker/status_routes.h"
 #include "worker/worker_services.h"
@@ -113,6 +114,7 @@ class WorkerRun {
       : manifest_(manifest),
         web_host_(web_host),
         signals_(io_, SIGINT, SIGTERM),
+        reload_signals_(io_, SIGHUP),
         services_(manifest_, metrics_, [this](const Error& error) {
           // The first fatal error stops the worker and is its reason; later ones (the same refused
           // password seen by each client) would only repeat it.
@@ -126,9 +128,12 @@ class WorkerRun {
         }) {
     // First, so that a signal during start-up stops the worker in order instead of killing it.
     signals_.async_wait([this](const boost::system::error_code& error, int signal) { on_signal(error, signal); });
+    // SIGHUP reloads; it never ends the worker (its default action would).
+    reload_signals_.async_wait([this](const boost::system::error_code& error, int) { on_reload_signal(error); });
   }
 
   ~WorkerRun() {
+    if (reloader_.joinable()) reloader_.join();  // it uses the plugin services and bindings
     if (stopper_.joinable()) stopper_.join();  // it joined start-up, if shutdown ran
     if (startup_.joinable()) startup_.join();
     // Plugins may still call the host from their destructors: they get a clean error, and the
@@ -145,6 +150,9 @@ class WorkerRun {
   void start_up();
   void shut_down(ExitCode code);
   void on_signal(const boost::system::error_code& error, int signal);
+  void on_reload_signal(const boost::system::error_code& error);
+  // Reloads until no SIGHUP is pending; on reloader_.
+  void reload_while_asked();
   std::string not_ready_reason() const;
 
   const Manifest& manifest_;
@@ -152,6 +160,7 @@ class WorkerRun {
   const Clock::time_point started_ = Clock::now();
   boost::asio::io_context io_;
   boost::asio::signal_set signals_;
+  boost::asio::signal_set reload_signals_;
   Metrics metrics_;
   StopFlag stop_;
   std::atomic<bool> ready_{false};
@@ -170,6 +179,14 @@ class WorkerRun {
   std::unique_ptr<WebServer> web_;
   std::thread startup_;
   std::thread stopper_;
+  // Where a reload publishes the isolated agents' new versions.
+  const std::shared_ptr<isolation::AgentVersions> versions_ = std::make_shared<isolation::AgentVersions>();
+  // One reload at a time, beside the io_context (a new version's start blocks); a SIGHUP during
+  // one asks for one more after it.
+  std::mutex reload_mutex_;
+  bool reload_pending_ = false;
+  bool reloading_ = false;
+  std::thread reloader_;
 };
 
 // Plugins first, so a bad plugin fails before anything connects; then the transport, the
@@ -178,6 +195,7 @@ Status WorkerRun::build() {
   isolation::IsolationSettings isolation;
   isolation.crashed = [this](const std::string& plugin, const char* reason) { metrics_.plugin_crashed(plugin, reason); };
   isolation.fatal = [this](const Error& error) { services_.fatal(error); };
+  isolation.versions = versions_;
   auto bindings = bind_plugins(manifest_, services_, isolation);
   if (!bindings) return bindings.error();
   bindings_ = std::move(bindings).value();
@@ -320,6 +338,7 @@ void WorkerRun::shut_down(ExitCode code) {
       boost::asio::post(io_, [this] {
         if (web_) web_->stop();
         signals_.cancel();
+        reload_signals_.cancel();
         io_.stop();
       });
     });
@@ -337,6 +356,36 @@ void WorkerRun::on_signal(const boost::system::error_code& error, int signal) {
   signals_.async_wait([this](const boost::system::error_code& next, int again) { on_signal(next, again); });
 }
 
+void WorkerRun::on_reload_signal(const boost::system::error_code& error) {
+  if (error) return;
+  reload_signals_.async_wait([this](const boost::system::error_code& next, int) { on_reload_signal(next); });
+  if (stop_.is_set()) {
+    spdlog::info("signal {} received while stopping: no reload", strsignal(SIGHUP));
+    return;
+  }
+  spdlog::info("signal {} received: reloading {}", strsignal(SIGHUP), manifest_.file.string());
+  std::lock_guard lock(reload_mutex_);
+  reload_pending_ = true;
+  if (reloading_) return;  // the running reload goes again
+  reloading_ = true;
+  if (reloader_.joinable()) reloader_.join();  // done: it cleared reloading_ on its way out
+  reloader_ = std::thread([this] { reload_while_asked(); });
+}
+
+void WorkerRun::reload_while_asked() {
+  while (true) {
+    {
+      std::lock_guard lock(reload_mutex_);
+      if (!reload_pending_ || stop_.is_set()) {
+        reloading_ = false;
+        return;
+      }
+      reload_pending_ = false;
+    }
+    reload_manifest(manifest_, *versions_, metrics_);
+  }
+}
+
 ExitCode WorkerRun::run() {
   if (auto status = build(); !status) {
     spdlog::critical("{}", status.error().message);
@@ -344,6 +393,7 @@ ExitCode WorkerRun::run() {
   }
   startup_ = std::thread([this] { start_up(); });
   io_.run();
+  if (reloader_.joinable()) reloader_.join();
   if (stopper_.joinable()) stopper_.join();
   if (startup_.joinable()) startup_.join();
   spdlog::info("stopped");

@@ -16,6 +16,8 @@
 //
 // config: `fixed_by: PATH`: once a file exists at PATH, "fail..." values are handled too (the
 // plugin has been "fixed"), so a dead-letter test can replay what failed before.
+// config: `create: fail` fails the instance's create, `create: segv` crashes in it (a reload's
+// new version that must be refused).
 //
 // The timer `faulty_tick` logs "tick <n>" at its process's nth tick and, with config `send_to:
 // AGENT`, sends "<prefix>-<pid>-<n>" to it (`prefix`: config, default "tick"). With `crash_on_tick:
@@ -59,7 +61,11 @@ void segfault();
 class FaultyAgent : public faust::sdk::Agent {
  public:
   explicit FaultyAgent(faust::sdk::Host& host)
-      : host_(host), fixed_by_(host.config("fixed_by", "")), forward_to_(host.config("forward_to", "")) {}
+      : host_(host), fixed_by_(host.config("fixed_by", "")), forward_to_(host.config("forward_to", "")) {
+    const std::string create = host.config("create", "");
+    if (create == "fail") throw faust::sdk::Error("create refused by config");
+    if (create == "segv") crash();
+  }
 
   void handle(const faust::sdk::Message& message) override {
     const std::string_view value = message.value();

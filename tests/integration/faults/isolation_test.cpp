@@ -8,17 +8,23 @@
 // restarts pass max_restarts_per_minute. The tutorial runs with its on_leader timer and its agent
 // isolated, and an isolated on_leader timer that segfaults on one tick has that tick's
 // transaction aborted while the leader keeps its term and the following ticks arrive; an isolated
-// leader-only agent's message that crashes after a send has each transaction aborted.
+// leader-only agent's message that crashes after a send has each transaction aborted. A reload
+// (SIGHUP) under load swaps an exactly-once agent's plugin for a new build at a message boundary,
+// without a rebalance, and refuses a broken build and a manifest change while the running version
+// goes on.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../broker_env.h"
@@ -329,6 +335,150 @@ TEST(ProcessIsolation, AnIsolatedLeaderOnlyAgentsCrashAbortsItsTransactionAndOnE
   ASSERT_TRUE(term.has_value());
   EXPECT_GE(term->aborted, 2);
   EXPECT_EQ(count_lines(process, "leader producer replaced"), 0u) << process.log();
+  expect_workers_running_without_critical(cluster);
+}
+
+// The numbers of `partition` (of 2) from `first` on, `count` of them: partition 0 gets the even
+// ones, 1 the odd ones, so a copy tells which lane handled it.
+std::vector<std::string> numbers_of(int partition, int first, int count) {
+  std::vector<std::string> values;
+  for (int n = first; n < first + count; ++n) values.push_back(numbered_value(2 * n + partition));
+  return values;
+}
+
+// Produces the numbers `first`..`first + count` of both partitions of `topic`, `interval` apart,
+// beside the test.
+std::vector<std::thread> produce(const std::string& topic, int first, int count, std::chrono::milliseconds interval) {
+  std::vector<std::thread> producers;
+  for (int partition = 0; partition < 2; ++partition) {
+    producers.emplace_back([=] {
+      const TopicSeeder seeder(broker_address());
+      EXPECT_EQ(seeder.produce_spaced(topic, partition, numbers_of(partition, first, count), interval),
+                count);
+    });
+  }
+  return producers;
+}
+
+TEST(ProcessIsolation, AReloadUnderLoadSwapsAnExactlyOnceAgentsPluginAtAMessageBoundaryAndRefusesABrokenBuild) {
+  const std::string output_topic = unique_name("it-reload-output");
+  ClusterManifest manifest;
+  manifest.app_lines = "  topic_partitions: 2\n";
+  const auto sections = [&](int concurrency) {
+    return std::string("agents:\n  copy:\n    library: ./copy.so\n    isolation: process\n") +
+           "    processing_guarantee: exactly_once\n    concurrency: " + std::to_string(concurrency) + "\n" +
+           "    config:\n      to: " + output_topic + "\n";
+  };
+  manifest.sections = sections(2);
+  WorkerCluster cluster("isolation-reload", {}, manifest);
+  const std::filesystem::path dir = cluster.manifest_path().parent_path();
+  const std::filesystem::path library = dir / "copy.so";
+  // A deployment: the new file written beside, then renamed over the one the manifest names.
+  const auto deploy = [&](const char* build) {
+    std::filesystem::copy_file(build, dir / "staged.so", std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::rename(dir / "staged.so", library);
+  };
+  deploy(FAUST_COPY_V1_PLUGIN);
+  TopicSeeder seeder(broker_address());
+  ASSERT_EQ(seeder.create_topics({{output_topic, 1}}), "");
+  auto& worker = cluster.worker(cluster.start_worker());
+  WorkerProcess& process = *worker.process;
+  const double rebalances = metric(worker.web_port, "faust_rebalances_total");
+  const std::string topic = cluster.app_id() + "-copy";
+
+  // Every copy in the output, read read_committed, in order: its tag by number.
+  CommittedReader reader(broker_address(), output_topic, 0);
+  std::map<std::int64_t, std::vector<std::string>> tags;  // number → the tags of its copies
+  std::vector<std::pair<std::int64_t, std::string>> order;  // (number, tag) as read
+  const auto read_until = [&](std::size_t copies, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (order.size() < copies && std::chrono::steady_clock::now() < deadline) {
+      const auto record = reader.next(200ms);
+      if (!record) continue;
+      const auto colon = record->value.find(':');
+      const std::string tag = colon == std::string::npos ? "untagged" : record->value.substr(0, colon);
+      const std::int64_t number = std::stoll(record->value.substr(colon + 1));
+      tags[number].push_back(tag);
+      order.emplace_back(number, tag);
+    }
+    return order.size() >= copies;
+  };
+
+  // A: v1 runs.
+  for (auto& producer : produce(topic, 0, 200, 0ms)) producer.join();
+  ASSERT_TRUE(read_until(400, 20s)) << order.size() << "\n" << process.log();
+
+  // A manifest that changed more than a reload may change is refused as a whole.
+  cluster.write_manifest("leader.yaml", ClusterManifest{{}, "raw", manifest.app_lines, sections(3)});
+  process.signal(SIGHUP);
+  ASSERT_TRUE(process.wait_for_log("leader.yaml:13:18: agents.copy.concurrency: changed; a reload may change only the "
+                                   "library and config of agents with isolation: process", 10s)) << process.log();
+  cluster.write_manifest("leader.yaml", manifest);
+  // A broken build is refused and v1 keeps handling.
+  deploy(FAUST_COPY_BROKEN_PLUGIN);
+  process.signal(SIGHUP);
+  ASSERT_TRUE(process.wait_for_log("reload: agent 'copy' (plugin copy): " + library.string() +
+                                   " refused, the running version stays: ", 10s)) << process.log();
+  EXPECT_EQ(count_lines(process, "this build of copy is broken"), 1u) << process.log();
+
+  // B: still v1.
+  for (auto& producer : produce(topic, 200, 200, 0ms)) producer.join();
+  ASSERT_TRUE(read_until(800, 20s)) << order.size() << "\n" << process.log();
+
+  // C: v2 is deployed while the input flows.
+  auto flowing = produce(topic, 400, 600, 3ms);
+  ASSERT_TRUE(read_until(900, 20s)) << order.size() << "\n" << process.log();
+  deploy(FAUST_COPY_V2_PLUGIN);
+  process.signal(SIGHUP);
+  ASSERT_TRUE(process.wait_for_log("reload: agent 'copy' (plugin copy): " + library.string() +
+                                   " checked; each lane swaps to it before its next message", 10s)) << process.log();
+  for (auto& producer : flowing) producer.join();
+  ASSERT_TRUE(eventually(10s, [&] { return count_lines(process, "took over the lane from process") == 2; }))
+      << process.log();
+
+  // D: v2 only.
+  for (auto& producer : produce(topic, 1000, 200, 0ms)) producer.join();
+  constexpr std::int64_t kNumbers = 2 * 1200;
+  ASSERT_TRUE(read_until(kNumbers, 30s)) << order.size() << "\n" << process.log();
+  EXPECT_FALSE(read_until(kNumbers + 1, 1s)) << "a copy too many";
+
+  // Every number exactly once, by one version: v1 before the swap, v2 after it, per lane.
+  ASSERT_EQ(tags.size(), static_cast<std::size_t>(kNumbers));
+  for (const auto& [number, copies] : tags) {
+    ASSERT_EQ(copies.size(), 1u) << number;
+    const std::int64_t n = number / 2;  // its place in its partition's numbers
+    if (n < 400) {
+      EXPECT_EQ(copies[0], "v1") << number << ": before the reload";
+    } else if (n >= 1000) {
+      EXPECT_EQ(copies[0], "v2") << number << ": after the swap";
+    }
+    EXPECT_TRUE(copies[0] == "v1" || copies[0] == "v2") << number << " " << copies[0];
+  }
+  for (const int lane : {0, 1}) {
+    bool swapped = false;
+    std::int64_t v1 = 0;
+    for (const auto& [number, tag] : order) {
+      if (number % 2 != lane) continue;
+      if (tag == "v2") swapped = true;
+      if (tag == "v1") ++v1;
+      EXPECT_FALSE(swapped && tag == "v1") << "lane " << lane << ": " << number << " by v1 after v2 took over";
+    }
+    std::cout << "[ report ] lane " << lane << ": " << v1 << " copies by v1, then " << 1200 - v1 << " by v2\n";
+  }
+  // The old children exited and were reaped.
+  for (const std::string& line : process.log_lines()) {
+    const auto at = line.find("took over the lane from process ");
+    if (at == std::string::npos) continue;
+    const int old = std::stoi(line.substr(at + std::string("took over the lane from process ").size()));
+    EXPECT_TRUE(::kill(old, 0) != 0 && errno == ESRCH) << line;
+  }
+
+  // No rebalance: the consumer was never touched.
+  EXPECT_EQ(metric(worker.web_port, "faust_rebalances_total"), rebalances);
+  EXPECT_EQ(metric(worker.web_port, "faust_plugin_reloads_total{outcome=\"swapped\",plugin=\"copy\"}"), 1);
+  EXPECT_EQ(metric(worker.web_port, "faust_plugin_reloads_total{outcome=\"refused\",plugin=\"copy\"}"), 1);
+  EXPECT_EQ(metric(worker.web_port, "faust_manifest_reloads_total{outcome=\"applied\"}"), 2);
+  EXPECT_EQ(metric(worker.web_port, "faust_manifest_reloads_total{outcome=\"refused\"}"), 1);
   expect_workers_running_without_critical(cluster);
 }
 

@@ -50,7 +50,7 @@ std::string app_id(const std::string& name) { return "it-" + name + "-" + std::t
 const std::map<std::string, std::vector<std::string>>& apps_by_principal() {
   static const std::map<std::string, std::vector<std::string>> apps = {
       {kPrincipal, {"scram", "eos", "no-topic-write", "no-group-read", "check", "quiet"}},
-      {"", {"mtls"}}};  // the certificate's principal
+      {"", {"mtls", "eos-mtls"}}};  // the certificate's principal
   return apps;
 }
 
@@ -275,24 +275,25 @@ TEST(SecuredKafka, TutorialOverMutualTlsWithTheDocumentedAclsFailsOverAfterSigin
 // An exactly-once agent (the test plugin `copy`) with the documented ACLs only: it copies numbers
 // from its topic to another of the app's topics while one of its two workers is SIGKILLed
 // mid-copy; read read_committed, each number is there exactly once.
-TEST(SecuredKafka, ExactlyOnceAgentWithTheDocumentedAclsCopiesEachMessageOnceThroughASigkill) {
+void copy_exactly_once_through_a_sigkill(Login login) {
   constexpr int kMessages = 3000;
   constexpr int kPartitions = 4;
+  const std::string name = login == Login::kScram ? "eos" : "eos-mtls";
   ClusterManifest manifest;
-  manifest.app_id = app_id("eos");
+  manifest.app_id = app_id(name);
   manifest.app_lines = "  topic_partitions: " + std::to_string(kPartitions) + "\n";
   const std::string output_topic = manifest.app_id + "-copies";
-  manifest.sections = kafka_section(Login::kScram) + "agents:\n  copy:\n    library: " + FAUST_COPY_PLUGIN +
+  manifest.sections = kafka_section(login) + "agents:\n  copy:\n    library: " + FAUST_COPY_PLUGIN +
                       "\n    concurrency: 2\n    processing_guarantee: exactly_once\n"
                       "    batch:\n      max_messages: 50\n      max_wait: 0.1\n"
                       "    config:\n      to: " + output_topic + "\n      delay_us: 4000\n";
-  WorkerCluster cluster("eos", ClusterSettings{.session_timeout = 2.0, .heartbeat_interval = 0.3}, manifest);
-  grant_documented_acls(kPrincipal, cluster);
+  WorkerCluster cluster(name, ClusterSettings{.session_timeout = 2.0, .heartbeat_interval = 0.3}, manifest);
+  grant_documented_acls(principal_of(login), cluster);
   // The tests' own clients are the admin user's; the output topic is made beforehand, as an
   // operator makes the topics the app only writes to.
   const TopicSeeder seeder(secured->sasl_ssl(), secured->admin_settings());
   ASSERT_EQ(seeder.create_topics({{cluster.app_id() + "-copy", kPartitions}, {output_topic, 1}}), "");
-  for (int i = 0; i < 2; ++i) cluster.start_worker(start_on(Login::kScram));
+  for (int i = 0; i < 2; ++i) cluster.start_worker(start_on(login));
   ASSERT_EQ(seeder.produce_numbered(cluster.app_id() + "-copy", kMessages).size(), static_cast<std::size_t>(kPartitions));
 
   CommittedReader reader(secured->sasl_ssl(), output_topic, 0, secured->admin_settings());
@@ -317,7 +318,7 @@ TEST(SecuredKafka, ExactlyOnceAgentWithTheDocumentedAclsCopiesEachMessageOnceThr
   // A late duplicate would land within this.
   const auto quiet_until = std::chrono::steady_clock::now() + 2s;
   while (std::chrono::steady_clock::now() < quiet_until) read_new();
-  std::cout << "[ report ] exactly-once over SASL_SSL: " << total << " copies of " << copies.size()
+  std::cout << "[ report ] exactly-once over " << (login == Login::kScram ? "SASL_SSL" : "mTLS") << ": " << total << " copies of " << copies.size()
             << " numbers after a SIGKILL\n";
   EXPECT_EQ(copies.size(), static_cast<std::size_t>(kMessages));
   EXPECT_EQ(total, static_cast<std::size_t>(kMessages)) << "duplicates in the read_committed output";
@@ -326,6 +327,14 @@ TEST(SecuredKafka, ExactlyOnceAgentWithTheDocumentedAclsCopiesEachMessageOnceThr
   EXPECT_TRUE(cluster.worker(1).process->running()) << cluster.worker(1).process->log();
   EXPECT_EQ(cluster.worker(1).process->log().find("[critical]"), std::string::npos) << cluster.worker(1).process->log();
   expect_no_secret(cluster, secured->app_password());
+}
+
+TEST(SecuredKafka, ExactlyOnceAgentOverScramWithTheDocumentedAclsCopiesEachMessageOnceThroughASigkill) {
+  copy_exactly_once_through_a_sigkill(Login::kScram);
+}
+
+TEST(SecuredKafka, ExactlyOnceAgentOverMutualTlsWithTheDocumentedAclsCopiesEachMessageOnceThroughASigkill) {
+  copy_exactly_once_through_a_sigkill(Login::kMtls);
 }
 
 // The documented ACLs but one operation: the worker stops with the refusal's line and code.

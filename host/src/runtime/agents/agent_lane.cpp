@@ -331,6 +331,26 @@ Status AgentLane::call_handler(const ConsumedMessage& message) {
   return result;
 }
 
+class AgentLane::LaneSend final : public Transport::PipelinedSend {
+ public:
+  LaneSend(std::shared_ptr<ReportRelay> relay, InFlightMessages::EntryPtr entry, std::size_t bytes,
+           RuntimeEvents& events)
+      : relay_(std::move(relay)), entry_(std::move(entry)), bytes_(bytes), events_(events) {}
+
+  void delivered(const Status& delivered) override {
+    std::lock_guard lock(relay_->mutex);
+    if (relay_->lane != nullptr) relay_->lane->acknowledged(std::move(entry_), bytes_, delivered);
+  }
+  // The worker's events outlive its transport: no relay needed.
+  void requeued(const std::string& topic) override { events_.send_requeued(topic); }
+
+ private:
+  const std::shared_ptr<ReportRelay> relay_;
+  InFlightMessages::EntryPtr entry_;  // handed on with the report
+  const std::size_t bytes_;
+  RuntimeEvents& events_;
+};
+
 Status AgentLane::send_pipelined(const ConsumedMessage& message, InFlightMessages::EntryPtr& entry,
                                  const ProducedRecord& record) {
   const std::size_t bytes = record.value.size() + (record.key ? record.key->size() : 0);
@@ -341,14 +361,7 @@ Status AgentLane::send_pipelined(const ConsumedMessage& message, InFlightMessage
     if (!entry) entry = in_flight_.track(message);
     in_flight_.sent(*entry, bytes);
   }
-  Transport::DeliveryCallbacks callbacks;
-  callbacks.delivered = [relay = reports_, entry, bytes](const Status& delivered) {
-    std::lock_guard lock(relay->mutex);
-    if (relay->lane != nullptr) relay->lane->acknowledged(entry, bytes, delivered);
-  };
-  // The worker's events outlive its transport (no relay needed), and a pointer needs no allocation.
-  callbacks.requeued = [events = &events_](const std::string& topic) { events->send_requeued(topic); };
-  Status queued = transport_.send_async(record, std::move(callbacks));
+  Status queued = transport_.send_async(record, std::make_unique<LaneSend>(reports_, entry, bytes, events_));
   if (!queued) {
     std::lock_guard lock(mutex_);
     in_flight_.not_sent(*entry, bytes);
@@ -356,12 +369,15 @@ Status AgentLane::send_pipelined(const ConsumedMessage& message, InFlightMessage
   return queued;
 }
 
-void AgentLane::acknowledged(const InFlightMessages::EntryPtr& entry, std::size_t bytes, const Status& delivered) {
+void AgentLane::acknowledged(InFlightMessages::EntryPtr entry, std::size_t bytes, const Status& delivered) {
   {
     std::lock_guard lock(mutex_);
-    const auto result = in_flight_.acknowledged(*entry, bytes, delivered);
-    if (result.position) record_done(entry->message.source, *result.position);
-    if (result.refused) refused_.push_back(entry);
+    // A refusal keeps the entry for the lane to deal with; otherwise the report's reference goes
+    // to in_flight_, which may reuse the entry.
+    InFlightMessages::EntryPtr refusable = delivered ? nullptr : entry;
+    const auto result = in_flight_.acknowledged(std::move(entry), bytes, delivered);
+    if (result.position) record_done(*result.partition, *result.position);
+    if (result.refused) refused_.push_back(std::move(refusable));
   }
   wake_.notify_all();
   idle_.notify_all();

@@ -159,11 +159,13 @@ class AgentLane {
     std::mutex mutex;
     AgentLane* lane;
   };
+  // One pipelined send: tells the lane (through the relay) when the broker answered.
+  class LaneSend;
 
   Status send_pipelined(const ConsumedMessage& message, InFlightMessages::EntryPtr& entry,
                         const ProducedRecord& record);
 
-  void acknowledged(const InFlightMessages::EntryPtr& entry, std::size_t bytes, const Status& delivered);
+  void acknowledged(InFlightMessages::EntryPtr entry, std::size_t bytes, const Status& delivered);
 
   // ABI 1.3 await_sends: the handler takes the outcome of its sends so far into its own hands; a
   // refusal it is told of is no longer the host's to act on.

@@ -2,12 +2,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "transport/transport.h"
 
@@ -24,6 +24,7 @@ namespace faust {
 // it with its lock (delivery reports arrive on the transport's thread).
 class InFlightMessages {
  public:
+  struct Line;
   struct Entry {
     // Its place; once its handler returned, the whole message (key, value, headers), moved in
     // by the lane: a refused send may need it handled again or dead-lettered.
@@ -35,8 +36,17 @@ class InFlightMessages {
     // The first send the broker refused for the record's own sake, not yet dealt with.
     std::optional<std::string> refused;
     bool dropped = false;  // its partition was revoked: nothing about it counts any more
+    Line* line = nullptr;  // its partition's, while not dropped
   };
   using EntryPtr = std::shared_ptr<Entry>;
+  // A partition's tracked messages, in order: entries[first] on. The front is taken by moving
+  // `first` and the storage kept, so a steady stream does not allocate for its line.
+  struct Line {
+    TopicPartition partition;
+    std::vector<EntryPtr> entries;
+    std::size_t first = 0;
+    bool empty() const { return first == entries.size(); }
+  };
 
   struct Limits {
     std::size_t max_sends = 10000;               // unacknowledged sends
@@ -58,10 +68,12 @@ class InFlightMessages {
   // A send of the entry was queued / its delivery report came.
   void sent(Entry& entry, std::size_t bytes);
   struct Acknowledged {
-    std::optional<std::int64_t> position;  // the partition's position moved here
+    const TopicPartition* partition = nullptr;  // the entry's
+    std::optional<std::int64_t> position;       // the partition's position moved here
     bool refused = false;                  // the entry has a refusal to deal with now
   };
-  Acknowledged acknowledged(Entry& entry, std::size_t bytes, const Status& delivered);
+  // Takes the report's reference to the entry, so that an entry nobody else holds can be reused.
+  Acknowledged acknowledged(EntryPtr entry, std::size_t bytes, const Status& delivered);
   // Undoes sent() for a send that could not be queued.
   void not_sent(Entry& entry, std::size_t bytes);
 
@@ -76,10 +88,15 @@ class InFlightMessages {
   std::size_t sends() const { return sends_; }
 
  private:
-  std::optional<std::int64_t> advance(const TopicPartition& partition);
+  EntryPtr make_entry(const ConsumedMessage& message, Line& line);
+  std::optional<std::int64_t> advance(Line& line);
 
   Limits limits_;
-  std::map<TopicPartition, std::deque<EntryPtr>> partitions_;
+  // A partition's line stays until the partition is dropped, even when empty: a steady stream
+  // would otherwise make and free it for almost every message.
+  std::map<TopicPartition, Line> partitions_;
+  // Entries done and no longer held by anyone, reused: one allocation less per message.
+  std::vector<EntryPtr> spare_;
   std::size_t tracked_ = 0;
   std::size_t sends_ = 0;
   std::size_t bytes_ = 0;

@@ -19,12 +19,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// What a record of the shared producer carries as its opaque, owned by librdkafka from produce
-// until its delivery report.
-struct DeliveryTicket {
-  virtual ~DeliveryTicket() = default;
-};
-
 // Shared between a sender and the delivery-report callback, so a sender that gives up waiting
 // never leaves the callback writing into freed memory.
 struct DeliveryWaiter {
@@ -46,9 +40,11 @@ struct DeliveryWaiter {
   }
 };
 
-// Queues one record; `opaque` goes to its delivery report. Waits for room while the queue is full.
+// Queues one record; `opaque` goes to its delivery report. Waits up to `wait` for room while the
+// queue is full (the clock is read only then: this is every pipelined send's path).
 RdKafka::ErrorCode produce(RdKafka::Producer& producer, const ProducedRecord& record, void* opaque,
-                           Clock::time_point deadline) {
+                           std::chrono::milliseconds wait) {
+  std::optional<Clock::time_point> deadline;
   while (true) {
     RdKafka::Headers* headers = nullptr;
     if (!record.headers.empty()) {
@@ -63,7 +59,9 @@ RdKafka::ErrorCode produce(RdKafka::Producer& producer, const ProducedRecord& re
                                       0, headers, opaque);
     if (err == RdKafka::ERR_NO_ERROR) return err;
     delete headers;
-    if (err != RdKafka::ERR__QUEUE_FULL || Clock::now() >= deadline) return err;
+    if (err != RdKafka::ERR__QUEUE_FULL) return err;
+    if (!deadline) deadline = Clock::now() + wait;
+    if (Clock::now() >= *deadline) return err;
     producer.poll(10);  // make room: serve delivery reports, then try again
   }
 }
@@ -113,32 +111,26 @@ Error send_error(const std::string& topic, RdKafka::ErrorCode code) {
                "send to topic '" + topic + "' failed: " + describe(code)};
 }
 
-// A send that waits: its report wakes the sender.
-struct AwaitedTicket final : DeliveryTicket {
-  std::shared_ptr<DeliveryWaiter> waiter = std::make_shared<DeliveryWaiter>();
-};
-
-// A pipelined send: its report goes to the sender's callback, unless the broker did not take the
-// record in time, in which case it is queued again.
-struct AsyncTicket final : DeliveryTicket {
-  explicit AsyncTicket(Transport::DeliveryCallbacks sender) : callbacks(std::move(sender)) {}
-  Transport::DeliveryCallbacks callbacks;
-};
-
-// Queues one record; on success the ticket is owned by librdkafka until its delivery report.
+// Queues one record; on success librdkafka owns `ticket` (its opaque) until the delivery report.
+template <typename Ticket>
 RdKafka::ErrorCode produce_ticket(RdKafka::Producer& producer, const ProducedRecord& record,
-                                  std::unique_ptr<DeliveryTicket>& ticket, Clock::time_point deadline) {
-  const auto err = produce(producer, record, ticket.get(), deadline);
+                                  std::unique_ptr<Ticket>& ticket, std::chrono::milliseconds wait) {
+  const auto err = produce(producer, record, ticket.get(), wait);
   if (err == RdKafka::ERR_NO_ERROR) ticket.release();
   return err;
 }
 
+// An awaited send's opaque: its report wakes the sender.
+struct AwaitedTicket {
+  std::shared_ptr<DeliveryWaiter> waiter = std::make_shared<DeliveryWaiter>();
+};
+
 Result<std::shared_ptr<DeliveryWaiter>> produce_awaited(RdKafka::Producer& producer, const ProducedRecord& record,
                                                         Clock::time_point deadline) {
-  auto awaited = std::make_unique<AwaitedTicket>();
-  std::shared_ptr<DeliveryWaiter> waiter = awaited->waiter;
-  std::unique_ptr<DeliveryTicket> ticket = std::move(awaited);
-  const auto err = produce_ticket(producer, record, ticket, deadline);
+  auto ticket = std::make_unique<AwaitedTicket>();
+  std::shared_ptr<DeliveryWaiter> waiter = ticket->waiter;
+  const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  const auto err = produce_ticket(producer, record, ticket, wait);
   if (err == RdKafka::ERR_NO_ERROR) return waiter;
   return send_error(record.topic, err);
 }
@@ -304,7 +296,7 @@ class KafkaTransactionalProducer final : public TransactionalProducer {
   TxnStatus send(const ProducedRecord& record) override {
     learn(record.topic, kLearnTopicWait);
     if (std::find(topics_.begin(), topics_.end(), record.topic) == topics_.end()) topics_.push_back(record.topic);
-    const auto err = produce(*producer_, record, nullptr, Clock::now() + kQueueFullWait);
+    const auto err = produce(*producer_, record, nullptr, kQueueFullWait);
     if (err == RdKafka::ERR_NO_ERROR) return {};
     report_refusal(err, "");
     std::string message = "send to topic '" + record.topic + "' failed: " + describe(err);
@@ -363,45 +355,47 @@ class KafkaTransactionalProducer final : public TransactionalProducer {
 };
 
 
-// The shared producer's reports: every record carries its ticket as its opaque. A pipelined record
-// the broker did not take in time is handed back, with its ticket, to be queued again; the
-// poller does that between polls (producing from inside a report could wait on a full queue
-// that only this thread drains).
-class DeliveryReports final : public RdKafka::DeliveryReportCb {
+// The awaited producer's reports: each record carries an AwaitedTicket as its opaque.
+class AwaitedReports final : public RdKafka::DeliveryReportCb {
  public:
-  DeliveryReports(std::string principal, std::function<void(const Error&)> on_fatal)
+  void dr_cb(RdKafka::Message& message) override {
+    const std::unique_ptr<AwaitedTicket> ticket(static_cast<AwaitedTicket*>(message.msg_opaque()));
+    if (ticket) ticket->waiter->complete(message.err());
+  }
+};
+
+// The pipelined producer's reports: each record carries its sender's PipelinedSend as its opaque,
+// told the outcome unless the broker did not take the record in time: then it is handed back, with
+// its PipelinedSend, to be queued again. The poller does that between polls (producing from inside
+// a report could wait on a full queue that only this thread drains).
+class PipelinedReports final : public RdKafka::DeliveryReportCb {
+ public:
+  PipelinedReports(std::string principal, std::function<void(const Error&)> on_fatal)
       : principal_(std::move(principal)), on_fatal_(std::move(on_fatal)) {}
 
   struct Requeued {
     ProducedRecord record;
-    std::unique_ptr<DeliveryTicket> ticket;
+    std::unique_ptr<Transport::PipelinedSend> send;
   };
 
   void dr_cb(RdKafka::Message& message) override {
-    std::unique_ptr<DeliveryTicket> ticket(static_cast<DeliveryTicket*>(message.msg_opaque()));
-    if (auto* awaited = dynamic_cast<AwaitedTicket*>(ticket.get())) {
-      awaited->waiter->complete(message.err());
-      return;
-    }
-    auto* async = dynamic_cast<AsyncTicket*>(ticket.get());
-    if (async == nullptr) return;
+    std::unique_ptr<Transport::PipelinedSend> send(static_cast<Transport::PipelinedSend*>(message.msg_opaque()));
+    if (!send) return;
     const auto err = message.err();
     if (err == RdKafka::ERR_NO_ERROR) {
-      async->callbacks.delivered(ok_status());
+      send->delivered(ok_status());
     } else if (auto refusal = authorization_error(err, principal_, KafkaAccess{message.topic_name(), "Write", "", ""})) {
       // No retry heals a missing ACL, and it is no fault of the message: the worker stops (exit
       // 25) with the message uncommitted.
       if (on_fatal_) on_fatal_(*refusal);
-      async->callbacks.delivered(Error{ExitCode::kBrokerUnreachable, refusal->message});
+      send->delivered(Error{ExitCode::kBrokerUnreachable, refusal->message});
     } else if (!is_transport_failure(err) || giving_up_) {
-      async->callbacks.delivered(giving_up_ ? Status(Error{ExitCode::kBrokerUnreachable, "send to topic '" + message.topic_name() +
-                                                                                     "' given up: the worker is stopping"})
-                                     : Status(send_error(message.topic_name(), err)));
+      send->delivered(giving_up_ ? given_up(message.topic_name()) : Status(send_error(message.topic_name(), err)));
     } else {
       warn_requeued(message.topic_name(), err);
-      if (async->callbacks.requeued) async->callbacks.requeued(message.topic_name());
+      send->requeued(message.topic_name());
       std::lock_guard lock(mutex_);
-      requeued_.push_back(Requeued{record_of(message), std::move(ticket)});
+      requeued_.push_back(Requeued{record_of(message), std::move(send)});
     }
   }
 
@@ -413,14 +407,14 @@ class DeliveryReports final : public RdKafka::DeliveryReportCb {
   // From now on every report is final: records that were not taken are given up.
   void give_up() {
     giving_up_ = true;
-    for (auto& requeued : take_requeued()) {
-      static_cast<AsyncTicket&>(*requeued.ticket)
-          .callbacks.delivered(Error{ExitCode::kBrokerUnreachable,
-                              "send to topic '" + requeued.record.topic + "' given up: the worker is stopping"});
-    }
+    for (auto& requeued : take_requeued()) requeued.send->delivered(given_up(requeued.record.topic));
   }
 
  private:
+  static Status given_up(const std::string& topic) {
+    return Error{ExitCode::kBrokerUnreachable, "send to topic '" + topic + "' given up: the worker is stopping"};
+  }
+
   // Once per ten seconds at most: an outage times out every record in flight at once.
   void warn_requeued(const std::string& topic, RdKafka::ErrorCode err) {
     const auto now = Clock::now();
@@ -447,7 +441,8 @@ KafkaTransport::KafkaTransport(KafkaSettings settings)
     : settings_(std::move(settings)),
       principal_(kafka_principal(settings_.properties)),
       producer_events_(std::make_unique<KafkaClientEvents>(broker_state_, nullptr, settings_.on_fatal, principal_)),
-      delivery_reports_(std::make_unique<DeliveryReports>(principal_, settings_.on_fatal)),
+      awaited_reports_(std::make_unique<AwaitedReports>()),
+      pipelined_reports_(std::make_unique<PipelinedReports>(principal_, settings_.on_fatal)),
       pipelined_events_(std::make_unique<KafkaClientEvents>(broker_state_, nullptr, settings_.on_fatal, principal_)) {}
 
 Result<std::unique_ptr<KafkaTransport>> KafkaTransport::create(const KafkaSettings& settings) {
@@ -461,7 +456,7 @@ KafkaTransport::~KafkaTransport() {
   stopping_ = true;
   if (poller_.joinable()) poller_.join();
   if (pipelined_poller_.joinable()) pipelined_poller_.join();
-  delivery_reports_->give_up();
+  pipelined_reports_->give_up();
   for (RdKafka::Producer* producer : {producer_.get(), pipelined_made_.load()}) {
     if (producer == nullptr) continue;
     producer->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
@@ -492,7 +487,7 @@ Status KafkaTransport::start_producer() {
   auto producer = create_producer({{"enable.idempotence", "true"},  // broker-side dedup of retries
                                    {"message.timeout.ms", "30000"},
                                    {"statistics.interval.ms", "1000"}},
-                                  "producer", *producer_events_, *delivery_reports_);
+                                  "producer", *producer_events_, *awaited_reports_);
   if (!producer) return producer.error();
   producer_ = std::move(producer).value();
   poller_ = std::thread([this] { poll_producer(*producer_, false); });
@@ -505,7 +500,7 @@ Result<RdKafka::Producer*> KafkaTransport::pipelined_producer() {
   if (!pipelined_) {
     auto producer = create_producer(
         {{"enable.idempotence", "true"}, {"message.timeout.ms", "30000"}, {"linger.ms", "5"}},
-        "producer of pipelined sends", *pipelined_events_, *delivery_reports_);
+        "producer of pipelined sends", *pipelined_events_, *pipelined_reports_);
     if (!producer) return producer.error();
     pipelined_ = std::move(producer).value();
     pipelined_poller_ = std::thread([this] { poll_producer(*pipelined_, true); });
@@ -518,19 +513,17 @@ void KafkaTransport::poll_producer(RdKafka::Producer& producer, bool requeues) {
   while (!stopping_) {
     producer.poll(50);
     if (!requeues) continue;
-    for (auto& requeued : delivery_reports_->take_requeued()) {
-      const auto err = produce_ticket(producer, requeued.record, requeued.ticket, Clock::now() + kRequeueWait);
-      if (err == RdKafka::ERR_NO_ERROR) continue;
-      static_cast<AsyncTicket&>(*requeued.ticket).callbacks.delivered(send_error(requeued.record.topic, err));
+    for (auto& requeued : pipelined_reports_->take_requeued()) {
+      const auto err = produce_ticket(producer, requeued.record, requeued.send, kRequeueWait);
+      if (err != RdKafka::ERR_NO_ERROR) requeued.send->delivered(send_error(requeued.record.topic, err));
     }
   }
 }
 
-Status KafkaTransport::send_async(const ProducedRecord& record, DeliveryCallbacks callbacks) {
+Status KafkaTransport::send_async(const ProducedRecord& record, std::unique_ptr<PipelinedSend> pipelined) {
   auto producer = pipelined_producer();
   if (!producer) return producer.error();
-  std::unique_ptr<DeliveryTicket> ticket = std::make_unique<AsyncTicket>(std::move(callbacks));
-  const auto err = produce_ticket(**producer, record, ticket, Clock::now() + kRequeueWait);
+  const auto err = produce_ticket(**producer, record, pipelined, kRequeueWait);
   if (err == RdKafka::ERR_NO_ERROR) return ok_status();
   return send_error(record.topic, err);
 }

@@ -35,7 +35,8 @@ struct KafkaSettings {
 
 class KafkaClientEvents;
 class KafkaTransactionalProducer;
-class DeliveryReports;
+class AwaitedReports;
+class PipelinedReports;
 
 // Transport over Apache Kafka through librdkafka's C++ API.
 class KafkaTransport final : public Transport {
@@ -48,7 +49,7 @@ class KafkaTransport final : public Transport {
   Result<std::unique_ptr<GroupConsumer>> join_group(const GroupOptions& options,
                                                     GroupListener& listener) override;
   Status send(const ProducedRecord& record, std::chrono::milliseconds timeout) override;
-  Status send_async(const ProducedRecord& record, DeliveryCallbacks callbacks) override;
+  Status send_async(const ProducedRecord& record, std::unique_ptr<PipelinedSend> pipelined) override;
   Status send_all(const std::vector<ProducedRecord>& records, std::chrono::milliseconds timeout) override;
   Result<std::unique_ptr<TransactionalProducer>> start_leader_producer(std::chrono::milliseconds timeout) override;
   Result<std::unique_ptr<TransactionalProducer>> start_transactional_producer(const std::string& transactional_id,
@@ -90,7 +91,8 @@ class KafkaTransport final : public Transport {
   const std::string principal_;  // kafka_principal() of the properties, for refusals
   std::atomic<BrokerState> broker_state_{BrokerState::kConnecting};
   std::unique_ptr<KafkaClientEvents> producer_events_;
-  std::unique_ptr<DeliveryReports> delivery_reports_;
+  std::unique_ptr<AwaitedReports> awaited_reports_;
+  std::unique_ptr<PipelinedReports> pipelined_reports_;
   // Awaited sends (timers, services, dead-letter writes): each goes out at once.
   std::unique_ptr<RdKafka::Producer> producer_;
   // Pipelined sends (an agent's sends from its handler): records linger up to 5 ms (librdkafka's
