@@ -219,6 +219,10 @@ PluginProcess::Exchange PluginProcess::exchange(std::string_view request, FrameT
     sends.emplace(*outer);
     scope.emplace(*sends);
   }
+  // Without a unit, a timer's tick holds its sends too: an on_leader tick that crashes after a
+  // send would otherwise leave a record in the transaction its abort has to undo.
+  held_.clear();
+  holding_sends_ = !sends && spec_.component.kind == ComponentRef::Kind::kTimer;
   const auto timeout = spec_.limits.handler_timeout;
   auto deadline = Clock::now() + timeout;
   const bool watched = spec_.limits.memory_limit_mib > 0;
@@ -249,6 +253,9 @@ PluginProcess::Exchange PluginProcess::exchange(std::string_view request, FrameT
         scope.reset();
         done.sends = sends->flush();
         done.sends_flushed = sends->flushed();
+      } else if (holding_sends_) {
+        holding_sends_ = false;
+        done.sends = send_held();
       }
       return done;
     }
@@ -292,6 +299,16 @@ void PluginProcess::apply_metric(std::string_view payload) {
   }
 }
 
+Status PluginProcess::send_held() {
+  Status status = ok_status();
+  for (OutgoingMessage& message : held_) {
+    status = services_.send(spec_.component, std::move(message));
+    if (!status) break;
+  }
+  held_.clear();
+  return status;
+}
+
 bool PluginProcess::serve_call(std::string_view payload, std::string& reply) {
   FrameReader in(payload);
   const ComponentRef& from = spec_.component;
@@ -309,12 +326,21 @@ bool PluginProcess::serve_call(std::string_view payload, std::string& reply) {
         message.headers.emplace_back(std::move(key), std::string(in.bytes()));
       }
       if (!in.done()) return false;
-      reply_status(reply, services_.send(from, std::move(message)));
+      if (holding_sends_) {
+        held_.push_back(std::move(message));
+        reply_status(reply, ok_status());
+      } else {
+        reply_status(reply, services_.send(from, std::move(message)));
+      }
       return true;
     }
     case HostCall::kAwaitSends:
       if (!in.done()) return false;
-      reply_status(reply, services_.await_sends(from));
+      if (Status handed = send_held(); !handed) {
+        reply_status(reply, handed);
+      } else {
+        reply_status(reply, services_.await_sends(from));
+      }
       return true;
     case HostCall::kIsLeader: {
       if (!in.done()) return false;

@@ -67,7 +67,8 @@ ChildSpec entry_child(ComponentRef::Kind kind, const EntryConfig& entry, std::fi
 // call is in hand, at most every memory_check_interval: when the call starts and while it runs.
 //
 // With a delivery unit in hand (UnitSends::current(), an agent's lane), the sends of a call are
-// held until the child answers, so a call that crashes leaves none behind.
+// held until the child answers, so a call that crashes leaves none behind; so are a timer's, then
+// handed to the worker's send path (an on_leader timer's: its tick's transaction).
 class PluginProcess {
  public:
   // `restarts` may be shared with other instances of the entry (an agent's lanes); null: one of
@@ -142,6 +143,8 @@ class PluginProcess {
   bool back_off();
   // Asks a child between calls to destroy its instance and exit; kills it if it does not in time.
   void retire(std::unique_ptr<RunnerProcess> child) const;
+  // Hands a timer's held sends on, in order, until one fails.
+  Status send_held();
 
   ChildSpec spec_;  // its library file and config change with replace()
   const std::string what_;
@@ -155,6 +158,9 @@ class PluginProcess {
   std::chrono::steady_clock::time_point next_memory_check_{};
   // The worker's metrics the child created, by the id the child knows them by.
   std::vector<faust_metric*> metrics_;
+  // A timer's sends during the call in hand (see above).
+  bool holding_sends_ = false;
+  std::vector<OutgoingMessage> held_;
 };
 
 }  // namespace faust::isolation
