@@ -60,8 +60,10 @@ KAFKA_STREAMS_READY = "kafka-streams: RUNNING"
 # The systems a scenario can run rows of (BENCH_SYSTEMS picks some; throughput, tutorial and forward
 # heed it).
 SYSTEMS = ("faust-host", "faust", "bare", "kafka-streams", "faust-host-isolated")
-# The no-op agent with isolation: process (throughput only), beside in-process batches.
+# faust-host with isolation: process: the no-op agent (throughput), beside in-process batches; the
+# tutorial path's on_leader timer and agent (tutorial).
 ISOLATED = "faust-host-isolated"
+ISOLATED_TUTORIAL = "faust-host (isolated: the timer and the agent)"  # its tutorial row
 # faust-host over SASL_SSL (SCRAM-SHA-512) on a secured broker beside the plain one: throughput and
 # tutorial rows, only when BENCH_SYSTEMS names it.
 SASL = "faust-host-sasl"
@@ -767,6 +769,7 @@ def tutorial(bench: Bench) -> dict:
     seconds = float(bench.settings["tutorial_seconds"])
     interval = float(bench.settings["tutorial_interval"])
     systems = {"faust-host": tutorial_faust_host,
+               ISOLATED: lambda b, run, s, i: tutorial_faust_host(b, run, s, i, ISOLATED_TUTORIAL, isolated=True),
                SASL: lambda b, run, s, i: tutorial_faust_host(b.secured, run, s, i, SASL_LABEL),
                "faust": tutorial_faust, "bare": tutorial_bare}
     runs: dict[str, list[dict]] = {name: [] for name in systems if bench.runs(name)}
@@ -802,26 +805,30 @@ def tutorial_result(label: str, run: int, output: Path, window: tuple[int, int],
     return result
 
 
-def tutorial_faust_host(bench: Bench, run: int, seconds: float, interval: float, label: str = "faust-host") -> dict:
+def tutorial_faust_host(bench: Bench, run: int, seconds: float, interval: float, label: str = "faust-host",
+                        isolated: bool = False) -> dict:
     """Two manifests of one app, as the latency scenario, but the timer is on_leader: its sends
     take the fenced (transactional) path and its worker must lead. That worker starts first
-    and leads before the agent's joins; leadership stays with the live leader."""
-    app_id = f"bench-tut-fh-{run}"
+    and leads before the agent's joins; leadership stays with the live leader. `isolated`: the
+    timer and the agent each with isolation: process."""
+    app_id = f"bench-tut-fh{'-iso' if isolated else ''}-{run}"
     topic = f"{app_id}-latency_sink"
     output = bench.work_dir / f"{app_id}.txt"
     bench.create_topic(topic, 1)
     port = free_port()
+    isolation = {"isolation": "process"} if isolated else {}
     leader = bench.start_faust_host(f"{app_id}-leader", bench.manifest(
         app_id, app_extra={"topic_partitions": 1},
         timers={"latency_probe": {"library": bench.plugin("latency"), "interval": interval,
-                                  "on_leader": True, "config": {"topic": topic}}}), web_port=port)
+                                  "on_leader": True, **isolation, "config": {"topic": topic}}}), web_port=port)
     agent = None
     try:
         leader.wait_for(FH_READY, 60)
         wait_http(leader, port, "/leader", lambda body: json.loads(body).get("is_leader") is True)
         agent = bench.start_faust_host(f"{app_id}-agent", bench.manifest(
             app_id, app_extra={"topic_partitions": 1},
-            agents={"latency_sink": {"library": bench.plugin("latency"), "config": {"output": str(output)}}}))
+            agents={"latency_sink": {"library": bench.plugin("latency"), **isolation,
+                                     "config": {"output": str(output)}}}))
         agent.wait_for(FH_READY, 60)
         window = sample_window(output, seconds)
         moved = leadership_moved(leader, agent, FH_LEADER)
@@ -1420,7 +1427,8 @@ def build_tables(data: dict) -> tuple[str, list[tuple[str, str, str]], dict]:
                 f"arrival; its first {tut['warmup_s']:.0f} s of ticks dropped.", "",
                 "| system | p50 | p99 | max | samples/run | p50 vs floor | p99 vs floor |", "|---|---|---|---|---|---|---|"]
         floor = stat.get("bare", {})
-        for name, label in (("faust-host", "faust-host"), (SASL, SASL_LABEL), ("faust", "Python Faust (plain sends)"),
+        for name, label in (("faust-host", "faust-host"), (ISOLATED, ISOLATED_TUTORIAL), (SASL, SASL_LABEL),
+                            ("faust", "Python Faust (plain sends)"),
                             ("bare", "bare librdkafka: the floor (a transaction per tick, read_committed)")):
             if name not in stat:
                 continue
@@ -1435,6 +1443,12 @@ def build_tables(data: dict) -> tuple[str, list[tuple[str, str, str]], dict]:
         if moved:
             out += ["", f"Leadership left the timer's worker in: {', '.join(moved)} (those runs measured less)."]
         fh, fa, sasl = stat.get("faust-host"), stat.get("faust"), stat.get(SASL)
+        isolated = stat.get(ISOLATED)
+        if fh and isolated:
+            out += ["", f"Isolated − in-process (`isolation: process` on the timer and the agent, a frame to each "
+                    f"child per tick and per message): p50 "
+                    f"**{isolated['p50_ms']['median'] - fh['p50_ms']['median']:+.2f} ms**, p99 "
+                    f"**{isolated['p99_ms']['median'] - fh['p99_ms']['median']:+.2f} ms**."]
         if fh and sasl:
             out += ["", f"SASL_SSL / plaintext: p50 **{ratio(sasl['p50_ms'], fh['p50_ms'], '.2f')}**, "
                     f"p99 **{ratio(sasl['p99_ms'], fh['p99_ms'], '.2f')}**. {SASL_NOTE}"]
@@ -1637,9 +1651,10 @@ def draw_chart(chart: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FormatStrFormatter
 
-    colors = {"faust-host": "#2b6cb0", SASL: "#63b3ed", "faust": "#dd6b20", "bare": "#718096", "kafka-streams": "#38a169"}
-    system_names = {"faust-host": "faust-host", SASL: "faust-host\nSASL_SSL", "faust": "Python Faust",
-                    "bare": "bare librdkafka"}
+    colors = {"faust-host": "#2b6cb0", SASL: "#63b3ed", ISOLATED: "#805ad5", "faust": "#dd6b20", "bare": "#718096",
+              "kafka-streams": "#38a169"}
+    system_names = {"faust-host": "faust-host", SASL: "faust-host\nSASL_SSL", ISOLATED: "faust-host\nisolated",
+                    "faust": "Python Faust", "bare": "bare librdkafka"}
     fig, axes = plt.subplots(4, 2, figsize=(12, 16.5))
     fig.suptitle("faust-host vs Python Faust (faust-streaming) vs bare librdkafka (vs Kafka Streams) — medians")
 

@@ -223,12 +223,13 @@ run_sanitized_tests() {
 }
 
 # The concurrency tests (runtime, transports, and the worker's side of process isolation: its
-# channel, crashes and restarts, reloads) under ThreadSanitizer: only what they need is built.
+# channel, crashes and restarts, isolated timers and services, reloads) under ThreadSanitizer: only
+# what they need is built.
 run_tsan_tests() {
   cmake -S "${FAUST_REPO_ROOT}" -B "${TSAN_BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFAUST_TSAN=ON &&
     cmake --build "${TSAN_BUILD_DIR}" -j "${JOBS}" --target runtime_test transport_test isolation_test &&
     TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
-      run_tests "${TSAN_BUILD_DIR}" -R "AgentRunner|PipelinedSends|TimerService|LeaderElector|LeaderTerm|LeaderState|LeaderAgentRunner|ServiceRunner|MemoryTransport|IsolatedAgent|AgentReload|Channel|RestartBudget"
+      run_tests "${TSAN_BUILD_DIR}" -R "AgentRunner|PipelinedSends|TimerService|LeaderElector|LeaderTerm|LeaderState|LeaderAgentRunner|ServiceRunner|MemoryTransport|IsolatedAgent|IsolatedTimerService|AgentReload|Channel|RestartBudget"
 }
 
 # The .deb packages: built by scripts/package.sh inside the test, unpacked into a throwaway root,

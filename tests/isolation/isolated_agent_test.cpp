@@ -15,8 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "isolation_services.h"
 #include "isolation_test_support.h"
-#include "recording_host_services.h"
 #include "runtime/agents/delivery_unit.h"
 
 namespace faust::isolation {
@@ -31,33 +31,6 @@ using test::alive;
 using test::kSegfaultEnd;
 using test::kSegfaultReason;
 using test::message;
-
-
-// Records plugin calls like the host's fake, routes sends to the unit in hand as the worker does,
-// and waits for real in wait_for_stop (until stop() is called, as a worker's fatal error would).
-class Services final : public testing::RecordingHostServices {
- public:
-  Status send(const ComponentRef& from, OutgoingMessage message) override {
-    if (UnitSends* unit = UnitSends::current()) {
-      return unit->send(ProducedRecord{message.agent, message.key, message.value, message.headers});
-    }
-    return RecordingHostServices::send(from, std::move(message));
-  }
-  bool wait_for_stop(const ComponentRef& /*from*/, std::chrono::milliseconds timeout) override {
-    std::unique_lock lock(stop_mutex_);
-    return stop_wake_.wait_for(lock, timeout, [&] { return stopping_; });
-  }
-  void stop() {
-    std::lock_guard lock(stop_mutex_);
-    stopping_ = true;
-    stop_wake_.notify_all();
-  }
-
- private:
-  std::mutex stop_mutex_;
-  std::condition_variable stop_wake_;
-  bool stopping_ = false;
-};
 
 // The unit a lane would have in hand: what reaches it.
 class RecordingUnit final : public UnitSends {

@@ -1023,6 +1023,8 @@ services:
   EXPECT_EQ(m.agents[2].max_crashes, 5);
   EXPECT_EQ(m.agents[2].handler_timeout, std::chrono::milliseconds(1500));
   EXPECT_EQ(m.agents[3].isolation, Isolation::kInProcess);
+  const Manifest leader = parse_ok("app: {id: x}\nagents:\n  a: {library: a, on_leader: true, isolation: process}\n");
+  EXPECT_EQ(leader.agents[0].isolation, Isolation::kProcess) << "a leader-only agent may be isolated too";
 }
 
 TEST(ManifestIsolationTest, RefusesWhatIsolationCannotDoInOneLine) {
@@ -1036,13 +1038,6 @@ TEST(ManifestIsolationTest, RefusesWhatIsolationCannotDoInOneLine) {
             "m.yaml:3:52: agents.a.max_crashes: must be in 1..100, got 0");
   EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, isolation: process, handler_timeout: 0.001}\n"),
             "m.yaml:3:56: agents.a.handler_timeout: must be at least 0.01 seconds, got 0.001");
-  EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, on_leader: true, isolation: process}\n"),
-            "m.yaml:3:47: agents.a.isolation: process isolation is not available to a leader-only agent "
-            "(on_leader: true)");
-  EXPECT_EQ(error_of("app: {id: x}\ntimers:\n  t: {library: a, interval: 1, isolation: process}\n"),
-            "m.yaml:3:43: timers.t.isolation: process isolation covers agents only so far; use in-process");
-  EXPECT_EQ(error_of("app: {id: x}\nservices:\n  s: {library: a, isolation: process}\n"),
-            "m.yaml:3:30: services.s.isolation: process isolation covers agents only so far; use in-process");
   EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, isolaton: process}\n"),
             "m.yaml:3:19: unknown key 'isolaton' in agents.a (did you mean 'isolation'?)");
 }
@@ -1073,6 +1068,54 @@ TEST(ManifestIsolationTest, RefusesBadMemoryAndRestartLimitsInOneLine) {
             "m.yaml:3:64: agents.a.max_restarts_per_minute: must be in 1..10000, got 0");
   EXPECT_EQ(error_of("app: {id: x}\nagents:\n  a: {library: a, isolation: process, memory_limit: 64}\n"),
             "m.yaml:3:39: unknown key 'memory_limit' in agents.a (did you mean 'memory_limit_mib'?)");
+}
+
+TEST(ManifestIsolationTest, ReadsIsolatedTimersAndServicesWithTheirLimits) {
+  const Manifest m = parse_ok(R"(app: {id: x}
+timers:
+  plain: {library: a, interval: 1}
+  isolated: {library: a, interval: 1, on_leader: true, isolation: process}
+  tuned: {library: a, cron: "0 * * * *", isolation: process, handler_timeout: 2.5, memory_limit_mib: 128,
+          max_restarts_per_minute: 4}
+services:
+  s_plain: {library: a}
+  s_isolated: {library: a, isolation: process, handler_timeout: 60}
+)");
+  ASSERT_EQ(m.timers.size(), 3u);
+  EXPECT_EQ(m.timers[0].isolation, Isolation::kInProcess);
+  EXPECT_EQ(m.timers[1].isolation, Isolation::kProcess);
+  EXPECT_TRUE(m.timers[1].on_leader);
+  EXPECT_EQ(m.timers[1].limits.handler_timeout, std::chrono::milliseconds(30000));
+  EXPECT_EQ(m.timers[1].limits.memory_limit_mib, 0);
+  EXPECT_EQ(m.timers[1].limits.max_restarts_per_minute, 10);
+  EXPECT_EQ(m.timers[2].isolation, Isolation::kProcess);
+  EXPECT_TRUE(m.timers[2].cron.has_value());
+  EXPECT_EQ(m.timers[2].limits.handler_timeout, std::chrono::milliseconds(2500));
+  EXPECT_EQ(m.timers[2].limits.memory_limit_mib, 128);
+  EXPECT_EQ(m.timers[2].limits.max_restarts_per_minute, 4);
+  ASSERT_EQ(m.services.size(), 2u);
+  EXPECT_EQ(m.services[0].isolation, Isolation::kInProcess);
+  EXPECT_EQ(m.services[1].isolation, Isolation::kProcess);
+  EXPECT_EQ(m.services[1].limits.handler_timeout, std::chrono::milliseconds(60000));
+}
+
+TEST(ManifestIsolationTest, RefusesBadIsolationOfTimersAndServicesInOneLine) {
+  EXPECT_EQ(error_of("app: {id: x}\ntimers:\n  t: {library: a, interval: 1, isolation: thread}\n"),
+            "m.yaml:3:43: timers.t.isolation: unknown value 'thread' (expected in-process or process)");
+  EXPECT_EQ(error_of("app: {id: x}\ntimers:\n  t: {library: a, interval: 1, handler_timeout: 3}\n"),
+            "m.yaml:3:32: timers.t.handler_timeout: only goes with isolation: process");
+  EXPECT_EQ(error_of("app: {id: x}\ntimers:\n  t: {library: a, interval: 1, isolation: process, handler_timeout: 0}\n"),
+            "m.yaml:3:69: timers.t.handler_timeout: must be at least 0.01 seconds, got 0");
+  EXPECT_EQ(error_of("app: {id: x}\ntimers:\n  t: {library: a, interval: 1, isolation: process, memory_limit_mib: 1}\n"),
+            "m.yaml:3:70: timers.t.memory_limit_mib: must be in 16..1048576, got 1");
+  EXPECT_EQ(error_of("app: {id: x}\ntimers:\n  t: {library: a, interval: 1, isolation: process, max_crashes: 2}\n"),
+            "m.yaml:3:52: unknown key 'max_crashes' in timers.t");
+  EXPECT_EQ(error_of("app: {id: x}\nservices:\n  s: {library: a, isolation: in-process, max_restarts_per_minute: 2}\n"),
+            "m.yaml:3:42: services.s.max_restarts_per_minute: only goes with isolation: process");
+  EXPECT_EQ(error_of("app: {id: x}\nservices:\n  s: {library: a, isolation: process, max_restarts_per_minute: 0}\n"),
+            "m.yaml:3:64: services.s.max_restarts_per_minute: must be in 1..10000, got 0");
+  EXPECT_EQ(error_of("app: {id: x}\nservices:\n  s: {library: a, isolation: process, handler_timeot: 5}\n"),
+            "m.yaml:3:39: unknown key 'handler_timeot' in services.s (did you mean 'handler_timeout'?)");
 }
 
 }  // namespace

@@ -98,7 +98,7 @@ TEST_F(PluginsEndToEndTest, PublishGreetingsSendsARandomGreetingToSay) {
   manifest_.timers.push_back(timer("publish_greetings", "publish_greetings", {}, true));
   LoadedComponents loaded = load();
   ASSERT_THAT(loaded.timers, SizeIs(1));
-  TimerInstance& publish = loaded.timers[0].instance;
+  TimerCalls& publish = *loaded.timers[0].instance;
   EXPECT_TRUE(publish.component().on_leader);
   EXPECT_EQ(publish.component().kind, ComponentRef::Kind::kTimer);
 
@@ -134,7 +134,7 @@ TEST_F(PluginsEndToEndTest, PublishGreetingsSendsARandomGreetingToSay) {
 TEST_F(PluginsEndToEndTest, PublishGreetingsGreetsTheConfiguredAgent) {
   manifest_.timers.push_back(timer("publish_greetings", "publish_greetings", {{"agent", "shout"}}));
   LoadedComponents loaded = load();
-  ASSERT_TRUE(loaded.timers[0].instance.tick().ok());
+  ASSERT_TRUE(loaded.timers[0].instance->tick().ok());
   ASSERT_THAT(services_.sent(), SizeIs(1));
   EXPECT_EQ(services_.sent()[0].agent, "shout");
 }
@@ -143,7 +143,7 @@ TEST_F(PluginsEndToEndTest, AFailedSendBecomesAnErrorFromTick) {
   manifest_.timers.push_back(timer("publish_greetings", "publish_greetings"));
   LoadedComponents loaded = load();
   services_.fail_sends_with("Local: Message timed out");
-  Status ticked = loaded.timers[0].instance.tick();
+  Status ticked = loaded.timers[0].instance->tick();
   ASSERT_FALSE(ticked.ok());
   EXPECT_EQ(ticked.error().code, ExitCode::kFailure);
   EXPECT_EQ(ticked.error().message,
@@ -222,7 +222,7 @@ TEST_F(PluginsEndToEndTest, NoKeyAndAnEmptyKeyAreDifferent) {
 TEST_F(PluginsEndToEndTest, TheSdkSendsToATopicWithKeyAndHeaders) {
   manifest_.timers.push_back(timer("send_to_topic", "sdk_probe", {{"topic", "audit"}}));
   LoadedComponents loaded = load();
-  ASSERT_TRUE(loaded.timers[0].instance.tick().ok());
+  ASSERT_TRUE(loaded.timers[0].instance->tick().ok());
   ASSERT_THAT(services_.sent(), SizeIs(1));
   const OutgoingMessage sent = services_.sent()[0];
   EXPECT_EQ(sent.agent, "");
@@ -236,7 +236,7 @@ TEST_F(PluginsEndToEndTest, ASendErrorReachesThePluginAsAnSdkError) {
   manifest_.timers.push_back(timer("catches_send_error", "sdk_probe"));
   LoadedComponents loaded = load();
   services_.fail_sends_with("broker down");
-  ASSERT_TRUE(loaded.timers[0].instance.tick().ok());
+  ASSERT_TRUE(loaded.timers[0].instance->tick().ok());
   ASSERT_THAT(services_.sent(), SizeIs(1));
   EXPECT_EQ(services_.sent()[0].key, std::optional<std::string>(""));  // an empty key, not none
   EXPECT_THAT(services_.log_lines(), ElementsAre("caught: broker down"));
@@ -284,7 +284,7 @@ TEST_F(PluginsEndToEndTest, HelloCRunsThroughTheSamePath) {
   manifest_.timers.push_back(timer("hello_c_timer", "hello_c", {{"agent", "say"}}));
   LoadedComponents loaded = load();
   ASSERT_TRUE(loaded.agents[0].instances[0]->handle(message_with_value("world")).ok());
-  ASSERT_TRUE(loaded.timers[0].instance.tick().ok());
+  ASSERT_TRUE(loaded.timers[0].instance->tick().ok());
   const auto events = services_.events();
   ASSERT_THAT(events, SizeIs(2));
   EXPECT_EQ(events[0].component, "hello_c");
@@ -295,7 +295,7 @@ TEST_F(PluginsEndToEndTest, HelloCRunsThroughTheSamePath) {
   EXPECT_EQ(events[1].message.value, "hello");
 
   services_.fail_sends_with("no such agent");
-  Status failed = loaded.timers[0].instance.tick();
+  Status failed = loaded.timers[0].instance->tick();
   ASSERT_FALSE(failed.ok());
   EXPECT_EQ(failed.error().message, "hello_c timer 'hello_c_timer' failed: no such agent");
 }

@@ -122,6 +122,18 @@ std::string describe_run(const CronSchedule& schedule, std::chrono::system_clock
          " UTC)";
 }
 
+// ", isolation: process (handler_timeout 30 s, max_restarts_per_minute 10)" for an isolated timer or
+// service; nothing otherwise.
+std::string describe_isolation(Isolation isolation, const ProcessLimits& limits) {
+  if (isolation != Isolation::kProcess) return {};
+  std::ostringstream out;
+  out << ", isolation: process (handler_timeout " << std::chrono::duration<double>(limits.handler_timeout).count()
+      << " s";
+  if (limits.memory_limit_mib > 0) out << ", memory_limit_mib " << limits.memory_limit_mib;
+  out << ", max_restarts_per_minute " << limits.max_restarts_per_minute << ")";
+  return out.str();
+}
+
 std::string describe_timer(const TimerConfig& timer) {
   std::ostringstream out;
   out << "timer " << timer.name << ": ";
@@ -131,6 +143,7 @@ std::string describe_timer(const TimerConfig& timer) {
     out << "every " << timer.interval.count() << " s";
   }
   if (timer.on_leader) out << ", on leader only";
+  out << describe_isolation(timer.isolation, timer.limits);
   if (timer.cron) {
     out << ": next runs ";
     auto run = std::chrono::system_clock::now();
@@ -186,9 +199,10 @@ int run_check(const Manifest& manifest) {
     std::cout << "\n";
   }
   for (const auto& timer : manifest.timers) std::cout << describe_timer(timer) << "\n";
-  for (const auto& service : bindings->services) {
+  for (const auto& service : manifest.services) {
     std::cout << "service " << service.name << ": stop_timeout "
-              << std::chrono::duration<double>(service.stop_timeout).count() << " s\n";
+              << std::chrono::duration<double>(service.stop_timeout).count() << " s"
+              << describe_isolation(service.isolation, service.limits) << "\n";
   }
   return 0;
 }

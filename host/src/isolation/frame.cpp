@@ -31,7 +31,7 @@ void append_u32(std::string& out, std::uint32_t value) {
 }
 
 bool known_type(std::uint8_t type) {
-  return type >= static_cast<std::uint8_t>(FrameType::kInit) && type <= static_cast<std::uint8_t>(FrameType::kMetric);
+  return type >= static_cast<std::uint8_t>(FrameType::kInit) && type <= static_cast<std::uint8_t>(FrameType::kService);
 }
 
 }  // namespace

@@ -12,9 +12,10 @@
 #include "common/result.h"
 #include "plugins/incoming_message.h"
 
-// The wire format between a worker and the child process that runs an isolated agent
-// (`faust-host plugin-runner`): length-prefixed binary frames over a Unix socketpair. Each
-// handler call is one frame with all its messages, answered by one result frame; the child's
+// The wire format between a worker and the child process that runs an isolated agent, timer or
+// service (`faust-host plugin-runner`): length-prefixed binary frames over a Unix socketpair. Each
+// handler call (a message or a batch, a tick, a service callback) is one frame, answered by one
+// result frame; the child's
 // host calls during it (send, is_leader, ...) are frames answered in turn, and what needs no answer
 // (log lines, metric updates) rides along with the next frame the child writes.
 namespace faust::isolation {
@@ -23,17 +24,22 @@ namespace faust::isolation {
 // bytes are a u32 size and the bytes.
 enum class FrameType : std::uint8_t {
   // worker -> child
-  kInit = 1,   // library file, agent, entry, plugin, app id, lowest log level, config
-  kHandle,     // u8 batch, u32 count, the messages
+  kInit = 1,   // u8 ComponentRef::Kind, library file, definition, entry, plugin, app id, lowest log level, config
+  kHandle,     // agent: u8 batch, u32 count, the messages
   kReply,      // the answer to a kCall
   kShutdown,   // destroy the instance and exit
   // child -> worker
-  kReady,      // u8 ok; ok: u8 handles_batches; else u32 exit code, bytes message
+  kReady,      // u8 ok; ok: u8 flag (agent: handles batches; service: has lead); else u32 exit code, bytes message
   kResult,     // u8 ok; else bytes message
   kCall,       // u8 HostCall, its arguments
   kLog,        // u8 level, bytes message
   kMetric,     // u32 metric id, u8 MetricOp, f64 value
+  // worker -> child
+  kTick,       // timer: one tick
+  kService,    // service: u8 ServiceCallback; elected: i32 generation, i64 established at (ms since the epoch)
 };
+
+enum class ServiceCallback : std::uint8_t { kStart = 1, kElected, kLead, kRevoked, kStop };
 
 // A host-API call of the plugin that the worker answers.
 enum class HostCall : std::uint8_t {
@@ -42,6 +48,10 @@ enum class HostCall : std::uint8_t {
   kIsLeader,     // -> u8 leader
   kWaitForStop,  // u32 timeout ms -> u8 stop
   kMetricCreate, // u8 kind, name, u8 has help, help, u32 count, f64 buckets -> u8 ok, u32 id | bytes error
+  kStateGet,     // key -> u8 ok; ok: u8 found, value; else bytes error
+  kStatePut,     // key, value -> u8 ok, bytes error
+  kStateDelete,  // key -> u8 ok, bytes error
+  kStateScan,    // prefix -> u8 ok; ok: u32 count, (key, value) each; else bytes error
 };
 
 enum class MetricOp : std::uint8_t { kAdd = 1, kSet };

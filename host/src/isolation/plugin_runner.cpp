@@ -3,6 +3,8 @@
 #include <poll.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -18,6 +20,8 @@
 #include "plugins/agent_instance.h"
 #include "plugins/loaded_components.h"
 #include "plugins/plugin_library.h"
+#include "plugins/service_instance.h"
+#include "plugins/timer_instance.h"
 
 namespace faust::isolation {
 namespace {
@@ -121,6 +125,47 @@ class RemoteHostServices final : public HostServices {
     return static_cast<faust_metric*>(metrics_[id].get());
   }
 
+  Result<std::optional<std::string>> state_get(const ComponentRef& /*from*/, std::string_view key) override {
+    std::string request;
+    FrameWriter(request, FrameType::kCall).u8(static_cast<std::uint8_t>(HostCall::kStateGet)).bytes(key).finish();
+    const std::optional<std::string> reply = call(request);
+    if (!reply) return not_answered();
+    FrameReader in(*reply);
+    if (in.u8() != 1) return Error{ExitCode::kFailure, std::string(in.bytes())};
+    const bool found = in.u8() == 1;
+    std::string value(in.bytes());
+    if (!found) return std::optional<std::string>();
+    return std::optional<std::string>(std::move(value));
+  }
+
+  Status state_put(const ComponentRef& /*from*/, std::string_view key, std::string_view value) override {
+    std::string request;
+    FrameWriter(request, FrameType::kCall).u8(static_cast<std::uint8_t>(HostCall::kStatePut)).bytes(key).bytes(value).finish();
+    return status_call(request);
+  }
+
+  Status state_delete(const ComponentRef& /*from*/, std::string_view key) override {
+    std::string request;
+    FrameWriter(request, FrameType::kCall).u8(static_cast<std::uint8_t>(HostCall::kStateDelete)).bytes(key).finish();
+    return status_call(request);
+  }
+
+  Result<StateEntries> state_scan(const ComponentRef& /*from*/, std::string_view prefix) override {
+    std::string request;
+    FrameWriter(request, FrameType::kCall).u8(static_cast<std::uint8_t>(HostCall::kStateScan)).bytes(prefix).finish();
+    const std::optional<std::string> reply = call(request);
+    if (!reply) return not_answered();
+    FrameReader in(*reply);
+    if (in.u8() != 1) return Error{ExitCode::kFailure, std::string(in.bytes())};
+    StateEntries entries(std::min<std::uint32_t>(in.u32(), 1U << 20));
+    for (auto& [key, value] : entries) {
+      key = in.bytes();
+      value = in.bytes();
+    }
+    if (!in.done()) protocol_failure("malformed state entries");
+    return entries;
+  }
+
   Result<std::shared_ptr<void>> register_page(const ComponentRef& /*from*/, const std::string& path,
                                               PageHandler /*handler*/) override {
     return Error{ExitCode::kFailure, "page " + path + ": pages are not available with isolation: process"};
@@ -197,10 +242,11 @@ void RemoteMetric::set(double value) noexcept { services_.metric_update(id_, Met
 
 // What kInit asks for.
 struct Init {
+  ComponentRef::Kind kind = ComponentRef::Kind::kAgent;
   std::string library_file;
-  std::string agent;   // the plugin's agent definition
-  std::string entry;   // the manifest's entry name
-  std::string plugin;  // the plugin's name
+  std::string definition;  // the plugin's agent, timer or service definition
+  std::string entry;       // the manifest's entry name
+  std::string plugin;      // the plugin's name
   std::string app_id;
   std::uint8_t lowest_level = FAUST_LOG_INFO;
   ConfigMap config;
@@ -209,8 +255,11 @@ struct Init {
 std::optional<Init> read_init(std::string_view payload) {
   FrameReader in(payload);
   Init init;
+  const std::uint8_t kind = in.u8();
+  if (kind > static_cast<std::uint8_t>(ComponentRef::Kind::kService)) return std::nullopt;
+  init.kind = static_cast<ComponentRef::Kind>(kind);
   init.library_file = in.bytes();
-  init.agent = in.bytes();
+  init.definition = in.bytes();
   init.entry = in.bytes();
   init.plugin = in.bytes();
   init.app_id = in.bytes();
@@ -224,34 +273,109 @@ std::optional<Init> read_init(std::string_view payload) {
   return init;
 }
 
-// The instance with what it needs, destroyed in reverse: the agent, then the plugin-wide part,
-// then the library.
+// The instance with what it needs, destroyed in reverse: the instance (one of the three), then
+// the plugin-wide part, then the library.
 struct Created {
   std::shared_ptr<const PluginLibrary> library;
   std::shared_ptr<const PluginInstance> shared;
   std::unique_ptr<AgentInstance> agent;
+  std::unique_ptr<TimerInstance> timer;
+  std::unique_ptr<ServiceInstance> service;
+
+  // The kReady flag: whether an agent handles batches, whether a service has lead.
+  bool flag() const { return agent ? agent->handles_batches() : service ? service->has_lead() : false; }
 };
+
+// The instance of `def` (the definition the plugin provides under init's name, or null), after
+// the plugin-wide part it holds: a missing definition is refused before any plugin code runs.
+template <typename Instance, typename Def>
+Result<std::unique_ptr<Instance>> create_instance(Created& created, const Init& init, const Def* def,
+                                                  HostServices& services) {
+  if (def == nullptr) {
+    return Error{ExitCode::kPluginNameUnknown, "plugin " + init.library_file + " provides no " +
+                                                   component_kind_name(init.kind) + " '" + init.definition + "'"};
+  }
+  auto shared = create_shared_part(created.library, services);
+  if (!shared) return shared.error();
+  created.shared = std::move(*shared);
+  ComponentRef component;
+  component.kind = init.kind;
+  component.name = init.entry;
+  component.plugin = init.plugin;
+  auto instance = Instance::create(created.library, *def, services, std::move(component), init.config, created.shared);
+  if (!instance) return instance.error();
+  return std::make_unique<Instance>(std::move(*instance));
+}
 
 Result<Created> create(const Init& init, HostServices& services) {
   Created created;
   auto library = PluginLibrary::open(init.library_file);
   if (!library) return library.error();
   created.library = *library;
-  const faust_agent_def* def = created.library->find_agent(init.agent);
-  if (def == nullptr) {
-    return Error{ExitCode::kPluginNameUnknown, "plugin " + init.library_file + " provides no agent '" + init.agent + "'"};
+  const PluginLibrary& plugin = *created.library;
+  switch (init.kind) {
+    case ComponentRef::Kind::kTimer: {
+      auto timer = create_instance<TimerInstance>(created, init, plugin.find_timer(init.definition), services);
+      if (!timer) return timer.error();
+      created.timer = std::move(*timer);
+      return created;
+    }
+    case ComponentRef::Kind::kService: {
+      auto service = create_instance<ServiceInstance>(created, init, plugin.find_service(init.definition), services);
+      if (!service) return service.error();
+      created.service = std::move(*service);
+      return created;
+    }
+    default: {
+      auto agent = create_instance<AgentInstance>(created, init, plugin.find_agent(init.definition), services);
+      if (!agent) return agent.error();
+      created.agent = std::move(*agent);
+      return created;
+    }
   }
-  auto shared = create_shared_part(created.library, services);
-  if (!shared) return shared.error();
-  created.shared = std::move(*shared);
-  ComponentRef component;
-  component.kind = ComponentRef::Kind::kAgent;
-  component.name = init.entry;
-  component.plugin = init.plugin;
-  auto agent = AgentInstance::create(created.library, *def, services, std::move(component), init.config, created.shared);
-  if (!agent) return agent.error();
-  created.agent = std::make_unique<AgentInstance>(std::move(*agent));
-  return created;
+}
+
+// One kHandle: the messages to the agent, in a batch or one by one up to the first that fails.
+Status handle(AgentInstance& agent, std::string_view frame, std::string& payload, std::vector<IncomingMessage>& messages,
+              std::vector<Headers>& headers) {
+  // The messages are views into a copy of their frame: the channel's buffer moves when the
+  // plugin's host calls read their replies.
+  payload.assign(frame);
+  FrameReader in(payload);
+  const bool batch = in.u8() == 1;
+  if (!read_messages(in, messages, headers) || (!batch && messages.size() != 1)) protocol_failure("malformed messages");
+  if (batch && agent.handles_batches()) return agent.handle_batch(messages);
+  for (const IncomingMessage& message : messages) {
+    if (Status status = agent.handle(message); !status) return status;
+  }
+  return ok_status();
+}
+
+// One kService: the callback it names.
+Status call_service(ServiceInstance& service, std::string_view frame) {
+  FrameReader in(frame);
+  switch (static_cast<ServiceCallback>(in.u8())) {
+    case ServiceCallback::kStart:
+      if (in.done()) return service.start();
+      break;
+    case ServiceCallback::kElected: {
+      ServiceTerm term;
+      term.generation = in.i32();
+      term.established_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(in.i64()));
+      if (in.done()) return service.elected(term);
+      break;
+    }
+    case ServiceCallback::kLead:
+      if (in.done()) return service.lead();
+      break;
+    case ServiceCallback::kRevoked:
+      if (in.done()) return service.revoked();
+      break;
+    case ServiceCallback::kStop:
+      if (in.done()) return service.stop();
+      break;
+  }
+  protocol_failure("malformed service call");
 }
 
 // Ends this process as soon as the worker's end of the socket closes, even while a plugin call
@@ -286,7 +410,7 @@ int run_plugin_runner(int fd) {
   std::string answer;
   FrameWriter ready(answer, FrameType::kReady);
   if (created) {
-    ready.u8(1).u8(created->agent->handles_batches() ? 1 : 0);
+    ready.u8(1).u8(created->flag() ? 1 : 0);
   } else {
     ready.u8(0).u32(static_cast<std::uint32_t>(to_int(created.error().code))).bytes(created.error().message);
   }
@@ -295,9 +419,6 @@ int run_plugin_runner(int fd) {
   if (!created) return to_int(created.error().code);
   watch_worker(fd);
 
-  AgentInstance& agent = *created->agent;
-  // The messages are views into a copy of their frame: the channel's buffer moves when the plugin's
-  // host calls read their replies.
   std::string payload;
   std::vector<IncomingMessage> messages;
   std::vector<Headers> headers;
@@ -306,21 +427,18 @@ int run_plugin_runner(int fd) {
     if (read == Channel::Read::kClosed) break;
     if (read != Channel::Read::kFrame) protocol_failure("malformed frame");
     if (frame.type == FrameType::kShutdown) break;
-    if (frame.type != FrameType::kHandle) protocol_failure("unexpected frame");
-    payload.assign(frame.payload);
-    FrameReader in(payload);
-    const bool batch = in.u8() == 1;
-    if (!read_messages(in, messages, headers) || (!batch && messages.size() != 1)) protocol_failure("malformed messages");
 
     services.begin_call();
     Status status = ok_status();
-    if (batch && agent.handles_batches()) {
-      status = agent.handle_batch(messages);
+    if (frame.type == FrameType::kHandle && created->agent) {
+      status = handle(*created->agent, frame.payload, payload, messages, headers);
+    } else if (frame.type == FrameType::kTick && created->timer && frame.payload.empty()) {
+      status = created->timer->tick();
+    } else if (frame.type == FrameType::kService && created->service) {
+      payload.assign(frame.payload);
+      status = call_service(*created->service, payload);
     } else {
-      for (const IncomingMessage& message : messages) {
-        status = agent.handle(message);
-        if (!status) break;
-      }
+      protocol_failure("unexpected frame");
     }
     answer.clear();
     FrameWriter result(answer, FrameType::kResult);

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <sstream>
 #include <system_error>
@@ -241,40 +242,46 @@ Isolation read_isolation(const Entry& entry) {
   return schema::read_choice<Isolation>(entry, {{"in-process", Isolation::kInProcess}, {"process", Isolation::kProcess}});
 }
 
-// `isolation:` and the limits of an isolated agent. An in-process handler cannot be stopped,
-// survived or measured apart from the worker, so the limits are refused without isolation rather
-// than ignored.
-void read_isolation(const Section& fields, AgentConfig& agent) {
-  if (const Entry* e = fields.find("isolation")) {
-    agent.isolation = read_isolation(*e);
-    if (agent.isolation == Isolation::kProcess && agent.on_leader) {
-      // Its sends and state writes join the leader's transaction, which a restarted child would
-      // write into twice.
-      fail(e->value_mark(), e->path + ": process isolation is not available to a leader-only agent (on_leader: true)");
-    }
-  }
-  const Entry* crashes = fields.find("max_crashes");
+// `handler_timeout:`, `memory_limit_mib:` and `max_restarts_per_minute:`, the limits of an entry
+// with `isolation: process`. An in-process plugin cannot be stopped, survived or measured apart
+// from the worker, so the limits are refused without isolation rather than ignored.
+ProcessLimits read_limits(const Section& fields, Isolation isolation, std::initializer_list<const char*> more = {}) {
+  ProcessLimits limits;
   const Entry* timeout = fields.find("handler_timeout");
   const Entry* memory = fields.find("memory_limit_mib");
   const Entry* restarts = fields.find("max_restarts_per_minute");
-  if (agent.isolation != Isolation::kProcess) {
-    for (const Entry* e : {crashes, timeout, memory, restarts}) {
+  if (isolation != Isolation::kProcess) {
+    for (const Entry* e : {timeout, memory, restarts}) {
       if (e != nullptr) fail(e->key.Mark(), e->path + ": " + std::string(kProcessOnly));
     }
-    return;
+    for (const char* key : more) {
+      if (const Entry* e = fields.find(key)) fail(e->key.Mark(), e->path + ": " + std::string(kProcessOnly));
+    }
+    return limits;
   }
-  if (crashes != nullptr) agent.max_crashes = schema::read_int(*crashes, 1, 100);
-  if (timeout != nullptr) agent.handler_timeout = read_milliseconds(*timeout, kHandlerTimeoutRange);
+  if (timeout != nullptr) limits.handler_timeout = read_milliseconds(*timeout, kHandlerTimeoutRange);
   // A plugin runner alone takes a few MiB: a smaller limit would kill every child at once.
-  if (memory != nullptr) agent.memory_limit_mib = schema::read_int(*memory, 16, 1024 * 1024);
-  if (restarts != nullptr) agent.max_restarts_per_minute = schema::read_int(*restarts, 1, 10000);
+  if (memory != nullptr) limits.memory_limit_mib = schema::read_int(*memory, 16, 1024 * 1024);
+  if (restarts != nullptr) limits.max_restarts_per_minute = schema::read_int(*restarts, 1, 10000);
+  return limits;
 }
 
-// Timers and services run in the worker in this version: `isolation: in-process` only.
-void refuse_process_isolation(const Section& fields) {
-  const Entry* e = fields.find("isolation");
-  if (e == nullptr || read_isolation(*e) == Isolation::kInProcess) return;
-  fail(e->value_mark(), e->path + ": process isolation covers agents only so far; use in-process");
+// `isolation:` and the limits of an isolated agent.
+void read_isolation(const Section& fields, AgentConfig& agent) {
+  if (const Entry* e = fields.find("isolation")) agent.isolation = read_isolation(*e);
+  const ProcessLimits limits = read_limits(fields, agent.isolation, {"max_crashes"});
+  agent.handler_timeout = limits.handler_timeout;
+  agent.memory_limit_mib = limits.memory_limit_mib;
+  agent.max_restarts_per_minute = limits.max_restarts_per_minute;
+  if (agent.isolation != Isolation::kProcess) return;
+  if (const Entry* crashes = fields.find("max_crashes")) agent.max_crashes = schema::read_int(*crashes, 1, 100);
+}
+
+// `isolation:` and the limits of an isolated timer or service.
+template <typename Config>
+void read_isolation(const Section& fields, Config& config) {
+  if (const Entry* e = fields.find("isolation")) config.isolation = read_isolation(*e);
+  config.limits = read_limits(fields, config.isolation);
 }
 
 void check_name(const Entry& entry, std::string_view kind) {
@@ -374,8 +381,8 @@ std::vector<TimerConfig> read_timers(const Entry* entry, const std::filesystem::
                                                "a map of timer names to their settings")) {
     check_name(item, "timer");
     const Section fields(item.value, item.path, item.key.Mark(),
-                         {"library", "interval", "cron", "timezone", "on_leader", "isolation", "config"});
-    refuse_process_isolation(fields);
+                         {"library", "interval", "cron", "timezone", "on_leader", "isolation", "handler_timeout",
+                          "memory_limit_mib", "max_restarts_per_minute", "config"});
     TimerConfig timer;
     timer.name = item.name();
     timer.library = read_library(fields, item, manifest_file, timer.library_at);
@@ -399,6 +406,7 @@ std::vector<TimerConfig> read_timers(const Entry* entry, const std::filesystem::
       timer.cron = read_cron(*cron, zone);
     }
     if (const Entry* e = fields.find("on_leader")) timer.on_leader = schema::read_bool(*e);
+    read_isolation(fields, timer);
     timer.config = read_config(fields.find("config"));
     timers.push_back(std::move(timer));
   }
@@ -411,12 +419,14 @@ std::vector<ServiceConfig> read_services(const Entry* entry, const std::filesyst
   for (const Entry& item : schema::map_entries(entry->value, entry->path, entry->key.Mark(),
                                                "a map of service names to their settings")) {
     check_name(item, "service");
-    const Section fields(item.value, item.path, item.key.Mark(), {"library", "stop_timeout", "isolation", "config"});
-    refuse_process_isolation(fields);
+    const Section fields(item.value, item.path, item.key.Mark(),
+                         {"library", "stop_timeout", "isolation", "handler_timeout", "memory_limit_mib",
+                          "max_restarts_per_minute", "config"});
     ServiceConfig service;
     service.name = item.name();
     service.library = read_library(fields, item, manifest_file, service.library_at);
     if (const Entry* e = fields.find("stop_timeout")) service.stop_timeout = read_milliseconds(*e, kServiceStopTimeoutRange);
+    read_isolation(fields, service);
     service.config = read_config(fields.find("config"));
     services.push_back(std::move(service));
   }

@@ -127,6 +127,16 @@ struct WebConfig {
 
 using ConfigMap = std::map<std::string, std::string>;
 
+// The limits of an entry with `isolation: process` (an agent's lanes, a timer, a service): a child
+// that does not answer a call within handler_timeout (the worker's time answering its host calls
+// excluded) or grows past memory_limit_mib of resident memory is killed and counted as crashed;
+// more than max_restarts_per_minute restarts of the entry's children stop the worker.
+struct ProcessLimits {
+  std::chrono::milliseconds handler_timeout{30000};
+  int memory_limit_mib = 0;  // 0: no limit
+  int max_restarts_per_minute = 10;
+};
+
 // `library` is what the manifest wrote, resolved: a bare name (no '/') stays as written and is
 // looked up on the plugin search path; a path is made absolute against the manifest's folder.
 // Without `library:` it is the entry's own name. `library_at` says where, for errors found once
@@ -168,6 +178,11 @@ struct TimerConfig {
   std::chrono::duration<double> interval{1.0};  // unused when `cron` is set
   std::optional<CronSchedule> cron;               // `cron:` read in `timezone:` (default UTC)
   bool on_leader = false;
+  // isolation: process: the timer's instance lives in a child process; a tick is one call to it,
+  // handler_timeout its timeout. A tick that crashes fails (an on_leader one's transaction is
+  // aborted) and the child is restarted for the next.
+  Isolation isolation = Isolation::kInProcess;
+  ProcessLimits limits;
   ConfigMap config;
 };
 
@@ -177,6 +192,12 @@ struct ServiceConfig {
   std::string library;
   std::string library_at;
   std::chrono::milliseconds stop_timeout{5000};
+  // isolation: process: the service's instance lives in a child process; each callback is one
+  // call to it, handler_timeout bounding the plugin's own time between its host calls (a lead that
+  // waits in wait_for_stop is not timed meanwhile). A child that crashes is restarted and brought
+  // back to where the crashed one was (start, and elected in a term) before lead runs again.
+  Isolation isolation = Isolation::kInProcess;
+  ProcessLimits limits;
   ConfigMap config;
 };
 

@@ -73,6 +73,20 @@ Result<std::map<const PluginLibrary*, std::shared_ptr<const PluginInstance>>> cr
   return parts;
 }
 
+// Where an entry's plugin code runs: an in-process one's library gets its plugin-wide part here;
+// an isolated one needs its factory.
+template <typename Config>
+Status place(const Config& config, const char* kind, bool can_isolate, const std::shared_ptr<const PluginLibrary>& library,
+             std::vector<std::shared_ptr<const PluginLibrary>>& in_process) {
+  if (config.isolation == Isolation::kInProcess) {
+    in_process.push_back(library);
+    return ok_status();
+  }
+  if (can_isolate) return ok_status();
+  return Error{ExitCode::kFailure,
+               config.library_at + ": " + kind + " '" + config.name + "': isolation: process is not available here"};
+}
+
 // A manifest entry matched to the definition its library provides, before anything is created.
 template <typename Config, typename Def>
 struct Match {
@@ -100,7 +114,7 @@ Result<std::shared_ptr<const PluginInstance>> create_shared_part(const std::shar
 Result<LoadedComponents> instantiate(const Manifest& manifest, HostServices& services,
                                      PluginRegistry& registry,
                                      std::span<const std::filesystem::path> search_dirs,
-                                     const IsolatedAgentFactory& isolate) {
+                                     const Isolators& isolate) {
   std::vector<std::shared_ptr<const PluginLibrary>> used;
   // The libraries whose code runs in this process: only these get their plugin-wide part here.
   std::vector<std::shared_ptr<const PluginLibrary>> in_process;
@@ -116,11 +130,8 @@ Result<LoadedComponents> instantiate(const Manifest& manifest, HostServices& ser
     if (!component) return component.error();
     const faust_agent_def* def = (*library)->find_agent(*component);
     agents.push_back({&agent, def, *library});
-    if (agent.isolation == Isolation::kInProcess) {
-      in_process.push_back(*library);
-    } else if (!isolate) {
-      return Error{ExitCode::kFailure, agent.library_at + ": agent '" + agent.name +
-                                           "': isolation: process is not available here"};
+    if (Status placed = place(agent, "agent", isolate.agent != nullptr, *library, in_process); !placed) {
+      return placed.error();
     }
   }
   for (const TimerConfig& timer : manifest.timers) {
@@ -131,7 +142,9 @@ Result<LoadedComponents> instantiate(const Manifest& manifest, HostServices& ser
     if (!component) return component.error();
     const faust_timer_def* def = (*library)->find_timer(*component);
     timers.push_back({&timer, def, *library});
-    in_process.push_back(*library);
+    if (Status placed = place(timer, "timer", isolate.timer != nullptr, *library, in_process); !placed) {
+      return placed.error();
+    }
   }
   for (const ServiceConfig& service : manifest.services) {
     Result<std::shared_ptr<const PluginLibrary>> library =
@@ -141,7 +154,9 @@ Result<LoadedComponents> instantiate(const Manifest& manifest, HostServices& ser
     if (!component) return component.error();
     const faust_service_def* def = (*library)->find_service(*component);
     service_matches.push_back({&service, def, *library});
-    in_process.push_back(*library);
+    if (Status placed = place(service, "service", isolate.service != nullptr, *library, in_process); !placed) {
+      return placed.error();
+    }
   }
 
   LoadedComponents loaded;
@@ -163,7 +178,7 @@ Result<LoadedComponents> instantiate(const Manifest& manifest, HostServices& ser
       ComponentRef component = component_ref(config->name, *library, config->on_leader);
       if (config->isolation == Isolation::kProcess) {
         component.kind = ComponentRef::Kind::kAgent;
-        Result<std::unique_ptr<AgentCalls>> isolated = isolate(*config, *library, def->name, std::move(component));
+        Result<std::unique_ptr<AgentCalls>> isolated = isolate.agent(*config, *library, def->name, std::move(component));
         if (!isolated) return isolated.error();
         agent.instances.push_back(std::move(*isolated));
         continue;
@@ -176,17 +191,31 @@ Result<LoadedComponents> instantiate(const Manifest& manifest, HostServices& ser
     loaded.agents.push_back(std::move(agent));
   }
   for (const auto& [config, def, library] : timers) {
-    Result<TimerInstance> instance = TimerInstance::create(
-        library, *def, services, component_ref(config->name, *library, config->on_leader), config->config,
-        shared_of(library));
+    ComponentRef component = component_ref(config->name, *library, config->on_leader);
+    if (config->isolation == Isolation::kProcess) {
+      Result<std::unique_ptr<TimerCalls>> isolated = isolate.timer(*config, *library, def->name, std::move(component));
+      if (!isolated) return isolated.error();
+      loaded.timers.push_back(LoadedTimer{*config, std::move(*isolated)});
+      continue;
+    }
+    Result<TimerInstance> instance =
+        TimerInstance::create(library, *def, services, std::move(component), config->config, shared_of(library));
     if (!instance) return instance.error();
-    loaded.timers.push_back(LoadedTimer{*config, std::move(*instance)});
+    loaded.timers.push_back(LoadedTimer{*config, std::make_unique<TimerInstance>(std::move(*instance))});
   }
   for (const auto& [config, def, library] : service_matches) {
-    Result<ServiceInstance> instance = ServiceInstance::create(
-        library, *def, services, component_ref(config->name, *library, false), config->config, shared_of(library));
+    ComponentRef component = component_ref(config->name, *library, false);
+    if (config->isolation == Isolation::kProcess) {
+      Result<std::unique_ptr<ServiceCalls>> isolated =
+          isolate.service(*config, *library, def->name, std::move(component));
+      if (!isolated) return isolated.error();
+      loaded.services.push_back(LoadedService{*config, std::move(*isolated)});
+      continue;
+    }
+    Result<ServiceInstance> instance =
+        ServiceInstance::create(library, *def, services, std::move(component), config->config, shared_of(library));
     if (!instance) return instance.error();
-    loaded.services.push_back(LoadedService{*config, std::move(*instance)});
+    loaded.services.push_back(LoadedService{*config, std::make_unique<ServiceInstance>(std::move(*instance))});
   }
   return loaded;
 }

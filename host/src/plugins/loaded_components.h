@@ -28,16 +28,29 @@ struct LoadedAgent {
 using IsolatedAgentFactory = std::function<Result<std::unique_ptr<AgentCalls>>(
     const AgentConfig& config, const PluginLibrary& library, const char* def_name, ComponentRef component)>;
 
+// The same for a timer and for a service with `isolation: process`.
+using IsolatedTimerFactory = std::function<Result<std::unique_ptr<TimerCalls>>(
+    const TimerConfig& config, const PluginLibrary& library, const char* def_name, ComponentRef component)>;
+using IsolatedServiceFactory = std::function<Result<std::unique_ptr<ServiceCalls>>(
+    const ServiceConfig& config, const PluginLibrary& library, const char* def_name, ComponentRef component)>;
+
+// How entries with `isolation: process` are started; an entry whose factory is empty is refused.
+struct Isolators {
+  IsolatedAgentFactory agent;
+  IsolatedTimerFactory timer;
+  IsolatedServiceFactory service;
+};
+
 // A timer from the manifest with its one instance (ticks never overlap).
 struct LoadedTimer {
   TimerConfig config;
-  TimerInstance instance;
+  std::unique_ptr<TimerCalls> instance;
 };
 
 // A service from the manifest with its one instance.
 struct LoadedService {
   ServiceConfig config;
-  ServiceInstance instance;
+  std::unique_ptr<ServiceCalls> instance;
 };
 
 // Everything a manifest asked for, created and ready to run. Instances hold their libraries, so
@@ -58,11 +71,11 @@ Result<std::shared_ptr<const PluginInstance>> create_shared_part(const std::shar
 // the plugin-wide part of each library that an in-process entry uses (ABI 1.4), then `concurrency`
 // instances per agent and one per timer and service, each holding its plugin's part. All libraries
 // are loaded and checked before any instance is created, so a refusal never runs plugin code.
-// Agents with `isolation: process` are started through `isolate`: their plugin code never runs
-// in this process (without a factory they are refused).
+// Agents, timers and services with `isolation: process` are started through `isolate`: their
+// plugin code never runs in this process (without a factory they are refused).
 Result<LoadedComponents> instantiate(const Manifest& manifest, HostServices& services,
                                      PluginRegistry& registry,
                                      std::span<const std::filesystem::path> search_dirs,
-                                     const IsolatedAgentFactory& isolate = {});
+                                     const Isolators& isolate = {});
 
 }  // namespace faust

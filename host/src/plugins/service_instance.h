@@ -9,18 +9,13 @@
 #include "plugins/host_services.h"
 #include "plugins/plugin_instance.h"
 #include "plugins/plugin_library.h"
+#include "plugins/service_calls.h"
 
 namespace faust {
 
-// The leadership term a service is told of in elected().
-struct ServiceTerm {
-  std::int32_t generation = -1;
-  std::chrono::system_clock::time_point established_at{};
-};
-
 // One instance of a plugin service (ABI 1.1). Every callback is optional in the plugin: a
 // missing one does nothing and succeeds. Call from one thread at a time.
-class ServiceInstance {
+class ServiceInstance final : public ServiceCalls {
  public:
   // Creates the instance through the plugin's create(); fails with kPluginCreateFailed.
   static Result<ServiceInstance> create(std::shared_ptr<const PluginLibrary> library,
@@ -28,15 +23,14 @@ class ServiceInstance {
                                         ComponentRef component, ConfigMap config,
                                 std::shared_ptr<const PluginInstance> shared = {});
 
-  // A plugin error becomes Error{kFailure, "<plugin> service '<name>' <callback> failed: <message>"}.
-  Status start();
-  Status elected(const ServiceTerm& term);
-  Status lead();
-  Status revoked();
-  Status stop();
+  Status start() override;
+  Status elected(const ServiceTerm& term) override;
+  Status lead() override;
+  Status revoked() override;
+  Status stop() override;
 
-  bool has_lead() const { return def_.lead != nullptr; }
-  const ComponentRef& component() const { return instance_.component(); }
+  bool has_lead() const override { return def_.lead != nullptr; }
+  const ComponentRef& component() const override { return instance_.component(); }
 
  private:
   ServiceInstance(PluginInstance instance, const faust_service_def& def);

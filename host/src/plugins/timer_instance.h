@@ -7,11 +7,12 @@
 #include "plugins/host_services.h"
 #include "plugins/plugin_instance.h"
 #include "plugins/plugin_library.h"
+#include "plugins/timer_calls.h"
 
 namespace faust {
 
-// One instance of a plugin timer. Call tick() from one thread at a time.
-class TimerInstance {
+// One instance of a plugin timer, in the worker. Call tick() from one thread at a time.
+class TimerInstance final : public TimerCalls {
  public:
   // Creates the instance through the plugin's create(); fails with kPluginCreateFailed.
   static Result<TimerInstance> create(std::shared_ptr<const PluginLibrary> library,
@@ -19,10 +20,8 @@ class TimerInstance {
                                       ComponentRef component, ConfigMap config,
                                 std::shared_ptr<const PluginInstance> shared = {});
 
-  // Runs one tick. A plugin error becomes Error{kFailure, "<plugin> timer '<name>' failed: <message>"}.
-  Status tick();
-
-  const ComponentRef& component() const { return instance_.component(); }
+  Status tick() override;
+  const ComponentRef& component() const override { return instance_.component(); }
 
  private:
   TimerInstance(PluginInstance instance, const faust_timer_def& def);

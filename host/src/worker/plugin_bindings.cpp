@@ -67,7 +67,7 @@ Result<PluginBindings> bind_plugins(const Manifest& manifest, HostServices& serv
                                     const isolation::IsolationSettings& isolation) {
   PluginRegistry registry;  // the instances keep their libraries loaded after it is gone
   const auto search_dirs = default_plugin_search_dirs();
-  auto loaded = instantiate(manifest, services, registry, search_dirs, isolation::isolated_agent_factory(services, isolation));
+  auto loaded = instantiate(manifest, services, registry, search_dirs, isolation::isolators(services, isolation));
   if (!loaded) return loaded.error();
   // Handlers refer into these vectors, which never change size again.
   auto components = std::make_shared<LoadedComponents>(std::move(loaded).value());
@@ -101,12 +101,13 @@ Result<PluginBindings> bind_plugins(const Manifest& manifest, HostServices& serv
     (agent.config.on_leader ? bindings.leader_agents : bindings.agents).push_back(std::move(binding));
   }
   for (auto& timer : components->timers) {
+    TimerCalls& instance = *timer.instance;
     bindings.timers.push_back(TimerBinding{timer.config.name, timer.config.interval, timer.config.on_leader,
-                                           [&instance = timer.instance] { return instance.tick(); },
-                                           timer.config.cron});
+                                           [&instance] { return instance.tick(); }, timer.config.cron,
+                                           [&instance] { instance.prepare(); }});
   }
   for (auto& service : components->services) {
-    ServiceInstance& instance = service.instance;
+    ServiceCalls& instance = *service.instance;
     bindings.services.push_back(ServiceBinding{
         service.config.name, service.config.stop_timeout, [&instance] { return instance.start(); },
         [&instance](std::int32_t generation, std::chrono::system_clock::time_point established_at) {

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "isolation/isolated_agent.h"
+#include "isolation/isolators.h"
 #include "manifest/manifest.h"
 #include "plugins/host_services.h"
 #include "plugins/plugin_info.h"
@@ -29,8 +29,8 @@ struct PluginBindings {
 };
 
 // Loads every plugin the manifest names (search path: FAUST_HOST_PLUGIN_PATH, then the
-// installation's plugin folder) and creates the instances, those of agents with `isolation:
-// process` in child processes started as `isolation` says. Errors carry the loader's exit code.
+// installation's plugin folder) and creates the instances, those of agents, timers and services
+// with `isolation: process` in child processes started as `isolation` says. Errors carry the loader's exit code.
 Result<PluginBindings> bind_plugins(const Manifest& manifest, HostServices& services,
                                     const isolation::IsolationSettings& isolation = {});
 

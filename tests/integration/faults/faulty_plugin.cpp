@@ -18,11 +18,25 @@
 // plugin has been "fixed"), so a dead-letter test can replay what failed before.
 // config: `create: fail` fails the instance's create, `create: segv` crashes in it (a reload's
 // new version that must be refused).
+//
+// The timer `faulty_tick` logs "tick <n>" at its process's nth tick and, with config `send_to:
+// AGENT`, sends "<prefix>-<pid>-<n>" to it (`prefix`: config, default "tick"). With `crash_on_tick:
+// N` its Nth tick sends "<prefix>-crashed" (when it sends) and then segfaults (`crash: abort`
+// aborts, `crash: hang` never returns, `crash: throw` fails the tick as a plugin error); with `crash_once: PATH` only while no file is at PATH (it
+// is created first), so the process that replaces it ticks on. An on_leader one counts its ticks
+// in the leader state too (key "ticks", with `count_in_state: true`).
+//
+// The service `faulty_service` logs each callback ("start", "elected <generation>", "lead",
+// "revoked", "stop"); its lead waits in wait_for_stop. With `crash_in: CALLBACK` that callback
+// segfaults (`crash_once: PATH` as for the timer) after logging it.
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <unistd.h>
+
 #include <filesystem>
 #include <faust/plugin.hpp>
+#include <fstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -41,6 +55,8 @@ std::string printable(std::string_view value) {
 struct NotAStdException {
   int code = 7;
 };
+
+void segfault();
 
 class FaultyAgent : public faust::sdk::Agent {
  public:
@@ -86,16 +102,77 @@ class FaultyAgent : public faust::sdk::Agent {
     while (true) std::this_thread::sleep_for(std::chrono::hours(1));
   }
 
-  static void crash() {
-    volatile int* nowhere = nullptr;
-    *nowhere = 1;
-  }
+  static void crash();
 
   faust::sdk::Host& host_;
   const std::string fixed_by_;
   const std::string forward_to_;
 };
 
+void segfault() {
+  volatile int* nowhere = nullptr;
+  *nowhere = 1;
+}
+
+// `crash_once: PATH`: true the first time only (over all processes), by the file at PATH.
+bool crash_now(const std::string& once) {
+  if (once.empty()) return true;
+  if (std::filesystem::exists(once)) return false;
+  std::ofstream(once) << ::getpid() << "\n";
+  return true;
+}
+
+struct FaultyTimer : faust::sdk::Timer {
+  void tick() override {
+    ++ticks;
+    host().info("tick " + std::to_string(ticks));
+    if (count_in_state) {
+      const auto count = host().state_get("ticks");
+      host().state_put("ticks", std::to_string(count ? std::stoll(*count) + 1 : 1));
+    }
+    if (ticks == crash_on_tick && crash_now(crash_once)) {
+      if (!send_to.empty()) host().send_to_agent(send_to, prefix + "-crashed");
+      if (crash == "abort") std::abort();
+      if (crash == "slow-throw") std::this_thread::sleep_for(std::chrono::milliseconds(15));
+      if (crash == "throw" || crash == "slow-throw") throw faust::sdk::Error("tick " + std::to_string(ticks) + " refused");
+      while (crash == "hang") std::this_thread::sleep_for(std::chrono::hours(1));
+      segfault();
+    }
+    if (!send_to.empty()) host().send_to_agent(send_to, prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(ticks));
+  }
+
+  long ticks = 0;
+  const std::string send_to = host().config("send_to", "");
+  const std::string prefix = host().config("prefix", "tick");
+  const long crash_on_tick = std::stol(host().config("crash_on_tick", "0"));
+  const std::string crash = host().config("crash", "segv");
+  const std::string crash_once = host().config("crash_once", "");
+  const bool count_in_state = host().config("count_in_state", "false") == "true";
+};
+
+struct FaultyService : faust::sdk::Service {
+  void start() override { called("start"); }
+  void elected(const faust::sdk::Term& term) override { called("elected " + std::to_string(term.generation)); }
+  void lead() override {
+    called("lead");
+    while (!host().wait_for_stop(std::chrono::milliseconds(50))) {
+    }
+  }
+  void revoked() override { called("revoked"); }
+  void stop() override { called("stop"); }
+
+  void called(const std::string& what) {
+    host().info(what);
+    if (!crash_in.empty() && what.starts_with(crash_in) && crash_now(crash_once)) segfault();
+  }
+
+  const std::string crash_in = host().config("crash_in", "");
+  const std::string crash_once = host().config("crash_once", "");
+};
+
+void FaultyAgent::crash() { segfault(); }
+
 }  // namespace
 
-FAUST_PLUGIN("faulty", "1.0.0", FAUST_AGENTS(faust::sdk::agent<FaultyAgent>("faulty")), FAUST_TIMERS());
+FAUST_PLUGIN("faulty", "1.0.0", faust::sdk::agent<FaultyAgent>("faulty"), faust::sdk::timer<FaultyTimer>("faulty_tick"),
+             faust::sdk::service<FaultyService>("faulty_service"));

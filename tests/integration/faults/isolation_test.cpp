@@ -5,16 +5,24 @@
 // each marked one is tried max_crashes times and then dead-lettered with the crash as its error,
 // and the crashes are counted on /metrics. A child that grows past memory_limit_mib is killed
 // and restarted the same way; a plugin that crashes on every message stops the worker once its
-// restarts pass max_restarts_per_minute. A reload (SIGHUP) under load swaps an exactly-once
-// agent's plugin for a new build at a message boundary, without a rebalance, and refuses a
-// broken build and a manifest change while the running version goes on.
+// restarts pass max_restarts_per_minute. The tutorial runs with its on_leader timer and its agent
+// isolated, and an isolated on_leader timer that segfaults on one tick has that tick's
+// transaction aborted while the leader keeps its term and the following ticks arrive; an isolated
+// leader-only agent's message that crashes after a send has each transaction aborted. A reload
+// (SIGHUP) under load swaps an exactly-once agent's plugin for a new build at a message boundary,
+// without a rebalance, and refuses a broken build and a manifest change while the running version
+// goes on.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -214,6 +222,120 @@ TEST(ProcessIsolation, APluginThatCrashesOnEveryMessageStopsTheWorkerPastMaxRest
             1u) << process.log();
   EXPECT_EQ(count_lines(process, "[faulty] received segv-"), 4u) << "the first process and three restarts";
   EXPECT_EQ(count_lines(process, "[faulty] received segv-4"), 0u) << process.log();
+}
+
+// The leader term's generation, terms established and transactions aborted, from /leader.
+struct TermView {
+  std::int64_t generation = -1;
+  std::int64_t terms = -1;
+  std::int64_t aborted = -1;
+};
+std::optional<TermView> leader_term(std::uint16_t port) {
+  const auto reply = http_get(port, "/leader");
+  if (!reply || reply->status != 200) return std::nullopt;
+  const auto body = nlohmann::json::parse(reply->body, nullptr, false);
+  if (body.is_discarded() || !body.contains("term")) return std::nullopt;
+  const auto& term = body["term"];
+  return TermView{term.value("generation", std::int64_t{-1}), term.value("terms_established", std::int64_t{-1}),
+                  term.value("transactions_aborted", std::int64_t{-1})};
+}
+
+TEST(ProcessIsolation, TheTutorialRunsIsolatedAndATimerThatCrashesOnATickKeepsTheLeadersTerm) {
+  const std::filesystem::path marker =
+      std::filesystem::temp_directory_path() / ("faust-isolation-tick-" + std::to_string(::getpid()));
+  std::filesystem::remove(marker);
+  ClusterManifest manifest;
+  manifest.app_lines = "  topic_partitions: 1\n";
+  manifest.sections = std::string("agents:\n  say:\n    library: say\n    isolation: process\n") +
+                      "timers:\n  publish_greetings:\n    library: publish_greetings\n    interval: 0.2\n"
+                      "    on_leader: true\n    isolation: process\n" +
+                      "  faulty_tick:\n    library: " + FAUST_FAULTY_PLUGIN + "\n    interval: 0.2\n" +
+                      "    on_leader: true\n    isolation: process\n" +
+                      "    config: {send_to: say, prefix: faulty, crash_on_tick: 5, crash_once: " + marker.string() +
+                      "}\n";
+  WorkerCluster cluster("isolation-tutorial", {}, manifest);
+  auto& worker = cluster.worker(cluster.start_worker());
+  const WorkerProcess& process = *worker.process;
+  ASSERT_EQ(await_single_leader(cluster, 30s), 0u);
+
+  // The crash: logged once with how the child ended, its tick's transaction aborted.
+  const std::string segv_end = kSanitized ? "exited with status 1" : "killed by signal 11 (SIGSEGV)";
+  const std::string crash_line = segv_end + " during a tick (its leader transaction is aborted); restarting it for "
+                                            "the next tick";
+  ASSERT_TRUE(eventually(20s, [&] { return count_lines(process, crash_line) == 1; })) << process.log();
+  // The line comes first, then the abort.
+  std::optional<TermView> at_crash;
+  EXPECT_TRUE(eventually(10s, [&] {
+    at_crash = leader_term(worker.web_port);
+    return at_crash && at_crash->aborted >= 1;
+  })) << process.log();
+  ASSERT_TRUE(at_crash.has_value());
+
+  // The ticks after it run in the new child and arrive; the crashed tick's send never does.
+  std::set<std::string> pids;
+  ASSERT_TRUE(eventually(20s, [&] {
+    pids.clear();
+    bool later = false;
+    for (const auto& [value, count] : cluster.printed_greetings()) {
+      if (!value.starts_with("faulty-") || value == "faulty-crashed") continue;
+      const std::string pid = value.substr(7, value.rfind('-') - 7);
+      pids.insert(pid);
+      later = later || (pids.size() == 2 && value.ends_with("-3"));
+    }
+    return later;
+  })) << process.log();
+  EXPECT_EQ(pids.size(), 2u) << "the first child and the one that replaced it";
+  EXPECT_EQ(cluster.printed_greetings().count("faulty-crashed"), 0u) << "fenced: the aborted tick's send is dropped";
+  EXPECT_EQ(count_lines(process, "[faulty_tick] tick 5"), 1u) << process.log();
+
+  // The leader kept its term throughout; the tutorial's greetings kept flowing, each printed.
+  const auto after = leader_term(worker.web_port);
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->generation, at_crash->generation);
+  EXPECT_EQ(after->terms, at_crash->terms) << "the crash ended the term\n" << process.log();
+  EXPECT_EQ(count_lines(process, "leader producer replaced"), 0u) << process.log();
+  EXPECT_EQ(cluster.is_leader(0), std::optional<bool>(true));
+  const std::size_t greetings = cluster.sent_greetings(0).size();
+  EXPECT_TRUE(eventually(10s, [&] { return cluster.sent_greetings(0).size() >= greetings + 3; })) << process.log();
+  expect_acknowledged_greetings_printed(cluster, 20s);
+  EXPECT_EQ(metric(worker.web_port, "faust_plugin_crashes_total{plugin=\"faulty\",reason=\"" +
+                                        std::string(kSanitized ? "exit" : "signal") + "\"}"),
+            1);
+  expect_workers_running_without_critical(cluster);
+  std::filesystem::remove(marker);
+}
+
+TEST(ProcessIsolation, AnIsolatedLeaderOnlyAgentsCrashAbortsItsTransactionAndOnErrorApplies) {
+  ClusterManifest manifest;
+  manifest.app_lines = "  topic_partitions: 1\n";
+  manifest.sections = std::string("agents:\n  faulty:\n    library: ") + FAUST_FAULTY_PLUGIN + "\n" +
+                      "    on_leader: true\n    isolation: process\n    max_crashes: 2\n    on_error: retry\n" +
+                      "    max_retries: 3\n    config: {forward_to: say}\n" +
+                      "  say:\n    library: say\n    isolation: process\n";
+  WorkerCluster cluster("isolation-leader-agent", {}, manifest);
+  auto& worker = cluster.worker(cluster.start_worker());
+  const WorkerProcess& process = *worker.process;
+  ASSERT_EQ(await_single_leader(cluster, 30s), 0u);
+  for (const char* value : {"ok-1", "forward-segv-2", "ok-3"}) ASSERT_EQ(cluster.send("faulty", value).exit_code, 0);
+
+  ASSERT_TRUE(eventually(20s, [&] { return count_lines(process, "[faulty] handled ok-3") == 1; })) << process.log();
+  // Two crashes (each aborting the transaction with the forwarded send in it), then on_error's
+  // last retries fail without the plugin, and the message is skipped.
+  EXPECT_EQ(count_lines(process, "[faulty] received forward-segv-2"), 2u) << process.log();
+  EXPECT_EQ(count_lines(process, "its leader transaction is aborted and on_error retry applies to the message"), 1u)
+      << process.log();
+  EXPECT_EQ(count_lines(process, "skipped (on_error: retry)"), 1u) << process.log();
+  EXPECT_EQ(count_lines(process, "[faulty] handled ok-1"), 1u);
+  // say reads its one partition read_committed, in order: once a later message is printed, any
+  // committed record of the aborted transactions would have been printed before it.
+  ASSERT_EQ(cluster.send("say", "after-the-crashes").exit_code, 0);
+  ASSERT_TRUE(eventually(20s, [&] { return count_lines(process, "[say] after-the-crashes") == 1; })) << process.log();
+  EXPECT_EQ(count_lines(process, "[say] forward-segv-2"), 0u) << process.log();
+  const auto term = leader_term(worker.web_port);
+  ASSERT_TRUE(term.has_value());
+  EXPECT_GE(term->aborted, 2);
+  EXPECT_EQ(count_lines(process, "leader producer replaced"), 0u) << process.log();
+  expect_workers_running_without_critical(cluster);
 }
 
 // The numbers of `partition` (of 2) from `first` on, `count` of them: partition 0 gets the even

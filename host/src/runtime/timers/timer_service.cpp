@@ -78,6 +78,7 @@ bool TimerService::wait_until(TimePoint deadline) {
 
 void TimerService::fire(std::size_t index, std::chrono::nanoseconds lateness) {
   const TimerBinding& timer = timers_[index];
+  if (timer.prepare) timer.prepare();
   const std::optional<Status> ran =
       timer.on_leader ? run_as_leader_("timer '" + timer.name + "'", timer.tick) : timer.tick();
   if (!ran) return;

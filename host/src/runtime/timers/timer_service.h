@@ -21,6 +21,9 @@ struct TimerBinding {
   bool on_leader = false;
   std::function<Status()> tick;
   std::optional<CronSchedule> cron;  // runs at the schedule's wall-clock instants instead
+  // Runs before each tick, outside an on_leader tick's transaction (an isolated timer starts a new
+  // child there after a crash); may be empty.
+  std::function<void()> prepare{};
 };
 
 struct TimerSnapshot {
