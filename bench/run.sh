@@ -16,7 +16,8 @@
 #                          dispatch,forward,isolation [all]
 #   BENCH_SYSTEMS          comma-separated systems whose rows the throughput, tutorial and forward
 #                          scenarios run: faust-host,faust,bare,kafka-streams,faust-host-isolated
-#                          (throughput: the no-op agent with isolation: process) [all]; faust-host-sasl,
+#                          (isolation: process for the no-op agent in throughput, the timer and the
+#                          agent in tutorial) [all]; faust-host-sasl,
 #                          named only, adds faust-host over SASL_SSL (SCRAM-SHA-512) to throughput
 #                          and tutorial, on a secured broker (start-secured) beside the plain one
 #   BENCH_MESSAGES         messages for faust-host and bare librdkafka [1000000]
