@@ -143,6 +143,21 @@ std::string describe(const std::vector<std::int64_t>& offsets) {
 
 std::string tail(const std::string& log) { return log.substr(log.size() > 3000 ? log.size() - 3000 : 0); }
 
+// A worker's warning and error lines (the last `most` of them): what a failed copy is read from,
+// as the cluster's folder, with the whole logs, is gone once the test ends.
+std::string warnings(const std::string& log, std::size_t most = 80) {
+  std::vector<std::string> lines;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("[warning]") != std::string::npos || line.find("[error]") != std::string::npos) {
+      lines.push_back(line.substr(0, 400));
+    }
+  }
+  std::string kept;
+  for (std::size_t i = lines.size() > most ? lines.size() - most : 0; i < lines.size(); ++i) kept += lines[i] + "\n";
+  return kept;
+}
+
 void copy_through_worker_faults(Guarantee guarantee) {
   const bool exactly_once = guarantee == Guarantee::kExactlyOnce;
   const std::string broker = broker_address();
@@ -297,6 +312,11 @@ void copy_through_worker_faults(Guarantee guarantee) {
 
   EXPECT_EQ(output.foreign_count(), 0) << "values that are no input number, first: " << output.first_foreign();
   EXPECT_EQ(output.missing(), 0) << "numbers never copied, first: " << output.first_number_with_copies(false);
+  if (output.missing() > 0) {
+    for (std::size_t i = 0; i < cluster.size(); ++i) {
+      std::cout << "[ worker " << i << " ] warnings and errors:\n" << warnings(cluster.worker(i).process->log());
+    }
+  }
   if (exactly_once) {
     EXPECT_EQ(output.duplicates(), 0) << "numbers copied more than once, first: "
                                       << output.first_number_with_copies(true);
