@@ -14,7 +14,7 @@
 #   FUZZ_SECONDS          fuzzing time per target (default 60)
 #   FAUST_FUZZ_BUILD_DIR  build folder (default <repo>/build-fuzz)
 #   FAUST_FUZZ_WORK_DIR   corpora, logs and artifacts (default <build folder>/fuzz-work, emptied first)
-#   FAUST_JOBS            parallel compile jobs (default: nproc)
+#   FAUST_JOBS            parallel compile jobs, and targets fuzzed at once (default: nproc)
 #   FAUST_FUZZ_CC, FAUST_FUZZ_CXX  the clang compilers (default clang, clang++)
 set -euo pipefail
 
@@ -78,42 +78,41 @@ build_seconds="$(faust_elapsed_since "${build_start}")"
 rm -rf "${WORK_DIR}"
 mkdir -p "${WORK_DIR}"
 
-summary=()
-failed=()
-for target in "${targets[@]}"; do
-  work="${WORK_DIR}/${target}"
+# Fuzzes one target; its summary line, ending in its result, goes to <work>/summary.
+fuzz_target() {
+  local target="$1"
+  local work="${WORK_DIR}/${target}"
   mkdir -p "${work}/corpus" "${work}/artifacts"
   # The repository's inputs are copied: libFuzzer adds what it finds to its first corpus folder.
+  local source
   for source in "${FUZZ_DIR}/corpus/${target}" "${FUZZ_DIR}/regressions/${target}"; do
     if [[ -d "${source}" ]]; then
       find "${source}" -maxdepth 1 -type f ! -name 'README*' -exec cp -t "${work}/corpus" {} +
     fi
   done
-  dictionary=()
+  local dictionary=()
   [[ -f "${FUZZ_DIR}/${target}.dict" ]] && dictionary=("-dict=${FUZZ_DIR}/${target}.dict")
 
   faust_log "${target}: fuzzing for ${SECONDS_PER_TARGET} s"
+  local start status=0
   start="$(faust_now)"
-  status=0
   "${BUILD_DIR}/bin/${target}" "${work}/corpus" \
     -max_total_time="${SECONDS_PER_TARGET}" -timeout=5 -rss_limit_mb=2048 \
     -max_len="$(max_len_of "${target}")" "${dictionary[@]}" \
     -artifact_prefix="${work}/artifacts/" -print_final_stats=1 \
     >"${work}/fuzz.log" 2>&1 || status=$?
+  local elapsed runs speed coverage corpus_size result="ok"
   elapsed="$(faust_elapsed_since "${start}")"
-
   runs="$(final_stat number_of_executed_units "${work}/fuzz.log")"
   speed="$(final_stat average_exec_per_sec "${work}/fuzz.log")"
   # The last status line libFuzzer printed: "#N <event> cov: C ft: F corp: U/S ...".
   coverage="$(grep -aE '^#[0-9]+' "${work}/fuzz.log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' || true)"
   corpus_size="$(find "${work}/corpus" -type f | wc -l)"
-  if ((status == 0)); then
-    result="ok"
-  else
+  if ((status != 0)); then
     result="FAILED (exit ${status})"
-    failed+=("${target}")
     faust_log "${target} failed; its log: ${work}/fuzz.log"
     grep -aE 'ERROR: |fuzz check failed|SUMMARY: |Test unit written to' "${work}/fuzz.log" | head -20 >&2 || true
+    local artifact
     for artifact in "${work}/artifacts"/*; do
       [[ -f "${artifact}" ]] || continue
       faust_log "  input: ${artifact}"
@@ -121,8 +120,22 @@ for target in "${targets[@]}"; do
       faust_log "  once fixed: cp ${artifact} ${FUZZ_DIR}/regressions/${target}/"
     done
   fi
-  summary+=("$(printf '%-20s %8s %11s %9s  %-30s %7s  %s' "${target}" "${elapsed}" "${runs:-?}" \
-    "${speed:-?}" "${coverage:-?}" "${corpus_size}" "${result}")")
+  printf '%-20s %8s %11s %9s  %-30s %7s  %s\n' "${target}" "${elapsed}" "${runs:-?}" \
+    "${speed:-?}" "${coverage:-?}" "${corpus_size}" "${result}" >"${work}/summary"
+}
+
+# The targets run side by side, one per core: each is single-threaded.
+for target in "${targets[@]}"; do
+  while (($(jobs -rp | wc -l) >= JOBS)); do wait -n || true; done
+  fuzz_target "${target}" &
+done
+wait || true
+summary=()
+failed=()
+for target in "${targets[@]}"; do
+  line="$(cat "${WORK_DIR}/${target}/summary" 2>/dev/null || printf '%-20s ended without a summary' "${target}")"
+  summary+=("${line}")
+  [[ "${line}" == *" ok" ]] || failed+=("${target}")
 done
 
 printf '\nbuild: %s s\n%-20s %8s %11s %9s  %-30s %7s  %s\n' "${build_seconds}" "target" "seconds" \

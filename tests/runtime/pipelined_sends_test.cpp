@@ -147,6 +147,17 @@ class LateReassignmentTransport final : public testing::ForwardingTransport {
   std::atomic<bool> refuse_offsets{false};   // ... which lets it go on, refused
   std::atomic<bool> revoked{false};          // a rebalance took the partitions away
   std::atomic<bool> give_back{false};        // ... and may hand them back now
+  // The refusal of the offsets breaks the producer (it must be replaced), and no new producer
+  // starts until give_back.
+  std::atomic<bool> refusal_breaks_producer{false};
+
+  Result<std::unique_ptr<TransactionalProducer>> start_transactional_producer(
+      const std::string& transactional_id, std::chrono::milliseconds timeout) override {
+    if (refusal_breaks_producer && refuse_offsets && !give_back) {
+      return Error{ExitCode::kBrokerUnreachable, "init_transactions: Local: Timed out"};
+    }
+    return ForwardingTransport::start_transactional_producer(transactional_id, timeout);
+  }
 
  private:
   // Holds an assignment, and the messages fetched with it, until give_back.
@@ -210,6 +221,7 @@ class LateReassignmentTransport final : public testing::ForwardingTransport {
                            const GroupMember& member) override {
       if (owner_.offsets_waiting.exchange(true)) return inner_->send_offsets(next_offsets, member);
       while (!owner_.refuse_offsets) std::this_thread::sleep_for(1ms);
+      if (owner_.refusal_breaks_producer) return {TxnFailure::kFatal, "send_offsets: Local: Fatal error"};
       return {TxnFailure::kAbortable, "send_offsets: Broker: Specified group generation id is not valid"};
     }
 
@@ -434,9 +446,19 @@ TEST_F(PipelinedSendsTest, ExactlyOnceReadsAgainAfterARefusedGenerationWithTheSa
 // A rebalance takes a partition away while its lane commits, the commit is refused, and the
 // partition comes back in a later generation: the lane's request to read it again waits for it,
 // and it flows again from its committed position (before, the request was dropped and the lane
-// dropped every message of the partition from then on).
-TEST_F(PipelinedSendsTest, ExactlyOnceAPartitionTakenAwayWhileItsCommitFailsFlowsAgainWhenItComesBack) {
+// dropped every message of the partition from then on). A refusal that breaks the producer needs
+// a new one, which does not start until the partition comes back: the lane keeps trying, and
+// reads the partition again once it has the producer.
+class PipelinedSendsPartitionTakenAway : public PipelinedSendsTest, public ::testing::WithParamInterface<bool> {};
+
+INSTANTIATE_TEST_SUITE_P(ExactlyOnce, PipelinedSendsPartitionTakenAway, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& param_info) {
+                           return param_info.param ? "RefusalBreaksTheProducer" : "RefusalAbortsTheTransaction";
+                         });
+
+TEST_P(PipelinedSendsPartitionTakenAway, WhileItsCommitFailsFlowsAgainWhenItComesBack) {
   LateReassignmentTransport rebalancing(transport_);
+  rebalancing.refusal_breaks_producer = GetParam();
   AgentBinding agent = binding([](const ConsumedMessage& m) { return forward(m); });
   agent.guarantee = ProcessingGuarantee::kExactlyOnce;
   agent.batch = BatchConfig{5, 0ms};

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <random>
 #include <regex>
 #include <stdexcept>
@@ -63,6 +64,11 @@ std::filesystem::path WorkerCluster::write_manifest(const std::string& file_name
 
 WorkerCluster::~WorkerCluster() {
   for (auto& worker : workers_) worker.process.reset();  // kills what still runs
+  // A failed test keeps the workers' whole logs for a look afterwards.
+  if (::testing::Test::HasFailure()) {
+    std::cerr << "[ cluster ] the workers' logs are kept in " << dir_.string() << "\n";
+    return;
+  }
   std::error_code ignored;
   std::filesystem::remove_all(dir_, ignored);
 }
@@ -126,6 +132,16 @@ std::vector<std::size_t> WorkerCluster::leaders() {
     if (is_leader(i).value_or(false)) out.push_back(i);
   }
   return out;
+}
+
+std::vector<std::int32_t> WorkerCluster::assigned_partitions(std::size_t index, const std::string& topic) {
+  auto& worker = workers_.at(index);
+  if (worker.paused || !worker.process->running()) return {};
+  const auto reply = http_get(worker.web_port, "/assignment");
+  if (!reply || reply->status != 200) return {};
+  const auto body = nlohmann::json::parse(reply->body, nullptr, false);
+  if (body.is_discarded() || !body.contains(topic)) return {};
+  return body.at(topic).get<std::vector<std::int32_t>>();
 }
 
 std::vector<SentGreeting> WorkerCluster::sent_greetings(std::size_t index) const {

@@ -92,6 +92,8 @@ class WorkerCluster {
   std::optional<bool> is_leader(std::size_t index);
   // Indexes of running workers whose /leader says they lead.
   std::vector<std::size_t> leaders();
+  // The partitions of `topic` a running, unpaused worker's /assignment lists; none without an answer.
+  std::vector<std::int32_t> assigned_partitions(std::size_t index, const std::string& topic);
   // The greetings a worker's publish_greetings logged as sent, in order.
   std::vector<SentGreeting> sent_greetings(std::size_t index) const;
   // Greetings whose leader transaction committed, worker by worker, in order: a greeting the
