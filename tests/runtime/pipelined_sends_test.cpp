@@ -150,10 +150,12 @@ class LateReassignmentTransport final : public testing::ForwardingTransport {
   // The refusal of the offsets breaks the producer (it must be replaced), and no new producer
   // starts until give_back.
   std::atomic<bool> refusal_breaks_producer{false};
+  std::atomic<int> producers_refused{0};
 
   Result<std::unique_ptr<TransactionalProducer>> start_transactional_producer(
       const std::string& transactional_id, std::chrono::milliseconds timeout) override {
     if (refusal_breaks_producer && refuse_offsets && !give_back) {
+      ++producers_refused;
       return Error{ExitCode::kBrokerUnreachable, "init_transactions: Local: Timed out"};
     }
     return ForwardingTransport::start_transactional_producer(transactional_id, timeout);
@@ -447,8 +449,9 @@ TEST_F(PipelinedSendsTest, ExactlyOnceReadsAgainAfterARefusedGenerationWithTheSa
 // partition comes back in a later generation: the lane's request to read it again waits for it,
 // and it flows again from its committed position (before, the request was dropped and the lane
 // dropped every message of the partition from then on). A refusal that breaks the producer needs
-// a new one, which does not start until the partition comes back: the lane keeps trying, and
-// reads the partition again once it has the producer.
+// a new one, which does not start before the partition is gone: the lane gives up the producer,
+// and the partition is still read again when it comes back (before, the lane did not ask for it,
+// with the same end).
 class PipelinedSendsPartitionTakenAway : public PipelinedSendsTest, public ::testing::WithParamInterface<bool> {};
 
 INSTANTIATE_TEST_SUITE_P(ExactlyOnce, PipelinedSendsPartitionTakenAway, ::testing::Values(false, true),
@@ -477,6 +480,12 @@ TEST_P(PipelinedSendsPartitionTakenAway, WhileItsCommitFailsFlowsAgainWhenItCome
   rebalancing.refuse_offsets = true;
   ASSERT_TRUE(eventually(10s, [&] { return runner.snapshot().front().units_retried >= 1; }))
       << "the refused commit is read again";
+  if (GetParam()) {
+    ASSERT_TRUE(eventually(10s, [&] { return rebalancing.producers_refused.load() >= 1; }));
+    // The lane waits 100 ms before it tries again, sees the partition gone and gives up the
+    // producer: the partition comes back only after that.
+    std::this_thread::sleep_for(500ms);
+  }
   rebalancing.give_back = true;
   EXPECT_TRUE(eventually(10s, [&] { return read_all(kOutput).size() >= kMessages; }))
       << read_all(kOutput).size() << " of " << kMessages << " copied";

@@ -774,10 +774,12 @@ AgentLane::Outcome AgentLane::read_again(const std::set<TopicPartition>& partiti
   }
   if (replace) {
     // A new producer with the lane's id settles the transaction before its positions are read.
+    // Without one (the partitions went away meanwhile) the positions are still read again: the
+    // runner waits until the worker holds them again, and whoever holds the id next settles it.
     transaction_.reset();
     const auto held = std::find_if(partitions.begin(), partitions.end(),
                                    [&](const TopicPartition& partition) { return held_.count(partition) > 0; });
-    if (held == partitions.end() || transaction_for(*held) == nullptr) return Outcome::kLeftUncommitted;
+    if (held != partitions.end()) (void)transaction_for(*held);
   }
   for (const auto& partition : partitions) rewind_(partition);
   return Outcome::kLeftUncommitted;
