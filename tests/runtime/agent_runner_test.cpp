@@ -332,6 +332,51 @@ TEST(AgentRunnerBackpressureTest, ABacklogOfLargeMessagesStaysBoundedInBytes) {
   runner.stop();
 }
 
+// One lane, two partitions: the first has a backlog over the lane's bound (its partitions pause),
+// then one message comes to the second. It is handled in the second's turn, long before the
+// backlog is worked off (before, the lane served its queue first come, first served and paused
+// every partition of it, the idle one too, until the backlog was below half).
+TEST(AgentRunnerBackpressureTest, AnotherPartitionsMessageDoesNotWaitBehindABacklog) {
+  MemoryTransport transport;
+  ASSERT_TRUE(transport.ensure_topics({TopicSpec{"app-two", 2, 1}}, 1s).ok());
+  std::string busy_key = "busy", idle_key = "idle";
+  for (int i = 0; partition_for_key(idle_key, 2) == partition_for_key(busy_key, 2); ++i) {
+    idle_key = "idle-" + std::to_string(i);
+  }
+  constexpr int kBacklog = 4000;
+  for (int i = 0; i < kBacklog; ++i) {
+    ASSERT_TRUE(transport.send(ProducedRecord{"app-two", busy_key, std::to_string(i), {}}, 1s));
+  }
+  RecordingEvents events;
+  std::atomic<int> busy_handled{0};
+  std::atomic<int> busy_handled_before_idle{-1};
+  GroupOptions group;
+  group.group_id = "app";
+  AgentRunner runner(transport, group,
+                     {AgentBinding{"copy", "app-two", OnError::kSkip, 0, {[&](const ConsumedMessage& message) {
+                                     if (message.key == idle_key) {
+                                       busy_handled_before_idle = busy_handled.load();
+                                     } else {
+                                       std::this_thread::sleep_for(2ms);
+                                       ++busy_handled;
+                                     }
+                                     return ok_status();
+                                   }}}},
+                     events, AgentRunnerOptions{.pause_above = 1000});
+  ASSERT_TRUE(runner.start().ok());
+  ASSERT_TRUE(eventually(5s, [&] { return runner.snapshot().front().queued_messages > 1000; }));
+  std::this_thread::sleep_for(100ms);  // poll turns: the lane pauses
+  const int busy_handled_at_send = busy_handled.load();
+  ASSERT_TRUE(transport.send(ProducedRecord{"app-two", idle_key, "idle", {}}, 1s));
+  ASSERT_TRUE(eventually(10s, [&] { return busy_handled_before_idle.load() >= 0; }))
+      << "the idle partition's message was not handled; " << busy_handled.load() << " of the backlog were";
+  // A turn is 100 messages; the backlog was over 1,000.
+  EXPECT_LT(busy_handled_before_idle.load() - busy_handled_at_send, 300)
+      << "it waited behind the backlog: " << busy_handled_before_idle.load() - busy_handled_at_send
+      << " of its messages were handled first";
+  runner.stop();
+}
+
 }  // namespace
 }  // namespace faust
 

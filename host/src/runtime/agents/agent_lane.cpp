@@ -61,10 +61,18 @@ void AgentLane::stop() {
 void AgentLane::push(std::vector<ConsumedMessage>&& messages) {
   {
     std::lock_guard lock(mutex_);
+    std::deque<ConsumedMessage>* queue = nullptr;
+    const TopicPartition* queue_of = nullptr;
     for (auto& message : messages) {
       if (!rewinding_.empty() && rewinding_.count(message.source) > 0) continue;  // fetched before the rewind
+      if (queue_of == nullptr || *queue_of != message.source) {  // a fetch comes in runs of one partition
+        auto entry = queues_.try_emplace(message.source).first;
+        queue_of = &entry->first;
+        queue = &entry->second;
+      }
       queued_bytes_ += size_of(message);
-      queue_.push_back(std::move(message));
+      ++queued_messages_;
+      queue->push_back(std::move(message));
     }
   }
   wake_.notify_one();
@@ -89,7 +97,25 @@ void AgentLane::assigned(const std::vector<TopicPartition>& partitions, const Gr
 
 AgentLane::Backlog AgentLane::queued() const {
   std::lock_guard lock(mutex_);
-  return Backlog{queue_.size(), queued_bytes_};
+  return Backlog{queued_messages_, queued_bytes_};
+}
+
+std::vector<TopicPartition> AgentLane::backlogged() const {
+  std::lock_guard lock(mutex_);
+  std::vector<TopicPartition> partitions;
+  partitions.reserve(queues_.size());
+  for (const auto& [partition, queue] : queues_) partitions.push_back(partition);
+  return partitions;
+}
+
+void AgentLane::forget_queued(const std::set<TopicPartition>& partitions) {
+  for (const auto& partition : partitions) {
+    const auto queue = queues_.find(partition);
+    if (queue == queues_.end()) continue;
+    for (const auto& message : queue->second) queued_bytes_ -= size_of(message);
+    queued_messages_ -= queue->second.size();
+    queues_.erase(queue);
+  }
 }
 
 bool AgentLane::stopping() const {
@@ -102,11 +128,7 @@ std::map<TopicPartition, std::int64_t> AgentLane::release(const std::set<TopicPa
                                                           const std::optional<GroupMember>& member) {
   std::unique_lock lock(mutex_);
   if (agent_.exactly_once() && member) generation_ = member;
-  std::erase_if(queue_, [&](const ConsumedMessage& m) {
-    if (revoked.count(m.source) == 0) return false;
-    queued_bytes_ -= size_of(m);
-    return true;
-  });
+  forget_queued(revoked);
   for (const auto& partition : revoked) {
     if (agent_.exactly_once() && opening_.erase(partition) == 0) closing_.insert(partition);
   }
@@ -189,7 +211,7 @@ void AgentLane::run() {
         return;
       }
       const auto ready = [&] {
-        return stopping_ || flush_requested_ || !refused_.empty() || (!queue_.empty() && !in_flight_.full()) ||
+        return stopping_ || flush_requested_ || !refused_.empty() || (queued_messages_ > 0 && !in_flight_.full()) ||
                !opening_.empty() || !closing_.empty() || generation_;
       };
       if (transaction_pending_) {
@@ -243,25 +265,41 @@ bool AgentLane::take_batch(std::unique_lock<std::mutex>& lock, std::vector<Consu
   batch.clear();
   const auto limit = static_cast<std::size_t>(agent_.binding.batch.max_messages);
   const auto started = Clock::now();
-  const TopicPartition partition = queue_.front().source;
-  busy_ = Busy{partition, queue_.front().offset, 0, started, false, false};
+  if (queued_messages_ == 0) return false;
+  // The partition whose turn it is, while its turn lasts and it has messages; else the next one.
+  auto queue = turn_left_ > 0 ? queues_.find(turn_) : queues_.end();
+  if (queue == queues_.end()) {
+    queue = queues_.upper_bound(turn_);
+    if (queue == queues_.end()) queue = queues_.begin();
+    turn_ = queue->first;
+    turn_left_ = std::max(limit, kMessagesPerTurn);
+  }
+  const TopicPartition partition = turn_;
+  busy_ = Busy{partition, queue->second.front().offset, 0, started, false, false};
   ++serial_;
+  // Looked up each time: the queue may have gone (and come back) while the lock was released.
   const auto take_more = [&] {
-    while (!queue_.empty() && batch.size() < limit && queue_.front().source == partition) {
-      queued_bytes_ -= size_of(queue_.front());
-      batch.push_back(std::move(queue_.front()));
-      queue_.pop_front();
+    const auto found = queues_.find(partition);
+    if (found == queues_.end()) return;
+    auto& messages = found->second;
+    while (!messages.empty() && batch.size() < limit) {
+      queued_bytes_ -= size_of(messages.front());
+      --queued_messages_;
+      batch.push_back(std::move(messages.front()));
+      messages.pop_front();
     }
+    if (messages.empty()) queues_.erase(found);
   };
   take_more();
   const auto deadline = started + agent_.binding.batch.max_wait;
   while (batch.size() < limit && Clock::now() < deadline) {
     // More of the same partition may come; another partition's message ends the batch.
-    if (!queue_.empty()) break;
-    wake_.wait_until(lock, deadline, [&] { return stopping_ || busy_->revoked || !queue_.empty(); });
+    if (queued_messages_ > 0) break;
+    wake_.wait_until(lock, deadline, [&] { return stopping_ || busy_->revoked || queued_messages_ > 0; });
     if (stopping_ || busy_->revoked) return false;
     take_more();
   }
+  turn_left_ -= std::min(turn_left_, batch.size());
   busy_->next_offset = batch.back().offset + 1;
   return true;
 }
@@ -766,11 +804,7 @@ AgentLane::Outcome AgentLane::read_again(const std::set<TopicPartition>& partiti
   {
     std::lock_guard lock(mutex_);
     for (const auto& partition : partitions) rewinding_.insert(partition);
-    std::erase_if(queue_, [&](const ConsumedMessage& m) {
-      if (partitions.count(m.source) == 0) return false;
-      queued_bytes_ -= size_of(m);
-      return true;
-    });
+    forget_queued(partitions);
   }
   if (replace) {
     // A new producer with the lane's id settles the transaction before its positions are read.

@@ -66,6 +66,8 @@ class AgentLane {
     std::size_t bytes = 0;
   };
   Backlog queued() const;
+  // The partitions with messages queued.
+  std::vector<TopicPartition> backlogged() const;
 
   bool stopping() const;
 
@@ -114,10 +116,12 @@ class AgentLane {
   // One lock per message: taking the next message also records the previous one as done.
   void run();
 
-  // Moves the next messages of the queue's first partition into `batch` (under the lock): up to
+  // Moves the next messages of the partition whose turn it is into `batch` (under the lock): up to
   // the batch size, waiting up to its max_wait for more. False when the batch was given up
   // meanwhile (its partition revoked, or the worker stopping).
   bool take_batch(std::unique_lock<std::mutex>& lock, std::vector<ConsumedMessage>& batch);
+  // Drops the queued messages of these partitions (mutex_ held).
+  void forget_queued(const std::set<TopicPartition>& partitions);
 
   void record_done(const TopicPartition& partition, std::int64_t next_offset);
 
@@ -263,6 +267,8 @@ class AgentLane {
   // init_transactions waits for this id's previous transaction to end; past this the producer
   // is started again on the next message.
   static constexpr auto kProducerStartTimeout = std::chrono::seconds(30);
+  // A partition's turn: at least this many messages (or one batch) before the next partition's.
+  static constexpr std::size_t kMessagesPerTurn = 100;
 
   // Writes a message the handler gave up on to the agent's dead-letter topic. True (it may be
   // committed) only once the broker acknowledged the write; a write that fails for the record's
@@ -286,8 +292,13 @@ class AgentLane {
   std::condition_variable wake_;  // queue, assignment or stop
   std::condition_variable idle_;  // a handler returned
   bool stopping_ = false;
-  std::deque<ConsumedMessage> queue_;
-  std::size_t queued_bytes_ = 0;  // keys and values in queue_
+  // Fetched messages, a queue per partition (none empty). The lane serves them in turns, so a
+  // partition newly assigned does not wait behind the backlog of another.
+  std::map<TopicPartition, std::deque<ConsumedMessage>> queues_;
+  std::size_t queued_messages_ = 0;
+  std::size_t queued_bytes_ = 0;  // keys and values in queues_
+  TopicPartition turn_;           // whose turn it is
+  std::size_t turn_left_ = 0;     // messages it may still take in its turn
   std::optional<Busy> busy_;
   std::uint64_t serial_ = 0;
   InFlightMessages in_flight_;
@@ -318,7 +329,9 @@ class AgentLane {
 
  public:
   // Poll thread only.
-  bool paused = false;
+  // The partitions paused for the lane's backlog: those that had messages queued when it went
+  // over its bound (one with none keeps fetching, so its turns come), resumed together below half.
+  std::set<TopicPartition> paused;
   std::uint64_t warned_serial = 0;
   std::int64_t warned_periods = 0;
 };

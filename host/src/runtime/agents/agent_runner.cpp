@@ -118,11 +118,9 @@ void AgentRunner::on_assigned(const GroupEvent& event) {
     for (auto& lane : agent->lanes) {
       auto& added = by_lane[lane.get()];
       if (agent->exactly_once()) lane->assigned(added, member);
-      if (!event.incremental) {
-        lane->paused = false;  // a whole new assignment starts unpaused
-      } else if (lane->paused && !added.empty()) {
-        consumer_->pause(added);  // the lane's backlog is still over its bound
-      }
+      // What is assigned starts unpaused (the transport resumes it).
+      if (!event.incremental) lane->paused.clear();
+      for (const auto& partition : added) lane->paused.erase(partition);
     }
   }
   spdlog::info("agents assigned {} partition(s) (generation {})", event.partitions.size(), event.generation);
@@ -222,23 +220,24 @@ void AgentRunner::apply_backpressure() {
   for (auto& agent : agents_) {
     for (auto& lane : agent->lanes) {
       const auto queued = lane->queued();
-      const bool pause =
-          !lane->paused && (queued.messages > options_.pause_above || queued.bytes > options_.pause_above_bytes);
-      const bool resume = lane->paused && queued.messages < options_.pause_above / 2 &&
-                          queued.bytes < options_.pause_above_bytes / 2;
-      if (!pause && !resume) continue;
-      std::vector<TopicPartition> partitions;
-      {
-        std::lock_guard lock(assignment_mutex_);
-        for (const auto& partition : assignment_) {
-          if (agent_by_topic_.count(partition.topic) > 0 && &lane_for(partition) == lane.get()) {
-            partitions.push_back(partition);
+      if (queued.messages > options_.pause_above || queued.bytes > options_.pause_above_bytes) {
+        std::vector<TopicPartition> partitions;
+        for (auto& partition : lane->backlogged()) {
+          if (lane->paused.insert(partition).second) partitions.push_back(std::move(partition));
+        }
+        if (!partitions.empty()) consumer_->pause(partitions);
+      } else if (!lane->paused.empty() && queued.messages < options_.pause_above / 2 &&
+                 queued.bytes < options_.pause_above_bytes / 2) {
+        std::vector<TopicPartition> partitions;
+        {
+          std::lock_guard lock(assignment_mutex_);
+          for (const auto& partition : lane->paused) {
+            if (assignment_.count(partition) > 0) partitions.push_back(partition);
           }
         }
+        consumer_->resume(partitions);
+        lane->paused.clear();
       }
-      if (pause) consumer_->pause(partitions);
-      if (resume) consumer_->resume(partitions);
-      lane->paused = pause;
     }
   }
 }
