@@ -184,8 +184,8 @@ background_build() {
   touch "${BACKGROUND_DIR}/${name}.done"
 }
 
-# Starts the later stages' builds (see the top of this file) as one niced process group of its
-# own (monitor mode gives a background job its own group), so that on_exit can end it whole.
+# Starts the later stages' builds (see the top of this file) as one niced (CPU and I/O) process
+# group of its own (monitor mode gives a background job its own group), so that on_exit can end it whole.
 start_background_builds() {
   rm -rf "${BACKGROUND_DIR}"
   mkdir -p "${BACKGROUND_DIR}"
@@ -193,6 +193,8 @@ start_background_builds() {
   (
     trap - EXIT INT TERM
     renice -n 19 -p "${BASHPID}" >/dev/null
+    # Idle I/O too: a broker the tests restart reads every partition's log files as it starts.
+    ionice -c 3 -p "${BASHPID}" 2>/dev/null || true
     ((quick)) || background_build asan configure_and_build "${ASAN_BUILD_DIR}" "${ASAN_CONFIGURE_ARGS[@]}"
     background_build deb bash "${SCRIPTS_DIR}/package.sh" "${DEB_BUILD_DIR}"
     ((quick)) || background_build tsan build_tsan
