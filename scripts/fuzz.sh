@@ -3,7 +3,6 @@
 #
 #   scripts/fuzz.sh                        all targets, FUZZ_SECONDS each
 #   scripts/fuzz.sh fuzz_manifest ...      only the named targets
-#   scripts/fuzz.sh --build-only [...]     build the targets, fuzz nothing
 #
 # Each target starts from a copy of its seed corpus (tests/fuzz/corpus/<target>/) and the inputs
 # that once failed (tests/fuzz/regressions/<target>/); new inputs and crash artifacts go to the
@@ -49,12 +48,10 @@ final_stat() {
 }
 
 targets=()
-build_only=0
 for argument in "$@"; do
   case "${argument}" in
-    --build-only) build_only=1 ;;
     -h | --help)
-      sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     fuzz_*)
@@ -77,7 +74,6 @@ cmake -S "${FAUST_REPO_ROOT}" -B "${BUILD_DIR}" -G Ninja \
 faust_log "building ${targets[*]}"
 ninja -C "${BUILD_DIR}" -j "${JOBS}" "${targets[@]}"
 build_seconds="$(faust_elapsed_since "${build_start}")"
-((!build_only)) || exit 0
 
 rm -rf "${WORK_DIR}"
 mkdir -p "${WORK_DIR}"

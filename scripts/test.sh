@@ -9,11 +9,6 @@
 # (build-asan/, -DFAUST_SANITIZE=ON) and its tests -> later stages. The broker is stopped and
 # every test process ended when the script exits, whether it passed, failed or was interrupted.
 #
-# The later stages' builds (sanitizers, .deb, TSan, fuzz targets) run in the background at the
-# lowest CPU priority from the end of the main build, one after another, while the tests wait on
-# the broker; each stage then waits for its build, and builds again in the foreground, which
-# shows a compile error (or is a no-op). Their logs: <main build folder>/background-builds/.
-#
 #   scripts/test.sh --no-cluster  without the 3-node cluster tests
 #
 # The cluster tests (ctest label "cluster", tests/integration/cluster/) start a 3-node Kafka
@@ -59,10 +54,6 @@ readonly ASAN_BUILD_DIR="${FAUST_ASAN_BUILD_DIR:-${BUILD_DIR}-asan}"
 readonly TSAN_BUILD_DIR="${BUILD_DIR}-tsan"
 readonly FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 readonly JOBS="${FAUST_JOBS:-$(nproc)}"
-# Debug keeps assert() on, which is what a checking build is for.
-readonly ASAN_CONFIGURE_ARGS=(-DCMAKE_BUILD_TYPE=Debug -DFAUST_SANITIZE=ON)
-readonly BACKGROUND_DIR="${BUILD_DIR}/background-builds"
-readonly DEB_BUILD_DIR="${BUILD_DIR}/tests/packaging/build-deb"
 read -r -a EXTRA_CTEST_ARGS <<<"${FAUST_CTEST_ARGS:-}"
 # A state folder of its own, so a broker started by hand (build/kafka) can keep running.
 export FAUST_BROKER_STATE="${FAUST_BROKER_STATE:-${BUILD_DIR}/kafka-test}"
@@ -71,7 +62,6 @@ export FAUST_CLUSTER_STATE_ROOT="${BUILD_DIR}/kafka-clusters"
 
 broker_started=0
 ctest_group=""
-background_group=""
 stage_report=()
 tests_passed=0
 tests_failed=0
@@ -89,13 +79,11 @@ end_process_group() {
   kill -KILL -- "-${group}" 2>/dev/null || true
 }
 
-# Ends any process still running a program from the given build folders (default: all): a test
-# that forgot a worker it spawned must not outlive the run. Such leftovers are a bug, so they are
-# named.
+# Ends any process still running a program from a build folder: a test that forgot a worker it
+# spawned must not outlive the run. Such leftovers are a bug, so they are named.
 end_leftover_processes() {
-  local dir exe pid dirs=("$@")
-  ((${#dirs[@]} > 0)) || dirs=("${BUILD_DIR}" "${ASAN_BUILD_DIR}" "${TSAN_BUILD_DIR}")
-  for dir in "${dirs[@]}"; do
+  local dir exe pid
+  for dir in "${BUILD_DIR}" "${ASAN_BUILD_DIR}" "${TSAN_BUILD_DIR}"; do
     for exe in /proc/[0-9]*/exe; do
       pid="${exe#/proc/}"
       pid="${pid%/exe}"
@@ -132,9 +120,6 @@ on_exit() {
   trap - EXIT INT TERM
   if [[ -n "${ctest_group}" ]]; then
     end_process_group "${ctest_group}"
-  fi
-  if [[ -n "${background_group}" ]]; then
-    end_process_group "${background_group}"
   fi
   end_leftover_processes
   stop_leftover_clusters
@@ -173,49 +158,6 @@ configure_and_build() {
   # Chained with &&: set -e does not apply inside a function that stage() runs under `||`.
   cmake -S "${FAUST_REPO_ROOT}" -B "${dir}" -G Ninja "$@" &&
     cmake --build "${dir}" -j "${JOBS}"
-}
-
-# Runs a build in the background chain: its output to <name>.log, then the marker <name>.done
-# whatever its result.
-background_build() {
-  local name="$1"
-  shift
-  "$@" >"${BACKGROUND_DIR}/${name}.log" 2>&1 || true
-  touch "${BACKGROUND_DIR}/${name}.done"
-}
-
-# Starts the later stages' builds (see the top of this file) as one niced (CPU and I/O) process
-# group of its own (monitor mode gives a background job its own group), so that on_exit can end it whole.
-start_background_builds() {
-  rm -rf "${BACKGROUND_DIR}"
-  mkdir -p "${BACKGROUND_DIR}"
-  set -m
-  (
-    trap - EXIT INT TERM
-    renice -n 19 -p "${BASHPID}" >/dev/null
-    # Idle I/O too: a broker the tests restart reads every partition's log files as it starts.
-    ionice -c 3 -p "${BASHPID}" 2>/dev/null || true
-    ((quick)) || background_build asan configure_and_build "${ASAN_BUILD_DIR}" "${ASAN_CONFIGURE_ARGS[@]}"
-    background_build deb bash "${SCRIPTS_DIR}/package.sh" "${DEB_BUILD_DIR}"
-    ((quick)) || background_build tsan build_tsan
-    ((quick)) || background_build fuzz bash "${SCRIPTS_DIR}/fuzz.sh" --build-only
-  ) </dev/null &
-  background_group=$!
-  set +m
-}
-
-# Waits until the background build <name> has ended (or the background builds are gone), then
-# runs the command: the same build in the foreground (a no-op after a good background build; a
-# failed one shows its error again here), or what uses the build.
-finish_background_build() {
-  local name="$1"
-  shift
-  if [[ -n "${background_group}" ]]; then
-    while [[ ! -e "${BACKGROUND_DIR}/${name}.done" ]] && kill -0 -- "-${background_group}" 2>/dev/null; do
-      sleep 1
-    done
-  fi
-  "$@"
 }
 
 start_broker() {
@@ -261,7 +203,7 @@ run_tests() {
   wait "${ctest_group}" || status=$?
   end_process_group "${ctest_group}"
   ctest_group=""
-  end_leftover_processes "${dir}"
+  end_leftover_processes
   stop_leftover_clusters
   count_tests "${log}"
   return "${status}"
@@ -283,13 +225,9 @@ run_sanitized_tests() {
 # The concurrency tests (runtime, transports, and the worker's side of process isolation: its
 # channel, crashes and restarts, isolated timers and services, reloads) under ThreadSanitizer: only
 # what they need is built.
-build_tsan() {
-  cmake -S "${FAUST_REPO_ROOT}" -B "${TSAN_BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFAUST_TSAN=ON &&
-    cmake --build "${TSAN_BUILD_DIR}" -j "${JOBS}" --target runtime_test transport_test isolation_test
-}
-
 run_tsan_tests() {
-  finish_background_build tsan build_tsan &&
+  cmake -S "${FAUST_REPO_ROOT}" -B "${TSAN_BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFAUST_TSAN=ON &&
+    cmake --build "${TSAN_BUILD_DIR}" -j "${JOBS}" --target runtime_test transport_test isolation_test &&
     TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
       run_tests "${TSAN_BUILD_DIR}" -R "AgentRunner|PipelinedSends|TimerService|LeaderElector|LeaderTerm|LeaderState|LeaderAgentRunner|ServiceRunner|MemoryTransport|IsolatedAgent|IsolatedTimerService|AgentReload|Channel|RestartBudget"
 }
@@ -298,7 +236,6 @@ run_tsan_tests() {
 # checked with lintian and systemd-analyze, used to build and load plugins.
 run_packaging_test() {
   local log="${BUILD_DIR}/ctest-packaging.log" status=0
-  finish_background_build deb true
   ctest --test-dir "${BUILD_DIR}" -L packaging --output-on-failure --no-tests=error --timeout 900 \
     --output-log "${log}" </dev/null || status=$?
   count_tests "${log}"
@@ -310,19 +247,19 @@ run_later_stages() {
   stage "packaging (.deb)" run_packaging_test
   if ((!quick)); then
     stage "tests under TSan (concurrency)" run_tsan_tests
-    stage "fuzz (${FUZZ_SECONDS} s per target)" finish_background_build fuzz \
-      env FUZZ_SECONDS="${FUZZ_SECONDS}" bash "${SCRIPTS_DIR}/fuzz.sh"
+    stage "fuzz (${FUZZ_SECONDS} s per target)" env FUZZ_SECONDS="${FUZZ_SECONDS}" bash "${SCRIPTS_DIR}/fuzz.sh"
   fi
 }
 
 main() {
   stage "setup" bash "${SCRIPTS_DIR}/setup.sh"
   stage "build (${BUILD_DIR##*/})" configure_and_build "${BUILD_DIR}" -DCMAKE_BUILD_TYPE=RelWithDebInfo
-  start_background_builds
   stage "broker" start_broker
   stage "tests (${BUILD_DIR##*/})" run_tests "${BUILD_DIR}"
   if ((!quick)); then
-    stage "build (${ASAN_BUILD_DIR##*/})" finish_background_build asan configure_and_build "${ASAN_BUILD_DIR}" "${ASAN_CONFIGURE_ARGS[@]}"
+    # Debug keeps assert() on, which is what a checking build is for.
+    stage "build (${ASAN_BUILD_DIR##*/})" configure_and_build "${ASAN_BUILD_DIR}" \
+      -DCMAKE_BUILD_TYPE=Debug -DFAUST_SANITIZE=ON
     stage "tests (${ASAN_BUILD_DIR##*/})" run_sanitized_tests
   fi
   run_later_stages
