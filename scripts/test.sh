@@ -26,6 +26,8 @@
 #   FAUST_BUILD_DIR       main build folder (default <repo>/build)
 #   FAUST_ASAN_BUILD_DIR  sanitizer build folder (default <main build folder>-asan)
 #   FAUST_JOBS            parallel compile jobs (default: nproc)
+#   FAUST_TEST_JOBS       tests run at once (default 2; tests that stop the shared broker or
+#                         start brokers of their own run alone, RUN_SERIAL)
 #   FAUST_CTEST_ARGS      extra ctest arguments, e.g. "-R manifest" or "-L integration"
 #   KAFKA_VERSION         broker version (see scripts/kafka-broker.sh)
 set -euo pipefail
@@ -54,6 +56,12 @@ readonly ASAN_BUILD_DIR="${FAUST_ASAN_BUILD_DIR:-${BUILD_DIR}-asan}"
 readonly TSAN_BUILD_DIR="${BUILD_DIR}-tsan"
 readonly FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 readonly JOBS="${FAUST_JOBS:-$(nproc)}"
+readonly TEST_JOBS="${FAUST_TEST_JOBS:-2}"
+# The test builds keep line tables only (-g1): enough for file:line in sanitizer reports and
+# backtraces, and a quarter less compile time than full debug information.
+readonly LINE_TABLES_RELWITHDEBINFO=(-DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG")
+readonly LINE_TABLES_DEBUG=(-DCMAKE_C_FLAGS_DEBUG="-g1" -DCMAKE_CXX_FLAGS_DEBUG="-g1")
 read -r -a EXTRA_CTEST_ARGS <<<"${FAUST_CTEST_ARGS:-}"
 # A state folder of its own, so a broker started by hand (build/kafka) can keep running.
 export FAUST_BROKER_STATE="${FAUST_BROKER_STATE:-${BUILD_DIR}/kafka-test}"
@@ -196,7 +204,7 @@ run_tests() {
   ((cluster && !without_cluster)) || exclude="packaging|cluster"
   # The secured broker's tests (label "secured") run in the main stage only, as the cluster's.
   ((!without_cluster)) || exclude="${exclude}|secured"
-  setsid ctest --test-dir "${dir}" -LE "${exclude}" --output-on-failure --no-tests=error --timeout 600 \
+  setsid ctest --test-dir "${dir}" -LE "${exclude}" -j "${TEST_JOBS}" --output-on-failure --no-tests=error --timeout 600 \
     --output-log "${log}" "${EXTRA_CTEST_ARGS[@]}" "${@:2}" </dev/null &
   ctest_group=$!
   local status=0
@@ -226,7 +234,8 @@ run_sanitized_tests() {
 # channel, crashes and restarts, isolated timers and services, reloads) under ThreadSanitizer: only
 # what they need is built.
 run_tsan_tests() {
-  cmake -S "${FAUST_REPO_ROOT}" -B "${TSAN_BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFAUST_TSAN=ON &&
+  cmake -S "${FAUST_REPO_ROOT}" -B "${TSAN_BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Debug "${LINE_TABLES_DEBUG[@]}" \
+    -DFAUST_TSAN=ON &&
     cmake --build "${TSAN_BUILD_DIR}" -j "${JOBS}" --target runtime_test transport_test isolation_test &&
     TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
       run_tests "${TSAN_BUILD_DIR}" -R "AgentRunner|PipelinedSends|TimerService|LeaderElector|LeaderTerm|LeaderState|LeaderAgentRunner|ServiceRunner|MemoryTransport|IsolatedAgent|IsolatedTimerService|AgentReload|Channel|RestartBudget"
@@ -253,13 +262,14 @@ run_later_stages() {
 
 main() {
   stage "setup" bash "${SCRIPTS_DIR}/setup.sh"
-  stage "build (${BUILD_DIR##*/})" configure_and_build "${BUILD_DIR}" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  stage "build (${BUILD_DIR##*/})" configure_and_build "${BUILD_DIR}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    "${LINE_TABLES_RELWITHDEBINFO[@]}"
   stage "broker" start_broker
   stage "tests (${BUILD_DIR##*/})" run_tests "${BUILD_DIR}"
   if ((!quick)); then
     # Debug keeps assert() on, which is what a checking build is for.
     stage "build (${ASAN_BUILD_DIR##*/})" configure_and_build "${ASAN_BUILD_DIR}" \
-      -DCMAKE_BUILD_TYPE=Debug -DFAUST_SANITIZE=ON
+      -DCMAKE_BUILD_TYPE=Debug "${LINE_TABLES_DEBUG[@]}" -DFAUST_SANITIZE=ON
     stage "tests (${ASAN_BUILD_DIR##*/})" run_sanitized_tests
   fi
   run_later_stages
