@@ -74,7 +74,7 @@ build() {
     -DFAUST_BUILD_BENCH=ON -DFAUST_BUILD_TESTS=OFF >"${BUILD_DIR}.configure.log" 2>&1 ||
     { tail -n 30 "${BUILD_DIR}.configure.log" >&2; faust_die "configure failed"; }
   ninja -C "${BUILD_DIR}" -j "${BENCH_JOBS:-2}" faust-host say publish_greetings noop latency dispatch forward crashing \
-    faust-bench-kafka faust-bench-bare-consumer
+    faust-bench-kafka faust-bench-bare-consumer faust-bench-ipc
 }
 
 # The Kafka Streams peer (bench/kafka_streams): built again only when its sources change; Maven
