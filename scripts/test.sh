@@ -58,7 +58,7 @@ readonly FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 readonly JOBS="${FAUST_JOBS:-$(nproc)}"
 readonly TEST_JOBS="${FAUST_TEST_JOBS:-2}"
 # The test builds keep line tables only (-g1): enough for file:line in sanitizer reports and
-# backtraces, and a quarter less compile time than full debug information.
+# backtraces, for less compile time than full debug information (a quarter less at -O2).
 readonly LINE_TABLES_RELWITHDEBINFO=(-DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG")
 readonly LINE_TABLES_DEBUG=(-DCMAKE_C_FLAGS_DEBUG="-g1" -DCMAKE_CXX_FLAGS_DEBUG="-g1")
