@@ -57,11 +57,8 @@ readonly TSAN_BUILD_DIR="${BUILD_DIR}-tsan"
 readonly FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 readonly JOBS="${FAUST_JOBS:-$(nproc)}"
 readonly TEST_JOBS="${FAUST_TEST_JOBS:-2}"
-# The test builds keep line tables only (-g1): enough for file:line in sanitizer reports and
-# backtraces, for less compile time than full debug information (a quarter less at -O2).
-readonly LINE_TABLES_RELWITHDEBINFO=(-DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG")
-readonly LINE_TABLES_DEBUG=(-DCMAKE_C_FLAGS_DEBUG="-g1" -DCMAKE_CXX_FLAGS_DEBUG="-g1")
+# The test builds keep line tables only (-DFAUST_LINE_TABLES_ONLY=ON, -g1): enough for file:line
+# in sanitizer reports and backtraces, for less compile time (a quarter less at -O2).
 read -r -a EXTRA_CTEST_ARGS <<<"${FAUST_CTEST_ARGS:-}"
 # A state folder of its own, so a broker started by hand (build/kafka) can keep running.
 export FAUST_BROKER_STATE="${FAUST_BROKER_STATE:-${BUILD_DIR}/kafka-test}"
@@ -234,7 +231,7 @@ run_sanitized_tests() {
 # channel, crashes and restarts, isolated timers and services, reloads) under ThreadSanitizer: only
 # what they need is built.
 run_tsan_tests() {
-  cmake -S "${FAUST_REPO_ROOT}" -B "${TSAN_BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Debug "${LINE_TABLES_DEBUG[@]}" \
+  cmake -S "${FAUST_REPO_ROOT}" -B "${TSAN_BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFAUST_LINE_TABLES_ONLY=ON \
     -DFAUST_TSAN=ON &&
     cmake --build "${TSAN_BUILD_DIR}" -j "${JOBS}" --target runtime_test transport_test isolation_test &&
     TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
@@ -263,13 +260,13 @@ run_later_stages() {
 main() {
   stage "setup" bash "${SCRIPTS_DIR}/setup.sh"
   stage "build (${BUILD_DIR##*/})" configure_and_build "${BUILD_DIR}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    "${LINE_TABLES_RELWITHDEBINFO[@]}"
+    -DFAUST_LINE_TABLES_ONLY=ON
   stage "broker" start_broker
   stage "tests (${BUILD_DIR##*/})" run_tests "${BUILD_DIR}"
   if ((!quick)); then
     # Debug keeps assert() on, which is what a checking build is for.
     stage "build (${ASAN_BUILD_DIR##*/})" configure_and_build "${ASAN_BUILD_DIR}" \
-      -DCMAKE_BUILD_TYPE=Debug "${LINE_TABLES_DEBUG[@]}" -DFAUST_SANITIZE=ON
+      -DCMAKE_BUILD_TYPE=Debug -DFAUST_LINE_TABLES_ONLY=ON -DFAUST_SANITIZE=ON
     stage "tests (${ASAN_BUILD_DIR##*/})" run_sanitized_tests
   fi
   run_later_stages
