@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -231,6 +232,14 @@ class Transport {
     virtual void delivered(const Status& delivered) = 0;
     // Each time the broker did not take it in time (an outage) and it was queued again.
     virtual void requeued(const std::string& /*topic*/) {}
+    // Acknowledgements may be told in groups instead: of the sends a round of reports
+    // acknowledged, those of one non-null group() are told by one call of acknowledged_together()
+    // on the first of them, with all of them in order, so that their sender takes its lock once a
+    // round rather than once a record. The transport destroys them afterwards.
+    virtual const void* group() const { return nullptr; }
+    virtual void acknowledged_together(std::span<const std::unique_ptr<PipelinedSend>> sends) {
+      for (const auto& send : sends) send->delivered(ok_status());
+    }
   };
   // Queues the record and returns without waiting for the broker: the pipelined path. A record the
   // broker does not take in time is queued again, so an outage delays it and nothing else. Fails

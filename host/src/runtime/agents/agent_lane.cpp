@@ -379,6 +379,14 @@ class AgentLane::LaneSend final : public Transport::PipelinedSend {
     std::lock_guard lock(relay_->mutex);
     if (relay_->lane != nullptr) relay_->lane->acknowledged(std::move(entry_), bytes_, delivered);
   }
+  // The lane's sends share its relay: their acknowledgements take the lane's lock once a round.
+  const void* group() const override { return relay_.get(); }
+  void acknowledged_together(std::span<const std::unique_ptr<Transport::PipelinedSend>> sends) override {
+    std::lock_guard lock(relay_->mutex);
+    if (relay_->lane != nullptr) relay_->lane->acknowledged_together(sends);
+  }
+  InFlightMessages::EntryPtr take_entry() { return std::move(entry_); }
+  std::size_t bytes() const { return bytes_; }
   // The worker's events outlive its transport: no relay needed.
   void requeued(const std::string& topic) override { events_.send_requeued(topic); }
 
@@ -416,6 +424,21 @@ void AgentLane::acknowledged(InFlightMessages::EntryPtr entry, std::size_t bytes
     const auto result = in_flight_.acknowledged(std::move(entry), bytes, delivered);
     if (result.position) record_done(*result.partition, *result.position);
     if (result.refused) refused_.push_back(std::move(refusable));
+  }
+  wake_.notify_all();
+  idle_.notify_all();
+}
+
+void AgentLane::acknowledged_together(std::span<const std::unique_ptr<Transport::PipelinedSend>> sends) {
+  const Status delivered = ok_status();
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& send : sends) {
+      auto& lane_send = static_cast<LaneSend&>(*send);  // a group is one lane's sends
+      const std::size_t bytes = lane_send.bytes();
+      const auto result = in_flight_.acknowledged(lane_send.take_entry(), bytes, delivered);
+      if (result.position) record_done(*result.partition, *result.position);
+    }
   }
   wake_.notify_all();
   idle_.notify_all();

@@ -170,6 +170,8 @@ class AgentLane {
                         const ProducedRecord& record);
 
   void acknowledged(InFlightMessages::EntryPtr entry, std::size_t bytes, const Status& delivered);
+  // Sends of this lane the broker acknowledged, told together (LaneSends all).
+  void acknowledged_together(std::span<const std::unique_ptr<Transport::PipelinedSend>> sends);
 
   // ABI 1.3 await_sends: the handler takes the outcome of its sends so far into its own hands; a
   // refusal it is told of is no longer the host's to act on.

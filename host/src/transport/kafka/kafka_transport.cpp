@@ -12,6 +12,7 @@
 #include "transport/kafka/kafka_client_events.h"
 #include "transport/kafka/kafka_group_consumer.h"
 #include "transport/kafka/kafka_partition_reader.h"
+#include "transport/kafka/kafka_topic_handles.h"
 #include "transport/kafka/kafka_topic_reader.h"
 
 namespace faust {
@@ -42,27 +43,36 @@ struct DeliveryWaiter {
 
 // Queues one record; `opaque` goes to its delivery report. Waits up to `wait` for room while the
 // queue is full (the clock is read only then: this is every pipelined send's path).
-RdKafka::ErrorCode produce(RdKafka::Producer& producer, const ProducedRecord& record, void* opaque,
+RdKafka::ErrorCode produce(KafkaTopicHandles& producer, const ProducedRecord& record, void* opaque,
                            std::chrono::milliseconds wait) {
+  rd_kafka_topic_t* topic = producer.get(record.topic);
+  if (topic == nullptr) return RdKafka::ERR__INVALID_ARG;  // as librdkafka answers a record naming it
   std::optional<Clock::time_point> deadline;
   while (true) {
-    RdKafka::Headers* headers = nullptr;
+    rd_kafka_headers_t* headers = nullptr;
     if (!record.headers.empty()) {
-      headers = RdKafka::Headers::create();
-      for (const auto& [key, value] : record.headers) headers->add(key, value.data(), value.size());
+      headers = rd_kafka_headers_new(record.headers.size());
+      for (const auto& [key, value] : record.headers) {
+        rd_kafka_header_add(headers, key.data(), static_cast<ssize_t>(key.size()), value.data(),
+                            static_cast<ssize_t>(value.size()));
+      }
     }
-    // A tombstone is a null value, not an empty one: compaction deletes its key.
-    char* value = record.tombstone ? nullptr : const_cast<char*>(record.value.data());
-    const auto err = producer.produce(record.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-                                      value, record.tombstone ? 0 : record.value.size(),
-                                      record.key ? record.key->data() : nullptr, record.key ? record.key->size() : 0,
-                                      0, headers, opaque);
-    if (err == RdKafka::ERR_NO_ERROR) return err;
-    delete headers;
+    // A tombstone is a null value, not an empty one: compaction deletes its key. (librdkafka's
+    // macros do not parenthesise their arguments: plain variables only.)
+    void* value = record.tombstone ? nullptr : const_cast<char*>(record.value.data());
+    const std::size_t value_size = record.tombstone ? 0 : record.value.size();
+    const void* key = record.key ? record.key->data() : nullptr;
+    const std::size_t key_size = record.key ? record.key->size() : 0;
+    const auto err = static_cast<RdKafka::ErrorCode>(rd_kafka_producev(
+        producer.producer().c_ptr(), RD_KAFKA_V_RKT(topic), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE(value, value_size),
+        RD_KAFKA_V_KEY(key, key_size), RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END));
+    if (err == RdKafka::ERR_NO_ERROR) return err;  // the headers are librdkafka's now
+    if (headers != nullptr) rd_kafka_headers_destroy(headers);
     if (err != RdKafka::ERR__QUEUE_FULL) return err;
     if (!deadline) deadline = Clock::now() + wait;
     if (Clock::now() >= *deadline) return err;
-    producer.poll(10);  // make room: serve delivery reports, then try again
+    producer.producer().poll(10);  // make room: serve delivery reports, then try again
   }
 }
 
@@ -113,7 +123,7 @@ Error send_error(const std::string& topic, RdKafka::ErrorCode code) {
 
 // Queues one record; on success librdkafka owns `ticket` (its opaque) until the delivery report.
 template <typename Ticket>
-RdKafka::ErrorCode produce_ticket(RdKafka::Producer& producer, const ProducedRecord& record,
+RdKafka::ErrorCode produce_ticket(KafkaTopicHandles& producer, const ProducedRecord& record,
                                   std::unique_ptr<Ticket>& ticket, std::chrono::milliseconds wait) {
   const auto err = produce(producer, record, ticket.get(), wait);
   if (err == RdKafka::ERR_NO_ERROR) ticket.release();
@@ -125,7 +135,7 @@ struct AwaitedTicket {
   std::shared_ptr<DeliveryWaiter> waiter = std::make_shared<DeliveryWaiter>();
 };
 
-Result<std::shared_ptr<DeliveryWaiter>> produce_awaited(RdKafka::Producer& producer, const ProducedRecord& record,
+Result<std::shared_ptr<DeliveryWaiter>> produce_awaited(KafkaTopicHandles& producer, const ProducedRecord& record,
                                                         Clock::time_point deadline) {
   auto ticket = std::make_unique<AwaitedTicket>();
   std::shared_ptr<DeliveryWaiter> waiter = ticket->waiter;
@@ -296,7 +306,7 @@ class KafkaTransactionalProducer final : public TransactionalProducer {
   TxnStatus send(const ProducedRecord& record) override {
     learn(record.topic, kLearnTopicWait);
     if (std::find(topics_.begin(), topics_.end(), record.topic) == topics_.end()) topics_.push_back(record.topic);
-    const auto err = produce(*producer_, record, nullptr, kQueueFullWait);
+    const auto err = produce(topic_handles_, record, nullptr, kQueueFullWait);
     if (err == RdKafka::ERR_NO_ERROR) return {};
     report_refusal(err, "");
     std::string message = "send to topic '" + record.topic + "' failed: " + describe(err);
@@ -347,6 +357,7 @@ class KafkaTransactionalProducer final : public TransactionalProducer {
   std::unique_ptr<KafkaClientEvents> events_;  // outlive producer_, which calls them
   std::unique_ptr<RecordRefusals> refusals_;
   std::unique_ptr<RdKafka::Producer> producer_;
+  KafkaTopicHandles topic_handles_{*producer_};
   std::set<std::string> known_topics_;
   const KafkaClientEvents::FatalObserver on_refused_;
   const std::string principal_;
@@ -383,7 +394,11 @@ class PipelinedReports final : public RdKafka::DeliveryReportCb {
     if (!send) return;
     const auto err = message.err();
     if (err == RdKafka::ERR_NO_ERROR) {
-      send->delivered(ok_status());
+      if (send->group() != nullptr && std::this_thread::get_id() == poller_) {
+        hold_acknowledged(std::move(send));
+      } else {
+        send->delivered(ok_status());
+      }
     } else if (auto refusal = authorization_error(err, principal_, KafkaAccess{message.topic_name(), "Write", "", ""})) {
       // No retry heals a missing ACL, and it is no fault of the message: the worker stops (exit
       // 25) with the message uncommitted.
@@ -397,6 +412,15 @@ class PipelinedReports final : public RdKafka::DeliveryReportCb {
       std::lock_guard lock(mutex_);
       requeued_.push_back(Requeued{record_of(message), std::move(send)});
     }
+  }
+
+  // The thread whose rounds of reports (its polls) end with tell_acknowledged(); reports served
+  // on any other thread (a send waiting for room, a flush) are told one by one.
+  void set_poller(std::thread::id poller) { poller_ = poller; }
+  // Tells the acknowledgements held in the round of reports that just ended, by group.
+  void tell_acknowledged() {
+    for (auto& [group, sends] : held_) sends.front()->acknowledged_together(sends);
+    held_.clear();
   }
 
   std::vector<Requeued> take_requeued() {
@@ -428,8 +452,20 @@ class PipelinedReports final : public RdKafka::DeliveryReportCb {
     requeued_since_warning_ = 0;
   }
 
+  using Sends = std::vector<std::unique_ptr<Transport::PipelinedSend>>;
+
+  void hold_acknowledged(std::unique_ptr<Transport::PipelinedSend> send) {
+    const void* group = send->group();
+    auto held = std::find_if(held_.begin(), held_.end(), [&](const auto& entry) { return entry.first == group; });
+    if (held == held_.end()) held = held_.emplace(held_.end(), group, Sends{});
+    held->second.push_back(std::move(send));
+  }
+
   const std::string principal_;
   const std::function<void(const Error&)> on_fatal_;
+  std::atomic<std::thread::id> poller_{};
+  // The poller's round of reports so far: acknowledged sends by group (a handful: one per lane).
+  std::vector<std::pair<const void*, Sends>> held_;
   std::atomic<bool> giving_up_{false};
   std::mutex mutex_;
   std::vector<Requeued> requeued_;
@@ -457,8 +493,9 @@ KafkaTransport::~KafkaTransport() {
   if (poller_.joinable()) poller_.join();
   if (pipelined_poller_.joinable()) pipelined_poller_.join();
   pipelined_reports_->give_up();
-  for (RdKafka::Producer* producer : {producer_.get(), pipelined_made_.load()}) {
-    if (producer == nullptr) continue;
+  for (KafkaTopicHandles* handles : {producer_topics_.get(), pipelined_made_.load()}) {
+    if (handles == nullptr) continue;
+    RdKafka::Producer* producer = &handles->producer();
     producer->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
     producer->poll(0);  // deliver the purge reports so no sender waits for ever
   }
@@ -490,12 +527,13 @@ Status KafkaTransport::start_producer() {
                                   "producer", *producer_events_, *awaited_reports_);
   if (!producer) return producer.error();
   producer_ = std::move(producer).value();
-  poller_ = std::thread([this] { poll_producer(*producer_, false); });
+  producer_topics_ = std::make_unique<KafkaTopicHandles>(*producer_);
+  poller_ = std::thread([this] { poll_producer(*producer_topics_, false); });
   return ok_status();
 }
 
-Result<RdKafka::Producer*> KafkaTransport::pipelined_producer() {
-  if (RdKafka::Producer* made = pipelined_made_.load(std::memory_order_acquire)) return made;
+Result<KafkaTopicHandles*> KafkaTransport::pipelined_producer() {
+  if (KafkaTopicHandles* made = pipelined_made_.load(std::memory_order_acquire)) return made;
   std::lock_guard lock(pipelined_mutex_);
   if (!pipelined_) {
     auto producer = create_producer(
@@ -503,16 +541,21 @@ Result<RdKafka::Producer*> KafkaTransport::pipelined_producer() {
         "producer of pipelined sends", *pipelined_events_, *pipelined_reports_);
     if (!producer) return producer.error();
     pipelined_ = std::move(producer).value();
-    pipelined_poller_ = std::thread([this] { poll_producer(*pipelined_, true); });
-    pipelined_made_.store(pipelined_.get(), std::memory_order_release);
+    pipelined_topics_ = std::make_unique<KafkaTopicHandles>(*pipelined_);
+    pipelined_poller_ = std::thread([this] {
+      pipelined_reports_->set_poller(std::this_thread::get_id());
+      poll_producer(*pipelined_topics_, true);
+    });
+    pipelined_made_.store(pipelined_topics_.get(), std::memory_order_release);
   }
-  return pipelined_.get();
+  return pipelined_topics_.get();
 }
 
-void KafkaTransport::poll_producer(RdKafka::Producer& producer, bool requeues) {
+void KafkaTransport::poll_producer(KafkaTopicHandles& producer, bool requeues) {
   while (!stopping_) {
-    producer.poll(50);
+    producer.producer().poll(50);
     if (!requeues) continue;
+    pipelined_reports_->tell_acknowledged();
     for (auto& requeued : pipelined_reports_->take_requeued()) {
       const auto err = produce_ticket(producer, requeued.record, requeued.send, kRequeueWait);
       if (err != RdKafka::ERR_NO_ERROR) requeued.send->delivered(send_error(requeued.record.topic, err));
@@ -529,7 +572,7 @@ Status KafkaTransport::send_async(const ProducedRecord& record, std::unique_ptr<
 }
 
 Status KafkaTransport::send(const ProducedRecord& record, std::chrono::milliseconds timeout) {
-  auto waiter = produce_awaited(*producer_, record, Clock::now() + timeout);
+  auto waiter = produce_awaited(*producer_topics_, record, Clock::now() + timeout);
   if (!waiter) return waiter.error();
   auto status = await_delivery(**waiter, record.topic, timeout);
   if (!status) return refusal_or((*waiter)->error, record.topic, principal_, settings_.on_fatal, std::move(status));
@@ -591,7 +634,7 @@ Status KafkaTransport::send_all(const std::vector<ProducedRecord>& records, std:
   std::vector<std::shared_ptr<DeliveryWaiter>> waiters;
   waiters.reserve(records.size());
   for (const auto& record : records) {
-    auto waiter = produce_awaited(*producer_, record, deadline);
+    auto waiter = produce_awaited(*producer_topics_, record, deadline);
     if (!waiter) return waiter.error();
     waiters.push_back(std::move(waiter).value());
   }
@@ -607,8 +650,9 @@ Status KafkaTransport::send_all(const std::vector<ProducedRecord>& records, std:
 
 Status KafkaTransport::flush(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
-  for (RdKafka::Producer* producer : {pipelined_made_.load(), producer_.get()}) {
-    if (producer == nullptr) continue;
+  for (KafkaTopicHandles* handles : {pipelined_made_.load(), producer_topics_.get()}) {
+    if (handles == nullptr) continue;
+    RdKafka::Producer* producer = &handles->producer();
     const auto left = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()),
                                std::chrono::milliseconds(0));
     const auto err = producer->flush(static_cast<int>(left.count()));

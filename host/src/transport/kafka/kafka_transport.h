@@ -37,6 +37,7 @@ class KafkaClientEvents;
 class KafkaTransactionalProducer;
 class AwaitedReports;
 class PipelinedReports;
+class KafkaTopicHandles;
 
 // Transport over Apache Kafka through librdkafka's C++ API.
 class KafkaTransport final : public Transport {
@@ -76,9 +77,9 @@ class KafkaTransport final : public Transport {
   Status start_producer();
   // Serves `producer`'s delivery reports until the transport stops; `requeues`: the producer of
   // pipelined sends, whose records an outage timed out are queued again on it.
-  void poll_producer(RdKafka::Producer& producer, bool requeues);
+  void poll_producer(KafkaTopicHandles& producer, bool requeues);
   // Made at the first pipelined send, so a worker whose agents send nothing has no second producer.
-  Result<RdKafka::Producer*> pipelined_producer();
+  Result<KafkaTopicHandles*> pipelined_producer();
   Result<std::vector<TopicSpec>> missing_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout);
   Status create_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout);
   Status await_topics(const std::vector<TopicSpec>& topics, std::chrono::steady_clock::time_point deadline);
@@ -95,12 +96,14 @@ class KafkaTransport final : public Transport {
   std::unique_ptr<PipelinedReports> pipelined_reports_;
   // Awaited sends (timers, services, dead-letter writes): each goes out at once.
   std::unique_ptr<RdKafka::Producer> producer_;
+  std::unique_ptr<KafkaTopicHandles> producer_topics_;  // destroyed before its producer
   // Pipelined sends (an agent's sends from its handler): records linger up to 5 ms (librdkafka's
   // default, as a bare copy loop has it), so that many share one request; nothing waits on one.
   std::unique_ptr<KafkaClientEvents> pipelined_events_;
   std::mutex pipelined_mutex_;  // making it
   std::unique_ptr<RdKafka::Producer> pipelined_;
-  std::atomic<RdKafka::Producer*> pipelined_made_{nullptr};  // once made
+  std::unique_ptr<KafkaTopicHandles> pipelined_topics_;
+  std::atomic<KafkaTopicHandles*> pipelined_made_{nullptr};  // once made
   std::atomic<bool> stopping_{false};
   std::thread poller_;            // serves the delivery reports of producer_
   std::thread pipelined_poller_;  // ... and of pipelined_
