@@ -57,6 +57,22 @@ class HeldAcksTransport final : public testing::ForwardingTransport {
     }
     for (auto& [record, pipelined] : held) pipelined->delivered(inner_.send(record, 1s));
   }
+  // Stores every held record, then acknowledges them as the Kafka transport's poller does: each
+  // sender's (group's) sends in one acknowledged_together() call, on this thread.
+  void acknowledge_all_together() {
+    std::vector<std::pair<ProducedRecord, std::unique_ptr<PipelinedSend>>> held;
+    {
+      std::lock_guard lock(mutex_);
+      held.swap(held_);
+    }
+    std::map<const void*, std::vector<std::unique_ptr<PipelinedSend>>> by_group;
+    for (auto& [record, pipelined] : held) {
+      ASSERT_TRUE(inner_.send(record, 1s).ok());
+      ASSERT_NE(pipelined->group(), nullptr) << "a lane's sends can be told together";
+      by_group[pipelined->group()].push_back(std::move(pipelined));
+    }
+    for (auto& [group, sends] : by_group) sends.front()->acknowledged_together(sends);
+  }
 
  private:
   std::mutex mutex_;
@@ -350,6 +366,18 @@ TEST_F(PipelinedSendsTest, AMessageIsCommittedOnceItsSendsAreAcknowledged) {
   runner.stop();
   EXPECT_EQ(read_all(kOutput).size(), static_cast<std::size_t>(kMessages));
   EXPECT_EQ(redelivered(), 0u);
+}
+
+TEST_F(PipelinedSendsTest, SendsAcknowledgedTogetherOnAnotherThreadCommitTheirMessages) {
+  HeldAcksTransport held(transport_);
+  AgentRunner runner(held, group(), {binding([](const ConsumedMessage& m) { return forward(m); })}, events_);
+  ASSERT_TRUE(runner.start().ok());
+  ASSERT_TRUE(eventually(10s, [&] { return held.held() == static_cast<std::size_t>(kMessages); }));
+  std::thread reports([&] { held.acknowledge_all_together(); });
+  reports.join();
+  runner.stop();
+  EXPECT_EQ(read_all(kOutput).size(), static_cast<std::size_t>(kMessages));
+  EXPECT_EQ(redelivered(), 0u) << "every message was committed once its sends were told acknowledged";
 }
 
 TEST_F(PipelinedSendsTest, ARefusedSendIsSkippedWithItsMessageAndTheRestGoesOn) {
