@@ -50,23 +50,13 @@ class HeldAcksTransport final : public testing::ForwardingTransport {
   }
   // Stores every held record and acknowledges it.
   void acknowledge_all() {
-    std::vector<std::pair<ProducedRecord, std::unique_ptr<PipelinedSend>>> held;
-    {
-      std::lock_guard lock(mutex_);
-      held.swap(held_);
-    }
-    for (auto& [record, pipelined] : held) pipelined->delivered(inner_.send(record, 1s));
+    for (auto& [record, pipelined] : take_held()) pipelined->delivered(inner_.send(record, 1s));
   }
   // Stores every held record, then acknowledges them as the Kafka transport's poller does: each
   // sender's (group's) sends in one acknowledged_together() call, on this thread.
   void acknowledge_all_together() {
-    std::vector<std::pair<ProducedRecord, std::unique_ptr<PipelinedSend>>> held;
-    {
-      std::lock_guard lock(mutex_);
-      held.swap(held_);
-    }
     std::map<const void*, std::vector<std::unique_ptr<PipelinedSend>>> by_group;
-    for (auto& [record, pipelined] : held) {
+    for (auto& [record, pipelined] : take_held()) {
       ASSERT_TRUE(inner_.send(record, 1s).ok());
       ASSERT_NE(pipelined->group(), nullptr) << "a lane's sends can be told together";
       by_group[pipelined->group()].push_back(std::move(pipelined));
@@ -75,8 +65,14 @@ class HeldAcksTransport final : public testing::ForwardingTransport {
   }
 
  private:
+  using Held = std::vector<std::pair<ProducedRecord, std::unique_ptr<PipelinedSend>>>;
+  Held take_held() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(held_, {});
+  }
+
   std::mutex mutex_;
-  std::vector<std::pair<ProducedRecord, std::unique_ptr<PipelinedSend>>> held_;
+  Held held_;
 };
 
 // memory:// whose exactly-once producer reports the second commit as timed out although it went
